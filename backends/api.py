@@ -1,0 +1,203 @@
+"""The backend plugin interface, shared shard semantics and runtime placeholders.
+
+A backend is a class implementing :class:`Backend`, registered under the
+entry-point group ``exo.backends`` (the built-ins register the same way, in
+``pyproject.toml``). Backends never parse ``.exo`` files: they receive a
+:class:`PlannedWorkflow` (IR + plan + catalog) and return artifacts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from exo.compiler.catalog import Catalog
+from exo.compiler.diagnostics import Diagnostic
+from exo.compiler.ir import RUNTIME_PLACEHOLDERS, Program, Step
+from exo.compiler.plan import Plan, StepPlan
+
+#: Version of this interface; a plugin declares the version it was written for.
+API_VERSION = 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlannedWorkflow(Frozen):
+    """Everything a backend needs: the IR, the plan for it and the catalog used."""
+
+    program: Program
+    plan: Plan
+    catalog: Catalog
+    #: Folder of the entry ``.exo`` file: relative ``output`` paths are resolved against it.
+    base_dir: str
+
+    def step_plan(self, name: str) -> StepPlan:
+        sp = self.plan.step(name)
+        if sp is None:
+            raise KeyError(f"the plan has no step {name!r}")
+        return sp
+
+
+class Capabilities(Frozen):
+    #: ``exoc run --target NAME`` is supported.
+    run: bool = False
+    #: Honours spot/on-demand tiers.
+    spot: bool = False
+    #: Requests accelerators.
+    accelerators: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One emitted file; ``path`` is relative to the output directory."""
+
+    path: str
+    content: str
+    executable: bool = False
+
+
+class Backend(ABC):
+    """The typed interface every backend implements."""
+
+    name: ClassVar[str]
+    api_version: ClassVar[int] = API_VERSION
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: Options model; each field becomes ``--<backend>-<field>`` on the CLI and may
+    #: also be set in a ``backend NAME { ... }`` block of the workflow.
+    Options: ClassVar[type[BaseModel]]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def check(self, planned: PlannedWorkflow, options: BaseModel) -> list[Diagnostic]:
+        """Problems that stop this backend from emitting the plan (empty when fine)."""
+
+    @abstractmethod
+    def emit(self, planned: PlannedWorkflow, options: BaseModel) -> list[Artifact]:
+        """Deterministic artifacts (no timestamps, sorted keys)."""
+
+
+# --- shards ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """A contiguous range of items ``[start, end)`` processed by one task."""
+
+    index: int
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+def shard_count(step: Step, sp: StepPlan) -> int:
+    """How many shards a step runs (DESIGN §6).
+
+    A step with a planned batch size ``b`` over ``W`` items runs ``ceil(W / b)``
+    shards; otherwise one shard per planned replica over an even split of the items.
+    """
+    items = step.items or 0
+    if sp.batch_size is not None and items > 0:
+        return max(1, math.ceil(items / sp.batch_size))
+    if items <= 0:
+        return 1
+    return max(1, min(sp.replicas, items))
+
+
+def shards(step: Step, sp: StepPlan) -> list[Shard]:
+    items = step.items or 0
+    n = shard_count(step, sp)
+    if sp.batch_size is not None and items > 0:
+        b = sp.batch_size
+        return [Shard(i, i * b, min(items, (i + 1) * b)) for i in range(n)]
+    return [Shard(i, (items * i) // n, (items * (i + 1)) // n) for i in range(n)]
+
+
+def shard_range(items: int, count: int, batch_size: int | None, index: int) -> Shard:
+    """The same computation from an index alone (what array tasks do at run time)."""
+    if batch_size is not None and items > 0:
+        return Shard(index, index * batch_size, min(items, (index + 1) * batch_size))
+    return Shard(index, (items * index) // count, (items * (index + 1)) // count)
+
+
+# --- runtime placeholders -------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(template: str, values: Mapping[str, str]) -> str:
+    """Fill runtime placeholders in an IR string; ``{{``/``}}`` become braces.
+
+    Values are inserted literally: they are never expanded again or handed to a shell.
+    Placeholders missing from ``values`` are left as written.
+    """
+
+    def sub(m: re.Match[str]) -> str:
+        whole = m.group(0)
+        if whole == "{{":
+            return "{"
+        if whole == "}}":
+            return "}"
+        name = m.group(1)
+        return values.get(name, whole)
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def placeholders_in(template: str) -> list[str]:
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)]
+
+
+def runtime_values(
+    *,
+    step: str,
+    shard: Shard,
+    batch_size: int | None,
+    run_id: str,
+    attempt: int,
+    input: str,
+    output: str,
+) -> dict[str, str]:
+    """Values of every runtime placeholder for one shard attempt."""
+    values = {
+        "batch_index": str(shard.index),
+        "batch_start": str(shard.start),
+        "batch_end": str(shard.end),
+        "batch_size": str(batch_size if batch_size is not None else shard.size),
+        "input": input,
+        "output": output,
+        "run_id": run_id,
+        "attempt": str(attempt),
+        "step": step,
+    }
+    assert set(values) == set(RUNTIME_PLACEHOLDERS)
+    return values
+
+
+def shard_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """The ``EXO_*`` variables a shard sees (DESIGN §6)."""
+    return {
+        "EXO_BATCH_INDEX": values["batch_index"],
+        "EXO_BATCH_START": values["batch_start"],
+        "EXO_BATCH_END": values["batch_end"],
+        "EXO_BATCH_SIZE": values["batch_size"],
+        "EXO_ATTEMPT": values["attempt"],
+        "EXO_RUN_ID": values["run_id"],
+        "EXO_STEP": values["step"],
+        "EXO_INPUT": values["input"],
+        "EXO_OUTPUT": values["output"],
+    }
+
+
+def expand_command(command: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    return [expand(arg, values) for arg in command]

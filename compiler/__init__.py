@@ -1,0 +1,3 @@
+"""exo compiler: .exo text -> syntax tree -> IR -> plan -> reports."""
+
+__version__ = "0.1.0"

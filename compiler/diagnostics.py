@@ -1,0 +1,281 @@
+"""The single home of diagnostics: spans, codes, rendering and suggestions.
+
+Every stage reports user errors as :class:`Diagnostic` values and raises
+:class:`CompileError` carrying all of them; nothing else in the compiler
+formats an error for a user. Every code is registered in :data:`CODES` and
+documented in ``docs/diagnostics.md`` (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file. Lines and columns are 1-based; the end is exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @staticmethod
+    def point(file: str, line: int, column: int, width: int = 1) -> Span:
+        return Span(file, line, column, line, column + max(width, 1))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+        }
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    title: str
+
+
+def _codes(*items: tuple[str, str]) -> dict[str, CodeInfo]:
+    return {code: CodeInfo(code, title) for code, title in items}
+
+
+# Stable codes. Never renumber; retire a code by leaving it documented as unused.
+# E0xx: files and syntax · E1xx: names, imports, params · E2xx: types and values
+# E3xx: step semantics · E4xx: catalogs · E5xx: graph · E6xx: planning
+# E7xx: backends and execution · E9xx: internal.
+CODES: dict[str, CodeInfo] = _codes(
+    ("E001", "file cannot be read"),
+    ("E002", "file is not valid UTF-8"),
+    ("E003", "syntax error: unexpected token"),
+    ("E004", "syntax error: unexpected character"),
+    ("E005", "syntax error: block not closed at end of file"),
+    ("E006", "unterminated string"),
+    ("E007", "invalid escape sequence in a string"),
+    ("E008", "nesting too deep"),
+    ("E009", "number out of range"),
+    ("E010", "unknown unit"),
+    ("E011", "malformed placeholder in a string"),
+    ("E012", "file too large"),
+    ("E101", "unknown name"),
+    ("E102", "duplicate declaration"),
+    ("E103", "duplicate attribute"),
+    ("E104", "unknown attribute"),
+    ("E105", "unknown declaration kind"),
+    ("E106", "unknown placeholder"),
+    ("E107", "no workflow declared"),
+    ("E108", "more than one workflow"),
+    ("E109", "import not found"),
+    ("E110", "import outside the project"),
+    ("E111", "import cycle"),
+    ("E112", "workflow declared in an imported module"),
+    ("E113", "bad parameter override"),
+    ("E114", "reference to the wrong kind of declaration"),
+    ("E115", "duplicate import alias"),
+    ("E201", "type error"),
+    ("E202", "value must be positive"),
+    ("E203", "value out of range"),
+    ("E204", "not one of the allowed values"),
+    ("E205", "replica range runs backwards"),
+    ("E206", "missing required attribute"),
+    ("E301", "step has no performance model"),
+    ("E302", "batch size has no throughput entry"),
+    ("E303", "option not valid for a duration step"),
+    ("E304", "checkpoint = batch needs a throughput step"),
+    ("E305", "both throughput and duration given"),
+    ("E306", "step has no item count"),
+    ("E307", "performance entry for a type the step cannot use"),
+    ("E401", "catalog not found"),
+    ("E402", "catalog does not parse"),
+    ("E403", "accelerator or instance type not offered by the catalog"),
+    ("E404", "no instance type can run the step"),
+    ("E501", "dependency cycle"),
+    ("E502", "step depends on itself"),
+    ("E601", "no feasible plan"),
+    ("E701", "bad backend option"),
+    ("E702", "backend cannot run this plan"),
+    ("E703", "broken backend plugin"),
+    ("E704", "missing secret"),
+    ("E901", "internal compiler error"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    help: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    severity: Severity = Severity.ERROR
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unregistered diagnostic code {self.code}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "message": self.message,
+            "span": self.span.to_json() if self.span else None,
+            "help": list(self.help),
+            "notes": list(self.notes),
+        }
+
+
+class CompileError(Exception):
+    """Raised by a stage with every diagnostic it found (never empty)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        if not self.diagnostics:
+            raise ValueError("CompileError needs at least one diagnostic")
+        super().__init__("; ".join(d.message for d in self.diagnostics))
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics while a stage runs so that every error is reported."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(
+        self,
+        code: str,
+        message: str,
+        span: Span | None = None,
+        *,
+        help: Sequence[str] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.items.append(Diagnostic(code, message, span, tuple(help), tuple(notes)))
+
+    def add(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.items.extend(diagnostics)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise CompileError(sort_diagnostics(self.items))
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Source order (file, line, column), diagnostics without a span last; stable."""
+
+    def key(d: Diagnostic) -> tuple[int, str, int, int]:
+        if d.span is None:
+            return (1, "", 0, 0)
+        return (0, d.span.file, d.span.line, d.span.column)
+
+    unique: dict[tuple[Any, ...], Diagnostic] = {}
+    for d in diagnostics:
+        unique.setdefault((d.code, d.message, d.span), d)
+    return sorted(unique.values(), key=key)
+
+
+def suggest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The closest candidate to ``word`` ("did you mean"), or None."""
+    pool = sorted(set(candidates))
+    if not pool:
+        return None
+    exact = [c for c in pool if c.lower() == word.lower() and c != word]
+    if exact:
+        return exact[0]
+    matches = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, quote: str = "`") -> list[str]:
+    """``help:`` lines with a suggestion, or nothing."""
+    match = suggest(word, candidates)
+    return [f"did you mean {quote}{match}{quote}?"] if match else []
+
+
+def _line_of(text: str, line: int) -> str | None:
+    lines = text.splitlines()
+    if 1 <= line <= len(lines):
+        return lines[line - 1]
+    return None
+
+
+def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> Text:
+    """One diagnostic as a compiler prints it: location, message, source line, caret, help."""
+    d = diagnostic
+    out = Text()
+    style = "bold red" if d.severity is Severity.ERROR else "bold yellow"
+    if d.span is not None:
+        out.append(f"{d.span.file}:{d.span.line}:{d.span.column}: ", style="bold")
+    out.append(f"{d.severity}[{d.code}]", style=style)
+    out.append(f": {d.message}\n", style="bold")
+    source = sources.get(d.span.file) if d.span else None
+    line = _line_of(source, d.span.line) if (source is not None and d.span) else None
+    if d.span is not None and line is not None:
+        gutter = str(d.span.line)
+        pad = " " * len(gutter)
+        out.append(f"{pad} |\n", style="blue")
+        out.append(f"{gutter} | ", style="blue")
+        out.append(line.expandtabs(1) + "\n")
+        start = max(d.span.column - 1, 0)
+        if d.span.end_line == d.span.line:
+            width = max(d.span.end_column - d.span.column, 1)
+        else:
+            width = max(len(line) - start, 1)
+        width = min(width, max(len(line) - start, 1))
+        out.append(f"{pad} | ", style="blue")
+        out.append(" " * start + "^" * width + "\n", style=style)
+    for note in d.notes:
+        out.append("  = note: ", style="bold")
+        out.append(note + "\n")
+    for h in d.help:
+        out.append("  help: ", style="bold cyan")
+        out.append(h + "\n")
+    return out
+
+
+def render_all_text(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> Text:
+    out = Text()
+    for i, d in enumerate(diagnostics):
+        if i:
+            out.append("\n")
+        out.append_text(render_text(d, sources))
+    errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+    if errors:
+        out.append(f"\n{errors} error{'s' if errors != 1 else ''} found\n", style="bold red")
+    return out
+
+
+def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    return json.dumps(
+        {"diagnostics": [d.to_json() for d in diagnostics]}, indent=2, sort_keys=True
+    )
+
+
+def print_diagnostics(
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, str],
+    console: Console,
+) -> None:
+    """Print for a person; colour only when the console is a terminal."""
+    console.print(render_all_text(diagnostics, sources), end="", soft_wrap=True, highlight=False)

@@ -1,0 +1,223 @@
+"""The typed intermediate representation: frozen pydantic models plus the DAG.
+
+The IR is what every later stage consumes (optimizer, reports, backends). It is
+fully resolved: names are qualified, params substituted, units converted to
+hours / GiB / USD, defaults applied and item counts propagated along ``input``.
+Runtime placeholders (``{batch_index}``, ``{output}``, ...) stay in strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Placeholders a backend fills in at run time; any other ``{name}`` must be a param.
+RUNTIME_PLACEHOLDERS: tuple[str, ...] = (
+    "batch_index",
+    "batch_start",
+    "batch_end",
+    "batch_size",
+    "input",
+    "output",
+    "run_id",
+    "attempt",
+    "step",
+)
+
+#: Key of a throughput / duration entry that applies to CPU instance types.
+CPU_KEY = "cpu"
+
+ParamValue = bool | int | float | str
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Loc(Frozen):
+    """Where a declaration came from (file relative to the entry file's folder)."""
+
+    file: str
+    line: int
+    column: int
+
+
+class Quota(Frozen):
+    """Concurrent limits: accelerators of a type, and vCPUs, over all running replicas."""
+
+    accelerators: dict[str, int] = Field(default_factory=dict)
+    cpu: int | None = None
+
+
+class Workflow(Frozen):
+    name: str
+    deadline_h: float | None = None
+    budget_usd: float | None = None
+    objective: Literal["cost", "time"] = "cost"
+    #: Built-in catalog name (``aws/us-east-1``) or a path relative to the entry file's folder.
+    catalog: str = "aws/us-east-1"
+    confidence: float = 0.95
+    quota: Quota = Field(default_factory=Quota)
+    loc: Loc | None = None
+
+
+class Dataset(Frozen):
+    name: str
+    uri: str | None = None
+    items: int | None = None
+    loc: Loc | None = None
+
+
+class Throughput(Frozen):
+    """Items per second per replica.
+
+    ``per_batch[key][batch]`` for batch-dependent entries and ``flat[key]`` for
+    batch-independent ones (``throughput { cpu = 400 }``); ``key`` is an
+    accelerator type, an instance type, or ``cpu``.
+    """
+
+    per_batch: dict[str, dict[int, float]] = Field(default_factory=dict)
+    flat: dict[str, float] = Field(default_factory=dict)
+
+    def keys(self) -> set[str]:
+        return set(self.per_batch) | set(self.flat)
+
+    def rate(self, key: str, batch: int | None) -> float | None:
+        if key in self.per_batch:
+            return self.per_batch[key].get(batch) if batch is not None else None
+        return self.flat.get(key)
+
+    def is_batched(self, key: str) -> bool:
+        return key in self.per_batch
+
+
+class Duration(Frozen):
+    """Fixed work: ``default_h`` for any type, or per accelerator / instance type."""
+
+    default_h: float | None = None
+    per_key: dict[str, float] = Field(default_factory=dict)
+
+    def hours(self, key: str) -> float | None:
+        return self.per_key.get(key, self.default_h)
+
+
+class Checkpoint(Frozen):
+    kind: Literal["none", "batch", "interval"] = "none"
+    interval_h: float | None = None
+
+
+class ReplicaRange(Frozen):
+    min: int = 1
+    max: int = 1
+
+    def values(self) -> range:
+        return range(self.min, self.max + 1)
+
+
+class InputRef(Frozen):
+    kind: Literal["dataset", "step"]
+    name: str
+
+
+class Step(Frozen):
+    name: str
+    # data flow
+    input: InputRef | None = None
+    after: tuple[str, ...] = ()
+    items: int | None = None
+    output: str | None = None
+    # execution
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    # hardware: empty ``accelerators`` means CPU-only
+    accelerators: tuple[str, ...] = ()
+    gpus: int = 0
+    cpu: int | None = None
+    memory_gib: float | None = None
+    # performance model: exactly one of throughput / duration
+    throughput: Throughput | None = None
+    duration: Duration | None = None
+    startup_h: float = 0.0
+    # choices
+    batch_sizes: tuple[int, ...] = ()
+    replicas: ReplicaRange = Field(default_factory=ReplicaRange)
+    # GPU memory fit
+    model_memory_gib: float | None = None
+    memory_per_item_gib: float | None = None
+    # preemption and failure
+    spot: Literal["allowed", "never", "only"] = "allowed"
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    retries: int = 0
+    preemption_retries: int = 10
+    timeout_h: float | None = None
+    loc: Loc | None = None
+
+    @property
+    def is_throughput(self) -> bool:
+        return self.throughput is not None
+
+    def predecessors(self) -> tuple[str, ...]:
+        """Steps that must finish before this one starts (input first, then after)."""
+        out: list[str] = []
+        if self.input is not None and self.input.kind == "step":
+            out.append(self.input.name)
+        out.extend(a for a in self.after if a not in out)
+        return tuple(out)
+
+
+class Program(Frozen):
+    """A compiled workflow: the IR every later stage consumes."""
+
+    workflow: Workflow
+    datasets: dict[str, Dataset] = Field(default_factory=dict)
+    #: In a topological order, ties broken by declaration order.
+    steps: tuple[Step, ...] = ()
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    #: Backend options from ``backend NAME { ... }`` blocks, as plain JSON values.
+    backend_options: dict[str, dict[str, object]] = Field(default_factory=dict)
+    #: Entry file name, relative to its own folder.
+    source: str = ""
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def step_names(self) -> Iterator[str]:
+        return (s.name for s in self.steps)
+
+
+def step_dag(program: Program) -> nx.DiGraph[str]:
+    """The step DAG: nodes are step names, edges run producer -> consumer.
+
+    Edge attribute ``kind`` is ``input`` or ``after``.
+    """
+    g: nx.DiGraph[str] = nx.DiGraph()
+    for s in program.steps:
+        g.add_node(s.name)
+    for s in program.steps:
+        if s.input is not None and s.input.kind == "step":
+            g.add_edge(s.input.name, s.name, kind="input")
+        for a in s.after:
+            if not g.has_edge(a, s.name):
+                g.add_edge(a, s.name, kind="after")
+    return g
+
+
+def full_dag(program: Program) -> nx.DiGraph[str]:
+    """Steps and datasets; node attribute ``kind`` is ``step`` or ``dataset``."""
+    g = step_dag(program)
+    for name in g.nodes:
+        g.nodes[name]["kind"] = "step"
+    for d in program.datasets.values():
+        g.add_node(d.name, kind="dataset")
+    for s in program.steps:
+        if s.input is not None and s.input.kind == "dataset":
+            g.add_edge(s.input.name, s.name, kind="input")
+    return g

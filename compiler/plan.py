@@ -1,0 +1,67 @@
+"""The Plan: what the optimizer decided, in the shape of DESIGN §4 (normative).
+
+``Plan.model_dump(mode="json")`` is exactly the object ``exoc plan --format
+json`` prints. Keys may be added; none may be removed or renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StepPlan(Frozen):
+    name: str
+    instance_type: str
+    accelerator: str | None
+    accelerator_count: int
+    spot: bool
+    #: ``None`` for duration steps and batch-independent throughput.
+    batch_size: int | None
+    replicas: int
+    start_h: float
+    expected_duration_h: float
+    p_duration_h: float
+    expected_cost_usd: float
+    # --- additions (allowed by §4) ---
+    vcpus: int = 0
+    price_usd_per_hour: float = 0.0
+    on_critical_path: bool = False
+
+
+class Baseline(Frozen):
+    expected_cost_usd: float
+    makespan_h: float
+
+
+class Plan(Frozen):
+    workflow: str
+    objective: Literal["cost", "time"]
+    status: Literal["optimal", "feasible", "infeasible"]
+    deadline_h: float | None
+    budget_usd: float | None
+    confidence: float
+    expected_cost_usd: float | None
+    makespan_h: float | None
+    lower_bound_usd: float | None
+    baselines: dict[str, Baseline | None] = Field(
+        default_factory=lambda: {"all_on_demand": None, "naive": None}
+    )
+    steps: list[StepPlan] = Field(default_factory=list)
+    explanation: list[str] = Field(default_factory=list)
+    # --- additions (allowed by §4) ---
+    catalog: str | None = None
+    catalog_snapshot: str | None = None
+    solve_time_s: float | None = None
+    gap: float | None = None
+
+    def step(self, name: str) -> StepPlan | None:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        return None
