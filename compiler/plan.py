@@ -15,6 +15,10 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _no_baselines() -> dict[str, Baseline | None]:
+    return {"all_on_demand": None, "naive": None}
+
+
 class StepPlan(Frozen):
     name: str
     instance_type: str
@@ -49,9 +53,7 @@ class Plan(Frozen):
     expected_cost_usd: float | None
     makespan_h: float | None
     lower_bound_usd: float | None
-    baselines: dict[str, Baseline | None] = Field(
-        default_factory=lambda: {"all_on_demand": None, "naive": None}
-    )
+    baselines: dict[str, Baseline | None] = Field(default_factory=_no_baselines)
     steps: list[StepPlan] = Field(default_factory=list)
     explanation: list[str] = Field(default_factory=list)
     # --- additions (allowed by §4) ---
