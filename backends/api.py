@@ -13,9 +13,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from exo.compiler.catalog import Catalog
 from exo.compiler.diagnostics import Diagnostic
@@ -47,8 +47,11 @@ class PlannedWorkflow(Frozen):
 
 
 class Capabilities(Frozen):
-    #: ``exoc run --target NAME`` is supported.
+    #: ``exoc run --target NAME`` and ``exoc status`` are supported (the class
+    #: must then implement :class:`RunnableBackend`).
     run: bool = False
+    #: ``exoc cancel`` is supported (:meth:`RunnableBackend.cancel` is overridden).
+    cancel: bool = False
     #: Honours spot/on-demand tiers.
     spot: bool = False
     #: Requests accelerators.
@@ -82,6 +85,101 @@ class Backend(ABC):
     @abstractmethod
     def emit(self, planned: PlannedWorkflow, options: BaseModel) -> list[Artifact]:
         """Deterministic artifacts (no timestamps, sorted keys)."""
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+class RunContext(Frozen):
+    """Where and how ``exoc run`` / ``status`` / ``cancel`` act; built by the CLI.
+
+    Everything a runner needs from the outside world is passed in here (no
+    globals): the workflow file, the state directory, the concurrency bound, and
+    the environment secrets are read from.
+    """
+
+    #: Absolute path of the entry ``.exo`` file (identifies the workflow's runs).
+    workflow_file: str
+    #: Absolute path of the state directory (default: ``.exo`` next to the workflow file).
+    state_dir: str
+    #: Maximum concurrent tasks (``--jobs``); ``None`` means the backend's default.
+    jobs: int | None = None
+    #: Start a new run instead of resuming the unfinished one (``--fresh``).
+    fresh: bool = False
+    #: ``rich`` progress bars, ``plain`` lines, or ``none``.
+    progress: Literal["rich", "plain", "none"] = "plain"
+    #: The environment secrets are passed from, by name. Never logged, never stored.
+    environ: dict[str, str] = Field(default_factory=dict, repr=False)
+
+
+TaskState = Literal["pending", "running", "done", "failed", "blocked", "cancelled"]
+RunState = Literal["none", "running", "submitted", "done", "failed", "interrupted", "cancelled"]
+
+
+class ShardFailure(Frozen):
+    """The shard that made a step fail for good, and where to look."""
+
+    step: str
+    shard: int
+    attempts: int
+    reason: str
+    log: str | None = None
+
+
+class StepProgress(Frozen):
+    name: str
+    state: TaskState
+    shards_total: int
+    shards_done: int = 0
+    shards_running: int = 0
+    #: Error retries used (non-zero exits, timeouts).
+    retries: int = 0
+    #: Preemptions seen (killed from outside), retried without using ``retries``.
+    preemptions: int = 0
+
+
+class RunReport(Frozen):
+    """What :meth:`RunnableBackend.run`, ``status`` and ``cancel`` return."""
+
+    workflow: str
+    #: ``None`` when the state holds no run of this workflow (``state == "none"``).
+    run_id: str | None
+    state: RunState
+    steps: list[StepProgress] = Field(default_factory=list)
+    failures: list[ShardFailure] = Field(default_factory=list)
+    #: Human-readable lines (where logs are, what was resumed, ...).
+    messages: list[str] = Field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """The ``exoc`` exit code for this outcome (DESIGN §5)."""
+        if self.state == "interrupted":
+            return 130
+        if self.state == "failed":
+            return 1
+        return 0
+
+
+class RunnableBackend(Backend):
+    """A backend that can also execute a plan (``capabilities.run = True``).
+
+    User errors found before anything starts (a missing secret, a locked state
+    directory, bad options) are raised as
+    :class:`exo.compiler.diagnostics.CompileError`; failures of the work itself
+    are reported in the returned :class:`RunReport`.
+    """
+
+    @abstractmethod
+    def run(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
+        """Execute (or submit) the plan; resume an unfinished run unless ``ctx.fresh``."""
+
+    @abstractmethod
+    def status(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
+        """The state of the last run of this workflow (``state == "none"`` if there is none)."""
+
+    def cancel(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
+        """Stop the last run; override and set ``capabilities.cancel`` to support it."""
+        raise NotImplementedError(f"backend {self.name!r} cannot cancel runs")
 
 
 # --- shards ---------------------------------------------------------------------------
