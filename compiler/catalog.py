@@ -1,10 +1,39 @@
-"""Pricing catalogs: models, built-in catalogs and CSV loading with diagnostics."""
+"""Pricing catalogs: models, built-in catalogs and CSV loading with diagnostics.
+
+A catalog is a CSV file with the DESIGN §3 columns. The built-in catalogs live in
+``exo.stdlib`` (``catalogs/<cloud>/<region>.csv``) and are described by
+``catalogs/index.json`` (snapshot, source, default spot preemption rate). A user
+catalog is any CSV path, relative to the folder of the ``.exo`` file (or absolute).
+
+:func:`load_catalog` validates every cell and reports every problem at once, as
+:class:`CatalogError` (a :class:`CompileError`) whose spans point at the row and
+column of the bad cell; :attr:`CatalogError.sources` carries the CSV text so the
+diagnostics renderer can show the line with a caret. See ``docs/catalogs.md``.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from exo.compiler.accelerators import accelerator_memory_gib
+from exo.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    DiagnosticSink,
+    Span,
+    sort_diagnostics,
+    suggest,
+)
 
 
 class Frozen(BaseModel):
@@ -30,6 +59,10 @@ class InstanceType(Frozen):
     #: From the row, else the catalog's documented default.
     spot_preemptions_per_hour: float
     source: str | None = None
+    #: Free-text remark from the optional ``note`` column.
+    note: str | None = None
+    #: 1-based line of the row in the CSV file (for diagnostics that point at it).
+    line: int | None = None
 
 
 class Catalog(Frozen):
@@ -39,6 +72,10 @@ class Catalog(Frozen):
     snapshot: str | None = None
     default_spot_preemptions_per_hour: float
     instances: tuple[InstanceType, ...]
+    #: Where the prices come from (built-ins), if known.
+    source: str | None = None
+    #: True for a catalog shipped with exo.
+    builtin: bool = False
 
     def accelerators(self) -> set[str]:
         return {i.accelerator for i in self.instances if i.accelerator}
@@ -53,14 +90,576 @@ class Catalog(Frozen):
         return None
 
 
+class CatalogError(CompileError):
+    """Every problem found in one catalog, plus the text needed to render them."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> None:
+        super().__init__(sort_diagnostics(diagnostics))
+        #: ``{span.file: CSV text}`` for the diagnostics renderer.
+        self.sources: dict[str, str] = dict(sources)
+
+
+# --------------------------------------------------------------------------- columns
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "instance_type",
+    "accelerator",
+    "accelerator_count",
+    "vcpus",
+    "memory_gib",
+    "ondemand_usd_per_hour",
+    "spot_usd_per_hour",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "cloud",
+    "region",
+    "accelerator_memory_gib",
+    "spot_preemptions_per_hour",
+    "source",
+    "note",
+)
+KNOWN_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+#: Default ``spot_preemptions_per_hour`` of a user catalog (a CSV path) for rows
+#: that leave the cell empty: the measured AWS GPU spot rate (docs/catalogs.md).
+CUSTOM_DEFAULT_SPOT_PREEMPTIONS_PER_HOUR = 0.47
+
+#: How to fix a bad cell, per column (completes "to fix: ...").
+_FIX: dict[str, str] = {
+    "instance_type": "give each row a unique instance type name, e.g. g5.xlarge",
+    "accelerator": "name the accelerator (e.g. A100), or leave it empty for a CPU instance",
+    "accelerator_count": "write the number of accelerators per instance as digits, e.g. 8 (0 for a CPU instance)",
+    "vcpus": "write the number of vCPUs per instance as digits, e.g. 8",
+    "memory_gib": "write the instance memory in GiB as a plain number, e.g. 64",
+    "ondemand_usd_per_hour": "write the on-demand price in USD per instance-hour as a plain number, e.g. 0.526",
+    "spot_usd_per_hour": "write the spot price in USD per instance-hour as a plain number, e.g. 0.1845, or leave it empty when there is no spot offer",
+    "spot_preemptions_per_hour": "write the expected preemptions per running hour as a plain number, e.g. 0.05, or leave it empty for the catalog default",
+    "accelerator_memory_gib": "write the memory of one accelerator in GiB as a plain number, e.g. 80, or leave it empty to use the built-in spec",
+}
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_BUILTIN_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*/[A-Za-z0-9_.-]+")
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+@dataclass(frozen=True, slots=True)
+class _BuiltinInfo:
+    name: str
+    file: str
+    snapshot: str | None
+    source: str | None
+    default_spot_preemptions_per_hour: float
+
+
+def _catalogs_dir() -> Any:
+    return resources.files("exo.stdlib").joinpath("catalogs")
+
+
+@cache
+def _builtin_index() -> Mapping[str, _BuiltinInfo]:
+    raw = json.loads(_catalogs_dir().joinpath("index.json").read_text(encoding="utf-8"))
+    out: dict[str, _BuiltinInfo] = {}
+    for name, meta in raw["catalogs"].items():
+        out[name] = _BuiltinInfo(
+            name=name,
+            file=meta["file"],
+            snapshot=meta.get("snapshot"),
+            source=meta.get("source"),
+            default_spot_preemptions_per_hour=float(meta["default_spot_preemptions_per_hour"]),
+        )
+    return out
+
+
 def builtin_catalog_names() -> list[str]:
-    raise NotImplementedError
+    """Names of the catalogs shipped with exo, sorted (``aws/us-east-1``, ...)."""
+    return sorted(_builtin_index())
 
 
-def load_catalog(ref: str, base_dir: Path) -> Catalog:
+def builtin_catalog_metadata(name: str) -> dict[str, Any]:
+    """The ``index.json`` entry of a built-in catalog (snapshot, source, derivations)."""
+    raw = json.loads(_catalogs_dir().joinpath("index.json").read_text(encoding="utf-8"))
+    meta: dict[str, Any] = raw["catalogs"][name]
+    return meta
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_catalog(ref: str, base_dir: Path, *, ref_span: Span | None = None) -> Catalog:
     """Load a built-in catalog by name or a CSV path relative to ``base_dir``.
 
-    Raises :class:`exo.compiler.diagnostics.CompileError` (codes E401/E402)
+    ``ref_span`` is where the reference was written (the ``catalog = ...`` value);
+    a "not found" diagnostic points there. Raises :class:`CatalogError` (E401/E402)
     with file, row and column for every bad cell.
     """
-    raise NotImplementedError
+    catalog, _text = load_catalog_with_source(ref, base_dir, ref_span=ref_span)
+    return catalog
+
+
+def load_catalog_with_source(
+    ref: str, base_dir: Path, *, ref_span: Span | None = None
+) -> tuple[Catalog, str]:
+    """Like :func:`load_catalog`, also returning the CSV text (keyed by ``catalog.name``)."""
+    index = _builtin_index()
+    info = index.get(ref)
+    if info is not None:
+        text = _catalogs_dir().joinpath(info.file).read_text(encoding="utf-8")
+        catalog = parse_catalog(
+            text,
+            name=ref,
+            default_spot_preemptions_per_hour=info.default_spot_preemptions_per_hour,
+            snapshot=info.snapshot,
+            source=info.source,
+            builtin=True,
+        )
+        return catalog, text
+
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    data = _read_bytes(ref, path, base_dir, ref_span)
+    text = _decode(ref, data)
+    catalog = parse_catalog(
+        text, name=ref, default_spot_preemptions_per_hour=CUSTOM_DEFAULT_SPOT_PREEMPTIONS_PER_HOUR
+    )
+    return catalog, text
+
+
+def _not_found(
+    ref: str, path: Path, base_dir: Path, ref_span: Span | None, reason: str
+) -> CatalogError:
+    names = builtin_catalog_names()
+    help: list[str] = []
+    looks_builtin = _BUILTIN_LIKE.fullmatch(ref) is not None and not ref.lower().endswith(".csv")
+    guess = suggest(ref.removesuffix(".csv"), names)
+    if guess is not None and (looks_builtin or ref.removesuffix(".csv") == guess):
+        help.append(f"did you mean the built-in catalog `{guess}`?")
+    if looks_builtin:
+        help.append("built-in catalogs: " + ", ".join(f"`{n}`" for n in names))
+    else:
+        help.append(
+            "to fix: check the path; a relative path is read from the folder of the .exo "
+            f"file ({base_dir})"
+        )
+    diag = Diagnostic(
+        "E401",
+        f"catalog `{ref}` {reason}",
+        ref_span,
+        help=tuple(help),
+        notes=(f"looked for {path}",),
+    )
+    return CatalogError([diag], {})
+
+
+def _read_bytes(ref: str, path: Path, base_dir: Path, ref_span: Span | None) -> bytes:
+    if path.is_dir():
+        raise _not_found(ref, path, base_dir, ref_span, "is a folder, not a CSV file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise _not_found(ref, path, base_dir, ref_span, "not found") from None
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror or exc})"
+        raise _not_found(ref, path, base_dir, ref_span, reason) from None
+
+
+def _decode(ref: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        before = data[bom : exc.start]
+        line = before.count(b"\n") + 1
+        last = before.rsplit(b"\n", 1)[-1]
+        column = len(last.decode("utf-8", errors="replace")) + 1
+        shown = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+        diag = Diagnostic(
+            "E402",
+            f"catalog is not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
+            Span.point(ref, line, column),
+            help=("to fix: save the file as UTF-8 (in a spreadsheet: CSV UTF-8)",),
+        )
+        raise CatalogError([diag], {ref: shown}) from None
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One CSV record with the position of each of its cells."""
+
+    line: int
+    cells: list[str]
+    spans: list[Span]
+    #: Where a missing cell at the end of the record would go.
+    end: Span
+
+
+class _Lines:
+    """Feeds ``csv.reader`` line by line and remembers how many lines it took."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self.taken >= len(self.lines):
+            raise StopIteration
+        self.taken += 1
+        return self.lines[self.taken - 1]
+
+
+_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _cell_bounds(raw: str) -> tuple[list[tuple[int, int]], int | None]:
+    """Start/end offsets of the cells of one raw record (Python's default CSV dialect).
+
+    Returns the bounds and, for a quoted cell that is never closed, its offset.
+    """
+    end = len(raw.rstrip(_LINE_ENDS))
+    bounds: list[tuple[int, int]] = []
+    i = 0
+    while True:
+        start = i
+        if i < end and raw[i] == '"':
+            i += 1
+            closed = False
+            while i < end:
+                if raw[i] == '"':
+                    if i + 1 < end and raw[i + 1] == '"':
+                        i += 2
+                        continue
+                    i += 1
+                    closed = True
+                    break
+                i += 1
+            if not closed:
+                bounds.append((start, len(raw.rstrip(_LINE_ENDS))))
+                return bounds, start
+        while i < end and raw[i] != ",":
+            i += 1
+        bounds.append((start, i))
+        if i >= end:
+            return bounds, None
+        i += 1
+
+
+def _records(text: str, file: str, sink: DiagnosticSink) -> Iterator[_Record]:
+    lines = text.splitlines(keepends=True)
+    feed = _Lines(lines)
+    reader = csv.reader(feed)
+    while True:
+        first = feed.taken
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            sink.error(
+                "E402",
+                f"catalog line {first + 1} is not valid CSV: {exc}",
+                Span.point(file, first + 1, 1),
+                help=("to fix: check the quotes and separators on this line",),
+            )
+            return
+        raw_lines = lines[first : feed.taken]
+        raw = "".join(raw_lines)
+        starts: list[int] = []
+        pos = 0
+        for ln in raw_lines:
+            starts.append(pos)
+            pos += len(ln)
+
+        def at(offset: int, starts: list[int] = starts, first: int = first) -> tuple[int, int]:
+            k = max(j for j, s in enumerate(starts) if s <= offset) if starts else 0
+            return first + 1 + k, offset - (starts[k] if starts else 0) + 1
+
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        bounds, unclosed = _cell_bounds(raw)
+        if unclosed is not None:
+            line, col = at(unclosed)
+            sink.error(
+                "E402",
+                "quoted cell is never closed",
+                Span.point(file, line, col),
+                help=(
+                    'to fix: close the quote; a quote inside a quoted cell is written twice ("")',
+                ),
+                notes=("everything after this quote was read as part of one cell",),
+            )
+            return
+        spans: list[Span] = []
+        if len(bounds) == len(cells):
+            for s, e in bounds:
+                line, col = at(s)
+                end_line, end_col = at(e) if e > s else (line, col + 1)
+                spans.append(Span(file, line, col, end_line, end_col))
+        else:  # should not happen; fall back to the start of the record
+            spans = [Span.point(file, first + 1, 1) for _ in cells]
+        tail = len(raw.rstrip(_LINE_ENDS))
+        line, col = at(tail)
+        yield _Record(first + 1, cells, spans, Span.point(file, line, col))
+
+
+def _header_span(rec: _Record) -> Span:
+    last = rec.spans[-1]
+    return Span(rec.spans[0].file, rec.line, 1, last.end_line, last.end_column)
+
+
+def parse_catalog(
+    text: str,
+    *,
+    name: str,
+    default_spot_preemptions_per_hour: float = CUSTOM_DEFAULT_SPOT_PREEMPTIONS_PER_HOUR,
+    snapshot: str | None = None,
+    source: str | None = None,
+    builtin: bool = False,
+) -> Catalog:
+    """Parse and validate catalog CSV ``text``; spans use ``name`` as the file.
+
+    Raises :class:`CatalogError` with every problem found.
+    """
+    sink = DiagnosticSink()
+    file = name
+    records = _records(text, file, sink)
+    header = next(records, None)
+    if header is None:
+        if not sink.items:
+            sink.error(
+                "E402",
+                "catalog file is empty",
+                Span.point(file, 1, 1),
+                help=("to fix: the first line must be the header: " + ",".join(REQUIRED_COLUMNS),),
+            )
+        raise CatalogError(sink.items, {file: text})
+
+    columns: dict[str, int] = {}
+    for idx, cell in enumerate(header.cells):
+        col = cell.strip().lower()
+        span = header.spans[idx]
+        if not col:
+            continue  # unnamed column: ignored
+        if col in columns:
+            sink.error(
+                "E402",
+                f"column `{col}` appears twice in the header",
+                span,
+                help=("to fix: remove or rename one of them",),
+            )
+            continue
+        if col not in KNOWN_COLUMNS:
+            guess = suggest(col, KNOWN_COLUMNS, cutoff=0.75)
+            if guess is not None and guess not in {c.strip().lower() for c in header.cells}:
+                sink.error(
+                    "E402",
+                    f"unknown column `{cell.strip()}`",
+                    span,
+                    help=(f"did you mean `{guess}`?",),
+                    notes=("columns with other names are ignored",),
+                )
+            continue
+        columns[col] = idx
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    for col in missing:
+        sink.error(
+            "E402",
+            f"catalog header has no `{col}` column",
+            _header_span(header),
+            help=("to fix: add the column; required columns: " + ", ".join(REQUIRED_COLUMNS),),
+        )
+
+    instances: list[InstanceType] = []
+    first_line: dict[str, int] = {}
+    width = len(header.cells)
+    for rec in records:
+        row = _validate_row(rec, columns, width, default_spot_preemptions_per_hour, sink)
+        it_idx = columns.get("instance_type")
+        if it_idx is not None and it_idx < len(rec.cells):
+            it_name = rec.cells[it_idx].strip()
+            if it_name and it_name in first_line:
+                sink.error(
+                    "E402",
+                    f"instance type `{it_name}` is listed twice",
+                    rec.spans[it_idx],
+                    help=("to fix: keep one row per instance type",),
+                    notes=(f"first listed on line {first_line[it_name]}",),
+                )
+                continue
+            if it_name:
+                first_line[it_name] = rec.line
+        if row is not None:
+            instances.append(row)
+
+    if not sink.items and not instances:
+        sink.error(
+            "E402",
+            "catalog has a header but no instance types",
+            _header_span(header),
+            help=("to fix: add one row per instance type below the header",),
+        )
+    if sink.items:
+        raise CatalogError(sink.items, {file: text})
+    return Catalog(
+        name=name,
+        snapshot=snapshot,
+        default_spot_preemptions_per_hour=default_spot_preemptions_per_hour,
+        instances=tuple(instances),
+        source=source,
+        builtin=builtin,
+    )
+
+
+def _validate_row(
+    rec: _Record,
+    columns: Mapping[str, int],
+    width: int,
+    default_rate: float,
+    sink: DiagnosticSink,
+) -> InstanceType | None:
+    before = len(sink.items)
+    if len(rec.cells) > width:
+        sink.error(
+            "E402",
+            f"row has {len(rec.cells)} cells but the header has {width} columns",
+            rec.spans[width],
+            help=("to fix: remove the extra cells, or quote a cell that contains a comma",),
+        )
+    elif len(rec.cells) < width:
+        absent = [c for c, i in columns.items() if i >= len(rec.cells)]
+        sink.error(
+            "E402",
+            f"row has {len(rec.cells)} cells but the header has {width} columns",
+            rec.end,
+            help=(
+                "to fix: add the missing cells"
+                + (f" ({', '.join(absent)})" if absent else "")
+                + "; an empty cell is written as nothing between two commas",
+            ),
+        )
+
+    def cell(col: str) -> tuple[str, Span] | None:
+        idx = columns.get(col)
+        if idx is None or idx >= len(rec.cells):
+            return None
+        return rec.cells[idx].strip(), rec.spans[idx]
+
+    def text(col: str) -> str | None:
+        c = cell(col)
+        return c[0] if c and c[0] else None
+
+    def number(col: str, *, whole: bool, required: bool, positive: bool = False) -> Any:
+        c = cell(col)
+        if c is None:
+            return None
+        raw, span = c
+        fix = "to fix: " + _FIX[col]
+        if not raw:
+            if required:
+                sink.error("E402", f"column `{col}` is empty on this row", span, help=(fix,))
+            return None
+        kind = "a whole number" if whole else "a number"
+        if not _NUMBER.fullmatch(raw):
+            cleaned = re.sub(r"[$€£\s]", "", raw)
+            if "," in cleaned or "_" in cleaned:
+                hint = (
+                    "to fix: write the number with a dot as the decimal mark and no thousands "
+                    "separators (e.g. 1.006, or 1006)"
+                )
+            elif cleaned != raw and _NUMBER.fullmatch(cleaned):
+                hint = f"to fix: write the number without a currency sign: {cleaned}"
+            else:
+                hint = fix
+            sink.error("E402", f"column `{col}` must be {kind}, got '{raw}'", span, help=(hint,))
+            return None
+        value = float(raw)
+        if whole and value != int(value):
+            sink.error("E402", f"column `{col}` must be {kind}, got '{raw}'", span, help=(fix,))
+            return None
+        if value < 0:
+            sink.error(
+                "E402", f"column `{col}` must not be negative, got '{raw}'", span, help=(fix,)
+            )
+            return None
+        if positive and value == 0:
+            sink.error(
+                "E402", f"column `{col}` must be greater than 0, got '{raw}'", span, help=(fix,)
+            )
+            return None
+        return int(value) if whole else value
+
+    c_it = cell("instance_type")
+    if c_it is not None and not c_it[0]:
+        sink.error(
+            "E402",
+            "column `instance_type` is empty on this row",
+            c_it[1],
+            help=("to fix: " + _FIX["instance_type"],),
+        )
+    accelerator = text("accelerator")
+    count = number("accelerator_count", whole=True, required=True)
+    vcpus = number("vcpus", whole=True, required=True, positive=True)
+    memory = number("memory_gib", whole=False, required=True, positive=True)
+    ondemand = number("ondemand_usd_per_hour", whole=False, required=True)
+    spot = number("spot_usd_per_hour", whole=False, required=False)
+    rate = number("spot_preemptions_per_hour", whole=False, required=False)
+    acc_mem = number("accelerator_memory_gib", whole=False, required=False, positive=True)
+
+    c_acc = cell("accelerator")
+    c_count = cell("accelerator_count")
+    if accelerator is not None and count == 0 and c_count is not None:
+        sink.error(
+            "E402",
+            f"accelerator `{accelerator}` is set but `accelerator_count` is 0",
+            c_count[1],
+            help=(
+                "to fix: give the number of accelerators per instance, or leave `accelerator` "
+                "empty for a CPU instance",
+            ),
+        )
+    if accelerator is None and count is not None and count > 0 and c_acc is not None:
+        sink.error(
+            "E402",
+            f"`accelerator_count` is {count} but `accelerator` is empty",
+            c_acc[1],
+            help=(
+                "to fix: name the accelerator (e.g. A100), or set `accelerator_count` to 0 "
+                "for a CPU instance",
+            ),
+        )
+    c_mem = cell("accelerator_memory_gib")
+    if accelerator is None and acc_mem is not None and c_mem is not None:
+        sink.error(
+            "E402",
+            "`accelerator_memory_gib` is set on a CPU instance (empty `accelerator`)",
+            c_mem[1],
+            help=("to fix: leave it empty, or name the accelerator",),
+        )
+
+    if len(sink.items) > before or c_it is None or None in (count, vcpus, memory, ondemand):
+        return None
+    if acc_mem is None and accelerator is not None:
+        acc_mem = accelerator_memory_gib(accelerator)
+    return InstanceType(
+        instance_type=c_it[0],
+        accelerator=accelerator,
+        accelerator_count=count,
+        vcpus=vcpus,
+        memory_gib=memory,
+        ondemand_usd_per_hour=ondemand,
+        spot_usd_per_hour=spot,
+        cloud=text("cloud"),
+        region=text("region"),
+        accelerator_memory_gib=acc_mem,
+        spot_preemptions_per_hour=default_rate if rate is None else rate,
+        source=text("source"),
+        note=text("note"),
+        line=rec.line,
+    )
