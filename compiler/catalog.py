@@ -23,8 +23,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from exo.compiler.accelerators import accelerator_memory_gib
 from exo.compiler.diagnostics import (
     CompileError,
@@ -34,6 +32,7 @@ from exo.compiler.diagnostics import (
     sort_diagnostics,
     suggest,
 )
+from pydantic import BaseModel, ConfigDict
 
 
 class Frozen(BaseModel):

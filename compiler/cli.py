@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 import typer
-
 from exo.compiler import __version__
 
 app = typer.Typer(

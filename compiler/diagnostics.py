@@ -145,8 +145,12 @@ class Diagnostic:
 class CompileError(Exception):
     """Raised by a stage with every diagnostic it found (never empty)."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    def __init__(
+        self, diagnostics: Iterable[Diagnostic], sources: Mapping[str, str] | None = None
+    ) -> None:
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        #: file label -> text, for rendering the source lines the diagnostics point at
+        self.sources: dict[str, str] = dict(sources or {})
         if not self.diagnostics:
             raise ValueError("CompileError needs at least one diagnostic")
         super().__init__("; ".join(d.message for d in self.diagnostics))
@@ -267,9 +271,7 @@ def render_all_text(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:
-    return json.dumps(
-        {"diagnostics": [d.to_json() for d in diagnostics]}, indent=2, sort_keys=True
-    )
+    return json.dumps({"diagnostics": [d.to_json() for d in diagnostics]}, indent=2, sort_keys=True)
 
 
 def print_diagnostics(

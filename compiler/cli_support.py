@@ -1,0 +1,77 @@
+"""What every ``exoc`` command shares: params, compiling with diagnostics, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+
+import typer
+from exo.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    print_diagnostics,
+    render_json,
+)
+from exo.compiler.frontend import Compiled, compile_file
+from rich.console import Console
+
+
+class Exit(IntEnum):
+    OK = 0
+    DIAGNOSTICS = 1
+    USAGE = 2
+    INFEASIBLE = 3
+    INTERRUPTED = 130
+
+
+def stderr_console() -> Console:
+    """Colour only on a terminal (rich's own detection; NO_COLOR is honoured)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+PARAM_OPTION = typer.Option(
+    [], "-p", "--param", metavar="NAME=VALUE", help="Override a param (repeatable)."
+)
+CATALOG_OPTION = typer.Option(
+    None, "--catalog", metavar="PATH", help="Use this catalog (built-in name or CSV path)."
+)
+DIAG_FORMAT_OPTION = typer.Option(
+    "text", "--diagnostics-format", help="How errors are printed: text or json."
+)
+
+
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="-p")
+        out[name.strip()] = value
+    return out
+
+
+def report(diagnostics: Sequence[Diagnostic], sources: dict[str, str], fmt: str = "text") -> None:
+    if fmt == "json":
+        sys.stdout.write(render_json(diagnostics) + "\n")
+    else:
+        print_diagnostics(diagnostics, sources, stderr_console())
+
+
+def compile_or_exit(
+    file: Path,
+    params: Sequence[str] = (),
+    catalog: str | None = None,
+    fmt: str = "text",
+) -> Compiled:
+    """Compile, or print every diagnostic and exit 1."""
+    try:
+        return compile_file(file, parse_params(params), catalog=catalog, label=str(file))
+    except CompileError as e:
+        report(e.diagnostics, e.sources, fmt)
+        raise typer.Exit(Exit.DIAGNOSTICS) from None

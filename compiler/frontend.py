@@ -1,0 +1,248 @@
+"""The front end in one call: files → checked IR (+ the catalog it is planned on).
+
+``compile_file`` runs the stages in order (load and parse every file, resolve
+names, lower to IR, check the graph, propagate item counts, check hardware
+against the catalog) and raises one :class:`CompileError` carrying every
+diagnostic found, together with the source texts needed to render them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from exo.compiler.catalog import Catalog, load_catalog
+from exo.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    DiagnosticSink,
+    Span,
+    sort_diagnostics,
+    suggest,
+)
+from exo.compiler.ir import CPU_KEY, Dataset, Program, Step
+from exo.compiler.lower import Lowerer, backend_options, dag_checks, program_of
+from exo.compiler.modules import load_program
+from exo.compiler.steps import StepRefs, lower_step
+from exo.compiler.syntax import Decl
+
+#: Kept as a name for callers; every CompileError now carries its sources.
+FrontendError = CompileError
+
+
+@dataclass(frozen=True)
+class Compiled:
+    program: Program
+    catalog: Catalog
+    #: Folder of the entry file (relative paths in the workflow are resolved against it).
+    base_dir: Path
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def compile_file(
+    path: Path | str,
+    params: Mapping[str, str] | None = None,
+    *,
+    catalog: str | None = None,
+    label: str | None = None,
+) -> Compiled:
+    """Compile one entry file. ``catalog`` (a built-in name or a path relative to the
+    current directory) replaces the workflow's own catalog, as ``--catalog`` does."""
+    path = Path(path)
+    sources: dict[str, str] = {}
+    loaded = load_program(path, label=label)
+    sources.update(loaded.sources)
+    lw = Lowerer(loaded, params or {})
+    lw.build_scopes()
+    lw.apply_overrides()
+    workflow = lw.workflow()
+
+    datasets: dict[str, Dataset] = {}
+    steps: dict[str, Step] = {}
+    refs: dict[str, StepRefs] = {}
+    backends: dict[str, dict[str, object]] = {}
+    entry = lw.scopes[loaded.entry]
+    for scope in lw.scopes.values():
+        for item in scope.module.syntax.items:
+            if not isinstance(item, Decl) or item.name_span is None:
+                continue
+            if scope.decls.get(item.name) is not item and item.kind in ("dataset", "step"):
+                continue  # a duplicate: already reported
+            if item.kind == "dataset":
+                ds = lw.dataset(scope, item)
+                datasets[ds.name] = ds
+            elif item.kind == "step":
+                lowered = lower_step(lw, scope, item)
+                if lowered is not None:
+                    steps[lowered[0].name] = lowered[0]
+                    refs[lowered[0].name] = lowered[1]
+            elif item.kind == "backend" and scope is entry:
+                if item.name in backends:
+                    lw.sink.error("E102", f"duplicate backend block '{item.name}'", item.name_span)
+                    continue
+                backends[item.name] = backend_options(lw, scope, item.entries)
+
+    # The workflow: entry steps and the imported steps they depend on.
+    edges = [(src, name, span) for name, r in refs.items() for src, span in r.edges if src in steps]
+    order = dag_checks(lw, steps, edges)
+    wanted = _wanted_steps(loaded.entry, steps)
+    ordered: list[Step] = []
+    if order is not None:
+        items: dict[str, int | None] = {}
+        for name in order:
+            if name not in wanted:
+                continue
+            step = steps[name]
+            n = step.items
+            if n is None and step.input is not None:
+                n = (
+                    datasets[step.input.name].items
+                    if step.input.kind == "dataset"
+                    else items.get(step.input.name)
+                )
+            items[name] = n
+            if step.throughput is not None and n is None:
+                lw.sink.error(
+                    "E306",
+                    f"step '{name}' has a throughput but no item count",
+                    refs[name].name_span,
+                    help=[
+                        "to fix: set items = N, or take input from a dataset with items "
+                        "(or from a step that has them)",
+                    ],
+                )
+            ordered.append(step.model_copy(update={"items": n}) if n != step.items else step)
+
+    catalog_obj: Catalog | None = None
+    if workflow is not None:
+        catalog_obj = _load_catalog(lw.sink, workflow.catalog, catalog, path, sources)
+    if catalog_obj is not None:
+        check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
+
+    if lw.sink.has_errors or workflow is None or catalog_obj is None or order is None:
+        found = lw.sink.items or [Diagnostic("E901", "compilation failed without a diagnostic")]
+        raise FrontendError(sort_diagnostics(found), sources)
+    program = program_of(
+        lw, workflow, _used_datasets(datasets, ordered, loaded.entry), ordered, backends
+    )
+    return Compiled(program, catalog_obj, path.resolve().parent, sources)
+
+
+def _wanted_steps(entry_key: str, steps: dict[str, Step]) -> set[str]:
+    """Steps of the entry file, and the imported steps they depend on."""
+    wanted = {n for n, s in steps.items() if s.loc is not None and s.loc.file == entry_key}
+    stack = list(wanted)
+    while stack:
+        for p in steps[stack.pop()].predecessors():
+            if p in steps and p not in wanted:
+                wanted.add(p)
+                stack.append(p)
+    return wanted
+
+
+def _used_datasets(
+    datasets: dict[str, Dataset], steps: list[Step], entry_key: str
+) -> dict[str, Dataset]:
+    """Datasets of the entry file, and the imported datasets the workflow reads."""
+    used = {s.input.name for s in steps if s.input is not None and s.input.kind == "dataset"}
+    return {
+        n: d
+        for n, d in sorted(datasets.items())
+        if n in used or (d.loc is not None and d.loc.file == entry_key)
+    }
+
+
+def _load_catalog(
+    sink: DiagnosticSink,
+    ref: str,
+    override: str | None,
+    entry: Path,
+    sources: dict[str, str],
+) -> Catalog | None:
+    try:
+        if override is not None:
+            return load_catalog(override, Path.cwd())
+        return load_catalog(ref, entry.resolve().parent)
+    except CompileError as e:
+        sources.update(e.sources)
+        sink.add(e.diagnostics)
+        return None
+
+
+def check_hardware(
+    sink: DiagnosticSink,
+    steps: list[Step],
+    refs: dict[str, StepRefs],
+    catalog: Catalog,
+    lw: Lowerer,
+) -> None:
+    """Accelerators, instance types, perf keys and quotas must exist in the catalog."""
+    accels = catalog.accelerators()
+    types = catalog.instance_types()
+    offered = sorted(accels | types)
+    for step in steps:
+        r = refs.get(step.name)
+        if r is None:
+            continue
+        for name in step.accelerators:
+            if name in accels or name in types:
+                continue
+            span = r.accelerator_spans.get(name)
+            _not_offered(sink, name, offered, catalog, span)
+        usable = set(step.accelerators) | {
+            i.instance_type for i in catalog.instances if i.accelerator in step.accelerators
+        }
+        if not step.accelerators:
+            usable = {CPU_KEY} | {
+                i.instance_type for i in catalog.instances if i.accelerator is None
+            }
+        keys: set[str] = set()
+        if step.throughput is not None:
+            keys |= step.throughput.keys()
+        if step.duration is not None:
+            keys |= set(step.duration.per_key)
+        for key in sorted(keys):
+            if key in usable:
+                continue
+            span = r.perf_key_spans.get(key)
+            if key in accels or key in types or key == CPU_KEY:
+                what = "accelerators" if step.accelerators else "a CPU-only step"
+                hint = (
+                    f"to fix: add {key} to accelerators, or remove this entry"
+                    if step.accelerators
+                    else "to fix: a CPU-only step measures throughput as cpu = N"
+                )
+                sink.error(
+                    "E307",
+                    f"'{key}' has a performance entry but the step cannot run on it ({what})",
+                    span,
+                    help=[hint],
+                )
+            else:
+                _not_offered(sink, key, sorted(usable), catalog, span)
+    quota = getattr(lw, "quota_spans", {})
+    for key, span in quota.items():
+        if key != CPU_KEY and key not in accels:
+            _not_offered(sink, key, [*sorted(accels), CPU_KEY], catalog, span, what="quota")
+
+
+def _not_offered(
+    sink: DiagnosticSink,
+    name: str,
+    offered: list[str],
+    catalog: Catalog,
+    span: Span | None,
+    *,
+    what: str = "accelerator or instance type",
+) -> None:
+    match = suggest(name, offered)
+    sink.error(
+        "E403",
+        f"{what} '{name}' is not offered by the catalog '{catalog.name}'",
+        span,
+        help=[
+            *([f"did you mean `{match}`?"] if match else []),
+            "offered: " + ", ".join(offered),
+        ],
+    )

@@ -1,0 +1,228 @@
+"""Loading a program's files: the entry file and everything it imports.
+
+``std/…`` imports come from the ``exo.stdlib`` package; other imports are
+relative to the importing file and may not leave the entry file's folder (the
+project). Import cycles are rejected. The result is a set of parsed modules,
+each with its import table (alias → module key); nothing is resolved yet.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from exo.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    DiagnosticSink,
+    Span,
+    did_you_mean,
+    sort_diagnostics,
+)
+from exo.compiler.parser import decode_source, parse_text
+from exo.compiler.syntax import Import, Module
+
+STD_PREFIX = "std/"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModule:
+    #: Stable key: ``std/llm.exo`` or the path relative to the project folder (posix).
+    key: str
+    #: How diagnostics name the file (as the user sees it).
+    label: str
+    syntax: Module
+    #: alias → module key
+    imports: dict[str, str]
+    #: alias → the import declaration (for spans)
+    import_decls: dict[str, Import]
+
+
+@dataclass
+class LoadedProgram:
+    entry: str
+    modules: dict[str, LoadedModule] = field(default_factory=dict)
+    #: label → text, for rendering diagnostics
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def std_names() -> list[str]:
+    root = resources.files("exo.stdlib").joinpath("std")
+    return sorted(
+        f"std/{p.name.removesuffix('.exo')}" for p in root.iterdir() if p.name.endswith(".exo")
+    )
+
+
+def _read_std(name: str) -> str | None:
+    rel = name.removeprefix(STD_PREFIX)
+    if not rel.endswith(".exo"):
+        rel += ".exo"
+    if ".." in rel.split("/") or rel.startswith("/"):
+        return None
+    node = resources.files("exo.stdlib").joinpath("std")
+    for part in rel.split("/"):
+        node = node.joinpath(part)
+    return node.read_text("utf-8") if node.is_file() else None
+
+
+def load_program(entry: Path, *, label: str | None = None) -> LoadedProgram:
+    """Read and parse the entry file and its imports; every error is reported."""
+    entry_label = label or str(entry)
+    root = entry.resolve().parent
+    prog = LoadedProgram(entry=entry.name)
+    sink = DiagnosticSink()
+    try:
+        data = entry.read_bytes()
+    except OSError as e:
+        raise CompileError(
+            [Diagnostic("E001", f"cannot read {entry_label}: {e.strerror or e}")]
+        ) from None
+    text = decode_source(data, entry_label)
+    prog.sources[entry_label] = text
+    try:
+        module = parse_text(text, entry_label)
+    except CompileError as e:
+        raise CompileError(e.diagnostics, prog.sources) from None
+    label_dir = posixpath.dirname(entry_label.replace("\\", "/"))
+    _visit(prog, sink, root, entry.name, entry_label, label_dir, module, stack=[entry.name])
+    if sink.has_errors:
+        raise CompileError(sort_diagnostics(sink.items), prog.sources)
+    return prog
+
+
+def _visit(
+    prog: LoadedProgram,
+    sink: DiagnosticSink,
+    root: Path,
+    key: str,
+    label: str,
+    label_dir: str,
+    module: Module,
+    stack: list[str],
+) -> None:
+    imports: dict[str, str] = {}
+    decls: dict[str, Import] = {}
+    loaded = LoadedModule(key, label, module, imports, decls)
+    prog.modules[key] = loaded
+    for item in module.items:
+        if not isinstance(item, Import):
+            continue
+        target = _resolve_import(sink, root, key, item)
+        if target is None:
+            continue
+        tkey = target
+        alias = item.alias or posixpath.basename(tkey).removesuffix(".exo")
+        if alias in imports:
+            sink.error(
+                "E115",
+                f"two imports use the name '{alias}'",
+                item.alias_span or item.path.span,
+                help=[f"to fix: give one of them another name with `as`, e.g. as {alias}2"],
+            )
+            continue
+        imports[alias] = tkey
+        decls[alias] = item
+        if tkey in stack:
+            cycle = " -> ".join([*stack[stack.index(tkey) :], tkey])
+            sink.error(
+                "E111",
+                f"import cycle: {cycle}",
+                item.path.span,
+                help=["to fix: move what both files need into a third file that both import"],
+            )
+            continue
+        if tkey in prog.modules:
+            continue
+        tlabel = (
+            tkey
+            if tkey.startswith(STD_PREFIX)
+            else posixpath.normpath(posixpath.join(label_dir, tkey))
+        )
+        text = _read_module(sink, root, tkey, tlabel, item)
+        if text is None:
+            continue
+        prog.sources[tlabel] = text
+        try:
+            child = parse_text(text, tlabel)
+        except CompileError as e:
+            sink.add(e.diagnostics)
+            continue
+        _visit(prog, sink, root, tkey, tlabel, label_dir, child, [*stack, tkey])
+
+
+def _resolve_import(sink: DiagnosticSink, root: Path, importer: str, item: Import) -> str | None:
+    """The module key (its path relative to the project, or std/...) an import names."""
+    raw = item.path.literal()
+    if item.path.placeholders:
+        sink.error("E109", "an import path cannot contain placeholders", item.path.span)
+        return None
+    if raw.startswith(STD_PREFIX):
+        name = raw if raw.endswith(".exo") else raw + ".exo"
+        return name
+    if importer.startswith(STD_PREFIX):
+        # std modules import each other by std/ path only.
+        sink.error("E109", f"std module imports must start with std/: '{raw}'", item.path.span)
+        return None
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(importer), raw))
+    if raw.startswith("/") or joined == ".." or joined.startswith("../"):
+        sink.error(
+            "E110",
+            f"import outside the project: '{raw}'",
+            item.path.span,
+            help=[
+                "imports may only name files inside the entry file's folder, or std/ modules",
+                "to fix: copy the module into the project, or import it from std/",
+            ],
+        )
+        return None
+    resolved = (root / joined).resolve()
+    if not resolved.is_relative_to(root):
+        sink.error(
+            "E110",
+            f"import outside the project: '{raw}' (through a link)",
+            item.path.span,
+        )
+        return None
+    return joined
+
+
+def _read_module(
+    sink: DiagnosticSink, root: Path, key: str, label: str, item: Import
+) -> str | None:
+    if key.startswith(STD_PREFIX):
+        text = _read_std(key)
+        if text is None:
+            name = key.removesuffix(".exo")
+            sink.error(
+                "E109",
+                f"no standard module '{name}'",
+                item.path.span,
+                help=[
+                    *did_you_mean(name, std_names()),
+                    "the standard modules are: " + ", ".join(std_names()),
+                ],
+            )
+        return text
+    path = root / key
+    try:
+        data = path.read_bytes()
+    except OSError:
+        sink.error(
+            "E109",
+            f"cannot find the imported file '{item.path.literal()}'",
+            item.path.span,
+            help=[f"it was looked for at {label}"],
+        )
+        return None
+    try:
+        return decode_source(data, label)
+    except CompileError as e:
+        sink.add(e.diagnostics)
+        return None
+
+
+def import_span(m: LoadedModule, alias: str) -> Span | None:
+    d = m.import_decls.get(alias)
+    return d.path.span if d else None

@@ -1,0 +1,419 @@
+"""Parsing: ``.exo`` text → :class:`exo.compiler.syntax.Module`, or diagnostics.
+
+The Lark grammar (``exo.lark``, LALR, ``strict``) builds syntax nodes directly
+through an inline transformer: no intermediate parse tree, spans taken from
+the tokens. Lark errors become diagnostics that say what was expected in the
+user's terms; nesting depth is bounded in the lexer so that absurd input gets
+a diagnostic instead of exhausting the stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from exo.compiler.diagnostics import CompileError, Diagnostic, Span
+from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
+from exo.compiler.syntax import (
+    Attr,
+    Block,
+    Bool,
+    Decl,
+    Entry,
+    Import,
+    Item,
+    ListV,
+    MapEntry,
+    MapV,
+    Module,
+    Num,
+    Param,
+    RangeV,
+    Ref,
+    Str,
+    Value,
+)
+from lark import Lark, Token, Transformer
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+#: Deepest nesting of ``{`` and ``[`` accepted.
+MAX_DEPTH = 32
+#: Largest source file accepted (bytes).
+MAX_FILE_BYTES = 16 * 2**20
+
+
+class _TooDeep(Exception):
+    def __init__(self, token: Token) -> None:
+        super().__init__("too deep")
+        self.token = token
+
+
+def _span(file: str, tok: Token) -> Span:
+    assert tok.line is not None and tok.column is not None
+    assert tok.end_line is not None and tok.end_column is not None
+    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _join(a: Span, b: Span) -> Span:
+    return Span(a.file, a.line, a.column, b.end_line, b.end_column)
+
+
+class _Builder(Transformer[Token, Any]):
+    """Inline LALR callbacks: children are tokens or syntax nodes."""
+
+    def __init__(self) -> None:
+        super().__init__(visit_tokens=True)
+        self.file = "<input>"
+
+    # terminals
+    def STRING(self, tok: Token) -> Str:
+        return decode_string(str(tok), _span(self.file, tok))
+
+    def NUMLIT(self, tok: Token) -> Value:
+        return classify_number(str(tok), _span(self.file, tok))
+
+    def MONEY(self, tok: Token) -> Value:
+        return classify_money(str(tok), _span(self.file, tok))
+
+    # values
+    def ref(self, c: Sequence[Token]) -> Value:
+        tok = c[0]
+        name = str(tok)
+        span = _span(self.file, tok)
+        if name in ("true", "false"):
+            return Bool(span, name == "true")
+        return Ref(span, name)
+
+    def list(self, c: Sequence[Value | None]) -> ListV:
+        items = tuple(v for v in c if v is not None)
+        span = _join(items[0].span, items[-1].span) if items else Span(self.file, 0, 0, 0, 0)
+        return ListV(span, items)
+
+    def map_entry(self, c: Sequence[Any]) -> MapEntry:
+        key = c[0]
+        if isinstance(key, Token):
+            key = Ref(_span(self.file, key), str(key))
+        return MapEntry(_join(key.span, c[1].span), key, c[1])
+
+    def map(self, c: Sequence[MapEntry]) -> MapV:
+        span = _join(c[0].span, c[-1].span) if c else Span(self.file, 0, 0, 0, 0)
+        return MapV(span, tuple(c))
+
+    def range(self, c: Sequence[Any]) -> RangeV:
+        ends: list[Num | Ref] = []
+        for x in c:
+            if isinstance(x, Token):
+                ends.append(Ref(_span(self.file, x), str(x)))
+            elif isinstance(x, Num | Ref):
+                ends.append(x)
+            else:
+                raise LiteralError(
+                    Diagnostic("E201", "a range bound must be a whole number such as 1..8", x.span)
+                )
+        return RangeV(_join(ends[0].span, ends[1].span), ends[0], ends[1])
+
+    # entries
+    def _key(self, k: Any) -> tuple[str, Span]:
+        if isinstance(k, Token):
+            return str(k), _span(self.file, k)
+        assert isinstance(k, Str)
+        return k.text, k.span
+
+    def attr(self, c: Sequence[Any]) -> Attr:
+        key, key_span = self._key(c[0])
+        return Attr(_join(key_span, c[1].span), key, key_span, c[1])
+
+    def body(self, c: Sequence[Entry]) -> tuple[Entry, ...]:
+        return tuple(c)
+
+    def block(self, c: Sequence[Any]) -> Block:
+        key, key_span = self._key(c[0])
+        return Block(key_span, key, key_span, c[1])
+
+    # declarations
+    def import_decl(self, c: Sequence[Any]) -> Import:
+        path: Str = c[0]
+        alias = c[1] if len(c) > 1 else None
+        alias_span = _span(self.file, alias) if alias is not None else None
+        return Import(path.span, path, str(alias) if alias is not None else None, alias_span)
+
+    def param_decl(self, c: Sequence[Any]) -> Param:
+        name_span = _span(self.file, c[0])
+        return Param(_join(name_span, c[1].span), str(c[0]), name_span, c[1])
+
+    def decl(self, c: Sequence[Any]) -> Decl:
+        kind_span = _span(self.file, c[0])
+        name_span = _span(self.file, c[1])
+        return Decl(kind_span, str(c[0]), kind_span, str(c[1]), name_span, c[2])
+
+    def start(self, c: Sequence[Item]) -> tuple[Item, ...]:
+        return tuple(c)
+
+
+@dataclass
+class _Depth:
+    depth: int = 0
+
+    def open(self, tok: Token) -> Token:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep(tok)
+        return tok
+
+    def close(self, tok: Token) -> Token:
+        self.depth -= 1
+        return tok
+
+
+class ExoParser:
+    """A reusable parser (building the LALR tables takes a moment; parsing is cheap)."""
+
+    def __init__(self) -> None:
+        grammar = resources.files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
+        self._builder = _Builder()
+        self._depth = _Depth()
+        callbacks = {
+            "LBRACE": self._depth.open,
+            "LSQB": self._depth.open,
+            "RBRACE": self._depth.close,
+            "RSQB": self._depth.close,
+        }
+        self._lark = Lark(
+            grammar,
+            parser="lalr",
+            strict=True,
+            propagate_positions=False,
+            maybe_placeholders=False,
+            transformer=self._builder,
+            lexer_callbacks=callbacks,
+        )
+        self._plain = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
+
+    def parse(self, text: str, file: str) -> Module:
+        """Parse one file's text; raises CompileError with diagnostics."""
+        self._builder.file = file
+        self._depth.depth = 0
+        try:
+            items = self._lark.parse(text)
+        except _TooDeep as e:
+            raise CompileError(
+                [
+                    Diagnostic(
+                        "E008",
+                        f"nesting is deeper than {MAX_DEPTH} levels",
+                        _span(file, e.token),
+                        ("to fix: flatten the structure; no exo attribute needs this depth",),
+                    )
+                ]
+            ) from None
+        except VisitError as e:
+            if isinstance(e.orig_exc, LiteralError):
+                raise CompileError([e.orig_exc.diagnostic]) from None
+            raise
+        except LiteralError as e:
+            raise CompileError([e.diagnostic]) from None
+        except UnexpectedInput as e:
+            raise CompileError([self._syntax_diagnostic(e, text, file)]) from None
+        assert isinstance(items, tuple)  # the inline builder's ``start`` returns a tuple
+        return Module(Span(file, 1, 1, 1, 1), file, items)
+
+    # --- syntax errors ------------------------------------------------------------------
+
+    def _syntax_diagnostic(self, e: UnexpectedInput, text: str, file: str) -> Diagnostic:
+        if isinstance(e, UnexpectedCharacters):
+            line = text.splitlines()[e.line - 1] if e.line - 1 < len(text.splitlines()) else ""
+            pos = e.pos_in_stream or 0
+            ch = text[pos] if pos < len(text) else ""
+            if ch == '"':
+                width = max(len(line) - (e.column - 1), 1)
+                return Diagnostic(
+                    "E006",
+                    "unterminated string",
+                    Span(file, e.line, e.column, e.line, e.column + width),
+                    ('to fix: close the string with " on the same line; write \\n for a newline',),
+                )
+            shown = repr(ch)[1:-1] if ch else "end of file"
+            return Diagnostic(
+                "E004",
+                f"syntax error: unexpected character '{shown}'",
+                Span.point(file, e.line, e.column),
+                _char_help(ch),
+            )
+        if isinstance(e, UnexpectedToken | UnexpectedEOF):
+            tok = e.token if isinstance(e, UnexpectedToken) else None
+            if tok is None or tok.type == "$END":
+                return self._eof_diagnostic(text, file)
+            expected = set(e.expected) if isinstance(e, UnexpectedToken) else set()
+            return Diagnostic(
+                "E003",
+                f"syntax error: unexpected {_describe_token(tok)} {_expectation(expected)}",
+                _span(file, tok),
+                _token_help(tok, expected),
+            )
+        return Diagnostic("E003", f"syntax error: {e}", Span.point(file, 1, 1))  # pragma: no cover
+
+    def _eof_diagnostic(self, text: str, file: str) -> Diagnostic:
+        """Unexpected end of file: point at the innermost bracket left open."""
+        stack: list[tuple[Token, str]] = []
+        prev: list[Token] = []
+        try:
+            for tok in self._plain.lex(text):
+                if tok.type in ("LBRACE", "LSQB"):
+                    stack.append((tok, _opener_name(prev)))
+                elif tok.type in ("RBRACE", "RSQB") and stack:
+                    stack.pop()
+                prev = [*prev[-2:], tok]
+        except LarkError:
+            pass
+        lines = text.splitlines()
+        eof_line = max(len(lines), 1)
+        eof = Span.point(file, eof_line, len(lines[-1]) + 1 if lines else 1)
+        if not stack:
+            return Diagnostic("E005", "syntax error: unexpected end of file", eof)
+        tok, what = stack[-1]
+        closer = "}" if tok.type == "LBRACE" else "]"
+        return Diagnostic(
+            "E005",
+            f"syntax error: {what} is not closed (unexpected end of file)",
+            _span(file, tok),
+            (f"to fix: add the missing '{closer}'",),
+        )
+
+
+def _opener_name(prev: list[Token]) -> str:
+    """Describe the construct a bracket opens from the tokens just before it."""
+    if len(prev) >= 2 and prev[-1].type == "IDENT" and prev[-2].type == "IDENT":
+        return f"block of {prev[-2]} '{prev[-1]}'"
+    if (
+        prev
+        and prev[-1].type in ("IDENT", "STRING")
+        and (len(prev) < 2 or prev[-2].type != "EQUAL")
+    ):
+        return f"block '{str(prev[-1]).strip(chr(34))}'"
+    if prev and prev[-1].type == "EQUAL":
+        return "map"
+    return "list" if not prev or prev[-1].type != "LBRACE" else "block"
+
+
+_TOKEN_WORDS = {
+    "RBRACE": "'}'",
+    "LBRACE": "'{'",
+    "RSQB": "']'",
+    "LSQB": "'['",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "_COMMA": "','",
+    "COMMA": "','",
+    "IDENT": "name",
+    "STRING": "string",
+    "NUMLIT": "number",
+    "MONEY": "amount",
+    "__ANON_0": "'..'",
+    "IMPORT": "'import'",
+    "PARAM": "'param'",
+    "AS": "'as'",
+}
+
+_VALUE_START = {"STRING", "NUMLIT", "MONEY", "IDENT", "LSQB", "LBRACE"}
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type in ("IDENT", "STRING", "NUMLIT", "MONEY"):
+        shown = str(tok) if tok.type == "STRING" else f"'{tok}'"
+        return f"{_TOKEN_WORDS[tok.type]} {shown}"
+    return f"'{tok}'"
+
+
+def _expectation(expected: set[str]) -> str:
+    if not expected:
+        return ""
+    if expected >= _VALUE_START or (expected <= _VALUE_START | {"LSQB"} and "STRING" in expected):
+        return "where a value was expected"
+    if expected <= {"EQUAL", "LBRACE"}:
+        return "where '=' or '{' was expected"
+    words = sorted({_TOKEN_WORDS.get(t, t) for t in expected})
+    words = [w if w.startswith("'") else f"a {w}" for w in words]
+    if len(words) > 5:
+        return ""
+    return "where " + " or ".join(words) + " was expected"
+
+
+def _token_help(tok: Token, expected: set[str]) -> tuple[str, ...]:
+    if expected >= _VALUE_START:
+        return ("to fix: write a value after '=', e.g. a name, a number, a string or a list",)
+    if tok.type == "IDENT" and "EQUAL" in expected:
+        return ("attributes are written 'key = value', one per line",)
+    if tok.type == "NUMLIT" and "RBRACE" in expected:
+        return ("a block holds 'key = value' lines",)
+    return ()
+
+
+def _char_help(ch: str) -> tuple[str, ...]:
+    if ch == "'":
+        return ('strings use double quotes: "like this"',)
+    if ch == "$":
+        return ("amounts are written $250 or $0.75",)
+    return ()
+
+
+@cache
+def default_parser() -> ExoParser:
+    """A shared parser instance (the grammar is immutable; only tables are cached)."""
+    return ExoParser()
+
+
+def parse_text(text: str, file: str) -> Module:
+    return default_parser().parse(text, file)
+
+
+def parse_value(text: str) -> Value:
+    """Parse a single value (for ``-p NAME=VALUE``); raises CompileError."""
+    module = parse_text(f"param __value__ = {text}\n", "<-p>")
+    item = module.items[0] if len(module.items) == 1 else None
+    if not isinstance(item, Param):
+        raise CompileError([Diagnostic("E113", f"cannot read '{text}' as a value")])
+    return item.value
+
+
+def decode_source(data: bytes, file: str) -> str:
+    """UTF-8 text of a source file, or a diagnostic at the first bad byte."""
+    if len(data) > MAX_FILE_BYTES:
+        raise CompileError(
+            [Diagnostic("E012", f"{file} is larger than {MAX_FILE_BYTES // 2**20} MiB")]
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise CompileError(
+            [
+                Diagnostic(
+                    "E002",
+                    f"file is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})",
+                    Span.point(file, line, col),
+                    ("to fix: save the file as UTF-8",),
+                )
+            ]
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise CompileError(
+            [Diagnostic("E004", "syntax error: NUL character in file", Span.point(file, line, col))]
+        )
+    return text

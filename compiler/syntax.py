@@ -1,0 +1,185 @@
+"""The syntax tree: frozen dataclasses, every node with its source span.
+
+Literal values are already classified (number, duration, size, money, bool)
+and strings are split into text and ``{placeholder}`` parts, each with a span,
+so that later stages can point at the exact character that is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exo.compiler.diagnostics import Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Node:
+    span: Span
+
+
+# --- values ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Placeholder:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Str(Node):
+    #: Literal text and placeholders in order; ``{{``/``}}`` already decoded to braces.
+    parts: tuple[str | Placeholder, ...]
+
+    @property
+    def text(self) -> str:
+        """The string as written, with placeholders shown as ``{name}``."""
+        return "".join(p if isinstance(p, str) else "{" + p.name + "}" for p in self.parts)
+
+    @property
+    def placeholders(self) -> tuple[Placeholder, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Placeholder))
+
+    def literal(self) -> str:
+        """The text of a string without placeholders (for keys, paths and names)."""
+        return self.text
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Num(Node):
+    value: int | float
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DurationLit(Node):
+    hours: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SizeLit(Node):
+    gib: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MoneyLit(Node):
+    usd: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Bool(Node):
+    value: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Ref(Node):
+    """A bare identifier in value position: a name, or an enum word like ``cost``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ListV(Node):
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MapEntry(Node):
+    key: Num | Ref | Str
+    value: Value
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MapV(Node):
+    entries: tuple[MapEntry, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RangeV(Node):
+    low: Num | Ref
+    high: Num | Ref
+
+
+Value = Str | Num | DurationLit | SizeLit | MoneyLit | Bool | Ref | ListV | MapV | RangeV
+
+
+def describe(value: Value) -> str:
+    """How a value reads in a type error: "the number 8", "a list"."""
+    match value:
+        case Str():
+            return f'the string "{value.text}"'
+        case Num():
+            return f"the number {value.text}"
+        case DurationLit():
+            return f"the duration {value.text}"
+        case SizeLit():
+            return f"the size {value.text}"
+        case MoneyLit():
+            return f"the amount {value.text}"
+        case Bool():
+            return "true" if value.value else "false"
+        case Ref():
+            return f"the name '{value.name}'"
+        case ListV():
+            return "a list"
+        case MapV():
+            return "a map"
+        case RangeV():
+            return "a range"
+
+
+# --- block entries and declarations -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Attr(Node):
+    key: str
+    key_span: Span
+    value: Value
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Block(Node):
+    key: str
+    key_span: Span
+    entries: tuple[Attr | Block, ...]
+
+
+Entry = Attr | Block
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Import(Node):
+    path: Str
+    alias: str | None
+    alias_span: Span | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Param(Node):
+    name: str
+    name_span: Span
+    value: Value
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Decl(Node):
+    """``workflow`` / ``dataset`` / ``step`` / ``backend`` NAME { ... }."""
+
+    kind: str
+    kind_span: Span
+    name: str
+    name_span: Span
+    entries: tuple[Entry, ...]
+
+
+Item = Import | Param | Decl
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Module(Node):
+    file: str
+    items: tuple[Item, ...]
