@@ -383,3 +383,21 @@ def test_path_with_csv_suffix_of_a_builtin_name() -> None:
         load_catalog("gcp/us-central1.csv", DATA)
     (d,) = info.value.diagnostics
     assert d.help[0] == "did you mean the built-in catalog `gcp/us-central1`?"
+
+
+def test_docs_tables_match_the_builtins() -> None:
+    docs = (REPO / "docs" / "catalogs.md").read_text(encoding="utf-8")
+    root = resources.files("exo.stdlib").joinpath("catalogs")
+    for name in builtin_catalog_names():
+        meta = builtin_catalog_metadata(name)
+        section = docs.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
+        assert f"Default λ: **{meta['default_spot_preemptions_per_hour']}/h**" in section
+        text = root.joinpath(meta["file"]).read_text(encoding="utf-8")
+        for r in csv.DictReader(io.StringIO(text)):
+            (line,) = [
+                ln for ln in section.splitlines() if ln.startswith(f"| `{r['instance_type']}` |")
+            ]
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            assert r["ondemand_usd_per_hour"] in cells, line
+            assert r["spot_usd_per_hour"] in cells, line
+            assert (r["spot_preemptions_per_hour"] or "default") in cells, line
