@@ -114,6 +114,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E702", "backend cannot run this plan"),
     ("E703", "broken backend plugin"),
     ("E704", "missing secret"),
+    ("E705", "state directory in use by another runner"),
     ("E901", "internal compiler error"),
 )
 
