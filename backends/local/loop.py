@@ -1,0 +1,476 @@
+"""The event loop that runs shards: dependency order, bounded concurrency, retries.
+
+One thread. Each running shard is watched through a pidfd, signals through a
+wake-up socket, and timers (timeouts, retry backoff, kill escalation) through
+the select timeout, so the loop sleeps until something happens. State changes
+of an iteration are written to SQLite in one transaction, after the renames
+that publish finished shards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import random
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..api import Shard as ShardRange
+from ..api import (
+    ShardFailure,
+    StepProgress,
+    TaskState,
+    expand,
+    expand_command,
+    runtime_values,
+    shard_environment,
+)
+from . import procs
+from .progress import Reporter
+from .state import ShardRow, Store, process_start
+from .tasks import LocalStep, TaskGraph
+
+_PREEMPTION_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    run_id: str
+    #: Working directory of every shard (the workflow file's folder).
+    cwd: Path
+    #: Resolved output directory of each step.
+    outputs: Mapping[str, Path]
+    #: Where attempt directories are created, per step (same file system as the output).
+    staging: Mapping[str, Path]
+    logs: Path
+    jobs: int
+    backoff_s: float
+    backoff_max_s: float
+    grace_s: float
+    #: Environment every shard starts from (before step env, secrets and EXO_*).
+    base_env: Mapping[str, str]
+    #: Secret values by name, taken from the runner's environment; never stored.
+    secrets: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(slots=True)
+class Attempt:
+    step: LocalStep
+    idx: int
+    attempt: int
+    proc: subprocess.Popen[bytes]
+    pidfd: int
+    staging: Path
+    log: Path
+    deadline: float | None
+    #: Why the runner signalled it: ``timeout`` or ``stop`` (``None``: not signalled).
+    signalled: str | None = None
+    kill_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: str  # "done" | "failed" | "interrupted"
+    failures: list[ShardFailure]
+    steps: list[StepProgress]
+
+
+class Loop:
+    def __init__(
+        self,
+        graph: TaskGraph,
+        store: Store,
+        rows: dict[tuple[str, int], ShardRow],
+        settings: LoopSettings,
+        reporter: Reporter,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        stop_check: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.graph = graph
+        self.store = store
+        self.rows = rows
+        self.s = settings
+        self.reporter = reporter
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.stop_check = stop_check
+        self.steps = {st.name: st for st in graph.steps}
+        self.pending: dict[str, deque[int]] = {st.name: deque() for st in graph.steps}
+        self.done: dict[str, int] = {st.name: 0 for st in graph.steps}
+        self.running_per_step: dict[str, int] = {st.name: 0 for st in graph.steps}
+        self.retries_seen: dict[str, int] = {st.name: 0 for st in graph.steps}
+        self.preemptions_seen: dict[str, int] = {st.name: 0 for st in graph.steps}
+        self.failed_steps: set[str] = set()
+        self.failures: list[ShardFailure] = []
+        self.running: dict[int, Attempt] = {}
+        self.timers: list[tuple[float, int, str, int]] = []
+        self.timer_seq = 0
+        self.dirty: dict[tuple[str, int], ShardRow] = {}
+        self.changed: set[str] = set()
+        self.stopping = False
+        self.hard_stop = False
+        self.made_dirs: set[Path] = set()
+        for (name, idx), row in sorted(rows.items()):
+            if row.state == "done":
+                self.done[name] += 1
+            else:
+                self.pending[name].append(idx)
+            self.retries_seen[name] += row.retries
+            self.preemptions_seen[name] += row.preemptions
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _set(self, row: ShardRow) -> None:
+        key = (row.step, row.idx)
+        self.rows[key] = row
+        self.dirty[key] = row
+        self.changed.add(row.step)
+
+    def _flush(self) -> None:
+        if self.dirty:
+            self.store.save(self.s.run_id, self.dirty.values())
+            self.dirty.clear()
+        if self.changed:
+            states = self.states()
+            for name in self.steps:
+                if name in self.changed:
+                    self.reporter.update(self.progress(name, states))
+            self.changed.clear()
+
+    def states(self) -> dict[str, TaskState]:
+        out: dict[str, TaskState] = {}
+        for st in self.graph.steps:
+            name = st.name
+            if self.done[name] == len(st.shards):
+                out[name] = "done"
+            elif name in self.failed_steps:
+                out[name] = "failed"
+            elif any(out[n] in ("failed", "blocked") for n in st.needs):
+                out[name] = "blocked"
+            elif self.running_per_step[name]:
+                out[name] = "running"
+            else:
+                out[name] = "pending"
+        return out
+
+    def progress(self, name: str, states: Mapping[str, TaskState] | None = None) -> StepProgress:
+        return StepProgress(
+            name=name,
+            state=(states or self.states())[name],
+            shards_total=len(self.steps[name].shards),
+            shards_done=self.done[name],
+            shards_running=self.running_per_step[name],
+            retries=self.retries_seen[name],
+            preemptions=self.preemptions_seen[name],
+        )
+
+    def _ready(self, st: LocalStep) -> bool:
+        return st.name not in self.failed_steps and all(
+            self.done[n] == len(self.steps[n].shards) for n in st.needs
+        )
+
+    # --- launching -----------------------------------------------------------------------
+
+    def _input_for(self, st: LocalStep) -> str:
+        if st.input_kind == "step":
+            return str(self.s.outputs[st.input_ref])
+        return st.input_ref
+
+    def _launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
+        row = self.rows[(st.name, idx)]
+        attempt = row.attempts + 1
+        staging = self.s.staging[st.name] / f"shard-{idx}.attempt-{attempt}"
+        logdir = self.s.logs / st.name
+        for d in (self.s.staging[st.name], logdir):
+            if d not in self.made_dirs:
+                d.mkdir(parents=True, exist_ok=True)
+                self.made_dirs.add(d)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+        log = logdir / f"shard-{idx}.attempt-{attempt}.log"
+        start, end = st.shards[idx]
+        values = runtime_values(
+            step=st.name,
+            shard=ShardRange(idx, start, end),
+            batch_size=st.batch_size,
+            run_id=self.s.run_id,
+            attempt=attempt,
+            input=self._input_for(st),
+            output=str(staging),
+        )
+        env = dict(self.s.base_env)
+        env.update({k: expand(v, values) for k, v in st.env.items()})
+        env.update({name: self.s.secrets[name] for name in st.secrets})
+        env.update(shard_environment(values))
+        argv = expand_command(st.command, values)
+        now = self.clock()
+        try:
+            proc = procs.start(argv, env, self.s.cwd, log)
+        except OSError as exc:
+            with log.open("a") as f:
+                f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
+            shutil.rmtree(staging, ignore_errors=True)
+            self._set(row.with_(attempts=attempt, log=str(log), state="running"))
+            self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+            return
+        pidfd = os.pidfd_open(proc.pid)
+        deadline = now + st.timeout_s if st.timeout_s is not None else None
+        self.running[pidfd] = Attempt(st, idx, attempt, proc, pidfd, staging, log, deadline)
+        selector.register(pidfd, selectors.EVENT_READ)
+        self.running_per_step[st.name] += 1
+        self._set(
+            row.with_(
+                state="running",
+                attempts=attempt,
+                pid=proc.pid,
+                pid_start=process_start(proc.pid),
+                log=str(log),
+                reason=None,
+            )
+        )
+
+    def _launch_all(self, selector: selectors.BaseSelector) -> None:
+        if self.stopping:
+            return
+        now = self.clock()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, name, idx = heapq.heappop(self.timers)
+            if name not in self.failed_steps:
+                self.pending[name].appendleft(idx)
+        for st in self.graph.steps:
+            if len(self.running) >= self.s.jobs:
+                return
+            queue = self.pending[st.name]
+            if not queue or not self._ready(st):
+                continue
+            while (
+                queue
+                and len(self.running) < self.s.jobs
+                and self.running_per_step[st.name] < st.parallelism
+                and st.name not in self.failed_steps
+            ):
+                self._launch(st, queue.popleft(), selector)
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    def _fail(self, st: LocalStep, idx: int, reason: str) -> None:
+        row = self.rows[(st.name, idx)]
+        self._set(row.with_(state="failed", reason=reason, pid=None, pid_start=None))
+        if st.name not in self.failed_steps:
+            self.failed_steps.add(st.name)
+            self.pending[st.name].clear()
+            self.failures.append(
+                ShardFailure(
+                    step=st.name, shard=idx, attempts=row.attempts, reason=reason, log=row.log
+                )
+            )
+            self.reporter.message(
+                f"{st.name}: shard {idx} failed for good ({reason}); log: {row.log}"
+            )
+            for name in sorted(self.graph.dependents()[st.name]):
+                self.changed.add(name)
+
+    def _error(self, st: LocalStep, idx: int, reason: str) -> None:
+        row = self.rows[(st.name, idx)]
+        if row.retries >= st.retries:
+            self._fail(st, idx, reason)
+            return
+        self.retries_seen[st.name] += 1
+        self._set(row.with_(state="pending", retries=row.retries + 1, reason=reason, pid=None))
+        delay = min(self.s.backoff_max_s, self.s.backoff_s * (2**row.retries))
+        delay *= self.rng.uniform(0.5, 1.5)
+        self.timer_seq += 1
+        heapq.heappush(self.timers, (self.clock() + delay, self.timer_seq, st.name, idx))
+
+    def _publish(self, att: Attempt) -> None:
+        target = self.s.outputs[att.step.name] / f"shard-{att.idx}"
+        if target.exists():
+            # Only possible if something outside exo created it after the run began.
+            shutil.rmtree(target)
+        att.staging.rename(target)
+        row = self.rows[(att.step.name, att.idx)]
+        self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
+        self.done[att.step.name] += 1
+
+    def _finished(self, att: Attempt) -> None:
+        # Anything the shard left running in its process group goes with it; the
+        # group id stays reserved until the leader (an unreaped zombie now) is waited for.
+        procs.signal_group(att.proc.pid, signal.SIGKILL)
+        rc = att.proc.wait()
+        self.running_per_step[att.step.name] -= 1
+        st, idx = att.step, att.idx
+        row = self.rows[(st.name, idx)]
+        if att.signalled == "stop":
+            shutil.rmtree(att.staging, ignore_errors=True)
+            self._set(row.with_(state="pending", pid=None, pid_start=None, reason="interrupted"))
+            return
+        if rc == 0 and att.signalled is None:
+            self._publish(att)
+            return
+        shutil.rmtree(att.staging, ignore_errors=True)
+        if att.signalled == "timeout":
+            self._error(st, idx, f"timed out after {st.timeout_s:g}s")
+        elif rc in _PREEMPTION_SIGNALS:
+            preemptions = row.preemptions + 1
+            self.preemptions_seen[st.name] += 1
+            if preemptions > st.preemption_retries:
+                self._set(row.with_(preemptions=preemptions))
+                self._fail(st, idx, f"{procs.describe_exit(rc)} from outside {preemptions} times")
+            else:
+                self._set(
+                    row.with_(
+                        state="pending",
+                        preemptions=preemptions,
+                        pid=None,
+                        reason=procs.describe_exit(rc),
+                    )
+                )
+                self.pending[st.name].appendleft(idx)
+        else:
+            self._error(st, idx, procs.describe_exit(rc))
+
+    # --- signals and timers --------------------------------------------------------------
+
+    def _stop(self, now: float) -> None:
+        if not self.stopping:
+            self.stopping = True
+            for name in self.steps:
+                self.changed.add(name)
+            self.reporter.message("stopping: terminating running shards")
+        for att in self.running.values():
+            if att.signalled != "stop":
+                att.signalled = "stop"
+                procs.signal_group(att.proc.pid, signal.SIGTERM)
+                att.kill_at = now + self.s.grace_s
+            if self.hard_stop:
+                procs.signal_group(att.proc.pid, signal.SIGKILL)
+
+    def _timers(self, now: float) -> None:
+        for att in self.running.values():
+            if att.deadline is not None and att.signalled is None and now >= att.deadline:
+                att.signalled = "timeout"
+                procs.signal_group(att.proc.pid, signal.SIGTERM)
+                att.kill_at = now + self.s.grace_s
+            if att.kill_at is not None and now >= att.kill_at:
+                procs.signal_group(att.proc.pid, signal.SIGKILL)
+                att.kill_at = None
+
+    def _next_wakeup(self) -> float | None:
+        times = [t for t, *_ in self.timers[:1]] if not self.stopping else []
+        for att in self.running.values():
+            if att.deadline is not None and att.signalled is None:
+                times.append(att.deadline)
+            if att.kill_at is not None:
+                times.append(att.kill_at)
+        if not times:
+            return None
+        return max(0.0, min(times) - self.clock())
+
+    def _idle(self) -> bool:
+        if self.running:
+            return False
+        if self.stopping:
+            return True
+        if self.timers:
+            return False
+        return not any(self.pending[st.name] and self._ready(st) for st in self.graph.steps)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        states = self.states()
+        self.reporter.begin([self.progress(n, states) for n in self.steps])
+        selector = selectors.DefaultSelector()
+        with _signals() as wake:
+            selector.register(wake.fileno(), selectors.EVENT_READ)
+            try:
+                while True:
+                    if self.stop_check() and not self.stopping:
+                        self._stop(self.clock())
+                    self._launch_all(selector)
+                    self._flush()
+                    if self._idle():
+                        break
+                    events = selector.select(self._next_wakeup())
+                    now = self.clock()
+                    for key, _ in events:
+                        if key.fd == wake.fileno():
+                            got = _drain(wake)
+                            if got:
+                                self.hard_stop = self.stopping
+                                self._stop(now)
+                            continue
+                        att = self.running.pop(key.fd)
+                        selector.unregister(key.fd)
+                        os.close(key.fd)
+                        self._finished(att)
+                    self._timers(now)
+            finally:
+                for att in self.running.values():
+                    procs.signal_group(att.proc.pid, signal.SIGKILL)
+                    att.proc.wait()
+                    os.close(att.pidfd)
+                self._flush()
+                selector.close()
+                self.reporter.end()
+        state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
+        states = self.states()
+        return Outcome(state, list(self.failures), [self.progress(n, states) for n in self.steps])
+
+
+def _drain(sock: socket.socket) -> bool:
+    got = False
+    while True:
+        try:
+            data = sock.recv(256)
+        except BlockingIOError:
+            return got
+        if not data:
+            return got
+        got = True
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[socket.socket]:
+    """Route SIGINT/SIGTERM/SIGHUP to a wake-up socket while the loop runs."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    if threading.current_thread() is not threading.main_thread():
+        try:
+            yield reader
+        finally:
+            reader.close()
+            writer.close()
+        return
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in handled}
+    old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def note(signum: int, frame: object) -> None:
+        # The wake-up fd already carries the signal number; nothing else to do here.
+        return None
+
+    try:
+        for s in handled:
+            signal.signal(s, note)
+        yield reader
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(old_fd)
+        reader.close()
+        writer.close()

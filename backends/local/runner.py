@@ -1,0 +1,391 @@
+"""Runs of a workflow on this machine: start or resume, status, cancel.
+
+A state directory holds ``state.sqlite`` (runs, steps, shards), ``lock`` (one
+runner at a time), ``logs/<run_id>/<step>/shard-<i>.attempt-<n>.log``,
+``staging/`` (attempt directories before they are published) and ``outputs/``
+(outputs of steps without a local ``output``).
+
+Resuming: ``exoc run`` continues the latest run of the workflow unless it was
+cancelled or ``--fresh`` is given. A step whose definition (command, env,
+shards, output, or anything upstream of it) changed since its shards were
+published is redone; unchanged steps keep their published shards, which are
+never run again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from exo.compiler.diagnostics import CompileError, Diagnostic
+
+from ..api import RunReport, ShardFailure, StepProgress, TaskState
+from . import procs
+from .loop import Loop, LoopSettings
+from .progress import Reporter
+from .state import (
+    ShardRow,
+    StateLocked,
+    StepRow,
+    Store,
+    exclusive_lock,
+    is_locked,
+    process_start,
+    same_process,
+)
+from .tasks import OutputDir, TaskGraph
+
+_SHARD_DIR = re.compile(r"^shard-\d+$")
+DB_NAME = "state.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a run needs besides the task graph (no globals)."""
+
+    #: Absolute path of the workflow file (the key of its runs in the state).
+    workflow_file: Path
+    #: The workflow file's folder: shards run there; relative outputs resolve there.
+    base_dir: Path
+    state_dir: Path
+    jobs: int
+    fresh: bool
+    backoff_s: float
+    backoff_max_s: float
+    grace_s: float
+    clean_env: bool
+    environ: Mapping[str, str]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def resolve_output(out: OutputDir, base_dir: Path, state_dir: Path, run_id: str, step: str) -> Path:
+    path = out.path.replace("{run_id}", run_id).replace("{step}", step)
+    if out.root == "workflow":
+        return (base_dir / path).resolve()
+    if out.root == "state":
+        return (state_dir / path).resolve()
+    return Path(path).resolve()
+
+
+def missing_secrets(graph: TaskGraph, environ: Mapping[str, str]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for st in graph.steps:
+        for name in st.secrets:
+            if name not in environ:
+                out.append(
+                    Diagnostic(
+                        "E704",
+                        f"step `{st.name}` needs the secret `{name}`, "
+                        "which is not set in the environment",
+                        help=(f"set it before running, e.g. `export {name}=...`",),
+                        notes=("secrets are passed to shards by name and never stored",),
+                    )
+                )
+    return out
+
+
+def locked_diagnostic(err: StateLocked) -> Diagnostic:
+    return Diagnostic(
+        "E705",
+        f"another runner is using the state directory {err.path.parent} ({err.holder})",
+        help=(
+            "wait for it to finish, stop it with `exoc cancel FILE`, or use another `--state-dir`",
+        ),
+    )
+
+
+def _clear_shards(directory: Path) -> None:
+    """Remove published ``shard-<i>`` entries (of an earlier run or definition)."""
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if _SHARD_DIR.match(entry.name):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def _staging_for(state_dir: Path, output: Path, run_id: str, step: str) -> Path:
+    """Attempt directories live where a rename into ``output`` is atomic."""
+    preferred = state_dir / "staging" / run_id / step
+    preferred.parent.mkdir(parents=True, exist_ok=True)
+    if preferred.parent.stat().st_dev == output.stat().st_dev:
+        return preferred
+    return output / ".exo-staging" / run_id
+
+
+def _kill_leftovers(store: Store, run_id: str) -> int:
+    rows = store.shards(run_id)
+    recorded = [r.pid for r in rows.values() if r.state == "running" and r.pid is not None]
+    ours = {
+        r.pid: same_process(r.pid, r.pid_start)
+        for r in rows.values()
+        if r.state == "running" and r.pid is not None
+    }
+    return procs.kill_orphans(run_id, recorded, ours)
+
+
+def _register_steps(
+    store: Store, graph: TaskGraph, run_id: str, outputs: Mapping[str, Path]
+) -> list[str]:
+    messages: list[str] = []
+    known = store.steps(run_id)
+    fingerprints = graph.fingerprints()
+    for st in graph.steps:
+        out = outputs[st.name]
+        row = StepRow(st.name, fingerprints[st.name], str(out), len(st.shards))
+        old = known.get(st.name)
+        if old == row:
+            continue
+        # Files first, then the database: a crash in between repeats this on resume.
+        if old is not None:
+            _clear_shards(Path(old.output_dir))
+            messages.append(f"{st.name}: changed since its shards were published; redoing it")
+        _clear_shards(out)
+        out.mkdir(parents=True, exist_ok=True)
+        store.replace_step(run_id, row)
+    for name in sorted(set(known) - set(fingerprints)):
+        store.drop_step(run_id, name)
+    return messages
+
+
+def _reconcile(
+    store: Store, run_id: str, outputs: Mapping[str, Path]
+) -> dict[tuple[str, int], ShardRow]:
+    """Make rows agree with the disk after a crash; reset unfinished shards to pending."""
+    rows = store.shards(run_id)
+    changed: list[ShardRow] = []
+    for key, row in rows.items():
+        if row.state == "done":
+            continue
+        if (outputs[row.step] / f"shard-{row.idx}").exists():
+            # Renamed into place, then the runner died before recording it.
+            new = row.with_(state="done", pid=None, pid_start=None, reason=None)
+        else:
+            new = row.with_(state="pending", retries=0, pid=None, pid_start=None)
+        if new != row:
+            rows[key] = new
+            changed.append(new)
+    store.save(run_id, changed)
+    return rows
+
+
+def execute(graph: TaskGraph, config: RunConfig, reporter: Reporter) -> RunReport:
+    """Start or resume a run of ``graph``. Raises CompileError (E704, E705) before starting."""
+    problems = missing_secrets(graph, config.environ)
+    if problems:
+        raise CompileError(problems)
+    try:
+        with exclusive_lock(config.state_dir):
+            return _execute_locked(graph, config, reporter)
+    except StateLocked as err:
+        raise CompileError([locked_diagnostic(err)]) from None
+
+
+def _execute_locked(graph: TaskGraph, config: RunConfig, reporter: Reporter) -> RunReport:
+    key = str(config.workflow_file)
+    store = Store(config.state_dir / DB_NAME)
+    try:
+        messages: list[str] = []
+        last = store.latest_run(key)
+        if last is not None:
+            killed = _kill_leftovers(store, last.run_id)
+            if killed:
+                messages.append(f"stopped {killed} process(es) left over from run {last.run_id}")
+        if last is not None and not config.fresh and last.state != "cancelled":
+            run_id = last.run_id
+            messages.append(f"resuming run {run_id}")
+        else:
+            run_id = new_run_id()
+            store.create_run(run_id, key, time.time())
+            messages.append(f"new run {run_id}")
+        shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
+        outputs = {
+            st.name: resolve_output(st.output, config.base_dir, config.state_dir, run_id, st.name)
+            for st in graph.steps
+        }
+        messages.extend(_register_steps(store, graph, run_id, outputs))
+        rows = _reconcile(store, run_id, outputs)
+        staging = {
+            name: _staging_for(config.state_dir, out, run_id, name) for name, out in outputs.items()
+        }
+        for path in staging.values():
+            if path.name == run_id:  # inside an output folder: leftovers of a crash
+                shutil.rmtree(path, ignore_errors=True)
+        store.set_run(
+            run_id,
+            time.time(),
+            state="running",
+            runner_pid=os.getpid(),
+            runner_start=process_start(os.getpid()),
+            cancel_requested=0,
+        )
+        for m in messages:
+            reporter.message(m)
+        settings = LoopSettings(
+            run_id=run_id,
+            cwd=config.base_dir,
+            outputs=outputs,
+            staging=staging,
+            logs=config.state_dir / "logs" / run_id,
+            jobs=max(1, config.jobs),
+            backoff_s=config.backoff_s,
+            backoff_max_s=config.backoff_max_s,
+            grace_s=config.grace_s,
+            base_env=procs.base_environment(config.environ, config.clean_env),
+            secrets={n: config.environ[n] for st in graph.steps for n in st.secrets},
+        )
+        outcome = Loop(graph, store, rows, settings, reporter).run()
+        state = outcome.state
+        run = store.latest_run(key)
+        if state == "interrupted" and run is not None and run.cancel_requested:
+            recorded = "cancelled"
+            messages.append(f"run {run_id} cancelled; `exoc run` will start a new run")
+        else:
+            recorded = state
+        store.set_run(run_id, time.time(), state=recorded, runner_pid=None, runner_start=None)
+        shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
+        for path in staging.values():
+            if path.name == run_id:
+                shutil.rmtree(path.parent, ignore_errors=True)
+        if state == "failed":
+            messages.append(
+                "finished work is kept; fix the problem and run `exoc run` again to resume"
+            )
+        elif state == "interrupted" and recorded != "cancelled":
+            messages.append("interrupted; `exoc run` resumes where this run stopped")
+        elif state == "done":
+            messages.append(
+                "outputs: "
+                + ", ".join(f"{n} -> {outputs[n]}" for n in (st.name for st in graph.steps))
+            )
+        return RunReport(
+            workflow=graph.workflow,
+            run_id=run_id,
+            state=state,
+            steps=outcome.steps,
+            failures=outcome.failures,
+            messages=messages,
+        )
+    finally:
+        store.close()
+
+
+# --- status and cancel ---------------------------------------------------------------------
+
+
+def _step_progress(
+    graph: TaskGraph, rows: Mapping[tuple[str, int], ShardRow], live: bool
+) -> list[StepProgress]:
+    out: list[StepProgress] = []
+    states: dict[str, TaskState] = {}
+    for st in graph.steps:
+        mine = [r for (name, _), r in rows.items() if name == st.name]
+        done = sum(r.state == "done" for r in mine)
+        running = sum(r.state == "running" for r in mine) if live else 0
+        state: TaskState
+        if mine and done == len(st.shards):
+            state = "done"
+        elif any(r.state == "failed" for r in mine):
+            state = "failed"
+        elif any(states.get(n) in ("failed", "blocked") for n in st.needs):
+            state = "blocked"
+        elif running:
+            state = "running"
+        else:
+            state = "pending"
+        states[st.name] = state
+        out.append(
+            StepProgress(
+                name=st.name,
+                state=state,
+                shards_total=len(st.shards),
+                shards_done=done,
+                shards_running=running,
+                retries=sum(r.retries for r in mine),
+                preemptions=sum(r.preemptions for r in mine),
+            )
+        )
+    return out
+
+
+def status(graph: TaskGraph, workflow_file: Path, state_dir: Path) -> RunReport:
+    db = state_dir / DB_NAME
+    none = RunReport(workflow=graph.workflow, run_id=None, state="none")
+    if not db.exists():
+        return none.model_copy(update={"messages": ["no run of this workflow yet"]})
+    store = Store(db)
+    try:
+        run = store.latest_run(str(workflow_file))
+        if run is None:
+            return none.model_copy(update={"messages": ["no run of this workflow yet"]})
+        live = run.state == "running" and is_locked(state_dir)
+        rows = store.shards(run.run_id)
+        messages: list[str] = [f"run {run.run_id}, logs in {state_dir / 'logs' / run.run_id}"]
+        state = run.state
+        if run.state == "running" and not live:
+            state = "interrupted"
+            messages.append("its runner stopped without finishing; `exoc run` resumes it")
+        failures = [
+            ShardFailure(
+                step=r.step, shard=r.idx, attempts=r.attempts, reason=r.reason or "", log=r.log
+            )
+            for (_, _), r in sorted(rows.items())
+            if r.state == "failed"
+        ]
+        return RunReport(
+            workflow=graph.workflow,
+            run_id=run.run_id,
+            state=state,
+            steps=_step_progress(graph, rows, live),
+            failures=failures,
+            messages=messages,
+        )
+    finally:
+        store.close()
+
+
+def cancel(
+    graph: TaskGraph, workflow_file: Path, state_dir: Path, wait_s: float = 30.0
+) -> RunReport:
+    """Stop the running runner (as Ctrl-C would) and mark its run cancelled."""
+    db = state_dir / DB_NAME
+    if not db.exists():
+        return status(graph, workflow_file, state_dir)
+    store = Store(db)
+    try:
+        run = store.latest_run(str(workflow_file))
+        if run is None or run.state in ("done", "cancelled"):
+            return status(graph, workflow_file, state_dir)
+        store.set_run(run.run_id, time.time(), cancel_requested=1)
+        if is_locked(state_dir) and same_process(run.runner_pid, run.runner_start):
+            assert run.runner_pid is not None
+            os.kill(run.runner_pid, signal.SIGTERM)
+            deadline = time.monotonic() + wait_s
+            while is_locked(state_dir) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if not is_locked(state_dir):
+            _kill_leftovers(store, run.run_id)
+            store.set_run(run.run_id, time.time(), state="cancelled", runner_pid=None)
+    finally:
+        store.close()
+    report = status(graph, workflow_file, state_dir)
+    return report.model_copy(update={"messages": [*report.messages, "cancelled"]})

@@ -1,0 +1,209 @@
+"""The local task graph: what ``exoc run`` executes and ``exoc compile --target local`` emits.
+
+A pure function of the planned workflow. Paths are kept relative (to the
+workflow's folder or to the state directory) so the emitted manifest holds no
+machine paths and is byte-for-byte deterministic; the runner resolves them.
+
+Output locations (``output`` of a step):
+
+- a relative path -> that directory, relative to the workflow file's folder;
+- an absolute path or a ``file://`` URI -> that directory;
+- absent, or a non-local URI such as ``s3://...`` -> ``outputs/<step>`` under the
+  state directory (the local runner does not upload anywhere).
+
+``{run_id}`` and ``{step}`` may appear in ``output``; other runtime placeholders
+cannot (one directory holds every shard of a step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from exo.compiler.diagnostics import Diagnostic
+from exo.compiler.ir import Step, step_dag
+
+from ..api import PlannedWorkflow, placeholders_in, shards
+
+#: Runtime placeholders that may appear in an ``output`` path.
+OUTPUT_PLACEHOLDERS = frozenset({"run_id", "step"})
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OutputDir(Frozen):
+    """Where a step publishes ``shard-<index>`` folders."""
+
+    #: ``workflow``: relative to the workflow's folder; ``state``: relative to the
+    #: state directory; ``absolute``: as written.
+    root: Literal["workflow", "state", "absolute"]
+    #: May contain ``{run_id}`` and ``{step}``.
+    path: str
+    #: Why the state directory is used (``None`` when the step chose the path).
+    note: str | None = None
+
+
+class LocalStep(Frozen):
+    name: str
+    #: Steps that must be complete first (``input`` producer, then ``after``).
+    needs: tuple[str, ...]
+    command: tuple[str, ...]
+    env: dict[str, str]
+    #: Names of environment variables passed through from the runner (values never stored).
+    secrets: tuple[str, ...]
+    output: OutputDir
+    #: ``{input}``: the producer step's output directory, a dataset's URI, or empty.
+    input_kind: Literal["none", "dataset", "step"]
+    input_ref: str
+    items: int
+    batch_size: int | None
+    #: ``[start, end)`` of each shard; the shard index is the position.
+    shards: tuple[tuple[int, int], ...]
+    #: At most this many shards at once (the planned replicas).
+    parallelism: int
+    retries: int
+    preemption_retries: int
+    timeout_s: float | None
+
+    def fingerprint(self, upstream: tuple[str, ...] = ()) -> str:
+        """Hash of everything that determines this step's outputs, and its inputs' hashes."""
+        payload = json.dumps(
+            {"step": self.model_dump(mode="json"), "upstream": list(upstream)},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class TaskGraph(Frozen):
+    workflow: str
+    #: Entry ``.exo`` file, relative to its folder.
+    source: str
+    #: In dependency order.
+    steps: tuple[LocalStep, ...]
+
+    def step(self, name: str) -> LocalStep:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def fingerprints(self) -> dict[str, str]:
+        """Per-step fingerprints that change when the step or anything upstream changes."""
+        out: dict[str, str] = {}
+        for s in self.steps:
+            out[s.name] = s.fingerprint(tuple(out[n] for n in s.needs))
+        return out
+
+    def dependents(self) -> dict[str, set[str]]:
+        """For each step, every step downstream of it (transitively)."""
+        g: nx.DiGraph[str] = nx.DiGraph()
+        for s in self.steps:
+            g.add_node(s.name)
+            for n in s.needs:
+                g.add_edge(n, s.name)
+        return {n: set(nx.descendants(g, n)) for n in g.nodes}
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def output_dir(step: Step) -> OutputDir:
+    raw = step.output
+    if raw is None or not raw.strip():
+        return OutputDir(
+            root="state", path=f"outputs/{step.name}", note="the step declares no output"
+        )
+    parsed = urlparse(raw)
+    if parsed.scheme == "file":
+        return OutputDir(root="absolute", path=unquote(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1 and parsed.netloc:
+        return OutputDir(
+            root="state",
+            path=f"outputs/{step.name}",
+            note=f"`{raw}` is not a local path; the local runner keeps outputs on this machine",
+        )
+    if raw.startswith("/"):
+        return OutputDir(root="absolute", path=raw)
+    return OutputDir(root="workflow", path=raw)
+
+
+def check(planned: PlannedWorkflow) -> list[Diagnostic]:
+    """What stops the local backend from running this plan (``E702``)."""
+    out: list[Diagnostic] = []
+    if planned.plan.status == "infeasible":
+        out.append(Diagnostic("E702", "the plan is infeasible; there is nothing to run"))
+        return out
+    for step in planned.program.steps:
+        if planned.plan.step(step.name) is None:
+            out.append(Diagnostic("E702", f"the plan has no placement for step `{step.name}`"))
+        if not step.command:
+            out.append(
+                Diagnostic(
+                    "E702",
+                    f"step `{step.name}` has no `command`; the local backend runs commands",
+                    help=("add `command = [...]` to the step",),
+                )
+            )
+        elif not step.command[0].strip():
+            out.append(Diagnostic("E702", f"step `{step.name}`: the command's program is empty"))
+        if step.output:
+            bad = sorted(set(placeholders_in(step.output)) - OUTPUT_PLACEHOLDERS)
+            if bad:
+                out.append(
+                    Diagnostic(
+                        "E702",
+                        f"step `{step.name}`: `output` uses "
+                        + ", ".join(f"{{{b}}}" for b in bad)
+                        + "; one folder holds all shards of a step",
+                        help=("only {run_id} and {step} may appear in `output`",),
+                    )
+                )
+    return out
+
+
+def build(planned: PlannedWorkflow) -> TaskGraph:
+    """The task graph of a plan that passed :func:`check`."""
+    program = planned.program
+    declared = {s.name: i for i, s in enumerate(program.steps)}
+    order = list(nx.lexicographical_topological_sort(step_dag(program), key=declared.__getitem__))
+    steps: list[LocalStep] = []
+    for name in order:
+        step = program.step(name)
+        sp = planned.step_plan(name)
+        if step.input is None:
+            kind: Literal["none", "dataset", "step"] = "none"
+            ref = ""
+        elif step.input.kind == "dataset":
+            kind = "dataset"
+            ref = program.datasets[step.input.name].uri or ""
+        else:
+            kind = "step"
+            ref = step.input.name
+        steps.append(
+            LocalStep(
+                name=name,
+                needs=step.predecessors(),
+                command=step.command,
+                env=dict(sorted(step.env.items())),
+                secrets=step.secrets,
+                output=output_dir(step),
+                input_kind=kind,
+                input_ref=ref,
+                items=step.items or 0,
+                batch_size=sp.batch_size,
+                shards=tuple((s.start, s.end) for s in shards(step, sp)),
+                parallelism=max(1, sp.replicas),
+                retries=step.retries,
+                preemption_retries=step.preemption_retries,
+                timeout_s=step.timeout_h * 3600.0 if step.timeout_h is not None else None,
+            )
+        )
+    return TaskGraph(workflow=program.workflow.name, source=program.source, steps=tuple(steps))
