@@ -203,7 +203,7 @@ def check_hardware(
         if step.duration is not None:
             keys |= set(step.duration.per_key)
         for key in sorted(keys):
-            if key in usable:
+            if key in usable or r.misspelt:
                 continue
             span = r.perf_key_spans.get(key)
             if key in accels or key in types or key == CPU_KEY:

@@ -201,7 +201,7 @@ def _read_module(
                 item.path.span,
                 help=[
                     *did_you_mean(name, std_names()),
-                    "the standard modules are: " + ", ".join(std_names()),
+                    "the standard modules are: " + (", ".join(std_names()) or "(none)"),
                 ],
             )
         return text

@@ -9,11 +9,21 @@ a diagnostic instead of exhausting the stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from exo.compiler.diagnostics import CompileError, Diagnostic, Span
 from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
@@ -35,15 +45,6 @@ from exo.compiler.syntax import (
     Ref,
     Str,
     Value,
-)
-from lark import Lark, Token, Transformer
-from lark.exceptions import (
-    LarkError,
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
 )
 
 #: Deepest nesting of ``{`` and ``[`` accepted.
@@ -74,16 +75,33 @@ class _Builder(Transformer[Token, Any]):
     def __init__(self) -> None:
         super().__init__(visit_tokens=True)
         self.file = "<input>"
+        #: Bad literals: collected, so that every one in a file is reported.
+        self.errors: list[Diagnostic] = []
 
     # terminals
     def STRING(self, tok: Token) -> Str:
-        return decode_string(str(tok), _span(self.file, tok))
+        span = _span(self.file, tok)
+        try:
+            return decode_string(str(tok), span)
+        except LiteralError as e:
+            self.errors.append(e.diagnostic)
+            return Str(span, (str(tok)[1:-1],))
 
     def NUMLIT(self, tok: Token) -> Value:
-        return classify_number(str(tok), _span(self.file, tok))
+        span = _span(self.file, tok)
+        try:
+            return classify_number(str(tok), span)
+        except LiteralError as e:
+            self.errors.append(e.diagnostic)
+            return Num(span, 1, str(tok))
 
     def MONEY(self, tok: Token) -> Value:
-        return classify_money(str(tok), _span(self.file, tok))
+        span = _span(self.file, tok)
+        try:
+            return classify_money(str(tok), span)
+        except LiteralError as e:
+            self.errors.append(e.diagnostic)
+            return Num(span, 1, str(tok))
 
     # values
     def ref(self, c: Sequence[Token]) -> Value:
@@ -202,6 +220,7 @@ class ExoParser:
     def parse(self, text: str, file: str) -> Module:
         """Parse one file's text; raises CompileError with diagnostics."""
         self._builder.file = file
+        self._builder.errors = []
         self._depth.depth = 0
         try:
             items = self._lark.parse(text)
@@ -224,6 +243,8 @@ class ExoParser:
             raise CompileError([e.diagnostic]) from None
         except UnexpectedInput as e:
             raise CompileError([self._syntax_diagnostic(e, text, file)]) from None
+        if self._builder.errors:
+            raise CompileError(self._builder.errors)
         assert isinstance(items, tuple)  # the inline builder's ``start`` returns a tuple
         return Module(Span(file, 1, 1, 1, 1), file, items)
 
@@ -405,7 +426,8 @@ def decode_source(data: bytes, file: str) -> str:
                     Span.point(file, line, col),
                     ("to fix: save the file as UTF-8",),
                 )
-            ]
+            ],
+            {file: data.decode("utf-8", "replace")},
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]

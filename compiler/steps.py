@@ -21,13 +21,17 @@ class StepRefs:
     accelerator_spans: dict[str, Span] = field(default_factory=dict)
     perf_key_spans: dict[str, Span] = field(default_factory=dict)
     input_span: Span | None = None
+    misspelt: bool = False
 
 
 def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] | None:
     sink = lw.sink
+    before = len(sink.items)
     attrs = lw.entries(decl, STEP_ATTRS, "step")
     name = scope.prefix + decl.name
     refs = StepRefs(decl.name_span)
+    # A misspelt attribute makes later hardware checks guess wrong: skip them.
+    refs.misspelt = any(d.code == "E104" for d in sink.items[before:])
     kw: dict[str, Any] = {"name": name, "loc": lw.loc(scope, decl.name_span)}
 
     def val(key: str) -> Value:

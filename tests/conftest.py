@@ -1,0 +1,45 @@
+"""Shared fixtures: where the repo, its examples and the shared spec inputs are."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SPEC = SHARED / "spec"
+
+
+def spec_examples() -> list[Path]:
+    """Entry files of the spec's examples (modules that only hold datasets are imported)."""
+    files = sorted(SPEC.glob("examples/**/*.exo"))
+    return [f for f in files if _declares_workflow(f)]
+
+
+def repo_examples() -> list[Path]:
+    files = sorted((REPO / "examples").glob("**/*.exo"))
+    return [f for f in files if _declares_workflow(f)]
+
+
+def _declares_workflow(path: Path) -> bool:
+    return re.search(r"^workflow\s", path.read_text("utf-8"), re.MULTILINE) is not None
+
+
+def all_examples() -> list[Path]:
+    return spec_examples() + repo_examples()
+
+
+def example_id(path: Path) -> str:
+    for base in (SPEC, REPO):
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return path.name
+
+
+@pytest.fixture(scope="session")
+def spec_dir() -> Path:
+    if not SPEC.is_dir():
+        pytest.fail(f"the shared spec inputs are missing: expected {SPEC} beside the checkout")
+    return SPEC
