@@ -42,6 +42,9 @@ def _register_commands() -> None:
     from exo.compiler import commands_frontend
 
     commands_frontend.register(app)
+    from exo.backends import commands as commands_backends
+
+    commands_backends.register(app)
 
 
 _register_commands()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -9,6 +10,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
+from exo.compiler.plan import Plan
 
 from ..api import (
     Artifact,
@@ -20,6 +22,12 @@ from ..api import (
 )
 from . import runner, tasks
 from .progress import make_reporter
+
+
+def program_fingerprint(planned: PlannedWorkflow) -> str:
+    """Hash of the IR and catalog a plan was made from."""
+    payload = planned.program.model_dump_json() + "\n" + planned.catalog.model_dump_json()
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class LocalOptions(BaseModel):
@@ -75,7 +83,20 @@ class LocalBackend(RunnableBackend):
             clean_env=options.clean_env,
             environ=ctx.environ,
         )
-        return runner.execute(graph, config, make_reporter(ctx.progress, sys.stderr))
+        reporter = make_reporter(ctx.progress, sys.stderr)
+        program_hash = program_fingerprint(planned)
+        stored = runner.resumable_plan(config)
+        if stored is not None and stored.program_hash == program_hash:
+            plan = Plan.model_validate_json(stored.plan_json)
+            if plan != planned.plan:
+                # Solver ties or time limits must not make a resumed run redo finished steps.
+                reporter.message(
+                    "the workflow is unchanged: resuming with the plan it started with"
+                )
+                planned = planned.model_copy(update={"plan": plan})
+                graph = self.graph(planned)
+        provenance = runner.Provenance(program_hash, planned.plan.model_dump_json())
+        return runner.execute(graph, config, reporter, provenance)
 
     def status(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
         return runner.status(

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..api import Shard as ShardRange
 from ..api import (
     ShardFailure,
     StepProgress,
@@ -153,7 +152,7 @@ class Loop:
         out: dict[str, TaskState] = {}
         for st in self.graph.steps:
             name = st.name
-            if self.done[name] == len(st.shards):
+            if self.done[name] == st.shard_count:
                 out[name] = "done"
             elif name in self.failed_steps:
                 out[name] = "failed"
@@ -169,7 +168,7 @@ class Loop:
         return StepProgress(
             name=name,
             state=(states or self.states())[name],
-            shards_total=len(self.steps[name].shards),
+            shards_total=self.steps[name].shard_count,
             shards_done=self.done[name],
             shards_running=self.running_per_step[name],
             retries=self.retries_seen[name],
@@ -178,7 +177,7 @@ class Loop:
 
     def _ready(self, st: LocalStep) -> bool:
         return st.name not in self.failed_steps and all(
-            self.done[n] == len(self.steps[n].shards) for n in st.needs
+            self.done[n] == self.steps[n].shard_count for n in st.needs
         )
 
     # --- launching -----------------------------------------------------------------------
@@ -201,10 +200,9 @@ class Loop:
             shutil.rmtree(staging)
         staging.mkdir()
         log = logdir / f"shard-{idx}.attempt-{attempt}.log"
-        start, end = st.shards[idx]
         values = runtime_values(
             step=st.name,
-            shard=ShardRange(idx, start, end),
+            shard=st.shard(idx),
             batch_size=st.batch_size,
             run_id=self.s.run_id,
             attempt=attempt,

@@ -31,7 +31,7 @@ def start(
     """Start one shard attempt; stdout and stderr go to ``log``. Raises OSError."""
     with log.open("wb") as out:
         # A list argv and no shell: values are never interpreted (DESIGN §7).
-        return subprocess.Popen(  # noqa: S603
+        return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -151,7 +151,7 @@ def _register_steps(
     fingerprints = graph.fingerprints()
     for st in graph.steps:
         out = outputs[st.name]
-        row = StepRow(st.name, fingerprints[st.name], str(out), len(st.shards))
+        row = StepRow(st.name, fingerprints[st.name], str(out), st.shard_count)
         old = known.get(st.name)
         if old == row:
             continue
@@ -188,19 +188,46 @@ def _reconcile(
     return rows
 
 
-def execute(graph: TaskGraph, config: RunConfig, reporter: Reporter) -> RunReport:
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """What a run was started from, kept so that resuming reuses the same plan."""
+
+    program_hash: str
+    plan_json: str
+
+
+def resumable_plan(config: RunConfig) -> Provenance | None:
+    """The program hash and plan of the run ``exoc run`` would resume (``None``: a new run)."""
+    db = config.state_dir / DB_NAME
+    if config.fresh or not db.exists():
+        return None
+    store = Store(db)
+    try:
+        run = store.latest_run(str(config.workflow_file))
+    finally:
+        store.close()
+    if run is None or run.state == "cancelled" or not run.program_hash or not run.plan_json:
+        return None
+    return Provenance(run.program_hash, run.plan_json)
+
+
+def execute(
+    graph: TaskGraph, config: RunConfig, reporter: Reporter, provenance: Provenance
+) -> RunReport:
     """Start or resume a run of ``graph``. Raises CompileError (E704, E705) before starting."""
     problems = missing_secrets(graph, config.environ)
     if problems:
         raise CompileError(problems)
     try:
         with exclusive_lock(config.state_dir):
-            return _execute_locked(graph, config, reporter)
+            return _execute_locked(graph, config, reporter, provenance)
     except StateLocked as err:
         raise CompileError([locked_diagnostic(err)]) from None
 
 
-def _execute_locked(graph: TaskGraph, config: RunConfig, reporter: Reporter) -> RunReport:
+def _execute_locked(
+    graph: TaskGraph, config: RunConfig, reporter: Reporter, provenance: Provenance
+) -> RunReport:
     key = str(config.workflow_file)
     store = Store(config.state_dir / DB_NAME)
     try:
@@ -237,6 +264,9 @@ def _execute_locked(graph: TaskGraph, config: RunConfig, reporter: Reporter) -> 
             runner_pid=os.getpid(),
             runner_start=process_start(os.getpid()),
             cancel_requested=0,
+            program_hash=provenance.program_hash,
+            plan_json=provenance.plan_json,
+            graph_json=graph.to_json(),
         )
         for m in messages:
             reporter.message(m)
@@ -302,7 +332,7 @@ def _step_progress(
         done = sum(r.state == "done" for r in mine)
         running = sum(r.state == "running" for r in mine) if live else 0
         state: TaskState
-        if mine and done == len(st.shards):
+        if mine and done == st.shard_count:
             state = "done"
         elif any(r.state == "failed" for r in mine):
             state = "failed"
@@ -317,7 +347,7 @@ def _step_progress(
             StepProgress(
                 name=st.name,
                 state=state,
-                shards_total=len(st.shards),
+                shards_total=st.shard_count,
                 shards_done=done,
                 shards_running=running,
                 retries=sum(r.retries for r in mine),
@@ -337,6 +367,8 @@ def status(graph: TaskGraph, workflow_file: Path, state_dir: Path) -> RunReport:
         run = store.latest_run(str(workflow_file))
         if run is None:
             return none.model_copy(update={"messages": ["no run of this workflow yet"]})
+        if run.graph_json:
+            graph = TaskGraph.model_validate_json(run.graph_json)
         live = run.state == "running" and is_locked(state_dir)
         rows = store.shards(run.run_id)
         messages: list[str] = [f"run {run.run_id}, logs in {state_dir / 'logs' / run.run_id}"]

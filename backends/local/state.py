@@ -32,7 +32,10 @@ CREATE TABLE IF NOT EXISTS runs (
     runner_pid INTEGER,
     runner_start TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    prepared INTEGER NOT NULL DEFAULT 0
+    -- what the run executes: a later `exoc run` of an unchanged program reuses this plan
+    program_hash TEXT,
+    plan_json TEXT,
+    graph_json TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL,
@@ -78,7 +81,9 @@ class RunRow:
     runner_pid: int | None
     runner_start: str | None
     cancel_requested: bool
-    prepared: bool
+    program_hash: str | None = None
+    plan_json: str | None = None
+    graph_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +196,8 @@ class Store:
     def latest_run(self, workflow: str) -> RunRow | None:
         row = self.db.execute(
             "SELECT run_id, workflow, state, started_at, updated_at, runner_pid, runner_start,"
-            " cancel_requested, prepared FROM runs WHERE workflow = ? ORDER BY seq DESC LIMIT 1",
+            " cancel_requested, program_hash, plan_json, graph_json"
+            " FROM runs WHERE workflow = ? ORDER BY seq DESC LIMIT 1",
             (workflow,),
         ).fetchone()
         if row is None:
@@ -205,7 +211,9 @@ class Store:
             runner_pid=row[5],
             runner_start=row[6],
             cancel_requested=bool(row[7]),
-            prepared=bool(row[8]),
+            program_hash=row[8],
+            plan_json=row[9],
+            graph_json=row[10],
         )
 
     def create_run(self, run_id: str, workflow: str, now: float) -> None:
@@ -217,7 +225,15 @@ class Store:
             )
 
     def set_run(self, run_id: str, now: float, **fields: object) -> None:
-        allowed = {"state", "runner_pid", "runner_start", "cancel_requested", "prepared"}
+        allowed = {
+            "state",
+            "runner_pid",
+            "runner_start",
+            "cancel_requested",
+            "program_hash",
+            "plan_json",
+            "graph_json",
+        }
         assert set(fields) <= allowed, fields
         sets = ", ".join(f"{k} = ?" for k in sorted(fields))
         values = [fields[k] for k in sorted(fields)]

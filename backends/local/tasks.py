@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from exo.compiler.diagnostics import Diagnostic
 from exo.compiler.ir import Step, step_dag
 
-from ..api import PlannedWorkflow, placeholders_in, shards
+from ..api import PlannedWorkflow, Shard, placeholders_in, shard_count, shard_range
 
 #: Runtime placeholders that may appear in an ``output`` path.
 OUTPUT_PLACEHOLDERS = frozenset({"run_id", "step"})
@@ -64,13 +64,17 @@ class LocalStep(Frozen):
     input_ref: str
     items: int
     batch_size: int | None
-    #: ``[start, end)`` of each shard; the shard index is the position.
-    shards: tuple[tuple[int, int], ...]
+    #: Number of shards; :meth:`shard` gives each one's item range.
+    shard_count: int
     #: At most this many shards at once (the planned replicas).
     parallelism: int
     retries: int
     preemption_retries: int
     timeout_s: float | None
+
+    def shard(self, index: int) -> Shard:
+        """Items ``[start, end)`` of shard ``index`` (DESIGN §6, as every backend computes it)."""
+        return shard_range(self.items, self.shard_count, self.batch_size, index)
 
     def fingerprint(self, upstream: tuple[str, ...] = ()) -> str:
         """Hash of everything that determines this step's outputs, and its inputs' hashes."""
@@ -199,7 +203,7 @@ def build(planned: PlannedWorkflow) -> TaskGraph:
                 input_ref=ref,
                 items=step.items or 0,
                 batch_size=sp.batch_size,
-                shards=tuple((s.start, s.end) for s in shards(step, sp)),
+                shard_count=shard_count(step, sp),
                 parallelism=max(1, sp.replicas),
                 retries=step.retries,
                 preemption_retries=step.preemption_retries,
