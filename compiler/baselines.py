@@ -1,0 +1,80 @@
+"""The two baselines of DESIGN §4: ``all_on_demand`` and ``naive``.
+
+- ``all_on_demand``: the optimum of the same problem with spot disallowed.
+- ``naive``: no optimisation. Every step runs on its cheapest-per-hour candidate
+  instance type (on-demand, or spot when the step sets ``spot = only``), with
+  the largest batch size that fits and one replica (the smallest count the step
+  allows), started as soon as its predecessors are done and the quota has room.
+  It is reported even when it misses the deadline or the budget (that is the
+  point of showing it); it is ``null`` only when some step has no candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from exo.compiler.catalog import Catalog
+from exo.compiler.costmodel import Option, quota_limits, quota_resources, usage
+from exo.compiler.ir import Program
+from exo.compiler.plan import Baseline
+from exo.compiler.problem import Enumeration, build_problem, ordered_steps
+from exo.compiler.schedule import Jobs, makespan, priority_order, serial_sgs
+from exo.compiler.solve import Clock, solve_problem
+
+
+def all_on_demand(program: Program, catalog: Catalog, clock: Clock) -> Baseline | None:
+    """The optimum with spot disallowed, or ``None`` when that is infeasible."""
+    problem, _ = build_problem(program, catalog, allow_spot=False)
+    sol = solve_problem(problem, clock)
+    if sol.cost is None or sol.makespan is None:
+        return None
+    return Baseline(expected_cost_usd=sol.cost, makespan_h=sol.makespan)
+
+
+def naive_choice(program: Program, enum: Enumeration) -> dict[str, Option] | None:
+    """Each step's naive option, or ``None`` when some step has none."""
+    out: dict[str, Option] = {}
+    for step in program.steps:
+        want_spot = step.spot == "only"
+        n = step.replicas.min
+        cands = [o for o in enum.within_quota[step.name] if o.spot == want_spot and o.replicas == n]
+        if not cands:
+            return None
+        out[step.name] = min(
+            cands,
+            key=lambda o: (
+                o.price_usd_per_hour,
+                -(o.batch_size or 0),
+                o.instance_type,
+            ),
+        )
+    return out
+
+
+def naive_schedule(
+    program: Program, chosen: Mapping[str, Option]
+) -> tuple[list[str], list[float], Jobs]:
+    """ASAP along the DAG, in declaration order where the quota makes steps wait."""
+    steps = ordered_steps(program)
+    pos = {s.name: i for i, s in enumerate(steps)}
+    resources = quota_resources(program.workflow.quota)
+    opts: Sequence[Option] = [chosen[s.name] for s in steps]
+    jobs = Jobs(
+        tuple(o.P for o in opts),
+        tuple(tuple(sorted(pos[p] for p in s.predecessors())) for s in steps),
+        tuple(usage(o, resources) for o in opts) if resources else (),
+        quota_limits(program.workflow.quota) if resources else (),
+    )
+    starts = serial_sgs(jobs, priority_order(jobs, [float(i) for i in range(jobs.size)]))
+    return [s.name for s in steps], starts, jobs
+
+
+def naive(program: Program, enum: Enumeration) -> Baseline | None:
+    chosen = naive_choice(program, enum)
+    if chosen is None:
+        return None
+    _, starts, jobs = naive_schedule(program, chosen)
+    return Baseline(
+        expected_cost_usd=sum(o.cost for o in chosen.values()),
+        makespan_h=makespan(jobs, starts),
+    )

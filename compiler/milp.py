@@ -1,0 +1,357 @@
+"""The mixed-integer model (cvxpy, solved by HiGHS); the math is in docs/cost-model.md.
+
+Variables: ``x[k]`` binary (option ``k`` chosen), ``t[s] >= 0`` the start of
+step ``s``, ``M`` the makespan. With ``P_s(x) = sum_k P_k x_k`` over the options
+of ``s``:
+
+- one option per step: ``sum_{k in s} x_k = 1``;
+- precedence: ``t_j >= t_i + P_i(x)`` for every edge ``i -> j``;
+- makespan: ``M >= t_s + P_s(x)`` for every sink, ``M <= deadline``;
+- budget: ``sum_k cost_k x_k <= budget``;
+- optional energy cuts per quota resource ``r`` (valid for every schedule that
+  honours the quota, so the model stays a relaxation):
+  ``sum_k u_kr P_k x_k <= Q_r M``;
+- optional exact quotas for small problems (disjunctive pairs, see
+  :func:`_disjunctive`).
+
+Objective ``cost``: ``min sum_k cost_k x_k``; ``time``: ``min M``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from exo.compiler.costmodel import usage
+from exo.compiler.problem import Problem, longest_paths
+
+_CP: Any = cp  # parts of cvxpy that its type hints do not declare
+
+MilpStatus = Literal["optimal", "feasible", "infeasible", "unknown"]
+
+#: HiGHS settings: prove optimality to the cent's millionth, keep constraints tight.
+HIGHS_OPTIONS: dict[str, Any] = {
+    "mip_rel_gap": 1e-9,
+    "mip_abs_gap": 1e-7,
+    "mip_feasibility_tolerance": 1e-9,
+    "primal_feasibility_tolerance": 1e-9,
+    "random_seed": 0,
+}
+
+
+@functools.cache
+def _quiet_highs() -> None:
+    """HiGHS prints a banner on stdout when the process creates its first solver.
+
+    ``exoc plan --format json`` owns stdout, so the first solver is created here
+    with the C-level stdout pointed at /dev/null; later ones print nothing.
+    """
+    import highspy
+
+    hs: Any = highspy
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with Path(os.devnull).open("w") as null:
+            os.dup2(null.fileno(), 1)
+            hs.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@dataclass(frozen=True, slots=True)
+class MilpResult:
+    status: MilpStatus
+    #: Option position per step, when a solution was found.
+    choice: tuple[int, ...] | None
+    #: The model's start times (a guide: the caller rebuilds a clean schedule).
+    starts: tuple[float, ...] | None
+    #: The objective value of the solution.
+    value: float | None
+    #: A proven lower bound on the model's optimum (``-inf`` when none is known).
+    bound: float
+    build_s: float
+    solve_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    offsets: tuple[int, ...]
+    step_of: np.ndarray[Any, np.dtype[np.int64]]
+    cost: np.ndarray[Any, np.dtype[np.float64]]
+    p: np.ndarray[Any, np.dtype[np.float64]]
+    #: usage[k, r]
+    use: np.ndarray[Any, np.dtype[np.float64]]
+
+    @property
+    def n(self) -> int:
+        return len(self.cost)
+
+
+def _data(problem: Problem) -> _Data:
+    offsets: list[int] = []
+    cost: list[float] = []
+    p: list[float] = []
+    use: list[tuple[int, ...]] = []
+    step_of: list[int] = []
+    for s, opts in enumerate(problem.options):
+        offsets.append(len(cost))
+        for o in opts:
+            cost.append(o.cost)
+            p.append(o.P)
+            use.append(usage(o, problem.resources))
+            step_of.append(s)
+    r = len(problem.resources)
+    return _Data(
+        tuple(offsets),
+        np.array(step_of, dtype=np.int64),
+        np.array(cost, dtype=np.float64),
+        np.array(p, dtype=np.float64),
+        np.array(use, dtype=np.float64).reshape(len(cost), r),
+    )
+
+
+def _rows(
+    rows: Sequence[int], cols: Sequence[int], vals: Sequence[float], shape: tuple[int, int]
+) -> sp.csr_matrix:
+    return sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=shape)
+
+
+def _duration_rows(d: _Data, steps: Sequence[int]) -> sp.csr_matrix:
+    """Row ``e`` picks ``P_{steps[e]}(x)``."""
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    ends = (*d.offsets[1:], d.n)
+    for e, s in enumerate(steps):
+        for k in range(d.offsets[s], ends[s]):
+            rows.append(e)
+            cols.append(k)
+            vals.append(float(d.p[k]))
+    return _rows(rows, cols, vals, (len(steps), d.n))
+
+
+def _usage_rows(d: _Data, steps: Sequence[int], r: int) -> sp.csr_matrix:
+    """Row ``e`` picks the usage of resource ``r`` by step ``steps[e]``."""
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    ends = (*d.offsets[1:], d.n)
+    for e, s in enumerate(steps):
+        for k in range(d.offsets[s], ends[s]):
+            if d.use[k, r]:
+                rows.append(e)
+                cols.append(k)
+                vals.append(float(d.use[k, r]))
+    return _rows(rows, cols, vals, (len(steps), d.n))
+
+
+def _select(idx: Sequence[int], size: int) -> sp.csr_matrix:
+    return _rows(range(len(idx)), idx, [1.0] * len(idx), (len(idx), size))
+
+
+def horizon(problem: Problem, deadline: float | None, cap: float | None) -> float:
+    """An upper bound on the makespan of some optimal schedule."""
+    bounds = [b for b in (deadline, cap) if b is not None]
+    if bounds:
+        return min(bounds)
+    # running every step alone, one after another, honours every quota
+    return sum(max(o.P for o in opts) for opts in problem.options)
+
+
+def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i`` an ancestor of ``j``: they can never overlap."""
+    anc: list[set[int]] = []
+    for j in range(problem.size):
+        a: set[int] = set()
+        for i in problem.preds[j]:
+            a.add(i)
+            a |= anc[i]
+        anc.append(a)
+    return {(i, j) for j in range(problem.size) for i in anc[j]}
+
+
+def conflict_pairs(problem: Problem, resources: Sequence[int]) -> list[tuple[int, int]]:
+    """Unordered pairs that may run at the same time and may share a binding resource."""
+    comp = comparable_pairs(problem)
+    uses = [
+        [
+            max(usage(o, problem.resources)[r] for o in opts) > 0
+            for r in range(len(problem.resources))
+        ]
+        for opts in problem.options
+    ]
+    out: list[tuple[int, int]] = []
+    for j in range(problem.size):
+        for i in range(j):
+            if (i, j) in comp:
+                continue
+            if any(uses[i][r] and uses[j][r] for r in resources):
+                out.append((i, j))
+    return out
+
+
+def solve_milp(
+    problem: Problem,
+    *,
+    objective: Literal["cost", "time"],
+    deadline: float | None,
+    makespan_cap: float | None = None,
+    energy: Sequence[int] = (),
+    exact_quota: Sequence[int] = (),
+    time_limit_s: float | None = None,
+) -> MilpResult:
+    """Build and solve the model; ``deadline`` may be tighter than the problem's.
+
+    ``energy``: resource positions that get energy cuts (a relaxation of the
+    quota). ``exact_quota``: resource positions enforced exactly at every instant
+    (disjunctive model; meant for small problems).
+    """
+    t0 = time.perf_counter()
+    d = _data(problem)
+    n_steps = problem.size
+    h = horizon(problem, deadline, makespan_cap)
+    fastest = [min(o.P for o in opts) for opts in problem.options]
+    head, tail = longest_paths(problem, fastest)
+    lo = np.array(head)
+    hi = np.maximum(lo, np.array([h - fastest[s] - tail[s] for s in range(n_steps)]))
+    x = cp.Variable(d.n, boolean=True)
+    t = cp.Variable(n_steps, bounds=[lo, hi])
+    m_lo = max((head[s] + fastest[s] for s in range(n_steps)), default=0.0)
+    mk = cp.Variable(bounds=[m_lo, math.inf])
+    assign = _rows(d.step_of.tolist(), range(d.n), [1.0] * d.n, (n_steps, d.n))
+    cons: list[Any] = [assign @ x == 1, mk <= h]
+    edges = [(i, j) for j in range(n_steps) for i in problem.preds[j]]
+    if edges:
+        diff = _rows(
+            [e for e in range(len(edges)) for _ in (0, 1)],
+            [v for i, j in edges for v in (j, i)],
+            [v for _ in edges for v in (1.0, -1.0)],
+            (len(edges), n_steps),
+        )
+        cons.append(diff @ t - _duration_rows(d, [i for i, _ in edges]) @ x >= 0)
+    succ = problem.successors()
+    sinks = [s for s in range(n_steps) if not succ[s]]
+    cons.append(_select(sinks, n_steps) @ t + _duration_rows(d, sinks) @ x <= mk)
+    if problem.budget is not None:
+        cons.append(d.cost @ x <= problem.budget)
+    for r in energy:
+        cons.append((d.use[:, r] * d.p) @ x <= problem.limits[r] * mk)
+    if exact_quota:
+        cons.extend(_disjunctive(problem, d, x, t, h, exact_quota))
+    goal = cp.Minimize(d.cost @ x if objective == "cost" else mk)
+    prob = cp.Problem(goal, cons)
+    t1 = time.perf_counter()
+    opts = dict(HIGHS_OPTIONS)
+    if time_limit_s is not None:
+        opts["time_limit"] = max(float(time_limit_s), 0.01)
+    _quiet_highs()
+    solver: Any = prob
+    solver.solve(solver=cp.HIGHS, **opts)
+    t2 = time.perf_counter()
+    info: Any = prob.solver_stats.extra_stats if prob.solver_stats is not None else None
+    bound = -math.inf
+    if info is not None:
+        b = float(info.mip_dual_bound)
+        if math.isfinite(b):
+            bound = b
+    status: MilpStatus
+    if prob.status == cp.OPTIMAL:
+        status = "optimal"
+    elif (
+        prob.status == cp.USER_LIMIT and info is not None and int(info.primal_solution_status) == 2
+    ):
+        status = "feasible"
+    elif prob.status in (cp.INFEASIBLE, _CP.INFEASIBLE_OR_UNBOUNDED):
+        status = "infeasible"
+    else:
+        status = "unknown"
+    if status in ("optimal", "feasible") and x.value is not None and t.value is not None:
+        xv = np.asarray(x.value)
+        ends = (*d.offsets[1:], d.n)
+        choice = tuple(int(np.argmax(xv[d.offsets[s] : ends[s]])) for s in range(n_steps))
+        starts = tuple(float(v) for v in np.asarray(t.value))
+        value = float(prob.value)
+        if status == "optimal":
+            bound = min(bound, value) if math.isfinite(bound) else value
+        return MilpResult(status, choice, starts, value, bound, t1 - t0, t2 - t1)
+    if status == "infeasible":
+        bound = math.inf
+    return MilpResult(
+        status if status == "infeasible" else "unknown", None, None, None, bound, t1 - t0, t2 - t1
+    )
+
+
+def _disjunctive(
+    problem: Problem,
+    d: _Data,
+    x: cp.Variable,
+    t: cp.Variable,
+    h: float,
+    resources: Sequence[int],
+) -> list[Any]:
+    """Quotas at every instant, exactly, for pairs of steps that may overlap.
+
+    Per pair ``{i, j}``: binaries ``b_ij`` (i ends before j starts), ``b_ji``,
+    ``o`` (they may overlap), exactly one of them, and ``s`` (i starts no later
+    than j). Load only rises when a step starts, so the quota is checked at every
+    step's start ``t_j``: its own usage plus that of every step ``i`` with
+    ``o = 1`` that started no later. ``v_ij`` carries ``u_i(x)`` when ``i`` is
+    counted at ``t_j`` (``o = 1`` and ``s = 1``) and may be 0 otherwise.
+    """
+    pairs = conflict_pairs(problem, resources)
+    if not pairs:
+        return []
+    n_pairs = len(pairs)
+    n_steps = problem.size
+    b1 = cp.Variable(n_pairs, boolean=True)  # i before j
+    b2 = cp.Variable(n_pairs, boolean=True)  # j before i
+    ov = cp.Variable(n_pairs, boolean=True)  # overlap allowed
+    sv = cp.Variable(n_pairs, boolean=True)  # i starts no later than j
+    ii = [i for i, _ in pairs]
+    jj = [j for _, j in pairs]
+    ti = _select(ii, n_steps) @ t
+    tj = _select(jj, n_steps) @ t
+    pi = _duration_rows(d, ii) @ x
+    pj = _duration_rows(d, jj) @ x
+    cons: list[Any] = [
+        b1 + b2 + ov == 1,
+        tj - ti - pi + h * (1 - b1) >= 0,
+        ti - tj - pj + h * (1 - b2) >= 0,
+        ti - tj <= h * (1 - sv),
+        tj - ti <= h * sv,
+    ]
+    for r in resources:
+        q = problem.limits[r]
+        cap = [max(usage(o, problem.resources)[r] for o in opts) for opts in problem.options]
+        rel = [e for e, (i, j) in enumerate(pairs) if cap[i] > 0 and cap[j] > 0]
+        if not rel:
+            continue
+        ui = _usage_rows(d, [ii[e] for e in rel], r) @ x
+        uj = _usage_rows(d, [jj[e] for e in rel], r) @ x
+        ci = np.array([cap[ii[e]] for e in rel], dtype=np.float64)
+        cj = np.array([cap[jj[e]] for e in rel], dtype=np.float64)
+        ovr = _select(rel, n_pairs) @ ov
+        svr = _select(rel, n_pairs) @ sv
+        v_ij = cp.Variable(len(rel), nonneg=True)  # i counted at t_j
+        v_ji = cp.Variable(len(rel), nonneg=True)  # j counted at t_i
+        cons.append(v_ij >= ui - _CP.multiply(ci, 2 - ovr - svr))
+        cons.append(v_ji >= uj - _CP.multiply(cj, 1 - ovr + svr))
+        # load at every step's start
+        at_j = _rows([jj[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))
+        at_i = _rows([ii[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))
+        own = _usage_rows(d, range(n_steps), r) @ x
+        cons.append(own + at_j @ v_ij + at_i @ v_ji <= q)
+    return cons

@@ -1,0 +1,228 @@
+"""The optimization problem: a workflow's steps with their options, constraints and quotas.
+
+:func:`build_problem` turns a :class:`~exo.compiler.ir.Program` and a catalog
+into a :class:`Problem`: every step's options (DESIGN §3), minus those the quota
+rules out, minus dominated ones, minus those no plan meeting the deadline and
+the budget can use. Every reduction is exact: the optimum does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import networkx as nx
+
+from exo.compiler.catalog import Catalog
+from exo.compiler.costmodel import (
+    Option,
+    Rejection,
+    apply_quota,
+    enumerate_options,
+    explain_rejections,
+    prune_dominated,
+    quota_limits,
+    quota_resources,
+    usage,
+)
+from exo.compiler.ir import Program, Step, step_dag
+from exo.compiler.schedule import Jobs
+
+#: A plan meets the deadline when its makespan is at most ``deadline + TOL_H`` hours (3.6 ms).
+TOL_H = 1e-6
+#: A plan meets the budget when its expected cost is at most ``budget + TOL_USD``.
+TOL_USD = 1e-6
+
+Objective = Literal["cost", "time"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Steps by position (a topological order), each with its candidate options."""
+
+    names: tuple[str, ...]
+    preds: tuple[tuple[int, ...], ...]
+    options: tuple[tuple[Option, ...], ...]
+    resources: tuple[str, ...]
+    limits: tuple[int, ...]
+    deadline: float | None
+    budget: float | None
+    objective: Objective
+    confidence: float
+
+    @property
+    def size(self) -> int:
+        return len(self.names)
+
+    def jobs(self, choice: Sequence[int], *, with_quota: bool = True) -> Jobs:
+        opts = [self.options[s][k] for s, k in enumerate(choice)]
+        if not with_quota or not self.resources:
+            return Jobs(tuple(o.P for o in opts), self.preds)
+        return Jobs(
+            tuple(o.P for o in opts),
+            self.preds,
+            tuple(usage(o, self.resources) for o in opts),
+            self.limits,
+        )
+
+    def cost(self, choice: Sequence[int]) -> float:
+        return sum(self.options[s][k].cost for s, k in enumerate(choice))
+
+    def chosen(self, choice: Sequence[int]) -> list[Option]:
+        return [self.options[s][k] for s, k in enumerate(choice)]
+
+    def meets_budget(self, cost: float) -> bool:
+        return self.budget is None or cost <= self.budget + TOL_USD
+
+    def meets_deadline(self, makespan: float) -> bool:
+        return self.deadline is None or makespan <= self.deadline + TOL_H
+
+    def successors(self) -> list[list[int]]:
+        succ: list[list[int]] = [[] for _ in self.names]
+        for j, ps in enumerate(self.preds):
+            for i in ps:
+                succ[i].append(j)
+        return succ
+
+
+@dataclass(frozen=True, slots=True)
+class Enumeration:
+    """All options of every step before pruning, and why candidates were rejected."""
+
+    #: Options per DESIGN §3 (spot options dropped when spot is disallowed), quota not applied.
+    options: Mapping[str, tuple[Option, ...]]
+    #: The options whose replicas alone fit the quota.
+    within_quota: Mapping[str, tuple[Option, ...]]
+    #: Hardware, memory fit, spot, performance entries and quota.
+    rejections: Mapping[str, tuple[Rejection, ...]]
+
+
+def ordered_steps(program: Program) -> list[Step]:
+    """The program's steps in a topological order, ties by declaration order."""
+    g = step_dag(program)
+    index = {s.name: i for i, s in enumerate(program.steps)}
+    order = list(nx.lexicographical_topological_sort(g, key=lambda n: index[n]))
+    by_name = {s.name: s for s in program.steps}
+    return [by_name[n] for n in order]
+
+
+def enumerate_program(
+    program: Program, catalog: Catalog, *, allow_spot: bool = True
+) -> Enumeration:
+    conf = program.workflow.confidence
+    quota = program.workflow.quota
+    options: dict[str, tuple[Option, ...]] = {}
+    within: dict[str, tuple[Option, ...]] = {}
+    rejections: dict[str, tuple[Rejection, ...]] = {}
+    for step in program.steps:
+        opts = enumerate_options(step, catalog, conf)
+        if not allow_spot:
+            opts = [o for o in opts if not o.spot]
+        kept, over = apply_quota(opts, quota)
+        options[step.name] = tuple(opts)
+        within[step.name] = tuple(kept)
+        rejections[step.name] = (*explain_rejections(step, catalog, conf), *over)
+    return Enumeration(options, within, rejections)
+
+
+def base_problem(program: Program, enum: Enumeration) -> Problem:
+    """Every step with its undominated options within the quota (no bound reductions).
+
+    Quota resources that can never bind (all steps at their largest usage at once
+    fit) are left out, so that they do not keep dominated options alive.
+    """
+    steps = ordered_steps(program)
+    pos = {s.name: i for i, s in enumerate(steps)}
+    wf = program.workflow
+    all_resources = quota_resources(wf.quota)
+    all_limits = quota_limits(wf.quota)
+    keep = binding_resources([enum.within_quota[s.name] for s in steps], all_resources, all_limits)
+    resources = tuple(all_resources[r] for r in keep)
+    return Problem(
+        names=tuple(s.name for s in steps),
+        preds=tuple(tuple(sorted(pos[p] for p in s.predecessors())) for s in steps),
+        options=tuple(tuple(prune_dominated(enum.within_quota[s.name], resources)) for s in steps),
+        resources=resources,
+        limits=tuple(all_limits[r] for r in keep),
+        deadline=wf.deadline_h,
+        budget=wf.budget_usd,
+        objective=wf.objective,
+        confidence=wf.confidence,
+    )
+
+
+def binding_resources(
+    options: Sequence[Sequence[Option]], resources: Sequence[str], limits: Sequence[int]
+) -> list[int]:
+    """Resources the steps could exceed if each ran at its largest usage at the same time."""
+    out: list[int] = []
+    for r, (name, q) in enumerate(zip(resources, limits, strict=True)):
+        total = sum(max((usage(o, (name,))[0] for o in opts), default=0) for opts in options)
+        if total > q:
+            out.append(r)
+    return out
+
+
+def build_problem(
+    program: Program, catalog: Catalog, *, allow_spot: bool = True
+) -> tuple[Problem, Enumeration]:
+    """The reduced problem and the full enumeration it came from."""
+    enum = enumerate_program(program, catalog, allow_spot=allow_spot)
+    return drop_slack_resources(reduce_by_bounds(base_problem(program, enum))), enum
+
+
+def drop_slack_resources(problem: Problem) -> Problem:
+    """Forget quota resources that can no longer bind (after options were removed)."""
+    keep = binding_resources(problem.options, problem.resources, problem.limits)
+    if len(keep) == len(problem.resources):
+        return problem
+    return replace(
+        problem,
+        resources=tuple(problem.resources[r] for r in keep),
+        limits=tuple(problem.limits[r] for r in keep),
+    )
+
+
+def longest_paths(problem: Problem, durations: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Per step: longest path ending before it (head) and starting after it (tail)."""
+    n = problem.size
+    head = [0.0] * n
+    for j in range(n):
+        head[j] = max((head[i] + durations[i] for i in problem.preds[j]), default=0.0)
+    succ = problem.successors()
+    tail = [0.0] * n
+    for i in reversed(range(n)):
+        tail[i] = max((durations[j] + tail[j] for j in succ[i]), default=0.0)
+    return head, tail
+
+
+def reduce_by_bounds(problem: Problem, deadline: float | None = None) -> Problem:
+    """Drop options no plan within the deadline and the budget can use (exact).
+
+    An option of step ``s`` needs ``head(s) + P + tail(s) <= deadline`` with the
+    fastest options elsewhere, and ``cost + sum of the other steps' cheapest costs
+    <= budget``. Repeats until nothing changes. A step may end with no option: the
+    problem is then infeasible.
+    """
+    limit = problem.deadline if deadline is None else deadline
+    options = [list(o) for o in problem.options]
+    changed = True
+    while changed and all(options):
+        changed = False
+        if limit is not None:
+            fastest = [min(o.P for o in opts) for opts in options]
+            head, tail = longest_paths(problem, fastest)
+            for s, opts in enumerate(options):
+                keep = [o for o in opts if head[s] + o.P + tail[s] <= limit + TOL_H]
+                if len(keep) != len(opts):
+                    options[s], changed = keep, True
+        if problem.budget is not None and all(options):
+            cheapest = [min(o.cost for o in opts) for opts in options]
+            total = sum(cheapest)
+            for s, opts in enumerate(options):
+                rest = total - cheapest[s]
+                keep = [o for o in opts if rest + o.cost <= problem.budget + TOL_USD]
+                if len(keep) != len(opts):
+                    options[s], changed = keep, True
+    return replace(problem, options=tuple(tuple(o) for o in options))

@@ -1,0 +1,217 @@
+"""Schedules: start times for chosen options under precedence and concurrent quotas.
+
+A step with duration ``P`` started at ``s`` runs in the half-open interval
+``[s, s + P)``; a successor may start at ``s + P``. A quota is a concurrent
+limit: at every instant, the usage of the running steps is at most the limit.
+
+:func:`serial_sgs` is the serial schedule generation scheme: steps are taken in
+a precedence-feasible priority order and each starts at the earliest time at
+which its predecessors are done and the quota has room for its whole interval.
+Without quotas it is the ASAP (critical path) schedule. Given the order of the
+start times of *any* feasible schedule it returns a schedule in which no step
+starts later (each step fits where it was, because every step placed before it
+ends no later than it did), which is how exact solver schedules are cleaned up.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Two times closer than this (hours) are equal when checking a schedule (3.6 µs).
+TIME_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Jobs:
+    """Scheduling input, indexed by step position (a topological order)."""
+
+    durations: tuple[float, ...]
+    #: Predecessor positions of each step.
+    preds: tuple[tuple[int, ...], ...]
+    #: Usage of each quota resource, per step.
+    usages: tuple[tuple[int, ...], ...] = ()
+    limits: tuple[int, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.durations)
+
+    def successors(self) -> list[list[int]]:
+        succ: list[list[int]] = [[] for _ in self.durations]
+        for j, ps in enumerate(self.preds):
+            for i in ps:
+                succ[i].append(j)
+        return succ
+
+
+def priority_order(jobs: Jobs, priority: Sequence[float]) -> list[int]:
+    """A precedence-feasible order: lowest priority value first among ready steps.
+
+    Ties are broken by position, so the order is deterministic.
+    """
+    succ = jobs.successors()
+    indeg = [len(ps) for ps in jobs.preds]
+    ready = [(priority[i], i) for i in range(jobs.size) if indeg[i] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(i)
+        for j in succ[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                heapq.heappush(ready, (priority[j], j))
+    if len(order) != jobs.size:
+        raise ValueError("the precedence graph has a cycle")
+    return order
+
+
+def asap(jobs: Jobs) -> list[float]:
+    """Earliest starts ignoring quotas (positions must be a topological order)."""
+    starts = [0.0] * jobs.size
+    for j in range(jobs.size):
+        s = 0.0
+        for i in jobs.preds[j]:
+            f = starts[i] + jobs.durations[i]
+            if f > s:
+                s = f
+        starts[j] = s
+    return starts
+
+
+class _Profile:
+    """Usage over time as a step function: ``levels[i]`` holds on ``[times[i], times[i+1])``."""
+
+    def __init__(self, limits: tuple[int, ...]) -> None:
+        self.limits = limits
+        self.times: list[float] = [0.0]
+        self.levels: list[list[int]] = [[0] * len(limits)]
+
+    def _fits(self, level: list[int], use: tuple[int, ...]) -> bool:
+        return all(lv + u <= q for lv, u, q in zip(level, use, self.limits, strict=True))
+
+    def earliest(self, est: float, duration: float, use: tuple[int, ...]) -> float:
+        """The earliest start >= est with room for ``use`` during ``[start, start + duration)``."""
+        times, levels = self.times, self.levels
+        i = bisect_right(times, est) - 1
+        t = est
+        while True:
+            end = t + duration
+            j = i
+            blocked = -1
+            while j < len(times) and times[j] < end:
+                if not self._fits(levels[j], use):
+                    blocked = j
+                    break
+                j += 1
+            if blocked < 0:
+                return t
+            if blocked + 1 == len(times):  # the last segment is empty: ``use`` alone is too big
+                raise ValueError("a step holds more than the quota on its own")
+            t = times[blocked + 1]
+            i = blocked + 1
+
+    def _split(self, x: float) -> int:
+        idx = bisect_left(self.times, x)
+        if idx < len(self.times) and self.times[idx] == x:
+            return idx
+        self.times.insert(idx, x)
+        self.levels.insert(idx, list(self.levels[idx - 1]))
+        return idx
+
+    def add(self, start: float, duration: float, use: tuple[int, ...]) -> None:
+        if duration <= 0.0 or not any(use):
+            return
+        a = self._split(start)
+        b = self._split(start + duration)
+        for seg in range(a, b):
+            level = self.levels[seg]
+            for r, u in enumerate(use):
+                level[r] += u
+
+
+def serial_sgs(jobs: Jobs, order: Sequence[int]) -> list[float]:
+    """Start times from the serial schedule generation scheme over ``order``."""
+    if not jobs.limits:
+        return asap(jobs)
+    profile = _Profile(jobs.limits)
+    starts: list[float | None] = [None] * jobs.size
+    for j in order:
+        est = 0.0
+        for i in jobs.preds[j]:
+            si = starts[i]
+            if si is None:
+                raise ValueError("order is not precedence-feasible")
+            f = si + jobs.durations[i]
+            if f > est:
+                est = f
+        use = jobs.usages[j]
+        t = profile.earliest(est, jobs.durations[j], use)
+        starts[j] = t
+        profile.add(t, jobs.durations[j], use)
+    return [s if s is not None else 0.0 for s in starts]
+
+
+def makespan(jobs: Jobs, starts: Sequence[float]) -> float:
+    return max((s + d for s, d in zip(starts, jobs.durations, strict=True)), default=0.0)
+
+
+def tails(jobs: Jobs) -> list[float]:
+    """Longest path from each step's start to the end (its duration included)."""
+    succ = jobs.successors()
+    out = [0.0] * jobs.size
+    for i in reversed(range(jobs.size)):
+        out[i] = jobs.durations[i] + max((out[j] for j in succ[i]), default=0.0)
+    return out
+
+
+def critical(jobs: Jobs, starts: Sequence[float]) -> list[bool]:
+    """Steps on a chain that sets the makespan (precedence or a wait for quota)."""
+    n = jobs.size
+    finish = [s + d for s, d in zip(starts, jobs.durations, strict=True)]
+    span = max(finish, default=0.0)
+    eps = TIME_EPS * max(1.0, span)
+    mark = [False] * n
+    stack = [i for i in range(n) if finish[i] >= span - eps]
+    while stack:
+        j = stack.pop()
+        if mark[j]:
+            continue
+        mark[j] = True
+        if starts[j] <= eps:
+            continue
+        tight = [i for i in jobs.preds[j] if finish[i] >= starts[j] - eps]
+        if not tight:  # waited for quota: whatever ended right then held it up
+            tight = [i for i in range(n) if i != j and abs(finish[i] - starts[j]) <= eps]
+        stack.extend(tight)
+    return mark
+
+
+def violations(jobs: Jobs, starts: Sequence[float], deadline: float | None = None) -> list[str]:
+    """Everything wrong with a schedule (precedence, deadline, quota at every instant)."""
+    out: list[str] = []
+    span = makespan(jobs, starts)
+    eps = TIME_EPS * max(1.0, span)
+    for j, ps in enumerate(jobs.preds):
+        if starts[j] < -eps:
+            out.append(f"step {j} starts before 0")
+        for i in ps:
+            if starts[j] < starts[i] + jobs.durations[i] - eps:
+                out.append(f"step {j} starts before its predecessor {i} ends")
+    if deadline is not None and span > deadline + eps:
+        out.append(f"makespan {span} exceeds the deadline {deadline}")
+    if jobs.limits:
+        # usage only rises at a start, so checking every start checks every instant
+        for t in sorted(set(starts)):
+            load = [0] * len(jobs.limits)
+            for i in range(jobs.size):
+                if starts[i] <= t + eps and starts[i] + jobs.durations[i] > t + eps:
+                    for r, u in enumerate(jobs.usages[i]):
+                        load[r] += u
+            for r, (lv, q) in enumerate(zip(load, jobs.limits, strict=True)):
+                if lv > q:
+                    out.append(f"resource {r} holds {lv} > {q} at t={t}")
+    return out

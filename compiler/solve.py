@@ -1,0 +1,364 @@
+"""Solving a :class:`~exo.compiler.problem.Problem`: which model, which schedule, which bound.
+
+- No quota can bind: the MILP alone is exact; the schedule is ASAP.
+- Quotas can bind: first the MILP with energy cuts (a relaxation). If its choice
+  has a quota-respecting schedule that meets the deadline (serial schedule
+  generation, several priority rules), the relaxation's optimum is reached and
+  the plan is optimal. Otherwise small problems (``<= SMALL_STEPS`` steps) are
+  solved with the exact disjunctive model; large ones by tightening the
+  deadline of the relaxation until the heuristic schedule meets the real one,
+  with the first relaxation's bound as the proven bound.
+- ``objective = time`` is lexicographic: first the shortest makespan, then the
+  cheapest plan whose makespan is at most that (within ``TOL_H``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from exo.compiler.milp import MilpResult, solve_milp
+from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources
+from exo.compiler.schedule import Jobs, asap, makespan, priority_order, serial_sgs, tails
+
+#: Problems up to this many steps get the exact disjunctive quota model.
+SMALL_STEPS = 30
+#: Tightening rounds of the large-problem quota heuristic.
+REPAIR_ROUNDS = 6
+
+Status = Literal["optimal", "feasible", "infeasible"]
+
+
+class Clock:
+    """Wall-clock budget shared by every solve of one request (``None``: unlimited)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.start = time.perf_counter()
+
+    def remaining(self) -> float | None:
+        if self.seconds is None:
+            return None
+        return max(self.seconds - (time.perf_counter() - self.start), 0.0)
+
+    def share(self, fraction: float) -> float | None:
+        left = self.remaining()
+        return None if left is None else left * fraction
+
+    def expired(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    status: Status
+    choice: tuple[int, ...] | None = None
+    starts: tuple[float, ...] | None = None
+    cost: float | None = None
+    makespan: float | None = None
+    #: Proven lower bound on the optimal expected cost (USD).
+    lower_bound: float | None = None
+    #: Relative gap of the primary objective (0 when optimal).
+    gap: float | None = None
+    #: Why no plan was found although none was proven impossible, if so.
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """One objective solved: a plan (if any), its value and a proven bound."""
+
+    choice: tuple[int, ...] | None
+    starts: tuple[float, ...] | None
+    value: float | None
+    bound: float
+    proven: bool
+    infeasible: bool = False
+
+    @staticmethod
+    def impossible() -> _Stage:
+        return _Stage(None, None, None, math.inf, True, infeasible=True)
+
+
+def _value(
+    problem: Problem, objective: str, choice: Sequence[int], starts: Sequence[float]
+) -> float:
+    if objective == "cost":
+        return problem.cost(choice)
+    return makespan(problem.jobs(choice), starts)
+
+
+def _limit(problem: Problem, cap: float | None) -> float | None:
+    bounds = [b for b in (problem.deadline, cap) if b is not None]
+    return min(bounds) if bounds else None
+
+
+def best_schedule(
+    problem: Problem, choice: Sequence[int], guide: Sequence[float] | None = None
+) -> tuple[float, ...]:
+    """The shortest of several serial-SGS schedules of ``choice`` (deterministic)."""
+    jobs = problem.jobs(choice)
+    if not jobs.limits:
+        return tuple(asap(jobs))
+    rules: list[Sequence[float]] = []
+    if guide is not None:
+        rules.append(guide)
+    tl = tails(jobs)
+    rules.append([-v for v in tl])  # longest remaining path first (latest start time)
+    rules.append([float(i) for i in range(jobs.size)])  # declaration / topological order
+    best: tuple[float, ...] | None = None
+    best_ms = math.inf
+    for rule in rules:
+        starts = serial_sgs(jobs, priority_order(jobs, rule))
+        ms = makespan(jobs, starts)
+        if ms < best_ms - 1e-12:
+            best, best_ms = tuple(starts), ms
+    assert best is not None
+    return best
+
+
+def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | None) -> bool:
+    limit = _limit(problem, cap)
+    return limit is None or makespan(jobs, starts) <= limit + TOL_H
+
+
+def _from_milp(
+    problem: Problem, objective: str, r: MilpResult, cap: float | None, bound: float
+) -> _Stage | None:
+    """A stage from a MILP solution if its (clean) schedule meets the limits."""
+    if r.choice is None:
+        return None
+    starts = best_schedule(problem, r.choice, r.starts)
+    jobs = problem.jobs(r.choice)
+    if not _within(problem, jobs, starts, cap):
+        return None
+    if not problem.meets_budget(problem.cost(r.choice)):
+        return None
+    value = _value(problem, objective, r.choice, starts)
+    proven = r.status == "optimal" and value <= bound + _tol(objective, value)
+    return _Stage(r.choice, starts, value, bound, proven)
+
+
+def _tol(objective: str, value: float) -> float:
+    base = TOL_USD if objective == "cost" else TOL_H
+    return base + 1e-9 * abs(value)
+
+
+def _stage(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    cap: float | None,
+    clock: Clock,
+    fraction: float,
+) -> _Stage:
+    """Minimise one objective within the deadline, the budget and ``cap`` on the makespan."""
+    limit = _limit(problem, cap)
+    binding = binding_resources(problem.options, problem.resources, problem.limits)
+    if not binding:
+        r = solve_milp(
+            problem, objective=objective, deadline=limit, time_limit_s=clock.share(fraction)
+        )
+        if r.status == "infeasible":
+            return _Stage.impossible()
+        return _from_milp(problem, objective, r, cap, r.bound) or _Stage(
+            None, None, None, r.bound, False
+        )
+    relaxed = solve_milp(
+        problem,
+        objective=objective,
+        deadline=limit,
+        energy=binding,
+        time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.6)),
+    )
+    if relaxed.status == "infeasible":
+        return _Stage.impossible()
+    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
+    if found is not None and found.proven:
+        return found
+    if problem.size <= SMALL_STEPS:
+        exact = solve_milp(
+            problem,
+            objective=objective,
+            deadline=limit,
+            energy=binding,
+            exact_quota=binding,
+            time_limit_s=clock.share(fraction),
+        )
+        if exact.status == "infeasible":
+            return _Stage.impossible()
+        bound = max(exact.bound, relaxed.bound)
+        got = _from_milp(problem, objective, exact, cap, bound)
+        if got is not None:
+            return _best(got, found)
+    return _best(found, _repair(problem, objective, cap, clock, fraction, relaxed, binding))
+
+
+def _best(a: _Stage | None, b: _Stage | None) -> _Stage:
+    cands = [s for s in (a, b) if s is not None and s.value is not None]
+    if not cands:
+        bounds = [s.bound for s in (a, b) if s is not None]
+        return _Stage(None, None, None, max(bounds, default=-math.inf), False)
+    return min(cands, key=lambda s: s.value if s.value is not None else math.inf)
+
+
+def _repair(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    cap: float | None,
+    clock: Clock,
+    fraction: float,
+    relaxed: MilpResult,
+    binding: Sequence[int],
+) -> _Stage | None:
+    """Large problems with quotas: tighten the relaxation's deadline until the schedule fits.
+
+    Each round solves the energy-cut relaxation with the deadline lowered by how
+    much the last heuristic schedule overshot the real limit. The bound stays the
+    first relaxation's (a bound for the real problem); the best plan found wins.
+    """
+    limit = _limit(problem, cap)
+    bound = relaxed.bound
+    best: _Stage | None = None
+    if relaxed.choice is not None:
+        best = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound)
+    if best is not None or limit is None:
+        return best
+    target = limit
+    r = relaxed
+    for _ in range(REPAIR_ROUNDS):
+        if r.choice is None or clock.expired():
+            break
+        jobs = problem.jobs(r.choice)
+        over = makespan(jobs, best_schedule(problem, r.choice, r.starts)) - limit
+        target = target - max(over, 1e-3 * limit)
+        if target <= 0.0:
+            break
+        r = solve_milp(
+            problem,
+            objective=objective,
+            deadline=target,
+            energy=binding,
+            time_limit_s=clock.share(fraction * 0.5),
+        )
+        if r.choice is None:
+            break
+        got = _accept(problem, objective, r.choice, r.starts, cap, bound)
+        if got is not None:
+            return got
+    # last resort: the fastest option of every step, if it is within the budget
+    return _accept(problem, objective, _pick(problem, "P"), None, cap, bound)
+
+
+def _accept(
+    problem: Problem,
+    objective: str,
+    choice: Sequence[int],
+    guide: Sequence[float] | None,
+    cap: float | None,
+    bound: float,
+) -> _Stage | None:
+    starts = best_schedule(problem, choice, guide)
+    if not _within(problem, problem.jobs(choice), starts, cap):
+        return None
+    if not problem.meets_budget(problem.cost(choice)):
+        return None
+    value = _value(problem, objective, choice, starts)
+    return _Stage(tuple(choice), starts, value, bound, value <= bound + _tol(objective, value))
+
+
+def _pick(problem: Problem, by: str) -> tuple[int, ...]:
+    """Every step's cheapest (``by = "cost"``) or fastest (``"P"``) option."""
+    out: list[int] = []
+    for opts in problem.options:
+        keys = [(o.cost, o.P) if by == "cost" else (o.P, o.cost) for o in opts]
+        out.append(min(range(len(opts)), key=keys.__getitem__))
+    return tuple(out)
+
+
+def _fallback(problem: Problem, objective: str, cap: float | None, bound: float) -> _Stage | None:
+    """Simple plans (cheapest or fastest option everywhere) when the solver found none."""
+    cands: list[_Stage] = []
+    for key in ("cost", "P"):
+        got = _accept(problem, objective, _pick(problem, key), None, cap, bound)
+        if got is not None:
+            cands.append(got)
+    return min(cands, key=lambda s: s.value or 0.0) if cands else None
+
+
+def trivial_cost_bound(problem: Problem) -> float:
+    """Every step at its cheapest option: a bound no plan can beat."""
+    return sum(min(o.cost for o in opts) for opts in problem.options)
+
+
+def solve_problem(problem: Problem, clock: Clock) -> Solution:
+    """The best plan for the problem's objective, with a proven bound and gap."""
+    if problem.size == 0:
+        return Solution("optimal", (), (), 0.0, 0.0, 0.0, 0.0)
+    if any(not opts for opts in problem.options):
+        return Solution("infeasible")
+    if problem.objective == "cost":
+        st = _stage(problem, "cost", None, clock, 1.0)
+        if st.infeasible:
+            return Solution("infeasible")
+        if st.choice is None:
+            st = _fallback(problem, "cost", None, st.bound) or st
+        return _solution(problem, st, st, clock)
+    first = _stage(problem, "time", None, clock, 0.6)
+    if first.infeasible:
+        return Solution("infeasible")
+    if first.choice is None:
+        first = _fallback(problem, "time", None, first.bound) or first
+        if first.choice is None:
+            return _solution(problem, first, first, clock)
+    assert first.value is not None
+    cap = first.value + TOL_H
+    second = _stage(problem, "cost", cap, clock, 1.0)
+    if second.choice is None or second.value is None:
+        # the first stage's plan is within the cap, so "infeasible" is a numerical artefact
+        bound = -math.inf if second.infeasible else second.bound
+        second = _Stage(first.choice, first.starts, problem.cost(first.choice), bound, False)
+    return _solution(problem, first, second, clock)
+
+
+def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) -> Solution:
+    """Assemble: ``primary`` decides status and gap, ``costs`` the plan and the cost bound."""
+    if costs.choice is None or costs.starts is None:
+        note = (
+            "the time limit was reached before any plan was found"
+            if clock.expired()
+            else "no plan was found, although none was proven impossible"
+        )
+        return Solution("infeasible", note=note)
+    choice, starts = costs.choice, costs.starts
+    cost = problem.cost(choice)
+    span = makespan(problem.jobs(choice), starts)
+    bound = max(trivial_cost_bound(problem), costs.bound)
+    bound = min(bound, cost)
+    proven = primary.proven and costs.proven
+    if problem.objective == "cost":
+        gap = 0.0 if proven else _rel(cost, bound)
+    elif not primary.proven:
+        gap = _rel(primary.value or span, primary.bound)
+    else:
+        gap = 0.0 if proven else _rel(cost, bound)
+    return Solution(
+        "optimal" if proven else "feasible",
+        tuple(choice),
+        tuple(starts),
+        cost,
+        span,
+        bound,
+        gap,
+    )
+
+
+def _rel(value: float, bound: float) -> float:
+    if not math.isfinite(bound):
+        return 1.0
+    if value <= 0.0:
+        return 0.0
+    return max(0.0, (value - bound) / value)
