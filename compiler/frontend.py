@@ -116,7 +116,9 @@ def compile_file(
 
     catalog_obj: Catalog | None = None
     if workflow is not None:
-        catalog_obj = _load_catalog(lw.sink, workflow.catalog, catalog, path, sources)
+        catalog_obj = _load_catalog(
+            lw.sink, workflow.catalog, catalog, path, sources, lw.catalog_span
+        )
     if catalog_obj is not None:
         check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
 
@@ -159,11 +161,12 @@ def _load_catalog(
     override: str | None,
     entry: Path,
     sources: dict[str, str],
+    span: Span | None,
 ) -> Catalog | None:
     try:
         if override is not None:
             return load_catalog(override, Path.cwd())
-        return load_catalog(ref, entry.resolve().parent)
+        return load_catalog(ref, entry.resolve().parent, ref_span=span)
     except CompileError as e:
         sources.update(e.sources)
         sink.add(e.diagnostics)
@@ -221,8 +224,7 @@ def check_hardware(
                 )
             else:
                 _not_offered(sink, key, sorted(usable), catalog, span)
-    quota = getattr(lw, "quota_spans", {})
-    for key, span in quota.items():
+    for key, span in lw.quota_spans.items():
         if key != CPU_KEY and key not in accels:
             _not_offered(sink, key, [*sorted(accels), CPU_KEY], catalog, span, what="quota")
 

@@ -84,6 +84,10 @@ class Lowerer:
         self.param_values: dict[int, Value] = {}  # id(Param) -> effective value
         self.decl_order: dict[str, int] = {}
         self.base_label = prog.modules[prog.entry].label
+        #: Where ``catalog = ...`` was written, for "catalog not found".
+        self.catalog_span: Span | None = None
+        #: Where each quota entry was written, for "not offered by the catalog".
+        self.quota_spans: dict[str, Span] = {}
 
     # --- scopes -------------------------------------------------------------------------
 
@@ -364,6 +368,7 @@ class Lowerer:
                 self.sink, "objective", self.value(entry, attrs["objective"]), ("cost", "time")
             )
         if "catalog" in attrs:
+            self.catalog_span = self.value(entry, attrs["catalog"]).span
             s = V.string(self.sink, "catalog", self.value(entry, attrs["catalog"]))
             kw["catalog"] = self.template(entry, s, runtime=False) if s else None
         if "confidence" in attrs:
