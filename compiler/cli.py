@@ -45,6 +45,9 @@ def _register_commands() -> None:
     from exo.backends import commands as commands_backends
 
     commands_backends.register(app)
+    from exo.compiler import commands_plan
+
+    commands_plan.register(app)
 
 
 _register_commands()
