@@ -1,0 +1,234 @@
+"""Compile benchmark: ``exoc check`` on generated workflows vs ``snakemake -n`` (DESIGN §8).
+
+Generates workflows of 1,000 and 10,000 steps (``gen_workflows.py``), then, in the
+same run, times ``exoc check`` on each and ``snakemake -n`` on the equivalent
+10,000-job Snakefile, each as a fresh process (interpreter start-up included,
+as a user sees it), and prints a Markdown table of wall times and the ratio.
+
+Snakemake is not a project dependency: the script makes its own virtualenv for
+it (by default in the user cache folder) and installs a pinned version there.
+
+Every tool gets one untimed warm-up run first (page cache, ``.pyc`` files and
+any per-user cache such as the parser tables), then ``--repeat`` timed runs;
+the table shows the median, min and max.
+
+Usage::
+
+    python benchmarks/bench_check.py [--repeat 5] [--sizes 1000 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_workflows  # a sibling script, not a package
+
+SNAKEMAKE_VERSION = "9.27.1"
+
+
+@dataclass(frozen=True)
+class Timing:
+    label: str
+    tool: str
+    runs: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+
+def default_venv() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "exo-bench" / f"snakemake-{SNAKEMAKE_VERSION}"
+
+
+def ensure_snakemake(venv: Path) -> Path:
+    """The snakemake executable of ``venv``, creating the venv and installing it if needed."""
+    exe = venv / "bin" / "snakemake"
+    if exe.exists():
+        return exe
+    print(f"installing snakemake {SNAKEMAKE_VERSION} into {venv} ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"snakemake=={SNAKEMAKE_VERSION}",
+        ],
+        check=True,
+    )
+    return exe
+
+
+def find_exoc(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    beside = Path(sys.executable).with_name("exoc")
+    if beside.exists():
+        return beside
+    found = shutil.which("exoc")
+    if found is None:
+        raise SystemExit("exoc not found: install the project (pip install -e .) or pass --exoc")
+    return Path(found)
+
+
+def timed(cmd: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, check=False)
+    return time.perf_counter() - t0, proc
+
+
+def measure(label: str, tool: str, cmd: Sequence[str], cwd: Path, repeat: int) -> Timing:
+    """One untimed warm-up run (which must succeed), then ``repeat`` timed runs."""
+    _, proc = timed(cmd, cwd)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.decode(errors="replace")[-4000:])
+        raise SystemExit(f"{tool} failed on {label} (exit {proc.returncode}): {' '.join(cmd)}")
+    runs: list[float] = []
+    for _ in range(repeat):
+        dt, proc = timed(cmd, cwd)
+        if proc.returncode != 0:
+            raise SystemExit(f"{tool} failed on {label} (exit {proc.returncode})")
+        runs.append(dt)
+        print(f"  {tool:<12} {label:<14} {dt:7.3f} s", file=sys.stderr)
+    return Timing(label, tool, tuple(runs))
+
+
+def snakemake_jobs(exe: Path, cwd: Path) -> int:
+    """Number of jobs in Snakemake's dry run (the 'total' row of its job stats)."""
+    proc = subprocess.run(
+        [str(exe), "-n", "-c1"], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    m = re.search(r"^total\s+(\d+)", proc.stdout + proc.stderr, re.MULTILINE)
+    if m is None:
+        raise SystemExit("could not read the job count from snakemake -n")
+    return int(m.group(1))
+
+
+def verify_exo(flow: Path, spec: gen_workflows.WorkflowSpec) -> None:
+    """The compiled IR has exactly the generated steps and dependency edges."""
+    from exo.compiler.frontend import compile_file
+    from exo.compiler.ir import step_dag
+
+    program = compile_file(flow).program
+    dag = step_dag(program)
+    steps = {s.name for s in program.steps}
+    want_steps = {s.name for s in spec.steps}
+    edges = {(a, b) for a, b in dag.edges() if a in steps and b in steps}
+    if steps != want_steps or edges != set(spec.edges()):
+        raise SystemExit(f"{flow}: the IR does not match the generated workflow")
+
+
+def import_probe() -> str:
+    """How long importing the CLI takes, and which heavy libraries it pulls in."""
+    code = (
+        "import sys, time; t = time.perf_counter(); import exo.compiler.cli; "
+        "dt = time.perf_counter() - t; "
+        "heavy = [m for m in ('cvxpy', 'kubernetes', 'scipy', 'numpy', 'networkx') "
+        'if m in sys.modules]; print(f\'{dt:.3f} s, loads: {", ".join(heavy) or "none"}\')'
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def table(timings: list[Timing], steps: dict[str, int]) -> str:
+    rows = [
+        "| workload | tool | jobs | median (s) | min (s) | max (s) | runs |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for t in timings:
+        rows.append(
+            f"| {t.label} | {t.tool} | {steps[t.label]:,} | {t.median:.3f} | "
+            f"{min(t.runs):.3f} | {max(t.runs):.3f} | {len(t.runs)} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="exoc check vs snakemake -n (DESIGN §8).")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workdir", type=Path, help="where to write workflows (default: a temp dir)")
+    ap.add_argument("--exoc", help="the exoc executable (default: the one beside this Python)")
+    ap.add_argument("--snakemake-venv", type=Path, default=None)
+    ap.add_argument("--snakefile", choices=("wildcards", "rules"), default="wildcards")
+    ap.add_argument("--no-snakemake", action="store_true", help="time exoc check only")
+    ap.add_argument("--no-verify", action="store_true", help="skip the IR/job-count checks")
+    a = ap.parse_args(argv)
+
+    exoc = find_exoc(a.exoc)
+    work = a.workdir or Path(tempfile.mkdtemp(prefix="exo-bench-check-"))
+    snakemake = None if a.no_snakemake else ensure_snakemake(a.snakemake_venv or default_venv())
+    largest = max(a.sizes)
+
+    timings: list[Timing] = []
+    jobs: dict[str, int] = {}
+    for n in sorted(a.sizes):
+        spec = gen_workflows.generate(n, a.seed)
+        d = work / f"steps-{n}"
+        gen_workflows.write(spec, d, a.snakefile)
+        label = f"{n:,} steps"
+        if not a.no_verify:
+            verify_exo(d / "flow.exo", spec)
+        jobs[label] = n
+        timings.append(measure(label, "exoc check", [str(exoc), "check", "flow.exo"], d, a.repeat))
+        if snakemake is not None and n == largest:
+            slabel = f"{n:,} jobs"
+            jobs[slabel] = snakemake_jobs(snakemake, d) if not a.no_verify else n + 1
+            if jobs[slabel] != n + 1:  # one job per step, plus the target rule ``all``
+                raise SystemExit(f"snakemake plans {jobs[slabel]} jobs, expected {n + 1}")
+            cmd = [str(snakemake), "-n", "-c1"]
+            timings.append(measure(slabel, "snakemake -n", cmd, d, a.repeat))
+
+    sm_version = ""
+    if snakemake is not None:
+        out = subprocess.run([str(snakemake), "--version"], capture_output=True, text=True)
+        sm_version = f", snakemake {out.stdout.strip()} ({a.snakefile} Snakefile)"
+    print(f"Machine: {machine()}{sm_version}")
+    print(f"`import exo.compiler.cli`: {import_probe()}")
+    print()
+    print(table(timings, jobs))
+    exo_big = next(
+        t for t in timings if t.tool == "exoc check" and t.label.startswith(f"{largest:,}")
+    )
+    print()
+    print(f"exoc check, {largest:,} steps: median {exo_big.median:.3f} s (target <= 2 s)")
+    sm = next((t for t in timings if t.tool == "snakemake -n"), None)
+    if sm is not None:
+        print(
+            f"snakemake -n / exoc check on {largest:,}: {sm.median / exo_big.median:.2f}x "
+            "(target >= 10x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
