@@ -251,6 +251,10 @@ def _execute_locked(
         }
         messages.extend(_register_steps(store, graph, run_id, outputs))
         rows = _reconcile(store, run_id, outputs)
+        if rows and all(r.state == "done" for r in rows.values()):
+            messages.append(
+                f"run {run_id} is complete: nothing to do (`--fresh` runs everything again)"
+            )
         staging = {
             name: _staging_for(config.state_dir, out, run_id, name) for name, out in outputs.items()
         }
