@@ -105,9 +105,7 @@ def driver_command(
 def main(argv: list[str]) -> int:
     planned = PlannedWorkflow.model_validate_json(Path(argv[1]).read_text("utf-8"))
     options = json.loads(argv[5]) if len(argv) > 5 else {}
-    report = run(
-        planned, Path(argv[2]), state_dir=Path(argv[3]), jobs=int(argv[4]), **options
-    )
+    report = run(planned, Path(argv[2]), state_dir=Path(argv[3]), jobs=int(argv[4]), **options)
     print(report.model_dump_json())
     return report.exit_code
 

@@ -19,8 +19,7 @@ from exo.compiler.diagnostics import CompileError
 from .localrun import HEADER, plan, py_command, run, sh_command, state_dir_of, write
 
 #: Each shard records its range and environment; the join step concatenates them.
-PIPELINE_BODY = (
-    """
+PIPELINE_BODY = """
 dataset docs {{
   uri   = "data/docs.txt"
   items = 10
@@ -43,7 +42,6 @@ step join {{
   env {{ WHO = "join of {{step}}" }}
 }}
 """
-)
 
 SPLIT = py_command(
     "import json, os, sys; "
@@ -87,7 +85,7 @@ def test_pipeline_runs_in_dependency_order_with_shard_ranges(pipeline: Path) -> 
     assert shards == [f"shard-{i}" for i in range(n)]
     recs = [json.loads((split_dir / s / "rec.json").read_text()) for s in shards]
     # The ranges tile the 10 items, in order, and placeholders match the environment.
-    assert [int(r["EXO_BATCH_START"]) for r in recs][0] == 0
+    assert recs[0]["EXO_BATCH_START"] == "0"
     assert int(recs[-1]["EXO_BATCH_END"]) == 10
     for i, r in enumerate(recs):
         assert r["EXO_BATCH_INDEX"] == str(i)
