@@ -1,0 +1,64 @@
+"""Render the Slurm artifacts: ``submit.sh`` and one ``steps/<step>.sbatch`` per step."""
+
+from __future__ import annotations
+
+from exo.compiler.diagnostics import CompileError, Severity
+
+from ..api import Artifact, PlannedWorkflow
+from . import jobs as jobs_mod
+from .jobs import SlurmJob
+from .options import SlurmOptions
+from .shell import Shell, environment
+
+
+def backoff_delays(job: SlurmJob) -> list[str]:
+    """Seconds to wait before error retry 1, 2, ... (doubling, capped)."""
+    out: list[str] = []
+    for i in range(job.retries):
+        delay = min(job.backoff_s * 2.0**i, job.backoff_max_s)
+        out.append(f"{delay:g}")
+    return out
+
+
+def dependency_words(jobs: list[SlurmJob]) -> dict[str, Shell]:
+    """``"${job_0}:${job_2}"`` (the ids submit.sh recorded) for each step's needs."""
+    position = {j.step: j.position for j in jobs}
+    out: dict[str, Shell] = {}
+    for j in jobs:
+        ids = ":".join(f"${{job_{position[n]}}}" for n in j.needs)
+        out[j.step] = Shell(f'"{ids}"' if ids else "''")
+    return out
+
+
+def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
+    errors = [d for d in jobs_mod.check(planned, options) if d.severity is Severity.ERROR]
+    if errors:
+        raise CompileError(errors)
+    jobs = jobs_mod.build(planned, options)
+    env = environment()
+    workflow = planned.program.workflow.name
+    step_template = env.get_template("step.sbatch.j2")
+    artifacts = [
+        Artifact(
+            "submit.sh",
+            env.get_template("submit.sh.j2").render(
+                workflow=workflow,
+                jobs=jobs,
+                deps=dependency_words(jobs),
+                referenced={
+                    p for j in jobs for p in (x.position for x in jobs if x.step in j.needs)
+                },
+                secrets=sorted({s for j in jobs for s in j.secrets}),
+            ),
+            executable=True,
+        )
+    ]
+    for job in jobs:
+        artifacts.append(
+            Artifact(
+                job.script,
+                step_template.render(workflow=workflow, job=job, delays=backoff_delays(job)),
+                executable=True,
+            )
+        )
+    return sorted(artifacts, key=lambda a: a.path)
