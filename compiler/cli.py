@@ -48,6 +48,9 @@ def _register_commands() -> None:
     from exo.compiler import commands_plan
 
     commands_plan.register(app)
+    from exo.compiler.report import commands as commands_report
+
+    commands_report.register(app)
 
 
 _register_commands()

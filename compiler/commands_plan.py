@@ -26,8 +26,10 @@ from exo.compiler.cli_support import (
 )
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
+from exo.compiler.report import commands as report_commands
 
-FORMATS = ("text", "json")
+#: text, json, html, markdown (md); every format but plain JSON is rendered by exo.compiler.report.
+FORMATS = report_commands.FORMATS
 
 
 def plan_json(plan: Plan) -> str:
@@ -116,7 +118,7 @@ def text_report(plan: Plan, width: int = 140) -> str:
 
 def plan(
     file: Annotated[Path, typer.Argument(help="The workflow file (.exo).", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="text, json, html or markdown.")] = "text",
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the report to this file.")
     ] = None,
@@ -130,14 +132,30 @@ def plan(
             help="Stop the solver after this long with the best plan and its proven gap.",
         ),
     ] = None,
+    what_if: list[str] = report_commands.WHAT_IF_OPTION,
+    compare: Path | None = report_commands.COMPARE_OPTION,
 ) -> None:
     """Plan a workflow: the cheapest placement meeting deadline, budget and quotas."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     if time_limit is not None and not time_limit > 0:
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
+    sweeps = report_commands.parse_sweeps(what_if)
+    earlier = report_commands.load_compare(compare)
     compiled = compile_or_exit(file, params, catalog)
     result = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+    if fmt != "json" or sweeps or earlier is not None:
+        report_commands.emit(
+            fmt,
+            result,
+            compiled,
+            sweeps=sweeps,
+            compare=earlier,
+            compare_label=str(compare),
+            output=output,
+            time_limit_s=time_limit,
+        )
+        raise typer.Exit(Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK)
     if fmt == "json":
         text = plan_json(result)
     elif output is not None:

@@ -110,6 +110,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E501", "dependency cycle"),
     ("E502", "step depends on itself"),
     ("E601", "no feasible plan"),
+    ("E602", "file is not a plan"),
     ("E701", "bad backend option"),
     ("E702", "backend cannot run this plan"),
     ("E703", "broken backend plugin"),

@@ -1,0 +1,187 @@
+"""CLI glue for reports: ``exoc plan`` formats and flags, and the ``exoc diff`` command.
+
+``exoc plan`` (in :mod:`exo.compiler.commands_plan`) calls :func:`parse_sweeps`
+and :func:`load_compare` before planning (so bad flags fail fast) and
+:func:`emit` after, for every format except plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, RenderableType
+
+from exo.compiler.cli_support import Exit, report, stderr_console
+from exo.compiler.diagnostics import CompileError
+from exo.compiler.frontend import Compiled
+from exo.compiler.optimizer import optimize
+from exo.compiler.plan import Plan
+from exo.compiler.report import diff as diffmod
+from exo.compiler.report import markdown, text, whatif
+from exo.compiler.report.diff import PlanDiff
+from exo.compiler.report.facts import build_report
+from exo.compiler.report.html import render_html
+from exo.compiler.report.whatif import Sweep, SweepResult
+
+#: Formats of ``exoc plan`` (``md`` is short for ``markdown``).
+FORMATS = ("text", "json", "html", "markdown", "md")
+DIFF_FORMATS = ("text", "json", "markdown", "md")
+#: Width of a text report written to a file or a pipe.
+FILE_WIDTH = 120
+
+WHAT_IF_OPTION = typer.Option(
+    [],
+    "--what-if",
+    metavar="KEY=V1,V2",
+    help="Re-plan with other limits and show the trade-off: deadline=6h,12h, budget=$50,$100 "
+    "or confidence=0.9,0.99 ('none' lifts a limit). Repeatable.",
+)
+COMPARE_OPTION = typer.Option(
+    None,
+    "--compare",
+    metavar="PLAN.json",
+    help="Show what changed since an earlier plan (saved with --format json).",
+)
+
+
+def parse_sweeps(specs: Sequence[str]) -> list[Sweep]:
+    """Every ``--what-if`` value, or a usage error (exit 2)."""
+    out = []
+    for spec in specs:
+        try:
+            out.append(whatif.parse_what_if(spec))
+        except whatif.WhatIfError as e:
+            raise typer.BadParameter(str(e), param_hint="--what-if") from None
+    return out
+
+
+def load_compare(path: Path | None) -> Plan | None:
+    """The earlier plan, or its diagnostics and exit 1."""
+    if path is None:
+        return None
+    try:
+        return diffmod.load_plan(path)
+    except CompileError as e:
+        report(e.diagnostics, e.sources)
+        raise typer.Exit(Exit.DIAGNOSTICS) from None
+
+
+def _json(plan: Plan, sweeps: Sequence[SweepResult], compare: PlanDiff | None) -> str:
+    data: dict[str, Any] = plan.model_dump(mode="json")
+    if sweeps:
+        data["what_if"] = [whatif.to_json(r) for r in sweeps]
+    if compare is not None:
+        data["compare"] = diffmod.to_json(compare)
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _write(path: Path, content: str) -> None:
+    try:
+        path.write_text(content, encoding="utf-8")
+    except OSError as e:
+        stderr_console().print(f"[bold red]error[/]: cannot write {path}: {e.strerror or e}")
+        raise typer.Exit(Exit.USAGE) from None
+
+
+def emit(
+    fmt: str,
+    plan: Plan,
+    compiled: Compiled,
+    *,
+    sweeps: Sequence[Sweep] = (),
+    compare: Plan | None = None,
+    compare_label: str = "old",
+    output: Path | None = None,
+    time_limit_s: float | None = None,
+) -> None:
+    """Render ``plan`` in ``fmt`` (with what-if and diff sections) to ``output`` or stdout."""
+    fmt = "markdown" if fmt == "md" else fmt
+    program, catalog = compiled.program, compiled.catalog
+
+    def planner(p: Any) -> Plan:
+        return optimize(p, catalog, time_limit_s=time_limit_s)
+
+    results = [whatif.run_sweep(program, s, plan, planner) for s in sweeps]
+    delta = None
+    if compare is not None:
+        delta = diffmod.diff_plans(compare, plan, compare_label, "this plan")
+    rep = build_report(plan, program, catalog)
+    if fmt == "json":
+        content = _json(plan, results, delta)
+    elif fmt == "html":
+        content = render_html(rep, what_if=results, compare=delta)
+    elif fmt == "markdown":
+        parts = [markdown.render_markdown(rep)]
+        if results:
+            parts.append(markdown.render_whatif(results))
+        if delta is not None:
+            parts.append(markdown.render_diff(delta))
+        content = "\n".join(parts)
+    else:
+        console = Console(highlight=False, soft_wrap=False)
+        to_terminal = output is None and console.is_terminal
+        width = console.width if to_terminal else FILE_WIDTH
+        items: list[RenderableType] = [text.report_renderable(rep, width)]
+        if results:
+            items.append(text.whatif_renderable(results, width))
+        if delta is not None:
+            items += ["", text.diff_renderable(delta)]
+        if to_terminal:
+            for item in items:
+                console.print(item)
+            return
+        content = "".join(text.render_plain_renderable(i, width) for i in items)
+    if output is None:
+        sys.stdout.write(content)
+    else:
+        _write(output, content)
+        stderr_console().print(f"{fmt} report written to {output} ({plan.status})")
+
+
+# --------------------------------------------------------------------------- exoc diff
+
+
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier plan (exoc plan --format json).")],
+    new: Annotated[Path, typer.Argument(help="The later plan.")],
+    fmt: Annotated[str, typer.Option("--format", help="text, markdown or json.")] = "text",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the diff to this file.")
+    ] = None,
+    unchanged: Annotated[
+        bool, typer.Option("--unchanged", help="List unchanged steps too.")
+    ] = False,
+) -> None:
+    """Compare two saved plans: what changed per step (tier, batch, replicas, cost, time) and in total."""
+    if fmt not in DIFF_FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(DIFF_FORMATS)}", param_hint="--format")
+    a = load_compare(old)
+    b = load_compare(new)
+    assert a is not None and b is not None
+    d = diffmod.diff_plans(a, b, str(old), str(new))
+    if fmt == "json":
+        content = json.dumps(diffmod.to_json(d), indent=2, sort_keys=True) + "\n"
+    elif fmt in ("markdown", "md"):
+        content = markdown.render_diff(d, unchanged=unchanged)
+    else:
+        console = Console(highlight=False)
+        if output is None and console.is_terminal:
+            console.print(text.diff_renderable(d, unchanged=unchanged))
+            raise typer.Exit(Exit.OK)
+        content = text.render_plain_renderable(
+            text.diff_renderable(d, unchanged=unchanged), FILE_WIDTH
+        )
+    if output is None:
+        sys.stdout.write(content)
+    else:
+        _write(output, content)
+    raise typer.Exit(Exit.OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(diff)

@@ -1,0 +1,350 @@
+"""What every report format shows, computed once: rows, savings, constraints, assumptions.
+
+:func:`build_report` takes a :class:`~exo.compiler.plan.Plan` and, when they are
+known, the program and the catalog it was planned from. With only a plan (a JSON
+file) the report still has every figure of the plan; the "why" per step, the
+binding analysis and the DAG need the program and the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from exo.compiler.catalog import Catalog
+from exo.compiler.costmodel import (
+    Option,
+    apply_quota,
+    enumerate_options,
+    quota_limits,
+    quota_resources,
+    resource_label,
+    usage,
+)
+from exo.compiler.ir import Program, step_dag
+from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.report import fmt
+from exo.compiler.report.why import EPS_H, EPS_USD, Why, explain, step_floats
+from exo.compiler.schedule import Jobs, asap, makespan, priority_order, serial_sgs, tails
+
+BASELINES: tuple[tuple[str, str], ...] = (
+    ("all_on_demand", "all on-demand"),
+    ("naive", "naive"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepFacts:
+    plan: StepPlan
+    #: Hours the step can grow without moving the plan's end.
+    float_h: float
+    #: Preemptions per hour of the chosen spot tier (``None`` on demand or unknown).
+    preemptions_per_hour: float | None
+    why: Why | None
+
+
+@dataclass(frozen=True, slots=True)
+class Saving:
+    key: str
+    label: str
+    cost_usd: float | None
+    makespan_h: float | None
+    #: ``baseline cost - plan cost`` and that as a fraction of the baseline cost.
+    saved_usd: float | None
+    saved_fraction: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A limit of the workflow and whether it shaped the plan."""
+
+    name: str
+    limit: str
+    #: What the plan uses of it: ``6h43m``, ``$9.84``, ``peak 4``.
+    used: str
+    #: ``1h17m to spare``, ``$50.16 under budget``, ``12 free at the peak``.
+    slack: str
+    binding: bool
+    #: Why it binds (or nothing).
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    plan: Plan
+    steps: tuple[StepFacts, ...]
+    savings: tuple[Saving, ...]
+    constraints: tuple[Constraint, ...]
+    #: Step DAG edges (producer, consumer), sorted; empty without the program.
+    edges: tuple[tuple[str, str], ...]
+    #: (topic, text) pairs: catalog, snapshot, confidence, preemption rates, ...
+    assumptions: tuple[tuple[str, str], ...]
+    #: Whether ``edges`` is known (the program was given).
+    dag_known: bool = False
+
+    @property
+    def feasible(self) -> bool:
+        return self.plan.status != "infeasible"
+
+
+# --------------------------------------------------------------------------- savings
+
+
+def savings(plan: Plan) -> tuple[Saving, ...]:
+    out: list[Saving] = []
+    for key, label in BASELINES:
+        b = plan.baselines.get(key)
+        if b is None:
+            out.append(Saving(key, label, None, None, None, None))
+            continue
+        saved = (
+            None if plan.expected_cost_usd is None else b.expected_cost_usd - plan.expected_cost_usd
+        )
+        frac = (
+            saved / b.expected_cost_usd if saved is not None and b.expected_cost_usd > 0 else None
+        )
+        out.append(Saving(key, label, b.expected_cost_usd, b.makespan_h, saved, frac))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- constraints
+
+
+def _order(program: Program, names: Sequence[str]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
+    """Step names in a topological order, with predecessor positions."""
+    dag = step_dag(program).subgraph(names)
+    index = {n: i for i, n in enumerate(names)}
+    order = list(nx.lexicographical_topological_sort(dag, key=lambda n: index[n]))
+    pos = {n: i for i, n in enumerate(order)}
+    preds = tuple(tuple(sorted(pos[p] for p in dag.predecessors(n))) for n in order)
+    return order, preds
+
+
+def _pick(opts: Sequence[Option], by: str) -> Option:
+    if by == "cost":
+        return min(opts, key=lambda o: (o.cost, o.P, o.key))
+    return min(opts, key=lambda o: (o.P, o.cost, o.key))
+
+
+def _greedy_span(
+    chosen: Sequence[Option],
+    preds: tuple[tuple[int, ...], ...],
+    resources: tuple[str, ...],
+    limits: tuple[int, ...],
+) -> tuple[float, float]:
+    """Makespan of one option per step: as soon as possible, and under the quota."""
+    plain = Jobs(tuple(o.P for o in chosen), preds)
+    free = makespan(plain, asap(plain))
+    if not resources:
+        return free, free
+    jobs = Jobs(plain.durations, preds, tuple(usage(o, resources) for o in chosen), limits)
+    order = priority_order(jobs, [-t for t in tails(jobs)])
+    try:
+        return free, makespan(jobs, serial_sgs(jobs, order))
+    except ValueError:  # an option alone exceeds the quota
+        return free, float("inf")
+
+
+def _usage_of(step: StepPlan, resource: str, catalog: Catalog | None) -> int:
+    if resource == "cpu":
+        inst = catalog.get(step.instance_type) if catalog is not None else None
+        vcpus = inst.vcpus if inst is not None else step.vcpus
+        return step.replicas * vcpus
+    if step.accelerator is not None and resource == f"accel:{step.accelerator}":
+        return step.replicas * step.accelerator_count
+    return 0
+
+
+def peak_usage(plan: Plan, resource: str, catalog: Catalog | None = None) -> int:
+    """The most of ``resource`` the planned steps hold at one instant."""
+    peak = 0
+    for t in sorted({s.start_h for s in plan.steps}):
+        level = sum(
+            _usage_of(s, resource, catalog)
+            for s in plan.steps
+            if s.start_h <= t + EPS_H and s.start_h + s.p_duration_h > t + EPS_H
+        )
+        peak = max(peak, level)
+    return peak
+
+
+def _deadline(plan: Plan, cheap_free: float | None, cheap_quota: float | None) -> Constraint:
+    assert plan.deadline_h is not None
+    d = plan.deadline_h
+    m = plan.makespan_h or 0.0
+    c = Constraint("deadline", fmt.hours(d), fmt.hours(m), f"{fmt.hours(d - m)} to spare", False)
+    if plan.objective == "time":
+        return c
+    if cheap_free is not None and cheap_free > d + EPS_H:
+        why = f"the cheapest option of every step would take {fmt.hours(cheap_free)}"
+        return replace(c, binding=True, detail=why)
+    if cheap_free is not None and cheap_quota is not None and cheap_quota > d + EPS_H:
+        why = (
+            "the cheapest options would fit in time but not side by side under the quota "
+            f"({fmt.hours(cheap_quota)})"
+        )
+        return replace(c, binding=True, detail=why)
+    return c
+
+
+def _budget(plan: Plan, fast_cost: float | None) -> Constraint:
+    assert plan.budget_usd is not None
+    b = plan.budget_usd
+    cost = plan.expected_cost_usd or 0.0
+    c = Constraint(
+        "budget", fmt.money(b), fmt.money(cost), f"{fmt.money(b - cost)} under budget", False
+    )
+    if plan.objective == "time" and fast_cost is not None and fast_cost > b + EPS_USD:
+        why = f"the fastest option of every step would cost {fmt.money(fast_cost)}"
+        return replace(c, binding=True, detail=why)
+    return c
+
+
+def constraints(
+    plan: Plan, program: Program | None = None, catalog: Catalog | None = None
+) -> tuple[Constraint, ...]:
+    """Deadline, budget and each quota: how much is used and whether it shaped the plan."""
+    if plan.status == "infeasible" or not plan.steps:
+        return ()  # the plan's explanation says which limit cannot be met
+    cheap_free = cheap_quota = fast_cost = None
+    resources: tuple[str, ...] = ()
+    limits: tuple[int, ...] = ()
+    outside: dict[str, list[str]] = {}
+    if program is not None and catalog is not None:
+        quota = program.workflow.quota
+        resources, limits = quota_resources(quota), quota_limits(quota)
+        names = [s.name for s in plan.steps if s.name in set(program.step_names())]
+        order, preds = _order(program, names)
+        kept: list[list[Option]] = []
+        for n in order:
+            opts = enumerate_options(program.step(n), catalog, plan.confidence)
+            within, over = apply_quota(opts, quota)
+            kept.append(within or opts)
+            if (
+                within
+                and opts
+                and min(o.cost for o in opts) < min(o.cost for o in within) - EPS_USD
+            ):
+                for rej in over:
+                    outside.setdefault(rej.step, []).append(rej.message)
+        if all(kept):
+            cheap = [_pick(k, "cost") for k in kept]
+            cheap_free, cheap_quota = _greedy_span(cheap, preds, resources, limits)
+            fast_cost = sum(_pick(k, "time").cost for k in kept)
+    out: list[Constraint] = []
+    if plan.deadline_h is not None:
+        out.append(_deadline(plan, cheap_free, cheap_quota))
+    if plan.budget_usd is not None:
+        out.append(_budget(plan, fast_cost))
+    for r, q in zip(resources, limits, strict=True):
+        peak = peak_usage(plan, r, catalog)
+        label = resource_label(r)
+        notes: list[str] = []
+        if peak >= q:
+            notes.append("full while steps run side by side")
+        ruled = [
+            f"{s}: {msgs[0]}"
+            for s, msgs in sorted(outside.items())
+            if any(label in m for m in msgs)
+        ]
+        if ruled:
+            notes.append("rules out cheaper options (" + "; ".join(ruled) + ")")
+        out.append(
+            Constraint(
+                f"quota {label}",
+                str(q),
+                f"peak {peak}",
+                f"{q - peak} free at the peak",
+                bool(notes),
+                "; ".join(notes),
+            )
+        )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- assumptions
+
+
+def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    name = catalog.name if catalog is not None else plan.catalog
+    snapshot = catalog.snapshot if catalog is not None else plan.catalog_snapshot
+    out.append(("catalog", name or "unknown"))
+    out.append(("price snapshot", snapshot or "not dated"))
+    if catalog is not None and catalog.source:
+        out.append(("price source", catalog.source))
+    out.append(
+        (
+            "confidence",
+            f"{plan.confidence:.0%}: the schedule uses durations that preemptions exceed "
+            f"with probability at most {1 - plan.confidence:.0%}; costs are expected values",
+        )
+    )
+    spot = sorted({s.instance_type for s in plan.steps if s.spot})
+    if catalog is not None:
+        rates = []
+        for it in spot:
+            inst = catalog.get(it)
+            if inst is not None:
+                rates.append(f"{it} {inst.spot_preemptions_per_hour:g}/h")
+        if rates:
+            out.append(("spot preemptions", ", ".join(rates)))
+        out.append(
+            (
+                "default preemption rate",
+                f"{catalog.default_spot_preemptions_per_hour:g}/h for catalog rows without one",
+            )
+        )
+    elif spot:
+        out.append(("spot tiers", ", ".join(spot)))
+    out.append(("pricing", "a replica rents a whole instance at the catalog's hourly price"))
+    if plan.lower_bound_usd is not None:
+        bound = f"{fmt.money(plan.lower_bound_usd)} (no plan meeting the limits costs less)"
+        if plan.gap is not None and plan.status == "feasible":
+            bound += f"; gap {fmt.percent(plan.gap)}"
+        out.append(("proven lower bound", bound))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _rates(plan: Plan, catalog: Catalog | None) -> Mapping[str, float | None]:
+    out: dict[str, float | None] = {}
+    for s in plan.steps:
+        inst = catalog.get(s.instance_type) if catalog is not None and s.spot else None
+        out[s.name] = inst.spot_preemptions_per_hour if inst is not None else None
+    return out
+
+
+def build_report(
+    plan: Plan, program: Program | None = None, catalog: Catalog | None = None
+) -> Report:
+    """Everything the renderers show, from a plan (and its program and catalog if known)."""
+    whys: Mapping[str, Why] = {}
+    floats: Mapping[str, float] = {}
+    edges: tuple[tuple[str, str], ...] = ()
+    if program is not None:
+        dag = step_dag(program)
+        planned = {s.name for s in plan.steps}
+        edges = tuple(sorted((a, b) for a, b in dag.edges if a in planned and b in planned))
+        if plan.steps:
+            floats = step_floats(plan, dag)
+        if catalog is not None:
+            whys = explain(program, catalog, plan)
+    rates = _rates(plan, catalog)
+    rows = tuple(
+        StepFacts(s, floats.get(s.name, 0.0), rates.get(s.name), whys.get(s.name))
+        for s in plan.steps
+    )
+    return Report(
+        plan=plan,
+        steps=rows,
+        savings=savings(plan),
+        constraints=constraints(plan, program, catalog),
+        edges=edges,
+        assumptions=assumptions(plan, catalog),
+        dag_known=program is not None,
+    )

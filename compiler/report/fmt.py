@@ -1,0 +1,107 @@
+"""Number formatting shared by every report format (money, hours, tiers)."""
+
+from __future__ import annotations
+
+import math
+
+from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.report.why import Alternative
+
+
+def money(usd: float | None) -> str:
+    """``$1,234.56``; below ten cents two significant digits (``$0.0042``); ``-`` when unknown."""
+    if usd is None:
+        return "-"
+    sign = "-" if usd < 0 else ""
+    x = abs(usd)
+    if round(x, 3) >= 0.1 or x == 0.0:
+        text = f"{x:,.2f}"
+    elif x < 5e-7:
+        return f"{sign}<$0.000001" if x > 0 else "$0.00"
+    else:
+        digits = min(6, 1 - math.floor(math.log10(x)))
+        text = f"{x:.{digits}f}"
+    if text.strip("0.,") == "":
+        sign = ""
+    return f"{sign}${text}"
+
+
+def signed_money(usd: float) -> str:
+    """``+$3.10`` / ``-$0.40`` / ``$0.00``."""
+    text = money(abs(usd))
+    if text == "$0.00" or abs(usd) < 5e-7:
+        return "$0.00"
+    return ("+" if usd > 0 else "-") + text
+
+
+def hours(h: float | None) -> str:
+    """``2h54m``, ``45m``, ``0m``; ``-`` when unknown."""
+    if h is None:
+        return "-"
+    minutes = round(abs(h) * 60)
+    sign = "-" if h < 0 and minutes else ""
+    hh, mm = divmod(minutes, 60)
+    if hh == 0:
+        return f"{sign}{mm}m"
+    return f"{sign}{hh}h{mm:02d}m"
+
+
+def signed_hours(h: float) -> str:
+    """``+1h10m`` / ``-20m`` / ``0m``."""
+    text = hours(h)
+    if text == "0m" or text.startswith("-"):
+        return text
+    return "+" + text
+
+
+def percent(fraction: float | None) -> str:
+    if fraction is None:
+        return "-"
+    return f"{fraction * 100:.1f}%"
+
+
+def tier(step: StepPlan) -> str:
+    """``g5.xlarge (A10G x1) spot``: what one replica rents."""
+    hw = f" ({step.accelerator} x{step.accelerator_count})" if step.accelerator else " (CPU)"
+    return f"{step.instance_type}{hw} {'spot' if step.spot else 'on-demand'}"
+
+
+def batch(step: StepPlan) -> str:
+    return "-" if step.batch_size is None else str(step.batch_size)
+
+
+def option_label(instance_type: str, spot: bool, replicas: int, batch_size: int | None) -> str:
+    """``g5.xlarge spot x4, batch 32``: how a person names a choice."""
+    text = f"{instance_type} {'spot' if spot else 'on-demand'} x{replicas}"
+    if batch_size is not None:
+        text += f", batch {batch_size}"
+    return text
+
+
+def step_label(step: StepPlan) -> str:
+    return option_label(step.instance_type, step.spot, step.replicas, step.batch_size)
+
+
+_KINDS = {"cheaper": "cheaper", "other_tier": "other tier", "on_demand": "on-demand"}
+
+
+def alternative(alt: Alternative, plan: Plan) -> str:
+    """``cheaper: L4 spot x8, batch 64 (-$0.40, +2h06m; plan 9h18m, past the 8h00m deadline)``."""
+    o = alt.option
+    label = option_label(o.instance_type, o.spot, o.replicas, o.batch_size)
+    dt = (
+        "same duration"
+        if abs(alt.duration_delta_h) < 1 / 120
+        else signed_hours(alt.duration_delta_h)
+    )
+    effects = f"{signed_money(alt.cost_delta_usd)}, {dt}"
+    end = plan.makespan_h or 0.0
+    if alt.misses_deadline and plan.deadline_h is not None:
+        effects += (
+            f"; plan {hours(alt.plan_makespan_h)}, past the {hours(plan.deadline_h)} deadline"
+        )
+    elif alt.over_budget and plan.budget_usd is not None:
+        effects += f"; plan {money(alt.plan_cost_usd)}, over the {money(plan.budget_usd)} budget"
+    elif alt.plan_makespan_h > end + 1 / 120:
+        effects += f"; plan ends {signed_hours(alt.plan_makespan_h - end)} later"
+    return f"{_KINDS[alt.kind]}: {label} ({effects})"

@@ -1,0 +1,398 @@
+"""Inline SVG charts for the HTML report: Gantt, cost breakdown, DAG and what-if curves.
+
+Every chart is a plain string of SVG markup built here (no library, no script, no
+network), with every text escaped. Elements carry ``data-step`` attributes and
+class names so that the page can cross-highlight a step and tests can count
+what was drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from html import escape
+
+from exo.compiler.plan import StepPlan
+from exo.compiler.report import fmt
+from exo.compiler.report.facts import Report
+from exo.compiler.report.whatif import SweepResult
+
+PALETTE: tuple[str, ...] = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
+DEADLINE = "#d62728"
+INK = "#222"
+GRID = "#e3e3e3"
+
+
+def e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def n(x: float) -> str:
+    """A coordinate with two decimals and no trailing zeros (stable output)."""
+    text = f"{x:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def tier_colours(steps: Sequence[StepPlan]) -> dict[str, str]:
+    """Colour per instance type, in order of first appearance."""
+    out: dict[str, str] = {}
+    for s in steps:
+        if s.instance_type not in out:
+            out[s.instance_type] = PALETTE[len(out) % len(PALETTE)]
+    return out
+
+
+def nice_step(span: float, target: int = 6) -> float:
+    """A 1-2-5 step giving about ``target`` ticks over ``span``."""
+    if span <= 0:
+        return 1.0
+    raw = span / target
+    mag = 10.0 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * mag:
+            return m * mag
+    return 10 * mag
+
+
+def ticks(lo: float, hi: float, target: int = 6) -> list[float]:
+    step = nice_step(hi - lo, target)
+    first = math.ceil(lo / step - 1e-9) * step
+    out = []
+    k = 0
+    while first + k * step <= hi + 1e-9:
+        out.append(round(first + k * step, 10))
+        k += 1
+    return out
+
+
+def _svg(width: float, height: float, body: list[str], label: str, cls: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {cls}" role="img" '
+        f'aria-label="{e(label)}" viewBox="0 0 {n(width)} {n(height)}" '
+        f'width="{n(width)}" height="{n(height)}" {FONT} font-size="12">'
+        f"<title>{e(label)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+HATCH = (
+    '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(45)"><rect width="2.5" height="6" fill="#ffffff" '
+    'fill-opacity="0.55"/></pattern></defs>'
+)
+
+
+# --------------------------------------------------------------------------- Gantt
+
+
+def gantt(report: Report, width: int = 960) -> str:
+    """One bar per step from its start for its duration at confidence; spot hatched."""
+    plan = report.plan
+    steps = [r.plan for r in report.steps]
+    colours = tier_colours(steps)
+    label_w = min(220, max(90, 8 * max((len(s.name) for s in steps), default=4) + 24))
+    row_h, top, axis_h = 28, 10, 34
+    height = top + row_h * len(steps) + axis_h
+    end = max(
+        [s.start_h + max(s.p_duration_h, s.expected_duration_h) for s in steps]
+        + [plan.makespan_h or 0.0, plan.deadline_h or 0.0]
+    )
+    end = end * 1.04 if end > 0 else 1.0
+    plot_w = width - label_w - 24
+
+    def x(t: float) -> float:
+        return label_w + t / end * plot_w
+
+    body = [HATCH]
+    base = top + row_h * len(steps)
+    step = nice_step(end)
+    for t in ticks(0.0, end):
+        body.append(
+            f'<line class="grid" x1="{n(x(t))}" y1="{top}" x2="{n(x(t))}" y2="{n(base)}" '
+            f'stroke="{GRID}"/>'
+            f'<text x="{n(x(t))}" y="{n(base + 16)}" text-anchor="middle" fill="#555">'
+            f"{e(fmt.hours(t) if step >= 1 / 60 else f'{t:g}h')}</text>"
+        )
+    for i, row in enumerate(report.steps):
+        s = row.plan
+        y = top + i * row_h + 5
+        h = row_h - 10
+        colour = colours[s.instance_type]
+        weight = "700" if s.on_critical_path else "400"
+        tip = (
+            f"{s.name}: {fmt.tier(s)}, x{s.replicas}"
+            + (f", batch {s.batch_size}" if s.batch_size is not None else "")
+            + f"; start {fmt.hours(s.start_h)}, {fmt.hours(s.expected_duration_h)} expected, "
+            f"{fmt.hours(s.p_duration_h)} at {plan.confidence:.0%}; {fmt.money(s.expected_cost_usd)}"
+        )
+        body.append(
+            f'<g class="gantt-row" data-step="{e(s.name)}"><title>{e(tip)}</title>'
+            f'<text x="{label_w - 8}" y="{n(y + h / 2 + 4)}" text-anchor="end" '
+            f'font-weight="{weight}" fill="{INK}">{e(s.name)}</text>'
+        )
+        w = max(x(s.start_h + s.p_duration_h) - x(s.start_h), 2.0)
+        stroke = f' stroke="{INK}" stroke-width="2"' if s.on_critical_path else ""
+        body.append(
+            f'<rect class="bar{" spot" if s.spot else ""}{" critical" if s.on_critical_path else ""}" '
+            f'x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" height="{h}" rx="3" '
+            f'fill="{colour}"{stroke}/>'
+        )
+        if s.spot:
+            body.append(
+                f'<rect class="hatch" x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" '
+                f'height="{h}" rx="3" fill="url(#hatch)"/>'
+            )
+        xe = x(s.start_h + s.expected_duration_h)
+        body.append(
+            f'<line class="expected" x1="{n(xe)}" y1="{n(y - 2)}" x2="{n(xe)}" y2="{n(y + h + 2)}" '
+            f'stroke="{INK}" stroke-width="1.5"/></g>'
+        )
+    if plan.deadline_h is not None:
+        xd = x(plan.deadline_h)
+        body.append(
+            f'<g class="deadline"><line x1="{n(xd)}" y1="{top - 4}" x2="{n(xd)}" y2="{n(base)}" '
+            f'stroke="{DEADLINE}" stroke-width="2" stroke-dasharray="6 4"/>'
+            f'<text x="{n(xd - 4)}" y="{n(base + 30)}" text-anchor="end" fill="{DEADLINE}" '
+            f'font-weight="600">deadline {e(fmt.hours(plan.deadline_h))}</text></g>'
+        )
+    if plan.makespan_h is not None:
+        xm = x(plan.makespan_h)
+        body.append(
+            f'<line class="makespan" x1="{n(xm)}" y1="{top - 4}" x2="{n(xm)}" y2="{n(base)}" '
+            f'stroke="{INK}" stroke-width="1" stroke-dasharray="2 3"/>'
+        )
+    return _svg(width, height, body, f"Schedule of {plan.workflow}", "gantt")
+
+
+# --------------------------------------------------------------------------- costs
+
+
+def costs(report: Report, width: int = 960) -> str:
+    """Expected cost per step, then the plan's total against both baselines."""
+    plan = report.plan
+    steps = [r.plan for r in report.steps]
+    colours = tier_colours(steps)
+    totals: list[tuple[str, float, str]] = [("this plan", plan.expected_cost_usd or 0.0, "#2b8a3e")]
+    for s in report.savings:
+        if s.cost_usd is not None:
+            totals.append((s.label, s.cost_usd, "#868e96"))
+    label_w = min(220, max(110, 8 * max((len(s.name) for s in steps), default=4) + 24))
+    row_h, gap = 24, 26
+    height = 8 + row_h * (len(steps) + len(totals)) + gap + 8
+    value_w = 90
+    plot_w = width - label_w - value_w
+    top_cost = max([s.expected_cost_usd for s in steps] + [t[1] for t in totals] + [1e-9])
+
+    def bar(y: float, label: str, value: float, colour: str, cls: str, step: str = "") -> str:
+        w = max(value / top_cost * plot_w, 1.0)
+        data = f' data-step="{e(step)}"' if step else ""
+        return (
+            f'<g class="{cls}"{data}><title>{e(label)}: {e(fmt.money(value))}</title>'
+            f'<text x="{label_w - 8}" y="{n(y + row_h / 2 + 2)}" text-anchor="end" '
+            f'fill="{INK}">{e(label)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{n(y + 3)}" width="{n(w)}" height="{row_h - 8}" '
+            f'rx="3" fill="{colour}"/>'
+            f'<text x="{n(label_w + w + 6)}" y="{n(y + row_h / 2 + 2)}" fill="{INK}">'
+            f"{e(fmt.money(value))}</text></g>"
+        )
+
+    body: list[str] = []
+    y = 8.0
+    for sp in steps:
+        body.append(
+            bar(y, sp.name, sp.expected_cost_usd, colours[sp.instance_type], "cost-step", sp.name)
+        )
+        y += row_h
+    y += gap / 2
+    body.append(
+        f'<line x1="{label_w}" y1="{n(y)}" x2="{width - value_w}" y2="{n(y)}" stroke="{GRID}"/>'
+    )
+    y += gap / 2
+    for label, value, colour in totals:
+        body.append(bar(y, label, value, colour, "cost-total"))
+        y += row_h
+    return _svg(width, height, body, f"Expected cost of {plan.workflow}", "costs")
+
+
+# --------------------------------------------------------------------------- DAG
+
+
+def layered(names: Sequence[str], edges: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """Layers by longest path from a source; order within a layer by barycentre sweeps."""
+    preds: dict[str, list[str]] = {x: [] for x in names}
+    succs: dict[str, list[str]] = {x: [] for x in names}
+    for a, b in edges:
+        if a in preds and b in preds:
+            preds[b].append(a)
+            succs[a].append(b)
+    depth: dict[str, int] = {}
+    for x in names:  # names are in a topological order
+        depth[x] = max((depth[p] + 1 for p in preds[x] if p in depth), default=0)
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for x in names:
+        layers[depth[x]].append(x)
+    pos = {x: float(i) for layer in layers for i, x in enumerate(layer)}
+    for sweep in range(4):
+        seq = layers[1:] if sweep % 2 == 0 else list(reversed(layers[:-1]))
+        for layer in seq:
+            nb = preds if sweep % 2 == 0 else succs
+
+            def key(x: str, nb: dict[str, list[str]] = nb) -> tuple[float, float]:
+                around = [pos[p] for p in nb[x]]
+                return (sum(around) / len(around) if around else pos[x], pos[x])
+
+            layer.sort(key=key)
+            for i, x in enumerate(layer):
+                pos[x] = float(i)
+    return layers
+
+
+def dag(report: Report) -> str:
+    """The step DAG left to right, nodes coloured by tier, the critical path outlined."""
+    steps = {r.plan.name: r.plan for r in report.steps}
+    colours = tier_colours(list(steps.values()))
+    layers = layered(list(steps), report.edges)
+    node_w, node_h, gap_x, gap_y, pad = 170, 46, 56, 16, 12
+    rows = max((len(layer) for layer in layers), default=1)
+    width = pad * 2 + len(layers) * node_w + max(len(layers) - 1, 0) * gap_x
+    height = pad * 2 + rows * node_h + max(rows - 1, 0) * gap_y
+    where: dict[str, tuple[float, float]] = {}
+    for li, layer in enumerate(layers):
+        offset = (rows - len(layer)) * (node_h + gap_y) / 2
+        for i, name in enumerate(layer):
+            where[name] = (pad + li * (node_w + gap_x), pad + offset + i * (node_h + gap_y))
+    body = [
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        'fill="#666"/></marker></defs>'
+    ]
+    for a, b in report.edges:
+        if a not in where or b not in where:
+            continue
+        (xa, ya), (xb, yb) = where[a], where[b]
+        x1, y1, x2, y2 = xa + node_w, ya + node_h / 2, xb - 2, yb + node_h / 2
+        mid = (x1 + x2) / 2
+        crit = steps[a].on_critical_path and steps[b].on_critical_path
+        body.append(
+            f'<path class="edge" data-from="{e(a)}" data-to="{e(b)}" '
+            f'd="M{n(x1)},{n(y1)} C{n(mid)},{n(y1)} {n(mid)},{n(y2)} {n(x2)},{n(y2)}" '
+            f'fill="none" stroke="{INK if crit else "#999"}" stroke-width="{2 if crit else 1.2}" '
+            'marker-end="url(#arrow)"/>'
+        )
+    for name, s in steps.items():
+        x, y = where[name]
+        colour = colours[s.instance_type]
+        stroke = (
+            f'stroke="{INK}" stroke-width="2.5"'
+            if s.on_critical_path
+            else f'stroke="{colour}" stroke-width="1.5"'
+        )
+        short = name if len(name) <= 22 else name[:21] + "…"
+        sub = f"{s.instance_type} {'spot' if s.spot else 'on-demand'}"
+        sub = sub if len(sub) <= 26 else sub[:25] + "…"
+        body.append(
+            f'<g class="node" data-step="{e(name)}"><title>{e(name)}: {e(fmt.step_label(s))}</title>'
+            f'<rect x="{n(x)}" y="{n(y)}" width="{node_w}" height="{node_h}" rx="7" '
+            f'fill="{colour}" fill-opacity="0.18" {stroke}/>'
+            f'<text x="{n(x + 10)}" y="{n(y + 19)}" font-weight="600" fill="{INK}">{e(short)}</text>'
+            f'<text x="{n(x + 10)}" y="{n(y + 36)}" fill="#444" font-size="11">{e(sub)}</text></g>'
+        )
+    return _svg(width, height, body, f"Steps of {report.plan.workflow}", "dag")
+
+
+# --------------------------------------------------------------------------- what-if
+
+
+def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
+    """One curve: expected cost (``metric="cost"``) or makespan against the swept value."""
+    pts = [sc for sc in result.scenarios if sc.value is not None]
+    lifted = [sc for sc in result.scenarios if sc.value is None]
+    xs = [sc.value for sc in pts if sc.value is not None]
+    ys: list[float] = []
+    for sc in result.scenarios:
+        v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
+        if sc.plan.status != "infeasible" and v is not None:
+            ys.append(v)
+    show_y = fmt.money if metric == "cost" else fmt.hours
+    show_x: Callable[[float], str] = {
+        "deadline": fmt.hours,
+        "budget": fmt.money,
+        "confidence": lambda v: f"{v:g}",
+    }[result.key]
+    left, right, top, bottom = 70, 20, 14, 40
+    height = 220
+    extra = 50 if lifted else 0
+    plot_w = width - left - right - extra
+    plot_h = height - top - bottom
+    x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    if x_hi - x_lo < 1e-12:
+        x_lo, x_hi = x_lo * 0.9, x_hi * 1.1 + 1e-9
+    y_hi = max(ys) * 1.1 if ys else 1.0
+    y_hi = y_hi if y_hi > 0 else 1.0
+
+    def px(v: float | None) -> float:
+        if v is None:
+            return left + plot_w + extra * 0.6
+        return left + (v - x_lo) / (x_hi - x_lo) * plot_w
+
+    def py(v: float) -> float:
+        return top + plot_h - v / y_hi * plot_h
+
+    body: list[str] = []
+    for t in ticks(0.0, y_hi, 4):
+        body.append(
+            f'<line x1="{left}" y1="{n(py(t))}" x2="{n(left + plot_w + extra)}" y2="{n(py(t))}" '
+            f'stroke="{GRID}"/><text x="{left - 6}" y="{n(py(t) + 4)}" text-anchor="end" '
+            f'fill="#555">{e(show_y(t))}</text>'
+        )
+    for sc in result.scenarios:
+        body.append(
+            f'<text x="{n(px(sc.value))}" y="{height - bottom + 16}" text-anchor="middle" '
+            f'fill="#555">{e("none" if sc.value is None else show_x(sc.value))}</text>'
+        )
+    line = []
+    for sc in pts:
+        v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
+        if sc.plan.status != "infeasible" and v is not None:
+            line.append(f"{n(px(sc.value))},{n(py(v))}")
+    if len(line) > 1:
+        body.append(
+            f'<polyline class="curve" points="{" ".join(line)}" fill="none" stroke="#4e79a7" '
+            'stroke-width="2"/>'
+        )
+    for sc in result.scenarios:
+        v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
+        label = "none" if sc.value is None else show_x(sc.value)
+        cx = px(sc.value)
+        if sc.plan.status == "infeasible" or v is None:
+            cy = top + plot_h
+            body.append(
+                f'<g class="point infeasible"><title>{e(result.key)} {e(label)}: infeasible</title>'
+                f'<path d="M{n(cx - 5)},{n(cy - 5)} L{n(cx + 5)},{n(cy + 5)} M{n(cx - 5)},{n(cy + 5)} '
+                f'L{n(cx + 5)},{n(cy - 5)}" stroke="{DEADLINE}" stroke-width="2"/></g>'
+            )
+            continue
+        r = 6 if sc.current else 4
+        ring = f' stroke="{INK}" stroke-width="2"' if sc.current else ""
+        body.append(
+            f'<g class="point{" current" if sc.current else ""}"><title>{e(result.key)} {e(label)}: '
+            f"{e(show_y(v))}{' (now)' if sc.current else ''}</title>"
+            f'<circle cx="{n(cx)}" cy="{n(py(v))}" r="{r}" fill="#4e79a7"{ring}/></g>'
+        )
+    body.append(
+        f'<text x="{n(left + (plot_w + extra) / 2)}" y="{height - 6}" text-anchor="middle" '
+        f'fill="{INK}">{e(result.key)}</text>'
+    )
+    what = "expected cost" if metric == "cost" else "makespan"
+    return _svg(width, height, body, f"{what} by {result.key}", f"whatif whatif-{metric}")

@@ -1,0 +1,323 @@
+"""The terminal report (rich): header, one row per step, totals, savings, constraints, why.
+
+Wide consoles (``WIDE`` columns or more) get a table; narrow ones get one block
+per step, so nothing is cut off on a phone-sized terminal. Colour is rich's
+decision (none when piped, ``NO_COLOR`` honoured); :func:`render_plain` gives the
+same report as plain text at a fixed width, for files and snapshots.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from exo.compiler.report import diff, fmt, whatif
+from exo.compiler.report.diff import PlanDiff
+from exo.compiler.report.facts import Report, StepFacts
+from exo.compiler.report.whatif import SweepResult
+
+#: Below this width the step table becomes one block per step.
+WIDE = 100
+CRITICAL = "*"
+
+_STATUS_STYLE = {"optimal": "bold green", "feasible": "bold yellow", "infeasible": "bold red"}
+
+
+def _kv(out: Text, key: str, value: str, style: str = "bold") -> None:
+    if out.plain and not out.plain.endswith("\n"):
+        out.append("  ")
+    out.append(f"{key} ", style="dim")
+    out.append(value, style=style)
+
+
+def header(report: Report, *, solve_time: bool = True) -> Text:
+    p = report.plan
+    out = Text()
+    out.append("exo plan ", style="bold")
+    out.append(p.workflow, style="bold cyan")
+    out.append("\n")
+    _kv(out, "objective", p.objective)
+    _kv(out, "deadline", fmt.hours(p.deadline_h) if p.deadline_h is not None else "none")
+    _kv(out, "budget", fmt.money(p.budget_usd) if p.budget_usd is not None else "none")
+    _kv(out, "confidence", f"{p.confidence:.0%}")
+    out.append("\n")
+    status: str = p.status
+    if p.status == "feasible" and p.gap is not None:
+        status += f" (gap {fmt.percent(p.gap)})"
+    _kv(out, "status", status, _STATUS_STYLE[p.status])
+    if solve_time and p.solve_time_s is not None:
+        _kv(out, "solved in", f"{p.solve_time_s:.2f} s")
+    out.append("\n")
+    facts = dict(report.assumptions)
+    _kv(out, "catalog", facts.get("catalog", "unknown"))
+    out.append("\n")
+    _kv(out, "prices", facts.get("price snapshot", "not dated"), "")
+    return out
+
+
+def _name(row: StepFacts) -> Text:
+    t = Text(row.plan.name, style="bold")
+    if row.plan.on_critical_path:
+        t.append(f" {CRITICAL}", style="bold magenta")
+    return t
+
+
+def _tier(row: StepFacts) -> Text:
+    s = row.plan
+    t = Text(s.instance_type)
+    if s.accelerator:
+        t.append(f" {s.accelerator} x{s.accelerator_count}", style="cyan")
+    else:
+        t.append(" CPU", style="cyan")
+    t.append(" spot" if s.spot else " on-demand", style="yellow" if s.spot else "green")
+    return t
+
+
+def _duration(row: StepFacts) -> str:
+    s = row.plan
+    return f"{fmt.hours(s.expected_duration_h)} / {fmt.hours(s.p_duration_h)}"
+
+
+def steps_table(report: Report) -> Table:
+    p = report.plan
+    conf = f"{p.confidence:.0%}"
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True, footer_style="bold")
+    table.add_column("step", footer="total")
+    table.add_column("tier")
+    table.add_column("batch", justify="right")
+    table.add_column("repl", justify="right")
+    table.add_column("start", justify="right")
+    table.add_column(f"time exp / {conf}", justify="right", footer=fmt.hours(p.makespan_h))
+    table.add_column("cost", justify="right", footer=fmt.money(p.expected_cost_usd))
+    for row in report.steps:
+        s = row.plan
+        table.add_row(
+            _name(row),
+            _tier(row),
+            fmt.batch(s),
+            str(s.replicas),
+            fmt.hours(s.start_h),
+            _duration(row),
+            fmt.money(s.expected_cost_usd),
+        )
+    return table
+
+
+def steps_blocks(report: Report) -> Text:
+    out = Text()
+    conf = f"{report.plan.confidence:.0%}"
+    for row in report.steps:
+        s = row.plan
+        out.append_text(_name(row))
+        out.append("  ")
+        out.append_text(_tier(row))
+        out.append("\n  ")
+        parts = []
+        if s.batch_size is not None:
+            parts.append(f"batch {s.batch_size}")
+        parts += [
+            f"x{s.replicas}",
+            f"start {fmt.hours(s.start_h)}",
+            f"{fmt.hours(s.expected_duration_h)} ({conf}: {fmt.hours(s.p_duration_h)})",
+        ]
+        out.append(" · ".join(parts))
+        out.append("  ")
+        out.append(fmt.money(s.expected_cost_usd), style="bold")
+        out.append("\n")
+    p = report.plan
+    out.append("total", style="bold")
+    out.append(f"  {fmt.hours(p.makespan_h)}  ")
+    out.append(fmt.money(p.expected_cost_usd), style="bold")
+    return out
+
+
+def _section(title: str, items: list[tuple[int, Text]]) -> Group:
+    """A bold title, then items indented by their level (wrapped lines keep the indent)."""
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    parts += [Padding(t, (0, 0, 0, 2 * level)) for level, t in items]
+    return Group(*parts)
+
+
+def savings_section(report: Report) -> Group:
+    items: list[tuple[int, Text]] = []
+    for s in report.savings:
+        t = Text(f"vs {s.label}: ", style="dim")
+        if s.cost_usd is None or s.saved_usd is None:
+            t.append("no such plan")
+        else:
+            style = "green" if s.saved_usd > 0.005 else ""
+            t.append(f"{fmt.money(s.saved_usd)} ({fmt.percent(s.saved_fraction)})", style=style)
+            t.append(
+                f"  baseline {fmt.money(s.cost_usd)} in {fmt.hours(s.makespan_h)}", style="dim"
+            )
+        items.append((1, t))
+    return _section("savings", items)
+
+
+def constraints_section(report: Report) -> Group:
+    items: list[tuple[int, Text]] = []
+    if not report.constraints:
+        items.append((1, Text("none set", style="dim")))
+    for c in report.constraints:
+        t = Text(f"{c.name} {c.limit}", style="bold")
+        t.append(": ")
+        t.append("binding" if c.binding else "slack", style="bold red" if c.binding else "green")
+        if c.used != "-":
+            t.append(f", plan {c.used} ({c.slack})")
+        if c.detail:
+            t.append(f"; {c.detail}", style="dim")
+        items.append((1, t))
+    return _section("constraints", items)
+
+
+def why_section(report: Report) -> Group:
+    items: list[tuple[int, Text]] = []
+    p = report.plan
+    for row in report.steps:
+        w = row.why
+        t = Text(row.plan.name, style="bold")
+        t.append(" ")
+        t.append(fmt.step_label(row.plan), style="cyan")
+        t.append(": options not known" if w is None else f": {w.reason}")
+        items.append((1, t))
+        for alt in w.alternatives if w is not None else ():
+            items.append((2, Text(fmt.alternative(alt, p), style="dim")))
+    return _section("why", items)
+
+
+def explanation_section(report: Report) -> Group:
+    title = "why no plan" if report.plan.status == "infeasible" else "solver notes"
+    style = "" if report.plan.status == "infeasible" else "dim"
+    return _section(title, [(1, Text(line, style=style)) for line in report.plan.explanation])
+
+
+def report_renderable(report: Report, width: int, *, solve_time: bool = True) -> RenderableType:
+    parts: list[RenderableType] = [header(report, solve_time=solve_time)]
+    if report.feasible and report.steps:
+        if width >= WIDE:
+            parts.append(steps_table(report))
+        else:
+            parts += [Text(), steps_blocks(report), Text()]
+        parts += [savings_section(report), Text(), constraints_section(report)]
+        if any(r.why is not None for r in report.steps):
+            parts += [Text(), why_section(report)]
+        if any(r.plan.on_critical_path for r in report.steps):
+            parts += [Text(), Text(f"{CRITICAL} on the critical path", style="dim")]
+    if report.plan.explanation:
+        parts += [Text(), explanation_section(report)]
+    return Group(*parts)
+
+
+def print_report(report: Report, console: Console, *, solve_time: bool = True) -> None:
+    console.print(report_renderable(report, console.width, solve_time=solve_time))
+
+
+def render_plain(report: Report, width: int = 120, *, solve_time: bool = True) -> str:
+    """The report as plain text (no colour) at a fixed width."""
+    return render_plain_renderable(report_renderable(report, width, solve_time=solve_time), width)
+
+
+# --------------------------------------------------------------------------- what-if and diff
+
+
+def whatif_renderable(results: Sequence[SweepResult], width: int) -> RenderableType:
+    parts: list[RenderableType] = []
+    for r in results:
+        parts += [Text(), Text(whatif.title(r), style="bold")]
+        if width >= WIDE:
+            table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+            for name, justify in (
+                (r.key, "right"),
+                ("status", "left"),
+                ("cost", "right"),
+                ("Δ cost", "right"),
+                ("makespan", "right"),
+                ("Δ time", "right"),
+                ("changes", "left"),
+            ):
+                table.add_column(name, justify=justify)  # type: ignore[arg-type]
+            for row in whatif.rows(r):
+                table.add_row(
+                    Text(
+                        row.label + (" (now)" if row.current else ""),
+                        style="bold" if row.current else "",
+                    ),
+                    Text(row.status, style=_STATUS_STYLE[row.status]),
+                    row.cost,
+                    row.cost_delta,
+                    row.makespan,
+                    row.makespan_delta,
+                    "\n".join(row.changes),
+                )
+            parts.append(table)
+            continue
+        items: list[tuple[int, Text]] = []
+        for row in whatif.rows(r):
+            t = Text(f"{r.key} {row.label}" + (" (now)" if row.current else ""), style="bold")
+            t.append(": ")
+            t.append(row.status, style=_STATUS_STYLE[row.status])
+            if row.cost != "-":
+                t.append(f", {row.cost}")
+                if row.cost_delta:
+                    t.append(f" ({row.cost_delta})")
+                t.append(f" in {row.makespan}")
+                if row.makespan_delta:
+                    t.append(f" ({row.makespan_delta})")
+            items.append((1, t))
+            items += [(2, Text(c, style="dim")) for c in row.changes]
+        parts.append(Group(*[Padding(t, (0, 0, 0, 2 * lv)) for lv, t in items]))
+    return Group(*parts)
+
+
+_DIFF_STYLE = {"add": "green", "remove": "red", "change": "yellow", "same": "dim"}
+
+
+def diff_renderable(d: PlanDiff, *, unchanged: bool = False) -> RenderableType:
+    items: list[RenderableType] = [
+        Text.assemble(("exo diff ", "bold"), (f"{d.old_label} -> {d.new_label}", "bold cyan")),
+        Text(),
+    ]
+    for s in d.steps:
+        if s.action == "same" and not unchanged:
+            continue
+        style = _DIFF_STYLE[s.action]
+        items.append(Text(f"  {diff.SIGN[s.action]} {s.name}", style=f"bold {style}"))
+        width = max((len(c.field) for c in s.changes), default=0)
+        for c in s.changes:
+            text = c.new_text if s.action == "add" else diff.change_text(c)
+            items.append(
+                Padding(Text(f"{c.field.ljust(width)}  {text}", style=style), (0, 0, 0, 6))
+            )
+    if not d.changed:
+        items.append(Text("  no changes", style="dim"))
+    if d.totals:
+        items.append(Text())
+        items.append(Text("total", style="bold"))
+        width = max(len(c.field) for c in d.totals)
+        items += [
+            Padding(Text(f"{c.field.ljust(width)}  {diff.change_text(c)}"), (0, 0, 0, 2))
+            for c in d.totals
+        ]
+    items += [Text(), Text(f"plan: {diff.summary(d)}", style="bold")]
+    return Group(*items)
+
+
+def render_plain_renderable(renderable: RenderableType, width: int = 120) -> str:
+    """Any renderable as plain text at a fixed width (files, snapshots)."""
+    buf = io.StringIO()
+    Console(
+        file=buf,
+        width=width,
+        no_color=True,
+        force_terminal=False,
+        color_system=None,
+        highlight=False,
+        emoji=False,
+    ).print(renderable)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"

@@ -1,0 +1,197 @@
+"""Why each step got its tier: the reason, and the best alternatives that were not chosen.
+
+For every step the chosen option is found among the step's options (DESIGN §3,
+quota applied) and compared with:
+
+- the cheapest option, when it is cheaper than the chosen one;
+- the best option on another tier (another instance type, or the other side of spot);
+- for a spot step, the best on-demand option (the price of not taking the spot risk).
+
+"Best" prefers options that keep the plan within the deadline and the budget,
+then the lowest cost, then the shortest duration. The effect of an alternative on
+the plan is the step's change in duration beyond its *float* (how much the step
+can grow without delaying the end, from the planned schedule and the DAG). Without
+quotas that is exact for a single change; with quotas it is an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import networkx as nx
+
+from exo.compiler.catalog import Catalog
+from exo.compiler.costmodel import Option, apply_quota, enumerate_options
+from exo.compiler.ir import Program, step_dag
+from exo.compiler.plan import Plan, StepPlan
+
+#: Money and time closer than these are equal when comparing options.
+EPS_USD = 1e-6
+EPS_H = 1e-6
+
+AltKind = Literal["cheaper", "other_tier", "on_demand"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """An option that was not chosen, and what taking it instead would do."""
+
+    kind: AltKind
+    option: Option
+    #: ``alternative cost - chosen cost`` (expected USD).
+    cost_delta_usd: float
+    #: ``alternative P - chosen P`` (hours at the workflow's confidence).
+    duration_delta_h: float
+    #: The plan's makespan with this alternative and every other step unchanged.
+    plan_makespan_h: float
+    #: The plan's expected cost with this alternative.
+    plan_cost_usd: float
+    misses_deadline: bool
+    over_budget: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """The reason a step runs where it does."""
+
+    reason: str
+    alternatives: tuple[Alternative, ...]
+    #: How many options the step had (quota applied).
+    options: int
+
+
+def step_floats(plan: Plan, dag: nx.DiGraph[str]) -> dict[str, float]:
+    """Hours each step can grow without moving the plan's end (total float)."""
+    by_name = {s.name: s for s in plan.steps}
+    finish = {s.name: s.start_h + s.p_duration_h for s in plan.steps}
+    end = plan.makespan_h if plan.makespan_h is not None else max(finish.values(), default=0.0)
+    latest: dict[str, float] = {}
+    for name in reversed(list(nx.topological_sort(dag))):
+        if name not in by_name:
+            continue
+        succ = [s for s in dag.successors(name) if s in by_name]
+        latest[name] = min((latest[s] - by_name[s].p_duration_h for s in succ), default=end)
+    return {n: max(0.0, latest.get(n, end) - finish[n]) for n in by_name}
+
+
+def _matches(o: Option, s: StepPlan) -> bool:
+    return (
+        o.instance_type == s.instance_type
+        and o.spot == s.spot
+        and o.batch_size == s.batch_size
+        and o.replicas == s.replicas
+    )
+
+
+def _alternative(
+    kind: AltKind, o: Option, chosen: Option, plan: Plan, slack_h: float
+) -> Alternative:
+    dp = o.P - chosen.P
+    end = plan.makespan_h or 0.0
+    makespan = end + max(0.0, dp - slack_h)
+    cost = (plan.expected_cost_usd or 0.0) - chosen.cost + o.cost
+    return Alternative(
+        kind=kind,
+        option=o,
+        cost_delta_usd=o.cost - chosen.cost,
+        duration_delta_h=dp,
+        plan_makespan_h=makespan,
+        plan_cost_usd=cost,
+        misses_deadline=plan.deadline_h is not None and makespan > plan.deadline_h + EPS_H,
+        over_budget=plan.budget_usd is not None and cost > plan.budget_usd + EPS_USD,
+    )
+
+
+def _best(alts: Sequence[Alternative]) -> Alternative | None:
+    ranked = sorted(
+        alts,
+        key=lambda a: (
+            a.misses_deadline or a.over_budget,
+            a.option.cost,
+            a.option.P,
+            a.option.key,
+        ),
+    )
+    return ranked[0] if ranked else None
+
+
+def _reason(plan: Plan, chosen: Option, opts: Sequence[Alternative], slack_h: float) -> str:
+    cheapest = min((a.option.cost for a in opts), default=chosen.cost)
+    fastest = min((a.option.P for a in opts), default=chosen.P)
+    is_cheapest = chosen.cost <= cheapest + EPS_USD
+    duration = chosen.P
+    is_fastest = duration <= fastest + EPS_H
+    n = len(opts) + 1
+    if n == 1:
+        return "the only option"
+    if plan.objective == "time":
+        if is_fastest and is_cheapest:
+            return f"the fastest and cheapest of {n} options"
+        if is_fastest:
+            return f"the cheapest of the fastest of {n} options"
+        faster = [a for a in opts if a.option.P < chosen.P - EPS_H]
+        if slack_h > EPS_H and all(
+            a.plan_makespan_h <= (plan.makespan_h or 0.0) + EPS_H for a in faster
+        ):
+            return "off the critical path: a faster option would not end the plan sooner"
+        if faster and all(a.over_budget for a in faster):
+            return "the fastest option within the budget"
+        return "the fastest choice that fits the schedule and the quota"
+    if is_cheapest:
+        return f"the cheapest of {n} options"
+    cheaper = [a for a in opts if a.option.cost < chosen.cost - EPS_USD]
+    if cheaper and all(a.misses_deadline for a in cheaper):
+        return "the cheapest option that keeps the plan within the deadline"
+    if plan.status == "feasible":
+        return "the cheapest found within the time limit"
+    return "the cheapest option that fits the schedule and the quota"
+
+
+def explain_step(
+    plan: Plan, step: StepPlan, options: Sequence[Option], slack_h: float
+) -> Why | None:
+    """The reason and up to three alternatives for one step, or ``None`` if its option is gone."""
+    chosen = next((o for o in options if _matches(o, step)), None)
+    if chosen is None:
+        return None
+    others = [
+        _alternative("cheaper", o, chosen, plan, slack_h) for o in options if not _matches(o, step)
+    ]
+    picked: list[Alternative] = []
+
+    def add(kind: AltKind, a: Alternative | None) -> None:
+        if a is None or any(p.option == a.option for p in picked):
+            return
+        picked.append(replace(a, kind=kind))
+
+    cheaper = [a for a in others if a.option.cost < chosen.cost - EPS_USD]
+    if cheaper:
+        add("cheaper", min(cheaper, key=lambda a: (a.option.cost, a.option.P, a.option.key)))
+    tier = (chosen.instance_type, chosen.spot)
+    add("other_tier", _best([a for a in others if (a.option.instance_type, a.option.spot) != tier]))
+    if chosen.spot:
+        add("on_demand", _best([a for a in others if not a.option.spot]))
+    return Why(_reason(plan, chosen, others, slack_h), tuple(picked), len(options))
+
+
+def explain(program: Program, catalog: Catalog, plan: Plan) -> dict[str, Why]:
+    """Why every planned step runs where it does (steps whose option is gone are left out)."""
+    if plan.status == "infeasible" or not plan.steps:
+        return {}
+    dag = step_dag(program)
+    floats = step_floats(plan, dag)
+    conf = plan.confidence
+    out: dict[str, Why] = {}
+    for sp in plan.steps:
+        try:
+            step = program.step(sp.name)
+        except KeyError:
+            continue
+        opts = enumerate_options(step, catalog, conf)
+        kept, _ = apply_quota(opts, program.workflow.quota)
+        why = explain_step(plan, sp, kept, floats.get(sp.name, 0.0))
+        if why is not None:
+            out[sp.name] = why
+    return out
