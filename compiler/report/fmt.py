@@ -60,6 +60,14 @@ def percent(fraction: float | None) -> str:
     return f"{fraction * 100:.1f}%"
 
 
+def saving(saved_usd: float, fraction: float | None) -> str:
+    """``saves $13.89 (58.5%)`` or, when the plan costs more, ``costs $0.23 (29.3%) more``."""
+    if saved_usd < 0 and money(-saved_usd) != "$0.00":
+        frac = percent(-fraction) if fraction is not None else "-"
+        return f"costs {money(-saved_usd)} ({frac}) more"
+    return f"saves {money(max(saved_usd, 0.0))} ({percent(fraction)})"
+
+
 def tier(step: StepPlan) -> str:
     """``g5.xlarge (A10G x1) spot``: what one replica rents."""
     hw = f" ({step.accelerator} x{step.accelerator_count})" if step.accelerator else " (CPU)"
@@ -103,5 +111,5 @@ def alternative(alt: Alternative, plan: Plan) -> str:
     elif alt.over_budget and plan.budget_usd is not None:
         effects += f"; plan {money(alt.plan_cost_usd)}, over the {money(plan.budget_usd)} budget"
     elif alt.plan_makespan_h > end + 1 / 120:
-        effects += f"; plan ends {signed_hours(alt.plan_makespan_h - end)} later"
+        effects += f"; plan ends {hours(alt.plan_makespan_h - end)} later"
     return f"{_KINDS[alt.kind]}: {label} ({effects})"

@@ -49,12 +49,27 @@ def _cards(report: Report) -> dict[str, Any]:
     cards = []
     for s in report.savings:
         if s.saved_usd is None or s.cost_usd is None:
-            cards.append({"label": s.label, "saved": "-", "note": "no such plan"})
+            cards.append(
+                {
+                    "label": f"saved vs {s.label}",
+                    "saved": "-",
+                    "note": "no such plan meets the limits",
+                }
+            )
+        elif s.saved_usd < 0 and fmt.money(-s.saved_usd) != "$0.00":
+            frac = fmt.percent(-s.saved_fraction) if s.saved_fraction is not None else "-"
+            cards.append(
+                {
+                    "label": f"extra vs {s.label}",
+                    "saved": fmt.money(-s.saved_usd),
+                    "note": f"{frac} above {fmt.money(s.cost_usd)} ({fmt.hours(s.makespan_h)})",
+                }
+            )
         else:
             cards.append(
                 {
-                    "label": s.label,
-                    "saved": fmt.money(s.saved_usd),
+                    "label": f"saved vs {s.label}",
+                    "saved": fmt.money(max(s.saved_usd, 0.0)),
                     "note": f"{fmt.percent(s.saved_fraction)} of {fmt.money(s.cost_usd)} "
                     f"({fmt.hours(s.makespan_h)})",
                 }

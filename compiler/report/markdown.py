@@ -81,13 +81,13 @@ def savings_line(report: Report) -> str:
     parts = []
     for s in report.savings:
         if s.cost_usd is None or s.saved_usd is None:
-            parts.append(f"vs {s.label}: no such plan")
+            parts.append(f"vs {s.label}: no such plan meets the limits")
         else:
             parts.append(
-                f"**{fmt.money(s.saved_usd)}** ({fmt.percent(s.saved_fraction)}) vs {s.label} "
+                f"vs {s.label}: **{fmt.saving(s.saved_usd, s.saved_fraction)}** "
                 f"({fmt.money(s.cost_usd)} in {fmt.hours(s.makespan_h)})"
             )
-    return "**Savings:** " + " · ".join(parts)
+    return "**Against the baselines:** " + " · ".join(parts)
 
 
 def constraint_lines(report: Report) -> list[str]:

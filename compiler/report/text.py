@@ -149,10 +149,10 @@ def savings_section(report: Report) -> Group:
     for s in report.savings:
         t = Text(f"vs {s.label}: ", style="dim")
         if s.cost_usd is None or s.saved_usd is None:
-            t.append("no such plan")
+            t.append("no such plan meets the limits")
         else:
-            style = "green" if s.saved_usd > 0.005 else ""
-            t.append(f"{fmt.money(s.saved_usd)} ({fmt.percent(s.saved_fraction)})", style=style)
+            style = "green" if s.saved_usd > 0 else "yellow"
+            t.append(fmt.saving(s.saved_usd, s.saved_fraction), style=style)
             t.append(
                 f"  baseline {fmt.money(s.cost_usd)} in {fmt.hours(s.makespan_h)}", style="dim"
             )

@@ -104,17 +104,15 @@ def _alternative(
     )
 
 
+def _rank(a: Alternative) -> tuple[bool, float, float, tuple[str, bool, int, int]]:
+    """Options within the limits first, cheapest first; otherwise the closest to fitting."""
+    if a.misses_deadline or a.over_budget:
+        return (True, a.plan_makespan_h, a.plan_cost_usd, a.option.key)
+    return (False, a.option.cost, a.option.P, a.option.key)
+
+
 def _best(alts: Sequence[Alternative]) -> Alternative | None:
-    ranked = sorted(
-        alts,
-        key=lambda a: (
-            a.misses_deadline or a.over_budget,
-            a.option.cost,
-            a.option.P,
-            a.option.key,
-        ),
-    )
-    return ranked[0] if ranked else None
+    return min(alts, key=_rank, default=None)
 
 
 def _reason(plan: Plan, chosen: Option, opts: Sequence[Alternative], slack_h: float) -> str:
@@ -127,14 +125,16 @@ def _reason(plan: Plan, chosen: Option, opts: Sequence[Alternative], slack_h: fl
     if n == 1:
         return "the only option"
     if plan.objective == "time":
+        end = plan.makespan_h or 0.0
         if is_fastest and is_cheapest:
             return f"the fastest and cheapest of {n} options"
         if is_fastest:
-            return f"the cheapest of the fastest of {n} options"
-        faster = [a for a in opts if a.option.P < chosen.P - EPS_H]
-        if slack_h > EPS_H and all(
-            a.plan_makespan_h <= (plan.makespan_h or 0.0) + EPS_H for a in faster
-        ):
+            return f"the fastest of {n} options"
+        faster = [a for a in opts if duration > a.option.P + EPS_H]
+        cheaper = [a for a in opts if a.option.cost < chosen.cost - EPS_USD]
+        if slack_h > EPS_H and all(a.plan_makespan_h <= end + EPS_H for a in faster):
+            if all(a.plan_makespan_h > end + EPS_H or a.over_budget for a in cheaper):
+                return "off the critical path: the cheapest option that does not delay the plan"
             return "off the critical path: a faster option would not end the plan sooner"
         if faster and all(a.over_budget for a in faster):
             return "the fastest option within the budget"
