@@ -332,7 +332,7 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
     }[result.key]
     left, right, top, bottom = 70, 20, 14, 40
     height = 220
-    extra = 50 if lifted else 0
+    extra = 80 if lifted else 0
     plot_w = width - left - right - extra
     plot_h = height - top - bottom
     x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
@@ -343,7 +343,7 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
 
     def px(v: float | None) -> float:
         if v is None:
-            return left + plot_w + extra * 0.6
+            return left + plot_w + extra * 0.65
         return left + (v - x_lo) / (x_hi - x_lo) * plot_w
 
     def py(v: float) -> float:
@@ -356,10 +356,16 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
             f'stroke="{GRID}"/><text x="{left - 6}" y="{n(py(t) + 4)}" text-anchor="end" '
             f'fill="#555">{e(show_y(t))}</text>'
         )
+    if lifted:
+        xs_sep = left + plot_w + extra * 0.3
+        body.append(
+            f'<line x1="{n(xs_sep)}" y1="{top}" x2="{n(xs_sep)}" y2="{top + plot_h}" '
+            f'stroke="#bbb" stroke-dasharray="3 3"/>'
+        )
     for sc in result.scenarios:
         body.append(
             f'<text x="{n(px(sc.value))}" y="{height - bottom + 16}" text-anchor="middle" '
-            f'fill="#555">{e("none" if sc.value is None else show_x(sc.value))}</text>'
+            f'fill="#555">{e("no limit" if sc.value is None else show_x(sc.value))}</text>'
         )
     line = []
     for sc in pts:
