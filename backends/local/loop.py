@@ -182,10 +182,11 @@ class Loop:
 
     # --- launching -----------------------------------------------------------------------
 
-    def _input_for(self, st: LocalStep) -> str:
+    def _input_for(self, st: LocalStep, values: Mapping[str, str]) -> str:
         if st.input_kind == "step":
             return str(self.s.outputs[st.input_ref])
-        return st.input_ref
+        # A dataset URI is an IR string: ``{{`` stands for a brace.
+        return expand(st.input_ref, {k: v for k, v in values.items() if k != "input"})
 
     def _launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
         row = self.rows[(st.name, idx)]
@@ -206,9 +207,10 @@ class Loop:
             batch_size=st.batch_size,
             run_id=self.s.run_id,
             attempt=attempt,
-            input=self._input_for(st),
+            input="",
             output=str(staging),
         )
+        values["input"] = self._input_for(st, values)
         env = dict(self.s.base_env)
         env.update({k: expand(v, values) for k, v in st.env.items()})
         env.update({name: self.s.secrets[name] for name in st.secrets})

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
 
-from ..api import RunReport, ShardFailure, StepProgress, TaskState
+from ..api import RunReport, ShardFailure, StepProgress, TaskState, expand
 from . import procs
 from .loop import Loop, LoopSettings
 from .progress import Reporter
@@ -76,7 +76,7 @@ def new_run_id() -> str:
 
 
 def resolve_output(out: OutputDir, base_dir: Path, state_dir: Path, run_id: str, step: str) -> Path:
-    path = out.path.replace("{run_id}", run_id).replace("{step}", step)
+    path = expand(out.path, {"run_id": run_id, "step": step})
     if out.root == "workflow":
         return (base_dir / path).resolve()
     if out.root == "state":
