@@ -17,12 +17,11 @@ needed; it is exact, so the optimizer's optimum does not change.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.ir import CPU_KEY, Quota, Step
@@ -462,15 +461,29 @@ def _duration_candidates(
             )
 
 
+def enumerate_with_rejections(
+    step: Step, catalog: Catalog, confidence: float
+) -> tuple[list[Option], list[Rejection]]:
+    """:func:`enumerate_options` and :func:`explain_rejections` in one pass."""
+    opts: list[Option] = []
+    rejected: list[Rejection] = []
+    for item in _iter_candidates(step, catalog, confidence):
+        if isinstance(item, Option):
+            opts.append(item)
+        else:
+            rejected.append(item)
+    opts.sort(key=lambda o: o.key)
+    return opts, rejected
+
+
 def enumerate_options(step: Step, catalog: Catalog, confidence: float) -> list[Option]:
     """Every option of ``step`` per DESIGN §3, in a deterministic order (quotas not applied)."""
-    opts = [o for o in _iter_candidates(step, catalog, confidence) if isinstance(o, Option)]
-    return sorted(opts, key=lambda o: o.key)
+    return enumerate_with_rejections(step, catalog, confidence)[0]
 
 
 def explain_rejections(step: Step, catalog: Catalog, confidence: float) -> list[Rejection]:
     """Why candidates of ``step`` are not options (hardware, memory fit, spot, entries)."""
-    return [r for r in _iter_candidates(step, catalog, confidence) if isinstance(r, Rejection)]
+    return enumerate_with_rejections(step, catalog, confidence)[1]
 
 
 # --------------------------------------------------------------------------- quotas
@@ -491,16 +504,23 @@ def quota_limits(quota: Quota) -> tuple[int, ...]:
     return tuple(limits)
 
 
+@functools.cache
+def _resource_index(resources: tuple[str, ...]) -> tuple[int, dict[str, int]]:
+    cpu = resources.index("cpu") if "cpu" in resources else -1
+    accel = {r.removeprefix("accel:"): i for i, r in enumerate(resources) if r != "cpu"}
+    return cpu, accel
+
+
 def usage(option: Option, resources: Sequence[str]) -> tuple[int, ...]:
     """What the option's running replicas hold of each resource (whole instances)."""
-    out: list[int] = []
-    for r in resources:
-        if r == "cpu":
-            out.append(option.replicas * option.vcpus)
-        elif option.accelerator is not None and r == f"accel:{option.accelerator}":
-            out.append(option.replicas * option.accelerator_count)
-        else:
-            out.append(0)
+    cpu, accel = _resource_index(tuple(resources))
+    out = [0] * len(resources)
+    if cpu >= 0:
+        out[cpu] = option.replicas * option.vcpus
+    if option.accelerator is not None:
+        a = accel.get(option.accelerator)
+        if a is not None:
+            out[a] = option.replicas * option.accelerator_count
     return tuple(out)
 
 
@@ -512,15 +532,22 @@ def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], 
     """Options whose replicas alone fit the quota, and a rejection for each one that doesn't."""
     resources = quota_resources(quota)
     limits = quota_limits(quota)
+    if not resources:
+        return list(options), []
     kept: list[Option] = []
     rejected: list[Rejection] = []
+    excess: dict[tuple[str, int], tuple[str, int, int] | None] = {}
     for o in options:
-        use = usage(o, resources)
-        over = [(r, u, q) for r, u, q in zip(resources, use, limits, strict=True) if u > q]
-        if not over:
+        group = (o.instance_type, o.replicas)  # usage depends on nothing else
+        if group not in excess:
+            use = usage(o, resources)
+            over = [(r, u, q) for r, u, q in zip(resources, use, limits, strict=True) if u > q]
+            excess[group] = over[0] if over else None
+        first = excess[group]
+        if first is None:
             kept.append(o)
             continue
-        r, u, q = over[0]
+        r, u, q = first
         rejected.append(
             Rejection(
                 o.step,
@@ -551,24 +578,44 @@ def prune_dominated(options: Sequence[Option], resources: Sequence[str] = ()) ->
     """
     if len(options) <= 1:
         return list(options)
-    ordered = sorted(options, key=lambda o: (o.cost, o.P, usage(o, resources), o.key))
-    m = len(ordered)
-    vec = np.empty((m, 2 + len(resources)))
-    for i, o in enumerate(ordered):
-        vec[i, 0] = o.cost
-        vec[i, 1] = o.P
-        vec[i, 2:] = usage(o, resources)
-    # le[i, j]: option i is no worse than option j in every figure.
-    le = np.all(vec[:, None, :] <= vec[None, :, :], axis=2)
-    # An earlier option in the order that is no worse dominates (ties keep the first).
-    earlier = np.tril(np.ones((m, m), dtype=bool), k=-1).T  # earlier[i, j]: i < j
-    dominated = np.any(le & earlier, axis=0)
-    return sorted(
-        (o for o, d in zip(ordered, dominated, strict=True) if not d), key=lambda o: o.key
-    )
-
-
-def options_by_step(
-    steps: Sequence[Step], catalog: Catalog, confidence: float
-) -> Mapping[str, list[Option]]:
-    return {s.name: enumerate_options(s, catalog, confidence) for s in steps}
+    if not resources:
+        ordered = sorted(options, key=lambda o: (o.cost, o.P, o.key))
+        kept: list[Option] = []
+        best_p = math.inf
+        for o in ordered:  # cheapest first: keep what is strictly faster than all before
+            if best_p > o.P:
+                kept.append(o)
+                best_p = o.P
+        return sorted(kept, key=lambda o: o.key)
+    # Options of one instance type and replica count hold the same resources: among
+    # them only the (cost, P) Pareto front can survive, which is cheap to find.
+    groups: dict[tuple[str, int], list[Option]] = {}
+    for o in options:
+        groups.setdefault((o.instance_type, o.replicas), []).append(o)
+    survivors: list[Option] = []
+    uses: dict[int, tuple[int, ...]] = {}
+    for members in groups.values():
+        u0 = usage(members[0], resources)
+        for o in prune_dominated(members):
+            survivors.append(o)
+            uses[id(o)] = u0
+    ordered = sorted(survivors, key=lambda o: (o.cost, o.P, uses[id(o)], o.key))
+    # Only an option holding nothing outside ``o``'s resources can dominate ``o``:
+    # fronts are kept per support (the set of resources held).
+    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...], Option]]] = {}
+    for o in ordered:
+        u = uses[id(o)]
+        support = frozenset(i for i, v in enumerate(u) if v)
+        dominated = False
+        for sup, front in fronts.items():
+            if not sup <= support:
+                continue
+            # anything dominated by a dropped option is dominated by a kept one (transitivity)
+            if any(
+                p <= o.P and all(a <= b for a, b in zip(v, u, strict=True)) for p, v, _ in front
+            ):
+                dominated = True
+                break
+        if not dominated:
+            fronts.setdefault(support, []).append((o.P, u, o))
+    return sorted((o for front in fronts.values() for _, _, o in front), key=lambda o: o.key)

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,7 +260,9 @@ def solve_milp(
         opts["time_limit"] = max(float(time_limit_s), 0.01)
     _quiet_highs()
     solver: Any = prob
-    solver.solve(solver=cp.HIGHS, **opts)
+    with warnings.catch_warnings():  # "inaccurate" on a time limit: the status says it all
+        warnings.simplefilter("ignore")
+        solver.solve(solver=cp.HIGHS, **opts)
     t2 = time.perf_counter()
     info: Any = prob.solver_stats.extra_stats if prob.solver_stats is not None else None
     bound = -math.inf
@@ -274,7 +277,7 @@ def solve_milp(
         prob.status == cp.USER_LIMIT and info is not None and int(info.primal_solution_status) == 2
     ):
         status = "feasible"
-    elif prob.status in (cp.INFEASIBLE, _CP.INFEASIBLE_OR_UNBOUNDED):
+    elif prob.status in ("infeasible", "infeasible_or_unbounded", "infeasible_inaccurate"):
         status = "infeasible"
     else:
         status = "unknown"
@@ -333,6 +336,7 @@ def _disjunctive(
         ti - tj <= h * (1 - sv),
         tj - ti <= h * sv,
     ]
+    cons.extend(_transitive(pairs, sv))
     for r in resources:
         q = problem.limits[r]
         cap = [max(usage(o, problem.resources)[r] for o in opts) for opts in problem.options]
@@ -355,3 +359,30 @@ def _disjunctive(
         own = _usage_rows(d, range(n_steps), r) @ x
         cons.append(own + at_j @ v_ij + at_i @ v_ji <= q)
     return cons
+
+
+def _transitive(pairs: Sequence[tuple[int, int]], sv: cp.Variable) -> list[Any]:
+    """The start order ``s`` has no 3-cycle, hence is a total order.
+
+    Steps that start at the same instant may take either order, but the order must
+    be consistent: then the last of them counts all the others in its load. For a
+    triple ``a < b < c`` of pairwise conflicting steps, ``s_ab = s_bc = 1`` forces
+    ``s_ac = 1`` and ``s_ab = s_bc = 0`` forces ``s_ac = 0``.
+    """
+    index = {p: e for e, p in enumerate(pairs)}
+    partners: dict[int, set[int]] = {}
+    for i, j in pairs:
+        partners.setdefault(i, set()).add(j)
+    rows_up: list[tuple[int, int, int]] = []
+    for a, b in pairs:
+        for c in sorted(partners.get(b, ())):
+            if (a, c) in index:
+                rows_up.append((index[(a, b)], index[(b, c)], index[(a, c)]))
+    if not rows_up:
+        return []
+    m = len(rows_up)
+    n = len(pairs)
+    pick_ab = _rows(range(m), [r[0] for r in rows_up], [1.0] * m, (m, n)) @ sv
+    pick_bc = _rows(range(m), [r[1] for r in rows_up], [1.0] * m, (m, n)) @ sv
+    pick_ac = _rows(range(m), [r[2] for r in rows_up], [1.0] * m, (m, n)) @ sv
+    return [pick_ab + pick_bc - pick_ac <= 1, pick_ac - pick_ab - pick_bc <= 0]

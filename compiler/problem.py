@@ -19,8 +19,7 @@ from exo.compiler.costmodel import (
     Option,
     Rejection,
     apply_quota,
-    enumerate_options,
-    explain_rejections,
+    enumerate_with_rejections,
     prune_dominated,
     quota_limits,
     quota_resources,
@@ -116,13 +115,13 @@ def enumerate_program(
     within: dict[str, tuple[Option, ...]] = {}
     rejections: dict[str, tuple[Rejection, ...]] = {}
     for step in program.steps:
-        opts = enumerate_options(step, catalog, conf)
+        opts, why = enumerate_with_rejections(step, catalog, conf)
         if not allow_spot:
             opts = [o for o in opts if not o.spot]
         kept, over = apply_quota(opts, quota)
         options[step.name] = tuple(opts)
         within[step.name] = tuple(kept)
-        rejections[step.name] = (*explain_rejections(step, catalog, conf), *over)
+        rejections[step.name] = (*why, *over)
     return Enumeration(options, within, rejections)
 
 
@@ -156,12 +155,17 @@ def binding_resources(
     options: Sequence[Sequence[Option]], resources: Sequence[str], limits: Sequence[int]
 ) -> list[int]:
     """Resources the steps could exceed if each ran at its largest usage at the same time."""
-    out: list[int] = []
-    for r, (name, q) in enumerate(zip(resources, limits, strict=True)):
-        total = sum(max((usage(o, (name,))[0] for o in opts), default=0) for opts in options)
-        if total > q:
-            out.append(r)
-    return out
+    if not resources:
+        return []
+    total = [0] * len(resources)
+    for opts in options:
+        peak = [0] * len(resources)
+        for o in opts:
+            for r, u in enumerate(usage(o, resources)):
+                if u > peak[r]:
+                    peak[r] = u
+        total = [a + b for a, b in zip(total, peak, strict=True)]
+    return [r for r, q in enumerate(limits) if total[r] > q]
 
 
 def build_problem(

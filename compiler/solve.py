@@ -193,16 +193,29 @@ def _stage(
         bound = max(exact.bound, relaxed.bound)
         got = _from_milp(problem, objective, exact, cap, bound)
         if got is not None:
-            return _best(got, found)
-    return _best(found, _repair(problem, objective, cap, clock, fraction, relaxed, binding))
+            return _best(objective, got, found)
+    return _best(
+        objective, found, _repair(problem, objective, cap, clock, fraction, relaxed, binding)
+    )
 
 
-def _best(a: _Stage | None, b: _Stage | None) -> _Stage:
-    cands = [s for s in (a, b) if s is not None and s.value is not None]
+def _best(objective: str, a: _Stage | None, b: _Stage | None) -> _Stage:
+    """The better of two results; both bounds are valid, so the larger one is kept.
+
+    Values equal within the tolerance count as equal (two schedules of one choice
+    may differ in the last bits) and then a proven result is preferred.
+    """
+    got = [s for s in (a, b) if s is not None]
+    bound = max((s.bound for s in got), default=-math.inf)
+    cands = [s for s in got if s.value is not None]
     if not cands:
-        bounds = [s.bound for s in (a, b) if s is not None]
-        return _Stage(None, None, None, max(bounds, default=-math.inf), False)
-    return min(cands, key=lambda s: s.value if s.value is not None else math.inf)
+        return _Stage(None, None, None, bound, False)
+    low = min(s.value for s in cands if s.value is not None)
+    tied = [s for s in cands if s.value is not None and s.value <= low + _tol(objective, low)]
+    pick = next((s for s in tied if s.proven), tied[0])
+    assert pick.value is not None
+    proven = any(s.proven for s in tied) or pick.value <= bound + _tol(objective, pick.value)
+    return _Stage(pick.choice, pick.starts, pick.value, bound, proven)
 
 
 def _repair(
