@@ -16,8 +16,6 @@ import networkx as nx
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
     Option,
-    apply_quota,
-    enumerate_options,
     quota_limits,
     quota_resources,
     resource_label,
@@ -26,7 +24,15 @@ from exo.compiler.costmodel import (
 from exo.compiler.ir import Program, step_dag
 from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.report import fmt
-from exo.compiler.report.why import EPS_H, EPS_USD, Why, explain, step_floats
+from exo.compiler.report.why import (
+    EPS_H,
+    EPS_USD,
+    StepOptions,
+    Why,
+    explain,
+    step_floats,
+    step_options,
+)
 from exo.compiler.schedule import Jobs, asap, makespan, priority_order, serial_sgs, tails
 
 BASELINES: tuple[tuple[str, str], ...] = (
@@ -158,14 +164,20 @@ def _usage_of(step: StepPlan, resource: str, catalog: Catalog | None) -> int:
 
 
 def peak_usage(plan: Plan, resource: str, catalog: Catalog | None = None) -> int:
-    """The most of ``resource`` the planned steps hold at one instant."""
-    peak = 0
-    for t in sorted({s.start_h for s in plan.steps}):
-        level = sum(
-            _usage_of(s, resource, catalog)
-            for s in plan.steps
-            if s.start_h <= t + EPS_H and s.start_h + s.p_duration_h > t + EPS_H
-        )
+    """The most of ``resource`` the planned steps hold at one instant.
+
+    A step holds its usage on ``[start, start + P)``; at equal times releases come
+    before acquisitions (a successor may start when its predecessor ends).
+    """
+    events: list[tuple[float, int, int]] = []
+    for s in plan.steps:
+        use = _usage_of(s, resource, catalog)
+        if use and s.p_duration_h > EPS_H:
+            events.append((s.start_h, 1, use))
+            events.append((s.start_h + s.p_duration_h - EPS_H, 0, -use))
+    level = peak = 0
+    for _, _, delta in sorted(events):
+        level += delta
         peak = max(peak, level)
     return peak
 
@@ -203,7 +215,10 @@ def _budget(plan: Plan, fast_cost: float | None) -> Constraint:
 
 
 def constraints(
-    plan: Plan, program: Program | None = None, catalog: Catalog | None = None
+    plan: Plan,
+    program: Program | None = None,
+    catalog: Catalog | None = None,
+    options: Mapping[str, StepOptions] | None = None,
 ) -> tuple[Constraint, ...]:
     """Deadline, budget and each quota: how much is used and whether it shaped the plan."""
     if plan.status == "infeasible" or not plan.steps:
@@ -215,12 +230,14 @@ def constraints(
     if program is not None and catalog is not None:
         quota = program.workflow.quota
         resources, limits = quota_resources(quota), quota_limits(quota)
-        names = [s.name for s in plan.steps if s.name in set(program.step_names())]
+        if options is None:
+            options = step_options(program, catalog, plan.confidence)
+        known = set(program.step_names())
+        names = [s.name for s in plan.steps if s.name in known]
         order, preds = _order(program, names)
-        kept: list[list[Option]] = []
+        kept: list[tuple[Option, ...]] = []
         for n in order:
-            opts = enumerate_options(program.step(n), catalog, plan.confidence)
-            within, over = apply_quota(opts, quota)
+            opts, within, over = options[n].every, options[n].within_quota, options[n].over_quota
             kept.append(within or opts)
             if (
                 within
@@ -324,6 +341,7 @@ def build_report(
 ) -> Report:
     """Everything the renderers show, from a plan (and its program and catalog if known)."""
     whys: Mapping[str, Why] = {}
+    options: Mapping[str, StepOptions] | None = None
     floats: Mapping[str, float] = {}
     edges: tuple[tuple[str, str], ...] = ()
     if program is not None:
@@ -333,7 +351,8 @@ def build_report(
         if plan.steps:
             floats = step_floats(plan, dag)
         if catalog is not None:
-            whys = explain(program, catalog, plan)
+            options = step_options(program, catalog, plan.confidence)
+            whys = explain(program, catalog, plan, options)
     rates = _rates(plan, catalog)
     rows = tuple(
         StepFacts(s, floats.get(s.name, 0.0), rates.get(s.name), whys.get(s.name))
@@ -343,7 +362,7 @@ def build_report(
         plan=plan,
         steps=rows,
         savings=savings(plan),
-        constraints=constraints(plan, program, catalog),
+        constraints=constraints(plan, program, catalog, options),
         edges=edges,
         assumptions=assumptions(plan, catalog),
         dag_known=program is not None,

@@ -16,14 +16,14 @@ quotas that is exact for a single change; with quotas it is an estimate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import networkx as nx
 
 from exo.compiler.catalog import Catalog
-from exo.compiler.costmodel import Option, apply_quota, enumerate_options
+from exo.compiler.costmodel import Option, Rejection, apply_quota, enumerate_options
 from exo.compiler.ir import Program, step_dag
 from exo.compiler.plan import Plan, StepPlan
 
@@ -176,22 +176,42 @@ def explain_step(
     return Why(_reason(plan, chosen, others, slack_h), tuple(picked), len(options))
 
 
-def explain(program: Program, catalog: Catalog, plan: Plan) -> dict[str, Why]:
+@dataclass(frozen=True, slots=True)
+class StepOptions:
+    """A step's options (DESIGN §3) split by the quota, computed once per report."""
+
+    every: tuple[Option, ...]
+    within_quota: tuple[Option, ...]
+    over_quota: tuple[Rejection, ...]
+
+
+def step_options(program: Program, catalog: Catalog, confidence: float) -> dict[str, StepOptions]:
+    out: dict[str, StepOptions] = {}
+    for step in program.steps:
+        opts = enumerate_options(step, catalog, confidence)
+        kept, over = apply_quota(opts, program.workflow.quota)
+        out[step.name] = StepOptions(tuple(opts), tuple(kept), tuple(over))
+    return out
+
+
+def explain(
+    program: Program,
+    catalog: Catalog,
+    plan: Plan,
+    options: Mapping[str, StepOptions] | None = None,
+) -> dict[str, Why]:
     """Why every planned step runs where it does (steps whose option is gone are left out)."""
     if plan.status == "infeasible" or not plan.steps:
         return {}
-    dag = step_dag(program)
-    floats = step_floats(plan, dag)
-    conf = plan.confidence
+    if options is None:
+        options = step_options(program, catalog, plan.confidence)
+    floats = step_floats(plan, step_dag(program))
     out: dict[str, Why] = {}
     for sp in plan.steps:
-        try:
-            step = program.step(sp.name)
-        except KeyError:
+        opts = options.get(sp.name)
+        if opts is None:
             continue
-        opts = enumerate_options(step, catalog, conf)
-        kept, _ = apply_quota(opts, program.workflow.quota)
-        why = explain_step(plan, sp, kept, floats.get(sp.name, 0.0))
+        why = explain_step(plan, sp, opts.within_quota, floats.get(sp.name, 0.0))
         if why is not None:
             out[sp.name] = why
     return out
