@@ -9,10 +9,14 @@ a diagnostic instead of exhausting the stack.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer
@@ -193,6 +197,20 @@ class _Depth:
         return tok
 
 
+def _table_cache(grammar: str) -> str | bool:
+    """Where Lark keeps the analysed LALR tables between runs (the user cache folder),
+    or False when it cannot be created. Lark checks the grammar, options and versions
+    hash stored in the file and rebuilds on any mismatch; this saves ~0.2 s per run."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    folder = Path(base) / "exo"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home folder
+        return False
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    return str(folder / f"lark-{digest}-py{sys.version_info.major}{sys.version_info.minor}.pickle")
+
+
 class ExoParser:
     """A reusable parser (building the LALR tables takes a moment; parsing is cheap)."""
 
@@ -206,6 +224,7 @@ class ExoParser:
             "RBRACE": self._depth.close,
             "RSQB": self._depth.close,
         }
+        self._grammar = grammar
         self._lark = Lark(
             grammar,
             parser="lalr",
@@ -214,8 +233,13 @@ class ExoParser:
             maybe_placeholders=False,
             transformer=self._builder,
             lexer_callbacks=callbacks,
+            cache=_table_cache(grammar),
         )
-        self._plain = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
+
+    @cached_property
+    def _plain(self) -> Lark:
+        """A token-level parser, only needed to explain an unexpected end of file."""
+        return Lark(self._grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
 
     def parse(self, text: str, file: str) -> Module:
         """Parse one file's text; raises CompileError with diagnostics."""
