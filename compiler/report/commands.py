@@ -8,6 +8,7 @@ and :func:`load_compare` before planning (so bad flags fail fast) and
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,15 @@ COMPARE_OPTION = typer.Option(
     metavar="PLAN.json",
     help="Show what changed since an earlier plan (saved with --format json).",
 )
+
+
+def file_width() -> int:
+    """Width of a text report that goes to a file or a pipe: ``COLUMNS`` if set, else 120."""
+    try:
+        width = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        return FILE_WIDTH
+    return width if width >= 40 else FILE_WIDTH
 
 
 def parse_sweeps(specs: Sequence[str]) -> list[Sweep]:
@@ -125,7 +135,7 @@ def emit(
     else:
         console = Console(highlight=False, soft_wrap=False)
         to_terminal = output is None and console.is_terminal
-        width = console.width if to_terminal else FILE_WIDTH
+        width = console.width if to_terminal else file_width()
         items: list[RenderableType] = [text.report_renderable(rep, width)]
         if results:
             items.append(text.whatif_renderable(results, width))
@@ -174,7 +184,7 @@ def diff(
             console.print(text.diff_renderable(d, unchanged=unchanged))
             raise typer.Exit(Exit.OK)
         content = text.render_plain_renderable(
-            text.diff_renderable(d, unchanged=unchanged), FILE_WIDTH
+            text.diff_renderable(d, unchanged=unchanged), file_width()
         )
     if output is None:
         sys.stdout.write(content)

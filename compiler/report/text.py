@@ -232,27 +232,26 @@ def whatif_renderable(results: Sequence[SweepResult], width: int) -> RenderableT
         parts += [Text(), Text(whatif.title(r), style="bold")]
         if width >= WIDE:
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            for name, justify in (
-                (r.key, "right"),
-                ("status", "left"),
-                ("cost", "right"),
-                ("Δ cost", "right"),
-                ("makespan", "right"),
-                ("Δ time", "right"),
-                ("changes", "left"),
-            ):
-                table.add_column(name, justify=justify)  # type: ignore[arg-type]
+            table.add_column(r.key, justify="right", no_wrap=True)
+            table.add_column("status", no_wrap=True)
+            table.add_column("cost (Δ)", justify="right", no_wrap=True)
+            table.add_column("makespan (Δ)", justify="right", no_wrap=True)
+            table.add_column("what changes", ratio=1)
             for row in whatif.rows(r):
+                cost = Text(row.cost)
+                if row.cost_delta:
+                    cost.append(f" {row.cost_delta}", style="dim")
+                span = Text(row.makespan)
+                if row.makespan_delta:
+                    span.append(f" {row.makespan_delta}", style="dim")
                 table.add_row(
                     Text(
                         row.label + (" (now)" if row.current else ""),
                         style="bold" if row.current else "",
                     ),
                     Text(row.status, style=_STATUS_STYLE[row.status]),
-                    row.cost,
-                    row.cost_delta,
-                    row.makespan,
-                    row.makespan_delta,
+                    cost,
+                    span,
                     "\n".join(row.changes),
                 )
             parts.append(table)
