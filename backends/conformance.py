@@ -67,6 +67,9 @@ print(json.dumps(out, sort_keys=True))
 """
 
 
+_PLANS: dict[Path, PlannedWorkflow] = {}
+
+
 def errors(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diagnostics if d.severity is Severity.ERROR]
 
@@ -88,10 +91,13 @@ class BackendConformance:
         raise NotImplementedError("override example_files() to list the .exo examples")
 
     def planned(self, path: Path) -> PlannedWorkflow:
+        """The plan of an example (planned once per process; plans do not depend on backends)."""
         from .commands import plan_for
 
-        planned, _ = plan_for(path, {})
-        return planned
+        key = path.resolve()
+        if key not in _PLANS:
+            _PLANS[key], _ = plan_for(path, {})
+        return _PLANS[key]
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -156,7 +162,9 @@ class BackendConformance:
         files = [str(p.resolve()) for p in self._examples()]
         results = []
         for seed in ("1", "2"):
-            env = {**os.environ, "PYTHONHASHSEED": seed}
+            # The child sees the same plugins as this process (sys.path may have been extended).
+            path = os.pathsep.join(p for p in sys.path if p)
+            env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": path}
             proc = subprocess.run(
                 [
                     sys.executable,
