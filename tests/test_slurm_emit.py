@@ -8,6 +8,7 @@ built for runtime placeholders and must give exactly what
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -49,6 +50,12 @@ def require_shellcheck() -> str:
     return exe
 
 
+@functools.cache
+def planned_example(path: Path) -> PlannedWorkflow:
+    """Planning is the slow part; each example is planned once per session."""
+    return plan_for(path, {})[0]
+
+
 def emit(planned: PlannedWorkflow, options: SlurmOptions) -> dict[str, str]:
     return {a.path: a.content for a in SlurmBackend().emit(planned, options)}
 
@@ -75,6 +82,10 @@ def shellcheck(tmp_path: Path, files: dict[str, str]) -> None:
 
 class TestSlurmConformance(BackendConformance):
     backend_name = "slurm"
+
+    def planned(self, path: Path) -> PlannedWorkflow:
+        return planned_example(path)
+
     good_options = {"spot_partition": "preempt"}  # noqa: RUF012 - a ClassVar in the base
     bad_options = [  # noqa: RUF012
         {"partition": "gpu a100"},
@@ -91,21 +102,20 @@ class TestSlurmConformance(BackendConformance):
 
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_example_scripts_snapshot(path: Path, snapshot: object) -> None:
-    planned, _ = plan_for(path, {})
-    files = emit(planned, OPTIONS)
+    files = emit(planned_example(path), OPTIONS)
     assert files == snapshot
 
 
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_example_scripts_pass_shellcheck(path: Path, tmp_path: Path) -> None:
-    planned, _ = plan_for(path, {})
+    planned = planned_example(path)
     files = emit(planned, OPTIONS)
     assert set(files) == {"submit.sh"} | {f"steps/{s.name}.sbatch" for s in planned.program.steps}
     shellcheck(tmp_path, files)
 
 
 def test_one_sbatch_per_step_with_arrays_and_dependencies() -> None:
-    planned, _ = plan_for(SPEC / "examples" / "finetune_synthetic.exo", {})
+    planned = planned_example(SPEC / "examples" / "finetune_synthetic.exo")
     files = emit(planned, OPTIONS)
     submit = files["submit.sh"]
     order = [s.name for s in planned.program.steps]
@@ -125,7 +135,7 @@ def test_one_sbatch_per_step_with_arrays_and_dependencies() -> None:
 
 
 def test_onprem_tiers_map_to_partitions_by_accelerator_and_cpu(tmp_path: Path) -> None:
-    planned, _ = plan_for(SPEC / "examples" / "onprem" / "embed.exo", {})
+    planned = planned_example(SPEC / "examples" / "onprem" / "embed.exo")
     files = emit(planned, ONPREM)
     for sp in planned.plan.steps:
         script = files[f"steps/{sp.name}.sbatch"]

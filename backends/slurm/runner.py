@@ -240,7 +240,8 @@ def snapshot(
                 shards_total=j.shards,
                 shards_done=len(files.done),
                 shards_running=running,
-                retries=files.errors,
+                # Errors minus the last one of each shard that failed for good.
+                retries=max(files.errors - len(files.failed), 0),
                 preemptions=files.restarts,
             )
         )

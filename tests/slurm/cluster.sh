@@ -15,10 +15,12 @@
 # disturbed. Run as root (the daemons and the jobs run as root).
 #
 # The node is declared larger than the machine (SlurmdParameters=config_overrides):
-# 128 CPUs, 1 TiB memory and count-only GPU GRES (no device files) of the types
+# 1024 CPUs, 8 TiB memory and count-only GPU GRES (no device files) of the types
 # the examples use, so that `--gres=gpu:TYPE:N`, `--cpus-per-task` and `--mem`
 # are really scheduled. Partitions: `ondemand` (default) and `preempt`
 # (PreemptMode=REQUEUE, lower priority tier), plus `cpu` and `preempt-cpu`.
+# A preempted job first gets its --signal (preempt_send_user_signal), then
+# GraceTime=5 s to checkpoint, then TERM/KILL, and goes back to the queue.
 set -euo pipefail
 
 dir=${EXO_SLURM_DIR:-${TMPDIR:-/tmp}/exo-slurm}
@@ -30,25 +32,31 @@ socket=$dir/munge/munge.socket
 # GPU types (Slurm GRES type names: the lower-cased accelerator names of the
 # built-in catalogs and the examples) and how many of each the node offers.
 gpu_types=(a100 a100-80gb h100 l4 l40s a10g t4 v100)
-gpus_per_type=16
+gpus_per_type=64
 
 log() { printf 'cluster.sh: %s\n' "$*" >&2; }
 
 install_packages() {
-    local missing=()
+    local missing=() optional=()
     command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm)
     command -v munged >/dev/null 2>&1 || missing+=(munge)
-    if ((${#missing[@]} == 0)); then
+    # Not needed by the cluster, but by the tests of the scripts it runs.
+    command -v shellcheck >/dev/null 2>&1 || optional+=(shellcheck)
+    if ((${#missing[@]} + ${#optional[@]} == 0)); then
         return 0
     fi
     if [[ $(id -u) -ne 0 ]]; then
-        log "missing ${missing[*]} and not root: cannot install"
-        return 1
+        if ((${#missing[@]})); then
+            log "missing ${missing[*]} and not root: cannot install"
+            return 1
+        fi
+        log "shellcheck is missing (not root: not installing it)"
+        return 0
     fi
-    log "installing ${missing[*]}"
+    log "installing ${missing[*]} ${optional[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends slurm-wlm munge >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" "${optional[@]}" >/dev/null
 }
 
 pid_alive() {
@@ -77,7 +85,8 @@ SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$socket
+# cred_expire also delays the restart of a requeued job (default 120 s).
+AuthInfo=socket=$socket,cred_expire=5
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
@@ -96,7 +105,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2,bf_interval=2
+SchedulerParameters=sched_interval=1,bf_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 GresTypes=gpu
@@ -113,11 +122,11 @@ KillWait=5
 InactiveLimit=0
 Waittime=0
 MessageTimeout=20
-NodeName=$node NodeHostname=$host NodeAddr=127.0.0.1 CPUs=128 Boards=1 SocketsPerBoard=1 CoresPerSocket=128 ThreadsPerCore=1 RealMemory=1048576 Gres=$node_gres State=UNKNOWN
+NodeName=$node NodeHostname=$host NodeAddr=127.0.0.1 CPUs=1024 Boards=1 SocketsPerBoard=1 CoresPerSocket=1024 ThreadsPerCore=1 RealMemory=8388608 Gres=$node_gres State=UNKNOWN
 PartitionName=ondemand Nodes=$node Default=YES MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
-PartitionName=preempt Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE
+PartitionName=preempt Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=5
 PartitionName=cpu Nodes=$node MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
-PartitionName=preempt-cpu Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE
+PartitionName=preempt-cpu Nodes=$node MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=5
 CONF
     # Slurm's gres/gpu plugin drops GPUs without a File= ("Removing file-less
     # GPU" in slurmd.log) and then drains the node, so every declared GPU points
