@@ -191,7 +191,7 @@ def compile_example(path: Path) -> Compiled:
 def test_examples_exist_for_the_main_use_cases() -> None:
     names = {example_id(p) for p in repo_examples()}
     assert "examples/quickstart.exo" in names
-    assert "examples/onprem/embed.exo" in names
+    assert "examples/onprem/doc_index.exo" in names
     assert len(names) >= 6
 
 
