@@ -1,0 +1,287 @@
+"""The optimizer on the examples and on hand-checked cases: plans, schedules, baselines."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from exo.compiler.baselines import naive_choice
+from exo.compiler.catalog import Catalog, InstanceType
+from exo.compiler.frontend import compile_file
+from exo.compiler.ir import (
+    Duration,
+    InputRef,
+    Program,
+    Quota,
+    ReplicaRange,
+    Step,
+    Throughput,
+    Workflow,
+)
+from exo.compiler.optimizer import optimize
+from exo.compiler.plan import Plan
+from exo.compiler.problem import enumerate_program
+from tests.conftest import all_examples, example_id
+from tests.optimizer_oracle import brute_force, check_plan
+
+DESIGN_KEYS = {
+    "workflow",
+    "objective",
+    "status",
+    "deadline_h",
+    "budget_usd",
+    "confidence",
+    "expected_cost_usd",
+    "makespan_h",
+    "lower_bound_usd",
+    "baselines",
+    "steps",
+    "explanation",
+}
+STEP_KEYS = {
+    "name",
+    "instance_type",
+    "accelerator",
+    "accelerator_count",
+    "spot",
+    "batch_size",
+    "replicas",
+    "start_h",
+    "expected_duration_h",
+    "p_duration_h",
+    "expected_cost_usd",
+}
+
+
+def _without_time(plan: Plan) -> dict[str, object]:
+    data = plan.model_dump(mode="json")
+    data.pop("solve_time_s")
+    return data
+
+
+@pytest.mark.parametrize("path", all_examples(), ids=example_id)
+def test_examples_plan_and_check(path: Path) -> None:
+    compiled = compile_file(path)
+    plan = optimize(compiled.program, compiled.catalog)
+    assert plan.status == "optimal", plan.explanation
+    assert check_plan(compiled.program, compiled.catalog, plan) == []
+    data = plan.model_dump(mode="json")
+    assert set(data) >= DESIGN_KEYS
+    assert set(data["baselines"]) == {"all_on_demand", "naive"}
+    for s in data["steps"]:
+        assert set(s) >= STEP_KEYS
+    assert [s.name for s in plan.steps] == [s.name for s in compiled.program.steps]
+    assert any(s.on_critical_path for s in plan.steps)
+    aod = plan.baselines["all_on_demand"]
+    if aod is not None:
+        assert plan.expected_cost_usd is not None
+        assert plan.expected_cost_usd <= aod.expected_cost_usd + 1e-9
+    # deterministic: the same plan twice (the solve time aside)
+    assert _without_time(optimize(compiled.program, compiled.catalog)) == _without_time(plan)
+
+
+def test_overnight_example_by_hand() -> None:
+    """The spec's overnight example: the numbers docs/cost-model.md works through."""
+    spec = (
+        Path(__file__).resolve().parents[2] / "shared" / "spec" / "examples" / "overnight_llm.exo"
+    )
+    if not spec.exists():
+        pytest.skip("shared spec not present")
+    compiled = compile_file(spec)
+    plan = optimize(compiled.program, compiled.catalog)
+    s = plan.step("summarize")
+    assert s is not None
+    assert (s.instance_type, s.spot, s.batch_size, s.replicas) == ("g5.xlarge", True, 32, 4)
+    # T = 0.1 + 100000 / (4 * 1.2 * 3600); lambda = 0.47 for g5.xlarge
+    t = 0.1 + 100_000 / (4 * 1.2 * 3600)
+    c = 32 / 1.2 / 3600
+    assert s.expected_duration_h == pytest.approx(t * (1 + 0.47 * (c / 2 + 0.1)))
+    assert s.expected_cost_usd == pytest.approx(4 * 0.397 * s.expected_duration_h)
+    idx = plan.step("index")
+    assert idx is not None and idx.start_h == pytest.approx(s.p_duration_h)
+
+
+# --------------------------------------------------------------------------- small hand cases
+
+
+def _cat(*rows: InstanceType) -> Catalog:
+    return Catalog(name="hand", default_spot_preemptions_per_hour=0.0, instances=rows)
+
+
+def _gpu(
+    name: str, accel: str, od: float, count: int = 1, spot: float | None = None
+) -> InstanceType:
+    return InstanceType(
+        instance_type=name,
+        accelerator=accel,
+        accelerator_count=count,
+        vcpus=8 * count,
+        memory_gib=64,
+        ondemand_usd_per_hour=od,
+        spot_usd_per_hour=spot,
+        accelerator_memory_gib=80,
+        spot_preemptions_per_hour=0.0,
+    )
+
+
+def _dur(name: str, per: dict[str, float], **kw: object) -> Step:
+    return Step.model_validate(
+        {
+            "name": name,
+            "accelerators": tuple(sorted(per)),
+            "gpus": 1,
+            "duration": Duration(per_key=per),
+            "spot": "never",
+            **kw,
+        }
+    )
+
+
+CAT2 = _cat(_gpu("slow.1", "SLOW", 1.0), _gpu("fast.1", "FAST", 5.0))
+
+
+def _wf(**kw: object) -> Workflow:
+    return Workflow.model_validate({"name": "hand", **kw})
+
+
+def test_cost_objective_trades_time_for_money_on_the_critical_path() -> None:
+    # a -> b and c in parallel; slow costs 1/h, fast 5/h
+    steps = (
+        _dur("a", {"SLOW": 4.0, "FAST": 1.0}),
+        _dur("b", {"SLOW": 4.0, "FAST": 1.0}, after=("a",)),
+        _dur("c", {"SLOW": 6.0, "FAST": 2.0}),
+    )
+    program = Program(workflow=_wf(deadline_h=6.0), steps=steps)
+    plan = optimize(program, CAT2)
+    # slow everywhere takes 8 h; one fast step on the chain: 5 h, cost 5 + 4 + 6 = 15
+    assert plan.status == "optimal"
+    assert plan.expected_cost_usd == pytest.approx(15.0)
+    assert plan.makespan_h == pytest.approx(6.0)
+    assert {s.name: s.instance_type for s in plan.steps}["c"] == "slow.1"
+    assert plan.lower_bound_usd == pytest.approx(15.0)
+    assert check_plan(program, CAT2, plan) == []
+
+
+def test_time_objective_prefers_the_cheaper_plan_among_equal_makespans() -> None:
+    steps = (
+        _dur("a", {"SLOW": 4.0, "FAST": 1.0}),
+        _dur("b", {"SLOW": 1.5, "FAST": 0.5}),  # off the critical path when a is fast
+    )
+    program = Program(workflow=_wf(objective="time"), steps=steps)
+    plan = optimize(program, CAT2)
+    got = {s.name: s.instance_type for s in plan.steps}
+    # fastest makespan is 1 h (a fast); b fast would also finish in time but slow... takes 1.5 h
+    assert plan.makespan_h == pytest.approx(1.0)
+    assert got == {"a": "fast.1", "b": "fast.1"}
+    # with b able to run slow within the makespan, the cheaper one wins
+    program2 = Program(
+        workflow=_wf(objective="time"),
+        steps=(_dur("a", {"SLOW": 4.0, "FAST": 2.0}), _dur("b", {"SLOW": 1.5, "FAST": 0.5})),
+    )
+    plan2 = optimize(program2, CAT2)
+    assert plan2.makespan_h == pytest.approx(2.0)
+    assert {s.name: s.instance_type for s in plan2.steps} == {"a": "fast.1", "b": "slow.1"}
+    assert plan2.expected_cost_usd == pytest.approx(10.0 + 1.5)
+
+
+def test_quota_serialises_parallel_steps_exactly() -> None:
+    # three independent steps, each one FAST at a time by quota; slow ones are free to overlap
+    steps = tuple(_dur(n, {"SLOW": 3.0, "FAST": 1.0}) for n in ("a", "b", "c"))
+    program = Program(
+        workflow=_wf(deadline_h=3.0, quota=Quota(accelerators={"FAST": 1})), steps=steps
+    )
+    plan = optimize(program, CAT2)
+    # all slow: 3 h, cost 9; the quota is irrelevant then and slow is cheapest
+    assert plan.expected_cost_usd == pytest.approx(9.0)
+    tight = Program(
+        workflow=_wf(deadline_h=2.0, quota=Quota(accelerators={"FAST": 1})), steps=steps
+    )
+    plan = optimize(tight, CAT2)
+    # within 2 h every step must be fast, but only one FAST runs at a time: 3 h needed
+    assert plan.status == "infeasible"
+    text = "\n".join(plan.explanation)
+    assert "quota" in text and "3.00 h" in text
+    ok = Program(workflow=_wf(deadline_h=3.0, quota=Quota(accelerators={"FAST": 2})), steps=steps)
+    assert optimize(ok, CAT2).expected_cost_usd == pytest.approx(9.0)
+
+
+def test_quota_schedule_holds_at_every_instant() -> None:
+    steps = (
+        _dur("a", {"SLOW": 5.0, "FAST": 2.0}),
+        _dur("b", {"SLOW": 5.0, "FAST": 2.0}),
+        _dur("c", {"SLOW": 5.0, "FAST": 2.0}),
+        _dur("d", {"SLOW": 5.0, "FAST": 2.0}, after=("a",)),
+    )
+    quota = Quota(accelerators={"FAST": 1, "SLOW": 1})
+    program = Program(workflow=_wf(deadline_h=11.0, quota=quota), steps=steps)
+    plan = optimize(program, CAT2)
+    assert plan.status == "optimal"
+    assert check_plan(program, CAT2, plan) == []
+    best = brute_force(program, CAT2)
+    assert best is not None and plan.expected_cost_usd == pytest.approx(best.cost)
+
+
+def test_time_limit_still_gives_a_checked_plan_and_a_proven_bound() -> None:
+    steps = []
+    for i in range(12):
+        after = (f"s{i - 1}",) if i % 3 else ()
+        steps.append(_dur(f"s{i}", {"SLOW": 2.0 + i % 4, "FAST": 0.5 + (i % 3) * 0.2}, after=after))
+    program = Program(workflow=_wf(deadline_h=7.0), steps=tuple(steps))
+    plan = optimize(program, CAT2, time_limit_s=0.5)
+    assert plan.status in ("optimal", "feasible")
+    assert check_plan(program, CAT2, plan) == []
+    assert plan.gap is not None and plan.gap >= 0.0
+    assert plan.lower_bound_usd is not None and plan.expected_cost_usd is not None
+    exact = optimize(program, CAT2)
+    assert plan.lower_bound_usd <= exact.expected_cost_usd + 1e-6  # type: ignore[operator]
+
+
+def test_baselines() -> None:
+    cat = _cat(
+        _gpu("cheap.1", "SLOW", 0.5, spot=0.2),
+        _gpu("cheap.4", "SLOW", 1.8, count=4, spot=0.6),
+        _gpu("fast.1", "FAST", 3.0, spot=1.0),
+    )
+    step = Step(
+        name="s",
+        input=InputRef(kind="dataset", name="d"),
+        items=36_000,
+        accelerators=("SLOW", "FAST"),
+        gpus=1,
+        throughput=Throughput(per_batch={"SLOW": {8: 1.0, 32: 2.0}, "FAST": {8: 5.0, 32: 10.0}}),
+        batch_sizes=(8, 32),
+        replicas=ReplicaRange(min=1, max=4),
+    )
+    program = Program(workflow=_wf(deadline_h=3.0), steps=(step,))
+    plan = optimize(program, cat)
+    naive = plan.baselines["naive"]
+    # naive: cheapest per hour on demand (cheap.1 at $0.5), largest batch (32), one replica
+    assert naive is not None
+    assert naive.makespan_h == pytest.approx(36_000 / (2.0 * 3600))
+    assert naive.expected_cost_usd == pytest.approx(0.5 * 5.0)
+    chosen = naive_choice(program, enumerate_program(program, cat))
+    assert chosen is not None and chosen["s"].instance_type == "cheap.1"
+    aod = plan.baselines["all_on_demand"]
+    on_demand = optimize(program, cat, allow_spot=False)
+    assert aod is not None and on_demand.expected_cost_usd is not None
+    assert aod.expected_cost_usd == pytest.approx(on_demand.expected_cost_usd)
+    assert all(not s.spot for s in on_demand.steps)
+    assert plan.expected_cost_usd is not None
+    assert plan.expected_cost_usd <= aod.expected_cost_usd
+
+
+def test_lower_bound_never_exceeds_cost_and_gap_is_zero_when_optimal() -> None:
+    program = Program(
+        workflow=_wf(deadline_h=5.0, budget_usd=40.0),
+        steps=(
+            _dur("a", {"SLOW": 4.0, "FAST": 1.0}),
+            _dur("b", {"SLOW": 2.0, "FAST": 1.0}, after=("a",)),
+        ),
+    )
+    plan = optimize(program, CAT2)
+    assert plan.status == "optimal" and plan.gap == 0.0
+    assert plan.lower_bound_usd is not None and plan.expected_cost_usd is not None
+    assert plan.lower_bound_usd <= plan.expected_cost_usd
+    assert math.isclose(plan.lower_bound_usd, plan.expected_cost_usd, rel_tol=1e-9)
