@@ -70,6 +70,8 @@ def _money(field: str, old: float | None, new: float | None) -> Change | None:
         return None
     if fmt.money(old) == fmt.money(new):
         return None
+    if old is not None and new is not None and fmt.signed_money(new - old) == "$0.00":
+        return None
     delta = ""
     if old is not None and new is not None:
         delta = fmt.signed_money(new - old)
@@ -82,6 +84,8 @@ def _hours(field: str, old: float | None, new: float | None) -> Change | None:
     if old is None and new is None:
         return None
     if fmt.hours(old) == fmt.hours(new):
+        return None
+    if old is not None and new is not None and fmt.hours(new - old) == "0m":
         return None
     delta = fmt.signed_hours(new - old) if old is not None and new is not None else ""
     return Change(field, old, new, fmt.hours(old), fmt.hours(new), delta)
