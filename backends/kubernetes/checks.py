@@ -1,0 +1,279 @@
+"""What stops the Kubernetes backend from emitting a plan (errors), and what the user
+should know about the manifests it emits (warnings).
+
+Codes: ``E701`` for an option value Kubernetes would reject, ``E702`` for a
+plan or step the manifests cannot express (errors) or can express only with a
+caveat (warnings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from exo.compiler.diagnostics import Diagnostic, Severity, Span
+from exo.compiler.ir import Step
+
+from ..api import PlannedWorkflow
+from .entrypoint import COMPUTED, used_placeholders
+from .names import (
+    is_dns_label,
+    is_dns_subdomain,
+    is_env_name,
+    is_label_value,
+    is_qualified_name,
+    is_secret_key,
+)
+from .options import PROVIDERS, KubernetesOptions, parse_label, parse_taint, placement
+from .resolve import OUTPUT_PLACEHOLDERS, RUN_ID_LEN, Resolved, is_absolute, resolve
+
+#: Indexed Jobs with ``backoffLimitPerIndex`` may have at most this many completions.
+MAX_SHARDS = 100_000
+#: Environment variables the backend sets itself.
+RESERVED_ENV_PREFIX = "EXO_"
+
+
+def _bad_option(name: str, message: str, *help: str) -> Diagnostic:
+    return Diagnostic("E701", f"option `{name}` of backend `kubernetes`: {message}", help=help)
+
+
+def option_problems(options: KubernetesOptions) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+
+    def need(name: str, value: str | None, ok: Callable[[str], bool], what: str) -> None:
+        if value is not None and not ok(value):
+            out.append(_bad_option(name, f"{value!r} is not {what}"))
+
+    label = "a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)"
+    subdomain = "a valid object name (lower-case letters, digits, '-' and '.')"
+    need("namespace", options.namespace, is_dns_label, label)
+    need("secret_name", options.secret_name, is_dns_subdomain, subdomain)
+    need("service_account", options.service_account, is_dns_subdomain, subdomain)
+    need("job_service_account", options.job_service_account, is_dns_subdomain, subdomain)
+    need("storage_pvc", options.storage_pvc, is_dns_subdomain, subdomain)
+    for n in options.image_pull_secrets:
+        need("image_pull_secrets", n, is_dns_subdomain, subdomain)
+    need(
+        "gpu_resource",
+        options.gpu_resource,
+        is_qualified_name,
+        "a resource name such as nvidia.com/gpu",
+    )
+    need("kueue_queue", options.kueue_queue, is_label_value, "a valid label value")
+    if options.run_id is not None and not (
+        is_dns_label(options.run_id) and len(options.run_id) <= RUN_ID_LEN
+    ):
+        out.append(
+            _bad_option(
+                "run_id",
+                f"{options.run_id!r} is not a DNS-1123 label of at most {RUN_ID_LEN} characters",
+            )
+        )
+    for field in ("instance_type_label", "accelerator_label"):
+        value = getattr(options, field)
+        if value:
+            need(field, value, is_qualified_name, "a label key")
+    for accel, value in sorted(options.accelerator_values.items()):
+        if not is_label_value(value):
+            out.append(
+                _bad_option(
+                    "accelerator_values", f"{value!r} (for {accel}) is not a valid label value"
+                )
+            )
+    if options.spot_label:
+        try:
+            key, value = parse_label(options.spot_label)
+            if not is_qualified_name(key) or not is_label_value(value):
+                raise ValueError(f"{options.spot_label!r} is not a valid KEY=VALUE node label")
+        except ValueError as e:
+            out.append(_bad_option("spot_label", str(e)))
+    if options.spot_taint:
+        try:
+            taint = parse_taint(options.spot_taint)
+            if not is_qualified_name(taint.key) or (
+                taint.value is not None and not is_label_value(taint.value)
+            ):
+                raise ValueError(f"{options.spot_taint!r} is not a valid taint")
+        except ValueError as e:
+            out.append(_bad_option("spot_taint", str(e)))
+    if options.storage_pvc and options.storage_prefix:
+        out.append(
+            _bad_option(
+                "storage_pvc",
+                "set either a PersistentVolumeClaim or an object-store prefix, not both",
+            )
+        )
+    if options.storage_pvc and not options.storage_mount.startswith("/"):
+        out.append(
+            _bad_option("storage_mount", f"{options.storage_mount!r} is not an absolute path")
+        )
+    if options.storage_prefix is not None and not is_absolute(options.storage_prefix):
+        out.append(
+            _bad_option(
+                "storage_prefix", f"{options.storage_prefix!r} is not a URI such as s3://bucket/exo"
+            )
+        )
+    if not options.shell.startswith("/"):
+        out.append(_bad_option("shell", f"{options.shell!r} is not an absolute path"))
+    return out
+
+
+def _span(step: Step) -> Span | None:
+    if step.loc is None:
+        return None
+    return Span.point(step.loc.file, step.loc.line, step.loc.column, len(step.name))
+
+
+def _error(step: Step, message: str, *help: str) -> Diagnostic:
+    return Diagnostic("E702", f"step `{step.name}`: {message}", _span(step), help=help)
+
+
+def _warning(step: Step, message: str, *help: str) -> Diagnostic:
+    return Diagnostic(
+        "E702", f"step `{step.name}`: {message}", _span(step), help=help, severity=Severity.WARNING
+    )
+
+
+def _step_problems(
+    planned: PlannedWorkflow, r: Resolved, options: KubernetesOptions, by_name: dict[str, Resolved]
+) -> list[Diagnostic]:
+    step, out = r.step, []
+    where = placement(options)
+    if r.image_defaulted:
+        out.append(
+            _warning(
+                step,
+                f"declares no `image`; its Job uses {options.default_image!r}",
+                "set `image` on the step or --kubernetes-default-image",
+            )
+        )
+    if r.shards > MAX_SHARDS:
+        out.append(
+            _error(
+                step,
+                f"{r.shards} shards; an Indexed Job with per-shard retries allows at most {MAX_SHARDS}",
+                "give the step a larger batch size",
+            )
+        )
+    if step.output:
+        bad = sorted(used_placeholders([step.output]) - OUTPUT_PLACEHOLDERS)
+        if bad:
+            out.append(
+                _error(
+                    step,
+                    "`output` uses "
+                    + ", ".join(f"{{{b}}}" for b in bad)
+                    + "; one location holds all shards of a step",
+                    "only {run_id} and {step} may appear in `output`",
+                )
+            )
+    computed = set(COMPUTED) | (set() if r.batch_size is not None else {"batch_size"})
+    for name, template in sorted(step.env.items()):
+        bad = sorted(used_placeholders([template]) & computed)
+        if bad:
+            out.append(
+                _error(
+                    step,
+                    f"env `{name}` uses "
+                    + ", ".join(f"{{{b}}}" for b in bad)
+                    + ", which pods only know once they run",
+                    "read EXO_BATCH_START, EXO_BATCH_END, EXO_BATCH_SIZE or EXO_ATTEMPT from the environment instead, or pass the placeholder in `command`",
+                )
+            )
+    for name in [*step.env, *step.secrets]:
+        if not is_env_name(name):
+            out.append(
+                _error(step, f"`{name}` is not a valid environment variable name for Kubernetes")
+            )
+        elif name.startswith(RESERVED_ENV_PREFIX):
+            out.append(
+                _error(
+                    step,
+                    f"`{name}` is set by exo itself (names starting with {RESERVED_ENV_PREFIX} are reserved)",
+                )
+            )
+    for name in step.secrets:
+        if name in step.env:
+            out.append(_error(step, f"`{name}` is both a secret and an `env` entry"))
+        if not is_secret_key(name):
+            out.append(_error(step, f"secret `{name}` cannot be a key of a Kubernetes Secret"))
+    uses = used_placeholders(step.command)
+    if "output" in uses and r.output is None:
+        out.append(
+            _warning(
+                step,
+                "its command uses {output}, but the step declares no `output` and no storage is configured; {output} is empty",
+                "set `output` on the step, or --kubernetes-storage-pvc / --kubernetes-storage-prefix",
+            )
+        )
+    elif step.output and r.output and not is_absolute(r.output):
+        out.append(
+            _warning(
+                step,
+                f"`output` {step.output!r} is relative and no storage is configured; it is relative to the container's working directory and lost with the pod",
+                "use an absolute URI, or set --kubernetes-storage-pvc / --kubernetes-storage-prefix",
+            )
+        )
+    if step.input is not None and step.input.kind == "step" and "input" in uses:
+        producer = by_name.get(step.input.name)
+        if producer is not None and (producer.output is None or not is_absolute(producer.output)):
+            out.append(
+                _warning(
+                    step,
+                    f"its {{input}} is the output of `{producer.step.name}`, which has no location pods can share",
+                    f"set `output` on `{producer.step.name}` to a URI, or set --kubernetes-storage-pvc / --kubernetes-storage-prefix",
+                )
+            )
+    if r.plan.spot and where.spot_label is None:
+        out.append(
+            _warning(
+                step,
+                f"is planned on spot capacity, but provider `{options.provider}` has no spot node label; its pods may run on any node",
+                "choose --kubernetes-provider, or set --kubernetes-spot-label KEY=VALUE",
+            )
+        )
+    if where.instance_type_label and not is_label_value(r.plan.instance_type):
+        out.append(
+            _warning(
+                step,
+                f"instance type {r.plan.instance_type!r} is not a valid label value; its pods are not pinned to it",
+            )
+        )
+    accel = r.plan.accelerator
+    if accel and where.accelerator_label:
+        preset = PROVIDERS[options.provider]
+        if (
+            accel not in where.accelerator_values
+            and where.accelerator_label == preset.accelerator_label
+        ):
+            out.append(
+                _warning(
+                    step,
+                    f"no known value of node label {where.accelerator_label} for accelerator {accel}; using {accel!r}",
+                    f"set --kubernetes-accelerator-values {accel}=VALUE",
+                )
+            )
+        value = where.accelerator_values.get(accel, accel)
+        if not is_label_value(value):
+            out.append(
+                _warning(
+                    step,
+                    f"accelerator {accel!r} is not a valid label value; its pods are not pinned to it",
+                )
+            )
+    return out
+
+
+def check(planned: PlannedWorkflow, options: KubernetesOptions) -> list[Diagnostic]:
+    out = option_problems(options)
+    if out:
+        return out
+    if planned.plan.status == "infeasible":
+        return [Diagnostic("E702", "the plan is infeasible; there is nothing to emit")]
+    for step in planned.program.steps:
+        if planned.plan.step(step.name) is None:
+            out.append(_error(step, "the plan has no placement for it"))
+    resolved = resolve(planned, options)
+    by_name = {r.step.name: r for r in resolved}
+    for r in resolved:
+        out.extend(_step_problems(planned, r, options, by_name))
+    return out
