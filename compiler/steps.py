@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,20 @@ from exo.compiler import values as V
 from exo.compiler.diagnostics import Span, did_you_mean
 from exo.compiler.ir import Checkpoint, Duration, InputRef, ReplicaRange, Step, Throughput
 from exo.compiler.lower import STEP_ATTRS, Lowerer, Scope
-from exo.compiler.syntax import Attr, Block, Decl, DurationLit, Entry, MapV, Num, Ref, Str, Value
+from exo.compiler.syntax import (
+    Attr,
+    Block,
+    Decl,
+    DurationLit,
+    Entry,
+    MapV,
+    Num,
+    RangeV,
+    Ref,
+    Str,
+    Value,
+    describe,
+)
 
 
 @dataclass
@@ -76,7 +90,15 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
     if "secrets" in attrs:
         lst = V.string_list(sink, "secrets", val("secrets"))
         if lst is not None:
-            kw["secrets"] = tuple(s.text for s in lst)
+            for s in lst:
+                if not _ENV_NAME.fullmatch(s.text):
+                    sink.error(
+                        "E201",
+                        f'type error: a secret is named by an environment variable, got "{s.text}"',
+                        s.span,
+                        help=['to fix: write the variable\'s name, e.g. secrets = ["HF_TOKEN"]'],
+                    )
+            kw["secrets"] = tuple(dict.fromkeys(s.text for s in lst))
     # hardware
     if "accelerators" in attrs:
         names = V.name_list(sink, "accelerators", val("accelerators"))
@@ -122,7 +144,10 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
             kw["batch_sizes"] = tuple(dict.fromkeys(b for b, _ in bs))
             _check_batches(lw, bs, kw.get("throughput"))
     if "replicas" in attrs:
-        rr = V.int_range(sink, "replicas", val("replicas"))
+        rv = val("replicas")
+        if isinstance(rv, RangeV):  # bounds may name params: replicas = 1..max_replicas
+            rv = RangeV(rv.span, _bound(lw, scope, rv.low), _bound(lw, scope, rv.high))
+        rr = V.int_range(sink, "replicas", rv)
         if rr is not None:
             kw["replicas"] = ReplicaRange(min=rr[0], max=rr[1])
     if "model_memory" in attrs:
@@ -152,6 +177,16 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
         return Step(**clean), refs
     except ValueError:  # pragma: no cover - every field was validated above
         return None
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _bound(lw: Lowerer, scope: Scope, v: Num | Ref) -> Num | Ref:
+    d = lw.deref(scope, v)
+    if isinstance(d, Num | Ref):
+        return d
+    return Ref(v.span, describe(d))
 
 
 def _reference(

@@ -32,9 +32,10 @@ def all_examples() -> list[Path]:
 
 
 def example_id(path: Path) -> str:
-    for base in (SPEC, REPO):
+    """``spec/examples/x.exo`` or ``repo/examples/x.exo``: unique across both sets."""
+    for prefix, base in (("spec", SPEC), ("repo", REPO)):
         if path.is_relative_to(base):
-            return str(path.relative_to(base))
+            return f"{prefix}/{path.relative_to(base)}"
     return path.name
 
 

@@ -290,3 +290,27 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CompileError) as info:
         compile_file(tmp_path / "nope.exo")
     assert [d.code for d in info.value.diagnostics] == ["E001"]
+
+
+def test_range_bounds_may_name_params(tmp_path: Path) -> None:
+    c = build(
+        tmp_path,
+        "param most = 6\n"
+        + HEAD
+        + "step s { items = 10 cpu = 1 replicas = 2..most throughput { cpu = 1 } }\n",
+    )
+    r = c.program.step("s").replicas
+    assert (r.min, r.max) == (2, 6)
+    d = errors(
+        tmp_path,
+        'param most = "six"\n'
+        + HEAD
+        + "step s { items = 10 cpu = 1 replicas = 2..most throughput { cpu = 1 } }\n",
+    )
+    assert codes(d) == ["E201"]
+
+
+def test_secrets_are_variable_names(tmp_path: Path) -> None:
+    d = errors(tmp_path, HEAD + 'step s { cpu = 1 duration = 1m secrets = ["HF TOKEN", "{x}"] }\n')
+    assert codes(d) == ["E201", "E201"]
+    assert "HF TOKEN" in d[0].message and "{x}" in d[1].message
