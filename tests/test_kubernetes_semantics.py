@@ -386,13 +386,13 @@ def test_outputs_on_a_volume_or_under_a_prefix(tmp_path: Path) -> None:
     assert env(by_step["b"])["EXO_INPUT"] == "gs://bucket/exo/stage-a/$(EXO_RUN_ID)"
     assert "volumes" not in pod(by_step["b"])
     # without storage the relative output stays relative, with warnings
-    problems = BACKEND.check(pw, KubernetesOptions(provider="aks"))
+    problems = BACKEND.check(pw, KubernetesOptions(provider="eks"))
     assert all(d.severity is Severity.WARNING for d in problems)
     assert [d.message.split(":")[0] for d in problems] == ["step `a`", "step `b`", "step `b`"]
     assert "is relative and no storage is configured" in problems[0].message
     assert "{output} is empty" in problems[1].message
     assert "no location pods can share" in problems[2].message
-    assert not BACKEND.check(pw, KubernetesOptions(provider="aks", storage_pvc="exo-data"))
+    assert not BACKEND.check(pw, KubernetesOptions(provider="eks", storage_pvc="exo-data"))
 
 
 # --- names --------------------------------------------------------------------------------
@@ -473,7 +473,6 @@ def test_bad_options_are_e701(
         ('env { START = "{batch_start}" }', "pods only know once they run"),
         ('output = "s3://b/{batch_index}/"', "one location holds all shards"),
         ('env { EXO_STEP = "x" }', "reserved"),
-        ('secrets = ["HF TOKEN"]', "not a valid environment variable name"),
         ('secrets = ["TOKEN"] env { TOKEN = "x" }', "both a secret and an `env` entry"),
     ],
 )
@@ -491,6 +490,24 @@ def test_steps_the_manifests_cannot_express_are_e702(
     assert errors[0].span is not None and errors[0].span.line == 2
     with pytest.raises(CompileError):
         BACKEND.emit(pw, KubernetesOptions())
+
+
+def test_names_kubernetes_cannot_take_are_e702(overnight: PlannedWorkflow) -> None:
+    """Names the language accepts but Kubernetes 1.30 does not (the IR is built by hand here)."""
+    step = overnight.program.step("index")
+    for update, fragment in (
+        ({"secrets": ("HF TOKEN",)}, "not a valid environment variable name"),
+        ({"env": {"1ST": "x"}}, "not a valid environment variable name"),
+        ({"secrets": ("TOKEN/1",)}, "not a valid environment variable name"),
+    ):
+        changed = step.model_copy(update=update)
+        steps = tuple(changed if s.name == "index" else s for s in overnight.program.steps)
+        pw = overnight.model_copy(
+            update={"program": overnight.program.model_copy(update={"steps": steps})}
+        )
+        errors = [d for d in BACKEND.check(pw, KubernetesOptions()) if d.severity is Severity.ERROR]
+        assert [d.code for d in errors] == ["E702"] * len(errors) and errors
+        assert any(fragment in d.message for d in errors), errors
 
 
 def test_too_many_shards_for_an_indexed_job(tmp_path: Path) -> None:
@@ -525,3 +542,15 @@ def test_infeasible_plan_is_refused(overnight: PlannedWorkflow) -> None:
     plan = overnight.plan.model_copy(update={"status": "infeasible", "steps": []})
     problems = BACKEND.check(overnight.model_copy(update={"plan": plan}), KubernetesOptions())
     assert [d.code for d in problems] == ["E702"] and "infeasible" in problems[0].message
+
+
+def test_provider_and_catalog_cloud_must_match(finetune: PlannedWorkflow) -> None:
+    assert finetune.catalog.name == "aws/us-east-1"
+    for provider in ("karpenter", "eks", "none"):
+        problems = BACKEND.check(finetune, KubernetesOptions(provider=provider))
+        assert not any("no node will match" in d.message for d in problems)
+    for provider in ("gke", "aks"):
+        problems = BACKEND.check(finetune, KubernetesOptions(provider=provider))
+        mismatched = [d for d in problems if "no node will match" in d.message]
+        assert len(mismatched) == len(finetune.plan.steps)
+        assert all(d.severity is Severity.WARNING for d in mismatched)

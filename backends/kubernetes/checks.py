@@ -28,6 +28,8 @@ from .resolve import OUTPUT_PLACEHOLDERS, RUN_ID_LEN, Resolved, is_absolute, res
 
 #: Indexed Jobs with ``backoffLimitPerIndex`` may have at most this many completions.
 MAX_SHARDS = 100_000
+#: The cloud (catalog ``cloud`` column) each managed provider runs on.
+PROVIDER_CLOUDS = {"karpenter": "aws", "eks": "aws", "gke": "gcp", "aks": "azure"}
 #: Environment variables the backend sets itself.
 RESERVED_ENV_PREFIX = "EXO_"
 
@@ -236,6 +238,17 @@ def _step_problems(
             _warning(
                 step,
                 f"instance type {r.plan.instance_type!r} is not a valid label value; its pods are not pinned to it",
+            )
+        )
+    cloud = r.instance.cloud if r.instance else None
+    expected = PROVIDER_CLOUDS.get(options.provider)
+    if cloud and expected and cloud.lower() != expected:
+        out.append(
+            _warning(
+                step,
+                f"is planned on {r.plan.instance_type!r} from the {cloud} catalog, but provider "
+                f"`{options.provider}` runs on {expected}; no node will match its instance type",
+                f"plan with a {expected} catalog (--catalog), or choose the matching --kubernetes-provider",
             )
         )
     accel = r.plan.accelerator

@@ -123,7 +123,9 @@ PROVIDERS: dict[str, Preset] = {
 
 
 def _pairs(value: object) -> object:
-    """Accept ``["A100=nvidia-a100", ...]`` (CLI flags) as well as a map."""
+    """Accept ``A100=x,L4=y`` or ``["A100=x", ...]`` (command-line flags) as well as a map."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
     if isinstance(value, list | tuple):
         out: dict[str, str] = {}
         for item in value:
