@@ -22,7 +22,15 @@ from typing import Literal
 
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources
-from exo.compiler.schedule import Jobs, asap, makespan, priority_order, serial_sgs, tails
+from exo.compiler.schedule import (
+    Jobs,
+    asap,
+    improve,
+    makespan,
+    priority_order,
+    serial_sgs,
+    tails,
+)
 
 #: Problems up to this many steps get the exact disjunctive quota model.
 SMALL_STEPS = 30
@@ -113,7 +121,7 @@ def best_schedule(
     best: tuple[float, ...] | None = None
     best_ms = math.inf
     for rule in rules:
-        starts = serial_sgs(jobs, priority_order(jobs, rule))
+        starts = improve(jobs, serial_sgs(jobs, priority_order(jobs, rule)))
         ms = makespan(jobs, starts)
         if ms < best_ms - 1e-12:
             best, best_ms = tuple(starts), ms

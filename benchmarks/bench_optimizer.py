@@ -1,0 +1,126 @@
+"""Optimizer benchmark: generated workflows of 100, 1,000 and 5,000 steps, and the examples.
+
+For every size, tight and loose deadline, with and without quotas: the time to
+enumerate and prune the options (build), the time to solve, the status and the
+proven gap, with the whole run capped by a time limit (10 s up to 1,000 steps,
+60 s above). Then, for the example workflows, the optimum against both
+baselines of DESIGN §4.
+
+Usage::
+
+    python benchmarks/bench_optimizer.py [--sizes 100 1000 5000] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from gen_programs import generate  # noqa: E402
+
+from exo.compiler.frontend import compile_file  # noqa: E402
+from exo.compiler.optimizer import optimize  # noqa: E402
+from exo.compiler.problem import build_problem  # noqa: E402
+from exo.compiler.solve import Clock, solve_problem  # noqa: E402
+
+
+def limit_for(n: int) -> float:
+    return 10.0 if n <= 1000 else 60.0
+
+
+def run_case(n: int, deadline: str, quota: bool, seed: int) -> dict[str, object]:
+    program, catalog = generate(n, seed=seed, deadline=deadline, quota=quota)  # type: ignore[arg-type]
+    limit = limit_for(n)
+    t0 = time.perf_counter()
+    problem, enum = build_problem(program, catalog)
+    t1 = time.perf_counter()
+    sol = solve_problem(problem, Clock(max(limit - (t1 - t0), 0.1)))
+    t2 = time.perf_counter()
+    raw = sum(len(v) for v in enum.options.values())
+    pruned = sum(len(o) for o in problem.options)
+    return {
+        "steps": n,
+        "deadline": deadline,
+        "quota": "yes" if quota else "no",
+        "options": f"{raw / n:.0f} -> {pruned / n:.1f}",
+        "min_options": min(len(v) for v in enum.options.values()),
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+        "limit_s": limit,
+        "status": sol.status,
+        "gap": sol.gap,
+    }
+
+
+def examples() -> list[Path]:
+    shared = REPO.parent / "shared" / "spec" / "examples"
+    files = sorted(shared.glob("**/*.exo")) + sorted((REPO / "examples").glob("**/*.exo"))
+    return [f for f in files if "\nworkflow " in "\n" + f.read_text(encoding="utf-8")]
+
+
+def savings_row(path: Path) -> dict[str, object]:
+    compiled = compile_file(path)
+    plan = optimize(compiled.program, compiled.catalog)
+    row: dict[str, object] = {
+        "example": path.name,
+        "status": plan.status,
+        "optimum": plan.expected_cost_usd,
+    }
+    for key in ("all_on_demand", "naive"):
+        base = plan.baselines.get(key)
+        row[key] = None if base is None else base.expected_cost_usd
+        if base is not None and plan.expected_cost_usd is not None and base.expected_cost_usd > 0:
+            row[f"save_{key}"] = 1.0 - plan.expected_cost_usd / base.expected_cost_usd
+        else:
+            row[f"save_{key}"] = None
+    return row
+
+
+def _money(x: object) -> str:
+    return "-" if x is None else f"${float(x):,.2f}"  # type: ignore[arg-type]
+
+
+def _pct(x: object) -> str:
+    return "-" if x is None else f"{float(x):.1%}"  # type: ignore[arg-type]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    print(
+        "| steps | deadline | quota | options/step (raw -> pruned) | build s | solve s | total s | limit s | status | gap |"
+    )
+    print("|---:|---|---|---|---:|---:|---:|---:|---|---:|")
+    for n in args.sizes:
+        for quota in (False, True):
+            for deadline in ("loose", "tight"):
+                r = run_case(n, deadline, quota, args.seed)
+                gap = r["gap"]
+                print(
+                    f"| {n:,} | {deadline} | {r['quota']} | {r['options']} (min {r['min_options']}) "
+                    f"| {r['build_s']:.2f} | {r['solve_s']:.2f} | {r['total_s']:.2f} | {r['limit_s']:.0f} "
+                    f"| {r['status']} | {'-' if gap is None else f'{float(gap):.3%}'} |",  # type: ignore[arg-type]
+                    flush=True,
+                )
+    print()
+    print("| example | status | optimum | all on-demand | saving | naive | saving |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for path in examples():
+        r = savings_row(path)
+        print(
+            f"| {r['example']} | {r['status']} | {_money(r['optimum'])} | {_money(r['all_on_demand'])} "
+            f"| {_pct(r['save_all_on_demand'])} | {_money(r['naive'])} | {_pct(r['save_naive'])} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
