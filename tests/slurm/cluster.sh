@@ -116,7 +116,8 @@ DependencyParameters=kill_invalid_depend
 SlurmdParameters=config_overrides
 ReturnToService=2
 MaxArraySize=100001
-MaxJobCount=200000
+# Every array task counts towards MaxJobCount (until it ends and ages out, MinJobAge).
+MaxJobCount=1000000
 MinJobAge=600
 KillWait=5
 InactiveLimit=0
