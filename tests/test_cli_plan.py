@@ -1,10 +1,17 @@
-"""``exoc plan`` end to end: the DESIGN §4 JSON, the text table, exit codes, files."""
+"""``exoc plan``: the DESIGN §4 JSON, the text table, exit codes, files.
+
+One test runs the installed ``exoc`` as a user does; the others call the same
+typer app in-process (same code, without a process start per case).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from exo.compiler.cli import app
 from exo.compiler.frontend import compile_file
 from exo.compiler.optimizer import optimize
 
@@ -12,9 +19,15 @@ from .conftest import SPEC
 from .test_cli_frontend import exoc
 
 OVERNIGHT = SPEC / "examples" / "overnight_llm.exo"
+FINETUNE = SPEC / "examples" / "finetune_synthetic.exo"
 
 
-def test_json_is_the_plan_object_with_sorted_keys() -> None:
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_installed_command_prints_the_plan_object_with_sorted_keys() -> None:
     r = exoc("plan", str(OVERNIGHT), "--format", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
@@ -27,38 +40,31 @@ def test_json_is_the_plan_object_with_sorted_keys() -> None:
     assert data["status"] == "optimal" and data["workflow"] == "overnight-summaries"
 
 
-def test_text_table_and_output_file(tmp_path: Path) -> None:
-    r = exoc("plan", str(OVERNIGHT))
-    assert r.returncode == 0, r.stderr
-    assert "summarize" in r.stdout and "g5.xlarge" in r.stdout and "spot" in r.stdout
-    assert "all on-demand" in r.stdout and "\x1b[" not in r.stdout
-    out = tmp_path / "plan.json"
-    r = exoc("plan", str(OVERNIGHT), "--format", "json", "-o", str(out))
-    assert r.returncode == 0 and r.stdout == ""
-    assert json.loads(out.read_text())["status"] == "optimal"
-    txt = tmp_path / "plan.txt"
-    assert exoc("plan", str(OVERNIGHT), "-o", str(txt)).returncode == 0
-    assert "summarize" in txt.read_text()
+def test_text_and_output_files(tmp_path: Path) -> None:
+    code, out, _ = run("plan", str(OVERNIGHT))
+    assert code == 0
+    assert "summarize" in out and "g5.xlarge" in out
+    path = tmp_path / "plan.json"
+    code, out, _ = run("plan", str(OVERNIGHT), "--format", "json", "-o", str(path), "-p", "model=x")
+    assert code == 0 and out == ""
+    assert json.loads(path.read_text())["status"] == "optimal"
 
 
 def test_infeasible_exits_3_with_the_explanation() -> None:
-    r = exoc("plan", str(OVERNIGHT), "--format", "json", "-p", "model=x", "--time-limit", "30")
-    assert r.returncode == 0
-    tight = SPEC / "examples" / "finetune_synthetic.exo"
-    r = exoc("plan", str(tight), "--format", "json", "-p", "samples=100000000")
-    assert r.returncode == 3, r.stderr
-    data = json.loads(r.stdout)
+    code, out, _ = run("plan", str(FINETUNE), "--format", "json", "-p", "samples=100000000")
+    assert code == 3
+    data = json.loads(out)
     assert data["status"] == "infeasible" and data["steps"] == []
     assert any("cannot be met" in line for line in data["explanation"])
-    r = exoc("plan", str(tight), "-p", "samples=100000000")
-    assert r.returncode == 3 and "infeasible" in r.stdout and "Traceback" not in r.stderr
+    code, out, _ = run("plan", str(FINETUNE), "-p", "samples=100000000", "--time-limit", "20")
+    assert code == 3 and "cannot be met" in out
 
 
 def test_usage_errors_and_diagnostics() -> None:
-    assert exoc("plan", str(OVERNIGHT), "--format", "yaml").returncode == 2
-    assert exoc("plan", str(OVERNIGHT), "--time-limit", "0").returncode == 2
-    r = exoc("plan", str(SPEC / "errors" / "two_errors.exo"))
-    assert r.returncode == 1 and "E101" in r.stderr
+    assert run("plan", str(OVERNIGHT), "--format", "yaml")[0] == 2
+    assert run("plan", str(OVERNIGHT), "--time-limit", "0")[0] == 2
+    code, _, err = run("plan", str(SPEC / "errors" / "two_errors.exo"))
+    assert code == 1 and "E101" in err
 
 
 def test_catalog_override(tmp_path: Path) -> None:
@@ -71,8 +77,8 @@ def test_catalog_override(tmp_path: Path) -> None:
         "gpu.a10g,A10G,1,4,16,3.0,,24\n"
         "cpu.4,,0,4,16,0.1,,\n"
     )
-    r = exoc("plan", str(OVERNIGHT), "--format", "json", "--catalog", str(csv))
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
+    code, out, err = run("plan", str(OVERNIGHT), "--format", "json", "--catalog", str(csv))
+    assert code == 0, err
+    data = json.loads(out)
     assert {s["instance_type"] for s in data["steps"]} == {"gpu.a100", "cpu.4"}
     assert not any(s["spot"] for s in data["steps"])
