@@ -1,0 +1,199 @@
+"""How the Slurm runner reads a run: state files + queue -> progress, failures, outcome.
+
+These run without a cluster (the files are what the job scripts write; the
+queue is what ``squeue`` returned); tests/test_slurm_cluster.py runs the same
+code against real jobs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exo.backends.api import Artifact, PlannedWorkflow
+from exo.backends.slurm import SlurmOptions, runner
+from exo.backends.slurm.jobs import SlurmJob, build
+from exo.backends.slurm.scheduler import QueuedTask
+from exo.compiler.catalog import Catalog, InstanceType
+from exo.compiler.ir import InputRef, Program, Step, Throughput, Workflow
+from exo.compiler.plan import Plan, StepPlan
+
+
+def _jobs(tmp_path: Path) -> list[SlurmJob]:
+    """a (3 shards) -> b (1 shard) -> c (after b); d independent; b writes to a relative path."""
+    cpu = Throughput(flat={"cpu": 1.0})
+    steps = (
+        Step(name="a", items=3, command=("x",), throughput=cpu),
+        Step(
+            name="b",
+            command=("x",),
+            throughput=cpu,
+            input=InputRef(kind="step", name="a"),
+            output="out/{run_id}/{step}",
+        ),
+        Step(name="c", command=("x",), throughput=cpu, after=("b",)),
+        Step(name="d", command=("x",), throughput=cpu),
+    )
+    sps = [
+        StepPlan(
+            name=s.name,
+            instance_type="cpu1",
+            accelerator=None,
+            accelerator_count=0,
+            spot=False,
+            batch_size=1 if s.items else None,
+            replicas=2,
+            start_h=0,
+            expected_duration_h=0.1,
+            p_duration_h=0.1,
+            expected_cost_usd=0.01,
+        )
+        for s in steps
+    ]
+    plan = Plan(
+        workflow="w",
+        objective="cost",
+        status="optimal",
+        deadline_h=None,
+        budget_usd=None,
+        confidence=0.9,
+        expected_cost_usd=0.04,
+        makespan_h=0.3,
+        lower_bound_usd=0.04,
+        steps=sps,
+    )
+    catalog = Catalog(
+        name="c",
+        default_spot_preemptions_per_hour=0.1,
+        instances=(
+            InstanceType(
+                instance_type="cpu1",
+                accelerator=None,
+                accelerator_count=0,
+                vcpus=1,
+                memory_gib=1,
+                ondemand_usd_per_hour=0.1,
+                spot_usd_per_hour=None,
+                spot_preemptions_per_hour=0.1,
+            ),
+        ),
+    )
+    planned = PlannedWorkflow(
+        program=Program(workflow=Workflow(name="w"), steps=steps),
+        plan=plan,
+        catalog=catalog,
+        base_dir=str(tmp_path),
+    )
+    return build(planned, SlurmOptions())
+
+
+def _record(run: Path, step: str, shard: int, kind: str, text: str = "") -> None:
+    d = run / "state" / step
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"shard-{shard}.{kind}").write_text(text)
+
+
+IDS = {"a": "10", "b": "11", "c": "12", "d": "13"}
+
+
+def test_progress_while_running(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path)
+    run = tmp_path / "run"
+    _record(run, "a", 0, "done")
+    _record(run, "a", 0, "restarts", "1\n")
+    _record(run, "a", 1, "errors", "1\n")
+    queued = [
+        QueuedTask("10", "1", "RUNNING", "None"),
+        QueuedTask("10", "[2]", "PENDING", "JobArrayTaskLimit"),
+        QueuedTask("11", None, "PENDING", "Dependency"),
+        QueuedTask("12", None, "PENDING", "Dependency"),
+        QueuedTask("13", None, "PENDING", "Resources"),
+    ]
+    snap = runner.snapshot(run, jobs, IDS, queued, {})
+    by = {s.name: s for s in snap.steps}
+    a = by["a"]
+    assert (a.state, a.shards_done, a.shards_running, a.retries, a.preemptions) == (
+        "running",
+        1,
+        1,
+        1,
+        1,
+    )
+    assert [by[n].state for n in "bcd"] == ["pending", "pending", "pending"]
+    assert snap.active and snap.failures == []
+    assert runner.overall(snap, cancelled=False) == "submitted"
+
+
+def test_a_failed_shard_blocks_what_follows_and_names_its_log(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path)
+    run = tmp_path / "run"
+    for i in (0, 2):
+        _record(run, "a", i, "done")
+    _record(run, "a", 1, "errors", "3\n")
+    _record(run, "a", 1, "failed", "attempts=3 exit=7\n")
+    _record(run, "d", 0, "done")
+    snap = runner.snapshot(run, jobs, IDS, [], {"11": {}, "12": {}})
+    by = {s.name: s for s in snap.steps}
+    assert [by[n].state for n in "abcd"] == ["failed", "blocked", "blocked", "done"]
+    assert by["a"].retries == 2  # 3 errors, the last one was not followed by a retry
+    (f,) = snap.failures
+    assert (f.step, f.shard, f.attempts, f.reason) == ("a", 1, 3, "exit code 7")
+    assert f.log == str(run / "logs" / "a" / "shard-1.log")
+    assert runner.overall(snap, cancelled=False) == "failed"
+
+
+def test_a_job_that_left_the_queue_unrecorded_is_explained(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path)
+    run = tmp_path / "run"
+    for i in range(3):
+        _record(run, "a", i, "done")
+    ended = {"11": {"": ("TIMEOUT", "TimeLimit")}, "13": {"": ("CANCELLED", "None")}}
+    snap = runner.snapshot(run, jobs, IDS, [], ended)
+    by = {s.name: s for s in snap.steps}
+    assert [by[n].state for n in "abcd"] == ["done", "failed", "blocked", "cancelled"]
+    (f,) = snap.failures
+    assert (f.step, f.shard) == ("b", 0)
+    assert f.reason == "Slurm job 11: TIMEOUT (TimeLimit)"
+
+
+def test_all_done_and_cancelled_outcomes(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path)
+    run = tmp_path / "run"
+    for j in jobs:
+        for i in range(j.shards):
+            _record(run, j.step, i, "done")
+    snap = runner.snapshot(run, jobs, IDS, [], {})
+    assert runner.overall(snap, cancelled=False) == "done"
+    assert runner.overall(snap, cancelled=True) == "cancelled"
+
+
+def test_output_paths_follow_the_local_rules(tmp_path: Path) -> None:
+    jobs = {j.step: j for j in _jobs(tmp_path)}
+    run, wd = tmp_path / "run", tmp_path / "wd"
+    assert runner.output_path(jobs["a"], run, wd, "r1") == run / "outputs" / "a"
+    assert runner.output_path(jobs["b"], run, wd, "r1") == wd / "out" / "r1" / "b"
+
+
+def test_changed_scripts_are_detected_and_their_shards_forgotten(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path)
+    run = tmp_path / "run"
+    arts = [Artifact("submit.sh", "s\n", True), Artifact("steps/a.sbatch", "one\n", True)]
+    assert runner.write_run(run, arts) == []
+    assert (run / "steps" / "a.sbatch").stat().st_mode & 0o111
+    assert runner.write_run(run, arts) == []
+    changed = [arts[0], Artifact("steps/a.sbatch", "two\n", True)]
+    assert runner.write_run(run, changed) == ["a"]
+    out = run / "outputs" / "a"
+    (out / "shard-0").mkdir(parents=True)
+    (out / ".exo-staging").mkdir()
+    _record(run, "a", 0, "done")
+    runner.forget_shards(run, jobs, ["a"], tmp_path)
+    assert not (out / "shard-0").exists() and (out / ".exo-staging").exists()
+    assert not (run / "state" / "a").exists()
+
+
+def test_jobs_file_and_dependents(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path)
+    (tmp_path / "jobs.tsv").write_text("a\t10\nb\t11\n\nbroken\n")
+    assert runner.read_jobs(tmp_path) == {"a": "10", "b": "11"}
+    assert runner.read_jobs(tmp_path / "missing") == {}
+    assert runner.dependents(jobs) == {"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": set()}
