@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -551,3 +552,58 @@ def test_status_and_cancel_of_a_submitted_run(slurm_env: dict[str, str], tmp_pat
     ids = slurm_runner.read_jobs(run)
     wait_for(lambda: squeue(slurm_env, ",".join(ids.values())) == [], "the queue to empty")
     assert backend.status(planned, OPTIONS, ctx).state == "cancelled"
+
+
+CLI_WORKFLOW = """
+workflow cli {
+  deadline = 2h
+  catalog  = "./cluster.csv"
+}
+dataset docs {
+  uri   = "docs.jsonl"
+  items = 4
+}
+step count {
+  input    = docs
+  command  = ["bash", "-c", "test ! -e fail-flag && echo $1-$2 > $3/range", "x",
+              "{batch_start}", "{batch_end}", "{output}"]
+  output   = "counted"
+  cpu      = 2
+  throughput { cpu = 1 }
+  replicas = 1..2
+  spot     = never
+}
+"""
+
+
+def test_exoc_run_status_from_the_command_line(slurm_env: dict[str, str], tmp_path: Path) -> None:
+    """The user's path: `exoc run/status --target slurm` with a flag, exit codes 1 then 0."""
+    (tmp_path / "cluster.csv").write_text(
+        "instance_type,accelerator,accelerator_count,vcpus,memory_gib,"
+        "ondemand_usd_per_hour,spot_usd_per_hour\ncpu4,,0,4,16,0.2,\n"
+    )
+    wf = tmp_path / "cli.exo"
+    wf.write_text(CLI_WORKFLOW)
+    (tmp_path / "fail-flag").write_text("")
+    exoc = [sys.executable, "-m", "exo.compiler"]
+    flags = ["--target", "slurm", "--slurm-poll-s", "1", "--slurm-partition", "cpu"]
+
+    def exoc_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*exoc, *args], cwd=tmp_path, env=slurm_env, capture_output=True, text=True, check=False
+        )
+
+    failed = exoc_run("run", "cli.exo", *flags)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "failed" in failed.stdout and "shard-0.log" in failed.stdout
+    (tmp_path / "fail-flag").unlink()
+    done = exoc_run("run", "cli.exo", *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resuming run" in done.stdout
+    shards = sorted(p.name for p in (tmp_path / "counted").iterdir())  # no .exo-staging left
+    assert shards == [f"shard-{i}" for i in range(len(shards))] and shards
+    ranges = [(tmp_path / "counted" / s / "range").read_text().strip() for s in shards]
+    assert ranges[0].startswith("0-") and ranges[-1].endswith("-4")
+    status = exoc_run("status", "cli.exo", *flags, "--format", "json")
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["state"] == "done"

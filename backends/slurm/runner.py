@@ -14,6 +14,7 @@ when the follower stops (Ctrl-C); ``exoc run`` attaches to them again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -544,6 +545,8 @@ def execute(
         )
     reporter.end()
     state = overall(snap, (run_dir / CANCELLED_MARK).exists())
+    if state == "done":
+        _remove_empty_staging(run_dir, jobs, config.base_dir)
     messages.extend(_failure_lines(snap.failures))
     if state == "failed":
         messages.append("published shards are kept; fix the problem and `exoc run` again to resume")
@@ -556,6 +559,14 @@ def execute(
         failures=snap.failures,
         messages=messages,
     )
+
+
+def _remove_empty_staging(run_dir: Path, jobs: Sequence[SlurmJob], workflow_dir: Path) -> None:
+    """The attempt folders' parent, once every shard is published (it is empty then)."""
+    for job in jobs:
+        staging = output_path(job, run_dir, workflow_dir, run_dir.name) / ".exo-staging"
+        with contextlib.suppress(OSError):
+            staging.rmdir()
 
 
 def status(jobs: Sequence[SlurmJob], workflow: str, config: RunConfig) -> RunReport:
