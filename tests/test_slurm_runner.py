@@ -1,16 +1,21 @@
-"""How the Slurm runner reads a run: state files + queue -> progress, failures, outcome.
+"""The Slurm runner's bookkeeping and the job script's own logic, without a cluster.
 
-These run without a cluster (the files are what the job scripts write; the
-queue is what ``squeue`` returned); tests/test_slurm_cluster.py runs the same
-code against real jobs.
+How a run is read (state files + queue -> progress, failures, outcome), and the
+generated job script run directly by bash with the ``SLURM_*`` variables slurmd
+would set (retries, publication, requeue limit, TERM). tests/test_slurm_cluster.py
+runs the same code against real jobs.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from exo.backends.api import Artifact, PlannedWorkflow
-from exo.backends.slurm import SlurmOptions, runner
+from exo.backends.slurm import SlurmBackend, SlurmOptions, runner
 from exo.backends.slurm.jobs import SlurmJob, build
 from exo.backends.slurm.scheduler import QueuedTask
 from exo.compiler.catalog import Catalog, InstanceType
@@ -18,11 +23,11 @@ from exo.compiler.ir import InputRef, Program, Step, Throughput, Workflow
 from exo.compiler.plan import Plan, StepPlan
 
 
-def _jobs(tmp_path: Path) -> list[SlurmJob]:
+def _planned(tmp_path: Path, a_command: tuple[str, ...] = ("x",), **a: object) -> PlannedWorkflow:
     """a (3 shards) -> b (1 shard) -> c (after b); d independent; b writes to a relative path."""
     cpu = Throughput(flat={"cpu": 1.0})
     steps = (
-        Step(name="a", items=3, command=("x",), throughput=cpu),
+        Step(name="a", items=3, command=a_command, throughput=cpu, **a),  # type: ignore[arg-type]
         Step(
             name="b",
             command=("x",),
@@ -77,13 +82,16 @@ def _jobs(tmp_path: Path) -> list[SlurmJob]:
             ),
         ),
     )
-    planned = PlannedWorkflow(
+    return PlannedWorkflow(
         program=Program(workflow=Workflow(name="w"), steps=steps),
         plan=plan,
         catalog=catalog,
         base_dir=str(tmp_path),
     )
-    return build(planned, SlurmOptions())
+
+
+def _jobs(tmp_path: Path) -> list[SlurmJob]:
+    return build(_planned(tmp_path), SlurmOptions())
 
 
 def _record(run: Path, step: str, shard: int, kind: str, text: str = "") -> None:
@@ -197,3 +205,108 @@ def test_jobs_file_and_dependents(tmp_path: Path) -> None:
     assert runner.read_jobs(tmp_path) == {"a": "10", "b": "11"}
     assert runner.read_jobs(tmp_path / "missing") == {}
     assert runner.dependents(jobs) == {"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": set()}
+
+
+# --- the job script itself, run by bash as slurmd would (SLURM_* in the environment) ---------
+
+FLAKY = (
+    "bash",
+    "-c",
+    "n=$(cat tries 2>/dev/null || echo 0); echo $((n + 1)) >tries; "
+    'if [ "$n" -lt "$1" ]; then exit 5; fi; echo "$2" >"$3/attempt"',
+    "x",
+    "{batch_index}",
+    "{attempt}",
+    "{output}",
+)
+
+
+def _script(tmp_path: Path, command: tuple[str, ...], **a: object) -> Path:
+    planned = _planned(tmp_path, command, **a)
+    out = tmp_path / "emitted"
+    for art in SlurmBackend().emit(planned, SlurmOptions(backoff_s=0, backoff_max_s=0)):
+        p = out / art.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(art.content)
+    return out / "steps" / "a.sbatch"
+
+
+def _run_task(
+    script: Path, run: Path, wd: Path, index: int, restarts: int = 0
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "SLURM_ARRAY_TASK_ID": str(index),
+        "SLURM_RESTART_COUNT": str(restarts),
+        "SLURM_JOB_ID": "99",
+    }
+    wd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        ["bash", str(script), str(run), "r1", str(wd)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_job_script_retries_errors_then_publishes_once(tmp_path: Path) -> None:
+    script = _script(tmp_path, FLAKY, retries=2)
+    run, wd = tmp_path / "run", tmp_path / "wd"
+    (wd).mkdir()
+    (wd / "tries").write_text("0")  # fail twice (index 2 => $1 = 2), then succeed
+    proc = _run_task(script, run, wd, 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = run / "outputs" / "a"
+    assert sorted(p.name for p in out.iterdir()) == [".exo-staging", "shard-2"]
+    assert (out / "shard-2" / "attempt").read_text() == "3\n"
+    assert (run / "state" / "a" / "shard-2.errors").read_text() == "2\n"
+    assert (run / "state" / "a" / "shard-2.done").exists()
+    assert "retry 1 of 2" in proc.stdout and "retry 2 of 2" in proc.stdout
+    again = _run_task(script, run, wd, 2)
+    assert again.returncode == 0 and "already published" in again.stdout
+    assert (wd / "tries").read_text() == "3\n"  # the command did not run again
+
+
+def test_job_script_fails_for_good_after_its_retries(tmp_path: Path) -> None:
+    script = _script(tmp_path, FLAKY, retries=1)
+    run, wd = tmp_path / "run", tmp_path / "wd"
+    proc = _run_task(script, run, wd, 2)  # needs 2 failures before success; has 1 retry
+    assert proc.returncode == 5
+    assert (run / "state" / "a" / "shard-2.failed").read_text() == "attempts=2 exit=5\n"
+    assert not (run / "outputs" / "a" / "shard-2").exists()
+    assert list((run / "outputs" / "a" / ".exo-staging").iterdir()) == []
+
+
+def test_job_script_gives_up_after_too_many_requeues(tmp_path: Path) -> None:
+    script = _script(tmp_path, FLAKY, preemption_retries=2)
+    run, wd = tmp_path / "run", tmp_path / "wd"
+    ok = _run_task(script, run, wd, 0, restarts=2)
+    assert ok.returncode == 0, ok.stdout
+    assert (run / "outputs" / "a" / "shard-0" / "attempt").read_text() == "3\n"
+    too_many = _run_task(script, run, wd, 1, restarts=3)
+    assert too_many.returncode == 1
+    assert "reason=preempted" in (run / "state" / "a" / "shard-1.failed").read_text()
+
+
+def test_job_script_term_is_not_an_error(tmp_path: Path) -> None:
+    script = _script(tmp_path, ("bash", "-c", "touch started; sleep 30"), retries=0)
+    run, wd = tmp_path / "run", tmp_path / "wd"
+    wd.mkdir()
+    env = {"PATH": os.environ["PATH"], "SLURM_ARRAY_TASK_ID": "0"}
+    proc = subprocess.Popen(
+        ["bash", str(script), str(run), "r1", str(wd)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (wd / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert "not counted as an error" in out
+    assert not (run / "state" / "a" / "shard-0.errors").exists()
+    assert not (run / "state" / "a" / "shard-0.failed").exists()

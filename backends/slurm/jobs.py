@@ -65,6 +65,7 @@ class SlurmJob:
     items: int
     batch_size: int | None
     retries: int
+    preemption_retries: int
     timeout_s: int | None
     backoff_s: float
     backoff_max_s: float
@@ -327,6 +328,7 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
                 items=step.items or 0,
                 batch_size=sp.batch_size,
                 retries=step.retries,
+                preemption_retries=step.preemption_retries,
                 timeout_s=math.ceil(step.timeout_h * 3600) if step.timeout_h is not None else None,
                 backoff_s=options.backoff_s,
                 backoff_max_s=options.backoff_max_s,

@@ -165,6 +165,15 @@ class Snapshot:
     active: bool
 
 
+def _failure_reason(rec: dict[str, str]) -> str:
+    why = rec.get("reason")
+    if why == "missing-secret":
+        return "a secret was not set in the job's environment"
+    if why == "preempted":
+        return f"requeued {rec.get('attempts', '?')} times (more than preemption_retries)"
+    return f"exit code {rec.get('exit', '?')}"
+
+
 def snapshot(
     run_dir: Path,
     jobs: Sequence[SlurmJob],
@@ -225,11 +234,7 @@ def snapshot(
                     step=j.step,
                     shard=idx,
                     attempts=int(rec.get("attempts", "0") or 0),
-                    reason=(
-                        "the secret was missing in the job"
-                        if rec.get("reason") == "missing-secret"
-                        else f"exit code {rec.get('exit', '?')}"
-                    ),
+                    reason=_failure_reason(rec),
                     log=str(log_path(run_dir, j.step, idx)),
                 )
             )
