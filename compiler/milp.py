@@ -213,8 +213,12 @@ def solve_milp(
     energy: Sequence[int] = (),
     exact_quota: Sequence[int] = (),
     time_limit_s: float | None = None,
+    relax: bool = False,
 ) -> MilpResult:
     """Build and solve the model; ``deadline`` may be tighter than the problem's.
+
+    ``relax``: solve the LP relaxation only (``0 <= x <= 1``); its optimum is the
+    bound, and there is no choice.
 
     ``energy``: resource positions that get energy cuts (a relaxation of the
     quota). ``exact_quota``: resource positions enforced exactly at every instant
@@ -228,7 +232,7 @@ def solve_milp(
     head, tail = longest_paths(problem, fastest)
     lo = np.array(head)
     hi = np.maximum(lo, np.array([h - fastest[s] - tail[s] for s in range(n_steps)]))
-    x = cp.Variable(d.n, boolean=True)
+    x = cp.Variable(d.n, bounds=[0.0, 1.0]) if relax else cp.Variable(d.n, boolean=True)
     t = cp.Variable(n_steps, bounds=[lo, hi])
     m_lo = max((head[s] + fastest[s] for s in range(n_steps)), default=0.0)
     mk = cp.Variable(bounds=[m_lo, math.inf])
@@ -281,6 +285,17 @@ def solve_milp(
         status = "infeasible"
     else:
         status = "unknown"
+    if relax:
+        value = float(prob.value) if status == "optimal" else None
+        return MilpResult(
+            status if status in ("optimal", "infeasible") else "unknown",
+            None,
+            None,
+            value,
+            value if value is not None else (math.inf if status == "infeasible" else -math.inf),
+            t1 - t0,
+            t2 - t1,
+        )
     if status in ("optimal", "feasible") and x.value is not None and t.value is not None:
         xv = np.asarray(x.value)
         ends = (*d.offsets[1:], d.n)

@@ -16,9 +16,10 @@ ends no later than it did), which is how exact solver schedules are cleaned up.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 #: Two times closer than this (hours) are equal when checking a schedule (3.6 µs).
 TIME_EPS = 1e-9
@@ -83,43 +84,45 @@ def asap(jobs: Jobs) -> list[float]:
 
 
 class _Profile:
-    """Usage over time as a step function: ``levels[i]`` holds on ``[times[i], times[i+1])``."""
+    """Usage over time as a step function: ``levels[i]`` holds on ``[times[i], times[i+1])``.
+
+    numpy arrays, so that finding room is vectorised over the segments: large
+    schedules have thousands of them.
+    """
 
     def __init__(self, limits: tuple[int, ...]) -> None:
-        self.limits = limits
-        self.times: list[float] = [0.0]
-        self.levels: list[list[int]] = [[0] * len(limits)]
-
-    def _fits(self, level: list[int], use: tuple[int, ...]) -> bool:
-        return all(lv + u <= q for lv, u, q in zip(level, use, self.limits, strict=True))
+        self.limits = np.asarray(limits, dtype=np.int64)
+        self.times = np.zeros(1, dtype=np.float64)
+        self.levels = np.zeros((1, len(limits)), dtype=np.int64)
 
     def earliest(self, est: float, duration: float, use: tuple[int, ...]) -> float:
         """The earliest start >= est with room for ``use`` during ``[start, start + duration)``."""
-        times, levels = self.times, self.levels
-        i = bisect_right(times, est) - 1
+        times = self.times
+        k = int(np.searchsorted(times, est, side="right")) - 1
+        free = self.limits - np.asarray(use, dtype=np.int64)
+        bad = np.flatnonzero(np.any(self.levels[k:] > free, axis=1)) + k
+        if bad.size == 0:
+            return est
+        # runs of consecutive full segments: after a block the next try is past its run
+        run_last = np.append(np.flatnonzero(np.diff(bad) != 1), bad.size - 1)
         t = est
+        pos = 0
         while True:
             end = t + duration
-            j = i
-            blocked = -1
-            while j < len(times) and times[j] < end:
-                if not self._fits(levels[j], use):
-                    blocked = j
-                    break
-                j += 1
-            if blocked < 0:
+            if pos >= bad.size or times[bad[pos]] >= end:
                 return t
-            if blocked + 1 == len(times):  # the last segment is empty: ``use`` alone is too big
+            last = int(bad[run_last[np.searchsorted(run_last, pos)]])
+            if last + 1 == len(times):  # the last segment is empty: ``use`` alone is too big
                 raise ValueError("a step holds more than the quota on its own")
-            t = times[blocked + 1]
-            i = blocked + 1
+            t = float(times[last + 1])
+            pos = int(np.searchsorted(bad, last + 1))
 
     def _split(self, x: float) -> int:
-        idx = bisect_left(self.times, x)
+        idx = int(np.searchsorted(self.times, x, side="left"))
         if idx < len(self.times) and self.times[idx] == x:
             return idx
-        self.times.insert(idx, x)
-        self.levels.insert(idx, list(self.levels[idx - 1]))
+        self.times = np.insert(self.times, idx, x)
+        self.levels = np.insert(self.levels, idx, self.levels[idx - 1], axis=0)
         return idx
 
     def add(self, start: float, duration: float, use: tuple[int, ...]) -> None:
@@ -127,10 +130,7 @@ class _Profile:
             return
         a = self._split(start)
         b = self._split(start + duration)
-        for seg in range(a, b):
-            level = self.levels[seg]
-            for r, u in enumerate(use):
-                level[r] += u
+        self.levels[a:b] += np.asarray(use, dtype=np.int64)
 
 
 def serial_sgs(jobs: Jobs, order: Sequence[int]) -> list[float]:

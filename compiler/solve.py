@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from exo.compiler.costmodel import prune_dominated, usage
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources
 from exo.compiler.schedule import (
     Jobs,
     asap,
+    critical,
     improve,
     makespan,
     priority_order,
@@ -34,6 +36,8 @@ from exo.compiler.schedule import (
 
 #: Problems up to this many steps get the exact disjunctive quota model.
 SMALL_STEPS = 30
+#: Above this many options (after pruning), large quota problems use a slimmer model.
+SLIM_OPTIONS = 40_000
 #: Tightening rounds of the large-problem quota heuristic.
 REPAIR_ROUNDS = 6
 
@@ -175,13 +179,37 @@ def _stage(
         return _from_milp(problem, objective, r, cap, r.bound) or _Stage(
             None, None, None, r.bound, False
         )
-    relaxed = solve_milp(
-        problem,
-        objective=objective,
-        deadline=limit,
-        energy=binding,
-        time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.6)),
+    model: Problem = problem
+    lift: Callable[[MilpResult], MilpResult] = _same
+    lp_bound: float | None = None
+    if problem.size > SMALL_STEPS and sum(len(o) for o in problem.options) > SLIM_OPTIONS:
+        # Very large: the bound from the LP relaxation over every option, the plan
+        # from a model over each step's (cost, P) front only (a smaller MILP).
+        lp = solve_milp(
+            problem,
+            objective=objective,
+            deadline=limit,
+            energy=binding,
+            relax=True,
+            time_limit_s=clock.share(fraction * 0.2),
+        )
+        if lp.status == "infeasible":
+            return _Stage.impossible()
+        lp_bound = lp.bound
+        model, lift = _slim(problem)
+    relaxed = lift(
+        solve_milp(
+            model,
+            objective=objective,
+            deadline=limit,
+            energy=binding,
+            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.6)),
+        )
     )
+    if lp_bound is not None:
+        relaxed = replace(
+            relaxed, bound=lp_bound, status="feasible" if relaxed.choice else "unknown"
+        )
     if relaxed.status == "infeasible":
         return _Stage.impossible()
     found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
@@ -203,8 +231,28 @@ def _stage(
         if got is not None:
             return _best(objective, got, found)
     return _best(
-        objective, found, _repair(problem, objective, cap, clock, fraction, relaxed, binding)
+        objective,
+        found,
+        _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift),
     )
+
+
+def _same(r: MilpResult) -> MilpResult:
+    return r
+
+
+def _slim(problem: Problem) -> tuple[Problem, Callable[[MilpResult], MilpResult]]:
+    """The problem with each step's (cost, P) Pareto front only, and the map back."""
+    fronts = tuple(tuple(prune_dominated(opts)) for opts in problem.options)
+    index = [{o: k for k, o in enumerate(opts)} for opts in problem.options]
+
+    def lift(r: MilpResult) -> MilpResult:
+        if r.choice is None:
+            return r
+        full = tuple(index[s][fronts[s][k]] for s, k in enumerate(r.choice))
+        return replace(r, choice=full)
+
+    return replace(problem, options=fronts), lift
 
 
 def _best(objective: str, a: _Stage | None, b: _Stage | None) -> _Stage:
@@ -234,20 +282,34 @@ def _repair(
     fraction: float,
     relaxed: MilpResult,
     binding: Sequence[int],
+    model: Problem,
+    lift: Callable[[MilpResult], MilpResult],
 ) -> _Stage | None:
-    """Large problems with quotas: tighten the relaxation's deadline until the schedule fits.
+    """Large problems with quotas: plans whose quota-respecting schedule meets the limit.
 
-    Each round solves the energy-cut relaxation with the deadline lowered by how
-    much the last heuristic schedule overshot the real limit. The bound stays the
-    first relaxation's (a bound for the real problem); the best plan found wins.
+    1. The relaxation's choice, if its schedule fits.
+    2. Crashing: upgrade the steps on the critical chain of the schedule to faster
+       options until it fits (cheap: one schedule per round).
+    3. Tightening: solve the energy-cut relaxation again with its deadline lowered
+       by how much the last schedule overshot, until the schedule fits.
+    4. The fastest option everywhere.
+
+    The bound stays the first relaxation's (a bound for the real problem); the
+    cheapest plan found wins.
     """
     limit = _limit(problem, cap)
     bound = relaxed.bound
-    best: _Stage | None = None
     if relaxed.choice is not None:
-        best = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound)
-    if best is not None or limit is None:
-        return best
+        first = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound)
+        if first is not None or limit is None:
+            return first
+    if limit is None:
+        return None
+    found: list[_Stage] = []
+    if relaxed.choice is not None:
+        crashed = _crash(problem, objective, relaxed.choice, cap, bound, clock)
+        if crashed is not None:
+            found.append(crashed)
     target = limit
     r = relaxed
     for _ in range(REPAIR_ROUNDS):
@@ -258,20 +320,85 @@ def _repair(
         target = target - max(over, 1e-3 * limit)
         if target <= 0.0:
             break
-        r = solve_milp(
-            problem,
-            objective=objective,
-            deadline=target,
-            energy=binding,
-            time_limit_s=clock.share(fraction * 0.5),
+        r = lift(
+            solve_milp(
+                model,
+                objective=objective,
+                deadline=target,
+                energy=binding,
+                time_limit_s=clock.share(fraction * 0.5),
+            )
         )
         if r.choice is None:
             break
         got = _accept(problem, objective, r.choice, r.starts, cap, bound)
         if got is not None:
-            return got
-    # last resort: the fastest option of every step, if it is within the budget
-    return _accept(problem, objective, _pick(problem, "P"), None, cap, bound)
+            found.append(got)
+            break
+    if not found:
+        fastest = _accept(problem, objective, _pick(problem, "P"), None, cap, bound)
+        if fastest is not None:
+            found.append(fastest)
+    if not found:
+        return None
+    return min(found, key=lambda st: st.value if st.value is not None else math.inf)
+
+
+def _crash(
+    problem: Problem,
+    objective: str,
+    choice: Sequence[int],
+    cap: float | None,
+    bound: float,
+    clock: Clock,
+    rounds: int = 100,
+) -> _Stage | None:
+    """Upgrade critical steps to faster options until the quota schedule meets the limit.
+
+    Each round schedules the choice, finds the chain that sets the makespan
+    (precedence or waits for quota) and moves every step on it to the faster
+    option with the lowest extra cost per hour saved, preferring options that
+    hold no more of any resource (more replicas can lengthen the waits).
+    """
+    limit = _limit(problem, cap)
+    if limit is None:
+        return None
+    current = list(choice)
+    for _ in range(rounds):
+        if clock.expired():
+            return None
+        jobs = problem.jobs(current)
+        order = priority_order(jobs, [-v for v in tails(jobs)])
+        starts = improve(jobs, serial_sgs(jobs, order), rounds=1)
+        if makespan(jobs, starts) <= limit + TOL_H:
+            return _accept(problem, objective, current, starts, cap, bound)
+        moved = False
+        for s, on_chain in enumerate(critical(jobs, starts)):
+            if not on_chain:
+                continue
+            opts = problem.options[s]
+            cur = opts[current[s]]
+            use = jobs.usages[s] if jobs.usages else ()
+            faster = [k for k, o in enumerate(opts) if o.P < cur.P - 1e-12]
+            if not faster:
+                continue
+            lean = [k for k in faster if _holds_no_more(problem, s, k, use)]
+            pool = lean or faster
+            rate = {
+                k: ((opts[k].cost - cur.cost) / (cur.P - opts[k].P), opts[k].P, k) for k in pool
+            }
+            current[s] = min(pool, key=rate.__getitem__)
+            moved = True
+        if not moved:
+            return None
+    return None
+
+
+def _holds_no_more(problem: Problem, step: int, k: int, use: Sequence[int]) -> bool:
+    if not use:
+        return True
+    mine = usage(problem.options[step][k], problem.resources)
+    return all(a <= b for a, b in zip(mine, use, strict=True))
 
 
 def _accept(

@@ -1,0 +1,92 @@
+"""Schedules: serial SGS against a plain reference, forward-backward improvement, checks."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from exo.compiler.schedule import (
+    Jobs,
+    asap,
+    critical,
+    improve,
+    makespan,
+    priority_order,
+    serial_sgs,
+    violations,
+)
+from tests.optimizer_oracle import sgs as reference_sgs
+
+
+def random_jobs(seed: int, n: int, resources: int = 2) -> Jobs:
+    rng = random.Random(seed)
+    preds = []
+    for j in range(n):
+        k = rng.randrange(0, min(j, 3) + 1)
+        preds.append(tuple(sorted(rng.sample(range(j), k))) if j else ())
+    limits = tuple(rng.randrange(4, 10) for _ in range(resources))
+    usages = tuple(
+        tuple(rng.randrange(0, q + 1) if rng.random() < 0.7 else 0 for q in limits)
+        for _ in range(n)
+    )
+    durations = tuple(rng.choice([0.5, 1.0, 1.5, 2.25, rng.uniform(0.1, 3.0)]) for _ in range(n))
+    return Jobs(durations, tuple(preds), usages, limits)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_serial_sgs_matches_a_plain_reference(seed: int) -> None:
+    jobs = random_jobs(seed, 12 + seed % 7)
+    rng = random.Random(seed)
+    order = priority_order(jobs, [rng.random() for _ in range(jobs.size)])
+    got = serial_sgs(jobs, order)
+    names = [str(i) for i in range(jobs.size)]
+    ref = reference_sgs(
+        [names[i] for i in order],
+        {names[i]: jobs.durations[i] for i in range(jobs.size)},
+        {names[i]: list(jobs.usages[i]) for i in range(jobs.size)},
+        list(jobs.limits),
+        {names[j]: [names[i] for i in jobs.preds[j]] for j in range(jobs.size)},
+    )
+    assert got == [ref[n] for n in names]
+    assert violations(jobs, got) == []
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_improvement_never_lengthens_and_stays_valid(seed: int) -> None:
+    jobs = random_jobs(100 + seed, 25)
+    order = priority_order(jobs, [float(i) for i in range(jobs.size)])
+    first = serial_sgs(jobs, order)
+    better = improve(jobs, first)
+    assert makespan(jobs, better) <= makespan(jobs, first) + 1e-12
+    assert violations(jobs, better) == []
+
+
+def test_sgs_keeps_a_feasible_schedule_no_later() -> None:
+    """Given the start order of a feasible schedule, no step starts later."""
+    jobs = random_jobs(7, 15)
+    base = serial_sgs(jobs, priority_order(jobs, [float(i) for i in range(jobs.size)]))
+    # a feasible but stretched schedule: everything shifted by its index
+    stretched = [s + 0.1 * i for i, s in enumerate(base)]
+    if violations(jobs, stretched) == []:
+        again = serial_sgs(jobs, priority_order(jobs, stretched))
+        assert all(a <= b + 1e-12 for a, b in zip(again, stretched, strict=True))
+
+
+def test_asap_critical_path_and_checks() -> None:
+    jobs = Jobs((2.0, 3.0, 1.0, 4.0), ((), (0,), (0,), (1, 2)))
+    starts = asap(jobs)
+    assert starts == [0.0, 2.0, 2.0, 5.0]
+    assert makespan(jobs, starts) == 9.0
+    assert critical(jobs, starts) == [True, True, False, True]
+    assert violations(jobs, [0.0, 1.0, 2.0, 5.0]) == ["step 1 starts before its predecessor 0 ends"]
+    assert violations(jobs, starts, deadline=8.0)
+
+
+def test_quota_waits_are_on_the_critical_chain() -> None:
+    # two independent steps that cannot overlap: the second waits for the first
+    jobs = Jobs((2.0, 3.0), ((), ()), ((1,), (1,)), (1,))
+    starts = serial_sgs(jobs, [0, 1])
+    assert starts == [0.0, 2.0]
+    assert critical(jobs, starts) == [True, True]
+    assert violations(jobs, [0.0, 1.0]) == ["resource 0 holds 2 > 1 at t=1.0"]
