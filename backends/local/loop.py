@@ -17,7 +17,6 @@ import selectors
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import deque
@@ -36,10 +35,12 @@ from ..api import (
 )
 from . import procs
 from .progress import Reporter
-from .state import ShardRow, Store, process_start
+from .state import ShardRow, Store
 from .tasks import LocalStep, TaskGraph
 
 _PREEMPTION_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)
+#: Longest time a state change waits before it is committed (see Loop._flush).
+COMMIT_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +68,10 @@ class Attempt:
     step: LocalStep
     idx: int
     attempt: int
-    proc: subprocess.Popen[bytes]
+    pid: int
     pidfd: int
-    staging: Path
-    log: Path
+    staging: str
+    log: str
     deadline: float | None
     #: Why the runner signalled it: ``timeout`` or ``stop`` (``None``: not signalled).
     signalled: str | None = None
@@ -117,10 +118,13 @@ class Loop:
         self.timers: list[tuple[float, int, str, int]] = []
         self.timer_seq = 0
         self.dirty: dict[tuple[str, int], ShardRow] = {}
+        self.urgent = False
+        self.committed = self.clock()
         self.changed: set[str] = set()
         self.stopping = False
         self.hard_stop = False
-        self.made_dirs: set[Path] = set()
+        self.step_dirs: dict[str, tuple[str, str]] = {}
+        self.launcher = procs.Launcher()
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
                 self.done[name] += 1
@@ -131,16 +135,27 @@ class Loop:
 
     # --- bookkeeping ---------------------------------------------------------------------
 
-    def _set(self, row: ShardRow) -> None:
+    def _set(self, row: ShardRow, *, urgent: bool = False) -> None:
         key = (row.step, row.idx)
         self.rows[key] = row
         self.dirty[key] = row
         self.changed.add(row.step)
+        self.urgent = self.urgent or urgent
 
-    def _flush(self) -> None:
-        if self.dirty:
+    def _flush(self, *, force: bool = False) -> None:
+        """Write changed rows, at most every ``COMMIT_INTERVAL_S`` unless urgent.
+
+        Launches and publications may be written late: after a crash, published
+        shards are recognised on disk and unrecorded attempts are found by their
+        environment (see runner.py). Errors, retries and preemptions are written
+        at once, so their counts survive a crash.
+        """
+        now = self.clock()
+        if self.dirty and (force or self.urgent or now - self.committed >= COMMIT_INTERVAL_S):
             self.store.save(self.s.run_id, self.dirty.values())
             self.dirty.clear()
+            self.urgent = False
+            self.committed = now
         if self.changed:
             states = self.states()
             for name in self.steps:
@@ -188,19 +203,36 @@ class Loop:
         # A dataset URI is an IR string: ``{{`` stands for a brace.
         return expand(st.input_ref, {k: v for k, v in values.items() if k != "input"})
 
+    def _dirs(self, st: LocalStep) -> tuple[str, str]:
+        """The step's staging and log folders (created once)."""
+        dirs = self.step_dirs.get(st.name)
+        if dirs is None:
+            staging, logdir = self.s.staging[st.name], self.s.logs / st.name
+            staging.mkdir(parents=True, exist_ok=True)
+            logdir.mkdir(parents=True, exist_ok=True)
+            dirs = self.step_dirs[st.name] = (str(staging), str(logdir))
+        return dirs
+
+    def _paths(self, st: LocalStep, idx: int, attempt: int) -> tuple[str, str]:
+        staging, logdir = self._dirs(st)
+        name = f"shard-{idx}.attempt-{attempt}"
+        return f"{staging}/{name}", f"{logdir}/{name}.log"
+
+    @staticmethod
+    def _make_staging(staging: str) -> None:
+        """The attempt's private output folder, empty (its log is created by the spawn)."""
+        # Plain strings and os calls: this runs once per shard (see docs/benchmarks.md).
+        try:
+            os.mkdir(staging)  # noqa: PTH102
+        except FileExistsError:  # left by an attempt that never started (a crash)
+            shutil.rmtree(staging)
+            os.mkdir(staging)  # noqa: PTH102
+
     def _launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
         row = self.rows[(st.name, idx)]
         attempt = row.attempts + 1
-        staging = self.s.staging[st.name] / f"shard-{idx}.attempt-{attempt}"
-        logdir = self.s.logs / st.name
-        for d in (self.s.staging[st.name], logdir):
-            if d not in self.made_dirs:
-                d.mkdir(parents=True, exist_ok=True)
-                self.made_dirs.add(d)
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-        log = logdir / f"shard-{idx}.attempt-{attempt}.log"
+        staging, log = self._paths(st, idx, attempt)
+        self._make_staging(staging)
         values = runtime_values(
             step=st.name,
             shard=st.shard(idx),
@@ -218,26 +250,25 @@ class Loop:
         argv = expand_command(st.command, values)
         now = self.clock()
         try:
-            proc = procs.start(argv, env, self.s.cwd, log)
+            pid = self.launcher.start(argv, env, log)
         except OSError as exc:
-            with log.open("a") as f:
+            with open(log, "a") as f:  # noqa: PTH123
                 f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
             shutil.rmtree(staging, ignore_errors=True)
-            self._set(row.with_(attempts=attempt, log=str(log), state="running"))
+            self._set(row.with_(attempts=attempt, log=log, state="running"))
             self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
             return
-        pidfd = os.pidfd_open(proc.pid)
+        pidfd = os.pidfd_open(pid)
         deadline = now + st.timeout_s if st.timeout_s is not None else None
-        self.running[pidfd] = Attempt(st, idx, attempt, proc, pidfd, staging, log, deadline)
+        self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline)
         selector.register(pidfd, selectors.EVENT_READ)
         self.running_per_step[st.name] += 1
         self._set(
             row.with_(
                 state="running",
                 attempts=attempt,
-                pid=proc.pid,
-                pid_start=process_start(proc.pid),
-                log=str(log),
+                pid=pid,
+                log=log,
                 reason=None,
             )
         )
@@ -268,7 +299,7 @@ class Loop:
 
     def _fail(self, st: LocalStep, idx: int, reason: str) -> None:
         row = self.rows[(st.name, idx)]
-        self._set(row.with_(state="failed", reason=reason, pid=None, pid_start=None))
+        self._set(row.with_(state="failed", reason=reason, pid=None, pid_start=None), urgent=True)
         if st.name not in self.failed_steps:
             self.failed_steps.add(st.name)
             self.pending[st.name].clear()
@@ -289,18 +320,24 @@ class Loop:
             self._fail(st, idx, reason)
             return
         self.retries_seen[st.name] += 1
-        self._set(row.with_(state="pending", retries=row.retries + 1, reason=reason, pid=None))
+        self._set(
+            row.with_(state="pending", retries=row.retries + 1, reason=reason, pid=None),
+            urgent=True,
+        )
         delay = min(self.s.backoff_max_s, self.s.backoff_s * (2**row.retries))
         delay *= self.rng.uniform(0.5, 1.5)
         self.timer_seq += 1
         heapq.heappush(self.timers, (self.clock() + delay, self.timer_seq, st.name, idx))
 
     def _publish(self, att: Attempt) -> None:
-        target = self.s.outputs[att.step.name] / f"shard-{att.idx}"
-        if target.exists():
+        # Plain strings and os calls on this path: it runs once per shard (see benchmarks).
+        target = f"{self.s.outputs[att.step.name]}/shard-{att.idx}"
+        try:
+            os.rename(att.staging, target)  # noqa: PTH104
+        except OSError:
             # Only possible if something outside exo created it after the run began.
             shutil.rmtree(target)
-        att.staging.rename(target)
+            os.rename(att.staging, target)  # noqa: PTH104
         row = self.rows[(att.step.name, att.idx)]
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1
@@ -308,8 +345,8 @@ class Loop:
     def _finished(self, att: Attempt) -> None:
         # Anything the shard left running in its process group goes with it; the
         # group id stays reserved until the leader (an unreaped zombie now) is waited for.
-        procs.signal_group(att.proc.pid, signal.SIGKILL)
-        rc = att.proc.wait()
+        procs.signal_group(att.pid, signal.SIGKILL)
+        rc = procs.wait_exit_code(att.pid)
         self.running_per_step[att.step.name] -= 1
         st, idx = att.step, att.idx
         row = self.rows[(st.name, idx)]
@@ -327,7 +364,7 @@ class Loop:
             preemptions = row.preemptions + 1
             self.preemptions_seen[st.name] += 1
             if preemptions > st.preemption_retries:
-                self._set(row.with_(preemptions=preemptions))
+                self._set(row.with_(preemptions=preemptions), urgent=True)
                 self._fail(st, idx, f"{procs.describe_exit(rc)} from outside {preemptions} times")
             else:
                 self._set(
@@ -336,7 +373,8 @@ class Loop:
                         preemptions=preemptions,
                         pid=None,
                         reason=procs.describe_exit(rc),
-                    )
+                    ),
+                    urgent=True,
                 )
                 self.pending[st.name].appendleft(idx)
         else:
@@ -353,23 +391,25 @@ class Loop:
         for att in self.running.values():
             if att.signalled != "stop":
                 att.signalled = "stop"
-                procs.signal_group(att.proc.pid, signal.SIGTERM)
+                procs.signal_group(att.pid, signal.SIGTERM)
                 att.kill_at = now + self.s.grace_s
             if self.hard_stop:
-                procs.signal_group(att.proc.pid, signal.SIGKILL)
+                procs.signal_group(att.pid, signal.SIGKILL)
 
     def _timers(self, now: float) -> None:
         for att in self.running.values():
             if att.deadline is not None and att.signalled is None and now >= att.deadline:
                 att.signalled = "timeout"
-                procs.signal_group(att.proc.pid, signal.SIGTERM)
+                procs.signal_group(att.pid, signal.SIGTERM)
                 att.kill_at = now + self.s.grace_s
             if att.kill_at is not None and now >= att.kill_at:
-                procs.signal_group(att.proc.pid, signal.SIGKILL)
+                procs.signal_group(att.pid, signal.SIGKILL)
                 att.kill_at = None
 
     def _next_wakeup(self) -> float | None:
         times = [t for t, *_ in self.timers[:1]] if not self.stopping else []
+        if self.dirty:
+            times.append(self.committed + COMMIT_INTERVAL_S)
         for att in self.running.values():
             if att.deadline is not None and att.signalled is None:
                 times.append(att.deadline)
@@ -394,7 +434,7 @@ class Loop:
         states = self.states()
         self.reporter.begin([self.progress(n, states) for n in self.steps])
         selector = selectors.DefaultSelector()
-        with _signals() as wake:
+        with _signals() as wake, procs.working_directory(self.s.cwd):
             selector.register(wake.fileno(), selectors.EVENT_READ)
             try:
                 while True:
@@ -420,10 +460,10 @@ class Loop:
                     self._timers(now)
             finally:
                 for att in self.running.values():
-                    procs.signal_group(att.proc.pid, signal.SIGKILL)
-                    att.proc.wait()
+                    procs.signal_group(att.pid, signal.SIGKILL)
+                    procs.wait_exit_code(att.pid)
                     os.close(att.pidfd)
-                self._flush()
+                self._flush(force=True)
                 selector.close()
                 self.reporter.end()
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"

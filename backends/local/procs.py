@@ -8,11 +8,12 @@ Commands are argv lists handed to ``execve``: no shell ever sees them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import signal
-import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 #: Variables kept when ``clean_env`` is set (plus ``LC_*``).
@@ -25,22 +26,63 @@ def base_environment(environ: Mapping[str, str], clean: bool) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k in BASE_ENV or k.startswith("LC_")}
 
 
-def start(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path
-) -> subprocess.Popen[bytes]:
-    """Start one shard attempt; stdout and stderr go to ``log``. Raises OSError."""
-    with log.open("wb") as out:
-        # A list argv and no shell: values are never interpreted (DESIGN §7).
-        return subprocess.Popen(
+class Launcher:
+    """Starts shard processes with ``posix_spawn`` (no fork of the runner's memory).
+
+    ``posix_spawn`` cannot change directory, so the runner works from the shards'
+    directory while it runs (see :func:`working_directory`). Programs without a
+    ``/`` are looked up on the ``PATH`` of the shard's own environment, as
+    ``execvpe`` would.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], str | None] = {}
+
+    def resolve(self, program: str, env: Mapping[str, str]) -> str | None:
+        if "/" in program:
+            return program
+        path = env.get("PATH", os.defpath)
+        key = (program, path)
+        if key not in self._found:
+            self._found[key] = shutil.which(program, path=path)
+        return self._found[key]
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str], log: str) -> int:
+        """Start one shard attempt (stdout and stderr to ``log``); its pid. Raises OSError."""
+        program = self.resolve(argv[0], env)
+        if program is None:
+            raise FileNotFoundError(errno.ENOENT, "not found on PATH", argv[0])
+        return os.posix_spawn(
+            program,
             list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=dict(env),
-            start_new_session=True,
-            close_fds=True,
+            dict(env),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,
         )
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run the block from ``path`` (the runner is single-threaded and uses absolute paths)."""
+    before = Path.cwd()
+    if before == path:
+        yield
+        return
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def wait_exit_code(pid: int) -> int:
+    """Reap ``pid``: its exit code, or minus the signal that killed it."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
