@@ -7,10 +7,14 @@ in one list, so that the whole surface is visible in one place.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
-from exo.compiler import __version__
+
+from exo.backends import commands as backend_commands
+from exo.compiler import __version__, commands_frontend, commands_plan
+from exo.compiler.report import commands as report_commands
 
 app = typer.Typer(
     name="exoc",
@@ -37,23 +41,12 @@ def _root(
     """exo: compile batch AI workflows into the cheapest plan that meets the deadline."""
 
 
-def _register_commands() -> None:
-    # One line per command module; each exposes ``register(app)``.
-    from exo.compiler import commands_frontend
+#: Every command module, in the order their commands appear in ``--help``;
+#: each exposes ``register(app)``.
+COMMAND_MODULES = (commands_frontend, commands_plan, report_commands, backend_commands)
 
-    commands_frontend.register(app)
-    from exo.backends import commands as commands_backends
-
-    commands_backends.register(app)
-    from exo.compiler import commands_plan
-
-    commands_plan.register(app)
-    from exo.compiler.report import commands as commands_report
-
-    commands_report.register(app)
-
-
-_register_commands()
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def main() -> None:
@@ -62,3 +55,12 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except Exception as e:  # a bug in exoc, never a user error: no traceback by default
+        if os.environ.get("EXO_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"error[E901]: internal compiler error: {type(e).__name__}: {e}\n"
+            "  help: this is a bug in exoc; please report it with the input that triggers it\n"
+            "  help: set EXO_DEBUG=1 to see the traceback\n"
+        )
+        sys.exit(1)

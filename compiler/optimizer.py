@@ -9,15 +9,17 @@ adds the baselines and explains the result (or the infeasibility).
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from exo.compiler.baselines import all_on_demand, naive
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import quota_limits, quota_resources, resource_label
 from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline, Plan, StepPlan
 from exo.compiler.problem import TOL_H, Problem, build_problem
 from exo.compiler.schedule import critical, violations
-from exo.compiler.solve import Clock, Solution, Status, solve_problem
+
+if TYPE_CHECKING:
+    from exo.compiler.solve import Solution, Status
 
 #: Share of ``time_limit_s`` for the main solve; the all-on-demand baseline gets the rest.
 MAIN_SHARE = 0.7
@@ -32,6 +34,11 @@ def optimize(
 ) -> Plan:
     """The plan of DESIGN §4 for ``program`` (deterministic without a time limit)."""
     t0 = time.perf_counter()
+    # The solver stack (cvxpy, HiGHS) loads here, not at import: commands that
+    # never plan, like `exoc check`, start without it.
+    from exo.compiler.baselines import all_on_demand, naive
+    from exo.compiler.solve import Clock, solve_problem
+
     main_clock = Clock(None if time_limit_s is None else time_limit_s * MAIN_SHARE)
     problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
     sol = solve_problem(problem, main_clock)
