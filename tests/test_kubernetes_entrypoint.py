@@ -282,3 +282,13 @@ def test_tokens_follow_expand() -> None:
         assert all(not isinstance(t, Literal) or t.text for t in parts)
         rebuilt = "".join(t.text if isinstance(t, Literal) else values[t.name] for t in parts)
         assert rebuilt == expand(template, values)
+
+
+def test_yaml_line_break_characters_survive_serialisation() -> None:
+    """YAML 1.1 folds NEL/LS/PS/CR in plain, single-quoted and literal scalars."""
+    import yaml
+
+    from exo.backends.kubernetes.serialize import to_yaml
+
+    for value in ["\x85", "a\u2028b", "c\u2029d", "x\r\ny", "multi\nline", "plain"]:
+        assert yaml.safe_load(to_yaml({"arg": value}))["arg"] == value

@@ -25,8 +25,18 @@ class _Dumper(yaml.SafeDumper):
     The pure-Python emitter, not libyaml's, so the text is the same on every machine."""
 
 
+#: Characters YAML 1.1 reads as line breaks: in a plain, single-quoted or literal
+#: scalar they are folded on load (a NEL in a command argument became a space).
+_YAML_BREAKS = ("\x85", "\u2028", "\u2029", "\r")
+
+
 def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
+    if any(c in data for c in _YAML_BREAKS):
+        style: str | None = '"'  # double quotes escape them: \N, \L, \P, \r
+    elif "\n" in data:
+        style = "|"
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
