@@ -190,8 +190,8 @@ def compile_example(path: Path) -> Compiled:
 
 def test_examples_exist_for_the_main_use_cases() -> None:
     names = {example_id(p) for p in repo_examples()}
-    assert "examples/quickstart.exo" in names
-    assert "examples/onprem/doc_index.exo" in names
+    assert "repo/examples/quickstart.exo" in names
+    assert "repo/examples/onprem/doc_index.exo" in names
     assert len(names) >= 6
 
 
