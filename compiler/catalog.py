@@ -23,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from exo.compiler.accelerators import accelerator_memory_gib
 from exo.compiler.diagnostics import (
     CompileError,
@@ -32,7 +34,6 @@ from exo.compiler.diagnostics import (
     sort_diagnostics,
     suggest,
 )
-from pydantic import BaseModel, ConfigDict
 
 
 class Frozen(BaseModel):

@@ -8,6 +8,8 @@ from enum import IntEnum
 from pathlib import Path
 
 import typer
+from rich.console import Console
+
 from exo.compiler.diagnostics import (
     CompileError,
     Diagnostic,
@@ -15,7 +17,6 @@ from exo.compiler.diagnostics import (
     render_json,
 )
 from exo.compiler.frontend import Compiled, compile_file
-from rich.console import Console
 
 
 class Exit(IntEnum):

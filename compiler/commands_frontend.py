@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from exo.compiler.cli_support import (
     CATALOG_OPTION,
     DIAG_FORMAT_OPTION,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+
 from exo.compiler import values as V
 from exo.compiler.diagnostics import CompileError, DiagnosticSink, Span, did_you_mean, suggest
 from exo.compiler.ir import (
