@@ -100,7 +100,7 @@ class RunContext(Frozen):
 
     #: Absolute path of the entry ``.exo`` file (identifies the workflow's runs).
     workflow_file: str
-    #: Absolute path of the state directory (default: ``.exo`` next to the workflow file).
+    #: Absolute path of the state directory (default: ``.exo/<file stem>`` beside the file).
     state_dir: str
     #: Maximum concurrent tasks (``--jobs``); ``None`` means the backend's default.
     jobs: int | None = None

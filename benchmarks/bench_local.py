@@ -1,0 +1,217 @@
+"""Local runner benchmark: 1,000 no-op shards vs ``xargs -P`` and Snakemake (DESIGN §8).
+
+In one run, side by side, repeated and interleaved (so that a busy machine
+slows every tool alike), it times:
+
+- **xargs**: ``xargs -P JOBS -n 1 true`` over 1,000 inputs, i.e. 1,000 runs of
+  ``true`` with at most JOBS at a time (the floor: process start-up only);
+- **exo runner**: the local backend executing a planned 1,000-shard step whose
+  command is ``["true"]``, through its Python API in a fresh interpreter, timed
+  around ``LocalBackend.run`` (the per-shard work: a private output folder, a
+  log file, process start, exit status, atomic publish, SQLite state);
+- **exoc run**: the same from the command line, as a user types it, in a fresh
+  process (interpreter start-up, compiling and optimizing the workflow
+  included);
+- **snakemake**: a Snakefile with 1,000 jobs running ``true`` and touching
+  their (required) output file, ``snakemake --cores JOBS``.
+
+Snakemake is not a project dependency: the script makes its own virtualenv
+(by default in the user cache folder) and installs a pinned version there.
+
+Usage::
+
+    python benchmarks/bench_local.py [--shards 1000] [--jobs N] [--repeat 5]
+                                     [--no-snakemake]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+SNAKEMAKE_VERSION = "9.27.1"
+
+WORKFLOW = """\
+workflow noop {{
+  deadline = 24h
+  budget   = $1000000
+}}
+
+step noop {{
+  command  = ["true"]
+  items    = {shards}
+  cpu      = 1
+  throughput {{ cpu = 1 }}
+  replicas = {shards}
+}}
+"""
+
+SNAKEFILE = """\
+rule all:
+    input: expand("out/{{i}}.done", i=range({shards}))
+
+rule noop:
+    output: "out/{{i}}.done"
+    shell: "true && touch {{output}}"
+"""
+
+# Runs in a fresh interpreter: times LocalBackend.run only (imports excluded).
+RUNNER = """
+import json, os, sys, time
+from pathlib import Path
+from exo.backends.api import PlannedWorkflow, RunContext
+from exo.backends.local import LocalBackend, LocalOptions
+planned_json, workflow, state, jobs = sys.argv[1:5]
+planned = PlannedWorkflow.model_validate_json(Path(planned_json).read_text())
+ctx = RunContext(workflow_file=workflow, state_dir=state, jobs=int(jobs), fresh=True,
+                 progress="none", environ=dict(os.environ))
+t = time.perf_counter()
+report = LocalBackend().run(planned, LocalOptions(), ctx)
+elapsed = time.perf_counter() - t
+assert report.state == "done", report
+print(json.dumps({"seconds": elapsed}))
+"""
+
+
+def default_venv() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "exo-bench" / f"snakemake-{SNAKEMAKE_VERSION}"
+
+
+def ensure_snakemake(venv: Path) -> Path:
+    """Snakemake in its own virtualenv, created and installed on first use."""
+    exe = venv / "bin" / "snakemake"
+    if not exe.exists():
+        print(f"installing snakemake {SNAKEMAKE_VERSION} into {venv} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, f"snakemake=={SNAKEMAKE_VERSION}"], check=True)
+    return exe
+
+
+def wall(cmd: Sequence[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, bytes]:
+    t = time.perf_counter()
+    proc = subprocess.run(list(cmd), cwd=cwd, input=stdin, capture_output=True, check=False)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.decode(errors="replace")[-3000:])
+        raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}")
+    return elapsed, proc.stdout
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {load:.1f} at start"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shards", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-snakemake", action="store_true")
+    ap.add_argument("--snakemake-venv", type=Path, default=default_venv())
+    ap.add_argument("--json", type=Path, help="also write the raw timings here")
+    args = ap.parse_args(argv)
+
+    exoc = Path(sys.executable).with_name("exoc")
+    snakemake = None if args.no_snakemake else ensure_snakemake(args.snakemake_venv)
+    work = Path(tempfile.mkdtemp(prefix="exo-bench-local-"))
+    try:
+        flow = work / "noop.exo"
+        flow.write_text(WORKFLOW.format(shards=args.shards))
+        (work / "Snakefile").write_text(SNAKEFILE.format(shards=args.shards))
+        from exo.backends.commands import plan_for
+
+        planned, _ = plan_for(flow, {})
+        assert planned.plan.steps[0].replicas == args.shards
+        planned_json = work / "planned.json"
+        planned_json.write_text(planned.model_dump_json())
+        numbers = "\n".join(str(i) for i in range(args.shards)).encode() + b"\n"
+        jobs = str(args.jobs)
+
+        def xargs() -> float:
+            return wall(["xargs", "-P", jobs, "-n", "1", "true"], work, numbers)[0]
+
+        def runner() -> float:
+            state = work / ".exo" / "bench"
+            cmd = [sys.executable, "-c", RUNNER, str(planned_json), str(flow), str(state), jobs]
+            out = wall(cmd, work)[1]
+            return float(json.loads(out)["seconds"])
+
+        def exoc_run() -> float:
+            return wall([str(exoc), "run", str(flow), "--jobs", jobs, "--fresh"], work)[0]
+
+        def snake() -> float:
+            assert snakemake is not None
+            shutil.rmtree(work / "out", ignore_errors=True)
+            shutil.rmtree(work / ".snakemake", ignore_errors=True)
+            cmd = [str(snakemake), "--cores", jobs, "--quiet", "all", "-s", "Snakefile"]
+            return wall(cmd, work)[0]
+
+        tools: dict[str, Callable[[], float]] = {
+            "xargs -P": xargs,
+            "exo runner": runner,
+            "exoc run (CLI)": exoc_run,
+        }
+        if snakemake is not None:
+            tools["snakemake"] = snake
+        for fn in tools.values():  # warm-up: page cache, .pyc files, Snakemake's cache
+            fn()
+        times: dict[str, list[float]] = {name: [] for name in tools}
+        for i in range(args.repeat):
+            for name, fn in tools.items():
+                times[name].append(fn())
+                print(f"  run {i + 1}: {name:<16} {times[name][-1]:7.3f} s", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = {name: statistics.median(v) for name, v in times.items()}
+    base = med["xargs -P"]
+    print(f"{args.shards:,} no-op shards, --jobs {args.jobs}; {machine()}")
+    print(f"median of {args.repeat} interleaved runs after one warm-up each\n")
+    print("| tool | wall median (s) | min-max (s) | per shard (ms) | vs xargs |")
+    print("|---|---:|---:|---:|---:|")
+    for name, values in times.items():
+        print(
+            f"| {name} | {med[name]:.3f} | {min(values):.3f}-{max(values):.3f} | "
+            f"{med[name] / args.shards * 1000:.2f} | {med[name] / base:.2f}x |"
+        )
+    paired = [r / x for r, x in zip(times["exo runner"], times["xargs -P"], strict=True)]
+    print(
+        f"\nexo runner / xargs, run by run: median {statistics.median(paired):.2f}x "
+        f"(min {min(paired):.2f}x, max {max(paired):.2f}x)"
+    )
+    if "snakemake" in med:
+        print(
+            f"exo runner is {med['snakemake'] / med['exo runner']:.1f}x faster than Snakemake; "
+            f"exoc run (CLI) is {med['snakemake'] / med['exoc run (CLI)']:.1f}x faster"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"jobs": args.jobs, "times": times}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
