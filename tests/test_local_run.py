@@ -302,3 +302,44 @@ def test_cli_run_on_an_emit_only_target_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", str(wf), "--target", emit_only[0]])
     assert result.exit_code == 1
     assert "E702" in result.output
+
+
+def test_plain_progress_lines(pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    planned = plan(pipeline)
+    ctx = RunContext(
+        workflow_file=str(pipeline),
+        state_dir=str(state_dir_of(pipeline)),
+        progress="plain",
+        environ=dict(os.environ),
+    )
+    report = LocalBackend().run(planned, LocalOptions(), ctx)
+    err = capsys.readouterr().err
+    n = planned.step_plan("split").replicas
+    assert report.state == "done"
+    assert f"split: running (0/{n} shards)" in err
+    assert f"split: done ({n}/{n} shards)" in err
+    assert err.index("split: done") < err.index("join: running")
+
+
+def test_rich_progress_bars(pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = RunContext(
+        workflow_file=str(pipeline),
+        state_dir=str(state_dir_of(pipeline)),
+        progress="rich",
+        environ=dict(os.environ),
+    )
+    report = LocalBackend().run(plan(pipeline), LocalOptions(), ctx)
+    assert report.state == "done"
+    err = capsys.readouterr().err
+    assert "split" in err and "join" in err
+
+
+def test_cli_status_text(pipeline: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(pipeline)]).exit_code == 0
+    result = runner.invoke(app, ["status", str(pipeline)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("wf: done (run ")
+    assert lines[1].split() == ["step", "state", "shards", "running", "retries", "preempted"]
+    assert lines[2].split()[:2] == ["split", "done"]
