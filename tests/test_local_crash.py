@@ -28,7 +28,7 @@ GEN = (
     'tok="$EXO_RUN_ID.$EXO_BATCH_INDEX.$EXO_ATTEMPT.$$"; '
     'if [ -e "out/gen/shard-$EXO_BATCH_INDEX" ]; then echo "RERUN $tok" >> ledger; fi; '
     'echo "gen $EXO_BATCH_INDEX $tok" >> ledger; '
-    "sleep 0.0$(( $$ % 6 )); "
+    "sleep 0.1$(( $$ % 5 )); "
     'echo "$tok" > "$1/token"'
 )
 MERGE = (
@@ -90,7 +90,7 @@ step merge {{
             while _lines(ledger) < start + k and proc.poll() is None:
                 assert time.monotonic() < deadline, "the runner made no progress"
                 time.sleep(0.002)
-            time.sleep(rng.uniform(0.0, 0.08))
+            time.sleep(rng.uniform(0.0, 0.15))
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)
