@@ -236,6 +236,8 @@ def _fail(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None =
 def _plan_or_exit(
     file: Path, params: Sequence[str], catalog: str | None, time_limit: float | None
 ) -> tuple[PlannedWorkflow, dict[str, str]]:
+    if time_limit is not None and not time_limit > 0:
+        raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
     try:
         return plan_for(file, parse_params(params), catalog, time_limit)
     except CompileError as e:
