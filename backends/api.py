@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from exo.compiler.catalog import Catalog
-from exo.compiler.diagnostics import Diagnostic
+from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.ir import RUNTIME_PLACEHOLDERS, Program, Step
 from exo.compiler.plan import Plan, StepPlan
 
@@ -295,6 +295,34 @@ def shard_environment(values: Mapping[str, str]) -> dict[str, str]:
         "EXO_INPUT": values["input"],
         "EXO_OUTPUT": values["output"],
     }
+
+
+#: Placeholders ``output`` may use: one output location holds every shard of a step.
+OUTPUT_PLACEHOLDERS = frozenset({"run_id", "step"})
+
+
+def step_span(step: Step) -> Span | None:
+    """The step's name where it was declared, for a backend's diagnostics."""
+    if step.loc is None:
+        return None
+    return Span.point(step.loc.file, step.loc.line, step.loc.column, len(step.name))
+
+
+def output_placeholder_problem(step: Step) -> Diagnostic | None:
+    """E702 when ``output`` uses a per-shard placeholder: the same rule for every backend."""
+    if not step.output:
+        return None
+    bad = sorted(set(placeholders_in(step.output)) - OUTPUT_PLACEHOLDERS)
+    if not bad:
+        return None
+    return Diagnostic(
+        "E702",
+        f"step `{step.name}`: `output` uses "
+        + ", ".join(f"{{{b}}}" for b in bad)
+        + "; one location holds all shards of a step",
+        step_span(step),
+        help=("only {run_id} and {step} may appear in `output`",),
+    )
 
 
 def expand_command(command: Sequence[str], values: Mapping[str, str]) -> list[str]:

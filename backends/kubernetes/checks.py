@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from exo.compiler.diagnostics import Diagnostic, Severity, Span
+from exo.compiler.diagnostics import Diagnostic, Severity
 from exo.compiler.ir import Step
 
-from ..api import PlannedWorkflow
+from ..api import PlannedWorkflow, output_placeholder_problem, step_span
 from .entrypoint import COMPUTED, used_placeholders
 from .names import (
     is_dns_label,
@@ -24,7 +24,7 @@ from .names import (
     is_secret_key,
 )
 from .options import PROVIDERS, KubernetesOptions, parse_label, parse_taint, placement
-from .resolve import OUTPUT_PLACEHOLDERS, RUN_ID_LEN, Resolved, is_absolute, resolve
+from .resolve import RUN_ID_LEN, Resolved, is_absolute, resolve
 
 #: Indexed Jobs with ``backoffLimitPerIndex`` may have at most this many completions.
 MAX_SHARDS = 100_000
@@ -119,19 +119,17 @@ def option_problems(options: KubernetesOptions) -> list[Diagnostic]:
     return out
 
 
-def _span(step: Step) -> Span | None:
-    if step.loc is None:
-        return None
-    return Span.point(step.loc.file, step.loc.line, step.loc.column, len(step.name))
-
-
 def _error(step: Step, message: str, *help: str) -> Diagnostic:
-    return Diagnostic("E702", f"step `{step.name}`: {message}", _span(step), help=help)
+    return Diagnostic("E702", f"step `{step.name}`: {message}", step_span(step), help=help)
 
 
 def _warning(step: Step, message: str, *help: str) -> Diagnostic:
     return Diagnostic(
-        "E702", f"step `{step.name}`: {message}", _span(step), help=help, severity=Severity.WARNING
+        "E702",
+        f"step `{step.name}`: {message}",
+        step_span(step),
+        help=help,
+        severity=Severity.WARNING,
     )
 
 
@@ -156,18 +154,8 @@ def _step_problems(
                 "give the step a larger batch size",
             )
         )
-    if step.output:
-        bad = sorted(used_placeholders([step.output]) - OUTPUT_PLACEHOLDERS)
-        if bad:
-            out.append(
-                _error(
-                    step,
-                    "`output` uses "
-                    + ", ".join(f"{{{b}}}" for b in bad)
-                    + "; one location holds all shards of a step",
-                    "only {run_id} and {step} may appear in `output`",
-                )
-            )
+    if (problem := output_placeholder_problem(step)) is not None:
+        out.append(problem)
     computed = set(COMPUTED) | (set() if r.batch_size is not None else {"batch_size"})
     for name, template in sorted(step.env.items()):
         bad = sorted(used_placeholders([template]) & computed)

@@ -28,9 +28,6 @@ RUN_ID_LEN = 26
 #: and the pods' host names (``<job>-<index>``) within 63.
 STEP_LABEL_LEN = 25
 
-#: Placeholders allowed in ``output``: one location holds every shard of a step.
-OUTPUT_PLACEHOLDERS = frozenset({"run_id", "step"})
-
 #: Share of an instance's vCPUs and memory a pod may request (the rest is
 #: reserved on every node for the kubelet, the system and daemon sets).
 NODE_SHARE = 0.9

@@ -28,10 +28,13 @@ from pydantic import BaseModel, ConfigDict
 from exo.compiler.diagnostics import Diagnostic
 from exo.compiler.ir import Step, step_dag
 
-from ..api import PlannedWorkflow, Shard, placeholders_in, shard_count, shard_range
-
-#: Runtime placeholders that may appear in an ``output`` path.
-OUTPUT_PLACEHOLDERS = frozenset({"run_id", "step"})
+from ..api import (
+    PlannedWorkflow,
+    Shard,
+    output_placeholder_problem,
+    shard_count,
+    shard_range,
+)
 
 
 class Frozen(BaseModel):
@@ -158,18 +161,8 @@ def check(planned: PlannedWorkflow) -> list[Diagnostic]:
             )
         elif not step.command[0].strip():
             out.append(Diagnostic("E702", f"step `{step.name}`: the command's program is empty"))
-        if step.output:
-            bad = sorted(set(placeholders_in(step.output)) - OUTPUT_PLACEHOLDERS)
-            if bad:
-                out.append(
-                    Diagnostic(
-                        "E702",
-                        f"step `{step.name}`: `output` uses "
-                        + ", ".join(f"{{{b}}}" for b in bad)
-                        + "; one folder holds all shards of a step",
-                        help=("only {run_id} and {step} may appear in `output`",),
-                    )
-                )
+        if (problem := output_placeholder_problem(step)) is not None:
+            out.append(problem)
     return out
 
 

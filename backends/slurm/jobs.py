@@ -20,8 +20,8 @@ from exo.compiler.diagnostics import Diagnostic, Severity
 from exo.compiler.ir import Step, step_dag
 from exo.compiler.plan import StepPlan
 
-from ..api import PlannedWorkflow, expand, placeholders_in, shard_count
-from ..local.tasks import OUTPUT_PLACEHOLDERS, OutputDir, output_dir
+from ..api import PlannedWorkflow, expand, output_placeholder_problem, shard_count
+from ..local.tasks import OutputDir, output_dir
 from .options import SlurmOptions
 from .shell import INTERNAL_PREFIX, PLACEHOLDER_VARS, Shell, literal, quote, word
 
@@ -182,18 +182,8 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
                     help=("add `command = [...]` to the step",),
                 )
             )
-        if step.output:
-            bad = sorted(set(placeholders_in(step.output)) - OUTPUT_PLACEHOLDERS)
-            if bad:
-                out.append(
-                    Diagnostic(
-                        "E702",
-                        f"step `{step.name}`: `output` uses "
-                        + ", ".join(f"{{{b}}}" for b in bad)
-                        + "; one folder holds all shards of a step",
-                        help=("only {run_id} and {step} may appear in `output`",),
-                    )
-                )
+        if (problem := output_placeholder_problem(step)) is not None:
+            out.append(problem)
         for name in sorted(step.env):
             if not _ENV_NAME.match(name) or name.startswith(INTERNAL_PREFIX):
                 out.append(

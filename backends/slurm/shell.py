@@ -24,6 +24,8 @@ from importlib import resources
 
 import jinja2
 
+from exo.compiler.ir import RUNTIME_PLACEHOLDERS
+
 #: Same syntax as :func:`exo.backends.api.expand`: ``{{``/``}}`` are braces, ``{name}`` a placeholder.
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -34,20 +36,7 @@ INTERNAL_PREFIX = "exo_"
 
 #: Runtime placeholder -> the (unexported) variable the job script holds its value in.
 #: They are exported as ``EXO_*`` only into the step's process.
-PLACEHOLDER_VARS: dict[str, str] = {
-    name: INTERNAL_PREFIX + name
-    for name in (
-        "batch_index",
-        "batch_start",
-        "batch_end",
-        "batch_size",
-        "input",
-        "output",
-        "run_id",
-        "attempt",
-        "step",
-    )
-}
+PLACEHOLDER_VARS: dict[str, str] = {name: INTERNAL_PREFIX + name for name in RUNTIME_PLACEHOLDERS}
 
 
 class Shell(str):
