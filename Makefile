@@ -39,7 +39,9 @@ test: install-test system-deps slurm-up
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p exo
+	# mypy checks the installed packages (the exo namespace maps to top-level folders);
+	# from inside the venv folder so the source tree cannot shadow them.
+	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p exo.compiler -p exo.backends -p exo.stdlib
 
 clean:
 	rm -rf $(VENV) build *.egg-info
