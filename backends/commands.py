@@ -345,13 +345,18 @@ def write_artifacts(backend: Backend, artifacts: Sequence[Artifact], out_dir: Pa
     if bad:
         raise CompileError(bad)
     written: list[Path] = []
-    for target, a in sorted(targets, key=lambda t: t[1].path):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(a.content, encoding="utf-8")
-        tmp.chmod(0o755 if a.executable else 0o644)
-        tmp.replace(target)
-        written.append(target)
+    try:
+        for target, a in sorted(targets, key=lambda t: t[1].path):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(a.content, encoding="utf-8")
+            tmp.chmod(0o755 if a.executable else 0o644)
+            tmp.replace(target)
+            written.append(target)
+    except OSError as e:  # -o names a file, a read-only place, ...: the user's to fix
+        where = e.filename or out_dir
+        stderr_console().print(f"[bold red]error[/]: cannot write {where}: {e.strerror or e}")
+        raise typer.Exit(Exit.USAGE) from None
     return written
 
 

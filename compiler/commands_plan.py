@@ -1,21 +1,18 @@
 """``exoc plan``: the dry-run cost report (DESIGN §4, §5).
 
 ``--format json`` prints exactly ``Plan.model_dump(mode="json")`` with sorted
-keys; ``--format text`` a plain table (:func:`render_text`). Exit 0 with a plan,
+keys; the other formats are the report (``exo.compiler.report``). Exit 0 with a plan,
 3 when the workflow is infeasible (the explanation says why), 1 for diagnostics.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from exo.compiler.cli_support import (
     CATALOG_OPTION,
@@ -45,75 +42,6 @@ def _num(x: float | None, unit: str = "", digits: int = 2) -> str:
 
 def _usd(x: float | None) -> str:
     return "-" if x is None else f"${x:,.2f}"
-
-
-def render_text(plan: Plan, console: Console) -> None:
-    """A plain table of the plan and its summary (the full report lives elsewhere)."""
-    head = f"{plan.workflow}: {plan.status}"
-    if plan.catalog:
-        snap = f" ({plan.catalog_snapshot})" if plan.catalog_snapshot else ""
-        head += f" · catalog {plan.catalog}{snap}"
-    console.print(head, style="bold")
-    if plan.steps:
-        conf = f"{plan.confidence:.0%}"
-        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col, right in (
-            ("step", False),
-            ("instance", False),
-            ("accelerator", False),
-            ("tier", False),
-            ("batch", True),
-            ("replicas", True),
-            ("start h", True),
-            ("expected h", True),
-            (f"h at {conf}", True),
-            ("expected cost", True),
-            ("critical", False),
-        ):
-            table.add_column(col, justify="right" if right else "left", no_wrap=True)
-        for s in plan.steps:
-            accel = f"{s.accelerator_count} x {s.accelerator}" if s.accelerator else "cpu"
-            table.add_row(
-                s.name,
-                s.instance_type,
-                accel,
-                "spot" if s.spot else "on-demand",
-                "-" if s.batch_size is None else str(s.batch_size),
-                str(s.replicas),
-                _num(s.start_h),
-                _num(s.expected_duration_h),
-                _num(s.p_duration_h),
-                _usd(s.expected_cost_usd),
-                "*" if s.on_critical_path else "",
-            )
-        console.print(table)
-        console.print()
-    rows = [
-        ("expected cost", _usd(plan.expected_cost_usd)),
-        ("makespan", _num(plan.makespan_h, " h")),
-        ("deadline", _num(plan.deadline_h, " h")),
-        ("budget", _usd(plan.budget_usd)),
-        ("lower bound", _usd(plan.lower_bound_usd)),
-        ("gap", "-" if plan.gap is None else f"{plan.gap:.2%}"),
-    ]
-    for name, label in (("all_on_demand", "all on-demand"), ("naive", "naive")):
-        b = plan.baselines.get(name)
-        rows.append(
-            (label, "-" if b is None else f"{_usd(b.expected_cost_usd)}, {b.makespan_h:,.2f} h")
-        )
-    for label, value in rows:
-        console.print(f"{label + ':':<15}{value}")
-    if plan.explanation:
-        console.print()
-        for line in plan.explanation:
-            console.print(line)
-
-
-def text_report(plan: Plan, width: int = 140) -> str:
-    """:func:`render_text` as a plain string (no colour), for files."""
-    buf = io.StringIO()
-    render_text(plan, Console(file=buf, width=width, no_color=True, highlight=False))
-    return buf.getvalue()
 
 
 def plan(
@@ -156,22 +84,12 @@ def plan(
             time_limit_s=time_limit,
         )
         raise typer.Exit(Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK)
-    if fmt == "json":
-        text = plan_json(result)
-    elif output is not None:
-        text = text_report(result)
-    else:
-        text = ""
+    text = plan_json(result)  # the DESIGN §4 object, exactly
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        report_commands.write_file(output, text)
         stderr_console().print(f"plan written to {output} ({result.status})")
-    elif fmt == "json":
-        sys.stdout.write(text)
     else:
-        out = Console(highlight=False)
-        if not out.is_terminal:
-            out = Console(highlight=False, width=140)
-        render_text(result, out)
+        sys.stdout.write(text)
     raise typer.Exit(Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK)
 
 

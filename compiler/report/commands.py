@@ -90,7 +90,8 @@ def _json(plan: Plan, sweeps: Sequence[SweepResult], compare: PlanDiff | None) -
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def _write(path: Path, content: str) -> None:
+def write_file(path: Path, content: str) -> None:
+    """Write an ``-o`` file; a path that cannot be written is a usage error (exit 2)."""
     try:
         path.write_text(content, encoding="utf-8")
     except OSError as e:
@@ -149,7 +150,7 @@ def emit(
     if output is None:
         sys.stdout.write(content)
     else:
-        _write(output, content)
+        write_file(output, content)
         stderr_console().print(f"{fmt} report written to {output} ({plan.status})")
 
 
@@ -189,7 +190,7 @@ def diff(
     if output is None:
         sys.stdout.write(content)
     else:
-        _write(output, content)
+        write_file(output, content)
     raise typer.Exit(Exit.OK)
 
 
