@@ -189,43 +189,24 @@ def make_option(
     confidence: float,
 ) -> Option:
     """The E / P / cost figures of one option from its work hours ``t`` (DESIGN §3)."""
-    if not spot:
-        price = inst.ondemand_usd_per_hour
-        return Option(
-            step=step.name,
-            instance_type=inst.instance_type,
-            accelerator=inst.accelerator,
-            accelerator_count=inst.accelerator_count,
-            vcpus=inst.vcpus,
-            spot=False,
-            batch_size=batch_size,
-            replicas=replicas,
-            price_usd_per_hour=price,
-            throughput=throughput,
-            perf_key=perf_key,
-            preemptions_per_hour=0.0,
-            checkpoint_h=0.0,
-            preemptions_at_confidence=0,
-            T=t,
-            E=t,
-            P=t,
-            cost=replicas * price * t,
-        )
-    assert inst.spot_usd_per_hour is not None
-    price = inst.spot_usd_per_hour
-    lam = inst.spot_preemptions_per_hour
-    r = step.startup_h
-    c = checkpoint_hours(step, batch_size, throughput, t)
-    e = t * (1.0 + lam * (c / 2.0 + r))
-    k = poisson_quantile(lam * t, confidence)
-    p = t + k * (c + r)
+    if spot:
+        assert inst.spot_usd_per_hour is not None
+        price = inst.spot_usd_per_hour
+        lam = inst.spot_preemptions_per_hour
+        r = step.startup_h
+        c = checkpoint_hours(step, batch_size, throughput, t)
+        e = t * (1.0 + lam * (c / 2.0 + r))
+        k = poisson_quantile(lam * t, confidence)
+        p = t + k * (c + r)
+    else:  # on-demand: nothing is lost, E = P = T
+        price, lam, c, k, e, p = inst.ondemand_usd_per_hour, 0.0, 0.0, 0, t, t
     return Option(
         step=step.name,
         instance_type=inst.instance_type,
         accelerator=inst.accelerator,
         accelerator_count=inst.accelerator_count,
         vcpus=inst.vcpus,
-        spot=True,
+        spot=spot,
         batch_size=batch_size,
         replicas=replicas,
         price_usd_per_hour=price,

@@ -130,33 +130,31 @@ def _rows(
     return sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=shape)
 
 
-def _duration_rows(d: _Data, steps: Sequence[int]) -> sp.csr_matrix:
-    """Row ``e`` picks ``P_{steps[e]}(x)``."""
+def _pick_rows(
+    d: _Data, steps: Sequence[int], values: np.ndarray[Any, np.dtype[Any]]
+) -> sp.csr_matrix:
+    """Row ``e`` holds ``values`` over the options of step ``steps[e]`` (zeros left out)."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
     ends = (*d.offsets[1:], d.n)
     for e, s in enumerate(steps):
         for k in range(d.offsets[s], ends[s]):
-            rows.append(e)
-            cols.append(k)
-            vals.append(float(d.p[k]))
+            if values[k]:
+                rows.append(e)
+                cols.append(k)
+                vals.append(float(values[k]))
     return _rows(rows, cols, vals, (len(steps), d.n))
+
+
+def _duration_rows(d: _Data, steps: Sequence[int]) -> sp.csr_matrix:
+    """Row ``e`` picks ``P_{steps[e]}(x)``."""
+    return _pick_rows(d, steps, d.p)
 
 
 def _usage_rows(d: _Data, steps: Sequence[int], r: int) -> sp.csr_matrix:
     """Row ``e`` picks the usage of resource ``r`` by step ``steps[e]``."""
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    ends = (*d.offsets[1:], d.n)
-    for e, s in enumerate(steps):
-        for k in range(d.offsets[s], ends[s]):
-            if d.use[k, r]:
-                rows.append(e)
-                cols.append(k)
-                vals.append(float(d.use[k, r]))
-    return _rows(rows, cols, vals, (len(steps), d.n))
+    return _pick_rows(d, steps, d.use[:, r])
 
 
 def _select(idx: Sequence[int], size: int) -> sp.csr_matrix:

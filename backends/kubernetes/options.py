@@ -8,7 +8,7 @@ off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -221,16 +221,8 @@ class KubernetesOptions(BaseModel):
     _pairs_validator = field_validator("accelerator_values", mode="before")(_pairs)
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """The provider preset with the user's overrides applied."""
-
-    spot_label: tuple[str, str] | None
-    spot_taint: Taint | None
-    instance_type_label: str | None
-    accelerator_label: str | None
-    accelerator_values: dict[str, str]
-    keep_running: tuple[str, str]
+#: A provider preset with the user's overrides applied (see :func:`placement`).
+Placement = Preset
 
 
 def parse_label(text: str) -> tuple[str, str]:
@@ -276,11 +268,11 @@ def placement(options: KubernetesOptions) -> Placement:
     accel_label = pick(options.accelerator_label, preset.accelerator_label)
     values = dict(preset.accelerator_values) if accel_label == preset.accelerator_label else {}
     values.update(options.accelerator_values)
-    return Placement(
+    return replace(
+        preset,
         spot_label=parse_label(label_text) if label_text else None,
         spot_taint=taint,
         instance_type_label=pick(options.instance_type_label, preset.instance_type_label),
         accelerator_label=accel_label,
         accelerator_values=values,
-        keep_running=preset.keep_running,
     )
