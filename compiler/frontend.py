@@ -28,9 +28,6 @@ from exo.compiler.modules import load_program
 from exo.compiler.steps import StepRefs, lower_step
 from exo.compiler.syntax import Decl
 
-#: Kept as a name for callers; every CompileError now carries its sources.
-FrontendError = CompileError
-
 
 @dataclass(frozen=True)
 class Compiled:
@@ -142,7 +139,7 @@ def _compile_file(
 
     if lw.sink.has_errors or workflow is None or catalog_obj is None or order is None:
         found = lw.sink.items or [Diagnostic("E901", "compilation failed without a diagnostic")]
-        raise FrontendError(sort_diagnostics(found), sources)
+        raise CompileError(sort_diagnostics(found), sources)
     program = program_of(
         lw, workflow, _used_datasets(datasets, ordered, loaded.entry), ordered, backends
     )

@@ -157,10 +157,6 @@ class Step(Frozen):
     timeout_h: float | None = None
     loc: Loc | None = None
 
-    @property
-    def is_throughput(self) -> bool:
-        return self.throughput is not None
-
     def predecessors(self) -> tuple[str, ...]:
         """Steps that must finish before this one starts (input first, then after)."""
         out: list[str] = []

@@ -84,7 +84,6 @@ class Lowerer:
         self.scopes: dict[str, Scope] = {}
         self.param_values: dict[int, Value] = {}  # id(Param) -> effective value
         self.decl_order: dict[str, int] = {}
-        self.base_label = prog.modules[prog.entry].label
         #: Where ``catalog = ...`` was written, for "catalog not found".
         self.catalog_span: Span | None = None
         #: Where each quota entry was written, for "not offered by the catalog".

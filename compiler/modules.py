@@ -17,7 +17,6 @@ from exo.compiler.diagnostics import (
     CompileError,
     Diagnostic,
     DiagnosticSink,
-    Span,
     did_you_mean,
     sort_diagnostics,
 )
@@ -36,8 +35,6 @@ class LoadedModule:
     syntax: Module
     #: alias → module key
     imports: dict[str, str]
-    #: alias → the import declaration (for spans)
-    import_decls: dict[str, Import]
 
 
 @dataclass
@@ -103,8 +100,7 @@ def _visit(
     stack: list[str],
 ) -> None:
     imports: dict[str, str] = {}
-    decls: dict[str, Import] = {}
-    loaded = LoadedModule(key, label, module, imports, decls)
+    loaded = LoadedModule(key, label, module, imports)
     prog.modules[key] = loaded
     for item in module.items:
         if not isinstance(item, Import):
@@ -123,7 +119,6 @@ def _visit(
             )
             continue
         imports[alias] = tkey
-        decls[alias] = item
         if tkey in stack:
             cycle = " -> ".join([*stack[stack.index(tkey) :], tkey])
             sink.error(
@@ -154,7 +149,7 @@ def _visit(
 
 def _resolve_import(sink: DiagnosticSink, root: Path, importer: str, item: Import) -> str | None:
     """The module key (its path relative to the project, or std/...) an import names."""
-    raw = item.path.literal()
+    raw = item.path.text
     if item.path.placeholders:
         sink.error("E109", "an import path cannot contain placeholders", item.path.span)
         return None
@@ -211,7 +206,7 @@ def _read_module(
     except OSError:
         sink.error(
             "E109",
-            f"cannot find the imported file '{item.path.literal()}'",
+            f"cannot find the imported file '{item.path.text}'",
             item.path.span,
             help=[f"it was looked for at {label}"],
         )
@@ -221,8 +216,3 @@ def _read_module(
     except CompileError as e:
         sink.add(e.diagnostics)
         return None
-
-
-def import_span(m: LoadedModule, alias: str) -> Span | None:
-    d = m.import_decls.get(alias)
-    return d.path.span if d else None

@@ -40,10 +40,6 @@ class Str(Node):
     def placeholders(self) -> tuple[Placeholder, ...]:
         return tuple(p for p in self.parts if isinstance(p, Placeholder))
 
-    def literal(self) -> str:
-        """The text of a string without placeholders (for keys, paths and names)."""
-        return self.text
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Num(Node):

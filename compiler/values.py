@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from exo.compiler.diagnostics import DiagnosticSink, did_you_mean
 from exo.compiler.syntax import (
-    Bool,
     DurationLit,
     ListV,
     MoneyLit,
@@ -104,13 +103,6 @@ def string(sink: DiagnosticSink, attr: str, v: Value) -> Str | None:
         return v
     fix = f'quote it: "{v.name}"' if isinstance(v, Ref) else None
     _type_error(sink, attr, "a string", v, fix)
-    return None
-
-
-def boolean(sink: DiagnosticSink, attr: str, v: Value) -> bool | None:
-    if isinstance(v, Bool):
-        return v.value
-    _type_error(sink, attr, "true or false", v, None)
     return None
 
 
