@@ -34,16 +34,6 @@ def plan_json(plan: Plan) -> str:
     return json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
-def _num(x: float | None, unit: str = "", digits: int = 2) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.{digits}f}{unit}"
-
-
-def _usd(x: float | None) -> str:
-    return "-" if x is None else f"${x:,.2f}"
-
-
 def plan(
     file: Annotated[Path, typer.Argument(help="The workflow file (.exo).", show_default=False)],
     fmt: Annotated[str, typer.Option("--format", help="text, json, html or markdown.")] = "text",
