@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from exo.compiler.costmodel import Option, Rejection, resource_label
+from exo.compiler.formatting import money
 from exo.compiler.ir import Program
 from exo.compiler.problem import (
     Enumeration,
@@ -59,12 +60,8 @@ def _h(h: float) -> str:
     return f"{h:.2f} h"
 
 
-def _usd(x: float) -> str:
-    return f"${x:,.2f}"
-
-
 def describe(option: Option) -> str:
-    return f"{option.label()}: {_h(option.P)}, {_usd(option.cost)}"
+    return f"{option.label()}: {_h(option.P)}, {money(option.cost)}"
 
 
 def no_option_lines(name: str, enum: Enumeration, accelerators: Sequence[str]) -> list[str]:
@@ -144,8 +141,8 @@ def explain_infeasible(program: Program, enum: Enumeration, clock: Clock) -> lis
             lines.extend(_quota_cost_in_time(base.names[i], enum, fastest[i]))
     if base.budget is not None and min_cost > base.budget + 1e-6:
         lines.append(
-            f"the budget of {_usd(base.budget)} cannot be met: the cheapest possible plan costs "
-            f"{_usd(min_cost)} (expected); a budget of at least {usd_up(min_cost)} would be needed"
+            f"the budget of {money(base.budget)} cannot be met: the cheapest possible plan costs "
+            f"{money(min_cost)} (expected); a budget of at least {usd_up(min_cost)} would be needed"
         )
         top = sorted(range(base.size), key=lambda i: -cheapest[i].cost)[:3]
         for i in top:
@@ -203,7 +200,7 @@ def _joint_lines(base: Problem, clock: Clock, min_span: float) -> list[str]:
             least = "costs at least" if cost_at_deadline.status == "optimal" else "found costs"
             lines.append(
                 f"meeting the deadline of {_h(base.deadline)}: the cheapest plan {least} "
-                f"{_usd(cost_at_deadline.cost)}, more than the budget of {_usd(base.budget)}; "
+                f"{money(cost_at_deadline.cost)}, more than the budget of {money(base.budget)}; "
                 f"raise the budget to {usd_up(cost_at_deadline.cost)}"
             )
         span_in_budget = solve_problem(
@@ -212,7 +209,7 @@ def _joint_lines(base: Problem, clock: Clock, min_span: float) -> list[str]:
         if span_in_budget.makespan is not None:
             least = "takes" if span_in_budget.status == "optimal" else "found takes"
             lines.append(
-                f"within the budget of {_usd(base.budget)}: the fastest plan {least} "
+                f"within the budget of {money(base.budget)}: the fastest plan {least} "
                 f"{_h(span_in_budget.makespan)}, more than the deadline of {_h(base.deadline)}; "
                 f"or raise the deadline to {hours_up(span_in_budget.makespan)}"
             )

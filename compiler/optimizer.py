@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import quota_limits, quota_resources, resource_label
+from exo.compiler.formatting import money
 from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline, Plan, StepPlan
 from exo.compiler.problem import TOL_H, Problem, build_problem
@@ -136,16 +137,16 @@ def explain_plan(
     conf = f"{wf.confidence:.0%}"
     lines: list[str] = []
     if wf.objective == "cost":
-        what = f"cheapest plan: ${sol.cost:,.2f} expected, makespan {sol.makespan:.2f} h at {conf} confidence"
+        what = f"cheapest plan: {money(sol.cost)} expected, makespan {sol.makespan:.2f} h at {conf} confidence"
     else:
-        what = f"fastest plan: makespan {sol.makespan:.2f} h at {conf} confidence, ${sol.cost:,.2f} expected"
+        what = f"fastest plan: makespan {sol.makespan:.2f} h at {conf} confidence, {money(sol.cost)} expected"
     lines.append(what)
     limits: list[str] = []
     if wf.deadline_h is not None:
         slack = wf.deadline_h - sol.makespan
         limits.append(f"deadline {wf.deadline_h:g} h ({slack:.2f} h to spare)")
     if wf.budget_usd is not None:
-        limits.append(f"budget ${wf.budget_usd:,.2f} (${wf.budget_usd - sol.cost:,.2f} to spare)")
+        limits.append(f"budget {money(wf.budget_usd)} ({money(wf.budget_usd - sol.cost)} to spare)")
     names = quota_resources(wf.quota)
     if names:
         quota = ", ".join(
@@ -159,12 +160,12 @@ def explain_plan(
     else:
         lines.append(
             f"feasible: stopped before a proof of optimality; within {_pct(sol.gap or 0.0)} "
-            f"of the proven bound (lower bound ${sol.lower_bound or 0.0:,.2f})"
+            f"of the proven bound (lower bound {money(sol.lower_bound or 0.0)})"
         )
     if on_demand is not None and on_demand.expected_cost_usd > sol.cost + 1e-9:
         saved = on_demand.expected_cost_usd - sol.cost
         lines.append(
-            f"spot saves ${saved:,.2f} ({_pct(saved / on_demand.expected_cost_usd)}) "
+            f"spot saves {money(saved)} ({_pct(saved / on_demand.expected_cost_usd)}) "
             f"against the best all-on-demand plan"
         )
     return lines
