@@ -12,6 +12,7 @@ import typer
 from exo.compiler.cli_support import (
     CATALOG_OPTION,
     DIAG_FORMAT_OPTION,
+    FILE,
     PARAM_OPTION,
     Exit,
     compile_or_exit,
@@ -23,11 +24,9 @@ from exo.compiler.diagnostics import CompileError, Diagnostic
 from exo.compiler.frontend import compile_file
 from exo.compiler.graphviz import to_dot, to_mermaid
 
-FILE = Annotated[Path, typer.Argument(help="The workflow file (.exo).", show_default=False)]
-
 
 def check(
-    files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Workflow files to check.")],
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     diagnostics_format: str = DIAG_FORMAT_OPTION,
@@ -55,7 +54,9 @@ def check(
 
 def graph(
     file: FILE,
-    fmt: Annotated[str, typer.Option("--format", help="dot or mermaid.")] = "dot",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="dot|mermaid", help="The graph language.")
+    ] = "dot",
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
 ) -> None:

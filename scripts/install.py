@@ -18,6 +18,7 @@ Standard library only: it runs before the virtualenv exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -114,10 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     key = install_key()
     if up_to_date(venv, key, extras):
         return 0
-    try:  # extras installed before stay installed: keep them in the stamp
+    # Extras installed before stay installed: keep them in the stamp.
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         extras |= set(json.loads((venv / STAMP).read_text(encoding="utf-8"))["extras"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     install(venv, extras)
     # A new install writes the stamp last: an interrupted one is redone next time.
     (venv / STAMP).write_text(json.dumps({"key": key, "extras": sorted(extras)}), "utf-8")

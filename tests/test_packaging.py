@@ -73,8 +73,10 @@ def test_the_build_is_silent_and_ships_the_data(tmp_path: Path) -> None:
     _source_copy(src)
     out = tmp_path / "wheel"
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation"]
-        + ["--no-index", "-w", str(out), str(src)],
+        [
+            *(sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation"),
+            *("--no-index", "-w", str(out), str(src)),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
