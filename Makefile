@@ -11,9 +11,8 @@ EXAMPLE ?= examples/quickstart.exo
 
 .PHONY: plan test lint install install-test system-deps slurm-up slurm-down clean
 
-# Both install editable (strict mode: links under build/) and only when
-# pyproject.toml, setup.py or the list of package files changed since the last
-# install (a stamp in $(VENV)); a second `make plan` goes straight to exoc.
+# Both install editable, and only when pyproject.toml or setup.py changed since
+# the last install (a stamp in $(VENV)): a second `make plan` goes straight to exoc.
 install:
 	$(PYTHON) scripts/install.py $(VENV)
 
@@ -38,10 +37,11 @@ test: install-test system-deps slurm-up
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	# mypy checks the packages as installed (the exo namespace maps to top-level
-	# folders; the editable install links them under build/), from inside the venv
-	# folder so the source tree cannot shadow them. The package list is pyproject's.
-	cd $(VENV) && bin/mypy --config-file ../pyproject.toml $(shell $(PYTHON) scripts/install.py --mypy-packages)
+	# mypy checks the packages under their import names (exo.compiler, ...): through
+	# a folder of links to the package folders, which pyproject.toml lists.
+	mkdir -p build/typecheck
+	cd build/typecheck && $(abspath $(BIN))/mypy --config-file $(abspath pyproject.toml) \
+	  $$($(abspath $(BIN))/python $(abspath scripts/install.py) --typecheck-tree .)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

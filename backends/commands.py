@@ -10,6 +10,7 @@ options are first needed, so third-party backends get flags too.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import os
@@ -37,8 +38,9 @@ from exo.compiler.cli_support import (
     stderr_console,
     stdout_console,
 )
-from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
+from exo.compiler.diagnostics import CompileError, Diagnostic, Severity, relabel
 from exo.compiler.frontend import compile_file
+from exo.compiler.modules import module_label
 from exo.compiler.plan import Plan
 
 from .api import Artifact, Backend, PlannedWorkflow, RunContext, RunnableBackend, RunReport
@@ -326,10 +328,20 @@ def _options_or_exit(
     return options
 
 
+def _shown(diagnostics: Sequence[Diagnostic], file: Path) -> list[Diagnostic]:
+    """A backend's diagnostics point into modules by key (``wf.exo``); name the files
+    as the user named the workflow (``x/wf.exo``), like the compiler's own."""
+    return relabel(diagnostics, functools.partial(module_label, str(file)))
+
+
 def _check_or_exit(
-    backend: Backend, planned: PlannedWorkflow, options: BaseModel, sources: Mapping[str, str]
+    backend: Backend,
+    planned: PlannedWorkflow,
+    options: BaseModel,
+    sources: Mapping[str, str],
+    file: Path,
 ) -> None:
-    problems = backend.check(planned, options)
+    problems = _shown(backend.check(planned, options), file)
     if any(d.severity is Severity.ERROR for d in problems):
         _fail(problems, sources)
     elif problems:
@@ -522,11 +534,11 @@ def compile_(
     backend = _backend_or_exit(registry, target)
     planned, sources = _plan_or_exit(file, params, catalog, time_limit)
     options = _options_or_exit(ctx, registry, backend, planned, sources)
-    _check_or_exit(backend, planned, options, sources)
+    _check_or_exit(backend, planned, options, sources, file)
     try:
         written = write_artifacts(backend, backend.emit(planned, options), out_dir)
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     stderr_console().print(
         f"[green]wrote[/green] {len(written)} file{'s' if len(written) != 1 else ''} "
@@ -558,11 +570,11 @@ def run(
     backend = _runnable_or_exit(_backend_or_exit(registry, target), "run")
     planned, sources = _plan_or_exit(file, params, catalog, time_limit)
     options = _options_or_exit(ctx, registry, backend, planned, sources)
-    _check_or_exit(backend, planned, options, sources)
+    _check_or_exit(backend, planned, options, sources, file)
     try:
         rep = backend.run(planned, options, _run_context(file, state_dir, jobs, fresh))
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     print_report(rep, stdout_console())
     raise typer.Exit(rep.exit_code)
@@ -588,7 +600,7 @@ def status(
     try:
         rep = backend.status(planned, options, _run_context(file, state_dir, None, False))
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     _emit_report(rep, fmt)
 
@@ -612,7 +624,7 @@ def cancel(
     try:
         rep = backend.cancel(planned, options, _run_context(file, state_dir, None, False))
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     print_report(rep, stdout_console())
 

@@ -20,7 +20,7 @@ from exo.compiler.cli_support import (
     report,
     stderr_console,
 )
-from exo.compiler.diagnostics import CompileError, Diagnostic
+from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 from exo.compiler.frontend import compile_file
 from exo.compiler.graphviz import to_dot, to_mermaid
 
@@ -32,24 +32,36 @@ def check(
     diagnostics_format: str = DIAG_FORMAT_OPTION,
 ) -> None:
     """Validate workflows: exit 0, or 1 with every problem reported."""
-    failed = False
     every: list[Diagnostic] = []
+    failed: list[tuple[Path, int]] = []
     for f in files:
         try:
             compile_file(f, parse_params(params), catalog=catalog, label=str(f))
         except CompileError as e:
-            failed = True
+            failed.append((f, sum(1 for d in e.diagnostics if d.severity is Severity.ERROR)))
             if diagnostics_format == "json":
                 every.extend(e.diagnostics)
             else:
                 report(e.diagnostics, e.sources)
     if diagnostics_format == "json":
         report(every, {}, "json")
-    elif not failed:
-        stderr_console().print(
-            f"[green]ok[/green]: {len(files)} file{'s' if len(files) != 1 else ''} checked"
-        )
+    elif summary := check_summary(len(files), failed):
+        stderr_console().print(summary, highlight=False)
     raise typer.Exit(Exit.DIAGNOSTICS if failed else Exit.OK)
+
+
+def check_summary(checked: int, failed: list[tuple[Path, int]]) -> str:
+    """The last line of ``exoc check``: ``ok``, or, for several files, the grand total."""
+    files = f"{checked} file{'s' if checked != 1 else ''} checked"
+    if not failed:
+        return f"[green]ok[/green]: {files}"
+    if checked == 1:
+        return ""  # the file's own "N errors found" is the total
+    errors = sum(n for _, n in failed)
+    return (
+        f"[bold red]{errors} error{'s' if errors != 1 else ''}[/bold red] in "
+        f"{len(failed)} of {files}: " + ", ".join(str(f) for f, _ in failed)
+    )
 
 
 def graph(

@@ -1,16 +1,18 @@
 """Install exo into a virtualenv, and do nothing when that install is up to date.
 
-    python3 scripts/install.py .venv            # what `make plan` runs
+    python3 scripts/install.py .venv                # what `make plan` runs
     python3 scripts/install.py .venv --extra test   # what `make test` and `make lint` run
+    python3 scripts/install.py --typecheck-tree DIR # links for mypy (`make lint`)
 
-The project is installed editable in setuptools' strict mode: the virtualenv
-sees the package folders through a tree of links under ``build/``, so an edit
-to an existing file needs no reinstall (and mypy, which cannot follow import
-hooks, checks the sources through the same tree). What does need one is
-recorded in a stamp in the virtualenv: a hash of ``pyproject.toml``,
-``setup.py`` and the list of files in the package folders (a new or removed
-file changes the link tree), and the extras installed. A second ``make plan``
-therefore only hashes a few hundred paths.
+The project is installed editable: the virtualenv imports ``exo.compiler``
+and the others straight from their folders, so editing, adding or removing a
+source file needs no reinstall. What does need one (the metadata: packages,
+dependencies, entry points) is in ``pyproject.toml`` and ``setup.py``; a stamp
+in the virtualenv records their hash and the extras installed, so a second
+``make plan`` starts ``exoc`` at once.
+
+mypy cannot follow the editable install's import hook, so ``make lint`` gives
+it a folder ``exo/`` of links to the package folders (``--typecheck-tree``).
 
 Standard library only: it runs before the virtualenv exists.
 """
@@ -46,30 +48,34 @@ def install_key(root: Path = ROOT) -> str:
     h = hashlib.sha256()
     for name in ("pyproject.toml", "setup.py"):
         h.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
-    for folder in package_dirs(root).values():
-        for dirpath, dirnames, filenames in os.walk(root / folder):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            rel = Path(dirpath).relative_to(root).as_posix()
-            for f in sorted(filenames):
-                if not f.endswith((".pyc", ".pyo")):
-                    h.update(f"{rel}/{f}\0".encode())
     return h.hexdigest()[:16]
 
 
-def up_to_date(venv: Path, key: str, extras: set[str], root: Path = ROOT) -> bool:
-    """The stamp matches, the extras are in, and the link tree is still there."""
+def up_to_date(venv: Path, key: str, extras: set[str]) -> bool:
+    """The stamp matches and the extras are in."""
     try:
         stamp = json.loads((venv / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    links = any((root / "build").glob("__editable__.*"))
     return (
         isinstance(stamp, dict)
         and stamp.get("key") == key
         and extras <= set(stamp.get("extras", []))
         and (venv / "bin" / "python").exists()
-        and links
     )
+
+
+def typecheck_tree(dest: Path, root: Path = ROOT) -> None:
+    """``dest/exo/<name>`` -> the package folder, for every package (mypy's view)."""
+    for name, folder in package_dirs(root).items():
+        link = dest.joinpath(*name.split("."))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        target = os.path.relpath(root / folder, link.parent)
+        if link.is_symlink() and str(link.readlink()) == target:
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
 
 
 def _run(*argv: str, env: dict[str, str] | None = None) -> None:
@@ -91,8 +97,6 @@ def install(venv: Path, extras: set[str]) -> None:
         "-q",
         "-e",
         target,
-        "--config-settings",
-        "editable_mode=strict",
         env=env,
     )
 
@@ -102,10 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("venv", type=Path, nargs="?")
     parser.add_argument("--extra", action="append", default=[], help="an extra, e.g. test")
     parser.add_argument(
-        "--mypy-packages", action="store_true", help="print `-p NAME` for every package and exit"
+        "--typecheck-tree",
+        type=Path,
+        metavar="DIR",
+        help="make DIR/exo/<package> links for mypy, print its `-p NAME` options and exit",
     )
     args = parser.parse_args(argv)
-    if args.mypy_packages:
+    if args.typecheck_tree is not None:
+        typecheck_tree(args.typecheck_tree.resolve())
         print(" ".join(f"-p {name}" for name in package_dirs()))
         return 0
     if args.venv is None:

@@ -12,7 +12,18 @@ from typer.testing import CliRunner
 from exo.backends.registry import installed, option_rows
 from exo.compiler.cli import app
 
-COMMANDS = ["check", "graph", "ir", "plan", "diff", "backends", "compile", "run", "status", "cancel"]
+COMMANDS = [
+    "check",
+    "graph",
+    "ir",
+    "plan",
+    "diff",
+    "backends",
+    "compile",
+    "run",
+    "status",
+    "cancel",
+]
 #: What typer prints where a name belongs: ``{file}``, ``<bool>``, ``<path>``, ``<list[Path]>``.
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}|<[a-z][a-zA-Z_\[\]]*>")
 

@@ -100,16 +100,13 @@ def test_the_build_is_silent_and_ships_the_data(tmp_path: Path) -> None:
         assert data in names, data
 
 
-def test_the_install_key_follows_the_file_list_not_the_contents(
-    installer: ModuleType, tmp_path: Path
-) -> None:
+def test_only_packaging_changes_need_a_new_install(installer: ModuleType, tmp_path: Path) -> None:
+    """The install is editable: sources, new files included, are seen without one."""
     root = _source_copy(tmp_path)
     key = installer.install_key(root)
     (root / "compiler" / "cli.py").write_text("# edited\n", encoding="utf-8")
-    assert installer.install_key(root) == key  # the editable install sees edits
     (root / "compiler" / "new_module.py").write_text("", encoding="utf-8")
-    assert installer.install_key(root) != key  # a new file needs a new link
-    key = installer.install_key(root)
+    assert installer.install_key(root) == key
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
     (root / "pyproject.toml").write_text(text + "\n# changed\n", encoding="utf-8")
     assert installer.install_key(root) != key
@@ -123,16 +120,28 @@ def test_an_up_to_date_install_runs_no_pip(installer: ModuleType, tmp_path: Path
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("not a program\n", encoding="utf-8")
-    if not any((REPO / "build").glob("__editable__.*")):
-        pytest.skip("exo is not installed editable in this checkout (no build/__editable__.*)")
     stamp = venv / installer.STAMP
     stamp.write_text(json.dumps({"key": installer.install_key(), "extras": ["test"]}), "utf-8")
     assert installer.main([str(venv)]) == 0
     assert installer.main([str(venv), "--extra", "test"]) == 0
     assert sorted(p.name for p in venv.iterdir()) == sorted(["bin", installer.STAMP])
+    stamp.write_text(json.dumps({"key": installer.install_key(), "extras": []}), "utf-8")
+    with pytest.raises((subprocess.CalledProcessError, OSError)):
+        installer.main([str(venv), "--extra", "test"])  # a missing extra does install
     stamp.write_text(json.dumps({"key": "stale", "extras": ["test"]}), "utf-8")
     with pytest.raises((subprocess.CalledProcessError, OSError)):
-        installer.main([str(venv)])  # a stale stamp does reinstall
+        installer.main([str(venv)])  # so does a stale stamp
+
+
+def test_the_typecheck_tree_maps_import_names_to_folders(
+    installer: ModuleType, tmp_path: Path
+) -> None:
+    installer.typecheck_tree(tmp_path)
+    installer.typecheck_tree(tmp_path)  # again: nothing to redo
+    for name, folder in installer.package_dirs().items():
+        link = tmp_path.joinpath(*name.split("."))
+        assert link.is_symlink() and link.resolve() == (REPO / folder).resolve()
+        assert (link / "__init__.py").is_file()
 
 
 def test_the_makefile_installs_through_the_stamped_script() -> None:
