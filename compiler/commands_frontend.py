@@ -23,6 +23,8 @@ from exo.compiler.cli_support import (
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 from exo.compiler.frontend import compile_file
 from exo.compiler.graphviz import to_dot, to_mermaid
+from exo.compiler.optimizer import optimize
+from exo.compiler.plan import Plan
 
 
 def check(
@@ -69,15 +71,44 @@ def graph(
     fmt: Annotated[
         str, typer.Option("--format", metavar="dot|mermaid", help="The graph language.")
     ] = "dot",
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Draw the plan: each step's tier, replicas, batch size, start, duration at "
+            "the plan's confidence (P) and cost, the critical path in bold.",
+        ),
+    ] = False,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit", metavar="SECONDS", help="With --plan: stop the solver after this long."
+        ),
+    ] = None,
 ) -> None:
-    """Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid."""
+    """Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid.
+
+    Without --plan each step shows the hardware it may use; with --plan, where the
+    plan puts it. Exit 3 when --plan finds no feasible plan.
+    """
     if fmt not in ("dot", "mermaid"):
         raise typer.BadParameter("choose dot or mermaid", param_hint="--format")
+    if time_limit is not None and not time_limit > 0:
+        raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
     compiled = compile_or_exit(file, params, catalog)
-    out = to_dot(compiled.program) if fmt == "dot" else to_mermaid(compiled.program)
-    sys.stdout.write(out)
+    planned: Plan | None = None
+    if plan:
+        planned = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+        if planned.status == "infeasible":
+            console = stderr_console()
+            console.print(f"[bold red]no feasible plan[/bold red] for {file}", highlight=False)
+            for line in planned.explanation:
+                console.print(f"  {line}", markup=False, highlight=False)
+            raise typer.Exit(Exit.INFEASIBLE)
+    render = to_dot if fmt == "dot" else to_mermaid
+    sys.stdout.write(render(compiled.program, planned))
 
 
 def ir(
