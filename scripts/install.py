@@ -44,15 +44,16 @@ def package_dirs(root: Path = ROOT) -> dict[str, str]:
 
 
 def install_key(root: Path = ROOT) -> str:
-    """Changes exactly when the editable install must be redone."""
-    h = hashlib.sha256()
+    """Changes exactly when the editable install must be redone: the packaging files
+    changed, or the checkout moved (the install points at its folders)."""
+    h = hashlib.sha256(str(root.resolve()).encode() + b"\0")
     for name in ("pyproject.toml", "setup.py"):
         h.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
 def up_to_date(venv: Path, key: str, extras: set[str]) -> bool:
-    """The stamp matches and the extras are in."""
+    """The stamp matches, the extras are in and ``exoc`` is still installed."""
     try:
         stamp = json.loads((venv / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -62,6 +63,7 @@ def up_to_date(venv: Path, key: str, extras: set[str]) -> bool:
         and stamp.get("key") == key
         and extras <= set(stamp.get("extras", []))
         and (venv / "bin" / "python").exists()
+        and (venv / "bin" / "exoc").exists()
     )
 
 
@@ -89,16 +91,7 @@ def install(venv: Path, extras: set[str]) -> None:
         _run(str(python), "-m", "pip", "install", "-q", "--upgrade", "pip")
     target = "." + (f"[{','.join(sorted(extras))}]" if extras else "")
     env = {**os.environ, "PYTHONWARNINGS": QUIET}
-    _run(
-        str(python),
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "-e",
-        target,
-        env=env,
-    )
+    _run(str(python), "-m", "pip", "install", "-q", "-e", target, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,10 +57,11 @@ def test_a_new_top_level_package_is_one_line(setup_py: ModuleType, tmp_path: Pat
 
 
 def _source_copy(dest: Path) -> Path:
+    """What a build reads: the packaging files and every package folder pyproject lists."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, dest / name)
-    for folder in ("compiler", "backends", "stdlib"):
+    for folder in _load(REPO / "setup.py", "exo_setup_py_copy").package_dirs().values():
         shutil.copytree(REPO / folder, dest / folder, ignore=ignore)
     return dest
 
@@ -110,6 +111,9 @@ def test_only_packaging_changes_need_a_new_install(installer: ModuleType, tmp_pa
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
     (root / "pyproject.toml").write_text(text + "\n# changed\n", encoding="utf-8")
     assert installer.install_key(root) != key
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved, ignore=shutil.ignore_patterns("moved"))
+    assert installer.install_key(moved) != installer.install_key(root)  # a moved checkout
 
 
 def test_an_up_to_date_install_runs_no_pip(installer: ModuleType, tmp_path: Path) -> None:
@@ -120,6 +124,7 @@ def test_an_up_to_date_install_runs_no_pip(installer: ModuleType, tmp_path: Path
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("not a program\n", encoding="utf-8")
+    (venv / "bin" / "exoc").write_text("not a program\n", encoding="utf-8")
     stamp = venv / installer.STAMP
     stamp.write_text(json.dumps({"key": installer.install_key(), "extras": ["test"]}), "utf-8")
     assert installer.main([str(venv)]) == 0
