@@ -11,15 +11,13 @@ EXAMPLE ?= examples/quickstart.exo
 
 .PHONY: plan test lint install install-test system-deps slurm-up slurm-down clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+# Both install editable, and only when pyproject.toml or setup.py changed since
+# the last install (a stamp in $(VENV)): a second `make plan` goes straight to exoc.
+install:
+	$(PYTHON) scripts/install.py $(VENV)
 
-install: $(BIN)/python
-	$(BIN)/pip install -q .
-
-install-test: $(BIN)/python
-	$(BIN)/pip install -q ".[test]"
+install-test:
+	$(PYTHON) scripts/install.py $(VENV) --extra test
 
 plan: install
 	$(BIN)/exoc plan $(EXAMPLE)
@@ -39,9 +37,11 @@ test: install-test system-deps slurm-up
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	# mypy checks the installed packages (the exo namespace maps to top-level folders);
-	# from inside the venv folder so the source tree cannot shadow them.
-	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p exo.compiler -p exo.backends -p exo.stdlib
+	# mypy checks the packages under their import names (exo.compiler, ...): through
+	# a folder of links to the package folders, which pyproject.toml lists.
+	mkdir -p build/typecheck
+	cd build/typecheck && $(abspath $(BIN))/mypy --config-file $(abspath pyproject.toml) \
+	  $$($(abspath $(BIN))/python $(abspath scripts/install.py) --typecheck-tree .)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,6 +10,7 @@ options are first needed, so third-party backends get flags too.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import os
@@ -20,14 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
+import click
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperCommand
 
+from exo.compiler.cli_help import ExoCommand
 from exo.compiler.cli_support import (
     CATALOG_OPTION,
+    FILE,
     PARAM_OPTION,
     Exit,
     parse_params,
@@ -35,14 +38,25 @@ from exo.compiler.cli_support import (
     stderr_console,
     stdout_console,
 )
-from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
+from exo.compiler.diagnostics import CompileError, Diagnostic, Severity, relabel
 from exo.compiler.frontend import compile_file
+from exo.compiler.modules import module_label
 from exo.compiler.plan import Plan
 
 from .api import Artifact, Backend, PlannedWorkflow, RunContext, RunnableBackend, RunReport
-from .registry import Registry, flag_name, installed, option_rows, resolve_options, unknown_blocks
+from .registry import (
+    Registry,
+    flag_name,
+    installed,
+    option_rows,
+    resolve_options,
+    unknown_blocks,
+    value_label,
+)
 
-FILE = Annotated[Path, typer.Argument(help="The workflow file (.exo).", show_default=False)]
+TARGET_OPTION = typer.Option(
+    "--target", "-t", metavar="NAME", help="The backend (`exoc backends` lists them)."
+)
 TIME_LIMIT_OPTION = typer.Option(
     None, "--time-limit", metavar="SECONDS", help="Stop the optimizer after this long."
 )
@@ -138,24 +152,21 @@ def _flag_parameters(registry: Registry) -> tuple[list[FlagSpec], list[Any]]:
         rows = {r[0]: r for r in option_rows(backend)}
         for fname, info in backend.Options.model_fields.items():
             flag = flag_name(name, fname)
-            _, type_name, default, desc = rows[flag]
+            _, _, default, desc = rows[flag]
             dest = f"exo_backend__{name}__{fname}".replace("-", "_")
-            help_text = f"{desc} (default: {default})".strip()
             ann = info.annotation
+            help_text = option_help(desc, default, ann)
             annotation: Any
+            metavar = value_label(ann)
             if _is_bool(ann):
                 decl = [f"{flag}/--no-{flag[2:]}"]
                 annotation = bool | None
-                metavar = None
             elif _is_multiple(ann):
                 decl = [flag]
                 annotation = list[str] | None
-                metavar = "VALUE"
-                help_text += " (repeatable)"
             else:
                 decl = [flag]
                 annotation = str | None
-                metavar = "JSON" if _is_json(ann) else type_name.upper()
             option = typer.Option(
                 None,
                 *decl,
@@ -184,7 +195,7 @@ def _flag_parameters(registry: Registry) -> tuple[list[FlagSpec], list[Any]]:
     return specs, list(built.params)
 
 
-class BackendFlagsCommand(TyperCommand):
+class BackendFlagsCommand(ExoCommand):
     """A typer command that also accepts ``--<backend>-<field>`` for every backend.
 
     The flags are computed on first use (parsing or ``--help``), so commands that
@@ -216,6 +227,33 @@ class BackendFlagsCommand(TyperCommand):
             given.setdefault(spec.backend, {})[spec.field] = value
         ctx.meta[_META_KEY] = given
         return super().invoke(ctx)
+
+
+def option_help(description: str, default: str, annotation: Any) -> str:
+    """A backend option's description, its default (unless it says it already or there
+    is none) and whether the flag repeats."""
+    text = description
+    if default not in ("null", "", "[]", "{}") and "default" not in description:
+        text = f"{text} (default: {default})".strip()
+    return f"{text} (repeatable)" if _is_multiple(annotation) else text
+
+
+def options_listing(backend: Backend, width: int) -> str:
+    """``--flag VALUE`` and what it does, for every option: names in full, descriptions
+    wrapped (a long name puts its description on the next line)."""
+    rows: list[tuple[str, str]] = []
+    for fname, info in backend.Options.model_fields.items():
+        flag = flag_name(backend.name, fname)
+        _, _, default, desc = next(r for r in option_rows(backend) if r[0] == flag)
+        label = value_label(info.annotation)
+        term = f"{flag} {label}" if label else f"{flag} / --no-{flag[2:]}"
+        rows.append((term, option_help(desc, default, info.annotation)))
+    if not rows:
+        return ""
+    formatter = click.HelpFormatter(width=max(min(width, 100), 60))
+    with formatter.indentation():
+        formatter.write_dl(rows, col_max=36)
+    return formatter.getvalue()
 
 
 def _given_flags(ctx: typer.Context) -> dict[str, dict[str, object]]:
@@ -290,10 +328,20 @@ def _options_or_exit(
     return options
 
 
+def _shown(diagnostics: Sequence[Diagnostic], file: Path) -> list[Diagnostic]:
+    """A backend's diagnostics point into modules by key (``wf.exo``); name the files
+    as the user named the workflow (``x/wf.exo``), like the compiler's own."""
+    return relabel(diagnostics, functools.partial(module_label, str(file)))
+
+
 def _check_or_exit(
-    backend: Backend, planned: PlannedWorkflow, options: BaseModel, sources: Mapping[str, str]
+    backend: Backend,
+    planned: PlannedWorkflow,
+    options: BaseModel,
+    sources: Mapping[str, str],
+    file: Path,
 ) -> None:
-    problems = backend.check(planned, options)
+    problems = _shown(backend.check(planned, options), file)
     if any(d.severity is Severity.ERROR for d in problems):
         _fail(problems, sources)
     elif problems:
@@ -431,7 +479,9 @@ def _emit_report(rep: RunReport, fmt: str) -> None:
 
 
 def backends(
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|json", help="The output format.")
+    ] = "text",
 ) -> None:
     """List the installed backends and their options (exit 1 if a plugin is broken)."""
     registry = installed()
@@ -459,14 +509,7 @@ def backends(
                 f"{', '.join(caps) if caps else 'emit only'}): {b.description}",
                 highlight=False,
             )
-            rows = option_rows(b)
-            if rows:
-                table = Table(box=None, show_header=False, pad_edge=False)
-                for _ in range(4):
-                    table.add_column()
-                for flag, typ, default, desc in rows:
-                    table.add_row(f"  {flag}", typ, default, desc)
-                console.print(table)
+            console.print(options_listing(b, console.width), end="", markup=False, highlight=False)
     if registry.problems:
         report(list(registry.problems), {})
         raise typer.Exit(Exit.DIAGNOSTICS)
@@ -475,9 +518,12 @@ def backends(
 def compile_(
     ctx: typer.Context,
     file: FILE,
-    target: Annotated[str, typer.Option("--target", "-t", help="Backend name.")],
+    target: Annotated[str, TARGET_OPTION],
     out_dir: Annotated[
-        Path, typer.Option("-o", "--output", help="Directory to write the artifacts into.")
+        Path,
+        typer.Option(
+            "-o", "--output", metavar="DIR", help="Directory to write the artifacts into."
+        ),
     ],
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
@@ -488,11 +534,11 @@ def compile_(
     backend = _backend_or_exit(registry, target)
     planned, sources = _plan_or_exit(file, params, catalog, time_limit)
     options = _options_or_exit(ctx, registry, backend, planned, sources)
-    _check_or_exit(backend, planned, options, sources)
+    _check_or_exit(backend, planned, options, sources, file)
     try:
         written = write_artifacts(backend, backend.emit(planned, options), out_dir)
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     stderr_console().print(
         f"[green]wrote[/green] {len(written)} file{'s' if len(written) != 1 else ''} "
@@ -504,10 +550,12 @@ def compile_(
 def run(
     ctx: typer.Context,
     file: FILE,
-    target: Annotated[str, typer.Option("--target", "-t", help="Backend name.")] = "local",
+    target: Annotated[str, TARGET_OPTION] = "local",
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", min=1, help="Concurrent tasks (default: CPU count)."),
+        typer.Option(
+            "--jobs", "-j", min=1, metavar="N", help="Concurrent tasks (default: CPU count)."
+        ),
     ] = None,
     state_dir: Path | None = STATE_DIR_OPTION,
     fresh: Annotated[
@@ -522,11 +570,11 @@ def run(
     backend = _runnable_or_exit(_backend_or_exit(registry, target), "run")
     planned, sources = _plan_or_exit(file, params, catalog, time_limit)
     options = _options_or_exit(ctx, registry, backend, planned, sources)
-    _check_or_exit(backend, planned, options, sources)
+    _check_or_exit(backend, planned, options, sources, file)
     try:
         rep = backend.run(planned, options, _run_context(file, state_dir, jobs, fresh))
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     print_report(rep, stdout_console())
     raise typer.Exit(rep.exit_code)
@@ -535,9 +583,11 @@ def run(
 def status(
     ctx: typer.Context,
     file: FILE,
-    target: Annotated[str, typer.Option("--target", "-t", help="Backend name.")] = "local",
+    target: Annotated[str, TARGET_OPTION] = "local",
     state_dir: Path | None = STATE_DIR_OPTION,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|json", help="The output format.")
+    ] = "text",
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     time_limit: float | None = TIME_LIMIT_OPTION,
@@ -550,7 +600,7 @@ def status(
     try:
         rep = backend.status(planned, options, _run_context(file, state_dir, None, False))
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     _emit_report(rep, fmt)
 
@@ -558,7 +608,7 @@ def status(
 def cancel(
     ctx: typer.Context,
     file: FILE,
-    target: Annotated[str, typer.Option("--target", "-t", help="Backend name.")] = "local",
+    target: Annotated[str, TARGET_OPTION] = "local",
     state_dir: Path | None = STATE_DIR_OPTION,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
@@ -574,7 +624,7 @@ def cancel(
     try:
         rep = backend.cancel(planned, options, _run_context(file, state_dir, None, False))
     except CompileError as e:
-        _fail(e.diagnostics, e.sources or sources)
+        _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
     print_report(rep, stdout_console())
 

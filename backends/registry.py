@@ -20,6 +20,8 @@ import json
 import keyword
 import re
 import traceback
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -255,6 +257,32 @@ def unknown_blocks(registry: Registry, program_blocks: Mapping[str, object]) -> 
                 )
             )
     return out
+
+
+_SCALAR_LABELS: dict[object, str] = {str: "TEXT", int: "INT", float: "NUMBER"}
+
+
+def value_label(annotation: Any) -> str | None:
+    """How an option's value is written on the command line (``None``: a flag, no value).
+
+    ``TEXT``, ``INT``, ``NUMBER``, the choices of a ``Literal`` (``none|apptainer``),
+    ``JSON`` for mappings and models; optional and list types show their item type.
+    """
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if annotation is bool or (args and all(a is bool for a in args) and origin is not list):
+        return None
+    if origin is typing.Literal:
+        return "|".join(str(a) for a in typing.get_args(annotation))
+    if origin in (list, tuple, set, frozenset):
+        return value_label(args[0]) if args else "VALUE"
+    if origin is dict or (inspect.isclass(annotation) and issubclass(annotation, BaseModel)):
+        return "JSON"
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return value_label(args[0])
+    return _SCALAR_LABELS.get(annotation, "VALUE")
 
 
 def option_rows(backend: Backend) -> list[tuple[str, str, str, str]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,22 +185,43 @@ def builtin_catalog_metadata(name: str) -> dict[str, Any]:
     return meta
 
 
+def builtin_catalogs_offering(name: str) -> list[str]:
+    """The built-in catalogs that offer an accelerator or instance type called ``name``."""
+    return [n for n, offered in _builtin_offers().items() if name in offered]
+
+
+@cache
+def _builtin_offers() -> Mapping[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for name in builtin_catalog_names():
+        catalog = load_catalog(name, Path())
+        out[name] = frozenset(catalog.accelerators() | catalog.instance_types())
+    return out
+
+
 # --------------------------------------------------------------------------- loading
 
 
-def load_catalog(ref: str, base_dir: Path, *, ref_span: Span | None = None) -> Catalog:
+def load_catalog(
+    ref: str, base_dir: Path, *, ref_span: Span | None = None, given_on_cli: bool = False
+) -> Catalog:
     """Load a built-in catalog by name or a CSV path relative to ``base_dir``.
 
     ``ref_span`` is where the reference was written (the ``catalog = ...`` value);
-    a "not found" diagnostic points there. Raises :class:`CatalogError` (E401/E402)
-    with file, row and column for every bad cell.
+    a "not found" diagnostic points there. ``given_on_cli``: the reference came
+    from ``--catalog`` (``base_dir`` is then the current directory), which the
+    help of a "not found" says. Raises :class:`CatalogError` (E401/E402) with
+    file, row and column for every bad cell; the file is named as the user would
+    name it from the current directory.
     """
-    catalog, _text = load_catalog_with_source(ref, base_dir, ref_span=ref_span)
+    catalog, _text = load_catalog_with_source(
+        ref, base_dir, ref_span=ref_span, given_on_cli=given_on_cli
+    )
     return catalog
 
 
 def load_catalog_with_source(
-    ref: str, base_dir: Path, *, ref_span: Span | None = None
+    ref: str, base_dir: Path, *, ref_span: Span | None = None, given_on_cli: bool = False
 ) -> tuple[Catalog, str]:
     """Like :func:`load_catalog`, also returning the CSV text (keyed by ``catalog.name``)."""
     index = _builtin_index()
@@ -219,16 +241,37 @@ def load_catalog_with_source(
     path = Path(ref).expanduser()
     if not path.is_absolute():
         path = base_dir / path
-    data = _read_bytes(ref, path, base_dir, ref_span)
-    text = _decode(ref, data)
+    label = shown_path(path, ref)
+    data = _read_bytes(ref, path, label, base_dir, ref_span, given_on_cli)
+    text = _decode(label, data)
     catalog = parse_catalog(
-        text, name=ref, default_spot_preemptions_per_hour=CUSTOM_DEFAULT_SPOT_PREEMPTIONS_PER_HOUR
+        text,
+        name=ref,
+        label=label,
+        default_spot_preemptions_per_hour=CUSTOM_DEFAULT_SPOT_PREEMPTIONS_PER_HOUR,
     )
     return catalog, text
 
 
+def shown_path(path: Path, ref: str) -> str:
+    """How diagnostics name a catalog file: as written when absolute, else relative to
+    the current directory (the way the user would type it), whatever folder the
+    reference was resolved from."""
+    if Path(ref).expanduser().is_absolute():
+        return str(path)
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive
+        return str(path)
+
+
 def _not_found(
-    ref: str, path: Path, base_dir: Path, ref_span: Span | None, reason: str
+    ref: str,
+    label: str,
+    base_dir: Path,
+    ref_span: Span | None,
+    reason: str,
+    given_on_cli: bool,
 ) -> CatalogError:
     names = builtin_catalog_names()
     help: list[str] = []
@@ -238,34 +281,51 @@ def _not_found(
         help.append(f"did you mean the built-in catalog `{guess}`?")
     if looks_builtin:
         help.append("built-in catalogs: " + ", ".join(f"`{n}`" for n in names))
-    else:
+    elif Path(ref).expanduser().is_absolute():
+        help.append("to fix: check the path")
+    elif given_on_cli:
         help.append(
-            "to fix: check the path; a relative path is read from the folder of the .exo "
-            f"file ({base_dir})"
+            "to fix: check the path; a relative --catalog path is read from the current directory"
+        )
+    else:
+        folder = os.path.relpath(base_dir)
+        shown = "the current directory" if folder == "." else f"{folder}{os.sep}"
+        help.append(
+            "to fix: check the path; a relative path in the workflow is read from the folder "
+            f"of the .exo file ({shown})"
         )
     diag = Diagnostic(
         "E401",
         f"catalog `{ref}` {reason}",
         ref_span,
         help=tuple(help),
-        notes=(f"looked for {path}",),
+        notes=(f"looked for {label}",),
     )
     return CatalogError([diag], {})
 
 
-def _read_bytes(ref: str, path: Path, base_dir: Path, ref_span: Span | None) -> bytes:
+def _read_bytes(
+    ref: str,
+    path: Path,
+    label: str,
+    base_dir: Path,
+    ref_span: Span | None,
+    given_on_cli: bool,
+) -> bytes:
+    def not_found(reason: str) -> CatalogError:
+        return _not_found(ref, label, base_dir, ref_span, reason, given_on_cli)
+
     if path.is_dir():
-        raise _not_found(ref, path, base_dir, ref_span, "is a folder, not a CSV file")
+        raise not_found("is a folder, not a CSV file")
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise _not_found(ref, path, base_dir, ref_span, "not found") from None
+        raise not_found("not found") from None
     except OSError as exc:
-        reason = f"cannot be read ({exc.strerror or exc})"
-        raise _not_found(ref, path, base_dir, ref_span, reason) from None
+        raise not_found(f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _decode(ref: str, data: bytes) -> str:
+def _decode(file: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -278,10 +338,10 @@ def _decode(ref: str, data: bytes) -> str:
         diag = Diagnostic(
             "E402",
             f"catalog is not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line})",
-            Span.point(ref, line, column),
+            Span.point(file, line, column),
             help=("to fix: save the file as UTF-8 (in a spreadsheet: CSV UTF-8)",),
         )
-        raise CatalogError([diag], {ref: shown}) from None
+        raise CatalogError([diag], {file: shown}) from None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -418,17 +478,19 @@ def parse_catalog(
     text: str,
     *,
     name: str,
+    label: str | None = None,
     default_spot_preemptions_per_hour: float = CUSTOM_DEFAULT_SPOT_PREEMPTIONS_PER_HOUR,
     snapshot: str | None = None,
     source: str | None = None,
     builtin: bool = False,
 ) -> Catalog:
-    """Parse and validate catalog CSV ``text``; spans use ``name`` as the file.
+    """Parse and validate catalog CSV ``text``; spans use ``label`` (default: ``name``)
+    as the file.
 
     Raises :class:`CatalogError` with every problem found.
     """
     sink = DiagnosticSink()
-    file = name
+    file = label or name
     records = _records(text, file, sink)
     header = next(records, None)
     if header is None:

@@ -11,18 +11,21 @@ import os
 import sys
 
 import typer
+from typer.core import TyperCommand
 
 from exo.backends import commands as backend_commands
 from exo.compiler import __version__, commands_frontend, commands_plan
+from exo.compiler.cli_help import ExoCommand, ExoGroup
 from exo.compiler.report import commands as report_commands
 
 app = typer.Typer(
     name="exoc",
+    cls=ExoGroup,
     help="exo: compile batch AI workflows into the cheapest plan that meets the deadline.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 
@@ -47,6 +50,10 @@ COMMAND_MODULES = (commands_frontend, commands_plan, report_commands, backend_co
 
 for _module in COMMAND_MODULES:
     _module.register(app)
+# Every command writes its help with argument names and full option names.
+for _info in app.registered_commands:
+    if _info.cls in (None, TyperCommand):
+        _info.cls = ExoCommand
 
 
 def main() -> None:

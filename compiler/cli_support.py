@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -36,6 +37,10 @@ def stdout_console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+#: The workflow file argument of every command that takes one.
+FILE = Annotated[
+    Path, typer.Argument(metavar="FILE", help="The workflow file (.exo).", show_default=False)
+]
 PARAM_OPTION = typer.Option(
     [], "-p", "--param", metavar="NAME=VALUE", help="Override a param (repeatable)."
 )
@@ -43,7 +48,7 @@ CATALOG_OPTION = typer.Option(
     None, "--catalog", metavar="PATH", help="Use this catalog (built-in name or CSV path)."
 )
 DIAG_FORMAT_OPTION = typer.Option(
-    "text", "--diagnostics-format", help="How errors are printed: text or json."
+    "text", "--diagnostics-format", metavar="text|json", help="How errors are printed."
 )
 
 

@@ -12,6 +12,7 @@ import typer
 from exo.compiler.cli_support import (
     CATALOG_OPTION,
     DIAG_FORMAT_OPTION,
+    FILE,
     PARAM_OPTION,
     Exit,
     compile_or_exit,
@@ -19,52 +20,95 @@ from exo.compiler.cli_support import (
     report,
     stderr_console,
 )
-from exo.compiler.diagnostics import CompileError, Diagnostic
+from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 from exo.compiler.frontend import compile_file
 from exo.compiler.graphviz import to_dot, to_mermaid
-
-FILE = Annotated[Path, typer.Argument(help="The workflow file (.exo).", show_default=False)]
+from exo.compiler.optimizer import optimize
+from exo.compiler.plan import Plan
 
 
 def check(
-    files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Workflow files to check.")],
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     diagnostics_format: str = DIAG_FORMAT_OPTION,
 ) -> None:
     """Validate workflows: exit 0, or 1 with every problem reported."""
-    failed = False
     every: list[Diagnostic] = []
+    failed: list[tuple[Path, int]] = []
     for f in files:
         try:
             compile_file(f, parse_params(params), catalog=catalog, label=str(f))
         except CompileError as e:
-            failed = True
+            failed.append((f, sum(1 for d in e.diagnostics if d.severity is Severity.ERROR)))
             if diagnostics_format == "json":
                 every.extend(e.diagnostics)
             else:
                 report(e.diagnostics, e.sources)
     if diagnostics_format == "json":
         report(every, {}, "json")
-    elif not failed:
-        stderr_console().print(
-            f"[green]ok[/green]: {len(files)} file{'s' if len(files) != 1 else ''} checked"
-        )
+    elif summary := check_summary(len(files), failed):
+        stderr_console().print(summary, highlight=False)
     raise typer.Exit(Exit.DIAGNOSTICS if failed else Exit.OK)
+
+
+def check_summary(checked: int, failed: list[tuple[Path, int]]) -> str:
+    """The last line of ``exoc check``: ``ok``, or, for several files, the grand total."""
+    files = f"{checked} file{'s' if checked != 1 else ''} checked"
+    if not failed:
+        return f"[green]ok[/green]: {files}"
+    if checked == 1:
+        return ""  # the file's own "N errors found" is the total
+    errors = sum(n for _, n in failed)
+    return (
+        f"[bold red]{errors} error{'s' if errors != 1 else ''}[/bold red] in "
+        f"{len(failed)} of {files}: " + ", ".join(str(f) for f, _ in failed)
+    )
 
 
 def graph(
     file: FILE,
-    fmt: Annotated[str, typer.Option("--format", help="dot or mermaid.")] = "dot",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="dot|mermaid", help="The graph language.")
+    ] = "dot",
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Draw the plan: each step's tier, replicas, batch size, start, duration at "
+            "the plan's confidence (P) and cost, the critical path in bold.",
+        ),
+    ] = False,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit", metavar="SECONDS", help="With --plan: stop the solver after this long."
+        ),
+    ] = None,
 ) -> None:
-    """Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid."""
+    """Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid.
+
+    Without --plan each step shows the hardware it may use; with --plan, where the
+    plan puts it. Exit 3 when --plan finds no feasible plan.
+    """
     if fmt not in ("dot", "mermaid"):
         raise typer.BadParameter("choose dot or mermaid", param_hint="--format")
+    if time_limit is not None and not time_limit > 0:
+        raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
     compiled = compile_or_exit(file, params, catalog)
-    out = to_dot(compiled.program) if fmt == "dot" else to_mermaid(compiled.program)
-    sys.stdout.write(out)
+    planned: Plan | None = None
+    if plan:
+        planned = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+        if planned.status == "infeasible":
+            console = stderr_console()
+            console.print(f"[bold red]no feasible plan[/bold red] for {file}", highlight=False)
+            for line in planned.explanation:
+                console.print(f"  {line}", markup=False, highlight=False)
+            raise typer.Exit(Exit.INFEASIBLE)
+    render = to_dot if fmt == "dot" else to_mermaid
+    sys.stdout.write(render(compiled.program, planned))
 
 
 def ir(

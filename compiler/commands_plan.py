@@ -16,6 +16,7 @@ import typer
 
 from exo.compiler.cli_support import (
     CATALOG_OPTION,
+    FILE,
     PARAM_OPTION,
     Exit,
     compile_or_exit,
@@ -35,10 +36,13 @@ def plan_json(plan: Plan) -> str:
 
 
 def plan(
-    file: Annotated[Path, typer.Argument(help="The workflow file (.exo).", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", help="text, json, html or markdown.")] = "text",
+    file: FILE,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|json|html|markdown", help="The report format.")
+    ] = "text",
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the report to this file.")
+        Path | None,
+        typer.Option("-o", "--output", metavar="PATH", help="Write the report to this file."),
     ] = None,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,

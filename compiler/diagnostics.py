@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -187,6 +188,16 @@ class DiagnosticSink:
             raise CompileError(sort_diagnostics(self.items))
 
 
+def relabel(diagnostics: Iterable[Diagnostic], label_of: Callable[[str], str]) -> list[Diagnostic]:
+    """The diagnostics with each span's file renamed (module key -> how the user names it)."""
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        if d.span is not None:
+            d = replace(d, span=replace(d.span, file=label_of(d.span.file)))
+        out.append(d)
+    return out
+
+
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Source order (file, line, column), diagnostics without a span last; stable."""
 
@@ -201,16 +212,40 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(unique.values(), key=key)
 
 
+_NUMERONYM = re.compile(r"([A-Za-z])([0-9]+)([A-Za-z])")
+
+
+def _numeronym_of(word: str, candidate: str) -> bool:
+    """``k8s`` abbreviates ``kubernetes``: first letter, count of letters between, last."""
+    m = _NUMERONYM.fullmatch(word)
+    return (
+        m is not None
+        and len(candidate) == int(m.group(2)) + 2
+        and candidate[0].lower() == m.group(1).lower()
+        and candidate[-1].lower() == m.group(3).lower()
+    )
+
+
 def suggest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
-    """The closest candidate to ``word`` ("did you mean"), or None."""
+    """The closest candidate to ``word`` ("did you mean"), or None.
+
+    A different case, a numeronym (``k8s``), a close spelling, or the start of
+    exactly one candidate (``kube``), in that order.
+    """
     pool = sorted(set(candidates))
     if not pool:
         return None
     exact = [c for c in pool if c.lower() == word.lower() and c != word]
     if exact:
         return exact[0]
+    short = [c for c in pool if _numeronym_of(word, c)]
+    if len(short) == 1:
+        return short[0]
     matches = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
-    return matches[0] if matches else None
+    if matches:
+        return matches[0]
+    starts = [c for c in pool if len(word) >= 3 and c.lower().startswith(word.lower())]
+    return starts[0] if len(starts) == 1 else None
 
 
 def did_you_mean(word: str, candidates: Iterable[str], *, quote: str = "`") -> list[str]:

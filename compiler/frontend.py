@@ -9,11 +9,13 @@ diagnostic found, together with the source texts needed to render them.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exo.compiler.catalog import Catalog, load_catalog
+from exo.compiler.accelerators import accelerator_spec
+from exo.compiler.catalog import Catalog, builtin_catalogs_offering, load_catalog
 from exo.compiler.diagnostics import (
     CompileError,
     Diagnostic,
@@ -102,32 +104,7 @@ def _compile_file(
     edges = [(src, name, span) for name, r in refs.items() for src, span in r.edges if src in steps]
     order = dag_checks(lw, steps, edges)
     wanted = _wanted_steps(loaded.entry, steps)
-    ordered: list[Step] = []
-    if order is not None:
-        items: dict[str, int | None] = {}
-        for name in order:
-            if name not in wanted:
-                continue
-            step = steps[name]
-            n = step.items
-            if n is None and step.input is not None:
-                n = (
-                    datasets[step.input.name].items
-                    if step.input.kind == "dataset"
-                    else items.get(step.input.name)
-                )
-            items[name] = n
-            if step.throughput is not None and n is None:
-                lw.sink.error(
-                    "E306",
-                    f"step '{name}' has a throughput but no item count",
-                    refs[name].name_span,
-                    help=[
-                        "to fix: set items = N, or take input from a dataset with items "
-                        "(or from a step that has them)",
-                    ],
-                )
-            ordered.append(step.model_copy(update={"items": n}) if n != step.items else step)
+    ordered = _with_item_counts(lw, order, wanted, steps, datasets, refs) if order else []
 
     catalog_obj: Catalog | None = None
     if workflow is not None:
@@ -137,13 +114,79 @@ def _compile_file(
     if catalog_obj is not None:
         check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
 
-    if lw.sink.has_errors or workflow is None or catalog_obj is None or order is None:
-        found = lw.sink.items or [Diagnostic("E901", "compilation failed without a diagnostic")]
+    found = with_literal_errors(loaded.literal_errors, lw.sink.items, lw.bad_literal_uses)
+    if found or workflow is None or catalog_obj is None or order is None:
+        found = found or [Diagnostic("E901", "compilation failed without a diagnostic")]
         raise CompileError(sort_diagnostics(found), sources)
     program = program_of(
         lw, workflow, _used_datasets(datasets, ordered, loaded.entry), ordered, backends
     )
     return Compiled(program, catalog_obj, path.resolve().parent, sources)
+
+
+def with_literal_errors(
+    literal: list[Diagnostic], later: list[Diagnostic], uses: list[Span]
+) -> list[Diagnostic]:
+    """Bad literals and what lowering found, without what lowering said about the
+    stand-in values of those literals, where written or where a param carried them
+    (a type error on ``8hrs`` would repeat the E010)."""
+    if not literal:
+        return list(later)
+    bad = [d.span for d in literal if d.span is not None] + uses
+    kept = [d for d in later if d.span is None or not any(_overlap(d.span, b) for b in bad)]
+    return [*literal, *kept]
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return (
+        a.file == b.file
+        and (a.line, a.column) < (b.end_line, b.end_column)
+        and (b.line, b.column) < (a.end_line, a.end_column)
+    )
+
+
+def _with_item_counts(
+    lw: Lowerer,
+    order: list[str],
+    wanted: set[str],
+    steps: dict[str, Step],
+    datasets: dict[str, Dataset],
+    refs: dict[str, StepRefs],
+) -> list[Step]:
+    """The wanted steps in topological order, each with its item count propagated along
+    ``input``; E306 for a throughput step without one. A step with an unknown attribute
+    (perhaps a misspelt ``input`` or ``items``) has an unknown count rather than none,
+    and so have the steps that read from it: no knock-on E306 for them."""
+    items: dict[str, int | None] = {}
+    unknown: set[str] = set()
+    ordered: list[Step] = []
+    for name in order:
+        if name not in wanted:
+            continue
+        step = steps[name]
+        n = step.items
+        if n is None and step.input is not None:
+            if step.input.kind == "dataset":
+                n = datasets[step.input.name].items
+            else:
+                n = items.get(step.input.name)
+                if n is None and step.input.name in unknown:
+                    unknown.add(name)
+        if n is None and refs[name].misspelt:
+            unknown.add(name)
+        items[name] = n
+        if step.throughput is not None and n is None and name not in unknown:
+            lw.sink.error(
+                "E306",
+                f"step '{name}' has a throughput but no item count",
+                refs[name].name_span,
+                help=[
+                    "to fix: set items = N, or take input from a dataset with items "
+                    "(or from a step that has them)",
+                ],
+            )
+        ordered.append(step.model_copy(update={"items": n}) if n != step.items else step)
+    return ordered
 
 
 def _wanted_steps(entry_key: str, steps: dict[str, Step]) -> set[str]:
@@ -180,7 +223,7 @@ def _load_catalog(
 ) -> Catalog | None:
     try:
         if override is not None:
-            return load_catalog(override, Path.cwd())
+            return load_catalog(override, Path.cwd(), given_on_cli=True)
         return load_catalog(ref, entry.resolve().parent, ref_span=span)
     except CompileError as e:
         sources.update(e.sources)
@@ -253,13 +296,33 @@ def _not_offered(
     *,
     what: str = "accelerator or instance type",
 ) -> None:
-    match = suggest(name, offered)
+    """E403. A name another built-in catalog offers is not misspelt: say where it is
+    offered instead of suggesting a neighbour by spelling (``A10G`` is not ``A100``)."""
+    spec = accelerator_spec(name)
+    canonical = spec.name if spec is not None and spec.name != name else None
+    elsewhere = [
+        c
+        for c in builtin_catalogs_offering(canonical or name)
+        if c != catalog.name and not (canonical and canonical in offered)
+    ]
+    if canonical is not None and canonical in offered:
+        help = [f"did you mean `{canonical}`?"]
+    elif elsewhere:
+        shown = canonical or name
+        where = ", ".join(f"`{c}`" for c in elsewhere)
+        help = [
+            f"`{shown}` is offered by the built-in catalog{'s' if len(elsewhere) > 1 else ''} "
+            f"{where}: use it (catalog = {json.dumps(elsewhere[0])}, or --catalog "
+            f"{elsewhere[0]}), or pick what this catalog offers",
+        ]
+    elif spec is not None:
+        help = [f"no built-in catalog offers `{spec.name}`; add it to a catalog CSV of your own"]
+    else:
+        match = suggest(name, offered)
+        help = [f"did you mean `{match}`?"] if match else []
     sink.error(
         "E403",
         f"{what} '{name}' is not offered by the catalog '{catalog.name}'",
         span,
-        help=[
-            *([f"did you mean `{match}`?"] if match else []),
-            "offered: " + ", ".join(offered),
-        ],
+        help=[*help, "offered: " + ", ".join(offered)],
     )

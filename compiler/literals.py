@@ -7,6 +7,7 @@ raises :class:`LiteralError` with a diagnostic that points inside the token.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.syntax import DurationLit, MoneyLit, Num, Placeholder, SizeLit, Str
@@ -29,7 +30,11 @@ SIZE_UNITS: dict[str, float] = {
 }
 
 _NUM = re.compile(r"-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?")
+_SCIENTIFIC = re.compile(r"(-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?)[eE]([+-]?[0-9]+)([A-Za-z].*)?")
 _PART = re.compile(r"([0-9][0-9_]*(?:\.[0-9][0-9_]*)?)([A-Za-z]+)")
+#: Smallest magnitude a non-zero literal in scientific notation may have.
+MIN_MAGNITUDE_TEXT = "1e-15"
+MIN_MAGNITUDE = Decimal(MIN_MAGNITUDE_TEXT)
 
 
 class LiteralError(Exception):
@@ -68,11 +73,65 @@ def _number(text: str, span: Span) -> int | float:
     return int(digits)
 
 
+def _scientific(m: re.Match[str], text: str, span: Span) -> Num:
+    """``1e6`` → 1000000 (a whole number stays an integer), ``2.5e-3`` → 0.0025."""
+    mantissa, exponent, unit = m.groups()
+    if unit:
+        raise LiteralError(
+            Diagnostic(
+                "E010",
+                f"a number in scientific notation cannot take a unit: '{text}'",
+                span,
+                (f"to fix: write the number in full, then the unit (e.g. {_example(text)})",),
+            )
+        )
+    base = _number(mantissa, span)  # underscores and significant digits checked there
+    too: str | None = None
+    if len(exponent.lstrip("+-").lstrip("0")) > 4 and base != 0:  # 1e99999: far out
+        too = "small" if exponent.startswith("-") else "large"
+        value = Decimal(0)
+    else:
+        value = Decimal(str(base)).scaleb(int(exponent)) if base != 0 else Decimal(0)
+        if abs(value) >= MAX_MAGNITUDE:
+            too = "large"
+        elif value and abs(value) < MIN_MAGNITUDE:
+            too = "small"
+    if too is not None:
+        limit = (
+            f"below {MAX_MAGNITUDE:_}" if too == "large" else f"of at least {MIN_MAGNITUDE_TEXT}"
+        )
+        raise LiteralError(
+            Diagnostic(
+                "E009", f"number '{text}' is too {too}", span, (f"to fix: use a value {limit}",)
+            )
+        )
+    if value == value.to_integral_value():
+        return Num(span, int(value), text)
+    return Num(span, float(value), text)
+
+
+def _example(text: str) -> str:
+    m = _SCIENTIFIC.fullmatch(text)
+    if m is None:
+        return "1_000_000"
+    try:
+        number = Decimal(m.group(1).replace("_", "")).scaleb(int(m.group(2)))
+    except (ArithmeticError, ValueError):
+        return "1_000_000"
+    whole = number == number.to_integral_value() and abs(number) < MAX_MAGNITUDE
+    shown = f"{int(number):_}" if whole else format(number.normalize(), "f")
+    return shown + (m.group(3) or "")
+
+
 def classify_number(text: str, span: Span) -> Num | DurationLit | SizeLit:
-    """``10_000`` → Num, ``1h30m`` → DurationLit (hours), ``16GiB`` → SizeLit (GiB)."""
+    """``10_000`` → Num, ``1e6`` → Num, ``1h30m`` → DurationLit (hours), ``16GiB`` →
+    SizeLit (GiB)."""
     m = _NUM.fullmatch(text)
     if m is not None:
         return Num(span, _number(text, span), text)
+    sci = _SCIENTIFIC.fullmatch(text)
+    if sci is not None:
+        return _scientific(sci, text, span)
     negative = text.startswith("-")
     body = text[1:] if negative else text
     parts: list[tuple[str, str, int]] = []

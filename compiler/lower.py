@@ -31,6 +31,7 @@ from exo.compiler.modules import LoadedModule, LoadedProgram
 from exo.compiler.parser import parse_value
 from exo.compiler.syntax import (
     Attr,
+    BadLiteral,
     Block,
     Bool,
     Decl,
@@ -88,6 +89,9 @@ class Lowerer:
         self.catalog_span: Span | None = None
         #: Where each quota entry was written, for "not offered by the catalog".
         self.quota_spans: dict[str, Span] = {}
+        #: Where a param whose value is a bad literal was used: its error is reported
+        #: at the literal, so nothing more is said here.
+        self.bad_literal_uses: list[Span] = []
 
     # --- scopes -------------------------------------------------------------------------
 
@@ -223,7 +227,10 @@ class Lowerer:
         if r is None or not isinstance(r.target, Param):
             return v
         value = self.param_values.get(id(r.target), r.target.value)
-        return _respan(self.deref(r.scope, value, depth + 1), v.span)
+        used = _respan(self.deref(r.scope, value, depth + 1), v.span)
+        if isinstance(used, BadLiteral):
+            self.bad_literal_uses.append(v.span)
+        return used
 
     def template(self, scope: Scope, s: Str, *, runtime: bool = True) -> str:
         """An IR string: params substituted, runtime placeholders kept, braces doubled."""

@@ -20,7 +20,7 @@ from exo.compiler.diagnostics import (
     did_you_mean,
     sort_diagnostics,
 )
-from exo.compiler.parser import decode_source, parse_text
+from exo.compiler.parser import decode_source, parse_recovering
 from exo.compiler.syntax import Import, Module
 
 STD_PREFIX = "std/"
@@ -40,9 +40,15 @@ class LoadedModule:
 @dataclass
 class LoadedProgram:
     entry: str
+    #: How the user named the entry file; other modules are named from it.
+    entry_label: str = ""
     modules: dict[str, LoadedModule] = field(default_factory=dict)
     #: label → text, for rendering diagnostics
     sources: dict[str, str] = field(default_factory=dict)
+    #: Bad literals (unknown units, bad escapes, ...) of every file. The syntax tree
+    #: holds a stand-in for each, so the program is still lowered and checked; the
+    #: front end reports these with what else it finds.
+    literal_errors: list[Diagnostic] = field(default_factory=list)
 
 
 def std_names() -> list[str]:
@@ -50,6 +56,18 @@ def std_names() -> list[str]:
     return sorted(
         f"std/{p.name.removesuffix('.exo')}" for p in root.iterdir() if p.name.endswith(".exo")
     )
+
+
+def module_label(entry_label: str, key: str) -> str:
+    """How diagnostics name the module ``key`` of a program whose entry file the user
+    named ``entry_label``: the entry as named, ``std/...`` as is, other modules by
+    their path from where the user named the entry (``x/common.exo``)."""
+    entry_dir, entry_name = posixpath.split(entry_label.replace("\\", "/"))
+    if key == entry_name:
+        return entry_label
+    if key.startswith(STD_PREFIX):
+        return key
+    return posixpath.normpath(posixpath.join(entry_dir, key))
 
 
 def _read_std(name: str) -> str | None:
@@ -68,7 +86,7 @@ def load_program(entry: Path, *, label: str | None = None) -> LoadedProgram:
     """Read and parse the entry file and its imports; every error is reported."""
     entry_label = label or str(entry)
     root = entry.resolve().parent
-    prog = LoadedProgram(entry=entry.name)
+    prog = LoadedProgram(entry=entry.name, entry_label=entry_label)
     sink = DiagnosticSink()
     try:
         data = entry.read_bytes()
@@ -78,15 +96,22 @@ def load_program(entry: Path, *, label: str | None = None) -> LoadedProgram:
         ) from None
     text = decode_source(data, entry_label)
     prog.sources[entry_label] = text
-    try:
-        module = parse_text(text, entry_label)
-    except CompileError as e:
-        raise CompileError(e.diagnostics, prog.sources) from None
-    label_dir = posixpath.dirname(entry_label.replace("\\", "/"))
-    _visit(prog, sink, root, entry.name, entry_label, label_dir, module, stack=[entry.name])
+    module = _parse(prog, sink, text, entry_label)
+    _visit(prog, sink, root, entry.name, entry_label, module, stack=[])
     if sink.has_errors:
-        raise CompileError(sort_diagnostics(sink.items), prog.sources)
+        # Syntax errors (or missing imports): the tree lacks declarations, so lowering
+        # would only add knock-on errors. Report what the files themselves say.
+        every = [*sink.items, *prog.literal_errors]
+        raise CompileError(sort_diagnostics(every), prog.sources)
     return prog
+
+
+def _parse(prog: LoadedProgram, sink: DiagnosticSink, text: str, label: str) -> Module:
+    """Parse with recovery: syntax errors to the sink, bad literals to the program."""
+    parsed = parse_recovering(text, label)
+    sink.add(parsed.syntax_errors)
+    prog.literal_errors.extend(parsed.literal_errors)
+    return parsed.module
 
 
 def _visit(
@@ -95,13 +120,15 @@ def _visit(
     root: Path,
     key: str,
     label: str,
-    label_dir: str,
     module: Module,
-    stack: list[str],
+    stack: list[tuple[str, Import]],
 ) -> None:
+    """Load ``module``'s imports, depth first. ``stack`` holds the modules above it,
+    each with the import that leads down (the entry file's import first)."""
     imports: dict[str, str] = {}
     loaded = LoadedModule(key, label, module, imports)
     prog.modules[key] = loaded
+    path = [k for k, _ in stack]
     for item in module.items:
         if not isinstance(item, Import):
             continue
@@ -119,32 +146,41 @@ def _visit(
             )
             continue
         imports[alias] = tkey
-        if tkey in stack:
-            cycle = " -> ".join([*stack[stack.index(tkey) :], tkey])
-            sink.error(
-                "E111",
-                f"import cycle: {cycle}",
-                item.path.span,
-                help=["to fix: move what both files need into a third file that both import"],
-            )
+        if tkey in (*path, key):
+            _cycle(sink, [*path, key], tkey, item, stack)
             continue
         if tkey in prog.modules:
             continue
-        tlabel = (
-            tkey
-            if tkey.startswith(STD_PREFIX)
-            else posixpath.normpath(posixpath.join(label_dir, tkey))
-        )
+        tlabel = module_label(prog.entry_label, tkey)
         text = _read_module(sink, root, tkey, tlabel, item)
         if text is None:
             continue
         prog.sources[tlabel] = text
-        try:
-            child = parse_text(text, tlabel)
-        except CompileError as e:
-            sink.add(e.diagnostics)
-            continue
-        _visit(prog, sink, root, tkey, tlabel, label_dir, child, [*stack, tkey])
+        child = _parse(prog, sink, text, tlabel)
+        _visit(prog, sink, root, tkey, tlabel, child, [*stack, (key, item)])
+
+
+def _cycle(
+    sink: DiagnosticSink,
+    path: list[str],
+    target: str,
+    item: Import,
+    stack: list[tuple[str, Import]],
+) -> None:
+    """E111 at the import that closes the cycle and, when that is in another file, also
+    at the entry file's import that leads into it (where the user is looking)."""
+    cycle = " -> ".join([*path[path.index(target) :], target])
+    fix = "to fix: move what both files need into a third file that both import"
+    sink.error("E111", f"import cycle: {cycle}", item.path.span, help=[fix])
+    if stack:
+        first = stack[0][1]
+        sink.error(
+            "E111",
+            f"this import leads into an import cycle: {cycle}",
+            first.path.span,
+            help=[fix],
+            notes=[f"the cycle closes at {item.path.span.file}:{item.path.span.line}"],
+        )
 
 
 def _resolve_import(sink: DiagnosticSink, root: Path, importer: str, item: Import) -> str | None:

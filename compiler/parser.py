@@ -23,16 +23,17 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
     VisitError,
 )
 
-from exo.compiler.diagnostics import CompileError, Diagnostic, Span
+from exo.compiler.diagnostics import CompileError, Diagnostic, Span, sort_diagnostics
 from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
+from exo.compiler.recovery import blank, declaration_around, offset_of
 from exo.compiler.syntax import (
     Attr,
+    BadLiteral,
     Block,
     Bool,
     Decl,
@@ -55,6 +56,24 @@ from exo.compiler.syntax import (
 MAX_DEPTH = 32
 #: Largest source file accepted (bytes).
 MAX_FILE_BYTES = 16 * 2**20
+#: Syntax errors reported per file; parsing stops after this many.
+MAX_SYNTAX_ERRORS = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed file and what was wrong in it."""
+
+    #: The declarations that parsed (those with a syntax error are left out).
+    module: Module
+    #: Syntax errors (E003-E006, E008), one per declaration at most.
+    syntax_errors: tuple[Diagnostic, ...]
+    #: Bad literals (E007, E009-E011): ``module`` holds a stand-in value for each.
+    literal_errors: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return self.syntax_errors + self.literal_errors
 
 
 class _TooDeep(Exception):
@@ -97,7 +116,7 @@ class _Builder(Transformer[Token, Any]):
             return classify_number(str(tok), span)
         except LiteralError as e:
             self.errors.append(e.diagnostic)
-            return Num(span, 1, str(tok))
+            return BadLiteral(span, 1, str(tok))
 
     def MONEY(self, tok: Token) -> Value:
         span = _span(self.file, tok)
@@ -105,7 +124,7 @@ class _Builder(Transformer[Token, Any]):
             return classify_money(str(tok), span)
         except LiteralError as e:
             self.errors.append(e.diagnostic)
-            return Num(span, 1, str(tok))
+            return BadLiteral(span, 1, str(tok))
 
     # values
     def ref(self, c: Sequence[Token]) -> Value:
@@ -242,77 +261,124 @@ class ExoParser:
         return Lark(self._grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
 
     def parse(self, text: str, file: str) -> Module:
-        """Parse one file's text; raises CompileError with diagnostics."""
+        """Parse one file's text; raises CompileError with every diagnostic."""
+        parsed = self.parse_recovering(text, file)
+        if parsed.errors:
+            raise CompileError(sort_diagnostics(parsed.errors))
+        return parsed.module
+
+    def parse_recovering(self, text: str, file: str) -> Parsed:
+        """Parse one file, reporting every syntax error: after each, the declaration it
+        is in is blanked out and the file parsed again (``recovery.py``)."""
+        syntax: list[Diagnostic] = []
+        literal: list[Diagnostic] = []
+        current = text
+        while True:
+            items, failure = self._attempt(current, file)
+            literal.extend(self._builder.errors)
+            if failure is None:
+                break
+            diagnostic, (start, end) = failure
+            syntax.append(diagnostic)
+            if len(syntax) >= MAX_SYNTAX_ERRORS:
+                break
+            current = blank(current, start, end)
+        return Parsed(
+            Module(Span(file, 1, 1, 1, 1), file, items),
+            tuple(syntax),
+            tuple(sort_diagnostics(literal)),
+        )
+
+    def _attempt(
+        self, text: str, file: str
+    ) -> tuple[tuple[Item, ...], tuple[Diagnostic, tuple[int, int]] | None]:
+        """One parse: the items, or the first syntax error and the text to skip."""
         self._builder.file = file
         self._builder.errors = []
         self._depth.depth = 0
         try:
             items = self._lark.parse(text)
         except _TooDeep as e:
-            raise CompileError(
-                [
-                    Diagnostic(
-                        "E008",
-                        f"nesting is deeper than {MAX_DEPTH} levels",
-                        _span(file, e.token),
-                        ("to fix: flatten the structure; no exo attribute needs this depth",),
-                    )
-                ]
-            ) from None
-        except VisitError as e:
-            if isinstance(e.orig_exc, LiteralError):
-                raise CompileError([e.orig_exc.diagnostic]) from None
-            raise
-        except LiteralError as e:
-            raise CompileError([e.diagnostic]) from None
+            diagnostic = Diagnostic(
+                "E008",
+                f"nesting is deeper than {MAX_DEPTH} levels",
+                _span(file, e.token),
+                ("to fix: flatten the structure; no exo attribute needs this depth",),
+            )
+            return (), (diagnostic, declaration_around(text, e.token.start_pos or 0))
+        except (VisitError, LiteralError) as e:
+            orig = e.orig_exc if isinstance(e, VisitError) else e
+            if not isinstance(orig, LiteralError):
+                raise
+            span = orig.diagnostic.span
+            pos = offset_of(text, span.line, span.column) if span else 0
+            return (), (orig.diagnostic, declaration_around(text, pos))
         except UnexpectedInput as e:
-            raise CompileError([self._syntax_diagnostic(e, text, file)]) from None
-        if self._builder.errors:
-            raise CompileError(self._builder.errors)
+            return (), self._syntax_failure(e, text, file)
         assert isinstance(items, tuple)  # the inline builder's ``start`` returns a tuple
-        return Module(Span(file, 1, 1, 1, 1), file, items)
+        return items, None
 
     # --- syntax errors ------------------------------------------------------------------
 
-    def _syntax_diagnostic(self, e: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    def _syntax_failure(
+        self, e: UnexpectedInput, text: str, file: str
+    ) -> tuple[Diagnostic, tuple[int, int]]:
+        """The diagnostic for a Lark error, and the part of the text to skip after it."""
         if isinstance(e, UnexpectedCharacters):
-            line = text.splitlines()[e.line - 1] if e.line - 1 < len(text.splitlines()) else ""
             pos = e.pos_in_stream or 0
-            ch = text[pos] if pos < len(text) else ""
-            if ch == '"':
-                width = max(len(line) - (e.column - 1), 1)
-                return Diagnostic(
-                    "E006",
-                    "unterminated string",
-                    Span(file, e.line, e.column, e.line, e.column + width),
-                    ('to fix: close the string with " on the same line; write \\n for a newline',),
-                )
-            shown = repr(ch)[1:-1] if ch else "end of file"
-            return Diagnostic(
-                "E004",
-                f"syntax error: unexpected character '{shown}'",
-                Span.point(file, e.line, e.column),
-                _char_help(ch),
-            )
-        if isinstance(e, UnexpectedToken | UnexpectedEOF):
-            tok = e.token if isinstance(e, UnexpectedToken) else None
-            if tok is None or tok.type == "$END":
-                return self._eof_diagnostic(text, file)
-            expected = set(e.expected) if isinstance(e, UnexpectedToken) else set()
-            return Diagnostic(
-                "E003",
-                f"syntax error: unexpected {_describe_token(tok)} {_expectation(expected)}",
-                _span(file, tok),
-                _token_help(tok, expected),
-            )
-        return Diagnostic("E003", f"syntax error: {e}", Span.point(file, 1, 1))  # pragma: no cover
+            return self._character_diagnostic(e, text, file), declaration_around(text, pos)
+        tok = e.token if isinstance(e, UnexpectedToken) else None
+        if tok is None or tok.type == "$END":
+            diagnostic, opener = self._unclosed(text, file, len(text), "unexpected end of file")
+            start = declaration_around(text, opener if opener is not None else len(text))[0]
+            return diagnostic, (start, len(text))
+        pos = tok.start_pos or 0
+        head = declaration_around(text, pos)[0]
+        if head > 0 and "\n" not in text[head:pos]:
+            # The error is in the first line of `step b {`: if a block is still open
+            # there, that block is not closed, and `step b` is fine.
+            line = text.count("\n", 0, head) + 1
+            reason = f"the next declaration starts at line {line}"
+            diagnostic, opener = self._unclosed(text, file, head, reason)
+            if opener is not None:
+                return diagnostic, (declaration_around(text, opener)[0], head)
+        expected = set(e.expected) if isinstance(e, UnexpectedToken) else set()
+        diagnostic = Diagnostic(
+            "E003",
+            f"syntax error: unexpected {_describe_token(tok)} {_expectation(expected)}",
+            _span(file, tok),
+            _token_help(tok, expected),
+        )
+        return diagnostic, declaration_around(text, pos)
 
-    def _eof_diagnostic(self, text: str, file: str) -> Diagnostic:
-        """Unexpected end of file: point at the innermost bracket left open."""
+    def _character_diagnostic(self, e: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
+        line = text.splitlines()[e.line - 1] if e.line - 1 < len(text.splitlines()) else ""
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
+        if ch == '"':
+            width = max(len(line) - (e.column - 1), 1)
+            return Diagnostic(
+                "E006",
+                "unterminated string",
+                Span(file, e.line, e.column, e.line, e.column + width),
+                ('to fix: close the string with " on the same line; write \\n for a newline',),
+            )
+        shown = repr(ch)[1:-1] if ch else "end of file"
+        return Diagnostic(
+            "E004",
+            f"syntax error: unexpected character '{shown}'",
+            Span.point(file, e.line, e.column),
+            _char_help(ch),
+        )
+
+    def _unclosed(
+        self, text: str, file: str, until: int, reason: str
+    ) -> tuple[Diagnostic, int | None]:
+        """E005 at the innermost bracket still open at offset ``until`` (and its offset)."""
         stack: list[tuple[Token, str]] = []
         prev: list[Token] = []
         try:
-            for tok in self._plain.lex(text):
+            for tok in self._plain.lex(text[:until]):
                 if tok.type in ("LBRACE", "LSQB"):
                     stack.append((tok, _opener_name(prev)))
                 elif tok.type in ("RBRACE", "RSQB") and stack:
@@ -320,18 +386,21 @@ class ExoParser:
                 prev = [*prev[-2:], tok]
         except LarkError:
             pass
-        lines = text.splitlines()
-        eof_line = max(len(lines), 1)
-        eof = Span.point(file, eof_line, len(lines[-1]) + 1 if lines else 1)
         if not stack:
-            return Diagnostic("E005", "syntax error: unexpected end of file", eof)
+            lines = text[:until].splitlines()
+            eof_line = max(len(lines), 1)
+            eof = Span.point(file, eof_line, len(lines[-1]) + 1 if lines else 1)
+            return Diagnostic("E005", f"syntax error: {reason}", eof), None
         tok, what = stack[-1]
         closer = "}" if tok.type == "LBRACE" else "]"
-        return Diagnostic(
-            "E005",
-            f"syntax error: {what} is not closed (unexpected end of file)",
-            _span(file, tok),
-            (f"to fix: add the missing '{closer}'",),
+        return (
+            Diagnostic(
+                "E005",
+                f"syntax error: {what} is not closed ({reason})",
+                _span(file, tok),
+                (f"to fix: add the missing '{closer}'",),
+            ),
+            tok.start_pos,
         )
 
 
@@ -419,6 +488,10 @@ def default_parser() -> ExoParser:
 
 def parse_text(text: str, file: str) -> Module:
     return default_parser().parse(text, file)
+
+
+def parse_recovering(text: str, file: str) -> Parsed:
+    return default_parser().parse_recovering(text, file)
 
 
 def parse_value(text: str) -> Value:

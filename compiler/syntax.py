@@ -48,6 +48,12 @@ class Num(Node):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class BadLiteral(Num):
+    """Stands in for a literal that could not be read (``8hrs``), whose error is already
+    reported: later stages treat it as a number but say nothing more about it."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class DurationLit(Node):
     hours: float
     text: str

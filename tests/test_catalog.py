@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -265,7 +267,8 @@ def test_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_bad_catalog(name: str) -> None:
+def test_bad_catalog(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(DATA)  # files are named from the current directory
     with pytest.raises(CatalogError) as info:
         load_catalog(name, DATA)
     err = info.value
@@ -273,7 +276,7 @@ def test_bad_catalog(name: str) -> None:
     got = [(d.code, d.span.line, d.span.column) for d in err.diagnostics if d.span]
     assert got == BAD[name]
     for d in err.diagnostics:
-        assert d.span is not None and d.span.file == name  # the ref as written
+        assert d.span is not None and d.span.file == name
         assert d.help, d.message
     # the renderer can show every line with a caret
     assert name in err.sources
@@ -359,15 +362,51 @@ def test_not_found_suggests_builtin() -> None:
     assert any("built-in catalogs:" in h for h in d.help)
 
 
-def test_not_found_path() -> None:
+def test_not_found_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(DATA.parent)
     where = Span.point("flow.exo", 3, 15)
     with pytest.raises(CatalogError) as info:
         load_catalog("./prices.csv", DATA, ref_span=where)
     (d,) = info.value.diagnostics
     assert d.code == "E401"
     assert d.span == where
-    assert str(DATA / "prices.csv") in d.notes[0]
+    assert d.notes == (f"looked for catalogs{os.sep}prices.csv",)
+    assert d.help == (
+        "to fix: check the path; a relative path in the workflow is read from the folder of "
+        f"the .exo file (catalogs{os.sep})",
+    )
     assert not any("did you mean" in h for h in d.help)
+
+
+def test_files_are_named_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``catalog = "./bad.csv"`` in x/wf.exo, checked from x's parent, is x/bad.csv."""
+    (tmp_path / "x").mkdir()
+    shutil.copy(DATA / "non_integer_vcpus.csv", tmp_path / "x" / "bad.csv")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CatalogError) as info:
+        load_catalog("./bad.csv", tmp_path / "x")
+    (d,) = info.value.diagnostics
+    assert d.span is not None and d.span.file == f"x{os.sep}bad.csv"
+    assert f"x{os.sep}bad.csv" in info.value.sources
+    with pytest.raises(CatalogError) as info:
+        load_catalog("x/bad.csv", tmp_path, given_on_cli=True)
+    assert info.value.diagnostics[0].span.file == f"x{os.sep}bad.csv"  # type: ignore[union-attr]
+
+
+def test_a_cli_catalog_is_read_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CatalogError) as info:
+        load_catalog("nope.csv", tmp_path, given_on_cli=True)
+    (d,) = info.value.diagnostics
+    assert d.help == (
+        "to fix: check the path; a relative --catalog path is read from the current directory",
+    )
+    assert d.notes == ("looked for nope.csv",)
+    assert "folder of the .exo file" not in " ".join(d.help)
 
 
 def test_folder_is_not_a_catalog() -> None:

@@ -28,7 +28,7 @@ SEEDS = [p.read_text("utf-8") for p in all_examples()]
 TOKENS = [
     "workflow", "step", "dataset", "param", "import", "backend", "as", "{", "}", "[", "]",
     "=", ",", ":", "..", "\n", " ", "#", '"', "\\", "$", "w", "s", "d", "8h", "1h30m", "$5",
-    "16GiB", "0.5", "10_000", "-1", "true", "input", "after", "items", "cpu", "duration",
+    "16GiB", "0.5", "10_000", "-1", "1e6", "2.5e-3", "1e999", "true", "input", "after", "items", "cpu", "duration",
     "throughput", "accelerators", "A100", "replicas", "1..4", "{batch_index}", "{{", "}}",
     '"std/llm"', '"./x.exo"', "catalog", '"aws/us-east-1"', "quota", "999999999999999999999",
 ]  # fmt: skip

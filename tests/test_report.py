@@ -9,6 +9,7 @@ import pytest
 
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.costmodel import enumerate_options
+from exo.compiler.frontend import compile_file
 from exo.compiler.ir import (
     Duration,
     InputRef,
@@ -27,6 +28,8 @@ from exo.compiler.report.facts import build_report, peak_usage
 from exo.compiler.report.markdown import cell, render_markdown
 from exo.compiler.report.text import render_plain
 from exo.compiler.report.why import step_floats
+
+from .conftest import REPO
 
 
 def inst(
@@ -213,7 +216,7 @@ def test_deadline_is_slack_when_the_cheapest_options_fit() -> None:
     assert by["budget"].slack == f"{fmt.money(50.0 - (plan.expected_cost_usd or 0))} under budget"
 
 
-def test_deadline_binds_when_the_cheapest_option_is_too_slow() -> None:
+def test_a_deadline_with_room_left_shapes_the_plan_but_does_not_bind() -> None:
     # small on demand: 1 h for $1.00; big: 30 min for $1.50.
     tp = Throughput(flat={"small": 10.0, "big": 20.0})
     step = Step(name="work", items=36_000, throughput=tp, spot="never")
@@ -222,11 +225,38 @@ def test_deadline_binds_when_the_cheapest_option_is_too_slow() -> None:
     assert plan.steps[0].instance_type == "big"  # small (1 h, $1.00) misses 45 min
     rep = build_report(plan, prog, CATALOG)
     deadline = next(c for c in rep.constraints if c.name == "deadline")
-    assert deadline.binding
+    # 15 minutes to spare: the optimum does not press against the deadline
+    assert deadline.state == "shapes" and not deadline.binding
+    assert deadline.slack == "15m to spare"
     assert "1h00m" in deadline.detail
+    text = render_plain(rep, 160, solve_time=False)
+    assert "deadline 45m: shapes the plan, plan 30m (15m to spare)" in text
 
 
-def test_budget_binds_a_time_objective() -> None:
+def test_a_deadline_the_plan_meets_exactly_binds() -> None:
+    tp = Throughput(flat={"small": 10.0, "big": 20.0})
+    step = Step(name="work", items=36_000, throughput=tp, spot="never")
+    prog = program(step, deadline_h=0.5)  # big takes exactly 30 min
+    plan = optimize(prog, CATALOG)
+    rep = build_report(plan, prog, CATALOG)
+    deadline = next(c for c in rep.constraints if c.name == "deadline")
+    assert deadline.binding and deadline.slack == "at the deadline"
+    text = render_plain(rep, 160, solve_time=False)
+    assert "deadline 30m: binding, plan 30m (at the deadline)" in text
+
+
+def test_binding_never_comes_with_room_to_spare() -> None:
+    """'deadline 12h: binding, plan 7h48m (4h12m to spare)' must not happen."""
+    for path in sorted((REPO / "examples").glob("*.exo")):
+        compiled = compile_file(path)
+        plan = optimize(compiled.program, compiled.catalog)
+        rep = build_report(plan, compiled.program, compiled.catalog)
+        for c in rep.constraints:
+            if c.binding:
+                assert c.slack in ("at the deadline", "at the budget", "0 free at the peak"), c
+
+
+def test_budget_shapes_a_time_objective() -> None:
     tp = Throughput(flat={"small": 10.0, "big": 20.0})
     step = Step(name="work", items=36_000, throughput=tp, spot="never")
     prog = program(step, objective="time", budget_usd=1.2)
@@ -235,8 +265,22 @@ def test_budget_binds_a_time_objective() -> None:
     assert plan.steps[0].instance_type == "small"
     rep = build_report(plan, prog, CATALOG)
     budget = next(c for c in rep.constraints if c.name == "budget")
-    assert budget.binding
+    assert budget.state == "shapes"  # $0.20 left: not pressed against
     assert "$1.50" in budget.detail
+
+
+def test_a_quota_the_plan_does_not_use_is_marked_unused() -> None:
+    prog = program(
+        cpu_step("work", 3_600, spot="never"),
+        deadline_h=10.0,
+        quota=Quota(accelerators={"L4": 4}),
+    )
+    plan = optimize(prog, CATALOG)
+    rep = build_report(plan, prog, CATALOG)
+    quota = next(c for c in rep.constraints if c.name == "quota L4")
+    assert quota.state == "unused" and quota.used == "-"
+    text = render_plain(rep, 160, solve_time=False)
+    assert "quota L4 4: unused" in text and "peak 0" not in text
 
 
 def test_quota_peak_and_binding() -> None:
@@ -259,6 +303,7 @@ def test_quota_peak_and_binding() -> None:
     quota = next(c for c in rep.constraints if c.name == "quota L4")
     assert quota.used == f"peak {peak}"
     assert quota.binding == (peak == 4)
+    assert quota.state in ("binding", "shapes", "slack")
 
 
 def test_duration_steps_and_an_infeasible_plan() -> None:

@@ -24,8 +24,12 @@ def test_ir_golden(path: Path, snapshot: SnapshotAssertion) -> None:
 
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
-def test_diagnostics_golden(path: Path, snapshot: SnapshotAssertion) -> None:
-    # Labels relative to the tests folder so the goldens do not depend on the checkout path.
+def test_diagnostics_golden(
+    path: Path, snapshot: SnapshotAssertion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run from the tests folder and name the file from there, as a user would, so the
+    # goldens do not depend on the checkout path (catalog files are named from there too).
+    monkeypatch.chdir(REPO / "tests")
     label = os.path.relpath(path, REPO / "tests")
     with pytest.raises(CompileError) as info:
         compile_file(path, label=label)

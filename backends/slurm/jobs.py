@@ -20,7 +20,7 @@ from exo.compiler.diagnostics import Diagnostic, Severity
 from exo.compiler.ir import Step, step_dag
 from exo.compiler.plan import StepPlan
 
-from ..api import PlannedWorkflow, expand, output_placeholder_problem, shard_count
+from ..api import PlannedWorkflow, expand, output_placeholder_problem, shard_count, step_span
 from ..local.tasks import OutputDir, output_dir
 from .options import SlurmOptions
 from .shell import INTERNAL_PREFIX, PLACEHOLDER_VARS, Shell, literal, quote, word
@@ -172,13 +172,18 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
     for step in planned.program.steps:
         sp = planned.plan.step(step.name)
         if sp is None:
-            out.append(Diagnostic("E702", f"the plan has no placement for step `{step.name}`"))
+            out.append(
+                Diagnostic(
+                    "E702", f"the plan has no placement for step `{step.name}`", step_span(step)
+                )
+            )
             continue
         if not step.command or not step.command[0].strip():
             out.append(
                 Diagnostic(
                     "E702",
                     f"step `{step.name}` has no `command`; a Slurm job runs a command",
+                    step_span(step),
                     help=("add `command = [...]` to the step",),
                 )
             )
@@ -191,6 +196,7 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
                         "E702",
                         f"step `{step.name}`: `{name}` cannot be an environment variable "
                         "of a Slurm job",
+                        step_span(step),
                         help=(
                             "use letters, digits and _, not starting with a digit "
                             f"nor with `{INTERNAL_PREFIX}` (used by the job script)",
@@ -201,7 +207,9 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
             if not _ENV_NAME.match(name):
                 out.append(
                     Diagnostic(
-                        "E702", f"step `{step.name}`: secret `{name}` is not a variable name"
+                        "E702",
+                        f"step `{step.name}`: secret `{name}` is not a variable name",
+                        step_span(step),
                     )
                 )
         n = shard_count(step, sp)
@@ -211,6 +219,7 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
                     "E702",
                     f"step `{step.name}` runs {n} shards but the cluster's MaxArraySize is "
                     f"{options.max_array_size}",
+                    step_span(step),
                     help=(
                         "allow larger batch sizes, or raise MaxArraySize in slurm.conf "
                         "and pass --slurm-max-array-size",
@@ -225,6 +234,7 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
                     f"step `{step.name}` is planned on a spot tier ({sp.instance_type}) but no "
                     "preemptible partition or QOS is configured; it is submitted with --requeue "
                     "to the on-demand partition",
+                    step_span(step),
                     help=(
                         "set `spot_partition`, `spot_partitions` or `spot_qos` in "
                         "`backend slurm { ... }` (or --slurm-spot-partition)",

@@ -158,11 +158,16 @@ def emit(
 
 
 def diff(
-    old: Annotated[Path, typer.Argument(help="The earlier plan (exoc plan --format json).")],
-    new: Annotated[Path, typer.Argument(help="The later plan.")],
-    fmt: Annotated[str, typer.Option("--format", help="text, markdown or json.")] = "text",
+    old: Annotated[
+        Path, typer.Argument(metavar="OLD", help="The earlier plan (exoc plan --format json).")
+    ],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="The later plan.")],
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|markdown|json", help="The diff format.")
+    ] = "text",
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the diff to this file.")
+        Path | None,
+        typer.Option("-o", "--output", metavar="PATH", help="Write the diff to this file."),
     ] = None,
     unchanged: Annotated[
         bool, typer.Option("--unchanged", help="List unchanged steps too.")

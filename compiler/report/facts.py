@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import networkx as nx
 
@@ -62,19 +63,48 @@ class Saving:
     saved_fraction: float | None
 
 
+#: How a limit relates to the plan:
+#: ``binding``: the plan is at the limit (it presses against it);
+#: ``shapes``: the plan has room left, but the limit rules out cheaper (for
+#: ``objective = time``: faster) options, so it shapes the plan;
+#: ``slack``: the plan would be the same without it;
+#: ``unused``: a quota on something no step of the plan uses.
+ConstraintState = Literal["binding", "shapes", "slack", "unused"]
+#: How each state is written in every report format.
+STATE_WORDS: dict[str, str] = {
+    "binding": "binding",
+    "shapes": "shapes the plan",
+    "slack": "slack",
+    "unused": "unused",
+}
+#: The plan is at a time limit when less than this is left (what ``0m`` shows).
+AT_LIMIT_H = 0.5 / 60
+#: ... and at a budget when less than half a cent is left.
+AT_LIMIT_USD = 0.005
+
+
 @dataclass(frozen=True, slots=True)
 class Constraint:
     """A limit of the workflow and whether it shaped the plan."""
 
     name: str
     limit: str
-    #: What the plan uses of it: ``6h43m``, ``$9.84``, ``peak 4``.
+    #: What the plan uses of it: ``6h43m``, ``$9.84``, ``peak 4``; ``-`` when unused.
     used: str
     #: ``1h17m to spare``, ``$50.16 under budget``, ``12 free at the peak``.
     slack: str
-    binding: bool
-    #: Why it binds (or nothing).
+    state: ConstraintState
+    #: Why it binds or shapes the plan (or nothing).
     detail: str = ""
+
+    @property
+    def binding(self) -> bool:
+        """The plan presses against the limit."""
+        return self.state == "binding"
+
+    @property
+    def words(self) -> str:
+        return STATE_WORDS[self.state]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,18 +216,23 @@ def _deadline(plan: Plan, cheap_free: float | None, cheap_quota: float | None) -
     assert plan.deadline_h is not None
     d = plan.deadline_h
     m = plan.makespan_h or 0.0
-    c = Constraint("deadline", fmt.hours(d), fmt.hours(m), f"{fmt.hours(d - m)} to spare", False)
+    at_limit = d - m < AT_LIMIT_H
+    spare = "at the deadline" if at_limit else f"{fmt.hours(d - m)} to spare"
+    c = Constraint(
+        "deadline", fmt.hours(d), fmt.hours(m), spare, "binding" if at_limit else "slack"
+    )
     if plan.objective == "time":
         return c
+    why = ""
     if cheap_free is not None and cheap_free > d + EPS_H:
         why = f"the cheapest option of every step would take {fmt.hours(cheap_free)}"
-        return replace(c, binding=True, detail=why)
-    if cheap_free is not None and cheap_quota is not None and cheap_quota > d + EPS_H:
+    elif cheap_free is not None and cheap_quota is not None and cheap_quota > d + EPS_H:
         why = (
             "the cheapest options would fit in time but not side by side under the quota "
             f"({fmt.hours(cheap_quota)})"
         )
-        return replace(c, binding=True, detail=why)
+    if why:
+        return replace(c, state="binding" if at_limit else "shapes", detail=why)
     return c
 
 
@@ -205,13 +240,41 @@ def _budget(plan: Plan, fast_cost: float | None) -> Constraint:
     assert plan.budget_usd is not None
     b = plan.budget_usd
     cost = plan.expected_cost_usd or 0.0
+    at_limit = b - cost < AT_LIMIT_USD
+    spare = "at the budget" if at_limit else f"{fmt.money(b - cost)} under budget"
     c = Constraint(
-        "budget", fmt.money(b), fmt.money(cost), f"{fmt.money(b - cost)} under budget", False
+        "budget", fmt.money(b), fmt.money(cost), spare, "binding" if at_limit else "slack"
     )
     if plan.objective == "time" and fast_cost is not None and fast_cost > b + EPS_USD:
         why = f"the fastest option of every step would cost {fmt.money(fast_cost)}"
-        return replace(c, binding=True, detail=why)
+        return replace(c, state="binding" if at_limit else "shapes", detail=why)
     return c
+
+
+def _quota(label: str, q: int, peak: int, ruled: list[str]) -> Constraint:
+    """Full at the peak: binding; rules out cheaper options: shapes the plan; not
+    used by any planned step: unused."""
+    notes: list[str] = []
+    if peak >= q:
+        notes.append("full while steps run side by side")
+    if ruled:
+        notes.append("rules out cheaper options (" + "; ".join(ruled) + ")")
+    if peak >= q:
+        state: ConstraintState = "binding"
+    elif ruled:
+        state = "shapes"
+    elif peak == 0:
+        return Constraint(f"quota {label}", str(q), "-", "-", "unused", "no planned step uses it")
+    else:
+        state = "slack"
+    return Constraint(
+        f"quota {label}",
+        str(q),
+        f"peak {peak}",
+        f"{q - peak} free at the peak",
+        state,
+        "; ".join(notes),
+    )
 
 
 def constraints(
@@ -256,28 +319,13 @@ def constraints(
     if plan.budget_usd is not None:
         out.append(_budget(plan, fast_cost))
     for r, q in zip(resources, limits, strict=True):
-        peak = peak_usage(plan, r, catalog)
         label = resource_label(r)
-        notes: list[str] = []
-        if peak >= q:
-            notes.append("full while steps run side by side")
         ruled = [
             f"{s}: {msgs[0]}"
             for s, msgs in sorted(outside.items())
             if any(label in m for m in msgs)
         ]
-        if ruled:
-            notes.append("rules out cheaper options (" + "; ".join(ruled) + ")")
-        out.append(
-            Constraint(
-                f"quota {label}",
-                str(q),
-                f"peak {peak}",
-                f"{q - peak} free at the peak",
-                bool(notes),
-                "; ".join(notes),
-            )
-        )
+        out.append(_quota(label, q, peak_usage(plan, r, catalog), ruled))
     return tuple(out)
 
 

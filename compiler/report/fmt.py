@@ -73,6 +73,23 @@ def option_label(instance_type: str, spot: bool, replicas: int, batch_size: int 
     return text
 
 
+def instances(step: StepPlan) -> int:
+    """Instances the step rents: the plan's ``instances`` where the plan has them
+    (replicas packed several to an instance), else one per replica. Drawn as given;
+    how they are counted is the cost model's business."""
+    n = getattr(step, "instances", None)
+    return n if isinstance(n, int) and n > 0 else step.replicas
+
+
+def replicas(step: StepPlan) -> str:
+    """``1 replica``, ``5 replicas``, ``8 replicas on 2 instances``."""
+    text = f"{step.replicas} replica{'s' if step.replicas != 1 else ''}"
+    m = instances(step)
+    if m != step.replicas:
+        text += f" on {m} instance{'s' if m != 1 else ''}"
+    return text
+
+
 def step_label(step: StepPlan) -> str:
     return option_label(step.instance_type, step.spot, step.replicas, step.batch_size)
 

@@ -95,7 +95,7 @@ def constraint_lines(report: Report) -> list[str]:
         return ["- none set"]
     out = []
     for c in report.constraints:
-        state = "**binding**" if c.binding else "slack"
+        state = f"**{c.words}**" if c.state in ("binding", "shapes") else c.words
         line = f"- {cell(c.name)} {cell(c.limit)}: {state}"
         if c.used != "-":
             line += f", plan {cell(c.used)} ({cell(c.slack)})"

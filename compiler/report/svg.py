@@ -33,6 +33,11 @@ FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
 DEADLINE = "#d62728"
 INK = "#222"
 GRID = "#e3e3e3"
+#: Narrowest Gantt bar (px): a 2-minute step in a 9-hour plan is still seen.
+MIN_BAR = 6.0
+BAR_FONT = 11
+#: Between the two rows of x-axis labels: more than a 12 px line box.
+ROW_GAP = 15
 
 
 def e(text: object) -> str:
@@ -74,6 +79,38 @@ def ticks(lo: float, hi: float, target: int = 6) -> list[float]:
     while first + k * step <= hi + 1e-9:
         out.append(round(first + k * step, 10))
         k += 1
+    return out
+
+
+_NARROW = set(" .,:;'|!iIlj()[]/")
+_WIDE = set("mwMW%@")
+
+
+def text_width(text: str, size: float = 12) -> float:
+    """A generous estimate of a label's width: wide enough for the fonts browsers
+    fall back to (DejaVu Sans is among the widest), so labels placed apart by it
+    do not touch."""
+    em = sum(0.34 if c in _NARROW else 0.98 if c in _WIDE else 0.66 for c in text)
+    return em * size
+
+
+def spread_labels(
+    xs: Sequence[float], texts: Sequence[str], size: float = 12, gap: float = 6
+) -> list[int | None]:
+    """A row (0 or 1) for each label centred at ``xs`` so that no two on a row
+    overlap; ``None`` for a label that fits on neither (its point keeps a tooltip)."""
+    ends: list[float] = [-math.inf, -math.inf]
+    rows: list[int | None] = []
+    for x, t in sorted(zip(xs, texts, strict=True), key=lambda p: p[0]):
+        half = text_width(t, size) / 2
+        row = next((r for r in (0, 1) if x - half >= ends[r] + gap), None)
+        if row is not None:
+            ends[row] = x + half
+        rows.append(row)
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    out: list[int | None] = [None] * len(xs)
+    for rank, i in enumerate(order):
+        out[i] = rows[rank]
     return out
 
 
@@ -131,7 +168,7 @@ def gantt(report: Report, width: int = 960) -> str:
         colour = colours[s.instance_type]
         weight = "700" if s.on_critical_path else "400"
         tip = (
-            f"{s.name}: {fmt.tier(s)}, x{s.replicas}"
+            f"{s.name}: {fmt.tier(s)}, {fmt.replicas(s)}"
             + (f", batch {s.batch_size}" if s.batch_size is not None else "")
             + f"; start {fmt.hours(s.start_h)}, {fmt.hours(s.expected_duration_h)} expected, "
             f"{fmt.hours(s.p_duration_h)} at {plan.confidence:.0%}; {fmt.money(s.expected_cost_usd)}"
@@ -141,7 +178,7 @@ def gantt(report: Report, width: int = 960) -> str:
             f'<text x="{label_w - 8}" y="{n(y + h / 2 + 4)}" text-anchor="end" '
             f'font-weight="{weight}" fill="{INK}">{e(s.name)}</text>'
         )
-        w = max(x(s.start_h + s.p_duration_h) - x(s.start_h), 2.0)
+        w = max(x(s.start_h + s.p_duration_h) - x(s.start_h), MIN_BAR)
         stroke = f' stroke="{INK}" stroke-width="2"' if s.on_critical_path else ""
         body.append(
             f'<rect class="bar{" spot" if s.spot else ""}{" critical" if s.on_critical_path else ""}" '
@@ -153,6 +190,7 @@ def gantt(report: Report, width: int = 960) -> str:
                 f'<rect class="hatch" x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" '
                 f'height="{h}" rx="3" fill="url(#hatch)"/>'
             )
+        body.append(_bar_label(s, x(s.start_h), w, y + h / 2 + 4, label_w + plot_w))
         xe = x(s.start_h + s.expected_duration_h)
         body.append(
             f'<line class="expected" x1="{n(xe)}" y1="{n(y - 2)}" x2="{n(xe)}" y2="{n(y + h + 2)}" '
@@ -173,6 +211,30 @@ def gantt(report: Report, width: int = 960) -> str:
             f'stroke="{INK}" stroke-width="1" stroke-dasharray="2 3"/>'
         )
     return _svg(width, height, body, f"Schedule of {plan.workflow}", "gantt")
+
+
+def bar_text(s: StepPlan) -> str:
+    """What a Gantt bar says: replicas (and instances) and the duration it spans."""
+    m = fmt.instances(s)
+    count = f"x{s.replicas}" + (f" on {m} inst." if m != s.replicas else "")
+    return f"{count} · {fmt.hours(s.p_duration_h)}"
+
+
+def _bar_label(s: StepPlan, x0: float, w: float, baseline: float, right: float) -> str:
+    """Inside the bar when it fits, else after it (before it at the right edge)."""
+    text = bar_text(s)
+    tw = text_width(text, BAR_FONT)
+    halo = 'paint-order="stroke" stroke="#fff" stroke-width="3" stroke-linejoin="round"'
+    if tw + 10 <= w:
+        x, anchor, where = x0 + 5, "start", "inside"
+    elif x0 + w + 4 + tw <= right:
+        x, anchor, where = x0 + w + 4, "start", "after"
+    else:
+        x, anchor, where = x0 - 4, "end", "before"
+    return (
+        f'<text class="bar-label {where}" x="{n(x)}" y="{n(baseline)}" text-anchor="{anchor}" '
+        f'font-size="{BAR_FONT}" fill="{INK}" {halo}>{e(text)}</text>'
+    )
 
 
 # --------------------------------------------------------------------------- costs
@@ -299,7 +361,7 @@ def dag(report: Report) -> str:
             else f'stroke="{colour}" stroke-width="1.5"'
         )
         short = name if len(name) <= 22 else name[:21] + "…"
-        sub = f"{s.instance_type} {'spot' if s.spot else 'on-demand'}"
+        sub = f"{s.instance_type} {'spot' if s.spot else 'on-demand'} x{s.replicas}"
         sub = sub if len(sub) <= 26 else sub[:25] + "…"
         body.append(
             f'<g class="node" data-step="{e(name)}"><title>{e(name)}: {e(fmt.step_label(s))}</title>'
@@ -312,6 +374,15 @@ def dag(report: Report) -> str:
 
 
 # --------------------------------------------------------------------------- what-if
+
+
+def _y_title(result: SweepResult, metric: str) -> str:
+    """``expected cost``; ``makespan at 95%`` (the confidence, unless it is what varies)."""
+    if metric == "cost":
+        return "expected cost"
+    if result.key == "confidence":
+        return "makespan at each confidence"
+    return f"makespan at {result.base.confidence:.0%}"
 
 
 def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
@@ -330,9 +401,12 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
         "budget": fmt.money,
         "confidence": lambda v: f"{v:g}",
     }[result.key]
-    left, right, top, bottom = 70, 20, 14, 40
-    height = 220
+    left, top, bottom = 84, 14, 56
+    height = 236
     extra = 80 if lifted else 0
+    # room for half the last label past the last point (the labels are centred)
+    last = max((sc.value for sc in pts if sc.value is not None), default=None)
+    right = 20 if lifted or last is None else max(20.0, text_width(show_x(last)) / 2 + 4)
     plot_w = width - left - right - extra
     plot_h = height - top - bottom
     x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
@@ -356,16 +430,30 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
             f'stroke="{GRID}"/><text x="{left - 6}" y="{n(py(t) + 4)}" text-anchor="end" '
             f'fill="#555">{e(show_y(t))}</text>'
         )
+    body.append(
+        f'<text class="axis-title y" transform="translate(14,{n(top + plot_h / 2)}) rotate(-90)" '
+        f'text-anchor="middle" fill="{INK}">{e(_y_title(result, metric))}</text>'
+    )
     if lifted:
         xs_sep = left + plot_w + extra * 0.3
         body.append(
             f'<line x1="{n(xs_sep)}" y1="{top}" x2="{n(xs_sep)}" y2="{top + plot_h}" '
             f'stroke="#bbb" stroke-dasharray="3 3"/>'
         )
-    for sc in result.scenarios:
+    labels = ["no limit" if sc.value is None else show_x(sc.value) for sc in result.scenarios]
+    rows = spread_labels([px(sc.value) for sc in result.scenarios], labels)
+    for sc, text, row in zip(result.scenarios, labels, rows, strict=True):
+        tx = px(sc.value)
         body.append(
-            f'<text x="{n(px(sc.value))}" y="{height - bottom + 16}" text-anchor="middle" '
-            f'fill="#555">{e("no limit" if sc.value is None else show_x(sc.value))}</text>'
+            f'<line class="xtick" x1="{n(tx)}" y1="{top + plot_h}" x2="{n(tx)}" '
+            f'y2="{top + plot_h + 4 + (ROW_GAP if row == 1 else 0)}" stroke="#999"/>'
+        )
+        if row is None:
+            continue  # no room: the point's tooltip names it
+        weight = ' font-weight="650"' if sc.current else ""
+        body.append(
+            f'<text class="xlabel row{row}" x="{n(tx)}" y="{top + plot_h + 16 + ROW_GAP * row}" '
+            f'text-anchor="middle" fill="#555"{weight}>{e(text)}</text>'
         )
     line = []
     for sc in pts:
@@ -397,8 +485,8 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
             f'<circle cx="{n(cx)}" cy="{n(py(v))}" r="{r}" fill="#4e79a7"{ring}/></g>'
         )
     body.append(
-        f'<text x="{n(left + (plot_w + extra) / 2)}" y="{height - 6}" text-anchor="middle" '
-        f'fill="{INK}">{e(result.key)}</text>'
+        f'<text class="axis-title x" x="{n(left + (plot_w + extra) / 2)}" y="{height - 6}" '
+        f'text-anchor="middle" fill="{INK}">{e(result.key)}</text>'
     )
     what = "expected cost" if metric == "cost" else "makespan"
     return _svg(width, height, body, f"{what} by {result.key}", f"whatif whatif-{metric}")

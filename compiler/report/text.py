@@ -160,6 +160,9 @@ def savings_section(report: Report) -> Group:
     return _section("savings", items)
 
 
+_STATE_STYLES = {"binding": "bold red", "shapes": "bold yellow", "slack": "green", "unused": "dim"}
+
+
 def constraints_section(report: Report) -> Group:
     items: list[tuple[int, Text]] = []
     if not report.constraints:
@@ -167,7 +170,7 @@ def constraints_section(report: Report) -> Group:
     for c in report.constraints:
         t = Text(f"{c.name} {c.limit}", style="bold")
         t.append(": ")
-        t.append("binding" if c.binding else "slack", style="bold red" if c.binding else "green")
+        t.append(c.words, style=_STATE_STYLES[c.state])
         if c.used != "-":
             t.append(f", plan {c.used} ({c.slack})")
         if c.detail:
