@@ -312,5 +312,5 @@ def test_range_bounds_may_name_params(tmp_path: Path) -> None:
 
 def test_secrets_are_variable_names(tmp_path: Path) -> None:
     d = errors(tmp_path, HEAD + 'step s { cpu = 1 duration = 1m secrets = ["HF TOKEN", "{x}"] }\n')
-    assert codes(d) == ["E201", "E201"]
+    assert codes(d) == ["E207", "E207"]
     assert "HF TOKEN" in d[0].message and "{x}" in d[1].message
