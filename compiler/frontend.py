@@ -71,6 +71,7 @@ def _compile_file(
     lw = Lowerer(loaded, params or {})
     lw.build_scopes()
     lw.apply_overrides()
+    lw.check_params()
     workflow = lw.workflow()
 
     datasets: dict[str, Dataset] = {}
@@ -117,7 +118,7 @@ def _compile_file(
                     else items.get(step.input.name)
                 )
             items[name] = n
-            if step.throughput is not None and n is None:
+            if step.throughput is not None and n is None and not refs[name].items_written:
                 lw.sink.error(
                     "E306",
                     f"step '{name}' has a throughput but no item count",
@@ -138,7 +139,7 @@ def _compile_file(
         check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
 
     if lw.sink.has_errors or workflow is None or catalog_obj is None or order is None:
-        found = lw.sink.items or [Diagnostic("E901", "compilation failed without a diagnostic")]
+        found = lw.diagnostics() or [Diagnostic("E901", "compilation failed without a diagnostic")]
         raise CompileError(sort_diagnostics(found), sources)
     program = program_of(
         lw, workflow, _used_datasets(datasets, ordered, loaded.entry), ordered, backends
