@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from exo.compiler.names import is_control
+from exo.compiler.names import has_control, is_control
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +246,7 @@ MAX_EXCERPT = 40
 def printable(text: str, *, newlines: bool = False) -> str:
     """``text`` with every control character (line breaks too, unless ``newlines``)
     replaced by U+FFFD: same width, and nothing a terminal would act on."""
-    if not any(is_control(c) for c in text):
+    if not has_control(text):
         return text
     return "".join(c if (newlines and c == "\n") or not is_control(c) else "\ufffd" for c in text)
 

@@ -16,7 +16,6 @@ short reason (completes "… is not allowed: REASON").
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
 # --------------------------------------------------------------------------- rules
@@ -54,21 +53,24 @@ MAX_PATH = 4096
 #: Longest free-text catalog cell (``source``, ``note``).
 MAX_TEXT_CELL = 500
 
-#: Unicode characters that change how text is displayed without being visible:
-#: bidirectional overrides and isolates ("Trojan Source", CVE-2021-42574).
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+#: Control and format characters: C0, DEL, C1, the line and paragraph separators,
+#: and the bidirectional overrides and isolates that reorder text without being
+#: visible ("Trojan Source", CVE-2021-42574).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def is_control(c: str) -> bool:
-    """A control or format character (C0, DEL, C1, line separators, bidi controls)."""
-    return c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp")
+    """A control or format character a terminal or an editor would act on."""
+    return _CONTROL.match(c) is not None
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
 
 
 def _first_control(text: str) -> str | None:
-    for c in text:
-        if is_control(c):
-            return c
-    return None
+    m = _CONTROL.search(text)
+    return m.group(0) if m else None
 
 
 def _describe_char(c: str) -> str:

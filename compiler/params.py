@@ -80,6 +80,13 @@ def check_params(lw: Lowerer) -> set[int]:
             help=["to fix: give one of these params a value instead of another param's name"],
         )
     poisoned |= _too_deep(lw, graph, named, poisoned)
+    # A param that leads into a cycle cannot be looked up either (reported at the cycle).
+    stack = list(poisoned)
+    while stack:
+        for p in graph.predecessors(stack.pop()):
+            if p not in poisoned:
+                poisoned.add(p)
+                stack.append(p)
     return poisoned
 
 

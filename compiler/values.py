@@ -54,6 +54,8 @@ def within(sink: DiagnosticSink, attr: str, v: Value, x: float, limit: Limit | N
             return True
         sink.error("E203", f"'{attr}' is too large to represent", v.span)
         return False
+    if _finite(x) and limit.low <= x <= limit.high:
+        return True
     text = excerpt(getattr(v, "text", None) or "this value")
     if not _finite(x) or x > limit.high:
         sink.error(

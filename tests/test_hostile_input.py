@@ -338,6 +338,7 @@ PROBE = (
 
 
 def _workflow(tmp_path: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "odd.csv").write_text(ODD_CATALOG)
     env = "\n".join(f"    V{i} = {exo_string(v)}" for i, v in enumerate(HOSTILE))
     args = ", ".join(exo_string(v) for v in HOSTILE)
@@ -431,3 +432,28 @@ def test_allowed_hostile_values_reach_the_local_manifest_and_command(tmp_path: P
     out = tmp_path / "out dir" / "it's $(touch PWNED_out) `x` # é" / "shard-0"
     _check_seen(json.loads((out / "seen.json").read_text("utf-8")))
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+def test_diagnostics_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """Control characters in a source line or a value never reach the terminal raw,
+    and a long line is cut around the error with the caret still under it."""
+    path = tmp_path / "wf.exo"
+    filler = "x" * 4000
+    path.write_text(
+        WORKFLOW_HEAD
+        + 'step s {\n  command = ["run"]\n  cpu = 1\n  duration = 1h\n'
+        + '  env { "\x1b[2J\u202e" = "v" }\n'
+        + f'  output = "{filler}" image = "bad image"\n}}\n'
+    )
+    with pytest.raises(CompileError) as err:
+        compile_file(path)
+    text = render_all_text(err.value.diagnostics, err.value.sources).plain
+    assert [d.code for d in err.value.diagnostics] == ["E207", "E209"]
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "\\x1b[2J\\u202e" in text  # the message escapes them
+    lines = text.splitlines()
+    shown = next(i for i, line in enumerate(lines) if line.startswith("10 | "))
+    assert len(lines[shown]) < 140 and "…" in lines[shown]
+    caret = lines[shown + 1]
+    start = caret.index("^")
+    assert lines[shown][start : start + len('"bad image"')] == '"bad image"'
