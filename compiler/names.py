@@ -129,17 +129,25 @@ ENV_NAME_RULE = (
 )
 
 
+def _alphanumeric_first(
+    text: str, whole: re.Pattern[str], char: re.Pattern[str], limit: int
+) -> str | None:
+    """Why ``text`` does not match ``whole`` (an ASCII letter or digit, then characters
+    of ``char``) within ``limit`` characters, or None."""
+    if not text:
+        return "it is empty"
+    if len(text) > limit:
+        return f"it is longer than {limit} characters"
+    if whole.fullmatch(text):
+        return None
+    if not (text[0].isascii() and text[0].isalnum()):
+        return f"it starts with {_describe_char(text[0])}"
+    return f"it contains {_bad_char(text, char)}"
+
+
 def catalog_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name an instance type, accelerator, cloud or region, or None."""
-    if len(name) > MAX_CATALOG_NAME:
-        return f"it is longer than {MAX_CATALOG_NAME} characters"
-    if not CATALOG_NAME.fullmatch(name):
-        if not name:
-            return "it is empty"
-        if not _CATALOG_CHAR.fullmatch(name[0]) or name[0] in "._+-":
-            return f"it starts with {_describe_char(name[0])}"
-        return f"it contains {_bad_char(name, _CATALOG_CHAR)}"
-    return None
+    return _alphanumeric_first(name, CATALOG_NAME, _CATALOG_CHAR, MAX_CATALOG_NAME)
 
 
 CATALOG_NAME_RULE = (
@@ -157,16 +165,10 @@ def decl_name_problem(name: str, *, limit: int = MAX_DECL_NAME) -> str | None:
 
 def image_problem(text: str) -> str | None:
     """Why ``text`` (runtime placeholders written ``{name}``) is not an image reference."""
-    plain = re.sub(r"\{[A-Za-z_][A-Za-z0-9_]*\}", "x", text)
-    if not plain:
-        return "it is empty"
     if len(text) > MAX_IMAGE_REFERENCE:
         return f"it is longer than {MAX_IMAGE_REFERENCE} characters"
-    if not IMAGE_REFERENCE.fullmatch(plain):
-        if not _IMAGE_CHAR.fullmatch(plain[0]) or plain[0] in "._/:@+-":
-            return f"it starts with {_describe_char(plain[0])}"
-        return f"it contains {_bad_char(plain, _IMAGE_CHAR)}"
-    return None
+    plain = re.sub(r"\{[A-Za-z_][A-Za-z0-9_]*\}", "x", text)
+    return _alphanumeric_first(plain, IMAGE_REFERENCE, _IMAGE_CHAR, MAX_IMAGE_REFERENCE)
 
 
 IMAGE_RULE = (
