@@ -179,3 +179,27 @@ def test_values_at_the_limits_compile_and_emit_valid_manifests(tmp_path: Path) -
     job = next(o for n, o in objects if o["kind"] == "Job")
     assert job["spec"]["backoffLimitPerIndex"] == 1_000
     assert job["spec"]["template"]["spec"]["activeDeadlineSeconds"] == 87_600 * 3600
+
+
+@pytest.mark.parametrize("p_duration_h", [1e16, math.inf])
+def test_plan_figures_no_field_can_hold_are_e702_not_e901(
+    tmp_path: Path, p_duration_h: float
+) -> None:
+    """A plan whose P-duration no Slurm --time (32-bit minutes) or Kubernetes
+    activeDeadlineSeconds (int64) can hold is refused by the backends' checks."""
+    from exo.backends.kubernetes import KubernetesBackend, KubernetesOptions
+    from exo.backends.slurm import SlurmBackend, SlurmOptions
+
+    path = tmp_path / "wf.exo"
+    path.write_text(HEAD + STEP.replace("cpu = 1", 'cpu = 1\n  image = "busybox"') + "}\n")
+    planned = planned_from_file(path)
+    steps = [s.model_copy(update={"p_duration_h": p_duration_h}) for s in planned.plan.steps]
+    huge = planned.model_copy(update={"plan": planned.plan.model_copy(update={"steps": steps})})
+    for backend, options in (
+        (SlurmBackend(), SlurmOptions()),
+        (KubernetesBackend(), KubernetesOptions()),
+    ):
+        errors = [d for d in backend.check(huge, options) if d.severity == "error"]
+        assert [d.code for d in errors] == ["E702"], (backend.name, errors)
+        with pytest.raises(CompileError):
+            backend.emit(huge, options)
