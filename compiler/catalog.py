@@ -13,27 +13,38 @@ diagnostics renderer can show the line with a caret. See ``docs/catalogs.md``.
 
 from __future__ import annotations
 
-import csv
 import json
+import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from exo.compiler import limits
 from exo.compiler.accelerators import accelerator_memory_gib
+from exo.compiler.csvcells import Record, header_span, redact
+from exo.compiler.csvcells import records as csv_records
 from exo.compiler.diagnostics import (
     CompileError,
     Diagnostic,
     DiagnosticSink,
     Span,
+    excerpt,
     sort_diagnostics,
     suggest,
+)
+from exo.compiler.inputs import MAX_CATALOG_BYTES, InputRefused, read_regular_file
+from exo.compiler.names import (
+    CATALOG_NAME_RULE,
+    catalog_name_problem,
+    path_problem,
+    text_problem,
 )
 
 
@@ -64,6 +75,15 @@ class InstanceType(Frozen):
     note: str | None = None
     #: 1-based line of the row in the CSV file (for diagnostics that point at it).
     line: int | None = None
+
+    @field_validator("instance_type", "accelerator", "cloud", "region")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        # The loader reports these with file, row and column (E415); this keeps a
+        # catalog built any other way from carrying a name no artifact can hold.
+        if value is not None and (problem := catalog_name_problem(value)) is not None:
+            raise ValueError(f"{excerpt(value)!r} is not a catalog name: {problem}")
+        return value
 
 
 class Catalog(Frozen):
@@ -96,8 +116,13 @@ class CatalogError(CompileError):
 
     def __init__(self, diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> None:
         super().__init__(sort_diagnostics(diagnostics))
-        #: ``{span.file: CSV text}`` for the diagnostics renderer.
-        self.sources: dict[str, str] = dict(sources)
+        #: ``{span.file: text}`` for the diagnostics renderer: only the cells the
+        #: diagnostics point at are kept, every other character is blanked, so that
+        #: an error never shows the rest of a file (which may not be a catalog at all).
+        self.sources: dict[str, str] = {
+            file: redact(text, [d.span for d in self.diagnostics if d.span and d.span.file == file])
+            for file, text in sources.items()
+        }
 
 
 # --------------------------------------------------------------------------- columns
@@ -238,6 +263,14 @@ def load_catalog_with_source(
         )
         return catalog, text
 
+    if (problem := path_problem(ref)) is not None:
+        diag = Diagnostic(
+            "E210",
+            f"catalog path '{excerpt(ref)}' is not allowed: {problem}",
+            ref_span,
+            help=("to fix: rename the file so that its path has no control characters",),
+        )
+        raise CatalogError([diag], {})
     path = Path(ref).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -318,7 +351,9 @@ def _read_bytes(
     if path.is_dir():
         raise not_found("is a folder, not a CSV file")
     try:
-        return path.read_bytes()
+        return read_regular_file(path, MAX_CATALOG_BYTES)
+    except InputRefused as exc:
+        raise not_found(exc.reason) from None
     except FileNotFoundError:
         raise not_found("not found") from None
     except OSError as exc:
@@ -347,133 +382,6 @@ def _decode(file: str, data: bytes) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
-    """One CSV record with the position of each of its cells."""
-
-    line: int
-    cells: list[str]
-    spans: list[Span]
-    #: Where a missing cell at the end of the record would go.
-    end: Span
-
-
-class _Lines:
-    """Feeds ``csv.reader`` line by line and remembers how many lines it took."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.taken = 0
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        if self.taken >= len(self.lines):
-            raise StopIteration
-        self.taken += 1
-        return self.lines[self.taken - 1]
-
-
-_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-
-
-def _cell_bounds(raw: str) -> tuple[list[tuple[int, int]], int | None]:
-    """Start/end offsets of the cells of one raw record (Python's default CSV dialect).
-
-    Returns the bounds and, for a quoted cell that is never closed, its offset.
-    """
-    end = len(raw.rstrip(_LINE_ENDS))
-    bounds: list[tuple[int, int]] = []
-    i = 0
-    while True:
-        start = i
-        if i < end and raw[i] == '"':
-            i += 1
-            closed = False
-            while i < end:
-                if raw[i] == '"':
-                    if i + 1 < end and raw[i + 1] == '"':
-                        i += 2
-                        continue
-                    i += 1
-                    closed = True
-                    break
-                i += 1
-            if not closed:
-                bounds.append((start, len(raw.rstrip(_LINE_ENDS))))
-                return bounds, start
-        while i < end and raw[i] != ",":
-            i += 1
-        bounds.append((start, i))
-        if i >= end:
-            return bounds, None
-        i += 1
-
-
-def _records(text: str, file: str, sink: DiagnosticSink) -> Iterator[_Record]:
-    lines = text.splitlines(keepends=True)
-    feed = _Lines(lines)
-    reader = csv.reader(feed)
-    while True:
-        first = feed.taken
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            sink.error(
-                "E402",
-                f"catalog line {first + 1} is not valid CSV: {exc}",
-                Span.point(file, first + 1, 1),
-                help=("to fix: check the quotes and separators on this line",),
-            )
-            return
-        raw_lines = lines[first : feed.taken]
-        raw = "".join(raw_lines)
-        starts: list[int] = []
-        pos = 0
-        for ln in raw_lines:
-            starts.append(pos)
-            pos += len(ln)
-
-        def at(offset: int, starts: list[int] = starts, first: int = first) -> tuple[int, int]:
-            k = max(j for j, s in enumerate(starts) if s <= offset) if starts else 0
-            return first + 1 + k, offset - (starts[k] if starts else 0) + 1
-
-        if not cells or all(not c.strip() for c in cells):
-            continue
-        bounds, unclosed = _cell_bounds(raw)
-        if unclosed is not None:
-            line, col = at(unclosed)
-            sink.error(
-                "E402",
-                "quoted cell is never closed",
-                Span.point(file, line, col),
-                help=(
-                    'to fix: close the quote; a quote inside a quoted cell is written twice ("")',
-                ),
-                notes=("everything after this quote was read as part of one cell",),
-            )
-            return
-        spans: list[Span] = []
-        if len(bounds) == len(cells):
-            for s, e in bounds:
-                line, col = at(s)
-                end_line, end_col = at(e) if e > s else (line, col + 1)
-                spans.append(Span(file, line, col, end_line, end_col))
-        else:  # should not happen; fall back to the start of the record
-            spans = [Span.point(file, first + 1, 1) for _ in cells]
-        tail = len(raw.rstrip(_LINE_ENDS))
-        line, col = at(tail)
-        yield _Record(first + 1, cells, spans, Span.point(file, line, col))
-
-
-def _header_span(rec: _Record) -> Span:
-    last = rec.spans[-1]
-    return Span(rec.spans[0].file, rec.line, 1, last.end_line, last.end_column)
-
-
 def parse_catalog(
     text: str,
     *,
@@ -491,7 +399,7 @@ def parse_catalog(
     """
     sink = DiagnosticSink()
     file = label or name
-    records = _records(text, file, sink)
+    records = csv_records(text, file, sink)
     header = next(records, None)
     if header is None:
         if not sink.items:
@@ -503,6 +411,17 @@ def parse_catalog(
             )
         raise CatalogError(sink.items, {file: text})
 
+    if not any(cell.strip().lower() in KNOWN_COLUMNS for cell in header.cells):
+        # Not a catalog at all (a wrong path, a secrets file...): say so without
+        # showing any of it.
+        diag = Diagnostic(
+            "E402",
+            "this file is not a catalog: its first line names none of the catalog columns",
+            Span.point(file, header.line, 1),
+            help=("to fix: the first line must be the header: " + ",".join(REQUIRED_COLUMNS),),
+            notes=("nothing of the file is shown, in case it holds something private",),
+        )
+        raise CatalogError([diag], {})
     columns: dict[str, int] = {}
     for idx, cell in enumerate(header.cells):
         col = cell.strip().lower()
@@ -522,7 +441,7 @@ def parse_catalog(
             if guess is not None and guess not in {c.strip().lower() for c in header.cells}:
                 sink.error(
                     "E402",
-                    f"unknown column `{cell.strip()}`",
+                    f"unknown column `{excerpt(cell.strip())}`",
                     span,
                     help=(f"did you mean `{guess}`?",),
                     notes=("columns with other names are ignored",),
@@ -534,7 +453,7 @@ def parse_catalog(
         sink.error(
             "E402",
             f"catalog header has no `{col}` column",
-            _header_span(header),
+            header_span(header),
             help=("to fix: add the column; required columns: " + ", ".join(REQUIRED_COLUMNS),),
         )
 
@@ -549,7 +468,7 @@ def parse_catalog(
             if it_name and it_name in first_line:
                 sink.error(
                     "E402",
-                    f"instance type `{it_name}` is listed twice",
+                    f"instance type `{excerpt(it_name)}` is listed twice",
                     rec.spans[it_idx],
                     help=("to fix: keep one row per instance type",),
                     notes=(f"first listed on line {first_line[it_name]}",),
@@ -564,7 +483,7 @@ def parse_catalog(
         sink.error(
             "E402",
             "catalog has a header but no instance types",
-            _header_span(header),
+            header_span(header),
             help=("to fix: add one row per instance type below the header",),
         )
     if sink.items:
@@ -580,7 +499,7 @@ def parse_catalog(
 
 
 def _validate_row(
-    rec: _Record,
+    rec: Record,
     columns: Mapping[str, int],
     width: int,
     default_rate: float,
@@ -613,49 +532,23 @@ def _validate_row(
             return None
         return rec.cells[idx].strip(), rec.spans[idx]
 
-    def text(col: str) -> str | None:
-        c = cell(col)
-        return c[0] if c and c[0] else None
-
     def number(col: str, *, whole: bool, required: bool, positive: bool = False) -> Any:
         c = cell(col)
         if c is None:
             return None
-        raw, span = c
-        fix = "to fix: " + _FIX[col]
-        if not raw:
-            if required:
-                sink.error("E402", f"column `{col}` is empty on this row", span, help=(fix,))
+        return _number_cell(
+            sink, col, c[0], c[1], whole=whole, required=required, positive=positive
+        )
+
+    def name(col: str) -> str | None:
+        c = cell(col)
+        if c is None or not c[0]:
             return None
-        kind = "a whole number" if whole else "a number"
-        if not _NUMBER.fullmatch(raw):
-            cleaned = re.sub(r"[$€£\s]", "", raw)
-            if "," in cleaned or "_" in cleaned:
-                hint = (
-                    "to fix: write the number with a dot as the decimal mark and no thousands "
-                    "separators (e.g. 1.006, or 1006)"
-                )
-            elif cleaned != raw and _NUMBER.fullmatch(cleaned):
-                hint = f"to fix: write the number without a currency sign: {cleaned}"
-            else:
-                hint = fix
-            sink.error("E402", f"column `{col}` must be {kind}, got '{raw}'", span, help=(hint,))
+        problem = (text_problem if col in _TEXT_COLUMNS else catalog_name_problem)(c[0])
+        if problem is not None:
+            _bad_name(sink, col, c[0], c[1], problem)
             return None
-        value = float(raw)
-        if whole and value != int(value):
-            sink.error("E402", f"column `{col}` must be {kind}, got '{raw}'", span, help=(fix,))
-            return None
-        if value < 0:
-            sink.error(
-                "E402", f"column `{col}` must not be negative, got '{raw}'", span, help=(fix,)
-            )
-            return None
-        if positive and value == 0:
-            sink.error(
-                "E402", f"column `{col}` must be greater than 0, got '{raw}'", span, help=(fix,)
-            )
-            return None
-        return int(value) if whole else value
+        return c[0]
 
     c_it = cell("instance_type")
     if c_it is not None and not c_it[0]:
@@ -665,7 +558,9 @@ def _validate_row(
             c_it[1],
             help=("to fix: " + _FIX["instance_type"],),
         )
-    accelerator = text("accelerator")
+    it_name = name("instance_type")
+    accelerator = name("accelerator")
+    cloud, region, source, note = name("cloud"), name("region"), name("source"), name("note")
     count = number("accelerator_count", whole=True, required=True)
     vcpus = number("vcpus", whole=True, required=True, positive=True)
     memory = number("memory_gib", whole=False, required=True, positive=True)
@@ -679,14 +574,14 @@ def _validate_row(
     if accelerator is not None and count == 0 and c_count is not None:
         sink.error(
             "E402",
-            f"accelerator `{accelerator}` is set but `accelerator_count` is 0",
+            f"accelerator `{excerpt(accelerator)}` is set but `accelerator_count` is 0",
             c_count[1],
             help=(
                 "to fix: give the number of accelerators per instance, or leave `accelerator` "
                 "empty for a CPU instance",
             ),
         )
-    if accelerator is None and count is not None and count > 0 and c_acc is not None:
+    if c_acc is not None and not c_acc[0] and count is not None and count > 0:
         sink.error(
             "E402",
             f"`accelerator_count` is {count} but `accelerator` is empty",
@@ -697,7 +592,7 @@ def _validate_row(
             ),
         )
     c_mem = cell("accelerator_memory_gib")
-    if accelerator is None and acc_mem is not None and c_mem is not None:
+    if c_acc is not None and not c_acc[0] and acc_mem is not None and c_mem is not None:
         sink.error(
             "E402",
             "`accelerator_memory_gib` is set on a CPU instance (empty `accelerator`)",
@@ -705,23 +600,113 @@ def _validate_row(
             help=("to fix: leave it empty, or name the accelerator",),
         )
 
-    if len(sink.items) > before or c_it is None or None in (count, vcpus, memory, ondemand):
+    if len(sink.items) > before or it_name is None or None in (count, vcpus, memory, ondemand):
         return None
     if acc_mem is None and accelerator is not None:
         acc_mem = accelerator_memory_gib(accelerator)
     return InstanceType(
-        instance_type=c_it[0],
+        instance_type=it_name,
         accelerator=accelerator,
         accelerator_count=count,
         vcpus=vcpus,
         memory_gib=memory,
         ondemand_usd_per_hour=ondemand,
         spot_usd_per_hour=spot,
-        cloud=text("cloud"),
-        region=text("region"),
+        cloud=cloud,
+        region=region,
         accelerator_memory_gib=acc_mem,
         spot_preemptions_per_hour=default_rate if rate is None else rate,
-        source=text("source"),
-        note=text("note"),
+        source=source,
+        note=note,
         line=rec.line,
     )
+
+
+#: Columns of free text (any one-line text); the other text columns hold names.
+_TEXT_COLUMNS = frozenset({"source", "note"})
+
+#: The largest value of each numeric column (``exo.compiler.limits``).
+_LIMITS: dict[str, limits.Limit] = {
+    "accelerator_count": limits.GPUS,
+    "vcpus": limits.CPUS,
+    "memory_gib": limits.SIZE_GIB,
+    "ondemand_usd_per_hour": limits.PRICE_USD_PER_H,
+    "spot_usd_per_hour": limits.PRICE_USD_PER_H,
+    "spot_preemptions_per_hour": limits.PREEMPTIONS_PER_H,
+    "accelerator_memory_gib": limits.SIZE_GIB,
+}
+
+
+def _bad_name(sink: DiagnosticSink, col: str, raw: str, span: Span, problem: str) -> None:
+    if col in _TEXT_COLUMNS:
+        rule = "to fix: keep the text on one line, without control characters"
+    else:
+        rule = "to fix: " + CATALOG_NAME_RULE
+    sink.error(
+        "E415",
+        f"column `{col}`: '{excerpt(raw)}' is not allowed: {problem}",
+        span,
+        help=(rule,),
+        notes=(
+            "catalog names reach job scripts, node labels and file names, where they "
+            "cannot be quoted; they are refused rather than rewritten",
+        )
+        if col not in _TEXT_COLUMNS
+        else (),
+    )
+
+
+def _number_cell(
+    sink: DiagnosticSink,
+    col: str,
+    raw: str,
+    span: Span,
+    *,
+    whole: bool,
+    required: bool,
+    positive: bool,
+) -> int | float | None:
+    """The value of a numeric cell, or None after reporting why it is not one."""
+    fix = "to fix: " + _FIX[col]
+    if not raw:
+        if required:
+            sink.error("E402", f"column `{col}` is empty on this row", span, help=(fix,))
+        return None
+    kind = "a whole number" if whole else "a number"
+    shown = excerpt(raw)
+    if not _NUMBER.fullmatch(raw):
+        cleaned = re.sub(r"[$€£\s]", "", raw)
+        if "," in cleaned or "_" in cleaned:
+            hint = (
+                "to fix: write the number with a dot as the decimal mark and no thousands "
+                "separators (e.g. 1.006, or 1006)"
+            )
+        elif cleaned != raw and _NUMBER.fullmatch(cleaned):
+            hint = f"to fix: write the number without a currency sign: {excerpt(cleaned)}"
+        else:
+            hint = fix
+        sink.error("E402", f"column `{col}` must be {kind}, got '{shown}'", span, help=(hint,))
+        return None
+    value = float(raw)
+    limit = _LIMITS[col]
+    if value < 0:
+        sink.error("E402", f"column `{col}` must not be negative, got '{shown}'", span, help=(fix,))
+        return None
+    if not math.isfinite(value) or value > limit.high:
+        sink.error(
+            "E416",
+            f"column `{col}` is {shown}, beyond the limit of {limit.shown} for {limit.what}",
+            span,
+            help=(fix,),
+            notes=("catalog limits are listed in docs/catalogs.md",),
+        )
+        return None
+    if whole and value != int(value):
+        sink.error("E402", f"column `{col}` must be {kind}, got '{shown}'", span, help=(fix,))
+        return None
+    if positive and value == 0:
+        sink.error(
+            "E402", f"column `{col}` must be greater than 0, got '{shown}'", span, help=(fix,)
+        )
+        return None
+    return int(value) if whole else value

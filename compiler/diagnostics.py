@@ -19,6 +19,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from exo.compiler.names import has_control, is_control
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -97,6 +99,10 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E204", "not one of the allowed values"),
     ("E205", "replica range runs backwards"),
     ("E206", "missing required attribute"),
+    ("E207", "invalid environment variable name"),
+    ("E208", "name too long"),
+    ("E209", "invalid container image reference"),
+    ("E210", "invalid path or URI"),
     ("E301", "step has no performance model"),
     ("E302", "batch size has no throughput entry"),
     ("E303", "option not valid for a duration step"),
@@ -108,8 +114,12 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E402", "catalog does not parse"),
     ("E403", "accelerator or instance type not offered by the catalog"),
     ("E404", "no instance type can run the step"),
+    ("E415", "catalog name not allowed"),
+    ("E416", "catalog value beyond its limit"),
     ("E501", "dependency cycle"),
     ("E502", "step depends on itself"),
+    ("E503", "parameter cycle"),
+    ("E504", "parameter chain too deep"),
     ("E601", "no feasible plan"),
     ("E602", "file is not a plan"),
     ("E701", "bad backend option"),
@@ -261,37 +271,78 @@ def _line_of(text: str, line: int) -> str | None:
     return None
 
 
+#: Longest part of a source line shown under a diagnostic; longer lines are cut
+#: around the span (``…`` marks what is left out).
+MAX_SHOWN_LINE = 120
+#: Longest excerpt of a user's value quoted in a message.
+MAX_EXCERPT = 40
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` with every control character (line breaks too, unless ``newlines``)
+    replaced by U+FFFD: same width, and nothing a terminal would act on."""
+    if not has_control(text):
+        return text
+    return "".join(c if (newlines and c == "\n") or not is_control(c) else "\ufffd" for c in text)
+
+
+def excerpt(text: str, limit: int = MAX_EXCERPT) -> str:
+    """A short, sanitised excerpt of a user's value for a message: control characters
+    written as escapes (``\\n``, ``\\x1b``), cut to ``limit`` characters with ``…``."""
+    out: list[str] = []
+    for c in text[: limit + 1]:
+        out.append(c.encode("unicode_escape").decode("ascii") if is_control(c) else c)
+    shown = "".join(out)
+    if len(text) > limit or len(shown) > limit:
+        return shown[:limit] + "…"
+    return shown
+
+
+def _window(line: str, start: int, width: int) -> tuple[str, int, int]:
+    """At most :data:`MAX_SHOWN_LINE` characters of ``line`` around ``[start, start+width)``."""
+    if len(line) <= MAX_SHOWN_LINE:
+        return line, start, width
+    width = min(width, MAX_SHOWN_LINE - 20)
+    lo = max(0, min(start - 20, len(line) - MAX_SHOWN_LINE))
+    hi = min(len(line), lo + MAX_SHOWN_LINE)
+    head = "…" if lo > 0 else ""
+    tail = "…" if hi < len(line) else ""
+    return head + line[lo:hi] + tail, start - lo + len(head), width
+
+
 def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> Text:
     """One diagnostic as a compiler prints it: location, message, source line, caret, help."""
     d = diagnostic
     out = Text()
     style = "bold red" if d.severity is Severity.ERROR else "bold yellow"
     if d.span is not None:
-        out.append(f"{d.span.file}:{d.span.line}:{d.span.column}: ", style="bold")
+        out.append(f"{printable(d.span.file)}:{d.span.line}:{d.span.column}: ", style="bold")
     out.append(f"{d.severity}[{d.code}]", style=style)
-    out.append(f": {d.message}\n", style="bold")
+    out.append(f": {printable(d.message)}\n", style="bold")
     source = sources.get(d.span.file) if d.span else None
     line = _line_of(source, d.span.line) if (source is not None and d.span) else None
     if d.span is not None and line is not None:
         gutter = str(d.span.line)
         pad = " " * len(gutter)
-        out.append(f"{pad} |\n", style="blue")
-        out.append(f"{gutter} | ", style="blue")
-        out.append(line.expandtabs(1) + "\n")
+        line = line.expandtabs(1)
         start = max(d.span.column - 1, 0)
         if d.span.end_line == d.span.line:
             width = max(d.span.end_column - d.span.column, 1)
         else:
             width = max(len(line) - start, 1)
         width = min(width, max(len(line) - start, 1))
+        line, start, width = _window(line, start, width)
+        out.append(f"{pad} |\n", style="blue")
+        out.append(f"{gutter} | ", style="blue")
+        out.append(printable(line) + "\n")
         out.append(f"{pad} | ", style="blue")
         out.append(" " * start + "^" * width + "\n", style=style)
     for note in d.notes:
         out.append("  = note: ", style="bold")
-        out.append(note + "\n")
+        out.append(printable(note, newlines=True) + "\n")
     for h in d.help:
         out.append("  help: ", style="bold cyan")
-        out.append(h + "\n")
+        out.append(printable(h, newlines=True) + "\n")
     return out
 
 

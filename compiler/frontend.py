@@ -73,6 +73,7 @@ def _compile_file(
     lw = Lowerer(loaded, params or {})
     lw.build_scopes()
     lw.apply_overrides()
+    lw.check_params()
     workflow = lw.workflow()
 
     datasets: dict[str, Dataset] = {}
@@ -114,7 +115,7 @@ def _compile_file(
     if catalog_obj is not None:
         check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
 
-    found = with_literal_errors(loaded.literal_errors, lw.sink.items, lw.bad_literal_uses)
+    found = with_literal_errors(loaded.literal_errors, lw.diagnostics(), lw.bad_literal_uses)
     if found or workflow is None or catalog_obj is None or order is None:
         found = found or [Diagnostic("E901", "compilation failed without a diagnostic")]
         raise CompileError(sort_diagnostics(found), sources)
@@ -175,7 +176,12 @@ def _with_item_counts(
         if n is None and refs[name].misspelt:
             unknown.add(name)
         items[name] = n
-        if step.throughput is not None and n is None and name not in unknown:
+        if (
+            step.throughput is not None
+            and n is None
+            and name not in unknown
+            and not refs[name].items_written
+        ):
             lw.sink.error(
                 "E306",
                 f"step '{name}' has a throughput but no item count",

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from typing import Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from exo.compiler.names import require_env_names
 
 #: Placeholders a backend fills in at run time; any other ``{name}`` must be a param.
 RUNTIME_PLACEHOLDERS: tuple[str, ...] = (
@@ -156,6 +158,23 @@ class Step(Frozen):
     preemption_retries: int = 10
     timeout_h: float | None = None
     loc: Loc | None = None
+
+    @field_validator("env", "secrets")
+    @classmethod
+    def _env_names(cls, value: dict[str, str] | tuple[str, ...]) -> object:
+        # The front end reports bad names with their place (E207); this keeps any
+        # other way of building a step from handing a backend a name no target can
+        # hold (``A=B``, ``EXO_OUTPUT``, a shell metacharacter), so that no backend
+        # needs a check of its own.
+        require_env_names(value)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_or_env(self) -> Step:
+        both = sorted(set(self.secrets) & set(self.env))
+        if both:
+            raise ValueError(f"{both[0]!r} is both a secret and an env entry")
+        return self
 
     def predecessors(self) -> tuple[str, ...]:
         """Steps that must finish before this one starts (input first, then after)."""

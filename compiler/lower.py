@@ -14,8 +14,17 @@ from typing import Any
 
 import networkx as nx
 
+from exo.compiler import limits as L
 from exo.compiler import values as V
-from exo.compiler.diagnostics import CompileError, DiagnosticSink, Span, did_you_mean, suggest
+from exo.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    DiagnosticSink,
+    Span,
+    did_you_mean,
+    excerpt,
+    suggest,
+)
 from exo.compiler.ir import (
     CPU_KEY,
     RUNTIME_PLACEHOLDERS,
@@ -28,6 +37,8 @@ from exo.compiler.ir import (
     Workflow,
 )
 from exo.compiler.modules import LoadedModule, LoadedProgram
+from exo.compiler.names import decl_name_problem, path_problem
+from exo.compiler.params import MAX_PARAM_DEPTH, check_params
 from exo.compiler.parser import parse_value
 from exo.compiler.syntax import (
     Attr,
@@ -59,7 +70,6 @@ STEP_ATTRS = (
     "retries", "preemption_retries", "timeout",
 )  # fmt: skip
 BLOCK_ATTRS = {"quota", "env", "throughput", "duration"}
-MAX_PARAM_DEPTH = 16
 
 
 @dataclass
@@ -92,6 +102,10 @@ class Lowerer:
         #: Where a param whose value is a bad literal was used: its error is reported
         #: at the literal, so nothing more is said here.
         self.bad_literal_uses: list[Span] = []
+        #: ``id`` of the params in a cycle or an over-long chain (:mod:`.params`).
+        self.poisoned: set[int] = set()
+        #: Where a poisoned param was used: type errors there only repeat E503/E504.
+        self.poisoned_uses: set[Span] = set()
 
     # --- scopes -------------------------------------------------------------------------
 
@@ -128,6 +142,7 @@ class Lowerer:
                     self._declare(scope, item.name, item, item.name_span, "param")
 
     def _declare(self, scope: Scope, name: str, node: Decl | Param, span: Span, kind: str) -> None:
+        self.check_name(kind, name, span)
         first = scope.decls.get(name)
         if first is not None:
             fkind = first.kind if isinstance(first, Decl) else "param"
@@ -219,12 +234,39 @@ class Lowerer:
                 continue
             self.param_values[id(target)] = _respan(value, target.value.span)
 
+    def check_name(self, kind: str, name: str, span: Span) -> None:
+        problem = decl_name_problem(name)
+        if problem is not None:
+            self.sink.error(
+                "E208",
+                f"the name of {kind} '{excerpt(name)}' is too long: {problem}",
+                span,
+                help=["to fix: choose a shorter name; names become file and job names"],
+            )
+
+    def check_params(self) -> None:
+        """Param cycles (E503) and chains too deep to follow (E504), before any lookup."""
+        self.poisoned = check_params(self)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """What the sink collected, less type errors at uses of poisoned params."""
+        if not self.poisoned_uses:
+            return self.sink.items
+        return [
+            d
+            for d in self.sink.items
+            if d.code in ("E503", "E504") or d.span not in self.poisoned_uses
+        ]
+
     def deref(self, scope: Scope, v: Value, depth: int = 0) -> Value:
         """Follow a name that refers to a param to the param's value."""
         if not isinstance(v, Ref) or depth > MAX_PARAM_DEPTH:
             return v
         r = self.resolve(scope, v.name)
         if r is None or not isinstance(r.target, Param):
+            return v
+        if id(r.target) in self.poisoned:
+            self.poisoned_uses.add(v.span)
             return v
         value = self.param_values.get(id(r.target), r.target.value)
         used = _respan(self.deref(r.scope, value, depth + 1), v.span)
@@ -243,6 +285,8 @@ class Lowerer:
                 out.append("{" + part.name + "}")
                 continue
             r = self.resolve(scope, part.name)
+            if r is not None and isinstance(r.target, Param) and id(r.target) in self.poisoned:
+                continue  # a cycle: reported once, at the param (E503/E504)
             if r is not None and isinstance(r.target, Param):
                 value = self.deref(scope, Ref(part.span, part.name))
                 out.append(_as_text(self, r.scope, value).replace("{", "{{").replace("}", "}}"))
@@ -362,14 +406,17 @@ class Lowerer:
                 help=["a file describes one workflow; split the others into their own files"],
             )
         decl = found[0]
+        self.check_name("workflow", decl.name, decl.name_span)
         attrs = self.entries(decl, WORKFLOW_ATTRS, "workflow")
         kw: dict[str, Any] = {"name": decl.name, "loc": self.loc(entry, decl.name_span)}
         if "deadline" in attrs:
             kw["deadline_h"] = V.duration_h(
-                self.sink, "deadline", self.value(entry, attrs["deadline"])
+                self.sink, "deadline", self.value(entry, attrs["deadline"]), limit=L.DURATION_H
             )
         if "budget" in attrs:
-            kw["budget_usd"] = V.money_usd(self.sink, "budget", self.value(entry, attrs["budget"]))
+            kw["budget_usd"] = V.money_usd(
+                self.sink, "budget", self.value(entry, attrs["budget"]), limit=L.AMOUNT_USD
+            )
         if "objective" in attrs:
             kw["objective"] = V.enum(
                 self.sink, "objective", self.value(entry, attrs["objective"]), ("cost", "time")
@@ -408,7 +455,13 @@ class Lowerer:
             if not isinstance(sub, Attr):
                 self.sink.error("E201", "type error: a quota entry is 'NAME = count'", sub.key_span)
                 continue
-            n = V.integer(self.sink, f"quota {sub.key}", self.deref(scope, sub.value), minimum=0)
+            n = V.integer(
+                self.sink,
+                f"quota {sub.key}",
+                self.deref(scope, sub.value),
+                minimum=0,
+                limit=L.QUOTA,
+            )
             if n is None:
                 continue
             if sub.key == CPU_KEY:
@@ -426,12 +479,26 @@ class Lowerer:
         items = None
         if "uri" in attrs:
             s = V.string(self.sink, "uri", self.value(scope, attrs["uri"]))
-            uri = self.template(scope, s) if s else None
+            uri = check_path(self, "uri", s, self.template(scope, s)) if s else None
         if "items" in attrs:
-            items = V.integer(self.sink, "items", self.value(scope, attrs["items"]))
+            items = V.integer(self.sink, "items", self.value(scope, attrs["items"]), limit=L.ITEMS)
         return Dataset(
             name=scope.prefix + decl.name, uri=uri, items=items, loc=self.loc(scope, decl.name_span)
         )
+
+
+def check_path(lw: Lowerer, attr: str, s: Str, text: str) -> str | None:
+    """``text`` (the IR string of ``s``) if it can be a path or URI, else None after E210."""
+    problem = path_problem(text)
+    if problem is None:
+        return text
+    lw.sink.error(
+        "E210",
+        f"'{attr}' \"{excerpt(text)}\" is not allowed: {problem}",
+        s.span,
+        help=["to fix: paths and URIs are written on one line, without control characters"],
+    )
+    return None
 
 
 def _kind(v: Value) -> str:
@@ -503,10 +570,9 @@ def _plain(lw: Lowerer, scope: Scope, v: Value) -> object:
     match v:
         case Str():
             return lw.template(scope, v)
-        case Num():
-            return v.value
-        case MoneyLit():
-            return v.usd
+        case Num() | MoneyLit():
+            x = v.value if isinstance(v, Num) else v.usd
+            return x if V.within(lw.sink, "backend option", v, x, None) else None
         case DurationLit() | SizeLit():
             return v.text
         case Bool():

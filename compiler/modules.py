@@ -18,8 +18,10 @@ from exo.compiler.diagnostics import (
     Diagnostic,
     DiagnosticSink,
     did_you_mean,
+    excerpt,
     sort_diagnostics,
 )
+from exo.compiler.inputs import MAX_SOURCE_BYTES, InputRefused, read_regular_file
 from exo.compiler.parser import decode_source, parse_recovering
 from exo.compiler.syntax import Import, Module
 
@@ -89,7 +91,12 @@ def load_program(entry: Path, *, label: str | None = None) -> LoadedProgram:
     prog = LoadedProgram(entry=entry.name, entry_label=entry_label)
     sink = DiagnosticSink()
     try:
-        data = entry.read_bytes()
+        data = read_regular_file(entry, MAX_SOURCE_BYTES)
+    except InputRefused as e:
+        code = "E012" if e.too_large else "E001"
+        raise CompileError(
+            [Diagnostic(code, f"cannot read {entry_label}: it {e.reason}")]
+        ) from None
     except OSError as e:
         raise CompileError(
             [Diagnostic("E001", f"cannot read {entry_label}: {e.strerror or e}")]
@@ -216,6 +223,14 @@ def _resolve_import(sink: DiagnosticSink, root: Path, importer: str, item: Impor
             item.path.span,
         )
         return None
+    if not raw.endswith(".exo"):
+        sink.error(
+            "E109",
+            f"an import names a .exo file: '{excerpt(raw)}'",
+            item.path.span,
+            help=['to fix: import the module by its file name, e.g. import "./datasets.exo"'],
+        )
+        return None
     return joined
 
 
@@ -238,13 +253,24 @@ def _read_module(
         return text
     path = root / key
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = read_regular_file(path, MAX_SOURCE_BYTES)
+    except InputRefused as e:
+        code = "E012" if e.too_large else "E001"
+        sink.error(code, f"cannot read the imported file '{label}': it {e.reason}", item.path.span)
+        return None
+    except FileNotFoundError:
         sink.error(
             "E109",
             f"cannot find the imported file '{item.path.text}'",
             item.path.span,
             help=[f"it was looked for at {label}"],
+        )
+        return None
+    except OSError as e:
+        sink.error(
+            "E001",
+            f"cannot read the imported file '{label}': {e.strerror or e}",
+            item.path.span,
         )
         return None
     try:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from exo.compiler import limits as L
 from exo.compiler import values as V
-from exo.compiler.diagnostics import Span, did_you_mean
+from exo.compiler.diagnostics import DiagnosticSink, Span, did_you_mean, excerpt
 from exo.compiler.ir import Checkpoint, Duration, InputRef, ReplicaRange, Step, Throughput
-from exo.compiler.lower import STEP_ATTRS, Lowerer, Scope
+from exo.compiler.lower import STEP_ATTRS, Lowerer, Scope, check_path
+from exo.compiler.names import (
+    ENV_NAME_RULE,
+    IMAGE_RULE,
+    MAX_QUALIFIED_NAME,
+    decl_name_problem,
+    env_name_problem,
+    image_problem,
+)
 from exo.compiler.syntax import (
     Attr,
     Block,
@@ -36,6 +44,8 @@ class StepRefs:
     perf_key_spans: dict[str, Span] = field(default_factory=dict)
     input_span: Span | None = None
     misspelt: bool = False
+    #: ``items`` is written (even when its value was refused): no "no item count".
+    items_written: bool = False
 
 
 def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] | None:
@@ -44,6 +54,13 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
     attrs = lw.entries(decl, STEP_ATTRS, "step")
     name = scope.prefix + decl.name
     refs = StepRefs(decl.name_span)
+    if scope.prefix and (problem := decl_name_problem(name, limit=MAX_QUALIFIED_NAME)):
+        sink.error(
+            "E208",
+            f"the qualified name of step '{decl.name}' is too long: {problem}",
+            decl.name_span,
+            help=["to fix: import the module under a shorter name (import ... as NAME)"],
+        )
     # A misspelt attribute makes later hardware checks guess wrong: skip them.
     refs.misspelt = any(d.code == "E104" for d in sink.items[before:])
     kw: dict[str, Any] = {"name": name, "loc": lw.loc(scope, decl.name_span)}
@@ -71,14 +88,15 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
                 refs.edges.append((r[1], it.span))
         kw["after"] = tuple(after)
     if "items" in attrs:
-        kw["items"] = V.integer(sink, "items", val("items"))
+        kw["items"] = V.integer(sink, "items", val("items"), limit=L.ITEMS)
+        refs.items_written = True
     if "output" in attrs:
         s = V.string(sink, "output", val("output"))
-        kw["output"] = lw.template(scope, s) if s else None
+        kw["output"] = check_path(lw, "output", s, lw.template(scope, s)) if s else None
     # execution
     if "image" in attrs:
         s = V.string(sink, "image", val("image"))
-        kw["image"] = lw.template(scope, s) if s else None
+        kw["image"] = _image(sink, s, lw.template(scope, s)) if s else None
     if "command" in attrs:
         lst = V.string_list(sink, "command", val("command"))
         if lst is not None:
@@ -90,15 +108,16 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
     if "secrets" in attrs:
         lst = V.string_list(sink, "secrets", val("secrets"))
         if lst is not None:
-            for s in lst:
-                if not _ENV_NAME.fullmatch(s.text):
+            ok = [s for s in lst if env_name_ok(sink, "secret", s.text, s.span)]
+            for s in ok:
+                if s.text in kw.get("env", {}):
                     sink.error(
-                        "E201",
-                        f'type error: a secret is named by an environment variable, got "{s.text}"',
+                        "E207",
+                        f"'{s.text}' is both a secret and an `env` entry",
                         s.span,
-                        help=['to fix: write the variable\'s name, e.g. secrets = ["HF_TOKEN"]'],
+                        help=["to fix: keep one of them; a secret's value comes from the runner"],
                     )
-            kw["secrets"] = tuple(dict.fromkeys(s.text for s in lst))
+            kw["secrets"] = tuple(dict.fromkeys(s.text for s in ok))
     # hardware
     if "accelerators" in attrs:
         names = V.name_list(sink, "accelerators", val("accelerators"))
@@ -115,7 +134,7 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
                 refs.accelerator_spans.setdefault(n, v.span)
     has_accel = bool(kw.get("accelerators"))
     if "gpus" in attrs:
-        g = V.integer(sink, "gpus", val("gpus"))
+        g = V.integer(sink, "gpus", val("gpus"), limit=L.GPUS)
         if g is not None and not has_accel and "accelerators" not in attrs:
             sink.error(
                 "E201",
@@ -127,19 +146,21 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
     elif has_accel:
         kw["gpus"] = 1
     if "cpu" in attrs:
-        kw["cpu"] = V.integer(sink, "cpu", val("cpu"))
+        kw["cpu"] = V.integer(sink, "cpu", val("cpu"), limit=L.CPUS)
     if "memory" in attrs:
-        kw["memory_gib"] = V.size_gib(sink, "memory", val("memory"))
+        kw["memory_gib"] = V.size_gib(sink, "memory", val("memory"), limit=L.SIZE_GIB)
     # performance model
     if "throughput" in attrs:
         kw["throughput"] = _throughput(lw, scope, attrs["throughput"], refs)
     if "duration" in attrs:
         kw["duration"] = _duration(lw, scope, attrs["duration"], refs)
     if "startup" in attrs:
-        kw["startup_h"] = V.duration_h(sink, "startup", val("startup"), positive=False)
+        kw["startup_h"] = V.duration_h(
+            sink, "startup", val("startup"), positive=False, limit=L.DURATION_H
+        )
     # choices
     if "batch_sizes" in attrs:
-        bs = V.int_list(sink, "batch_sizes", val("batch_sizes"))
+        bs = V.int_list(sink, "batch_sizes", val("batch_sizes"), limit=L.BATCH_SIZE)
         if bs is not None:
             kw["batch_sizes"] = tuple(dict.fromkeys(b for b, _ in bs))
             _check_batches(lw, bs, kw.get("throughput"))
@@ -147,26 +168,30 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
         rv = val("replicas")
         if isinstance(rv, RangeV):  # bounds may name params: replicas = 1..max_replicas
             rv = RangeV(rv.span, _bound(lw, scope, rv.low), _bound(lw, scope, rv.high))
-        rr = V.int_range(sink, "replicas", rv)
+        rr = V.int_range(sink, "replicas", rv, limit=L.REPLICAS)
         if rr is not None:
             kw["replicas"] = ReplicaRange(min=rr[0], max=rr[1])
     if "model_memory" in attrs:
-        kw["model_memory_gib"] = V.size_gib(sink, "model_memory", val("model_memory"))
+        kw["model_memory_gib"] = V.size_gib(
+            sink, "model_memory", val("model_memory"), limit=L.SIZE_GIB
+        )
     if "memory_per_item" in attrs:
-        kw["memory_per_item_gib"] = V.size_gib(sink, "memory_per_item", val("memory_per_item"))
+        kw["memory_per_item_gib"] = V.size_gib(
+            sink, "memory_per_item", val("memory_per_item"), limit=L.SIZE_GIB
+        )
     # preemption and failure
     if "spot" in attrs:
         kw["spot"] = V.enum(sink, "spot", val("spot"), ("allowed", "never", "only"))
     if "checkpoint" in attrs:
         kw["checkpoint"] = _checkpoint(lw, val("checkpoint"))
     if "retries" in attrs:
-        kw["retries"] = V.integer(sink, "retries", val("retries"), minimum=0)
+        kw["retries"] = V.integer(sink, "retries", val("retries"), minimum=0, limit=L.RETRIES)
     if "preemption_retries" in attrs:
         kw["preemption_retries"] = V.integer(
-            sink, "preemption_retries", val("preemption_retries"), minimum=0
+            sink, "preemption_retries", val("preemption_retries"), minimum=0, limit=L.RETRIES
         )
     if "timeout" in attrs:
-        kw["timeout_h"] = V.duration_h(sink, "timeout", val("timeout"))
+        kw["timeout_h"] = V.duration_h(sink, "timeout", val("timeout"), limit=L.DURATION_H)
 
     _performance_rules(lw, decl, attrs, kw)
     clean = {k: v for k, v in kw.items() if v is not None}
@@ -179,7 +204,31 @@ def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] |
         return None
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+def env_name_ok(sink: DiagnosticSink, what: str, name: str, span: Span) -> bool:
+    """The one rule for ``env`` keys and ``secrets``, the same for every backend (E207)."""
+    problem = env_name_problem(name)
+    if problem is None:
+        return True
+    sink.error(
+        "E207",
+        f"{what} name '{excerpt(name)}' is not allowed: {problem}",
+        span,
+        help=[f"to fix: {ENV_NAME_RULE}, e.g. HF_TOKEN"],
+    )
+    return False
+
+
+def _image(sink: DiagnosticSink, s: Str, text: str) -> str | None:
+    problem = image_problem(text)
+    if problem is None:
+        return text
+    sink.error(
+        "E209",
+        f"'image' \"{excerpt(text)}\" is not an image reference: {problem}",
+        s.span,
+        help=[f"to fix: {IMAGE_RULE}, e.g. vllm/vllm-openai:v0.6.3"],
+    )
+    return None
 
 
 def _bound(lw: Lowerer, scope: Scope, v: Num | Ref) -> Num | Ref:
@@ -225,7 +274,9 @@ def _env(lw: Lowerer, scope: Scope, e: Entry) -> dict[str, str]:
             lw.sink.error("E201", 'type error: env entries are NAME = "value"', sub.key_span)
             continue
         if sub.key in out:
-            lw.sink.error("E103", f"duplicate env variable '{sub.key}'", sub.key_span)
+            lw.sink.error("E103", f"duplicate env variable '{excerpt(sub.key)}'", sub.key_span)
+            continue
+        if not env_name_ok(lw.sink, "env", sub.key, sub.key_span):
             continue
         v = lw.deref(scope, sub.value)
         if isinstance(v, Num):
@@ -263,14 +314,23 @@ def _throughput(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Throughp
         if isinstance(v, MapV):
             table: dict[int, float] = {}
             for entry in v.entries:
-                b = V.integer(sink, "batch size", entry.key) if isinstance(entry.key, Num) else None
+                b = (
+                    V.integer(sink, "batch size", entry.key, limit=L.BATCH_SIZE)
+                    if isinstance(entry.key, Num)
+                    else None
+                )
                 if not isinstance(entry.key, Num):
                     sink.error(
                         "E201",
                         "type error: throughput map keys are batch sizes (whole numbers)",
                         entry.key.span,
                     )
-                rate = V.number(sink, f"throughput of {sub.key}", lw.deref(scope, entry.value))
+                rate = V.number(
+                    sink,
+                    f"throughput of {sub.key}",
+                    lw.deref(scope, entry.value),
+                    limit=L.THROUGHPUT,
+                )
                 if b is not None and rate is not None:
                     if b in table:
                         sink.error(
@@ -281,18 +341,20 @@ def _throughput(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Throughp
                 sink.error("E202", f"throughput for {sub.key} is empty", v.span)
             per_batch[sub.key] = dict(sorted(table.items()))
         else:
-            rate = V.number(sink, f"throughput of {sub.key}", v)
+            rate = V.number(sink, f"throughput of {sub.key}", v, limit=L.THROUGHPUT)
             if rate is not None:
                 flat[sub.key] = rate
-    if not per_batch and not flat:
+    if not e.entries:
         sink.error("E202", "'throughput' is empty", e.key_span)
         return None
+    if not per_batch and not flat:
+        return None  # every entry was refused, and reported
     return Throughput(per_batch=per_batch, flat=flat)
 
 
 def _duration(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Duration | None:
     if isinstance(e, Attr):
-        h = V.duration_h(lw.sink, "duration", lw.deref(scope, e.value))
+        h = V.duration_h(lw.sink, "duration", lw.deref(scope, e.value), limit=L.DURATION_H)
         return Duration(default_h=h) if h is not None else None
     per_key: dict[str, float] = {}
     for sub in e.entries:
@@ -303,7 +365,9 @@ def _duration(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Duration |
             lw.sink.error("E103", f"duplicate duration for '{sub.key}'", sub.key_span)
             continue
         refs.perf_key_spans.setdefault(sub.key, sub.key_span)
-        h = V.duration_h(lw.sink, f"duration of {sub.key}", lw.deref(scope, sub.value))
+        h = V.duration_h(
+            lw.sink, f"duration of {sub.key}", lw.deref(scope, sub.value), limit=L.DURATION_H
+        )
         if h is not None:
             per_key[sub.key] = h
     if not e.entries:
@@ -314,7 +378,7 @@ def _duration(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Duration |
 
 def _checkpoint(lw: Lowerer, v: Value) -> Checkpoint | None:
     if isinstance(v, DurationLit):
-        h = V.duration_h(lw.sink, "checkpoint", v)
+        h = V.duration_h(lw.sink, "checkpoint", v, limit=L.DURATION_H)
         return Checkpoint(kind="interval", interval_h=h) if h is not None else None
     if isinstance(v, Ref) and v.name in ("batch", "none"):
         return Checkpoint(kind=v.name)

@@ -8,9 +8,11 @@ write it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from exo.compiler.diagnostics import DiagnosticSink, did_you_mean
+from exo.compiler.diagnostics import DiagnosticSink, did_you_mean, excerpt
+from exo.compiler.limits import Limit
 from exo.compiler.syntax import (
     DurationLit,
     ListV,
@@ -34,7 +36,57 @@ def _type_error(sink: DiagnosticSink, attr: str, want: str, v: Value, fix: str |
     )
 
 
-def duration_h(sink: DiagnosticSink, attr: str, v: Value, *, positive: bool = True) -> float | None:
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
+def within(sink: DiagnosticSink, attr: str, v: Value, x: float, limit: Limit | None) -> bool:
+    """Whether ``x`` (read from ``v``) is finite and within ``limit``; reports E203 if not.
+
+    Every reader takes the limit of its attribute, so that a value beyond what
+    the cost model and the backends can represent stops here, at its own line
+    and column, with the limit in the message."""
+    if limit is None:
+        if _finite(x):
+            return True
+        sink.error("E203", f"'{attr}' is too large to represent", v.span)
+        return False
+    if _finite(x) and limit.low <= x <= limit.high:
+        return True
+    text = excerpt(getattr(v, "text", None) or "this value")
+    if not _finite(x) or x > limit.high:
+        sink.error(
+            "E203",
+            f"'{attr}' is {text}, beyond the limit of {limit.shown} for {limit.what}",
+            v.span,
+            help=[LIMITS_HELP],
+        )
+        return False
+    if x < limit.low and limit.shown_low is not None:
+        sink.error(
+            "E203",
+            f"'{attr}' is {text}, below the limit of {limit.shown_low} for {limit.what}",
+            v.span,
+            help=[LIMITS_HELP],
+        )
+        return False
+    return True
+
+
+LIMITS_HELP = "exo's limits on values are listed in docs/language.md (section Limits)"
+
+
+def duration_h(
+    sink: DiagnosticSink,
+    attr: str,
+    v: Value,
+    *,
+    positive: bool = True,
+    limit: Limit | None = None,
+) -> float | None:
     if isinstance(v, DurationLit):
         if positive and v.hours <= 0:
             sink.error("E202", f"'{attr}' must be a positive duration, got {v.text}", v.span)
@@ -42,7 +94,7 @@ def duration_h(sink: DiagnosticSink, attr: str, v: Value, *, positive: bool = Tr
         if v.hours < 0:
             sink.error("E202", f"'{attr}' cannot be negative, got {v.text}", v.span)
             return None
-        return v.hours
+        return v.hours if within(sink, attr, v, v.hours, limit) else None
     fix = (
         f"add a unit, e.g. {v.text}h or {v.text}m"
         if isinstance(v, Num)
@@ -52,46 +104,61 @@ def duration_h(sink: DiagnosticSink, attr: str, v: Value, *, positive: bool = Tr
     return None
 
 
-def money_usd(sink: DiagnosticSink, attr: str, v: Value) -> float | None:
+def money_usd(
+    sink: DiagnosticSink, attr: str, v: Value, *, limit: Limit | None = None
+) -> float | None:
     if isinstance(v, MoneyLit):
         if v.usd <= 0:
             sink.error("E202", f"'{attr}' must be a positive amount, got {v.text}", v.span)
             return None
-        return v.usd
+        return v.usd if within(sink, attr, v, v.usd, limit) else None
     fix = f"write ${v.text}" if isinstance(v, Num) else "write e.g. $250"
     _type_error(sink, attr, "an amount such as $250", v, fix)
     return None
 
 
-def size_gib(sink: DiagnosticSink, attr: str, v: Value) -> float | None:
+def size_gib(
+    sink: DiagnosticSink, attr: str, v: Value, *, limit: Limit | None = None
+) -> float | None:
     if isinstance(v, SizeLit):
         if v.gib <= 0:
             sink.error("E202", f"'{attr}' must be a positive size, got {v.text}", v.span)
             return None
-        return v.gib
+        return v.gib if within(sink, attr, v, v.gib, limit) else None
     fix = f"add a unit, e.g. {v.text}GiB" if isinstance(v, Num) else "write e.g. 16GiB or 512MiB"
     _type_error(sink, attr, "a size such as 16GiB", v, fix)
     return None
 
 
-def integer(sink: DiagnosticSink, attr: str, v: Value, *, minimum: int = 1) -> int | None:
+def integer(
+    sink: DiagnosticSink, attr: str, v: Value, *, minimum: int = 1, limit: Limit | None = None
+) -> int | None:
     if isinstance(v, Num) and isinstance(v.value, int):
         if v.value < minimum:
             what = "positive" if minimum == 1 else f"at least {minimum}"
             sink.error("E202", f"'{attr}' must be {what}, got {v.text}", v.span)
             return None
-        return v.value
+        return v.value if within(sink, attr, v, v.value, limit) else None
     fix = None
-    if isinstance(v, Num):
+    if isinstance(v, Num) and _finite(v.value):
         fix = f"use a whole number such as {int(v.value)}"
     _type_error(sink, attr, "a whole number", v, fix)
     return None
 
 
-def number(sink: DiagnosticSink, attr: str, v: Value, *, positive: bool = True) -> float | None:
+def number(
+    sink: DiagnosticSink,
+    attr: str,
+    v: Value,
+    *,
+    positive: bool = True,
+    limit: Limit | None = None,
+) -> float | None:
     if isinstance(v, Num):
         if positive and v.value <= 0:
             sink.error("E202", f"'{attr}' must be positive, got {v.text}", v.span)
+            return None
+        if not within(sink, attr, v, v.value, limit):
             return None
         return float(v.value)
     _type_error(sink, attr, "a number", v, None)
@@ -173,23 +240,27 @@ def name_list(sink: DiagnosticSink, attr: str, v: Value) -> list[tuple[str, Valu
     return out
 
 
-def int_list(sink: DiagnosticSink, attr: str, v: Value) -> list[tuple[int, Value]] | None:
+def int_list(
+    sink: DiagnosticSink, attr: str, v: Value, *, limit: Limit | None = None
+) -> list[tuple[int, Value]] | None:
     items = items_of(sink, attr, v)
     if items is None:
         return None
     out: list[tuple[int, Value]] = []
     for it in items:
-        n = integer(sink, attr, it)
+        n = integer(sink, attr, it, limit=limit)
         if n is None:
             return None
         out.append((n, it))
     return out
 
 
-def int_range(sink: DiagnosticSink, attr: str, v: Value) -> tuple[int, int] | None:
+def int_range(
+    sink: DiagnosticSink, attr: str, v: Value, *, limit: Limit | None = None
+) -> tuple[int, int] | None:
     if isinstance(v, RangeV):
-        lo = integer(sink, attr, v.low)
-        hi = integer(sink, attr, v.high)
+        lo = integer(sink, attr, v.low, limit=limit)
+        hi = integer(sink, attr, v.high, limit=limit)
         if lo is None or hi is None:
             return None
         if lo > hi:
@@ -201,5 +272,5 @@ def int_range(sink: DiagnosticSink, attr: str, v: Value) -> tuple[int, int] | No
             )
             return None
         return lo, hi
-    n = integer(sink, attr, v)
+    n = integer(sink, attr, v, limit=limit)
     return (n, n) if n is not None else None

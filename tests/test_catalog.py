@@ -248,7 +248,7 @@ BAD: dict[str, list[tuple[str, int, int]]] = {
     "typo_column.csv": [("E402", 1, 102)],
     "currency_zero_nan.csv": [("E402", 2, 13), ("E402", 3, 9), ("E402", 3, 19)],
     # quoted cells (with commas, doubled quotes and a line break) before the bad one
-    "quoted_cells.csv": [("E402", 4, 22)],
+    "quoted_cells.csv": [("E402", 4, 38)],
     "quoted_bad_price.csv": [("E402", 2, 28)],
     "many_errors.csv": [
         ("E402", 3, 6),  # accelerator_count 1 with no accelerator
@@ -324,13 +324,16 @@ def test_currency_sign_hint() -> None:
     assert first.help == ("to fix: write the number without a currency sign: 0.38",)
 
 
-def test_render_shows_source_line() -> None:
+def test_render_shows_only_the_offending_cell() -> None:
     with pytest.raises(CatalogError) as info:
         load_catalog("quoted_cells.csv", DATA)
     text = render_all_text(info.value.diagnostics, info.value.sources).plain
-    assert "quoted_cells.csv:4:22: error[E402]" in text
-    assert '4 | "quoted ""name""",,0,"8.5",' in text
-    assert "\n  |                      ^^^^^\n" in text
+    assert "quoted_cells.csv:4:38: error[E402]" in text
+    # The cell at its place, the rest of the row blanked: a catalog error never
+    # shows more of the file than the cell it is about.
+    assert "\n4 | " + " " * 37 + '"8.5"\n' in text
+    assert "\n  | " + " " * 37 + "^^^^^\n" in text
+    assert "quoted-name" not in text and "note" not in text and "big-box" not in text
 
 
 def test_not_utf8_renders() -> None:

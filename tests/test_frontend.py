@@ -316,5 +316,64 @@ def test_range_bounds_may_name_params(tmp_path: Path) -> None:
 
 def test_secrets_are_variable_names(tmp_path: Path) -> None:
     d = errors(tmp_path, HEAD + 'step s { cpu = 1 duration = 1m secrets = ["HF TOKEN", "{x}"] }\n')
-    assert codes(d) == ["E201", "E201"]
+    assert codes(d) == ["E207", "E207"]
     assert "HF TOKEN" in d[0].message and "{x}" in d[1].message
+
+
+# --- params that name params -------------------------------------------------------------
+
+STEP_USING = 'step s {{ cpu = 1 duration = 1m command = ["run", "{use}"] retries = {ret} }}\n'
+
+
+@pytest.mark.parametrize(
+    ("params", "cycle", "line"),
+    [
+        ("param a = b\nparam b = a\n", "a -> b -> a", 1),
+        ("param a = a\n", "a -> a", 1),
+        ('param x = 1\nparam a = "{b}"\nparam b = "{c}/x"\nparam c = "{a}"\n', "a -> b -> c -> a", 2),
+        ("param a = [b]\nparam b = a\n", "a -> b -> a", 1),
+        ("param a = b\nparam b = c\nparam c = d\nparam d = e\nparam e = b\n", "b -> c -> d -> e -> b", 2),
+    ],
+)  # fmt: skip
+def test_param_cycles_are_reported_once_with_the_cycle(
+    tmp_path: Path, params: str, cycle: str, line: int
+) -> None:
+    """``param a = b``, ``param b = a`` was accepted silently (and a cycle through
+    placeholders crashed with E901): one E503 per cycle, at its first param, and no
+    follow-on type errors where the params are used."""
+    d = errors(tmp_path, params + HEAD + STEP_USING.format(use="{a}", ret="a"))
+    assert codes(d) == ["E503"], d
+    assert d[0].message == f"parameter cycle: {cycle}"
+    assert d[0].span is not None and d[0].span.line == line
+
+
+def test_param_cycles_in_an_imported_module_and_through_overrides(tmp_path: Path) -> None:
+    d = errors(
+        tmp_path,
+        'import "./lib.exo"\n' + HEAD + STEP_USING.format(use="{lib.p}", ret="1"),
+        {"lib.exo": 'param p = "{q}"\nparam q = "{p}"\n'},
+    )
+    assert codes(d) == ["E503"] and "lib.p -> lib.q -> lib.p" in d[0].message
+    # -p can turn a name param into a cycle
+    d = errors(
+        tmp_path,
+        "param a = b\nparam b = c\nparam c = s\n" + HEAD + STEP_USING.format(use="x", ret="1"),
+        params={"c": "a"},
+    )
+    assert codes(d) == ["E503"] and "a -> b -> c -> a" in d[0].message
+
+
+def test_param_chains_are_followed_to_16_and_reported_beyond(tmp_path: Path) -> None:
+    chain = "".join(f"param p{i} = p{i + 1}\n" for i in range(15)) + "param p15 = 2\n"
+    ok = build(tmp_path, chain + HEAD + STEP_USING.format(use="{p0}", ret="p0"))
+    assert ok.program.steps[0].retries == 2 and ok.program.steps[0].command[1] == "2"
+    chain = "".join(f"param p{i} = p{i + 1}\n" for i in range(40)) + "param p40 = 2\n"
+    d = errors(tmp_path, chain + HEAD + STEP_USING.format(use="{p0}", ret="p0"))
+    assert codes(d) == ["E504"], d
+    assert d[0].span is not None and d[0].span.line == 41 - 17 + 1  # where it gets too long
+
+
+def test_a_long_chain_of_string_params_does_not_exhaust_the_stack(tmp_path: Path) -> None:
+    chain = "".join(f'param s{i} = "{{s{i + 1}}}/x"\n' for i in range(3000)) + 'param s3000 = "r"\n'
+    d = errors(tmp_path, chain + HEAD + STEP_USING.format(use="{s0}", ret="1"))
+    assert codes(d) == ["E504"] and "E901" not in codes(d)

@@ -607,3 +607,35 @@ def test_exoc_run_status_from_the_command_line(slurm_env: dict[str, str], tmp_pa
     status = exoc_run("status", "cli.exo", *flags, "--format", "json")
     assert status.returncode == 0
     assert json.loads(status.stdout)["state"] == "done"
+
+
+def test_hostile_catalog_names_and_values_on_the_cluster(
+    slurm_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 12's class, end to end on the real cluster: a catalog whose names use
+    every character the catalog-name rule allows (the GRES type included), and
+    command arguments, env values, a dataset URI and an output path full of shell
+    syntax, compiled by the real front end, submitted with sbatch and run: every
+    value arrives as written and nothing is executed. (Names the rule refuses
+    never get this far: see tests/test_hostile_input.py.)"""
+    from exo.compiler.frontend import compile_file
+    from exo.compiler.optimizer import optimize
+
+    from .test_hostile_input import HOSTILE, _workflow
+
+    wf = _workflow(tmp_path / "proj $(x)")
+    compiled = compile_file(wf)
+    planned = PlannedWorkflow(
+        program=compiled.program,
+        plan=optimize(compiled.program, compiled.catalog),
+        catalog=compiled.catalog,
+        base_dir=str(compiled.base_dir),
+    )
+    scripts = {a.path: a.content for a in SlurmBackend().emit(planned, OPTIONS)}
+    assert "--gres=gpu:a100-80gb:1" in scripts["steps/gpu.sbatch"]
+    report = SlurmBackend().run(planned, OPTIONS, context(wf, slurm_env))
+    assert report.state == "done", report
+    out = wf.parent / "out dir" / "it's $(touch PWNED_out) `x` # é" / "shard-0"
+    seen = json.loads((out / "seen.json").read_text("utf-8"))
+    assert seen["argv"] == HOSTILE and seen["env"] == HOSTILE
+    assert not list(tmp_path.rglob("PWNED*"))

@@ -12,26 +12,30 @@ from collections.abc import Callable
 
 from exo.compiler.diagnostics import Diagnostic, Severity
 from exo.compiler.ir import Step
+from exo.compiler.names import image_problem, path_problem
 
 from ..api import PlannedWorkflow, output_placeholder_problem, step_span
 from .entrypoint import COMPUTED, used_placeholders
 from .names import (
     is_dns_label,
     is_dns_subdomain,
-    is_env_name,
     is_label_value,
     is_qualified_name,
-    is_secret_key,
 )
-from .options import PROVIDERS, KubernetesOptions, parse_label, parse_taint, placement
+from .options import (
+    INT64_MAX,
+    PROVIDERS,
+    KubernetesOptions,
+    parse_label,
+    parse_taint,
+    placement,
+)
 from .resolve import RUN_ID_LEN, Resolved, is_absolute, resolve
 
 #: Indexed Jobs with ``backoffLimitPerIndex`` may have at most this many completions.
 MAX_SHARDS = 100_000
 #: The cloud (catalog ``cloud`` column) each managed provider runs on.
 PROVIDER_CLOUDS = {"karpenter": "aws", "eks": "aws", "gke": "gcp", "aks": "azure"}
-#: Environment variables the backend sets itself.
-RESERVED_ENV_PREFIX = "EXO_"
 
 
 def _bad_option(name: str, message: str, *help: str) -> Diagnostic:
@@ -114,8 +118,14 @@ def option_problems(options: KubernetesOptions) -> list[Diagnostic]:
                 "storage_prefix", f"{options.storage_prefix!r} is not a URI such as s3://bucket/exo"
             )
         )
-    if not options.shell.startswith("/"):
+    if not options.shell.startswith("/") or path_problem(options.shell):
         out.append(_bad_option("shell", f"{options.shell!r} is not an absolute path"))
+    if path_problem(options.storage_mount):
+        out.append(_bad_option("storage_mount", f"{options.storage_mount!r} is not a path"))
+    if (problem := image_problem(options.default_image)) is not None:
+        out.append(
+            _bad_option("default_image", f"{options.default_image!r} is not an image: {problem}")
+        )
     return out
 
 
@@ -146,6 +156,14 @@ def _step_problems(
                 "set `image` on the step or --kubernetes-default-image",
             )
         )
+    if r.deadline_s > INT64_MAX:
+        out.append(
+            _error(
+                step,
+                f"its Job deadline ({r.deadline_s} s) is beyond what Kubernetes can hold",
+                "plan with a shorter deadline or more replicas, or lower --kubernetes-deadline-margin",
+            )
+        )
     if r.shards > MAX_SHARDS:
         out.append(
             _error(
@@ -169,23 +187,6 @@ def _step_problems(
                     "read EXO_BATCH_START, EXO_BATCH_END, EXO_BATCH_SIZE or EXO_ATTEMPT from the environment instead, or pass the placeholder in `command`",
                 )
             )
-    for name in [*step.env, *step.secrets]:
-        if not is_env_name(name):
-            out.append(
-                _error(step, f"`{name}` is not a valid environment variable name for Kubernetes")
-            )
-        elif name.startswith(RESERVED_ENV_PREFIX):
-            out.append(
-                _error(
-                    step,
-                    f"`{name}` is set by exo itself (names starting with {RESERVED_ENV_PREFIX} are reserved)",
-                )
-            )
-    for name in step.secrets:
-        if name in step.env:
-            out.append(_error(step, f"`{name}` is both a secret and an `env` entry"))
-        if not is_secret_key(name):
-            out.append(_error(step, f"secret `{name}` cannot be a key of a Kubernetes Secret"))
     uses = used_placeholders(step.command)
     if "output" in uses and r.output is None:
         out.append(

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from kubernetes import client as k8s
 
+from exo.compiler.names import require_env_names
+
 from ..api import PlannedWorkflow
 from .entrypoint import container_command, env_value, kubelet_escape
 from .names import is_label_value, label_value
@@ -114,6 +116,7 @@ def _field_env(name: str, path: str) -> k8s.V1EnvVar:
 
 def environment(r: Resolved, options: KubernetesOptions, opener: str | None) -> list[k8s.V1EnvVar]:
     """The container's environment, in dependency order (``$(VAR)`` refers back only)."""
+    require_env_names([*r.step.env, *r.step.secrets])  # the IR's rule; asserted where written
     env = [
         _field_env("EXO_BATCH_INDEX", f"metadata.annotations['{INDEX_ANNOTATION}']"),
         _field_env("EXO_RUN_ID", f"metadata.labels['{LABEL_RUN}']"),

@@ -22,10 +22,6 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 #: The name part of a qualified name (label keys, resource names such as ``nvidia.com/gpu``).
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-#: An environment variable name as Kubernetes 1.30-1.33 validate it.
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-#: A key of a Secret's data.
-SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 _HASH_LEN = 6
 
@@ -52,14 +48,6 @@ def is_qualified_name(key: str) -> bool:
     if "/" in key and not is_dns_subdomain(prefix):
         return False
     return len(name) <= 63 and _QUALIFIED_NAME.match(name) is not None
-
-
-def is_env_name(name: str) -> bool:
-    return ENV_NAME.match(name) is not None
-
-
-def is_secret_key(key: str) -> bool:
-    return len(key) <= 253 and SECRET_KEY.match(key) is not None
 
 
 def _clean(text: str, keep: str) -> str:

@@ -14,6 +14,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Provider = Literal["karpenter", "gke", "aks", "eks", "none"]
+#: Largest value of the API's int32 fields (``ttlSecondsAfterFinished``, ``completions``...).
+INT32_MAX = 2**31 - 1
+#: Largest value of its int64 fields (``activeDeadlineSeconds``).
+INT64_MAX = 2**63 - 1
 ExitCode = Annotated[int, Field(ge=1, le=255)]
 
 
@@ -206,13 +210,23 @@ class KubernetesOptions(BaseModel):
         True, description="fail a step's Job as soon as one shard has used up its retries"
     )
     deadline_margin: float = Field(
-        0.5, ge=0, description="Job deadline = planned P-duration x (1 + margin) + deadline_slack_s"
+        0.5,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Job deadline = planned P-duration x (1 + margin) + deadline_slack_s",
     )
     deadline_slack_s: int = Field(
-        900, ge=0, description="seconds added to every Job deadline (scheduling, node start-up)"
+        900,
+        ge=0,
+        le=INT32_MAX,
+        description="seconds added to every Job deadline (scheduling, node start-up)",
     )
     ttl_seconds_after_finished: int = Field(
-        86400, ge=0, description="finished Jobs are deleted after this many seconds"
+        86400,
+        ge=0,
+        le=INT32_MAX,  # an int32 field of the Job
+        description="finished Jobs are deleted after this many seconds",
     )
     shell: str = Field(
         "/bin/sh", description="POSIX shell in the step images that runs the shard entrypoint"

@@ -18,7 +18,7 @@ from exo.compiler.plan import StepPlan
 from ..api import PlannedWorkflow, shard_count
 from .entrypoint import fill
 from .names import dns_label, unique_labels
-from .options import KubernetesOptions
+from .options import INT64_MAX, KubernetesOptions
 
 #: Longest generated workflow name prefix (Kubernetes appends 5 random characters).
 WORKFLOW_PREFIX_LEN = 20
@@ -106,10 +106,12 @@ def input_template(planned: PlannedWorkflow, step: Step, root: str | None) -> st
 
 
 def deadline_seconds(p_duration_h: float, options: KubernetesOptions) -> int:
-    return (
-        max(1, math.ceil(p_duration_h * 3600 * (1 + options.deadline_margin)))
-        + options.deadline_slack_s
-    )
+    """The Job's ``activeDeadlineSeconds`` (more than an int64 holds when the plan's
+    P-duration is not finite: :mod:`.checks` refuses it)."""
+    seconds = p_duration_h * 3600 * (1 + options.deadline_margin)
+    if not math.isfinite(seconds):
+        return INT64_MAX + 1
+    return max(1, math.ceil(seconds)) + options.deadline_slack_s
 
 
 def run_id(planned: PlannedWorkflow, options: KubernetesOptions) -> str:

@@ -36,10 +36,22 @@ class LocalOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     backoff_s: float = Field(
-        1.0, ge=0, description="delay before the first retry of a failed shard (doubles each time)"
+        1.0,
+        ge=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="delay before the first retry of a failed shard (doubles each time)",
     )
-    backoff_max_s: float = Field(60.0, ge=0, description="longest delay between retries")
-    grace_s: float = Field(5.0, ge=0, description="time a shard gets after SIGTERM before SIGKILL")
+    backoff_max_s: float = Field(
+        60.0, ge=0, le=86400, allow_inf_nan=False, description="longest delay between retries"
+    )
+    grace_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="time a shard gets after SIGTERM before SIGKILL",
+    )
     clean_env: bool = Field(
         False,
         description="start shards from a minimal environment (PATH, HOME, LANG, ...) "

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from exo.compiler.diagnostics import Diagnostic
 from exo.compiler.ir import Step, step_dag
+from exo.compiler.names import require_env_names
 
 from ..api import (
     PlannedWorkflow,
@@ -175,6 +176,7 @@ def build(planned: PlannedWorkflow) -> TaskGraph:
     for name in order:
         step = program.step(name)
         sp = planned.step_plan(name)
+        require_env_names([*step.env, *step.secrets])  # the IR's rule; asserted where used
         if step.input is None:
             kind: Literal["none", "dataset", "step"] = "none"
             ref = ""

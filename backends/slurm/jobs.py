@@ -22,10 +22,9 @@ from exo.compiler.plan import StepPlan
 
 from ..api import PlannedWorkflow, expand, output_placeholder_problem, shard_count, step_span
 from ..local.tasks import OutputDir, output_dir
-from .options import SlurmOptions
-from .shell import INTERNAL_PREFIX, PLACEHOLDER_VARS, Shell, literal, quote, word
+from .options import MAX_TIME_MINUTES, SlurmOptions
+from .shell import PLACEHOLDER_VARS, Shell, literal, quote, word
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JOB_NAME_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
 #: Shell variables of the job script that hold its arguments.
@@ -136,6 +135,8 @@ def time_limit_minutes(step: Step, sp: StepPlan, shards: int, options: SlurmOpti
         min(options.backoff_s * 2.0**i, options.backoff_max_s) for i in range(step.retries)
     )
     total_min = attempt_h * 60 * (step.retries + 1) + backoff_s / 60
+    if not math.isfinite(total_min) or total_min > MAX_TIME_MINUTES:
+        return MAX_TIME_MINUTES + 1  # more than Slurm can hold: check() refuses it
     return max(options.min_time_minutes, math.ceil(total_min))
 
 
@@ -189,30 +190,17 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
             )
         if (problem := output_placeholder_problem(step)) is not None:
             out.append(problem)
-        for name in sorted(step.env):
-            if not _ENV_NAME.match(name) or name.startswith(INTERNAL_PREFIX):
-                out.append(
-                    Diagnostic(
-                        "E702",
-                        f"step `{step.name}`: `{name}` cannot be an environment variable "
-                        "of a Slurm job",
-                        step_span(step),
-                        help=(
-                            "use letters, digits and _, not starting with a digit "
-                            f"nor with `{INTERNAL_PREFIX}` (used by the job script)",
-                        ),
-                    )
-                )
-        for name in step.secrets:
-            if not _ENV_NAME.match(name):
-                out.append(
-                    Diagnostic(
-                        "E702",
-                        f"step `{step.name}`: secret `{name}` is not a variable name",
-                        step_span(step),
-                    )
-                )
         n = shard_count(step, sp)
+        if time_limit_minutes(step, sp, n, options) > MAX_TIME_MINUTES:
+            out.append(
+                Diagnostic(
+                    "E702",
+                    f"step `{step.name}` would need a time limit beyond the largest Slurm "
+                    f"can hold ({MAX_TIME_MINUTES} minutes)",
+                    step_span(step),
+                    help=("give the step a `timeout`, or allow more replicas",),
+                )
+            )
         if options.max_array_size is not None and n > options.max_array_size:
             out.append(
                 Diagnostic(

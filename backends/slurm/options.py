@@ -15,8 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .shell import is_sbatch_option
+
 #: Partition, QOS, account and GRES names: what Slurm accepts in its config files.
 SLURM_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+#: Longest ``--time``: Slurm keeps time limits as 32-bit minutes (0xffffffff is INFINITE).
+MAX_TIME_MINUTES = 0xFFFFFFFE
 
 
 def _split_pairs(value: object) -> object:
@@ -74,16 +78,35 @@ class SlurmOptions(BaseModel):
         "an empty value requests untyped GRES)",
     )
     time_margin: float = Field(
-        0.5, ge=0, description="--time is the planned P-duration per shard times (1 + margin)"
+        0.5,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="--time is the planned P-duration per shard times (1 + margin)",
     )
-    min_time_minutes: int = Field(10, ge=1, description="shortest --time requested")
+    min_time_minutes: int = Field(
+        10, ge=1, le=MAX_TIME_MINUTES, description="shortest --time requested"
+    )
     signal_seconds: int = Field(
-        300, ge=1, description="spot tiers: USR1 this long before the time limit or preemption"
+        300,
+        ge=1,
+        le=65535,  # sbatch --signal's sig_time is 16-bit
+        description="spot tiers: USR1 this long before the time limit or preemption",
     )
     backoff_s: float = Field(
-        10.0, ge=0, description="delay before the first error retry (doubles each time)"
+        10.0,
+        ge=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="delay before the first error retry (doubles each time)",
     )
-    backoff_max_s: float = Field(600.0, ge=0, description="longest delay between error retries")
+    backoff_max_s: float = Field(
+        600.0,
+        ge=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="longest delay between error retries",
+    )
     extra_directives: list[str] = Field(
         default_factory=list,
         description="more #SBATCH options for every step, e.g. --constraint=ib",
@@ -94,10 +117,17 @@ class SlurmOptions(BaseModel):
     max_array_size: int | None = Field(
         None,
         ge=1,
+        le=4_000_001,  # Slurm's largest MaxArraySize
         description="the cluster's MaxArraySize, to check shard counts when compiling "
         "(`exoc run` reads it from the cluster)",
     )
-    poll_s: float = Field(2.0, gt=0, description="exoc run: seconds between squeue polls")
+    poll_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="exoc run: seconds between squeue polls",
+    )
 
     @field_validator("partitions", "spot_partitions", "gres_types", mode="before")
     @classmethod
@@ -140,10 +170,10 @@ class SlurmOptions(BaseModel):
     @classmethod
     def _directives(cls, value: list[str]) -> list[str]:
         for d in value:
-            if not d.startswith("-") or any(c in d for c in "\n\r\0"):
+            if not is_sbatch_option(d):
                 raise ValueError(
-                    f"{d!r} is not an sbatch option (one line starting with `-`, "
-                    "e.g. --constraint=ib)"
+                    f"{d[:60]!r} is not an sbatch option: one option starting with `-`, "
+                    "without spaces, quotes, backslashes, `#` or `$` (e.g. --constraint=ib)"
                 )
         return value
 

@@ -25,13 +25,14 @@ from importlib import resources
 import jinja2
 
 from exo.compiler.ir import RUNTIME_PLACEHOLDERS
+from exo.compiler.names import require_env_names
 
 #: Same syntax as :func:`exo.backends.api.expand`: ``{{``/``}}`` are braces, ``{name}`` a placeholder.
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: Prefix of the job script's own variables; a step's ``env`` may not use it.
+#: Prefix of the job script's own variables. A step's ``env`` cannot use it: the
+#: IR refuses names starting with ``EXO_`` in any case (``exo.compiler.names``).
 INTERNAL_PREFIX = "exo_"
 
 #: Runtime placeholder -> the (unexported) variable the job script holds its value in.
@@ -92,6 +93,32 @@ def word(template: str, variables: Mapping[str, str]) -> Shell:
     return Shell("".join(parts) or "''")
 
 
+#: One ``#SBATCH`` option. sbatch reads these lines with its own rules (quotes
+#: group, a backslash escapes even inside quotes, an unquoted ``#`` ends the line,
+#: a line break ends the directives) and bash reads them as comments: an option
+#: keeps to characters that mean nothing to either, so it needs no quoting at all.
+SBATCH_OPTION = re.compile(r"-[A-Za-z0-9_.,:=/@%+|&*!()\[\]-]*")
+
+
+def is_sbatch_option(text: str) -> bool:
+    return SBATCH_OPTION.fullmatch(text) is not None
+
+
+def directive(value: object) -> Shell:
+    """An ``#SBATCH`` option, refused unless it is one (defence in depth: every value
+    in one was validated where it came from — catalog, options, plan)."""
+    text = str(value)
+    if not is_sbatch_option(text):
+        raise ValueError(f"not a safe #SBATCH option: {text[:60]!r}")
+    return quote(text)  # no quote or backslash inside: sbatch and bash read it alike
+
+
+def env_name(name: str) -> Shell:
+    """An environment variable name for ``export NAME=...`` (validated, never quoted)."""
+    require_env_names([name])
+    return Shell(name)
+
+
 def comment(text: str) -> Shell:
     """Text safe inside a ``#`` comment: one line, printable characters only."""
     return Shell("".join(c if c.isprintable() else "?" for c in text))
@@ -99,8 +126,7 @@ def comment(text: str) -> Shell:
 
 def is_set(name: str) -> Shell:
     """``${NAME+set}``: non-empty when the variable ``NAME`` is set (even to "")."""
-    if not _VAR_NAME.match(name):
-        raise ValueError(f"not a shell variable name: {name!r}")
+    require_env_names([name])
     return Shell(f"${{{name}+set}}")
 
 
@@ -133,6 +159,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["q"] = quote
     env.filters["comment"] = comment
+    env.filters["directive"] = directive
+    env.filters["env_name"] = env_name
     env.filters["is_set"] = is_set
     env.filters["literal"] = literal
     env.filters["words"] = words

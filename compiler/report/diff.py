@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
+from exo.compiler.inputs import MAX_PLAN_BYTES, InputRefused, read_regular_file
 from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.report import fmt
 
@@ -171,7 +172,11 @@ def load_plan(path: Path) -> Plan:
     """A plan from ``exoc plan --format json`` output, or a CompileError (E001 / E602)."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, MAX_PLAN_BYTES).decode("utf-8")
+    except InputRefused as e:
+        raise CompileError(
+            [Diagnostic("E001", f"cannot read the plan file {label}: it {e.reason}")]
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise CompileError(
