@@ -202,19 +202,24 @@ def simulate(
 
 def plan_steps(program: Program, catalog: Catalog, plan: Plan) -> list[SimStep]:
     """The plan's steps for :func:`simulate`, with ``T``, ``c`` and λ from the cost model."""
-    from exo.compiler.costmodel import enumerate_options
+    from exo.compiler.costmodel import Option, option_for, workflow_confidence
 
+    conf = workflow_confidence(program, catalog)
     order = {s.name: i for i, s in enumerate(plan.steps)}
     out: list[SimStep] = []
     for sp in plan.steps:
         step = program.step(sp.name)
-        opts = enumerate_options(step, catalog, plan.confidence)
-        o = next(
-            o
-            for o in opts
-            if (o.instance_type, o.spot, o.batch_size, o.replicas)
-            == (sp.instance_type, sp.spot, sp.batch_size, sp.replicas)
+        o = option_for(
+            step,
+            catalog,
+            conf,
+            instance_type=sp.instance_type,
+            spot=sp.spot,
+            batch_size=sp.batch_size,
+            replicas=sp.replicas,
         )
+        if not isinstance(o, Option):
+            raise ValueError(f"step {sp.name!r}: the planned option is not an option of the model")
         work = o.T - step.startup_h
         out.append(
             SimStep(
@@ -222,7 +227,7 @@ def plan_steps(program: Program, catalog: Catalog, plan: Plan) -> list[SimStep]:
                 preds=tuple(sorted(order[p] for p in step.predecessors() if p in order)),
                 start_h=sp.start_h,
                 p_h=sp.p_duration_h,
-                instances=int(getattr(o, "instances", o.replicas)),
+                instances=o.instances,
                 startup_h=step.startup_h,
                 work_h=work,
                 checkpoint_h=o.checkpoint_h if o.spot else work,

@@ -1,4 +1,4 @@
-"""Cost model v1 (DESIGN §3): option rules, the E / P / cost formulas, and pruning."""
+"""Cost model v2 (DESIGN §3): option rules, packing, the E / P / cost formulas, and pruning."""
 
 from __future__ import annotations
 
@@ -14,13 +14,29 @@ from exo.compiler.costmodel import (
     apply_quota,
     enumerate_options,
     explain_rejections,
-    poisson_cdf,
-    poisson_quantile,
+    instance_counts,
     prune_dominated,
     quota_resources,
     usage,
+    workflow_confidence,
 )
-from exo.compiler.ir import Checkpoint, Duration, Quota, ReplicaRange, Step, Throughput
+from exo.compiler.candidates import replicas_per_instance
+from exo.compiler.ir import (
+    Checkpoint,
+    Duration,
+    Program,
+    Quota,
+    ReplicaRange,
+    Step,
+    Throughput,
+    Workflow,
+)
+from exo.compiler.preemption import (
+    Confidence,
+    expected_hours,
+    intervals,
+    preemption_quantile,
+)
 
 
 def inst(
@@ -71,6 +87,7 @@ def gpu_step(**kw: object) -> Step:
             per_batch={"A10G": {8: 2.0, 16: 4.0}, "H100": {8: 10.0, 16: 20.0}}
         ),
         "batch_sizes": (8, 16),
+        "checkpoint": Checkpoint(kind="batch"),
     }
     base.update(kw)
     return Step.model_validate(base)
@@ -83,6 +100,28 @@ def find(opts: list[Option], **kw: object) -> Option:
 
 
 # --------------------------------------------------------------------------- formulas
+#
+# Cost model v2 (DESIGN §3). Each case is written out by hand: the numbers in the
+# comments can be redone with a calculator, and the formulas are restated here
+# independently of exo.compiler.preemption.
+
+
+def e_by_hand(t: float, s: float, c: float, lam: float) -> float:
+    """E = (e^{λS} - 1)/λ + (e^{λS}/λ) (j (e^{λc} - 1) + (e^{λρ} - 1))."""
+    w = t - s
+    j = math.floor(w / c) if c <= w else 0
+    rho = w - j * c
+    return math.expm1(lam * s) / lam + math.exp(lam * s) / lam * (
+        j * math.expm1(lam * c) + math.expm1(lam * rho)
+    )
+
+
+def k_by_hand(t: float, d: float, lam: float, q: float) -> int | None:
+    """Smallest k with PoissonCDF(k; λ(T + k d)) >= q, scanning k = 0..10,000."""
+    for k in range(10_001):
+        if poisson.cdf(k, lam * (t + k * d)) >= q:
+            return k
+    return None
 
 
 def test_on_demand_figures_by_hand() -> None:
@@ -94,10 +133,37 @@ def test_on_demand_figures_by_hand() -> None:
         batch_size=16,
         replicas=2,
     )
-    # T = S + W / (n θ 3600) = 0.1 + 36000 / (2 * 4 * 3600) = 1.35
+    # T = S + W / (n θ 3600) = 0.1 + 36000 / (2 * 4 * 3600) = 1.35; two 1-GPU instances
     assert pytest.approx(1.35) == o.T
     assert o.E == o.P == o.T
+    assert o.instances == 2
     assert o.cost == pytest.approx(2 * 1.0 * 1.35)
+
+
+def test_packing_rents_whole_instances_by_hand() -> None:
+    # g.big: 4 A10G per instance, gpus = 1 -> k = 4 replicas per instance.
+    step = gpu_step(startup_h=0.1, replicas=ReplicaRange(min=1, max=6), spot="never")
+    opts = [o for o in enumerate_options(step, CATALOG, 0.95) if o.instance_type == "g.big"]
+    # 1..6 replicas: 1 instance holds up to 4 (the most it holds wins), 2 hold 6 (capped)
+    assert {(o.replicas, o.instances) for o in opts} == {(4, 1), (6, 2)}
+    o = find(opts, replicas=4, batch_size=16)
+    # T = 0.1 + 36000 / (4 * 4 * 3600) = 0.725 h; cost = m * $5.00 * T = $3.625
+    assert o.T == pytest.approx(0.725)
+    assert o.cost == pytest.approx(1 * 5.0 * 0.725)
+    assert o.per_instance == 4
+    res = quota_resources(Quota(accelerators={"A10G": 100}, cpu=1000))
+    assert usage(find(opts, replicas=6, batch_size=16), res) == (8, 96)  # 2 instances
+
+
+def test_packing_respects_cpu_and_memory_per_replica() -> None:
+    step = gpu_step(cpu=20, spot="never", replicas=ReplicaRange(min=1, max=8))
+    big = inst("g.big", "A10G", 4, vcpus=48, mem=192)
+    assert replicas_per_instance(step, big) == 2  # 48 // 20 vCPUs, not 4 // 1 GPUs
+    step = gpu_step(memory_gib=100.0)
+    assert replicas_per_instance(step, big) == 1
+    assert replicas_per_instance(gpu_step(gpus=2), big) == 2
+    cpu = Step(name="c", items=10, throughput=Throughput(flat={"cpu": 1.0}), cpu=1)
+    assert replicas_per_instance(cpu, inst("c.big", None, vcpus=16)) == 1
 
 
 def test_spot_with_batch_checkpoint_by_hand() -> None:
@@ -105,64 +171,174 @@ def test_spot_with_batch_checkpoint_by_hand() -> None:
     o = find(
         enumerate_options(step, CATALOG, 0.95), instance_type="g.small", spot=True, batch_size=16
     )
-    t = 0.1 + 36_000 / (4 * 3600)  # 2.6
-    c = 16 / 4 / 3600
+    t = 0.1 + 36_000 / (4 * 3600)  # 2.6 h
+    c = 16 / 4 / 3600  # one batch: 0.0011111 h; j = 2250, ρ = 0
     lam = 0.5
     assert pytest.approx(t) == o.T
-    assert pytest.approx(t * (1 + lam * (c / 2 + 0.1))) == o.E
-    k = 3  # PoissonCDF(2; 1.3) = 0.857, PoissonCDF(3; 1.3) = 0.957 >= 0.95
-    assert poisson.cdf(k - 1, lam * t) < 0.95 <= poisson.cdf(k, lam * t)
-    assert o.preemptions_at_confidence == k
-    assert pytest.approx(t + k * (c + 0.1)) == o.P
+    # E = (e^{0.05} - 1)/0.5 + e^{0.05}/0.5 * 2250 * (e^{0.00055556} - 1)
+    #   = 0.102542 + 2.102542 * 1.250347 = 2.731450 h
+    assert o.E == pytest.approx(e_by_hand(t, 0.1, c, lam), rel=1e-12)
+    assert o.E == pytest.approx(2.731450, abs=1e-6)
+    # one instance: q = 0.95; μ = λ(T + k d) with d = c + r = 0.101111:
+    # k = 3: μ = 1.4517, CDF = 0.9403 < 0.95; k = 4: μ = 1.5022, CDF = 0.9813
+    assert o.preemptions_at_confidence == 4 == k_by_hand(t, c + 0.1, lam, 0.95)
+    assert pytest.approx(t + 4 * (c + 0.1)) == o.P
     assert o.cost == pytest.approx(0.4 * o.E)
 
 
-def test_spot_without_checkpoint_loses_the_replica() -> None:
-    step = gpu_step(checkpoint=Checkpoint(kind="none"))
+def test_spot_without_checkpoint_loses_all_the_work() -> None:
+    step = gpu_step(checkpoint=Checkpoint(kind="none"), items=1800, startup_h=0.1)
     o = find(
         enumerate_options(step, CATALOG, 0.9), instance_type="g.small", spot=True, batch_size=8
     )
-    t = 36_000 / (2 * 3600)  # 5 h
-    k = poisson.ppf(0.9, 0.5 * t)
-    assert pytest.approx(t * (1 + 0.5 * (t / 2))) == o.E
-    assert pytest.approx(t + k * t) == o.P
+    t = 0.1 + 1800 / (2 * 3600)  # 0.35 h; c = T - S = 0.25 h, c + r = T
+    assert o.checkpoint_h == pytest.approx(0.25)
+    # E = (e^{λT} - 1)/λ = (e^{0.175} - 1)/0.5 = 0.382492 h
+    assert o.E == pytest.approx(math.expm1(0.5 * t) / 0.5, rel=1e-12)
+    assert o.E == pytest.approx(0.382492, abs=1e-6)
+    # k = 0: CDF(0; 0.175) = 0.8395 < 0.9; k = 1: CDF(1; 0.35) = 0.9513
+    k = k_by_hand(t, t, 0.5, 0.9)
+    assert k == o.preemptions_at_confidence == 1
+    assert o.P == pytest.approx(2 * t)
 
 
-def test_spot_with_interval_checkpoint() -> None:
+def test_spot_that_cannot_be_promised_is_dropped() -> None:
+    # 5 h of work without checkpoints at λ = 0.5/h: λ (c + r) = 2.5 >= 1, no k exists.
+    step = gpu_step(checkpoint=Checkpoint(kind="none"))
+    assert not any(o.spot for o in enumerate_options(step, CATALOG, 0.9))
+    why = [r for r in explain_rejections(step, CATALOG, 0.9) if r.kind == "unpromisable"]
+    assert why and all(r.spot and r.cost is not None for r in why)
+    assert "cannot promise" in why[0].message and "add checkpoints" in why[0].message
+
+
+def test_more_replicas_make_no_checkpoint_spot_promisable() -> None:
+    step = gpu_step(
+        checkpoint=Checkpoint(kind="none"), accelerators=("A10G",), replicas=ReplicaRange(max=8)
+    )
+    spot = [o for o in enumerate_options(step, CATALOG, 0.9) if o.spot]
+    # 36,000 items at 2/s: T = 5 h / n; only when λT < 1 can spot be promised
+    assert spot and all(0.5 * o.T < 1.0 for o in spot)
+    assert {o.replicas for o in spot if o.instance_type == "g.small"} >= {6, 7, 8}
+
+
+def test_spot_with_interval_checkpoint_by_hand() -> None:
     step = gpu_step(checkpoint=Checkpoint(kind="interval", interval_h=0.5), startup_h=0.25)
     o = find(
         enumerate_options(step, CATALOG, 0.95), instance_type="g.small", spot=True, batch_size=8
     )
-    t = 0.25 + 5.0
-    k = poisson.ppf(0.95, 0.5 * t)
-    assert pytest.approx(t * (1 + 0.5 * (0.25 + 0.25))) == o.E
-    assert pytest.approx(t + k * (0.5 + 0.25)) == o.P
+    t = 0.25 + 5.0  # W = 5 h: j = 10 intervals of 0.5 h, ρ = 0
+    assert o.E == pytest.approx(e_by_hand(t, 0.25, 0.5, 0.5), rel=1e-12)
+    # E = (e^{0.125} - 1)/0.5 + e^{0.125}/0.5 * 10 (e^{0.25} - 1)
+    #   = 0.266297 + 2.266297 * 2.840254 = 6.703156 h
+    assert o.E == pytest.approx(6.703156, abs=1e-6)
+    k = k_by_hand(t, 0.75, 0.5, 0.95)
+    assert o.preemptions_at_confidence == k
+    assert pytest.approx(t + k * 0.75) == o.P
 
 
-def test_duration_step_lookup_order_and_startup() -> None:
-    step = Step(
-        name="d",
-        accelerators=("A10G", "g.big"),
-        gpus=1,
-        duration=Duration(default_h=3.0, per_key={"A10G": 2.0, "g.big": 0.5}),
-        startup_h=0.25,
-        spot="never",
+def test_interval_longer_than_the_work_has_a_remainder_only() -> None:
+    # j = 0, ρ = W: E = (e^{λS} - 1)/λ + e^{λS} (e^{λW} - 1)/λ = (e^{λT} - 1)/λ
+    assert expected_hours(2.0, 0.5, 10.0, 0.3) == pytest.approx(math.expm1(0.6) / 0.3)
+    assert intervals(1.5, 10.0) == (0, 1.5)
+    assert intervals(1.5, 0.5) == (3, 0.0)
+    j, rho = intervals(1.6, 0.5)
+    assert j == 3 and rho == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("lam", [1e-300, 1e-200, 1e-12, 1e-8, 1e-5])
+def test_expected_hours_tends_to_t_as_the_rate_vanishes(lam: float) -> None:
+    for t, s, c in [(5.0, 0.1, 0.01), (5.0, 0.0, 5.0), (1e9, 1.0, 0.25), (0.3, 0.3, 1.0)]:
+        e = expected_hours(t, s, c, lam)
+        # E - T is first order in λ: between 0 and λ T^2 (every preemption loses < T)
+        assert t * (1 - 1e-15) <= e <= t * (1 + lam * t) * (1 + 1e-15)
+    assert expected_hours(4.0, 0.1, 0.01, 0.0) == 4.0
+
+
+def test_expected_hours_is_exact_against_a_sum_for_moderate_rates() -> None:
+    for t, s, c, lam in [(4.0, 0.1, 0.01, 0.47), (4.0, 0.1, 3.9, 0.47), (10.0, 1.0, 0.7, 0.2)]:
+        assert expected_hours(t, s, c, lam) == pytest.approx(e_by_hand(t, s, c, lam), rel=1e-12)
+
+
+def test_large_rates_do_not_overflow() -> None:
+    assert expected_hours(10.0, 1.0, 10.0, 1e300) == math.inf
+    assert expected_hours(1e9, 0.0, 1e9, 5.0) == math.inf
+    assert preemption_quantile(1e9, 1e9, 5.0, 0.05) is None
+    assert preemption_quantile(10.0, 1e-12, 1e300, 0.05) is None
+    assert preemption_quantile(1e300, 1e-3, 1.0, 0.05) is None
+
+
+@pytest.mark.parametrize("t", [0.0, 1e-6, 0.3, 2.0, 40.0, 900.0])
+@pytest.mark.parametrize("d", [0.0, 0.01, 0.3])
+@pytest.mark.parametrize("miss", [0.6, 0.1, 0.05, 1e-3, 1e-9])
+def test_preemption_quantile_matches_a_plain_scan(t: float, d: float, miss: float) -> None:
+    lam = 1.1
+    k = preemption_quantile(t, d, lam, miss)
+    want = k_by_hand(t, d, lam, 1 - miss) if lam * d < 1 else None
+    if want is not None and k != want:  # only a rounding tie may differ
+        mu = lam * (t + want * d)
+        assert poisson.sf(want, mu) == pytest.approx(miss, rel=1e-9)
+    else:
+        assert k == want
+
+
+def test_preemption_quantile_rules() -> None:
+    assert preemption_quantile(5.0, 0.1, 0.0, 0.05) == 0  # on demand / λ = 0
+    assert preemption_quantile(5.0, 1.0, 1.0, 0.05) is None  # λ (c + r) = 1
+    assert preemption_quantile(5.0, 2.0, 0.5, 0.05) is None
+    # a huge expected count needs more than 10,000 preemptions
+    assert preemption_quantile(20_000.0, 0.0, 1.0, 0.05) is None
+    k = preemption_quantile(9_000.0, 0.0, 1.0, 0.05)
+    assert k is not None and poisson.cdf(k, 9_000.0) >= 0.95 > poisson.cdf(k - 1, 9_000.0)
+
+
+def test_confidence_is_shared_by_steps_and_instances() -> None:
+    conf = Confidence(0.95, 3)
+    assert conf.step == pytest.approx(0.95 ** (1 / 3))
+    assert conf.instance(4) == pytest.approx(0.95 ** (1 / 12))
+    assert conf.miss(4) == pytest.approx(1 - 0.95 ** (1 / 12))
+    # a million instances: 1 - q is still exact to many digits (no cancellation)
+    assert Confidence(0.95, 1).miss(10**6) == pytest.approx(-math.log(0.95) / 1e6, rel=1e-6)
+    assert Confidence(0.9, 0).step == pytest.approx(0.9)
+
+
+def test_multi_instance_spot_keeps_each_instance_at_q() -> None:
+    step = gpu_step(startup_h=0.1, checkpoint=Checkpoint(kind="batch"), replicas=ReplicaRange(max=4))
+    conf = Confidence(0.95, 2)
+    o = find(
+        enumerate_options(step, CATALOG, conf),
+        instance_type="g.small",
+        spot=True,
+        batch_size=16,
+        replicas=4,
     )
-    opts = enumerate_options(step, CATALOG, 0.95)
-    # the instance type's entry wins over its accelerator's
-    assert pytest.approx(0.75) == find(opts, instance_type="g.big").T
-    assert pytest.approx(2.25) == find(opts, instance_type="g.small").T
-    assert all(o.batch_size is None and o.replicas == 1 for o in opts)
+    q = (0.95 ** (1 / 2)) ** (1 / 4)  # q_s = 0.95^(1/2), q = q_s^(1/4)
+    t = 0.1 + 36_000 / (4 * 4 * 3600)
+    c = 16 / 4 / 3600
+    assert o.instances == 4
+    assert o.preemptions_at_confidence == k_by_hand(t, c + 0.1, 0.5, q)
 
 
-@pytest.mark.parametrize("mu", [0.0, 1e-6, 0.3, 1.0, 4.2, 37.5, 250.0, 900.0])
-@pytest.mark.parametrize("conf", [0.5, 0.9, 0.95, 0.99, 0.999])
-def test_poisson_quantile_matches_scipy(mu: float, conf: float) -> None:
-    k = poisson_quantile(mu, conf)
-    assert poisson.cdf(k, mu) >= conf - 1e-12
-    if k > 0:
-        assert poisson.cdf(k - 1, mu) < conf + 1e-12
-    assert poisson_cdf(k, mu) == pytest.approx(poisson.cdf(k, mu), abs=1e-9)
+def test_workflow_confidence_counts_steps_with_a_spot_option() -> None:
+    a = gpu_step(name="a")
+    b = gpu_step(name="b", spot="never")
+    c = Step(name="c", items=10, throughput=Throughput(flat={"cpu": 1.0}))  # c.small has spot
+    prog = Program(workflow=Workflow(name="w", confidence=0.9), steps=(a, b, c))
+    conf = workflow_confidence(prog, CATALOG)
+    assert conf.spot_steps == 2 and conf.step == pytest.approx(0.9**0.5)
+
+
+def test_huge_replica_ranges_are_walked_by_instance_counts() -> None:
+    counts, gaps = instance_counts(1, 8, 4)
+    assert counts == [(1, 4), (2, 8)] and gaps == []
+    counts, gaps = instance_counts(3, 3, 8)
+    assert counts == [(1, 3)]
+    counts, gaps = instance_counts(1, 10**9, 1, first_useful=500)
+    ms = [m for m, _ in counts]
+    assert len(ms) <= 2 + 192 + 65
+    assert ms[0] == 1 and ms[-1] == 10**9 and set(range(500, 692)) <= set(ms)
+    covered = set(ms)
+    assert sum(b - a + 1 for a, b in gaps) + len(covered) == 10**9
+    assert all(a <= b for a, b in gaps)
 
 
 # --------------------------------------------------------------------------- option rules
@@ -234,7 +410,7 @@ def test_cpu_steps_use_cpu_instances_and_host_limits() -> None:
     )
     opts = enumerate_options(step, CATALOG, 0.95)
     assert {o.instance_type for o in opts} == {"c.big"}
-    assert {o.replicas for o in opts} == {1, 2, 3}
+    assert {(o.replicas, o.instances) for o in opts} == {(1, 1), (2, 2), (3, 3)}
     assert all(o.batch_size is None and not o.spot for o in opts)  # c.big has no spot price
     kinds = {(r.instance_type, r.kind) for r in explain_rejections(step, CATALOG, 0.95)}
     assert ("c.small", "vcpus") in kinds
@@ -251,26 +427,27 @@ def test_missing_throughput_entry_is_not_an_option() -> None:
 
 
 def test_quota_rules_out_options_alone() -> None:
-    step = gpu_step(replicas=ReplicaRange(min=1, max=4))
+    step = gpu_step(replicas=ReplicaRange(min=1, max=8))
     opts = enumerate_options(step, CATALOG, 0.95)
     kept, over = apply_quota(opts, Quota(accelerators={"A10G": 4}))
-    # g.big holds 4 A10G per replica: only 1 replica fits; g.small up to 4
+    # g.big holds 4 A10G per instance (4 replicas): one instance fits; g.small up to 4
     assert {(o.instance_type, o.replicas) for o in kept if o.instance_type == "g.big"} == {
-        ("g.big", 1)
+        ("g.big", 4)
     }
     assert {o.replicas for o in kept if o.instance_type == "g.small"} == {1, 2, 3, 4}
     assert over and all(r.kind == "quota" for r in over)
     assert "8 A10G" in next(
-        r.message for r in over if r.replicas == 2 and r.instance_type == "g.big"
+        r.message for r in over if r.replicas == 8 and r.instance_type == "g.big"
     )
 
 
 def test_usage_counts_whole_instances() -> None:
-    opts = enumerate_options(gpu_step(replicas=ReplicaRange(min=3, max=3)), CATALOG, 0.95)
+    opts = enumerate_options(gpu_step(replicas=ReplicaRange(min=5, max=5)), CATALOG, 0.95)
     res = quota_resources(Quota(accelerators={"A10G": 100, "H100": 9}, cpu=1000))
     assert res == ("accel:A10G", "accel:H100", "cpu")
     big = next(o for o in opts if o.instance_type == "g.big")
-    assert usage(big, res) == (12, 0, 144)
+    assert big.instances == 2  # 5 replicas, 4 per instance
+    assert usage(big, res) == (8, 0, 96)
 
 
 # --------------------------------------------------------------------------- pruning

@@ -2,7 +2,7 @@
 
 ``exoc diff old.json new.json`` and ``exoc plan FILE --compare old.json`` both
 come here. A step is *added*, *removed*, *changed* (tier, batch size, replicas,
-start, duration at confidence or cost moved) or *unchanged*. Differences below
+instances, start, duration at confidence or cost moved) or *unchanged*. Differences below
 what the reports print (a minute; a cent, or two significant digits below ten
 cents) are not changes.
 """
@@ -106,6 +106,7 @@ def _step_changes(a: StepPlan, b: StepPlan) -> tuple[Change, ...]:
         _exact("tier", fmt.tier(a), fmt.tier(b)),
         _exact("batch", a.batch_size, b.batch_size, _opt),
         _exact("replicas", a.replicas, b.replicas),
+        _exact("instances", a.instances, b.instances),
         _hours("start", a.start_h, b.start_h),
         _hours("time", a.p_duration_h, b.p_duration_h),
         _money("cost", a.expected_cost_usd, b.expected_cost_usd),
@@ -125,6 +126,7 @@ def _full(s: StepPlan) -> tuple[Change, ...]:
         Change("tier", None, fmt.tier(s), "-", fmt.tier(s)),
         Change("batch", None, s.batch_size, "-", fmt.batch(s)),
         Change("replicas", None, s.replicas, "-", str(s.replicas)),
+        Change("instances", None, s.instances, "-", str(s.instances)),
         Change("start", None, s.start_h, "-", fmt.hours(s.start_h)),
         Change("time", None, s.p_duration_h, "-", fmt.hours(s.p_duration_h)),
         Change("cost", None, s.expected_cost_usd, "-", fmt.money(s.expected_cost_usd)),

@@ -157,9 +157,9 @@ def _usage_of(step: StepPlan, resource: str, catalog: Catalog | None) -> int:
     if resource == "cpu":
         inst = catalog.get(step.instance_type) if catalog is not None else None
         vcpus = inst.vcpus if inst is not None else step.vcpus
-        return step.replicas * vcpus
+        return step.instances * vcpus
     if step.accelerator is not None and resource == f"accel:{step.accelerator}":
-        return step.replicas * step.accelerator_count
+        return step.instances * step.accelerator_count
     return 0
 
 
@@ -295,8 +295,9 @@ def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, 
     out.append(
         (
             "confidence",
-            f"{plan.confidence:.0%}: the schedule uses durations that preemptions exceed "
-            f"with probability at most {1 - plan.confidence:.0%}; costs are expected values",
+            f"{plan.confidence:.0%}: under the model, the whole plan ends by its makespan with "
+            f"probability at least {plan.confidence:.0%} (each spot step and instance keeps "
+            "its share); costs are expected values",
         )
     )
     spot = sorted({s.instance_type for s in plan.steps if s.spot})
@@ -316,7 +317,13 @@ def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, 
         )
     elif spot:
         out.append(("spot tiers", ", ".join(spot)))
-    out.append(("pricing", "a replica rents a whole instance at the catalog's hourly price"))
+    out.append(
+        (
+            "pricing",
+            "replicas are packed onto instances (as many per instance as its accelerators "
+            "hold); each instance is rented whole at the catalog's hourly price",
+        )
+    )
     if plan.lower_bound_usd is not None:
         bound = f"{fmt.money(plan.lower_bound_usd)} (no plan meeting the limits costs less)"
         if plan.gap is not None and plan.status == "feasible":
