@@ -35,20 +35,28 @@ def check(
     """Validate workflows: exit 0, or 1 with every problem reported."""
     failed = False
     every: list[Diagnostic] = []
+    warned = 0
     for f in files:
         try:
-            compile_file(f, parse_params(params), catalog=catalog, label=str(f))
+            compiled = compile_file(f, parse_params(params), catalog=catalog, label=str(f))
         except CompileError as e:
             failed = True
             if diagnostics_format == "json":
                 every.extend(e.diagnostics)
             else:
                 report(e.diagnostics, e.sources)
+            continue
+        warned += len(compiled.warnings)
+        if diagnostics_format == "json":
+            every.extend(compiled.warnings)
+        elif compiled.warnings:
+            report(compiled.warnings, compiled.sources)
     if diagnostics_format == "json":
         report(every, {}, "json")
     elif not failed:
+        note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
         stderr_console().print(
-            f"[green]ok[/green]: {len(files)} file{'s' if len(files) != 1 else ''} checked"
+            f"[green]ok[/green]: {len(files)} file{'s' if len(files) != 1 else ''} checked{note}"
         )
     raise typer.Exit(Exit.DIAGNOSTICS if failed else Exit.OK)
 

@@ -302,7 +302,9 @@ def test_confidence_is_shared_by_steps_and_instances() -> None:
 
 
 def test_multi_instance_spot_keeps_each_instance_at_q() -> None:
-    step = gpu_step(startup_h=0.1, checkpoint=Checkpoint(kind="batch"), replicas=ReplicaRange(max=4))
+    step = gpu_step(
+        startup_h=0.1, checkpoint=Checkpoint(kind="batch"), replicas=ReplicaRange(max=4)
+    )
     conf = Confidence(0.95, 2)
     o = find(
         enumerate_options(step, CATALOG, conf),
@@ -504,3 +506,40 @@ def test_pruning_with_quota_keeps_smaller_footprints() -> None:
     assert len(with_quota) >= len(plain)
     assert math.isclose(min(o.cost for o in with_quota), min(o.cost for o in opts))
     assert min(usage(o, res)[0] for o in with_quota) == 1
+
+
+# --------------------------------------------------------------------------- docs
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "e", "k", "p", "cost"),
+    [
+        (Checkpoint(kind="batch"), 1.416996, 3, 1.653333, 1.133597),
+        (Checkpoint(kind="interval", interval_h=0.5), 1.576843, 5, 4.35, 1.261475),
+        (Checkpoint(kind="none"), 1.928066, 29, 40.5, 1.542453),
+    ],
+)
+def test_docs_worked_examples(
+    checkpoint: Checkpoint, e: float, k: int, p: float, cost: float
+) -> None:
+    """docs/cost-model.md §3.1, figure by figure."""
+    cat = Catalog(
+        name="docs",
+        default_spot_preemptions_per_hour=0.5,
+        instances=(inst("g", "A10G", 1, od=1.0, spot=0.4, lam=0.5),),
+    )
+    step = gpu_step(
+        accelerators=("A10G",),
+        throughput=Throughput(per_batch={"A10G": {16: 4.0}}),
+        batch_sizes=(16,),
+        replicas=ReplicaRange(min=2, max=2),
+        startup_h=0.1,
+        checkpoint=checkpoint,
+        spot="only",
+    )
+    (o,) = enumerate_options(step, cat, Confidence(0.95, 1))
+    assert (o.instances, o.T) == (2, pytest.approx(1.35))
+    assert o.E == pytest.approx(e, abs=1e-6)
+    assert o.preemptions_at_confidence == k
+    assert o.P == pytest.approx(p, abs=1e-6)
+    assert o.cost == pytest.approx(cost, abs=1e-6)
