@@ -50,6 +50,8 @@ MAX_COUNTS = 256
 DENSE_COUNTS = 192
 #: ... and a geometric ladder of this many counts up to the largest.
 LADDER_COUNTS = 64
+#: A plan meets its deadline within this many hours (``problem.TOL_H``).
+DEADLINE_TOL_H = 1e-6
 #: Figures beyond these are not represented (the option is rejected as out of range).
 MAX_HOURS = 1e12
 MAX_USD = 1e15
@@ -218,8 +220,8 @@ def make_option(
             step.name,
             inst.instance_type,
             "out_of_range",
-            f"{replicas} x {inst.instance_type} would take {t:.3g} h "
-            f"({'spot' if spot else 'on-demand'}), more than the model represents "
+            f"{replicas} x {inst.instance_type} ({'spot' if spot else 'on-demand'}) would "
+            f"take {p:.3g} h and cost ${cost:.3g}, beyond what the model represents "
             f"(at most {MAX_HOURS:.0e} h and ${MAX_USD:.0e})",
             spot=spot,
             batch_size=batch_size,
@@ -321,7 +323,7 @@ def _first_useful(step: Step, fam: Family, high: int, deadline_h: float | None) 
     """The fewest instances whose work hours ``T`` fit the deadline (``P >= T``)."""
     if deadline_h is None or fam.throughput is None:
         return None
-    room = deadline_h - step.startup_h
+    room = deadline_h + DEADLINE_TOL_H - step.startup_h
     if room <= 0.0:
         return None
     need = (step.items or 0) / (room * fam.throughput * 3600.0)
@@ -330,11 +332,14 @@ def _first_useful(step: Step, fam: Family, high: int, deadline_h: float | None) 
     return max(1, math.ceil(need / fam.per_instance))
 
 
-def _sampled(step: Step, fam: Family, spot: bool, gap: tuple[int, int], high: int) -> Sampled:
+def _sampled(
+    step: Step, fam: Family, spot: bool, gap: tuple[int, int], high: int
+) -> Sampled | None:
     """Lower bounds on the cost and duration of the options of a skipped range.
 
     ``E >= T`` and ``n <= m k``, so ``cost = m p E >= p (m S + W / (k θ 3600))``; and
-    ``P >= T >= S + W / (n θ 3600)`` with ``n <= min(last k, high)``.
+    ``P >= T >= S + W / (n θ 3600)`` with ``n <= min(last k, high)``. ``None`` for a
+    spot range none of whose options can be promised (``λ (c + r) >= 1`` for all).
     """
     assert fam.throughput is not None
     price = fam.inst.spot_usd_per_hour if spot else fam.inst.ondemand_usd_per_hour
@@ -344,12 +349,14 @@ def _sampled(step: Step, fam: Family, spot: bool, gap: tuple[int, int], high: in
     per_hour = fam.throughput * 3600.0
     cost_lb = price * (first * step.startup_h + items / (fam.per_instance * per_hour))
     p_lb = step.startup_h + items / (min(last * fam.per_instance, high) * per_hour)
+    if spot:
+        # c + r: fixed for batch / interval checkpoints; T >= p_lb without checkpoints
+        loss = checkpoint_hours(step, fam.batch_size, fam.throughput, p_lb) + step.startup_h
+        if fam.inst.spot_preemptions_per_hour * loss >= 1.0:
+            return None
     return Sampled(
         step.name, fam.inst.instance_type, spot, fam.batch_size, first, last, cost_lb, p_lb
     )
-
-
-# --------------------------------------------------------------------------- enumeration
 
 
 def _family_options(
@@ -369,7 +376,9 @@ def _family_options(
         t_of = {n: work_hours(step, n, fam.throughput) for _, n in counts}
         for spot in fam.flags:
             for gap in gaps:
-                yield _sampled(step, fam, spot, gap, high)
+                got = _sampled(step, fam, spot, gap, high)
+                if got is not None:
+                    yield got
     for _, n in counts:
         for spot in fam.flags:
             yield make_option(

@@ -85,9 +85,7 @@ def quota_warnings(
     usable: set[str] = set()
     for step in steps:
         if step.accelerators:
-            usable |= {
-                i.accelerator for i in candidate_instances(step, catalog) if i.accelerator
-            }
+            usable |= {i.accelerator for i in candidate_instances(step, catalog) if i.accelerator}
     out: list[Diagnostic] = []
     for key, span in sorted(quota_spans.items()):
         if key == CPU_KEY or key in usable or key not in catalog.accelerators():

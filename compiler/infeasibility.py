@@ -42,6 +42,8 @@ _KIND_TEXT = {
     "no_performance_entry": "no throughput or duration entry",
     "no_spot_price": "no spot price",
     "no_items": "no item count",
+    "unpromisable": "spot cannot be promised at the confidence",
+    "out_of_range": "beyond what the model represents",
     "quota": "more than the quota",
 }
 

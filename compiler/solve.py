@@ -22,7 +22,7 @@ from typing import Literal
 
 from exo.compiler.costmodel import prune_dominated, usage
 from exo.compiler.milp import MilpResult, solve_milp
-from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources
+from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources, longest_paths
 from exo.compiler.schedule import (
     Jobs,
     asap,
@@ -442,6 +442,13 @@ def trivial_cost_bound(problem: Problem) -> float:
     return sum(min(o.cost for o in opts) for opts in problem.options)
 
 
+def trivial_makespan_bound(problem: Problem) -> float:
+    """Every step at its fastest option, quotas ignored: no plan ends sooner."""
+    fastest = [min(o.P for o in opts) for opts in problem.options]
+    head, _ = longest_paths(problem, fastest)
+    return max((h + f for h, f in zip(head, fastest, strict=True)), default=0.0)
+
+
 def solve_problem(problem: Problem, clock: Clock) -> Solution:
     """The best plan for the problem's objective, with a proven bound and gap."""
     if problem.size == 0:
@@ -453,13 +460,14 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
         if st.infeasible:
             return Solution("infeasible")
         if st.choice is None:
-            st = _fallback(problem, "cost", None, st.bound) or st
+            st = _fallback(problem, "cost", None, max(st.bound, trivial_cost_bound(problem))) or st
         return _solution(problem, st, st, clock)
     first = _stage(problem, "time", None, clock, 0.6)
     if first.infeasible:
         return Solution("infeasible")
     if first.choice is None:
-        first = _fallback(problem, "time", None, first.bound) or first
+        bound = max(first.bound, trivial_makespan_bound(problem))
+        first = _fallback(problem, "time", None, bound) or first
         if first.choice is None:
             return _solution(problem, first, first, clock)
     assert first.value is not None
