@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exo.compiler.candidates import (
@@ -42,6 +42,7 @@ from exo.compiler.preemption import (
     Confidence,
     expected_hours,
     preemption_quantile,
+    preemption_quantiles,
 )
 
 #: Instance counts per instance type and batch size enumerated one by one.
@@ -176,8 +177,9 @@ def checkpoint_hours(
     return max(t - step.startup_h, 0.0)
 
 
-def _too_large(*values: float) -> bool:
-    return any(not math.isfinite(v) for v in values) or max(values) > MAX_HOURS
+def _too_large(t: float, e: float, p: float) -> bool:
+    """Beyond :data:`MAX_HOURS` (``inf`` and ``nan`` included)."""
+    return not (t <= MAX_HOURS and e <= MAX_HOURS and p <= MAX_HOURS)
 
 
 def make_option(
@@ -192,12 +194,14 @@ def make_option(
     perf_key: str,
     confidence: Confidence,
     per_instance: int = 1,
+    preemptions: int | None = -1,
 ) -> Option | Rejection:
     """The E / P / cost figures of one candidate from its work hours ``t`` (DESIGN §3).
 
     A spot candidate whose work cannot be promised at the confidence (no ``k <=
     10,000``) and a candidate whose figures are beyond what the model represents
-    (more than 10^12 hours or $10^15) are rejections.
+    (more than 10^12 hours or $10^15) are rejections. ``preemptions``: ``k`` when
+    the caller computed it already (``None``: no ``k`` exists), ``-1`` to compute it.
     """
     m = -(-replicas // per_instance)
     price = inst.spot_usd_per_hour if spot else inst.ondemand_usd_per_hour
@@ -208,7 +212,11 @@ def make_option(
     e = p = t
     if spot and lam > 0.0:
         r = step.startup_h
-        got = preemption_quantile(t, c + r, lam, confidence.miss(m))
+        got = (
+            preemption_quantile(t, c + r, lam, confidence.miss(m))
+            if preemptions == -1
+            else preemptions
+        )
         e = expected_hours(t, r, c, lam)
         if got is None:
             return _unpromisable(step, inst, batch_size, replicas, m, t, c, lam, price * m * e)
@@ -359,40 +367,60 @@ def _sampled(
     )
 
 
-def _family_options(
-    step: Step, fam: Family, confidence: Confidence, deadline_h: float | None
-) -> Iterator[Option | Rejection | Sampled]:
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One candidate before its figures: a family, a replica count, a tier."""
+
+    fam: Family
+    instances: int
+    replicas: int
+    spot: bool
+    t: float
+
+
+def _family_rows(
+    step: Step, fam: Family, deadline_h: float | None, sampled: list[Sampled]
+) -> list[_Row]:
+    """The family's (instance count, replicas, tier) candidates; huge ranges are sampled."""
     if fam.throughput is None:  # a duration step: one replica
         assert fam.duration_h is not None
-        counts: list[tuple[int, int]] = [(1, 1)]
-        gaps: list[tuple[int, int]] = []
-        t_of = {1: step.startup_h + fam.duration_h}
-    else:
-        high = step.replicas.max
-        useful = _first_useful(step, fam, high, deadline_h)
-        counts, gaps = instance_counts(
-            step.replicas.min, high, fam.per_instance, first_useful=useful
-        )
-        t_of = {n: work_hours(step, n, fam.throughput) for _, n in counts}
-        for spot in fam.flags:
-            for gap in gaps:
-                got = _sampled(step, fam, spot, gap, high)
-                if got is not None:
-                    yield got
-    for _, n in counts:
-        for spot in fam.flags:
-            yield make_option(
-                step,
-                fam.inst,
-                spot=spot,
-                batch_size=fam.batch_size,
-                replicas=n,
-                throughput=fam.throughput,
-                t=t_of[n],
-                perf_key=fam.perf_key,
-                confidence=confidence,
-                per_instance=fam.per_instance,
-            )
+        t = step.startup_h + fam.duration_h
+        return [_Row(fam, 1, 1, spot, t) for spot in fam.flags]
+    high = step.replicas.max
+    useful = _first_useful(step, fam, high, deadline_h)
+    counts, gaps = instance_counts(step.replicas.min, high, fam.per_instance, first_useful=useful)
+    for spot in fam.flags:
+        for gap in gaps:
+            got = _sampled(step, fam, spot, gap, high)
+            if got is not None:
+                sampled.append(got)
+    rows: list[_Row] = []
+    for m, n in counts:
+        t = work_hours(step, n, fam.throughput)
+        rows.extend(_Row(fam, m, n, spot, t) for spot in fam.flags)
+    return rows
+
+
+def _spot_quantiles(step: Step, rows: Sequence[_Row], confidence: Confidence) -> list[int | None]:
+    """``k`` of every row (0 on demand), the spot ones searched together in one array."""
+    out: list[int | None] = [0] * len(rows)
+    spot = [i for i, r in enumerate(rows) if r.spot and r.fam.inst.spot_preemptions_per_hour > 0]
+    if not spot:
+        return out
+    miss: dict[int, float] = {}
+    ts, loss, rates, eps = [], [], [], []
+    for i in spot:
+        r = rows[i]
+        ts.append(r.t)
+        c = checkpoint_hours(step, r.fam.batch_size, r.fam.throughput, r.t)
+        loss.append(c + step.startup_h)
+        rates.append(r.fam.inst.spot_preemptions_per_hour)
+        if r.instances not in miss:
+            miss[r.instances] = confidence.miss(r.instances)
+        eps.append(miss[r.instances])
+    for i, k in zip(spot, preemption_quantiles(ts, loss, rates, eps), strict=True):
+        out[i] = k
+    return out
 
 
 def _as_confidence(confidence: Confidence | float) -> Confidence:
@@ -416,17 +444,30 @@ def enumerate_step(
     opts: list[Option] = []
     rejected: list[Rejection] = []
     sampled: list[Sampled] = []
+    rows: list[_Row] = []
     for fam in families(step, catalog):
         if isinstance(fam, Rejection):
             rejected.append(fam)
-            continue
-        for item in _family_options(step, fam, conf, deadline_h):
-            if isinstance(item, Option):
-                opts.append(item)
-            elif isinstance(item, Sampled):
-                sampled.append(item)
-            else:
-                rejected.append(item)
+        else:
+            rows.extend(_family_rows(step, fam, deadline_h, sampled))
+    for r, k in zip(rows, _spot_quantiles(step, rows, conf), strict=True):
+        item = make_option(
+            step,
+            r.fam.inst,
+            spot=r.spot,
+            batch_size=r.fam.batch_size,
+            replicas=r.replicas,
+            throughput=r.fam.throughput,
+            t=r.t,
+            perf_key=r.fam.perf_key,
+            confidence=conf,
+            per_instance=r.fam.per_instance,
+            preemptions=k,
+        )
+        if isinstance(item, Option):
+            opts.append(item)
+        else:
+            rejected.append(item)
     opts.sort(key=lambda o: o.key)
     return Enumerated(opts, rejected, sampled)
 

@@ -198,10 +198,10 @@ def confidence_lines(problem: Problem, sol: Solution, enum: Enumeration) -> list
     lines: list[str] = []
     if any(o.spot for o in chosen):
         n = conf.spot_steps
+        who = "the one step" if n == 1 else f"each of the {n} steps"
         lines.append(
-            f"confidence {conf.confidence:.0%} for the whole plan: each of the {n} "
-            f"step{'s' if n != 1 else ''} with a spot option keeps {conf.step:.2%}, "
-            "shared among its instances"
+            f"confidence {conf.confidence:.0%} for the whole plan: {who} with a spot option "
+            f"keeps {conf.step:.2%}, shared among its instances"
         )
     for name, o in zip(problem.names, chosen, strict=True):
         dropped = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
+from scipy import special
 from scipy.stats import poisson
 
 from exo.compiler.catalog import Catalog, InstanceType
@@ -36,6 +38,7 @@ from exo.compiler.preemption import (
     expected_hours,
     intervals,
     preemption_quantile,
+    preemption_quantiles,
 )
 
 
@@ -543,3 +546,38 @@ def test_docs_worked_examples(
     assert o.preemptions_at_confidence == k
     assert o.P == pytest.approx(p, abs=1e-6)
     assert o.cost == pytest.approx(cost, abs=1e-6)
+
+
+def test_vectorised_quantiles_match_the_scalar_search() -> None:
+    rng = random.Random(5)
+    for lam in (0.0, 0.05, 0.47, 1.5, 40.0):
+        ts = [rng.choice([0.0, 0.01, 0.5, 3.0, 40.0, 900.0, 2e4]) for _ in range(60)]
+        loss = [rng.choice([0.0, 0.001, 0.1, 0.6, 2.0]) for _ in range(60)]
+        miss = [rng.choice([0.7, 0.4, 0.05, 1e-4, 1e-12]) for _ in range(60)]
+        got = preemption_quantiles(ts, loss, lam, miss)
+        want = [preemption_quantile(t, d, lam, q) for t, d, q in zip(ts, loss, miss, strict=True)]
+        assert got == want
+
+
+def test_quantile_search_is_the_first_k_of_a_full_scan() -> None:
+    """Bisection after the CDF turns monotone finds the same k as scanning all 10,001."""
+    rng = random.Random(9)
+    ks = np.arange(10_001, dtype=np.float64)
+    cases: list[tuple[float, float, float]] = []
+    wants: list[int | None] = []
+    for _ in range(300):
+        b = rng.choice(
+            [rng.random() * 0.5, 1 - 10 ** rng.uniform(-4, -0.3), 10 ** rng.uniform(-6, 0)]
+        )
+        b = min(b, 0.999999)
+        a = 10 ** rng.uniform(-4, 4.2)
+        miss = rng.choice([0.9, 0.5, 0.05, 10 ** rng.uniform(-14, -1)])
+        hits = np.flatnonzero(special.pdtrc(ks, a + b * ks) <= miss)
+        want = int(hits[0]) if hits.size else None
+        assert preemption_quantile(a, b, 1.0, miss) == want, (a, b, miss)
+        cases.append((a, b, miss))
+        wants.append(want)
+    got = preemption_quantiles(
+        [c[0] for c in cases], [c[1] for c in cases], 1.0, [c[2] for c in cases]
+    )
+    assert got == wants
