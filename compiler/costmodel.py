@@ -28,6 +28,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from exo.compiler.candidates import (
     Family,
@@ -41,6 +42,7 @@ from exo.compiler.preemption import (
     MAX_PREEMPTIONS,
     Confidence,
     expected_hours,
+    expected_hours_array,
     preemption_quantile,
     preemption_quantiles,
 )
@@ -58,9 +60,12 @@ MAX_HOURS = 1e12
 MAX_USD = 1e15
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One way to run a step, with the DESIGN §3 figures (hours and USD)."""
+class Option(NamedTuple):
+    """One way to run a step, with the DESIGN §3 figures (hours and USD).
+
+    A named tuple (immutable, hashable, cheap to build: a workflow of 1,000
+    steps has about 85,000 of them).
+    """
 
     step: str
     instance_type: str
@@ -195,13 +200,15 @@ def make_option(
     confidence: Confidence,
     per_instance: int = 1,
     preemptions: int | None = -1,
+    expected: float | None = None,
 ) -> Option | Rejection:
     """The E / P / cost figures of one candidate from its work hours ``t`` (DESIGN §3).
 
     A spot candidate whose work cannot be promised at the confidence (no ``k <=
     10,000``) and a candidate whose figures are beyond what the model represents
     (more than 10^12 hours or $10^15) are rejections. ``preemptions``: ``k`` when
-    the caller computed it already (``None``: no ``k`` exists), ``-1`` to compute it.
+    the caller computed it already (``None``: no ``k`` exists), ``-1`` to compute it;
+    ``expected``: ``E`` when the caller computed it already.
     """
     m = -(-replicas // per_instance)
     price = inst.spot_usd_per_hour if spot else inst.ondemand_usd_per_hour
@@ -217,7 +224,7 @@ def make_option(
             if preemptions == -1
             else preemptions
         )
-        e = expected_hours(t, r, c, lam)
+        e = expected_hours(t, r, c, lam) if expected is None else expected
         if got is None:
             return _unpromisable(step, inst, batch_size, replicas, m, t, c, lam, price * m * e)
         k = got
@@ -235,27 +242,27 @@ def make_option(
             batch_size=batch_size,
             replicas=replicas,
         )
-    return Option(
-        step=step.name,
-        instance_type=inst.instance_type,
-        accelerator=inst.accelerator,
-        accelerator_count=inst.accelerator_count,
-        vcpus=inst.vcpus,
-        spot=spot,
-        batch_size=batch_size,
-        replicas=replicas,
-        price_usd_per_hour=price,
-        throughput=throughput,
-        perf_key=perf_key,
-        preemptions_per_hour=lam,
-        checkpoint_h=c,
-        preemptions_at_confidence=k,
-        T=t,
-        E=e,
-        P=p,
-        cost=cost,
-        instances=m,
-        per_instance=per_instance,
+    return Option(  # positional, in field order: the fast way to build a named tuple
+        step.name,
+        inst.instance_type,
+        inst.accelerator,
+        inst.accelerator_count,
+        inst.vcpus,
+        spot,
+        batch_size,
+        replicas,
+        price,
+        throughput,
+        perf_key,
+        lam,
+        c,
+        k,
+        t,
+        e,
+        p,
+        cost,
+        m,
+        per_instance,
     )
 
 
@@ -401,26 +408,33 @@ def _family_rows(
     return rows
 
 
-def _spot_quantiles(step: Step, rows: Sequence[_Row], confidence: Confidence) -> list[int | None]:
-    """``k`` of every row (0 on demand), the spot ones searched together in one array."""
-    out: list[int | None] = [0] * len(rows)
+def _spot_figures(
+    step: Step, rows: Sequence[_Row], confidence: Confidence
+) -> tuple[list[int | None], list[float | None]]:
+    """``k`` and ``E`` of every row (0 and ``None`` on demand), spot rows in one array each."""
+    ks: list[int | None] = [0] * len(rows)
+    es: list[float | None] = [None] * len(rows)
     spot = [i for i, r in enumerate(rows) if r.spot and r.fam.inst.spot_preemptions_per_hour > 0]
     if not spot:
-        return out
+        return ks, es
     miss: dict[int, float] = {}
-    ts, loss, rates, eps = [], [], [], []
+    ts, cs, loss, rates, eps = [], [], [], [], []
     for i in spot:
         r = rows[i]
-        ts.append(r.t)
         c = checkpoint_hours(step, r.fam.batch_size, r.fam.throughput, r.t)
+        ts.append(r.t)
+        cs.append(c)
         loss.append(c + step.startup_h)
         rates.append(r.fam.inst.spot_preemptions_per_hour)
         if r.instances not in miss:
             miss[r.instances] = confidence.miss(r.instances)
         eps.append(miss[r.instances])
-    for i, k in zip(spot, preemption_quantiles(ts, loss, rates, eps), strict=True):
-        out[i] = k
-    return out
+    got_k = preemption_quantiles(ts, loss, rates, eps)
+    got_e = expected_hours_array(ts, step.startup_h, cs, rates)
+    for i, k, e in zip(spot, got_k, got_e, strict=True):
+        ks[i] = k
+        es[i] = e
+    return ks, es
 
 
 def _as_confidence(confidence: Confidence | float) -> Confidence:
@@ -450,7 +464,8 @@ def enumerate_step(
             rejected.append(fam)
         else:
             rows.extend(_family_rows(step, fam, deadline_h, sampled))
-    for r, k in zip(rows, _spot_quantiles(step, rows, conf), strict=True):
+    ks, es = _spot_figures(step, rows, conf)
+    for r, k, e in zip(rows, ks, es, strict=True):
         item = make_option(
             step,
             r.fam.inst,
@@ -463,6 +478,7 @@ def enumerate_step(
             confidence=conf,
             per_instance=r.fam.per_instance,
             preemptions=k,
+            expected=e,
         )
         if isinstance(item, Option):
             opts.append(item)

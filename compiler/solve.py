@@ -30,6 +30,7 @@ from exo.compiler.schedule import (
     improve,
     makespan,
     priority_order,
+    profile_of,
     serial_sgs,
     tails,
 )
@@ -341,7 +342,22 @@ def _repair(
             found.append(fastest)
     if not found:
         return None
+    if objective == "cost":
+        found = [_cheapen(problem, st, cap, bound) for st in found]
     return min(found, key=lambda st: st.value if st.value is not None else math.inf)
+
+
+def _cheapen(problem: Problem, st: _Stage, cap: float | None, bound: float) -> _Stage:
+    """The plan with :func:`fill_slack` applied, if that is still accepted and cheaper."""
+    if st.choice is None or st.starts is None:
+        return st
+    better = fill_slack(problem, st.choice, st.starts, _limit(problem, cap))
+    if list(better) == list(st.choice):
+        return st
+    got = _accept(problem, "cost", better, st.starts, cap, bound)
+    if got is None or got.value is None or st.value is None or got.value >= st.value:
+        return st
+    return got
 
 
 def _crash(
@@ -392,6 +408,56 @@ def _crash(
         if not moved:
             return None
     return None
+
+
+def fill_slack(
+    problem: Problem, choice: Sequence[int], starts: Sequence[float], limit: float | None
+) -> list[int]:
+    """Cheaper options that fit where the schedule leaves room (starts unchanged).
+
+    Step by step (largest possible saving first), the cheapest option is taken
+    that holds no more of any resource, ends before every successor starts and
+    by ``limit``, and finds room in the quota for the time it adds. The schedule
+    stays valid after each change, so the result is feasible with the same starts.
+    """
+    current = list(choice)
+    jobs = problem.jobs(current)
+    succ = problem.successors()
+    profile = profile_of(jobs, starts) if jobs.limits else None
+    saving = [
+        (problem.options[s][current[s]].cost - min(o.cost for o in problem.options[s]), s)
+        for s in range(problem.size)
+    ]
+    for gain, s in sorted(saving, reverse=True):
+        if gain <= TOL_USD:
+            break
+        opts = problem.options[s]
+        cur = opts[current[s]]
+        use = jobs.usages[s] if jobs.usages else ()
+        end = min((starts[j] for j in succ[s]), default=math.inf)
+        if limit is not None:
+            end = min(end, limit + TOL_H - 1e-12)
+        room = end - starts[s]
+        for k in sorted(range(len(opts)), key=lambda k: (opts[k].cost, opts[k].P)):
+            o = opts[k]
+            if o.cost >= cur.cost - TOL_USD:
+                break
+            if room < o.P or not _holds_no_more(problem, s, k, use):
+                continue
+            if profile is not None:
+                new = usage(o, problem.resources)
+                if o.P > cur.P and not profile.has_room(starts[s] + cur.P, o.P - cur.P, new):
+                    continue
+                profile.add(
+                    starts[s], min(cur.P, o.P), tuple(b - a for a, b in zip(use, new, strict=True))
+                )
+                if cur.P > o.P:
+                    profile.add(starts[s] + o.P, cur.P - o.P, tuple(-a for a in use))
+                elif o.P > cur.P:
+                    profile.add(starts[s] + cur.P, o.P - cur.P, new)
+            current[s] = k
+            break
+    return current
 
 
 def _holds_no_more(problem: Problem, step: int, k: int, use: Sequence[int]) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from scipy import special
 from scipy.stats import poisson
 
+from exo.compiler.candidates import replicas_per_instance
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.costmodel import (
     Option,
@@ -22,10 +23,8 @@ from exo.compiler.costmodel import (
     usage,
     workflow_confidence,
 )
-from exo.compiler.candidates import replicas_per_instance
 from exo.compiler.ir import (
     Checkpoint,
-    Duration,
     Program,
     Quota,
     ReplicaRange,
@@ -36,6 +35,7 @@ from exo.compiler.ir import (
 from exo.compiler.preemption import (
     Confidence,
     expected_hours,
+    expected_hours_array,
     intervals,
     preemption_quantile,
     preemption_quantiles,
@@ -151,7 +151,7 @@ def test_packing_rents_whole_instances_by_hand() -> None:
     assert {(o.replicas, o.instances) for o in opts} == {(4, 1), (6, 2)}
     o = find(opts, replicas=4, batch_size=16)
     # T = 0.1 + 36000 / (4 * 4 * 3600) = 0.725 h; cost = m * $5.00 * T = $3.625
-    assert o.T == pytest.approx(0.725)
+    assert pytest.approx(0.725) == o.T
     assert o.cost == pytest.approx(1 * 5.0 * 0.725)
     assert o.per_instance == 4
     res = quota_resources(Quota(accelerators={"A10G": 100}, cpu=1000))
@@ -175,13 +175,13 @@ def test_spot_with_batch_checkpoint_by_hand() -> None:
         enumerate_options(step, CATALOG, 0.95), instance_type="g.small", spot=True, batch_size=16
     )
     t = 0.1 + 36_000 / (4 * 3600)  # 2.6 h
-    c = 16 / 4 / 3600  # one batch: 0.0011111 h; j = 2250, ρ = 0
+    c = 16 / 4 / 3600  # one batch: 0.0011111 h; j = 2250, rho = 0
     lam = 0.5
     assert pytest.approx(t) == o.T
     # E = (e^{0.05} - 1)/0.5 + e^{0.05}/0.5 * 2250 * (e^{0.00055556} - 1)
     #   = 0.102542 + 2.102542 * 1.250347 = 2.731450 h
-    assert o.E == pytest.approx(e_by_hand(t, 0.1, c, lam), rel=1e-12)
-    assert o.E == pytest.approx(2.731450, abs=1e-6)
+    assert pytest.approx(e_by_hand(t, 0.1, c, lam), rel=1e-12) == o.E
+    assert pytest.approx(2.731450, abs=1e-6) == o.E
     # one instance: q = 0.95; μ = λ(T + k d) with d = c + r = 0.101111:
     # k = 3: μ = 1.4517, CDF = 0.9403 < 0.95; k = 4: μ = 1.5022, CDF = 0.9813
     assert o.preemptions_at_confidence == 4 == k_by_hand(t, c + 0.1, lam, 0.95)
@@ -197,12 +197,12 @@ def test_spot_without_checkpoint_loses_all_the_work() -> None:
     t = 0.1 + 1800 / (2 * 3600)  # 0.35 h; c = T - S = 0.25 h, c + r = T
     assert o.checkpoint_h == pytest.approx(0.25)
     # E = (e^{λT} - 1)/λ = (e^{0.175} - 1)/0.5 = 0.382492 h
-    assert o.E == pytest.approx(math.expm1(0.5 * t) / 0.5, rel=1e-12)
-    assert o.E == pytest.approx(0.382492, abs=1e-6)
+    assert pytest.approx(math.expm1(0.5 * t) / 0.5, rel=1e-12) == o.E
+    assert pytest.approx(0.382492, abs=1e-6) == o.E
     # k = 0: CDF(0; 0.175) = 0.8395 < 0.9; k = 1: CDF(1; 0.35) = 0.9513
     k = k_by_hand(t, t, 0.5, 0.9)
     assert k == o.preemptions_at_confidence == 1
-    assert o.P == pytest.approx(2 * t)
+    assert pytest.approx(2 * t) == o.P
 
 
 def test_spot_that_cannot_be_promised_is_dropped() -> None:
@@ -229,18 +229,18 @@ def test_spot_with_interval_checkpoint_by_hand() -> None:
     o = find(
         enumerate_options(step, CATALOG, 0.95), instance_type="g.small", spot=True, batch_size=8
     )
-    t = 0.25 + 5.0  # W = 5 h: j = 10 intervals of 0.5 h, ρ = 0
-    assert o.E == pytest.approx(e_by_hand(t, 0.25, 0.5, 0.5), rel=1e-12)
+    t = 0.25 + 5.0  # W = 5 h: j = 10 intervals of 0.5 h, rho = 0
+    assert pytest.approx(e_by_hand(t, 0.25, 0.5, 0.5), rel=1e-12) == o.E
     # E = (e^{0.125} - 1)/0.5 + e^{0.125}/0.5 * 10 (e^{0.25} - 1)
     #   = 0.266297 + 2.266297 * 2.840254 = 6.703156 h
-    assert o.E == pytest.approx(6.703156, abs=1e-6)
+    assert pytest.approx(6.703156, abs=1e-6) == o.E
     k = k_by_hand(t, 0.75, 0.5, 0.95)
     assert o.preemptions_at_confidence == k
     assert pytest.approx(t + k * 0.75) == o.P
 
 
 def test_interval_longer_than_the_work_has_a_remainder_only() -> None:
-    # j = 0, ρ = W: E = (e^{λS} - 1)/λ + e^{λS} (e^{λW} - 1)/λ = (e^{λT} - 1)/λ
+    # j = 0, rho = W: E = (e^{λS} - 1)/λ + e^{λS} (e^{λW} - 1)/λ = (e^{λT} - 1)/λ
     assert expected_hours(2.0, 0.5, 10.0, 0.3) == pytest.approx(math.expm1(0.6) / 0.3)
     assert intervals(1.5, 10.0) == (0, 1.5)
     assert intervals(1.5, 0.5) == (3, 0.0)
@@ -542,9 +542,9 @@ def test_docs_worked_examples(
     )
     (o,) = enumerate_options(step, cat, Confidence(0.95, 1))
     assert (o.instances, o.T) == (2, pytest.approx(1.35))
-    assert o.E == pytest.approx(e, abs=1e-6)
+    assert pytest.approx(e, abs=1e-6) == o.E
     assert o.preemptions_at_confidence == k
-    assert o.P == pytest.approx(p, abs=1e-6)
+    assert pytest.approx(p, abs=1e-6) == o.P
     assert o.cost == pytest.approx(cost, abs=1e-6)
 
 
@@ -581,3 +581,23 @@ def test_quantile_search_is_the_first_k_of_a_full_scan() -> None:
         [c[0] for c in cases], [c[1] for c in cases], 1.0, [c[2] for c in cases]
     )
     assert got == wants
+
+
+def test_vectorised_expected_hours_match_the_scalar_formula() -> None:
+    rng = random.Random(3)
+    cases = [
+        (
+            rng.choice([0.0, 0.3, 2.0, 40.0, 1e9]),
+            rng.choice([0.0, 0.05, 0.3]),
+            rng.choice([0.0, 1e-4, 0.01, 0.5, 3.0, 1e12]),
+            rng.choice([0.0, 1e-300, 1e-6, 0.47, 3.0, 1e300]),
+        )
+        for _ in range(400)
+    ]
+    for s in (0.0, 0.05, 0.3):
+        rows = [(t + s, c, lam) for t, _, c, lam in cases]
+        got = expected_hours_array(
+            [r[0] for r in rows], s, [r[1] for r in rows], [r[2] for r in rows]
+        )
+        want = [expected_hours(t, s, c, lam) for t, c, lam in rows]
+        assert got == pytest.approx(want, rel=1e-12)
