@@ -32,10 +32,10 @@ from typing import NamedTuple
 
 from exo.compiler.candidates import (
     Family,
-    Rejection,
     families,
     has_spot_candidate,
 )
+from exo.compiler.candidates import Rejection as Rejection  # re-exported: part of this API
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.ir import Program, Quota, Step
 from exo.compiler.preemption import (
@@ -630,6 +630,7 @@ def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], 
                 spot=o.spot,
                 batch_size=o.batch_size,
                 replicas=o.replicas,
+                cost=o.cost,
             )
         )
     return kept, rejected

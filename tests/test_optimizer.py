@@ -11,6 +11,7 @@ from exo.compiler.baselines import naive_choice
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.frontend import compile_file
 from exo.compiler.ir import (
+    Checkpoint,
     Duration,
     InputRef,
     Program,
@@ -23,6 +24,7 @@ from exo.compiler.ir import (
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
 from exo.compiler.problem import enumerate_program
+from exo.compiler.report.facts import build_report
 from tests.conftest import all_examples, example_id
 from tests.optimizer_oracle import brute_force, check_plan
 
@@ -301,3 +303,31 @@ def test_lower_bound_never_exceeds_cost_and_gap_is_zero_when_optimal() -> None:
     assert plan.lower_bound_usd is not None and plan.expected_cost_usd is not None
     assert plan.lower_bound_usd <= plan.expected_cost_usd
     assert math.isclose(plan.lower_bound_usd, plan.expected_cost_usd, rel_tol=1e-9)
+
+
+def test_spot_that_cannot_be_promised_is_named_when_it_would_have_been_cheaper() -> None:
+    """4 h without checkpoints at λ = 0.47/h: spot costs less but cannot be promised."""
+    cat = _cat(
+        InstanceType(
+            instance_type="g.1",
+            accelerator="A10G",
+            accelerator_count=1,
+            vcpus=8,
+            memory_gib=64,
+            ondemand_usd_per_hour=1.0,
+            spot_usd_per_hour=0.3,
+            accelerator_memory_gib=24,
+            spot_preemptions_per_hour=0.47,
+        )
+    )
+    step = _dur("train", {"A10G": 4.0}, spot="allowed", checkpoint=Checkpoint(kind="none"))
+    program = Program(workflow=_wf(deadline_h=10.0), steps=(step,))
+    plan = optimize(program, cat)
+    (s,) = plan.steps
+    assert plan.status == "optimal" and not s.spot
+    # E = (e^{0.47 x 4} - 1)/0.47 = 11.816 h; at $0.30/h: $3.54 < $4.00 on demand
+    line = next(x for x in plan.explanation if "cannot be promised" in x)
+    assert "`train`: spot on g.1 would cost $3.54" in line and "add checkpoints" in line
+    report = build_report(plan, program, cat)
+    why = report.steps[0].why
+    assert why is not None and "cannot be promised at 95% confidence" in why.reason

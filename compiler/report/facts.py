@@ -244,7 +244,8 @@ def constraints(
                 and opts
                 and min(o.cost for o in opts) < min(o.cost for o in within) - EPS_USD
             ):
-                for rej in over:
+                # the cheapest options the quota rules out come first
+                for rej in sorted(over, key=lambda r: r.cost if r.cost is not None else 0.0):
                     outside.setdefault(rej.step, []).append(rej.message)
         if all(kept):
             cheap = [_pick(k, "cost") for k in kept]
@@ -262,9 +263,9 @@ def constraints(
         if peak >= q:
             notes.append("full while steps run side by side")
         ruled = [
-            f"{s}: {msgs[0]}"
+            f"{s}: {next(m for m in msgs if f' {label},' in m)}"
             for s, msgs in sorted(outside.items())
-            if any(label in m for m in msgs)
+            if any(f" {label}," in m for m in msgs)
         ]
         if ruled:
             notes.append("rules out cheaper options (" + "; ".join(ruled) + ")")
