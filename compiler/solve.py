@@ -111,9 +111,16 @@ def _limit(problem: Problem, cap: float | None) -> float | None:
 
 
 def best_schedule(
-    problem: Problem, choice: Sequence[int], guide: Sequence[float] | None = None
+    problem: Problem,
+    choice: Sequence[int],
+    guide: Sequence[float] | None = None,
+    enough: float | None = None,
 ) -> tuple[float, ...]:
-    """The shortest of several serial-SGS schedules of ``choice`` (deterministic)."""
+    """The shortest of several serial-SGS schedules of ``choice`` (deterministic).
+
+    ``enough``: a makespan that is good enough (the deadline, when the objective
+    is cost): the first schedule that reaches it is returned as it is.
+    """
     jobs = problem.jobs(choice)
     if not jobs.limits:
         return tuple(asap(jobs))
@@ -126,12 +133,22 @@ def best_schedule(
     best: tuple[float, ...] | None = None
     best_ms = math.inf
     for rule in rules:
-        starts = improve(jobs, serial_sgs(jobs, priority_order(jobs, rule)))
+        starts = serial_sgs(jobs, priority_order(jobs, rule))
+        if enough is not None and makespan(jobs, starts) <= enough + TOL_H:
+            return tuple(starts)
+        starts = improve(jobs, starts)
         ms = makespan(jobs, starts)
         if ms < best_ms - 1e-12:
             best, best_ms = tuple(starts), ms
+        if enough is not None and ms <= enough + TOL_H:
+            break
     assert best is not None
     return best
+
+
+def _enough(problem: Problem, objective: str, cap: float | None) -> float | None:
+    """For the cost objective any schedule within the limit will do; for time, the best."""
+    return _limit(problem, cap) if objective == "cost" else None
 
 
 def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | None) -> bool:
@@ -145,7 +162,7 @@ def _from_milp(
     """A stage from a MILP solution if its (clean) schedule meets the limits."""
     if r.choice is None:
         return None
-    starts = best_schedule(problem, r.choice, r.starts)
+    starts = best_schedule(problem, r.choice, r.starts, _enough(problem, objective, cap))
     jobs = problem.jobs(r.choice)
     if not _within(problem, jobs, starts, cap):
         return None
@@ -204,7 +221,7 @@ def _stage(
             objective=objective,
             deadline=limit,
             energy=binding,
-            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.6)),
+            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.8)),
         )
     )
     if lp_bound is not None:
@@ -231,6 +248,10 @@ def _stage(
         got = _from_milp(problem, objective, exact, cap, bound)
         if got is not None:
             return _best(objective, got, found)
+    if found is not None:
+        # the relaxation's choice fits (the solver stopped before proving it): that
+        # is what the repair would start from and return, with the same schedule
+        return _best(objective, found, None)
     return _best(
         objective,
         found,
@@ -475,7 +496,7 @@ def _accept(
     cap: float | None,
     bound: float,
 ) -> _Stage | None:
-    starts = best_schedule(problem, choice, guide)
+    starts = best_schedule(problem, choice, guide, _enough(problem, objective, cap))
     if not _within(problem, problem.jobs(choice), starts, cap):
         return None
     if not problem.meets_budget(problem.cost(choice)):
@@ -556,8 +577,13 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
         )
         return Solution("infeasible", note=note)
     choice, starts = costs.choice, costs.starts
+    jobs = problem.jobs(choice)
+    if jobs.limits and not clock.expired():
+        # the search took the first schedule within the deadline; the one reported
+        # is improved (forward-backward passes never lengthen a schedule)
+        starts = tuple(improve(jobs, starts))
     cost = problem.cost(choice)
-    span = makespan(problem.jobs(choice), starts)
+    span = makespan(jobs, starts)
     bound = max(trivial_cost_bound(problem), costs.bound)
     bound = min(bound, cost)
     proven = primary.proven and costs.proven
