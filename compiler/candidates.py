@@ -150,7 +150,7 @@ def _fit_rejection(step: Step, inst: InstanceType, batch: int | None) -> Rejecti
     )
 
 
-def _hardware_rejection(step: Step, inst: InstanceType) -> Rejection | None:
+def hardware_rejection(step: Step, inst: InstanceType) -> Rejection | None:
     if inst.accelerator is not None and inst.accelerator_count < step.gpus:
         return Rejection(
             step.name,
@@ -180,7 +180,7 @@ def _hardware_rejection(step: Step, inst: InstanceType) -> Rejection | None:
 def families(step: Step, catalog: Catalog) -> Iterator[Family | Rejection]:
     """Each (instance type, batch size) the step may run on, or why a candidate may not."""
     for inst in candidate_instances(step, catalog):
-        hw = _hardware_rejection(step, inst)
+        hw = hardware_rejection(step, inst)
         if hw is not None:
             yield hw
             continue

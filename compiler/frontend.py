@@ -204,6 +204,7 @@ def check_hardware(
     accels = catalog.accelerators()
     types = catalog.instance_types()
     offered = sorted(accels | types)
+    memo: dict[tuple[object, ...], dict[str, list[str]]] = {}
     for step in steps:
         r = refs.get(step.name)
         if r is None:
@@ -245,7 +246,7 @@ def check_hardware(
             else:
                 _not_offered(sink, key, sorted(usable), catalog, span)
         if not r.misspelt:
-            sink.add(missing_entry_warnings(step, catalog, r.name_span, r.accelerator_spans))
+            sink.add(missing_entry_warnings(step, catalog, r.name_span, r.accelerator_spans, memo))
     for key, span in lw.quota_spans.items():
         if key != CPU_KEY and key not in accels:
             _not_offered(sink, key, [*sorted(accels), CPU_KEY], catalog, span, what="quota")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from exo.compiler.candidates import Rejection, candidate_instances, families
+from exo.compiler.candidates import candidate_instances, hardware_rejection, perf_keys
 from exo.compiler.catalog import Catalog
 from exo.compiler.diagnostics import Diagnostic, Severity, Span, suggest
 from exo.compiler.ir import CPU_KEY, Step
@@ -24,28 +24,55 @@ def _warn(code: str, message: str, span: Span | None, help: Sequence[str]) -> Di
     return Diagnostic(code, message, span, tuple(help), (), Severity.WARNING)
 
 
+def _unmeasured(step: Step, catalog: Catalog) -> dict[str, list[str]]:
+    """Candidate instance types (hardware fits) with no performance entry, by group key."""
+    keys: set[str] = set()
+    if step.throughput is not None:
+        keys = step.throughput.keys()
+    elif step.duration is not None:
+        if step.duration.default_h is not None:
+            return {}
+        keys = set(step.duration.per_key)
+    dropped: dict[str, list[str]] = {}
+    for inst in candidate_instances(step, catalog):
+        if hardware_rejection(step, inst) is not None:
+            continue
+        if any(k in keys for k in perf_keys(inst)):
+            continue
+        key = inst.accelerator if inst.accelerator is not None else CPU_KEY
+        if inst.instance_type in step.accelerators:
+            key = inst.instance_type
+        dropped.setdefault(key, []).append(inst.instance_type)
+    return dropped
+
+
 def missing_entry_warnings(
     step: Step,
     catalog: Catalog,
     name_span: Span,
     accelerator_spans: Mapping[str, Span],
+    memo: dict[tuple[object, ...], dict[str, list[str]]] | None = None,
 ) -> list[Diagnostic]:
-    """One E308 per accelerator or instance type the step names but never measured."""
-    what = "throughput" if step.throughput is not None else "duration"
+    """One E308 per accelerator or instance type the step names but never measured.
+
+    ``memo`` (one per catalog) shares the answer among steps with the same
+    hardware and performance keys: generated workflows repeat them.
+    """
     if step.throughput is None and step.duration is None:
         return []
-    dropped: dict[str, list[str]] = {}
-    for item in families(step, catalog):
-        if isinstance(item, Rejection) and item.kind == "no_performance_entry":
-            inst = catalog.get(item.instance_type)
-            if inst is None or item.batch_size is not None:
-                continue
-            key = inst.accelerator if inst.accelerator is not None else CPU_KEY
-            if inst.instance_type in step.accelerators:
-                key = inst.instance_type
-            dropped.setdefault(key, []).append(inst.instance_type)
+    what = "throughput" if step.throughput is not None else "duration"
+    perf = step.throughput.keys() if step.throughput is not None else set()
+    if step.duration is not None:
+        perf = set(step.duration.per_key) | (
+            {"*"} if step.duration.default_h is not None else set()
+        )
+    sig = (step.accelerators, step.gpus, step.cpu, step.memory_gib, frozenset(perf), what)
+    if memo is None:
+        memo = {}
+    if sig not in memo:
+        memo[sig] = _unmeasured(step, catalog)
     out: list[Diagnostic] = []
-    for key, types in sorted(dropped.items()):
+    for key, types in sorted(memo[sig].items()):
         shown = ", ".join(sorted(types))
         if key == CPU_KEY:
             subject = f"CPU instance type{'s' if len(types) > 1 else ''} {shown}"

@@ -127,11 +127,8 @@ def monotone_from(a: float, b: float) -> float:
     ``k + 1 <= (1 + c_s)(a + b k)``, i.e. every ``k >= (1 - (1 + c_s) a)/((1 + c_s) b - 1)``
     (``(1 + c_s) b > 1``).
     """
-    if not b > 0.0:
-        return 0.0
-    cs = min((1.0 - b) / (b * b), 1.0 / b)
-    beta = (1.0 + cs) * b
-    return max(0.0, math.ceil((1.0 - (1.0 + cs) * a) / (beta - 1.0)))
+    with np.errstate(all="ignore"):
+        return float(_monotone_from_array(np.array([a]), np.array([b]))[0])
 
 
 def _start(a: float, b: float, miss: float) -> float:
@@ -281,7 +278,7 @@ def preemption_quantiles(
 def _monotone_from_array(
     a: np.ndarray[Any, np.dtype[np.float64]], b: np.ndarray[Any, np.dtype[np.float64]]
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """:func:`monotone_from` element by element."""
+    """:func:`monotone_from` element by element (the formula lives here)."""
     cs = np.minimum((1.0 - b) / (b * b), 1.0 / b)
     beta = (1.0 + cs) * b
     out = np.maximum(0.0, np.ceil((1.0 - (1.0 + cs) * a) / (beta - 1.0)))
