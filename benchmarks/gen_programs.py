@@ -7,7 +7,8 @@ earlier group, so the groups interlock. Every step has at least 24 options
 before pruning:
 
 - GPU steps: two to four accelerator types, three or four batch sizes, replicas
-  1..4 or 1..8, spot allowed, batch / none / interval checkpoints, GPU memory
+  1..4 or 1..8 (1..16 or 1..32 when every accelerator comes in 8-GPU instances
+  only: replicas pack onto instances), spot allowed, batch / none / interval checkpoints, GPU memory
   fit from ``model_memory`` and ``memory_per_item``;
 - CPU steps: three CPU instance types, replicas 1..8, spot allowed or not.
 
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from exo.compiler.candidates import has_spot_candidate
 from exo.compiler.catalog import Catalog, load_catalog
 from exo.compiler.costmodel import enumerate_options, quota_limits, quota_resources, usage
 from exo.compiler.ir import (
@@ -40,6 +42,7 @@ from exo.compiler.ir import (
     Throughput,
     Workflow,
 )
+from exo.compiler.preemption import Confidence
 from exo.compiler.schedule import Jobs, makespan, priority_order, serial_sgs
 
 DeadlineKind = Literal["tight", "loose", "none"]
@@ -64,6 +67,9 @@ GPU_SETS: tuple[tuple[str, ...], ...] = (
     ("A100-80GB", "H100", "H200"),
     ("T4", "V100", "A10G", "L4"),
 )
+#: Accelerators AWS sells only in 8-GPU instances: replicas pack 8 to an instance, so
+#: their steps get 4x the replica range (1..16 or 1..32), i.e. 2 or 4 instance counts.
+EIGHT = frozenset({"A100", "A100-80GB", "H100", "H200"})
 BATCHES: tuple[tuple[int, ...], ...] = ((8, 16, 32, 64), (16, 32, 64), (32, 64, 128), (4, 8, 16))
 GROUP = 10
 
@@ -91,7 +97,7 @@ def _gpu_step(rng: random.Random, name: str, preds: Sequence[str]) -> Step:
         gpus=1,
         throughput=Throughput(per_batch=per_batch),
         batch_sizes=batches,
-        replicas=ReplicaRange(min=1, max=rng.choice((4, 8))),
+        replicas=ReplicaRange(min=1, max=rng.choice((4, 8)) * (4 if set(accels) <= EIGHT else 1)),
         startup_h=rng.choice((0.05, 0.1, 0.2)),
         model_memory_gib=rng.choice((6.0, 10.0, 14.0)),
         memory_per_item_gib=rng.choice((0.05, 0.1, 0.15)),
@@ -154,7 +160,8 @@ def generate(
     cat = catalog or load_catalog("aws/us-east-1", Path.cwd())
     steps = _skeleton(n_steps, seed)
     preds = _preds(steps)
-    conf = 0.95
+    # the workflow's confidence, shared among its steps with a spot option (DESIGN §3)
+    conf = Confidence(0.95, max(1, sum(1 for s in steps if has_spot_candidate(s, cat))))
     fastest = []
     cheapest = []
     for s in steps:
@@ -173,7 +180,7 @@ def generate(
         deadline_h=deadline_h,
         budget_usd=None,
         objective="cost",
-        confidence=conf,
+        confidence=conf.confidence,
         quota=q,
     )
     program = Program(

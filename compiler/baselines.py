@@ -4,7 +4,7 @@
 - ``naive``: no optimisation. Every step runs on its cheapest-per-hour candidate
   instance type (on-demand, or spot when the step sets ``spot = only``), with
   the largest batch size that fits and one replica (the smallest count the step
-  allows), started as soon as its predecessors are done and the quota has room.
+  allows; on as few instances as hold it), started as soon as its predecessors are done and the quota has room.
   It is reported even when it misses the deadline or the budget (that is the
   point of showing it); it is ``null`` only when some step has no candidate.
 """
@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from exo.compiler.catalog import Catalog
-from exo.compiler.costmodel import Option, quota_limits, quota_resources, usage
+from exo.compiler.costmodel import (
+    Option,
+    apply_quota,
+    option_for,
+    quota_limits,
+    quota_resources,
+    usage,
+)
 from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline
 from exo.compiler.problem import Enumeration, build_problem, ordered_steps
@@ -31,23 +38,37 @@ def all_on_demand(program: Program, catalog: Catalog, clock: Clock) -> Baseline 
     return Baseline(expected_cost_usd=sol.cost, makespan_h=sol.makespan)
 
 
-def naive_choice(program: Program, enum: Enumeration) -> dict[str, Option] | None:
-    """Each step's naive option, or ``None`` when some step has none."""
+def naive_choice(program: Program, catalog: Catalog, enum: Enumeration) -> dict[str, Option] | None:
+    """Each step's naive option, or ``None`` when some step has none.
+
+    The candidates are the (instance type, batch size) pairs the step has options
+    on, in the tier the naive plan uses; the first, by price per hour then the
+    largest batch, that runs the smallest replica count within the quota wins.
+    """
     out: dict[str, Option] = {}
+    quota = program.workflow.quota
     for step in program.steps:
         want_spot = step.spot == "only"
-        n = step.replicas.min
-        cands = [o for o in enum.within_quota[step.name] if o.spot == want_spot and o.replicas == n]
-        if not cands:
+        pairs = {
+            (o.price_usd_per_hour, -(o.batch_size or 0), o.instance_type, o.batch_size)
+            for o in enum.options[step.name]
+            if o.spot == want_spot
+        }
+        for _, _, instance_type, batch in sorted(pairs, key=lambda p: p[:3]):
+            got = option_for(
+                step,
+                catalog,
+                enum.confidence,
+                instance_type=instance_type,
+                spot=want_spot,
+                batch_size=batch,
+                replicas=step.replicas.min,
+            )
+            if isinstance(got, Option) and apply_quota([got], quota)[0]:
+                out[step.name] = got
+                break
+        else:
             return None
-        out[step.name] = min(
-            cands,
-            key=lambda o: (
-                o.price_usd_per_hour,
-                -(o.batch_size or 0),
-                o.instance_type,
-            ),
-        )
     return out
 
 
@@ -69,8 +90,8 @@ def naive_schedule(
     return [s.name for s in steps], starts, jobs
 
 
-def naive(program: Program, enum: Enumeration) -> Baseline | None:
-    chosen = naive_choice(program, enum)
+def naive(program: Program, catalog: Catalog, enum: Enumeration) -> Baseline | None:
+    chosen = naive_choice(program, catalog, enum)
     if chosen is None:
         return None
     _, starts, jobs = naive_schedule(program, chosen)

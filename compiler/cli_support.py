@@ -75,9 +75,12 @@ def compile_or_exit(
     catalog: str | None = None,
     fmt: str = "text",
 ) -> Compiled:
-    """Compile, or print every diagnostic and exit 1."""
+    """Compile, or print every diagnostic and exit 1; warnings go to stderr either way."""
     try:
-        return compile_file(file, parse_params(params), catalog=catalog, label=str(file))
+        compiled = compile_file(file, parse_params(params), catalog=catalog, label=str(file))
     except CompileError as e:
         report(e.diagnostics, e.sources, fmt)
         raise typer.Exit(Exit.DIAGNOSTICS) from None
+    if compiled.warnings:
+        print_diagnostics(compiled.warnings, compiled.sources, stderr_console())
+    return compiled

@@ -36,27 +36,35 @@ def check(
     """Validate workflows: exit 0, or 1 with every problem reported."""
     every: list[Diagnostic] = []
     failed: list[tuple[Path, int]] = []
+    warned = 0
     for f in files:
         try:
-            compile_file(f, parse_params(params), catalog=catalog, label=str(f))
+            compiled = compile_file(f, parse_params(params), catalog=catalog, label=str(f))
         except CompileError as e:
             failed.append((f, sum(1 for d in e.diagnostics if d.severity is Severity.ERROR)))
             if diagnostics_format == "json":
                 every.extend(e.diagnostics)
             else:
                 report(e.diagnostics, e.sources)
+            continue
+        warned += len(compiled.warnings)
+        if diagnostics_format == "json":
+            every.extend(compiled.warnings)
+        elif compiled.warnings:
+            report(compiled.warnings, compiled.sources)
     if diagnostics_format == "json":
         report(every, {}, "json")
-    elif summary := check_summary(len(files), failed):
+    elif summary := check_summary(len(files), failed, warned):
         stderr_console().print(summary, highlight=False)
     raise typer.Exit(Exit.DIAGNOSTICS if failed else Exit.OK)
 
 
-def check_summary(checked: int, failed: list[tuple[Path, int]]) -> str:
+def check_summary(checked: int, failed: list[tuple[Path, int]], warned: int = 0) -> str:
     """The last line of ``exoc check``: ``ok``, or, for several files, the grand total."""
     files = f"{checked} file{'s' if checked != 1 else ''} checked"
     if not failed:
-        return f"[green]ok[/green]: {files}"
+        note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
+        return f"[green]ok[/green]: {files}{note}"
     if checked == 1:
         return ""  # the file's own "N errors found" is the total
     errors = sum(n for _, n in failed)

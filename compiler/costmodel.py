@@ -1,48 +1,71 @@
-"""Cost model v1 (DESIGN §3, normative): options, their durations and costs, and pruning.
+"""Cost model v2 (DESIGN §3, normative): options, their durations and costs, and pruning.
 
 An *option* for a step is one way to run it: an instance type, the spot flag, a
 batch size and a replica count, with the figures the optimizer works with:
 
 - ``T``: hours of work without preemptions (startup included);
-- ``E``: expected hours, preemptions included (spot); ``T`` on demand;
+- ``E``: exact expected hours of one instance, preemptions included (spot);
+  ``T`` on demand (:mod:`exo.compiler.preemption`);
 - ``P``: hours at the workflow's confidence (the schedule uses these);
-- ``cost``: expected dollars (the budget and the objective use these).
+- ``cost``: expected dollars of the ``m`` instances (the budget and the
+  objective use these).
 
-Everything here is a pure function of the step, the catalog and the confidence.
-Options that cannot exist are reported as :class:`Rejection` values, so that an
-infeasible plan can say *why* (memory fit, quota, no spot price, no throughput
-or duration entry). :func:`prune_dominated` removes options that can never be
-needed; it is exact, so the optimizer's optimum does not change.
+Replicas are packed: one instance holds ``k_i`` replicas, so ``n`` replicas rent
+``m = ceil(n / k_i)`` instances, which is what the price and the quotas count.
+Everything here is a pure function of the step, the catalog and the
+:class:`~exo.compiler.preemption.Confidence`. Candidates that are not options are
+:class:`Rejection` values, so that an infeasible plan can say *why* (memory fit,
+quota, no spot price, no throughput or duration entry, spot that cannot be
+promised). Every loop is bounded: a replica range is walked by instance counts,
+at most :data:`MAX_COUNTS` (+ a ladder) per instance type and batch size.
+:func:`prune_dominated` removes options that can never be needed; it is exact.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import NamedTuple
 
+from exo.compiler.candidates import (
+    Family,
+    families,
+    has_spot_candidate,
+)
+from exo.compiler.candidates import Rejection as Rejection  # re-exported: part of this API
 from exo.compiler.catalog import Catalog, InstanceType
-from exo.compiler.ir import CPU_KEY, Quota, Step
+from exo.compiler.ir import Program, Quota, Step
+from exo.compiler.preemption import (
+    MAX_PREEMPTIONS,
+    Confidence,
+    expected_hours,
+    expected_hours_array,
+    preemption_quantile,
+    preemption_quantiles,
+)
 
-#: Why a candidate does not become an option.
-RejectionKind = Literal[
-    "accelerator_count",
-    "vcpus",
-    "host_memory",
-    "accelerator_memory",
-    "accelerator_memory_unknown",
-    "no_performance_entry",
-    "no_spot_price",
-    "no_items",
-    "quota",
-]
+#: Instance counts per instance type and batch size enumerated one by one.
+MAX_COUNTS = 256
+#: Beyond that: this many consecutive counts from the first that can meet the deadline ...
+DENSE_COUNTS = 192
+#: ... and a geometric ladder of this many counts up to the largest.
+LADDER_COUNTS = 64
+#: A plan meets its deadline within this many hours (``problem.TOL_H``).
+DEADLINE_TOL_H = 1e-6
+#: Figures beyond these are not represented (the option is rejected as out of range).
+MAX_HOURS = 1e12
+MAX_USD = 1e15
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One way to run a step, with the DESIGN §3 figures (hours and USD)."""
+class Option(NamedTuple):
+    """One way to run a step, with the DESIGN §3 figures (hours and USD).
+
+    A named tuple (immutable, hashable, cheap to build: a workflow of 1,000
+    steps has about 85,000 of them).
+    """
 
     step: str
     instance_type: str
@@ -62,14 +85,18 @@ class Option:
     perf_key: str
     #: Preemptions per hour (0 on demand).
     preemptions_per_hour: float
-    #: Hours of work lost to one preemption before restart (``c``; 0 on demand).
+    #: Hours of work lost to one preemption at most (``c``; 0 on demand).
     checkpoint_h: float
-    #: Poisson quantile ``k`` of the number of preemptions (0 on demand).
+    #: Preemptions during ``P`` allowed at the confidence (``k``; 0 on demand).
     preemptions_at_confidence: int
     T: float
     E: float
     P: float
     cost: float
+    #: Instances rented: ``m = ceil(replicas / per_instance)``.
+    instances: int = 1
+    #: Replicas one instance holds (``k_i``).
+    per_instance: int = 1
 
     @property
     def key(self) -> tuple[str, bool, int, int]:
@@ -83,78 +110,57 @@ class Option:
 
     def label(self) -> str:
         """``g5.xlarge spot x4, batch 32``: how a person names this option."""
-        tier = "spot" if self.spot else "on-demand"
-        text = f"{self.instance_type} {tier} x{self.replicas}"
-        if self.batch_size is not None:
-            text += f", batch {self.batch_size}"
-        return text
+        return option_label(
+            self.instance_type, self.spot, self.replicas, self.batch_size, self.instances
+        )
+
+
+def option_label(
+    instance_type: str, spot: bool, replicas: int, batch_size: int | None, instances: int
+) -> str:
+    """``p4d.24xlarge spot x8 on 1 instance, batch 32`` (instances named when they differ)."""
+    tier = "spot" if spot else "on-demand"
+    text = f"{instance_type} {tier} x{replicas}"
+    if instances != replicas:
+        text += f" on {instances} instance{'s' if instances != 1 else ''}"
+    if batch_size is not None:
+        text += f", batch {batch_size}"
+    return text
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
-    """A candidate that is not an option, and why (for explanations)."""
+class Sampled:
+    """Instance counts ``first..last`` of one family that were not enumerated.
+
+    Only a replica range of more than :data:`MAX_COUNTS` instance counts is
+    sampled. Every skipped option costs at least ``cost_lb`` and takes at least
+    ``p_lb`` hours, which is what proves (or bounds) the optimum afterwards.
+    """
 
     step: str
     instance_type: str
-    kind: RejectionKind
-    message: str
-    spot: bool | None = None
-    batch_size: int | None = None
-    replicas: int | None = None
+    spot: bool
+    batch_size: int | None
+    first: int
+    last: int
+    cost_lb: float
+    p_lb: float
 
 
-# --------------------------------------------------------------------------- Poisson
+@dataclass(frozen=True, slots=True)
+class Enumerated:
+    """A step's options, why other candidates are not options, and what was sampled."""
 
-
-def poisson_cdf(k: int, mu: float) -> float:
-    """P[X <= k] for X ~ Poisson(mu), summed term by term."""
-    if mu <= 0.0:
-        return 1.0
-    total = 0.0
-    if mu < 600.0:
-        term = math.exp(-mu)
-        for i in range(k + 1):
-            if i:
-                term *= mu / i
-            total += term
-    else:  # exp(-mu) underflows: every term from logs
-        log_mu = math.log(mu)
-        for i in range(k + 1):
-            total += math.exp(-mu + i * log_mu - math.lgamma(i + 1))
-    return min(total, 1.0)
-
-
-def poisson_quantile(mu: float, confidence: float) -> int:
-    """The smallest integer k with PoissonCDF(k; mu) >= confidence."""
-    if mu <= 0.0 or confidence <= 0.0:
-        return 0
-    if mu < 600.0:
-        term = math.exp(-mu)
-        total = term
-        k = 0
-        while total < confidence:
-            k += 1
-            term *= mu / k
-            total += term
-            if term == 0.0 and total < confidence:  # float floor reached: the tail is empty
-                break
-        return k
-    log_mu = math.log(mu)
-    total = 0.0
-    k = 0
-    limit = mu + 60.0 * math.sqrt(mu) + 100.0  # the tail beyond is below float precision
-    while True:
-        total += math.exp(-mu + k * log_mu - math.lgamma(k + 1))
-        if total >= confidence or k >= limit:
-            return k
-        k += 1
+    options: list[Option]
+    rejections: list[Rejection]
+    sampled: list[Sampled]
 
 
 # --------------------------------------------------------------------------- formulas
 
 
 def work_hours(step: Step, replicas: int, throughput: float) -> float:
-    """``T = S + W / (n * θ * 3600)`` for a throughput step."""
+    """``T = S + W / (n * θ * 3600)`` for a throughput step (``inf`` when it overflows)."""
     items = step.items or 0
     return step.startup_h + items / (replicas * throughput * 3600.0)
 
@@ -162,18 +168,23 @@ def work_hours(step: Step, replicas: int, throughput: float) -> float:
 def checkpoint_hours(
     step: Step, batch_size: int | None, throughput: float | None, t: float
 ) -> float:
-    """``c``: work lost to one preemption (DESIGN §3).
+    """``c``: the work one preemption can lose (DESIGN §3).
 
-    ``batch``: one batch (``b / θ / 3600``); ``none``: the whole replica's work ``T``;
-    an interval: that interval. A batch checkpoint without a batch size (a
-    batch-independent throughput) loses the whole replica's work, like ``none``.
+    ``batch``: one batch (``b / θ / 3600``); an interval: that interval; ``none``:
+    all the work, ``T - S``. A batch checkpoint without a batch size (a
+    batch-independent throughput) has no batch to resume from and counts as ``none``.
     """
     ck = step.checkpoint
     if ck.kind == "interval" and ck.interval_h is not None:
         return ck.interval_h
     if ck.kind == "batch" and batch_size is not None and throughput:
         return batch_size / throughput / 3600.0
-    return t
+    return max(t - step.startup_h, 0.0)
+
+
+def _too_large(t: float, e: float, p: float) -> bool:
+    """Beyond :data:`MAX_HOURS` (``inf`` and ``nan`` included)."""
+    return not (t <= MAX_HOURS and e <= MAX_HOURS and p <= MAX_HOURS)
 
 
 def make_option(
@@ -186,285 +197,364 @@ def make_option(
     throughput: float | None,
     t: float,
     perf_key: str,
-    confidence: float,
-) -> Option:
-    """The E / P / cost figures of one option from its work hours ``t`` (DESIGN §3)."""
-    if spot:
-        assert inst.spot_usd_per_hour is not None
-        price = inst.spot_usd_per_hour
-        lam = inst.spot_preemptions_per_hour
-        r = step.startup_h
-        c = checkpoint_hours(step, batch_size, throughput, t)
-        e = t * (1.0 + lam * (c / 2.0 + r))
-        k = poisson_quantile(lam * t, confidence)
-        p = t + k * (c + r)
-    else:  # on-demand: nothing is lost, E = P = T
-        price, lam, c, k, e, p = inst.ondemand_usd_per_hour, 0.0, 0.0, 0, t, t
-    return Option(
-        step=step.name,
-        instance_type=inst.instance_type,
-        accelerator=inst.accelerator,
-        accelerator_count=inst.accelerator_count,
-        vcpus=inst.vcpus,
-        spot=spot,
-        batch_size=batch_size,
-        replicas=replicas,
-        price_usd_per_hour=price,
-        throughput=throughput,
-        perf_key=perf_key,
-        preemptions_per_hour=lam,
-        checkpoint_h=c,
-        preemptions_at_confidence=k,
-        T=t,
-        E=e,
-        P=p,
-        cost=replicas * price * e,
-    )
+    confidence: Confidence,
+    per_instance: int = 1,
+    preemptions: int | None = -1,
+    expected: float | None = None,
+) -> Option | Rejection:
+    """The E / P / cost figures of one candidate from its work hours ``t`` (DESIGN §3).
 
-
-# --------------------------------------------------------------------------- enumeration
-
-
-def candidate_instances(step: Step, catalog: Catalog) -> list[InstanceType]:
-    """Instance types offering one of the step's accelerators (or named by it), or CPU ones.
-
-    Hardware sizes are not checked here (see :func:`explain_rejections`).
+    A spot candidate whose work cannot be promised at the confidence (no ``k <=
+    10,000``) and a candidate whose figures are beyond what the model represents
+    (more than 10^12 hours or $10^15) are rejections. ``preemptions``: ``k`` when
+    the caller computed it already (``None``: no ``k`` exists), ``-1`` to compute it;
+    ``expected``: ``E`` when the caller computed it already.
     """
-    if not step.accelerators:
-        return [i for i in catalog.instances if i.accelerator is None]
-    wanted = set(step.accelerators)
-    return [
-        i
-        for i in catalog.instances
-        if i.instance_type in wanted or (i.accelerator is not None and i.accelerator in wanted)
-    ]
-
-
-def _perf_keys(inst: InstanceType) -> tuple[str, ...]:
-    """Lookup order: the instance type, then its accelerator, then ``cpu`` (CPU instances)."""
-    if inst.accelerator is None:
-        return (inst.instance_type, CPU_KEY)
-    return (inst.instance_type, inst.accelerator)
-
-
-def _spot_flags(step: Step, inst: InstanceType) -> tuple[bool, ...]:
-    if step.spot == "never":
-        return (False,)
-    has_spot = inst.spot_usd_per_hour is not None
-    if step.spot == "only":
-        return (True,) if has_spot else ()
-    return (False, True) if has_spot else (False,)
-
-
-def _gib(x: float) -> str:
-    return f"{x:g} GiB"
-
-
-def _fit_rejection(step: Step, inst: InstanceType, batch: int | None) -> Rejection | None:
-    """``model_memory + b * memory_per_item <= gpus * accel_memory`` (GPU instances only)."""
-    if inst.accelerator is None:
-        return None
-    model = step.model_memory_gib or 0.0
-    per_item = step.memory_per_item_gib or 0.0
-    if model == 0.0 and per_item == 0.0:
-        return None
-    need = model + (batch or 0) * per_item
-    if inst.accelerator_memory_gib is None:
+    m = -(-replicas // per_instance)
+    price = inst.spot_usd_per_hour if spot else inst.ondemand_usd_per_hour
+    assert price is not None
+    lam = inst.spot_preemptions_per_hour if spot else 0.0
+    c = checkpoint_hours(step, batch_size, throughput, t) if spot else 0.0
+    k = 0
+    e = p = t
+    if spot and lam > 0.0:
+        r = step.startup_h
+        got = (
+            preemption_quantile(t, c + r, lam, confidence.miss(m))
+            if preemptions == -1
+            else preemptions
+        )
+        e = expected_hours(t, r, c, lam) if expected is None else expected
+        if got is None:
+            return _unpromisable(step, inst, batch_size, replicas, m, t, c, lam, price * m * e)
+        k = got
+        p = t + k * (c + r)
+    cost = m * price * e
+    if _too_large(t, e, p) or not math.isfinite(cost) or cost > MAX_USD:
         return Rejection(
             step.name,
             inst.instance_type,
-            "accelerator_memory_unknown",
-            f"the memory of {inst.accelerator} is unknown, so the fit of "
-            f"{_gib(need)} cannot be checked (add accelerator_memory_gib to the catalog row)",
-            batch_size=batch,
+            "out_of_range",
+            f"{replicas} x {inst.instance_type} ({'spot' if spot else 'on-demand'}) would "
+            f"take {p:.3g} h and cost ${cost:.3g}, beyond what the model represents "
+            f"(at most {MAX_HOURS:.0e} h and ${MAX_USD:.0e})",
+            spot=spot,
+            batch_size=batch_size,
+            replicas=replicas,
         )
-    gpus = step.gpus
-    have = gpus * inst.accelerator_memory_gib
-    if need <= have:
-        return None
-    what = f"batch {batch} needs " if batch is not None else "the model needs "
-    detail = f"{_gib(model)} + {batch} x {_gib(per_item)} = " if batch is not None else ""
+    return Option(  # positional, in field order: the fast way to build a named tuple
+        step.name,
+        inst.instance_type,
+        inst.accelerator,
+        inst.accelerator_count,
+        inst.vcpus,
+        spot,
+        batch_size,
+        replicas,
+        price,
+        throughput,
+        perf_key,
+        lam,
+        c,
+        k,
+        t,
+        e,
+        p,
+        cost,
+        m,
+        per_instance,
+    )
+
+
+def _unpromisable(
+    step: Step,
+    inst: InstanceType,
+    batch_size: int | None,
+    replicas: int,
+    instances: int,
+    t: float,
+    c: float,
+    lam: float,
+    cost: float,
+) -> Rejection:
+    loss = c + step.startup_h
+    if lam * loss >= 1.0:
+        why = (
+            f"a preemption costs up to {loss:.3g} h (c + r) while preemptions come every "
+            f"{1 / lam:.3g} h on average (λ = {lam:g}/h)"
+        )
+    else:
+        why = f"more than {MAX_PREEMPTIONS:,} preemptions would be needed (λT = {lam * t:.3g})"
+    fix = "checkpoint more often" if step.checkpoint.kind != "none" else "add checkpoints"
     return Rejection(
         step.name,
         inst.instance_type,
-        "accelerator_memory",
-        f"{what}{detail}{_gib(round(need, 6))} of accelerator memory, more than "
-        f"{gpus} x {inst.accelerator} = {_gib(round(have, 6))}",
-        batch_size=batch,
+        "unpromisable",
+        f"spot cannot promise {t:.3g} h of work on {instances} x {inst.instance_type}: "
+        f"{why}; {fix} or use more replicas",
+        spot=True,
+        batch_size=batch_size,
+        replicas=replicas,
+        cost=cost if math.isfinite(cost) else None,
     )
 
 
-def _hardware_rejection(step: Step, inst: InstanceType) -> Rejection | None:
-    if inst.accelerator is not None and inst.accelerator_count < step.gpus:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "accelerator_count",
-            f"{inst.instance_type} has {inst.accelerator_count} {inst.accelerator}, "
-            f"the step needs gpus = {step.gpus}",
-        )
-    if step.cpu is not None and inst.vcpus < step.cpu:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "vcpus",
-            f"{inst.instance_type} has {inst.vcpus} vCPUs, the step needs cpu = {step.cpu}",
-        )
-    if step.memory_gib is not None and inst.memory_gib < step.memory_gib:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "host_memory",
-            f"{inst.instance_type} has {_gib(inst.memory_gib)} of memory, "
-            f"the step needs memory = {_gib(step.memory_gib)}",
-        )
-    return None
+# --------------------------------------------------------------------------- replica counts
 
 
-def _iter_candidates(
-    step: Step, catalog: Catalog, confidence: float
-) -> Iterator[Option | Rejection]:
-    """Every option of a step, and a rejection for every candidate that is not one."""
-    for inst in candidate_instances(step, catalog):
-        hw = _hardware_rejection(step, inst)
-        if hw is not None:
-            yield hw
-            continue
-        flags = _spot_flags(step, inst)
-        if not flags:
-            yield Rejection(
-                step.name,
-                inst.instance_type,
-                "no_spot_price",
-                f"{inst.instance_type} has no spot price and the step sets spot = only",
-                spot=True,
-            )
-            continue
-        if step.throughput is not None:
-            yield from _throughput_candidates(step, inst, flags, confidence)
-        else:
-            yield from _duration_candidates(step, inst, flags, confidence)
+def instance_counts(
+    low: int, high: int, per_instance: int, *, first_useful: int | None = None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """``(m, n)`` pairs to enumerate for replicas ``low..high``, and skipped ``m`` ranges.
+
+    For ``m`` instances only the most replicas they hold, ``n = min(m k, high)``,
+    can be in an optimum: fewer replicas on the same instances cost more and take
+    longer. Up to :data:`MAX_COUNTS` instance counts are all enumerated; a larger
+    range (a huge ``replicas`` range) keeps the smallest and the largest count,
+    :data:`DENSE_COUNTS` consecutive counts from ``first_useful`` (the first
+    that can meet the deadline) and a geometric ladder above them; what lies
+    between is returned as skipped ranges.
+    """
+    m_lo = -(-low // per_instance)
+    m_hi = -(-high // per_instance)
+
+    def pair(m: int) -> tuple[int, int]:
+        return m, min(m * per_instance, high)
+
+    if m_hi - m_lo < MAX_COUNTS:
+        return [pair(m) for m in range(m_lo, m_hi + 1)], []
+    start = max(m_lo, min(first_useful or m_lo, m_hi))
+    chosen = {m_lo, m_hi, *range(start, min(start + DENSE_COUNTS, m_hi + 1))}
+    top = min(start + DENSE_COUNTS, m_hi)
+    if top < m_hi:
+        ratio = (m_hi / top) ** (1.0 / LADDER_COUNTS)
+        chosen.update(min(m_hi, round(top * ratio**i)) for i in range(LADDER_COUNTS + 1))
+    ms = sorted(chosen)
+    gaps = [(a + 1, b - 1) for a, b in itertools.pairwise(ms) if b - a > 1]
+    return [pair(m) for m in ms], gaps
 
 
-def _throughput_candidates(
-    step: Step, inst: InstanceType, flags: tuple[bool, ...], confidence: float
-) -> Iterator[Option | Rejection]:
-    tp = step.throughput
-    assert tp is not None
-    known = tp.keys()
-    key = next((k for k in _perf_keys(inst) if k in known), None)
-    if key is None:
-        yield Rejection(
-            step.name,
-            inst.instance_type,
-            "no_performance_entry",
-            f"the throughput has no entry for {' or '.join(_perf_keys(inst))}",
-        )
-        return
-    if step.items is None:
-        yield Rejection(step.name, inst.instance_type, "no_items", "the step has no item count")
-        return
-    batches: Sequence[int | None]
-    if tp.is_batched(key):
-        batches = step.batch_sizes or tuple(sorted(tp.per_batch[key]))
-    else:
-        batches = (None,)
-    for b in batches:
-        rate = tp.rate(key, b)
-        if rate is None or rate <= 0.0:
-            yield Rejection(
-                step.name,
-                inst.instance_type,
-                "no_performance_entry",
-                f"the throughput of {key} has no entry for batch {b}",
-                batch_size=b,
-            )
-            continue
-        fit = _fit_rejection(step, inst, b)
-        if fit is not None:
-            yield fit
-            continue
-        for n in step.replicas.values():
-            t = work_hours(step, n, rate)
-            for spot in flags:
-                yield make_option(
-                    step,
-                    inst,
-                    spot=spot,
-                    batch_size=b,
-                    replicas=n,
-                    throughput=rate,
-                    t=t,
-                    perf_key=key,
-                    confidence=confidence,
-                )
+def _first_useful(step: Step, fam: Family, high: int, deadline_h: float | None) -> int | None:
+    """The fewest instances whose work hours ``T`` fit the deadline (``P >= T``)."""
+    if deadline_h is None or fam.throughput is None:
+        return None
+    room = deadline_h + DEADLINE_TOL_H - step.startup_h
+    if room <= 0.0:
+        return None
+    need = (step.items or 0) / (room * fam.throughput * 3600.0)
+    if not math.isfinite(need) or need > high:
+        return None
+    return max(1, math.ceil(need / fam.per_instance))
 
 
-def _duration_candidates(
-    step: Step, inst: InstanceType, flags: tuple[bool, ...], confidence: float
-) -> Iterator[Option | Rejection]:
-    dur = step.duration
-    hours: float | None = None
-    key = ""
-    if dur is not None:
-        for k in _perf_keys(inst):
-            if k in dur.per_key:
-                hours, key = dur.per_key[k], k
-                break
-        else:
-            if dur.default_h is not None:
-                hours, key = dur.default_h, "default"
-    if hours is None:
-        yield Rejection(
-            step.name,
-            inst.instance_type,
-            "no_performance_entry",
-            f"the duration has no entry for {' or '.join(_perf_keys(inst))}",
-        )
-        return
-    fit = _fit_rejection(step, inst, None)
-    if fit is not None:
-        yield fit
-        return
-    t = step.startup_h + hours
-    for n in step.replicas.values():
-        for spot in flags:
-            yield make_option(
-                step,
-                inst,
-                spot=spot,
-                batch_size=None,
-                replicas=n,
-                throughput=None,
-                t=t,
-                perf_key=key,
-                confidence=confidence,
-            )
+def _sampled(
+    step: Step, fam: Family, spot: bool, gap: tuple[int, int], high: int
+) -> Sampled | None:
+    """Lower bounds on the cost and duration of the options of a skipped range.
+
+    ``E >= T`` and ``n <= m k``, so ``cost = m p E >= p (m S + W / (k θ 3600))``; and
+    ``P >= T >= S + W / (n θ 3600)`` with ``n <= min(last k, high)``. ``None`` for a
+    spot range none of whose options can be promised (``λ (c + r) >= 1`` for all).
+    """
+    assert fam.throughput is not None
+    price = fam.inst.spot_usd_per_hour if spot else fam.inst.ondemand_usd_per_hour
+    assert price is not None
+    first, last = gap
+    items = step.items or 0
+    per_hour = fam.throughput * 3600.0
+    cost_lb = price * (first * step.startup_h + items / (fam.per_instance * per_hour))
+    p_lb = step.startup_h + items / (min(last * fam.per_instance, high) * per_hour)
+    if spot:
+        # c + r: fixed for batch / interval checkpoints; T >= p_lb without checkpoints
+        loss = checkpoint_hours(step, fam.batch_size, fam.throughput, p_lb) + step.startup_h
+        if fam.inst.spot_preemptions_per_hour * loss >= 1.0:
+            return None
+    return Sampled(
+        step.name, fam.inst.instance_type, spot, fam.batch_size, first, last, cost_lb, p_lb
+    )
 
 
-def enumerate_with_rejections(
-    step: Step, catalog: Catalog, confidence: float
-) -> tuple[list[Option], list[Rejection]]:
-    """:func:`enumerate_options` and :func:`explain_rejections` in one pass."""
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One candidate before its figures: a family, a replica count, a tier."""
+
+    fam: Family
+    instances: int
+    replicas: int
+    spot: bool
+    t: float
+
+
+def _family_rows(
+    step: Step, fam: Family, deadline_h: float | None, sampled: list[Sampled]
+) -> list[_Row]:
+    """The family's (instance count, replicas, tier) candidates; huge ranges are sampled."""
+    if fam.throughput is None:  # a duration step: one replica
+        assert fam.duration_h is not None
+        t = step.startup_h + fam.duration_h
+        return [_Row(fam, 1, 1, spot, t) for spot in fam.flags]
+    high = step.replicas.max
+    useful = _first_useful(step, fam, high, deadline_h)
+    counts, gaps = instance_counts(step.replicas.min, high, fam.per_instance, first_useful=useful)
+    for spot in fam.flags:
+        for gap in gaps:
+            got = _sampled(step, fam, spot, gap, high)
+            if got is not None:
+                sampled.append(got)
+    rows: list[_Row] = []
+    for m, n in counts:
+        t = work_hours(step, n, fam.throughput)
+        rows.extend(_Row(fam, m, n, spot, t) for spot in fam.flags)
+    return rows
+
+
+def _spot_figures(
+    step: Step, rows: Sequence[_Row], confidence: Confidence
+) -> tuple[list[int | None], list[float | None]]:
+    """``k`` and ``E`` of every row (0 and ``None`` on demand), spot rows in one array each."""
+    ks: list[int | None] = [0] * len(rows)
+    es: list[float | None] = [None] * len(rows)
+    spot = [i for i, r in enumerate(rows) if r.spot and r.fam.inst.spot_preemptions_per_hour > 0]
+    if not spot:
+        return ks, es
+    miss: dict[int, float] = {}
+    ts, cs, loss, rates, eps = [], [], [], [], []
+    for i in spot:
+        r = rows[i]
+        c = checkpoint_hours(step, r.fam.batch_size, r.fam.throughput, r.t)
+        ts.append(r.t)
+        cs.append(c)
+        loss.append(c + step.startup_h)
+        rates.append(r.fam.inst.spot_preemptions_per_hour)
+        if r.instances not in miss:
+            miss[r.instances] = confidence.miss(r.instances)
+        eps.append(miss[r.instances])
+    got_k = preemption_quantiles(ts, loss, rates, eps)
+    got_e = expected_hours_array(ts, step.startup_h, cs, rates)
+    for i, k, e in zip(spot, got_k, got_e, strict=True):
+        ks[i] = k
+        es[i] = e
+    return ks, es
+
+
+def _as_confidence(confidence: Confidence | float) -> Confidence:
+    return confidence if isinstance(confidence, Confidence) else Confidence(confidence, 1)
+
+
+def enumerate_step(
+    step: Step,
+    catalog: Catalog,
+    confidence: Confidence | float,
+    *,
+    deadline_h: float | None = None,
+) -> Enumerated:
+    """Every option of ``step`` (DESIGN §3), every rejected candidate, and any sampled ranges.
+
+    ``confidence``: the workflow's :class:`Confidence` (a float is a step's share
+    ``q_s`` itself). ``deadline_h`` only steers which instance counts of a huge
+    replica range are enumerated one by one (see :func:`instance_counts`).
+    """
+    conf = _as_confidence(confidence)
     opts: list[Option] = []
     rejected: list[Rejection] = []
-    for item in _iter_candidates(step, catalog, confidence):
+    sampled: list[Sampled] = []
+    rows: list[_Row] = []
+    for fam in families(step, catalog):
+        if isinstance(fam, Rejection):
+            rejected.append(fam)
+        else:
+            rows.extend(_family_rows(step, fam, deadline_h, sampled))
+    ks, es = _spot_figures(step, rows, conf)
+    for r, k, e in zip(rows, ks, es, strict=True):
+        item = make_option(
+            step,
+            r.fam.inst,
+            spot=r.spot,
+            batch_size=r.fam.batch_size,
+            replicas=r.replicas,
+            throughput=r.fam.throughput,
+            t=r.t,
+            perf_key=r.fam.perf_key,
+            confidence=conf,
+            per_instance=r.fam.per_instance,
+            preemptions=k,
+            expected=e,
+        )
         if isinstance(item, Option):
             opts.append(item)
         else:
             rejected.append(item)
     opts.sort(key=lambda o: o.key)
-    return opts, rejected
+    return Enumerated(opts, rejected, sampled)
 
 
-def enumerate_options(step: Step, catalog: Catalog, confidence: float) -> list[Option]:
+def enumerate_with_rejections(
+    step: Step, catalog: Catalog, confidence: Confidence | float
+) -> tuple[list[Option], list[Rejection]]:
+    """:func:`enumerate_options` and :func:`explain_rejections` in one pass."""
+    got = enumerate_step(step, catalog, confidence)
+    return got.options, got.rejections
+
+
+def enumerate_options(step: Step, catalog: Catalog, confidence: Confidence | float) -> list[Option]:
     """Every option of ``step`` per DESIGN §3, in a deterministic order (quotas not applied)."""
-    return enumerate_with_rejections(step, catalog, confidence)[0]
+    return enumerate_step(step, catalog, confidence).options
 
 
-def explain_rejections(step: Step, catalog: Catalog, confidence: float) -> list[Rejection]:
+def explain_rejections(
+    step: Step, catalog: Catalog, confidence: Confidence | float
+) -> list[Rejection]:
     """Why candidates of ``step`` are not options (hardware, memory fit, spot, entries)."""
-    return enumerate_with_rejections(step, catalog, confidence)[1]
+    return enumerate_step(step, catalog, confidence).rejections
+
+
+def workflow_confidence(program: Program, catalog: Catalog) -> Confidence:
+    """The workflow's confidence and ``N``, its steps with a spot option (DESIGN §3)."""
+    n = sum(1 for s in program.steps if has_spot_candidate(s, catalog))
+    return Confidence(program.workflow.confidence, max(n, 1))
+
+
+def option_for(
+    step: Step,
+    catalog: Catalog,
+    confidence: Confidence | float,
+    *,
+    instance_type: str,
+    spot: bool,
+    batch_size: int | None,
+    replicas: int,
+) -> Option | Rejection | None:
+    """The one candidate of ``step`` with these choices (any replica count in range).
+
+    ``None`` when it is not a candidate at all (wrong hardware, batch or tier).
+    """
+    conf = _as_confidence(confidence)
+    for fam in families(step, catalog):
+        if (
+            isinstance(fam, Rejection)
+            or fam.inst.instance_type != instance_type
+            or fam.batch_size != batch_size
+            or spot not in fam.flags
+        ):
+            continue
+        if fam.throughput is None:
+            assert fam.duration_h is not None
+            t = step.startup_h + fam.duration_h
+        else:
+            t = work_hours(step, replicas, fam.throughput)
+        return make_option(
+            step,
+            fam.inst,
+            spot=spot,
+            batch_size=batch_size,
+            replicas=replicas,
+            throughput=fam.throughput,
+            t=t,
+            perf_key=fam.perf_key,
+            confidence=conf,
+            per_instance=fam.per_instance,
+        )
+    return None
 
 
 # --------------------------------------------------------------------------- quotas
@@ -493,15 +583,15 @@ def _resource_index(resources: tuple[str, ...]) -> tuple[int, dict[str, int]]:
 
 
 def usage(option: Option, resources: Sequence[str]) -> tuple[int, ...]:
-    """What the option's running replicas hold of each resource (whole instances)."""
+    """What the option's instances hold of each resource (all their accelerators and vCPUs)."""
     cpu, accel = _resource_index(tuple(resources))
     out = [0] * len(resources)
     if cpu >= 0:
-        out[cpu] = option.replicas * option.vcpus
+        out[cpu] = option.instances * option.vcpus
     if option.accelerator is not None:
         a = accel.get(option.accelerator)
         if a is not None:
-            out[a] = option.replicas * option.accelerator_count
+            out[a] = option.instances * option.accelerator_count
     return tuple(out)
 
 
@@ -510,7 +600,7 @@ def resource_label(resource: str) -> str:
 
 
 def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], list[Rejection]]:
-    """Options whose replicas alone fit the quota, and a rejection for each one that doesn't."""
+    """Options whose instances alone fit the quota, and a rejection for each one that doesn't."""
     resources = quota_resources(quota)
     limits = quota_limits(quota)
     if not resources:
@@ -519,7 +609,7 @@ def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], 
     rejected: list[Rejection] = []
     excess: dict[tuple[str, int], tuple[str, int, int] | None] = {}
     for o in options:
-        group = (o.instance_type, o.replicas)  # usage depends on nothing else
+        group = (o.instance_type, o.instances)  # usage depends on nothing else
         if group not in excess:
             use = usage(o, resources)
             over = [(r, u, q) for r, u, q in zip(resources, use, limits, strict=True) if u > q]
@@ -529,16 +619,18 @@ def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], 
             kept.append(o)
             continue
         r, u, q = first
+        count = f"{o.instances} instance{'s' if o.instances != 1 else ''}"
         rejected.append(
             Rejection(
                 o.step,
                 o.instance_type,
                 "quota",
-                f"{o.replicas} x {o.instance_type} hold {u} {resource_label(r)}, "
-                f"more than the quota of {q}",
+                f"{o.replicas} replicas on {count} of {o.instance_type} hold {u} "
+                f"{resource_label(r)}, more than the quota of {q}",
                 spot=o.spot,
                 batch_size=o.batch_size,
                 replicas=o.replicas,
+                cost=o.cost,
             )
         )
     return kept, rejected
@@ -568,11 +660,11 @@ def prune_dominated(options: Sequence[Option], resources: Sequence[str] = ()) ->
                 kept.append(o)
                 best_p = o.P
         return sorted(kept, key=lambda o: o.key)
-    # Options of one instance type and replica count hold the same resources: among
+    # Options of one instance type and instance count hold the same resources: among
     # them only the (cost, P) Pareto front can survive, which is cheap to find.
     groups: dict[tuple[str, int], list[Option]] = {}
     for o in options:
-        groups.setdefault((o.instance_type, o.replicas), []).append(o)
+        groups.setdefault((o.instance_type, o.instances), []).append(o)
     survivors: list[Option] = []
     uses: dict[int, tuple[int, ...]] = {}
     for members in groups.values():

@@ -20,10 +20,12 @@ from exo.compiler.diagnostics import (
     CompileError,
     Diagnostic,
     DiagnosticSink,
+    Severity,
     Span,
     sort_diagnostics,
     suggest,
 )
+from exo.compiler.hints import missing_entry_warnings, quota_warnings
 from exo.compiler.ir import CPU_KEY, Dataset, Program, Step
 from exo.compiler.lower import Lowerer, backend_options, dag_checks, program_of
 from exo.compiler.modules import load_program
@@ -38,6 +40,8 @@ class Compiled:
     #: Folder of the entry file (relative paths in the workflow are resolved against it).
     base_dir: Path
     sources: dict[str, str] = field(default_factory=dict)
+    #: Warnings (hardware named but never usable, quotas that limit nothing).
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def compile_file(
@@ -122,7 +126,8 @@ def _compile_file(
     program = program_of(
         lw, workflow, _used_datasets(datasets, ordered, loaded.entry), ordered, backends
     )
-    return Compiled(program, catalog_obj, path.resolve().parent, sources)
+    warnings = tuple(sort_diagnostics(d for d in lw.sink.items if d.severity is Severity.WARNING))
+    return Compiled(program, catalog_obj, path.resolve().parent, sources, warnings)
 
 
 def with_literal_errors(
@@ -248,6 +253,7 @@ def check_hardware(
     accels = catalog.accelerators()
     types = catalog.instance_types()
     offered = sorted(accels | types)
+    memo: dict[tuple[object, ...], dict[str, list[str]]] = {}
     for step in steps:
         r = refs.get(step.name)
         if r is None:
@@ -288,9 +294,12 @@ def check_hardware(
                 )
             else:
                 _not_offered(sink, key, sorted(usable), catalog, span)
+        if not r.misspelt:
+            sink.add(missing_entry_warnings(step, catalog, r.name_span, r.accelerator_spans, memo))
     for key, span in lw.quota_spans.items():
         if key != CPU_KEY and key not in accels:
             _not_offered(sink, key, [*sorted(accels), CPU_KEY], catalog, span, what="quota")
+    sink.add(quota_warnings(steps, catalog, lw.quota_spans))
 
 
 def _not_offered(

@@ -21,7 +21,7 @@ def _q(s: str) -> str:
 
 
 def _planned(step: StepPlan, confidence: float) -> list[str]:
-    shape = fmt.replicas(step)
+    shape = fmt.replicas_long(step)
     if step.batch_size is not None:
         shape += f", batch {step.batch_size}"
     return [

@@ -42,6 +42,8 @@ _KIND_TEXT = {
     "no_performance_entry": "no throughput or duration entry",
     "no_spot_price": "no spot price",
     "no_items": "no item count",
+    "unpromisable": "spot cannot be promised at the confidence",
+    "out_of_range": "beyond what the model represents",
     "quota": "more than the quota",
 }
 
@@ -140,16 +142,44 @@ def explain_infeasible(program: Program, enum: Enumeration, clock: Clock) -> lis
             lines.append(f"  - `{base.names[i]}` at its fastest: {describe(fastest[i])}")
             lines.extend(_quota_cost_in_time(base.names[i], enum, fastest[i]))
     if base.budget is not None and min_cost > base.budget + 1e-6:
-        lines.append(
-            f"the budget of {money(base.budget)} cannot be met: the cheapest possible plan costs "
-            f"{money(min_cost)} (expected); a budget of at least {usd_up(min_cost)} would be needed"
-        )
-        top = sorted(range(base.size), key=lambda i: -cheapest[i].cost)[:3]
-        for i in top:
-            lines.append(f"  - `{base.names[i]}` at its cheapest: {describe(cheapest[i])}")
+        lines.extend(_budget_lines(base, clock, cheapest, min_cost, deadline_ok=not lines))
     if lines:
         return lines
     return _joint_lines(base, clock, min_span)
+
+
+def _budget_lines(
+    base: Problem, clock: Clock, cheapest: Sequence[Option], min_cost: float, *, deadline_ok: bool
+) -> list[str]:
+    """The budget is below the cheapest plan: the least budget that works, deadline included.
+
+    When a deadline is set (and can be met), the cheapest plan of all may miss
+    it: the budget suggested is then the cheapest plan that meets the deadline
+    too, so that raising the budget to it gives a plan.
+    """
+    assert base.budget is not None
+    need = min_cost
+    detail = ""
+    if base.deadline is not None and deadline_ok:
+        sol = solve_problem(
+            _relaxed_problem(base, deadline=True, budget=False, objective="cost"), clock
+        )
+        if sol.cost is not None and sol.cost > min_cost + 1e-6:
+            need = sol.cost
+            least = "costs" if sol.status == "optimal" else "found costs"
+            detail = (
+                f"; the cheapest plan that also meets the deadline of {_h(base.deadline)} "
+                f"{least} {money(sol.cost)}"
+            )
+    lines = [
+        f"the budget of {money(base.budget)} cannot be met: the cheapest possible plan costs "
+        f"{money(min_cost)} (expected){detail}; a budget of at least {usd_up(need)} "
+        "would be needed"
+    ]
+    top = sorted(range(base.size), key=lambda i: -cheapest[i].cost)[:3]
+    for i in top:
+        lines.append(f"  - `{base.names[i]}` at its cheapest: {describe(cheapest[i])}")
+    return lines
 
 
 def _quota_cost_in_time(name: str, enum: Enumeration, best: Option) -> list[str]:

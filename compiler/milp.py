@@ -264,7 +264,13 @@ def solve_milp(
     solver: Any = prob
     with warnings.catch_warnings():  # "inaccurate" on a time limit: the status says it all
         warnings.simplefilter("ignore")
-        solver.solve(solver=cp.HIGHS, **opts)
+        try:
+            solver.solve(solver=cp.HIGHS, **opts)
+        except cp.error.SolverError:
+            # HiGHS gave up (numerically extreme figures): no solution and no bound,
+            # the caller falls back to simple plans and reports what it can prove
+            t2 = time.perf_counter()
+            return MilpResult("unknown", None, None, None, -math.inf, t1 - t0, t2 - t1)
     t2 = time.perf_counter()
     info: Any = prob.solver_stats.extra_stats if prob.solver_stats is not None else None
     bound = -math.inf

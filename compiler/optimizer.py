@@ -8,15 +8,24 @@ adds the baselines and explains the result (or the infeasibility).
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from exo.compiler.catalog import Catalog
-from exo.compiler.costmodel import quota_limits, quota_resources, resource_label
+from exo.compiler.costmodel import MAX_COUNTS, quota_limits, quota_resources, resource_label
 from exo.compiler.formatting import money
 from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline, Plan, StepPlan
-from exo.compiler.problem import TOL_H, Problem, build_problem
+from exo.compiler.problem import (
+    TOL_H,
+    TOL_USD,
+    Enumeration,
+    Problem,
+    build_problem,
+    longest_paths,
+)
 from exo.compiler.schedule import critical, violations
 
 if TYPE_CHECKING:
@@ -42,7 +51,7 @@ def optimize(
 
     main_clock = Clock(None if time_limit_s is None else time_limit_s * MAIN_SHARE)
     problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
-    sol = solve_problem(problem, main_clock)
+    sol = account_for_sampled(problem, enum, solve_problem(problem, main_clock))
     rest = Clock(
         None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.0)
     )
@@ -54,7 +63,7 @@ def optimize(
         on_demand = None
     baselines: dict[str, Baseline | None] = {
         "all_on_demand": on_demand,
-        "naive": naive(program, enum),
+        "naive": naive(program, catalog, enum),
     }
     wf = program.workflow
 
@@ -86,7 +95,9 @@ def optimize(
             lines.extend(explain_infeasible(program, enum, rest))
         return plan("infeasible", [], lines)
     return plan(
-        sol.status, step_plans(problem, sol), explain_plan(program, problem, sol, on_demand)
+        sol.status,
+        step_plans(problem, sol),
+        explain_plan(program, problem, sol, on_demand, enum),
     )
 
 
@@ -112,6 +123,7 @@ def step_plans(problem: Problem, sol: Solution) -> list[StepPlan]:
                 spot=o.spot,
                 batch_size=o.batch_size,
                 replicas=o.replicas,
+                instances=o.instances,
                 start_h=sol.starts[s],
                 expected_duration_h=o.E,
                 p_duration_h=o.P,
@@ -129,7 +141,11 @@ def _pct(x: float) -> str:
 
 
 def explain_plan(
-    program: Program, problem: Problem, sol: Solution, on_demand: Baseline | None
+    program: Program,
+    problem: Problem,
+    sol: Solution,
+    on_demand: Baseline | None,
+    enum: Enumeration | None = None,
 ) -> list[str]:
     """A few lines saying what was optimised, what binds and how sure the result is."""
     wf = program.workflow
@@ -168,4 +184,95 @@ def explain_plan(
             f"spot saves {money(saved)} ({_pct(saved / on_demand.expected_cost_usd)}) "
             f"against the best all-on-demand plan"
         )
+    if enum is not None:
+        lines.extend(confidence_lines(problem, sol, enum))
+        lines.extend(sampled_lines(enum))
     return lines
+
+
+def confidence_lines(problem: Problem, sol: Solution, enum: Enumeration) -> list[str]:
+    """How the confidence is shared, and spot that was cheaper but cannot be promised."""
+    assert sol.choice is not None
+    conf = enum.confidence
+    chosen = problem.chosen(sol.choice)
+    lines: list[str] = []
+    if any(o.spot for o in chosen):
+        n = conf.spot_steps
+        who = "the one step" if n == 1 else f"each of the {n} steps"
+        lines.append(
+            f"confidence {conf.confidence:.0%} for the whole plan: {who} with a spot option "
+            f"keeps {conf.step:.2%}, shared among its instances"
+        )
+    for name, o in zip(problem.names, chosen, strict=True):
+        dropped = [
+            r
+            for r in enum.rejections.get(name, ())
+            if r.kind == "unpromisable" and r.cost is not None and r.cost < o.cost - 1e-9
+        ]
+        if not dropped:
+            continue
+        best = min(dropped, key=lambda r: (r.cost or 0.0, r.instance_type))
+        lines.append(
+            f"`{name}`: spot on {best.instance_type} would cost {money(best.cost or 0.0)} "
+            f"(expected) but cannot be promised at {conf.confidence:.0%} confidence: "
+            f"{best.message.split(': ', 1)[-1]}"
+        )
+    return lines
+
+
+def sampled_lines(enum: Enumeration) -> list[str]:
+    steps = sorted(name for name, gaps in enum.sampled.items() if gaps)
+    if not steps:
+        return []
+    names = ", ".join(f"`{n}`" for n in steps)
+    return [
+        f"replica ranges too large to enumerate one by one ({names}): "
+        f"{MAX_COUNTS} instance counts per instance type near the deadline's minimum and "
+        "a geometric ladder above were planned; the bound covers the counts in between"
+    ]
+
+
+def account_for_sampled(problem: Problem, enum: Enumeration, sol: Solution) -> Solution:
+    """The solution's bound over every option, the skipped instance counts included.
+
+    A plan that uses a skipped option of step ``s`` costs at least that range's
+    ``cost_lb`` plus every other step's cheapest option, and takes at least its
+    ``p_lb`` (with the fastest options elsewhere). Ranges that cannot meet the
+    deadline or the budget do not count; the others lower the proven bound, and
+    the plan is optimal only if none could beat it.
+    """
+    gaps = {n: g for n, g in enum.sampled.items() if g}
+    if not gaps or sol.choice is None or sol.cost is None or sol.makespan is None:
+        return sol
+    pos = {n: i for i, n in enumerate(problem.names)}
+    cheap = [min((o.cost for o in enum.within_quota[n]), default=math.inf) for n in problem.names]
+    fast = [min((o.P for o in enum.within_quota[n]), default=math.inf) for n in problem.names]
+    for name, rs in gaps.items():
+        i = pos[name]
+        cheap[i] = min(cheap[i], *(r.cost_lb for r in rs))
+        fast[i] = min(fast[i], *(r.p_lb for r in rs))
+    head, tail = longest_paths(problem, fast)
+    limit = problem.deadline
+    if problem.objective == "time":
+        limit = sol.makespan if limit is None else min(limit, sol.makespan)
+    total = sum(cheap)
+    bound = sol.lower_bound if sol.lower_bound is not None else sol.cost
+    for name, rs in gaps.items():
+        i = pos[name]
+        for r in rs:
+            if limit is not None and head[i] + r.p_lb + tail[i] > limit + TOL_H:
+                continue
+            reach = total - cheap[i] + r.cost_lb
+            if problem.budget is not None and reach > problem.budget + TOL_USD:
+                continue
+            bound = min(bound, reach)
+    span_lb = max((head[i] + fast[i] for i in range(problem.size)), default=0.0)
+    faster = problem.objective == "time" and span_lb < sol.makespan - TOL_H
+    unbeaten = sol.lower_bound is not None and bound >= sol.lower_bound - TOL_USD
+    if unbeaten and not faster:
+        return sol
+    if faster:
+        gap = (sol.makespan - span_lb) / sol.makespan if sol.makespan > 0 else 0.0
+    else:
+        gap = (sol.cost - bound) / sol.cost if sol.cost > 0 else 0.0
+    return replace(sol, status="feasible", lower_bound=min(bound, sol.cost), gap=max(gap, 0.0))

@@ -6,9 +6,9 @@ json`` prints. Keys may be added; none may be removed or renamed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Frozen(BaseModel):
@@ -33,9 +33,19 @@ class StepPlan(Frozen):
     p_duration_h: float
     expected_cost_usd: float
     # --- additions (allowed by §4) ---
+    #: Instances rented: ``ceil(replicas / replicas per instance)`` (cost model v2 packing).
+    #: A plan written before v2 has none: it rented one instance per replica.
+    instances: int = 1
     vcpus: int = 0
     price_usd_per_hour: float = 0.0
     on_critical_path: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_instances(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "instances" not in data and "replicas" in data:
+            return {**data, "instances": data["replicas"]}
+        return data
 
 
 class Baseline(Frozen):

@@ -18,14 +18,17 @@ from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
     Option,
     Rejection,
+    Sampled,
     apply_quota,
-    enumerate_with_rejections,
+    enumerate_step,
     prune_dominated,
     quota_limits,
     quota_resources,
     usage,
+    workflow_confidence,
 )
 from exo.compiler.ir import Program, Step, step_dag
+from exo.compiler.preemption import Confidence
 from exo.compiler.schedule import Jobs
 
 #: A plan meets the deadline when its makespan is at most ``deadline + TOL_H`` hours (3.6 ms).
@@ -93,8 +96,12 @@ class Enumeration:
     options: Mapping[str, tuple[Option, ...]]
     #: The options whose replicas alone fit the quota.
     within_quota: Mapping[str, tuple[Option, ...]]
-    #: Hardware, memory fit, spot, performance entries and quota.
+    #: Hardware, memory fit, spot, performance entries, unpromisable spot and quota.
     rejections: Mapping[str, tuple[Rejection, ...]]
+    #: Instance counts of huge replica ranges that were not enumerated (with bounds).
+    sampled: Mapping[str, tuple[Sampled, ...]]
+    #: The workflow's confidence and N, the steps with a spot option.
+    confidence: Confidence
 
 
 def ordered_steps(program: Program) -> list[Step]:
@@ -109,20 +116,25 @@ def ordered_steps(program: Program) -> list[Step]:
 def enumerate_program(
     program: Program, catalog: Catalog, *, allow_spot: bool = True
 ) -> Enumeration:
-    conf = program.workflow.confidence
+    conf = workflow_confidence(program, catalog)
     quota = program.workflow.quota
     options: dict[str, tuple[Option, ...]] = {}
     within: dict[str, tuple[Option, ...]] = {}
     rejections: dict[str, tuple[Rejection, ...]] = {}
+    sampled: dict[str, tuple[Sampled, ...]] = {}
     for step in program.steps:
-        opts, why = enumerate_with_rejections(step, catalog, conf)
+        got = enumerate_step(step, catalog, conf, deadline_h=program.workflow.deadline_h)
+        opts, why, skipped = got.options, got.rejections, got.sampled
         if not allow_spot:
             opts = [o for o in opts if not o.spot]
+            why = [r for r in why if r.kind != "unpromisable"]
+            skipped = [g for g in skipped if not g.spot]
         kept, over = apply_quota(opts, quota)
         options[step.name] = tuple(opts)
         within[step.name] = tuple(kept)
         rejections[step.name] = (*why, *over)
-    return Enumeration(options, within, rejections)
+        sampled[step.name] = tuple(skipped)
+    return Enumeration(options, within, rejections, sampled, conf)
 
 
 def base_problem(program: Program, enum: Enumeration) -> Problem:

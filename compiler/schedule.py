@@ -125,6 +125,15 @@ class _Profile:
         self.levels = np.insert(self.levels, idx, self.levels[idx - 1], axis=0)
         return idx
 
+    def has_room(self, start: float, duration: float, use: tuple[int, ...]) -> bool:
+        """Whether ``use`` fits on top of the profile during ``[start, start + duration)``."""
+        if duration <= 0.0 or not any(use):
+            return True
+        a = int(np.searchsorted(self.times, start, side="right")) - 1
+        b = int(np.searchsorted(self.times, start + duration, side="left"))
+        free = self.limits - np.asarray(use, dtype=np.int64)
+        return not bool(np.any(self.levels[max(a, 0) : max(b, a + 1)] > free))
+
     def add(self, start: float, duration: float, use: tuple[int, ...]) -> None:
         if duration <= 0.0 or not any(use):
             return
@@ -153,6 +162,14 @@ def serial_sgs(jobs: Jobs, order: Sequence[int]) -> list[float]:
         starts[j] = t
         profile.add(t, jobs.durations[j], use)
     return [s if s is not None else 0.0 for s in starts]
+
+
+def profile_of(jobs: Jobs, starts: Sequence[float]) -> _Profile:
+    """The usage profile of a schedule (every step on ``[start, start + duration)``)."""
+    profile = _Profile(jobs.limits)
+    for j in range(jobs.size):
+        profile.add(starts[j], jobs.durations[j], jobs.usages[j])
+    return profile
 
 
 def makespan(jobs: Jobs, starts: Sequence[float]) -> float:

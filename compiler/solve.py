@@ -22,7 +22,7 @@ from typing import Literal
 
 from exo.compiler.costmodel import prune_dominated, usage
 from exo.compiler.milp import MilpResult, solve_milp
-from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources
+from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources, longest_paths
 from exo.compiler.schedule import (
     Jobs,
     asap,
@@ -30,6 +30,7 @@ from exo.compiler.schedule import (
     improve,
     makespan,
     priority_order,
+    profile_of,
     serial_sgs,
     tails,
 )
@@ -110,9 +111,16 @@ def _limit(problem: Problem, cap: float | None) -> float | None:
 
 
 def best_schedule(
-    problem: Problem, choice: Sequence[int], guide: Sequence[float] | None = None
+    problem: Problem,
+    choice: Sequence[int],
+    guide: Sequence[float] | None = None,
+    enough: float | None = None,
 ) -> tuple[float, ...]:
-    """The shortest of several serial-SGS schedules of ``choice`` (deterministic)."""
+    """The shortest of several serial-SGS schedules of ``choice`` (deterministic).
+
+    ``enough``: a makespan that is good enough (the deadline, when the objective
+    is cost): the first schedule that reaches it is returned as it is.
+    """
     jobs = problem.jobs(choice)
     if not jobs.limits:
         return tuple(asap(jobs))
@@ -125,12 +133,22 @@ def best_schedule(
     best: tuple[float, ...] | None = None
     best_ms = math.inf
     for rule in rules:
-        starts = improve(jobs, serial_sgs(jobs, priority_order(jobs, rule)))
+        starts = serial_sgs(jobs, priority_order(jobs, rule))
+        if enough is not None and makespan(jobs, starts) <= enough + TOL_H:
+            return tuple(starts)
+        starts = improve(jobs, starts)
         ms = makespan(jobs, starts)
         if ms < best_ms - 1e-12:
             best, best_ms = tuple(starts), ms
+        if enough is not None and ms <= enough + TOL_H:
+            break
     assert best is not None
     return best
+
+
+def _enough(problem: Problem, objective: str, cap: float | None) -> float | None:
+    """For the cost objective any schedule within the limit will do; for time, the best."""
+    return _limit(problem, cap) if objective == "cost" else None
 
 
 def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | None) -> bool:
@@ -144,7 +162,7 @@ def _from_milp(
     """A stage from a MILP solution if its (clean) schedule meets the limits."""
     if r.choice is None:
         return None
-    starts = best_schedule(problem, r.choice, r.starts)
+    starts = best_schedule(problem, r.choice, r.starts, _enough(problem, objective, cap))
     jobs = problem.jobs(r.choice)
     if not _within(problem, jobs, starts, cap):
         return None
@@ -203,7 +221,7 @@ def _stage(
             objective=objective,
             deadline=limit,
             energy=binding,
-            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.6)),
+            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.8)),
         )
     )
     if lp_bound is not None:
@@ -230,6 +248,10 @@ def _stage(
         got = _from_milp(problem, objective, exact, cap, bound)
         if got is not None:
             return _best(objective, got, found)
+    if found is not None:
+        # the relaxation's choice fits (the solver stopped before proving it): that
+        # is what the repair would start from and return, with the same schedule
+        return _best(objective, found, None)
     return _best(
         objective,
         found,
@@ -341,7 +363,22 @@ def _repair(
             found.append(fastest)
     if not found:
         return None
+    if objective == "cost":
+        found = [_cheapen(problem, st, cap, bound) for st in found]
     return min(found, key=lambda st: st.value if st.value is not None else math.inf)
+
+
+def _cheapen(problem: Problem, st: _Stage, cap: float | None, bound: float) -> _Stage:
+    """The plan with :func:`fill_slack` applied, if that is still accepted and cheaper."""
+    if st.choice is None or st.starts is None:
+        return st
+    better = fill_slack(problem, st.choice, st.starts, _limit(problem, cap))
+    if list(better) == list(st.choice):
+        return st
+    got = _accept(problem, "cost", better, st.starts, cap, bound)
+    if got is None or got.value is None or st.value is None or got.value >= st.value:
+        return st
+    return got
 
 
 def _crash(
@@ -394,6 +431,56 @@ def _crash(
     return None
 
 
+def fill_slack(
+    problem: Problem, choice: Sequence[int], starts: Sequence[float], limit: float | None
+) -> list[int]:
+    """Cheaper options that fit where the schedule leaves room (starts unchanged).
+
+    Step by step (largest possible saving first), the cheapest option is taken
+    that holds no more of any resource, ends before every successor starts and
+    by ``limit``, and finds room in the quota for the time it adds. The schedule
+    stays valid after each change, so the result is feasible with the same starts.
+    """
+    current = list(choice)
+    jobs = problem.jobs(current)
+    succ = problem.successors()
+    profile = profile_of(jobs, starts) if jobs.limits else None
+    saving = [
+        (problem.options[s][current[s]].cost - min(o.cost for o in problem.options[s]), s)
+        for s in range(problem.size)
+    ]
+    for gain, s in sorted(saving, reverse=True):
+        if gain <= TOL_USD:
+            break
+        opts = problem.options[s]
+        cur = opts[current[s]]
+        use = jobs.usages[s] if jobs.usages else ()
+        end = min((starts[j] for j in succ[s]), default=math.inf)
+        if limit is not None:
+            end = min(end, limit + TOL_H - 1e-12)
+        room = end - starts[s]
+        for k in sorted(range(len(opts)), key=lambda k: (opts[k].cost, opts[k].P)):
+            o = opts[k]
+            if o.cost >= cur.cost - TOL_USD:
+                break
+            if room < o.P or not _holds_no_more(problem, s, k, use):
+                continue
+            if profile is not None:
+                new = usage(o, problem.resources)
+                if o.P > cur.P and not profile.has_room(starts[s] + cur.P, o.P - cur.P, new):
+                    continue
+                profile.add(
+                    starts[s], min(cur.P, o.P), tuple(b - a for a, b in zip(use, new, strict=True))
+                )
+                if cur.P > o.P:
+                    profile.add(starts[s] + o.P, cur.P - o.P, tuple(-a for a in use))
+                elif o.P > cur.P:
+                    profile.add(starts[s] + cur.P, o.P - cur.P, new)
+            current[s] = k
+            break
+    return current
+
+
 def _holds_no_more(problem: Problem, step: int, k: int, use: Sequence[int]) -> bool:
     if not use:
         return True
@@ -409,7 +496,7 @@ def _accept(
     cap: float | None,
     bound: float,
 ) -> _Stage | None:
-    starts = best_schedule(problem, choice, guide)
+    starts = best_schedule(problem, choice, guide, _enough(problem, objective, cap))
     if not _within(problem, problem.jobs(choice), starts, cap):
         return None
     if not problem.meets_budget(problem.cost(choice)):
@@ -442,6 +529,13 @@ def trivial_cost_bound(problem: Problem) -> float:
     return sum(min(o.cost for o in opts) for opts in problem.options)
 
 
+def trivial_makespan_bound(problem: Problem) -> float:
+    """Every step at its fastest option, quotas ignored: no plan ends sooner."""
+    fastest = [min(o.P for o in opts) for opts in problem.options]
+    head, _ = longest_paths(problem, fastest)
+    return max((h + f for h, f in zip(head, fastest, strict=True)), default=0.0)
+
+
 def solve_problem(problem: Problem, clock: Clock) -> Solution:
     """The best plan for the problem's objective, with a proven bound and gap."""
     if problem.size == 0:
@@ -453,13 +547,14 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
         if st.infeasible:
             return Solution("infeasible")
         if st.choice is None:
-            st = _fallback(problem, "cost", None, st.bound) or st
+            st = _fallback(problem, "cost", None, max(st.bound, trivial_cost_bound(problem))) or st
         return _solution(problem, st, st, clock)
     first = _stage(problem, "time", None, clock, 0.6)
     if first.infeasible:
         return Solution("infeasible")
     if first.choice is None:
-        first = _fallback(problem, "time", None, first.bound) or first
+        bound = max(first.bound, trivial_makespan_bound(problem))
+        first = _fallback(problem, "time", None, bound) or first
         if first.choice is None:
             return _solution(problem, first, first, clock)
     assert first.value is not None
@@ -482,8 +577,13 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
         )
         return Solution("infeasible", note=note)
     choice, starts = costs.choice, costs.starts
+    jobs = problem.jobs(choice)
+    if jobs.limits and not clock.expired():
+        # the search took the first schedule within the deadline; the one reported
+        # is improved (forward-backward passes never lengthen a schedule)
+        starts = tuple(improve(jobs, starts))
     cost = problem.cost(choice)
-    span = makespan(problem.jobs(choice), starts)
+    span = makespan(jobs, starts)
     bound = max(trivial_cost_bound(problem), costs.bound)
     bound = min(bound, cost)
     proven = primary.proven and costs.proven

@@ -1,8 +1,10 @@
 """Independent checks of the optimizer: formulas, a schedule checker and a brute-force oracle.
 
 Nothing here reuses the optimizer's code paths beyond the IR and catalog models:
-the DESIGN §3 formulas are written out again (with scipy's Poisson CDF), option
-legality is re-derived from the rules, and the oracle enumerates every
+the DESIGN §3 (cost model v2) formulas are written out again (packing, the exact
+E with plain ``exp``, the confidence fixed point with scipy's Poisson CDF scanned
+from k = 0), option legality is re-derived from the rules, every replica count is
+enumerated (not only the undominated ones), and the oracle enumerates every
 combination of options and, with quotas, every precedence-feasible order of a
 serial schedule (the active schedules include an optimal one).
 """
@@ -38,13 +40,40 @@ TOL_USD = 1e-6
 # --------------------------------------------------------------------------- formulas
 
 
-def k_quantile(mu: float, confidence: float) -> int:
-    if mu <= 0:
+def k_quantile(t: float, d: float, lam: float, q: float) -> int | None:
+    """Smallest k >= 0 with PoissonCDF(k; λ(T + k d)) >= q, k <= 10,000 (DESIGN §3)."""
+    if lam <= 0:
         return 0
-    k = 0
-    while poisson.cdf(k, mu) < confidence:
-        k += 1
-    return k
+    if lam * d >= 1:  # "always" no such k
+        return None
+    for k in range(10_001):
+        if poisson.cdf(k, lam * (t + k * d)) >= q:
+            return k
+    return None
+
+
+def expected(t: float, s: float, c: float, lam: float) -> float:
+    """E of one instance: (e^{λS} - 1)/λ + (e^{λS}/λ)(j (e^{λc} - 1) + (e^{λρ} - 1))."""
+    if lam <= 0:
+        return t
+    w = t - s
+    j = math.floor(w / c) if 0 < c <= w else 0
+    rho = w - j * c
+    return (math.exp(lam * s) - 1) / lam + math.exp(lam * s) / lam * (
+        j * (math.exp(lam * c) - 1) + (math.exp(lam * rho) - 1)
+    )
+
+
+def per_instance(step: Step, inst: InstanceType) -> int:
+    """Replicas per instance: floor(accelerator_count / gpus), within vCPUs and memory."""
+    if inst.accelerator is None or not step.gpus:
+        return 1
+    k = inst.accelerator_count // step.gpus
+    if step.cpu:
+        k = min(k, inst.vcpus // step.cpu)
+    if step.memory_gib:
+        k = min(k, int(inst.memory_gib // step.memory_gib))
+    return max(k, 1)
 
 
 def perf_key(step: Step, inst: InstanceType) -> str | None:
@@ -62,11 +91,12 @@ def perf_key(step: Step, inst: InstanceType) -> str | None:
 
 
 def figures(
-    step: Step, inst: InstanceType, spot: bool, batch: int | None, n: int, confidence: float
-) -> tuple[float, float, float, float]:
-    """(T, E, P, cost) by DESIGN §3."""
+    step: Step, inst: InstanceType, spot: bool, batch: int | None, n: int, q_s: float
+) -> tuple[int, float, float, float, float] | None:
+    """(m, T, E, P, cost) by DESIGN §3, or None for a spot option that cannot be promised."""
     key = perf_key(step, inst)
     assert key is not None
+    m = -(-n // per_instance(step, inst))
     theta: float | None = None
     if step.throughput is not None:
         if key in step.throughput.per_batch:
@@ -81,7 +111,7 @@ def figures(
         assert d is not None
         t = step.startup_h + d
     if not spot:
-        return t, t, t, n * inst.ondemand_usd_per_hour * t
+        return m, t, t, t, m * inst.ondemand_usd_per_hour * t
     lam = inst.spot_preemptions_per_hour
     r = step.startup_h
     if step.checkpoint.kind == "interval":
@@ -90,11 +120,13 @@ def figures(
     elif step.checkpoint.kind == "batch" and batch is not None and theta:
         c = batch / theta / 3600
     else:
-        c = t
-    e = t * (1 + lam * (c / 2 + r))
-    k = k_quantile(lam * t, confidence)
+        c = t - r
+    k = k_quantile(t, c + r, lam, q_s ** (1 / m))
+    if k is None:
+        return None
+    e = expected(t, r, c, lam)
     assert inst.spot_usd_per_hour is not None
-    return t, e, t + k * (c + r), n * inst.spot_usd_per_hour * e
+    return m, t, e, t + k * (c + r), m * inst.spot_usd_per_hour * e
 
 
 @dataclass(frozen=True)
@@ -104,15 +136,16 @@ class Choice:
     spot: bool
     batch: int | None
     replicas: int
+    instances: int
     T: float
     E: float
     P: float
     cost: float
 
 
-def legal_choices(step: Step, catalog: Catalog, confidence: float, quota: Quota) -> list[Choice]:
-    """Every option of a step by the DESIGN §3 rules, within the quota."""
-    out: list[Choice] = []
+def _candidates(step: Step, catalog: Catalog) -> list[tuple[InstanceType, int | None, bool]]:
+    """(instance, batch, spot) triples the DESIGN §3 rules allow (replicas and quota aside)."""
+    out: list[tuple[InstanceType, int | None, bool]] = []
     for inst in catalog.instances:
         if step.accelerators:
             if not (
@@ -151,14 +184,30 @@ def legal_choices(step: Step, catalog: Catalog, confidence: float, quota: Quota)
                     or need > step.gpus * inst.accelerator_memory_gib
                 ):
                     continue
-            for n in range(step.replicas.min, step.replicas.max + 1):
-                if any(u > q for u, q in zip(hold(inst, n, quota), limits(quota), strict=True)):
+            for sp in spots:
+                if sp and inst.spot_usd_per_hour is None:
                     continue
-                for sp in spots:
-                    if sp and inst.spot_usd_per_hour is None:
-                        continue
-                    t, e, p, c = figures(step, inst, sp, b, n, confidence)
-                    out.append(Choice(step.name, inst, sp, b, n, t, e, p, c))
+                out.append((inst, b, sp))
+    return out
+
+
+def step_share(program: Program, catalog: Catalog) -> float:
+    """q_s = confidence^(1/N), N = steps with at least one spot option."""
+    n = sum(1 for s in program.steps if any(sp for _, _, sp in _candidates(s, catalog)))
+    return program.workflow.confidence ** (1 / max(n, 1))
+
+
+def legal_choices(step: Step, catalog: Catalog, q_s: float, quota: Quota) -> list[Choice]:
+    """Every option of a step by the DESIGN §3 rules, within the quota."""
+    out: list[Choice] = []
+    for inst, b, sp in _candidates(step, catalog):
+        for n in range(step.replicas.min, step.replicas.max + 1):
+            m = -(-n // per_instance(step, inst))
+            if any(u > q for u, q in zip(hold(inst, m, quota), limits(quota), strict=True)):
+                continue
+            got = figures(step, inst, sp, b, n, q_s)
+            if got is not None:
+                out.append(Choice(step.name, inst, sp, b, n, *got))
     return out
 
 
@@ -172,13 +221,14 @@ def limits(quota: Quota) -> list[int]:
     return out
 
 
-def hold(inst: InstanceType, n: int, quota: Quota) -> list[int]:
+def hold(inst: InstanceType, m: int, quota: Quota) -> list[int]:
+    """What m whole instances hold of each quota resource."""
     out = [
-        n * inst.accelerator_count if inst.accelerator == a else 0
+        m * inst.accelerator_count if inst.accelerator == a else 0
         for a in sorted(quota.accelerators)
     ]
     if quota.cpu is not None:
-        out.append(n * inst.vcpus)
+        out.append(m * inst.vcpus)
     return out
 
 
@@ -223,7 +273,7 @@ def min_makespan(program: Program, chosen: dict[str, Choice], quota: Quota) -> f
         for s in program.steps:
             start[s.name] = max((start[i] + dur[i] for i in preds[s.name]), default=0.0)
         return max(start[n] + dur[n] for n in start)
-    use = {n: hold(c.inst, c.replicas, quota) for n, c in chosen.items()}
+    use = {n: hold(c.inst, c.instances, quota) for n, c in chosen.items()}
     best = math.inf
     names = [s.name for s in program.steps]
     for perm in itertools.permutations(names):
@@ -244,7 +294,8 @@ class Optimum:
 def brute_force(program: Program, catalog: Catalog) -> Optimum | None:
     """The DESIGN §3 optimum by exhaustive search (cost, or time then cost)."""
     wf = program.workflow
-    per_step = [legal_choices(s, catalog, wf.confidence, wf.quota) for s in program.steps]
+    q_s = step_share(program, catalog)
+    per_step = [legal_choices(s, catalog, q_s, wf.quota) for s in program.steps]
     if any(not c for c in per_step):
         return None
     plans: list[tuple[float, float]] = []
@@ -284,7 +335,7 @@ def check_plan(program: Program, catalog: Catalog, plan: Plan) -> list[str]:
         if inst is None:
             bad.append(f"{step.name}: unknown instance")
             continue
-        legal = legal_choices(step, catalog, wf.confidence, wf.quota)
+        legal = legal_choices(step, catalog, step_share(program, catalog), wf.quota)
         match = [
             c
             for c in legal
@@ -306,6 +357,8 @@ def check_plan(program: Program, catalog: Catalog, plan: Plan) -> list[str]:
                 bad.append(f"{step.name}: {label} {got} != {want}")
         if sp.accelerator != inst.accelerator or sp.accelerator_count != inst.accelerator_count:
             bad.append(f"{step.name}: accelerator fields")
+        if sp.instances != c.instances:
+            bad.append(f"{step.name}: instances {sp.instances} != {c.instances}")
     preds = preds_of(program)
     finish = {n: by[n].start_h + by[n].p_duration_h for n in by}
     for n, ps in preds.items():
@@ -337,7 +390,7 @@ def check_plan(program: Program, catalog: Catalog, plan: Plan) -> list[str]:
                     inst = catalog.get(s.instance_type)
                     assert inst is not None
                     load = [
-                        a + b for a, b in zip(load, hold(inst, s.replicas, wf.quota), strict=True)
+                        a + b for a, b in zip(load, hold(inst, s.instances, wf.quota), strict=True)
                     ]
             if any(a > b for a, b in zip(load, cap, strict=True)):
                 bad.append(f"quota exceeded at t={t}: {load} > {cap}")
@@ -417,10 +470,11 @@ def _random_step(rng: random.Random, name: str, preds: list[str]) -> Step:
             **common,  # type: ignore[arg-type]
             items=rng.randrange(1_000, 200_000),
             accelerators=tuple(sorted(per)),
-            gpus=1,
+            gpus=rng.choice([1, 1, 2]),
+            cpu=rng.choice([None, None, 8]),
             throughput=Throughput(per_batch=per),
             batch_sizes=batches,
-            replicas=ReplicaRange(min=1, max=rng.choice([1, 2])),
+            replicas=ReplicaRange(min=1, max=rng.choice([1, 2, 4])),
             model_memory_gib=rng.choice([None, 10.0, 20.0]),
             memory_per_item_gib=rng.choice([None, 0.5]),
             checkpoint=Checkpoint(kind=ck, interval_h=0.2 if ck == "interval" else None),  # type: ignore[arg-type]

@@ -17,9 +17,13 @@ _BESIDE = Path(sys.executable).with_name("exoc")
 EXOC = str(_BESIDE) if _BESIDE.exists() else (shutil.which("exoc") or "")
 
 
-def exoc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def exoc(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     cmd = [EXOC, *args] if EXOC else [sys.executable, "-m", "exo.compiler", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
+    )
 
 
 def test_check_ok() -> None:

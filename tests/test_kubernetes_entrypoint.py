@@ -112,7 +112,10 @@ def test_entrypoint_runs_under_common_shells(shell: str) -> None:
     job = jobs(emit(pw))["summarize"]
     argv, env = run_pod(job, 3, shell=shell)
     assert argv[argv.index("--shard") + 1] == "3"
-    assert env["EXO_BATCH_START"] == "96" and env["EXO_BATCH_END"] == "128"
+    planned = pw.plan.step("summarize")
+    assert planned is not None and planned.batch_size is not None
+    b = planned.batch_size  # shard 3 of batch-size shards
+    assert env["EXO_BATCH_START"] == str(3 * b) and env["EXO_BATCH_END"] == str(4 * b)
     assert env["EXO_ATTEMPT"] == "1"
 
 

@@ -11,6 +11,7 @@ from exo.compiler.baselines import naive_choice
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.frontend import compile_file
 from exo.compiler.ir import (
+    Checkpoint,
     Duration,
     InputRef,
     Program,
@@ -23,6 +24,7 @@ from exo.compiler.ir import (
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
 from exo.compiler.problem import enumerate_program
+from exo.compiler.report.facts import build_report
 from tests.conftest import all_examples, example_id
 from tests.optimizer_oracle import brute_force, check_plan
 
@@ -93,12 +95,28 @@ def test_overnight_example_by_hand() -> None:
     plan = optimize(compiled.program, compiled.catalog)
     s = plan.step("summarize")
     assert s is not None
-    assert (s.instance_type, s.spot, s.batch_size, s.replicas) == ("g5.xlarge", True, 32, 4)
-    # T = 0.1 + 100000 / (4 * 1.2 * 3600); lambda = 0.47 for g5.xlarge
-    t = 0.1 + 100_000 / (4 * 1.2 * 3600)
-    c = 32 / 1.2 / 3600
-    assert s.expected_duration_h == pytest.approx(t * (1 + 0.47 * (c / 2 + 0.1)))
-    assert s.expected_cost_usd == pytest.approx(4 * 0.397 * s.expected_duration_h)
+    # packing: 8 replicas of a 1-GPU step on one 8 x A100 instance, spot
+    assert (s.instance_type, s.spot, s.batch_size, s.replicas, s.instances) == (
+        "p4d.24xlarge",
+        True,
+        64,
+        8,
+        1,
+    )
+    # T = 0.1 + 100000 / (8 * 6.4 * 3600) = 0.642535 h; λ = 0.235 for p4d.24xlarge
+    t = 0.1 + 100_000 / (8 * 6.4 * 3600)
+    c = 64 / 6.4 / 3600
+    lam = 0.235
+    j = math.floor((t - 0.1) / c)
+    rho = (t - 0.1) - j * c
+    e = math.expm1(lam * 0.1) / lam + math.exp(lam * 0.1) / lam * (
+        j * math.expm1(lam * c) + math.expm1(lam * rho)
+    )
+    assert (j, round(e, 6)) == (195, 0.656801)
+    assert s.expected_duration_h == pytest.approx(e, rel=1e-12)
+    assert s.expected_cost_usd == pytest.approx(1 * 5.0933 * e)
+    # N = 1 spot step, m = 1: q = 0.95; k = 1: CDF(1; 0.235 (T + c + 0.1)) = 0.9863
+    assert s.p_duration_h == pytest.approx(t + 1 * (c + 0.1))
     idx = plan.step("index")
     assert idx is not None and idx.start_h == pytest.approx(s.p_duration_h)
 
@@ -261,7 +279,7 @@ def test_baselines() -> None:
     assert naive is not None
     assert naive.makespan_h == pytest.approx(36_000 / (2.0 * 3600))
     assert naive.expected_cost_usd == pytest.approx(0.5 * 5.0)
-    chosen = naive_choice(program, enumerate_program(program, cat))
+    chosen = naive_choice(program, cat, enumerate_program(program, cat))
     assert chosen is not None and chosen["s"].instance_type == "cheap.1"
     aod = plan.baselines["all_on_demand"]
     on_demand = optimize(program, cat, allow_spot=False)
@@ -285,3 +303,31 @@ def test_lower_bound_never_exceeds_cost_and_gap_is_zero_when_optimal() -> None:
     assert plan.lower_bound_usd is not None and plan.expected_cost_usd is not None
     assert plan.lower_bound_usd <= plan.expected_cost_usd
     assert math.isclose(plan.lower_bound_usd, plan.expected_cost_usd, rel_tol=1e-9)
+
+
+def test_spot_that_cannot_be_promised_is_named_when_it_would_have_been_cheaper() -> None:
+    """4 h without checkpoints at λ = 0.47/h: spot costs less but cannot be promised."""
+    cat = _cat(
+        InstanceType(
+            instance_type="g.1",
+            accelerator="A10G",
+            accelerator_count=1,
+            vcpus=8,
+            memory_gib=64,
+            ondemand_usd_per_hour=1.0,
+            spot_usd_per_hour=0.3,
+            accelerator_memory_gib=24,
+            spot_preemptions_per_hour=0.47,
+        )
+    )
+    step = _dur("train", {"A10G": 4.0}, spot="allowed", checkpoint=Checkpoint(kind="none"))
+    program = Program(workflow=_wf(deadline_h=10.0), steps=(step,))
+    plan = optimize(program, cat)
+    (s,) = plan.steps
+    assert plan.status == "optimal" and not s.spot
+    # E = (e^{0.47 x 4} - 1)/0.47 = 11.816 h; at $0.30/h: $3.54 < $4.00 on demand
+    line = next(x for x in plan.explanation if "cannot be promised" in x)
+    assert "`train`: spot on g.1 would cost $3.54" in line and "add checkpoints" in line
+    report = build_report(plan, program, cat)
+    why = report.steps[0].why
+    assert why is not None and "cannot be promised at 95% confidence" in why.reason

@@ -101,6 +101,22 @@ def test_budget_below_the_cheapest_plan_gives_the_minimum() -> None:
     assert optimize(_program(budget_usd=least), CAT).status == "optimal"
 
 
+def test_budget_below_the_cheapest_plan_that_meets_the_deadline() -> None:
+    # The cheapest plan of all (8 h, $9) misses the 4 h deadline; with a $5 budget
+    # both bind. The advice must be the least budget that meets the deadline *too*
+    # ($13: train on FAST), not the $9 at which the deadline would fail next.
+    plan = optimize(_program(deadline_h=4.0, budget_usd=5.0), CAT)
+    assert plan.status == "infeasible"
+    text = _text(plan)
+    assert "cheapest possible plan costs $9.00" in text
+    assert "also meets the deadline of 4.00 h costs $13.00" in text
+    least = _number(r"budget of at least \$([\d.,]+)", text)
+    assert least == pytest.approx(13.0)
+    replanned = optimize(_program(deadline_h=4.0, budget_usd=least), CAT)
+    assert replanned.status == "optimal"
+    assert replanned.expected_cost_usd == pytest.approx(13.0)
+
+
 def test_deadline_and_budget_together() -> None:
     # fastest: 3 h for $20.5; cheapest: 8 h for $9. Deadline 4 h: train must be fast.
     plan = optimize(_program(deadline_h=4.0, budget_usd=12.0), CAT)

@@ -133,3 +133,20 @@ def test_a_shift_across_a_minute_boundary_is_not_a_change() -> None:
     assert diffmod.diff_plans(a, b).steps[0].action == "same"
     assert diffmod.diff_plans(b, c).steps[0].action == "same"  # 30 s apart, shown as 0m
     assert diffmod.diff_plans(a, c).steps[0].action == "change"  # 54 s apart: +1m
+
+
+def test_a_v1_plan_rented_one_instance_per_replica_and_packing_shows() -> None:
+    """Plans written before v2 have no ``instances``: they rented one per replica."""
+    old = diffmod.load_plan(DATA / "old.json")
+    summarize = old.step("summarize")
+    assert summarize is not None and summarize.instances == summarize.replicas == 4
+    packed = summarize.model_copy(
+        update={"instance_type": "p4d.24xlarge", "replicas": 8, "instances": 1}
+    )
+    new = old.model_copy(
+        update={"steps": [packed, *(s for s in old.steps if s.name != "summarize")]}
+    )
+    d = diffmod.diff_plans(old, new)
+    (step,) = [s for s in d.steps if s.name == "summarize"]
+    fields = {c.field: (c.old, c.new) for c in step.changes}
+    assert fields["replicas"] == (4, 8) and fields["instances"] == (4, 1)

@@ -80,14 +80,14 @@ def sweep(spec: str) -> whatif.SweepResult:
 
 
 def test_deadline_trade_off() -> None:
-    result = sweep("deadline=2h,4h,6h,12h,none")
+    result = sweep("deadline=30m,1h,2h,12h,none")
     values = [sc.value for sc in result.scenarios]
-    assert values == [2.0, 4.0, 6.0, 8.0, 12.0, None]  # the current 8h is included
+    assert values == [0.5, 1.0, 2.0, 8.0, 12.0, None]  # the current 8h is included
     current = [sc for sc in result.scenarios if sc.current]
     assert len(current) == 1
     assert current[0].plan is overnight()[1]
     by = {sc.value: sc.plan for sc in result.scenarios}
-    assert by[2.0].status == "infeasible"  # the fastest plan takes longer than 2h
+    assert by[0.5].status == "infeasible"  # the fastest plan takes longer than 30m
     feasible = [sc for sc in result.scenarios if sc.plan.status == "optimal"]
     # a looser deadline never costs more (the optimum of a relaxed problem)
     costs = [sc.plan.expected_cost_usd or 0.0 for sc in feasible]
@@ -110,7 +110,7 @@ def test_budget_below_the_optimum_is_infeasible() -> None:
 
 
 def test_renderings(snapshot: SnapshotAssertion) -> None:
-    result = sweep("deadline=4h,6h,12h")
+    result = sweep("deadline=50m,2h,12h")
     rows = whatif.rows(result)
     assert [r.current for r in rows] == [False, False, True, False]
     assert rows[2].cost_delta == "" and rows[0].cost_delta.startswith("+$")
@@ -126,7 +126,7 @@ def test_renderings(snapshot: SnapshotAssertion) -> None:
     assert 'class="point current"' in chart
     assert "<polyline" in chart
     data = whatif.to_json(result)
-    assert [s["value"] for s in data["scenarios"]] == [4.0, 6.0, 8.0, 12.0]
+    assert [s["value"] for s in data["scenarios"]] == pytest.approx([50 / 60, 2.0, 8.0, 12.0])
 
 
 def test_with_value_changes_only_that_limit() -> None:

@@ -90,3 +90,30 @@ def test_quota_waits_are_on_the_critical_chain() -> None:
     assert starts == [0.0, 2.0]
     assert critical(jobs, starts) == [True, True]
     assert violations(jobs, [0.0, 1.0]) == ["resource 0 holds 2 > 1 at t=1.0"]
+
+
+@pytest.mark.parametrize("seed", range(1000, 1012))
+def test_fill_slack_keeps_the_schedule_valid_and_never_costs_more(seed: int) -> None:
+    from exo.compiler.problem import build_problem
+    from exo.compiler.solve import _pick, best_schedule, fill_slack
+    from tests.optimizer_oracle import random_case
+
+    program, catalog = random_case(seed, n_steps=4, quota=True)
+    problem, _ = build_problem(
+        program.model_copy(
+            update={
+                "workflow": program.workflow.model_copy(
+                    update={"deadline_h": None, "budget_usd": None}
+                )
+            }
+        ),
+        catalog,
+    )
+    if any(not o for o in problem.options):
+        return
+    fast = _pick(problem, "P")
+    starts = best_schedule(problem, fast)
+    limit = makespan(problem.jobs(fast), starts)
+    cheaper = fill_slack(problem, fast, starts, limit)
+    assert violations(problem.jobs(cheaper), starts, limit + 1e-6) == []
+    assert problem.cost(cheaper) <= problem.cost(fast) + 1e-9

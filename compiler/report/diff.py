@@ -2,7 +2,7 @@
 
 ``exoc diff old.json new.json`` and ``exoc plan FILE --compare old.json`` both
 come here. A step is *added*, *removed*, *changed* (tier, batch size, replicas,
-start, duration at confidence or cost moved) or *unchanged*. Differences below
+instances, start, duration at confidence or cost moved) or *unchanged*. Differences below
 what the reports print (a minute; a cent, or two significant digits below ten
 cents) are not changes.
 """
@@ -107,6 +107,7 @@ def _step_changes(a: StepPlan, b: StepPlan) -> tuple[Change, ...]:
         _exact("tier", fmt.tier(a), fmt.tier(b)),
         _exact("batch", a.batch_size, b.batch_size, _opt),
         _exact("replicas", a.replicas, b.replicas),
+        None if _packed_alike(a, b) else _exact("instances", a.instances, b.instances),
         _hours("start", a.start_h, b.start_h),
         _hours("time", a.p_duration_h, b.p_duration_h),
         _money("cost", a.expected_cost_usd, b.expected_cost_usd),
@@ -120,12 +121,23 @@ def _step_changes(a: StepPlan, b: StepPlan) -> tuple[Change, ...]:
     return tuple(c for c in found if c is not None)
 
 
+def _packed_alike(a: StepPlan, b: StepPlan) -> bool:
+    """One instance per replica on both sides: the replicas line says it all."""
+    return a.instances == a.replicas and b.instances == b.replicas
+
+
 def _full(s: StepPlan) -> tuple[Change, ...]:
     """Every field of an added or removed step (as if it changed from or to nothing)."""
+    packed = (
+        ()
+        if s.instances == s.replicas
+        else (Change("instances", None, s.instances, "-", str(s.instances)),)
+    )
     return (
         Change("tier", None, fmt.tier(s), "-", fmt.tier(s)),
         Change("batch", None, s.batch_size, "-", fmt.batch(s)),
         Change("replicas", None, s.replicas, "-", str(s.replicas)),
+        *packed,
         Change("start", None, s.start_h, "-", fmt.hours(s.start_h)),
         Change("time", None, s.p_duration_h, "-", fmt.hours(s.p_duration_h)),
         Change("cost", None, s.expected_cost_usd, "-", fmt.money(s.expected_cost_usd)),

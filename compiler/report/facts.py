@@ -187,9 +187,9 @@ def _usage_of(step: StepPlan, resource: str, catalog: Catalog | None) -> int:
     if resource == "cpu":
         inst = catalog.get(step.instance_type) if catalog is not None else None
         vcpus = inst.vcpus if inst is not None else step.vcpus
-        return step.replicas * vcpus
+        return step.instances * vcpus
     if step.accelerator is not None and resource == f"accel:{step.accelerator}":
-        return step.replicas * step.accelerator_count
+        return step.instances * step.accelerator_count
     return 0
 
 
@@ -307,7 +307,8 @@ def constraints(
                 and opts
                 and min(o.cost for o in opts) < min(o.cost for o in within) - EPS_USD
             ):
-                for rej in over:
+                # the cheapest options the quota rules out come first
+                for rej in sorted(over, key=lambda r: r.cost if r.cost is not None else 0.0):
                     outside.setdefault(rej.step, []).append(rej.message)
         if all(kept):
             cheap = [_pick(k, "cost") for k in kept]
@@ -321,9 +322,9 @@ def constraints(
     for r, q in zip(resources, limits, strict=True):
         label = resource_label(r)
         ruled = [
-            f"{s}: {msgs[0]}"
+            f"{s}: {next(m for m in msgs if f' {label},' in m)}"
             for s, msgs in sorted(outside.items())
-            if any(label in m for m in msgs)
+            if any(f" {label}," in m for m in msgs)
         ]
         out.append(_quota(label, q, peak_usage(plan, r, catalog), ruled))
     return tuple(out)
@@ -343,8 +344,9 @@ def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, 
     out.append(
         (
             "confidence",
-            f"{plan.confidence:.0%}: the schedule uses durations that preemptions exceed "
-            f"with probability at most {1 - plan.confidence:.0%}; costs are expected values",
+            f"{plan.confidence:.0%}: under the model, the whole plan ends by its makespan with "
+            f"probability at least {plan.confidence:.0%} (each spot step and instance keeps "
+            "its share); costs are expected values",
         )
     )
     spot = sorted({s.instance_type for s in plan.steps if s.spot})
@@ -364,7 +366,13 @@ def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, 
         )
     elif spot:
         out.append(("spot tiers", ", ".join(spot)))
-    out.append(("pricing", "a replica rents a whole instance at the catalog's hourly price"))
+    out.append(
+        (
+            "pricing",
+            "replicas are packed onto instances (as many per instance as its accelerators "
+            "hold); each instance is rented whole at the catalog's hourly price",
+        )
+    )
     if plan.lower_bound_usd is not None:
         bound = f"{fmt.money(plan.lower_bound_usd)} (no plan meeting the limits costs less)"
         if plan.gap is not None and plan.status == "feasible":

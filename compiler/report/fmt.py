@@ -6,6 +6,7 @@ explanations, and is re-exported here.
 
 from __future__ import annotations
 
+from exo.compiler.costmodel import option_label
 from exo.compiler.formatting import money
 from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.report.why import Alternative
@@ -56,7 +57,7 @@ def saving(saved_usd: float, fraction: float | None) -> str:
 
 
 def tier(step: StepPlan) -> str:
-    """``g5.xlarge (A10G x1) spot``: what one replica rents."""
+    """``g5.xlarge (A10G x1) spot``: the instance type and tier the step rents."""
     hw = f" ({step.accelerator} x{step.accelerator_count})" if step.accelerator else " (CPU)"
     return f"{step.instance_type}{hw} {'spot' if step.spot else 'on-demand'}"
 
@@ -65,23 +66,20 @@ def batch(step: StepPlan) -> str:
     return "-" if step.batch_size is None else str(step.batch_size)
 
 
-def option_label(instance_type: str, spot: bool, replicas: int, batch_size: int | None) -> str:
-    """``g5.xlarge spot x4, batch 32``: how a person names a choice."""
-    text = f"{instance_type} {'spot' if spot else 'on-demand'} x{replicas}"
-    if batch_size is not None:
-        text += f", batch {batch_size}"
-    return text
+def replicas(step: StepPlan) -> str:
+    """``4``, or ``8 on 1`` when replicas share instances."""
+    if step.instances == step.replicas:
+        return str(step.replicas)
+    return f"{step.replicas} on {step.instances}"
 
 
 def instances(step: StepPlan) -> int:
-    """Instances the step rents: the plan's ``instances`` where the plan has them
-    (replicas packed several to an instance), else one per replica. Drawn as given;
-    how they are counted is the cost model's business."""
-    n = getattr(step, "instances", None)
-    return n if isinstance(n, int) and n > 0 else step.replicas
+    """Instances the step rents (the plan's ``instances``). Drawn as given; how they
+    are counted is the cost model's business."""
+    return step.instances
 
 
-def replicas(step: StepPlan) -> str:
+def replicas_long(step: StepPlan) -> str:
     """``1 replica``, ``5 replicas``, ``8 replicas on 2 instances``."""
     text = f"{step.replicas} replica{'s' if step.replicas != 1 else ''}"
     m = instances(step)
@@ -91,7 +89,9 @@ def replicas(step: StepPlan) -> str:
 
 
 def step_label(step: StepPlan) -> str:
-    return option_label(step.instance_type, step.spot, step.replicas, step.batch_size)
+    return option_label(
+        step.instance_type, step.spot, step.replicas, step.batch_size, step.instances
+    )
 
 
 _KINDS = {"cheaper": "cheaper", "other_tier": "other tier", "on_demand": "on-demand"}
@@ -100,7 +100,7 @@ _KINDS = {"cheaper": "cheaper", "other_tier": "other tier", "on_demand": "on-dem
 def alternative(alt: Alternative, plan: Plan) -> str:
     """``cheaper: L4 spot x8, batch 64 (-$0.40, +2h06m; plan 9h18m, past the 8h00m deadline)``."""
     o = alt.option
-    label = option_label(o.instance_type, o.spot, o.replicas, o.batch_size)
+    label = o.label()
     dt = (
         "same duration"
         if abs(alt.duration_delta_h) < 1 / 120

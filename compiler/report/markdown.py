@@ -66,7 +66,7 @@ def steps_table(report: Report) -> list[str]:
         s = row.plan
         name = f"**{cell(s.name)}**" + (f" {CRITICAL}" if s.on_critical_path else "")
         lines.append(
-            f"| {name} | {cell(fmt.tier(s))} | {fmt.batch(s)} | {s.replicas} | "
+            f"| {name} | {cell(fmt.tier(s))} | {fmt.batch(s)} | {fmt.replicas(s)} | "
             f"{fmt.hours(s.start_h)} | {fmt.hours(s.expected_duration_h)} / "
             f"{fmt.hours(s.p_duration_h)} | {fmt.money(s.expected_cost_usd)} |"
         )

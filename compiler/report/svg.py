@@ -168,7 +168,7 @@ def gantt(report: Report, width: int = 960) -> str:
         colour = colours[s.instance_type]
         weight = "700" if s.on_critical_path else "400"
         tip = (
-            f"{s.name}: {fmt.tier(s)}, {fmt.replicas(s)}"
+            f"{s.name}: {fmt.tier(s)}, {fmt.replicas_long(s)}"
             + (f", batch {s.batch_size}" if s.batch_size is not None else "")
             + f"; start {fmt.hours(s.start_h)}, {fmt.hours(s.expected_duration_h)} expected, "
             f"{fmt.hours(s.p_duration_h)} at {plan.confidence:.0%}; {fmt.money(s.expected_cost_usd)}"

@@ -101,7 +101,7 @@ def steps_table(report: Report) -> Table:
             _name(row),
             _tier(row),
             fmt.batch(s),
-            str(s.replicas),
+            fmt.replicas(s),
             fmt.hours(s.start_h),
             _duration(row),
             fmt.money(s.expected_cost_usd),
@@ -122,7 +122,7 @@ def steps_blocks(report: Report) -> Text:
         if s.batch_size is not None:
             parts.append(f"batch {s.batch_size}")
         parts += [
-            f"x{s.replicas}",
+            f"x{fmt.replicas(s)}",
             f"start {fmt.hours(s.start_h)}",
             f"{fmt.hours(s.expected_duration_h)} ({conf}: {fmt.hours(s.p_duration_h)})",
         ]

@@ -267,6 +267,7 @@ def to_json(result: SweepResult) -> dict[str, Any]:
                         "spot": s.spot,
                         "batch_size": s.batch_size,
                         "replicas": s.replicas,
+                        "instances": s.instances,
                     }
                     for s in sc.plan.steps
                 ],

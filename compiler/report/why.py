@@ -23,9 +23,17 @@ from typing import Literal
 import networkx as nx
 
 from exo.compiler.catalog import Catalog
-from exo.compiler.costmodel import Option, Rejection, apply_quota, enumerate_options
+from exo.compiler.costmodel import (
+    Option,
+    Rejection,
+    apply_quota,
+    enumerate_step,
+    workflow_confidence,
+)
+from exo.compiler.formatting import money
 from exo.compiler.ir import Program, step_dag
 from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.preemption import Confidence
 
 #: Money and time closer than these are equal when comparing options.
 EPS_USD = 1e-6
@@ -149,8 +157,28 @@ def _reason(plan: Plan, chosen: Option, opts: Sequence[Alternative], slack_h: fl
     return "the cheapest option that fits the schedule and the quota"
 
 
+def unpromised_note(chosen: Option, dropped: Sequence[Rejection], confidence: float) -> str | None:
+    """Spot that would have been cheaper than the chosen option but cannot be promised."""
+    cheaper = [
+        r
+        for r in dropped
+        if r.kind == "unpromisable" and r.cost is not None and r.cost < chosen.cost - EPS_USD
+    ]
+    if not cheaper:
+        return None
+    best = min(cheaper, key=lambda r: (r.cost or 0.0, r.instance_type))
+    return (
+        f"spot on {best.instance_type} would cost {money(best.cost or 0.0)} (expected) but "
+        f"cannot be promised at {confidence:.0%} confidence: {best.message.split(': ', 1)[-1]}"
+    )
+
+
 def explain_step(
-    plan: Plan, step: StepPlan, options: Sequence[Option], slack_h: float
+    plan: Plan,
+    step: StepPlan,
+    options: Sequence[Option],
+    slack_h: float,
+    dropped: Sequence[Rejection] = (),
 ) -> Why | None:
     """The reason and up to three alternatives for one step, or ``None`` if its option is gone."""
     chosen = next((o for o in options if _matches(o, step)), None)
@@ -173,7 +201,11 @@ def explain_step(
     add("other_tier", _best([a for a in others if (a.option.instance_type, a.option.spot) != tier]))
     if chosen.spot:
         add("on_demand", _best([a for a in others if not a.option.spot]))
-    return Why(_reason(plan, chosen, others, slack_h), tuple(picked), len(options))
+    reason = _reason(plan, chosen, others, slack_h)
+    note = unpromised_note(chosen, dropped, plan.confidence)
+    if note is not None:
+        reason += f"; {note}"
+    return Why(reason, tuple(picked), len(options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +215,20 @@ class StepOptions:
     every: tuple[Option, ...]
     within_quota: tuple[Option, ...]
     over_quota: tuple[Rejection, ...]
+    #: Spot candidates dropped because they cannot be promised at the confidence.
+    unpromisable: tuple[Rejection, ...] = ()
 
 
 def step_options(program: Program, catalog: Catalog, confidence: float) -> dict[str, StepOptions]:
+    """Every step's options at ``confidence`` (shared among the workflow's spot steps)."""
+    conf = Confidence(confidence, workflow_confidence(program, catalog).spot_steps)
     out: dict[str, StepOptions] = {}
     for step in program.steps:
-        opts = enumerate_options(step, catalog, confidence)
+        got = enumerate_step(step, catalog, conf, deadline_h=program.workflow.deadline_h)
+        opts, why = got.options, got.rejections
         kept, over = apply_quota(opts, program.workflow.quota)
-        out[step.name] = StepOptions(tuple(opts), tuple(kept), tuple(over))
+        dropped = tuple(r for r in why if r.kind == "unpromisable")
+        out[step.name] = StepOptions(tuple(opts), tuple(kept), tuple(over), dropped)
     return out
 
 
@@ -211,7 +249,7 @@ def explain(
         opts = options.get(sp.name)
         if opts is None:
             continue
-        why = explain_step(plan, sp, opts.within_quota, floats.get(sp.name, 0.0))
+        why = explain_step(plan, sp, opts.within_quota, floats.get(sp.name, 0.0), opts.unpromisable)
         if why is not None:
             out[sp.name] = why
     return out
