@@ -120,7 +120,8 @@ def _compile_file(
         check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
 
     found = with_literal_errors(loaded.literal_errors, lw.diagnostics(), lw.bad_literal_uses)
-    if found or workflow is None or catalog_obj is None or order is None:
+    failed = any(d.severity is Severity.ERROR for d in found)
+    if failed or workflow is None or catalog_obj is None or order is None:
         found = found or [Diagnostic("E901", "compilation failed without a diagnostic")]
         raise CompileError(sort_diagnostics(found), sources)
     program = program_of(
@@ -254,6 +255,9 @@ def check_hardware(
     types = catalog.instance_types()
     offered = sorted(accels | types)
     memo: dict[tuple[object, ...], dict[str, list[str]]] = {}
+    # "will not be considered" (E308) only for a file that lowered cleanly: after an
+    # error (a refused throughput or duration entry) it would only repeat that error.
+    lowered_cleanly = not sink.has_errors
     for step in steps:
         r = refs.get(step.name)
         if r is None:
@@ -294,7 +298,7 @@ def check_hardware(
                 )
             else:
                 _not_offered(sink, key, sorted(usable), catalog, span)
-        if not r.misspelt:
+        if lowered_cleanly and not r.misspelt:
             sink.add(missing_entry_warnings(step, catalog, r.name_span, r.accelerator_spans, memo))
     for key, span in lw.quota_spans.items():
         if key != CPU_KEY and key not in accels:

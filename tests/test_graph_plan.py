@@ -14,7 +14,7 @@ from exo.compiler.cli import app
 from exo.compiler.frontend import compile_file
 from exo.compiler.graphviz import to_dot, to_mermaid
 from exo.compiler.optimizer import optimize
-from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.plan import Plan
 from exo.compiler.report import fmt
 
 from .conftest import REPO
@@ -77,17 +77,15 @@ def test_mermaid_plan() -> None:
 def test_instances_are_drawn_as_the_plan_gives_them() -> None:
     """Replicas packed onto fewer instances (cost model v2) are shown as such."""
 
-    class PackedStep(StepPlan):
-        instances: int
-
     program, plan = planned()
     first = plan.steps[0]
-    packed = PackedStep(**{**first.model_dump(), "replicas": 8, "instances": 2})
-    assert fmt.replicas(packed) == "8 replicas on 2 instances"
-    assert fmt.replicas(first.model_copy(update={"replicas": 1})) == "1 replica"
+    packed = first.model_copy(update={"replicas": 8, "instances": 2})
+    assert fmt.replicas_long(packed) == "8 replicas on 2 instances"
+    one = first.model_copy(update={"replicas": 1, "instances": 1})
+    assert fmt.replicas_long(one) == "1 replica"
     other = plan.model_copy(update={"steps": [packed, *plan.steps[1:]]})
-    assert "8 replicas on 2 instances" in to_dot(program, other)  # type: ignore[arg-type]
-    assert "8 replicas on 2 instances" in to_mermaid(program, other)  # type: ignore[arg-type]
+    assert "8 replicas on 2 instances" in to_dot(program, other)
+    assert "8 replicas on 2 instances" in to_mermaid(program, other)
 
 
 def test_an_infeasible_plan_exits_3(tmp_path: Path) -> None:
