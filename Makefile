@@ -41,7 +41,7 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	# mypy checks the installed packages (the exo namespace maps to top-level folders);
 	# from inside the venv folder so the source tree cannot shadow them.
-	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p exo.compiler -p exo.backends -p exo.stdlib
+	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p exo.compiler -p exo.backends -p exo.stdlib -p exo.worker
 
 clean:
 	rm -rf $(VENV) build *.egg-info
