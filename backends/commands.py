@@ -507,7 +507,12 @@ def run(
     target: Annotated[str, typer.Option("--target", "-t", help="Backend name.")] = "local",
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", min=1, help="Concurrent tasks (default: CPU count)."),
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Concurrent shards (default: CPU count, or a step's shard count if larger).",
+        ),
     ] = None,
     state_dir: Path | None = STATE_DIR_OPTION,
     fresh: Annotated[
