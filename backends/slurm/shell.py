@@ -26,6 +26,8 @@ import jinja2
 
 from exo.compiler.ir import RUNTIME_PLACEHOLDERS
 
+from ..api import ALIASES
+
 #: Same syntax as :func:`exo.backends.api.expand`: ``{{``/``}}`` are braces, ``{name}`` a placeholder.
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -34,9 +36,12 @@ _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Prefix of the job script's own variables; a step's ``env`` may not use it.
 INTERNAL_PREFIX = "exo_"
 
-#: Runtime placeholder -> the (unexported) variable the job script holds its value in.
-#: They are exported as ``EXO_*`` only into the step's process.
-PLACEHOLDER_VARS: dict[str, str] = {name: INTERNAL_PREFIX + name for name in RUNTIME_PLACEHOLDERS}
+#: Runtime placeholder -> the (unexported) variable the job script holds its value in
+#: (an alias such as ``shard_index`` reads its ``batch_*`` twin). They are exported as
+#: ``EXO_*`` only into the step's process.
+PLACEHOLDER_VARS: dict[str, str] = {
+    name: INTERNAL_PREFIX + ALIASES.get(name, name) for name in RUNTIME_PLACEHOLDERS
+}
 
 
 class Shell(str):
