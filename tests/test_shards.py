@@ -9,6 +9,7 @@ its Slurm ``--array`` and its Indexed Job's completions / parallelism.
 from __future__ import annotations
 
 import functools
+import itertools
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from .conftest import all_examples, example_id
 def test_shards_cover_every_item_exactly_once(items: int, count: int) -> None:
     ranges = [shard_range(items, count, i) for i in range(count)]
     assert ranges[0].start == 0 and ranges[-1].end == items
-    for a, b in zip(ranges, ranges[1:], strict=False):
+    for a, b in itertools.pairwise(ranges):
         assert a.end == b.start  # contiguous, no overlap
     sizes = [r.size for r in ranges]
     assert sum(sizes) == items and max(sizes) - min(sizes) <= 1  # even split

@@ -235,10 +235,13 @@ class Loop:
             os.mkdir(staging)  # noqa: PTH102
 
     def _checkpoint(self, st: LocalStep, idx: int) -> str:
-        """The shard's checkpoint folder: created once, kept over every attempt."""
-        path = checkpoints.shard_checkpoint(self.s.checkpoints, st.name, idx)
-        os.makedirs(path, exist_ok=True)  # noqa: PTH103
-        return str(path)
+        """The shard's checkpoint folder, kept over every attempt.
+
+        The command creates it when it first writes there (the worker helper
+        does): a run of many short shards that keep nothing pays no file-system
+        operation for it (see docs/benchmarks.md, local runner).
+        """
+        return str(checkpoints.shard_checkpoint(self.s.checkpoints, st.name, idx))
 
     def _launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
         row = self.rows[(st.name, idx)]
