@@ -24,10 +24,12 @@ Every command is a small Python program that uses the worker helper
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -153,6 +155,49 @@ class ShardDriver(ABC):
         """Stop anything the driver started that is still running."""
 
 
+class ProcessDriver(ShardDriver):
+    """A driver whose run is one child process (a runner, a follower), logged to a file.
+
+    Subclasses say what to start (:meth:`command`) and in which environment.
+    """
+
+    def __init__(self, folder: Path, env: Mapping[str, str] | None = None) -> None:
+        self.folder = folder
+        self.env = dict(env) if env is not None else None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    @abstractmethod
+    def command(self, workflow: Path) -> list[str]:
+        """The argv of one run of ``workflow``."""
+
+    def _log(self) -> Path:
+        return self.folder / f"run-{self.runs}.log"
+
+    def start(self, workflow: Path) -> None:
+        self.runs += 1
+        argv = self.command(workflow)
+        with self._log().open("wb") as log:
+            self.proc = subprocess.Popen(
+                argv, cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait(self, timeout_s: float) -> None:
+        assert self.proc is not None
+        rc = self.proc.wait(timeout=timeout_s)
+        assert rc == 0, self._log().read_text("utf-8", "replace")
+
+    def kill_runner(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     kind: str
@@ -254,40 +299,41 @@ class ExecutionConformance:
                 (opened, *_) = read_log(folder, case.name, i)
                 assert (opened.start, opened.end) == (r.start, r.end), (case.name, i)
 
-    def test_preempted_shard_resumes_from_its_checkpoint(self, tmp_path: Path) -> None:
-        case = StepCase("resume", 16, 2, 2, 0.4)
-        folder = tmp_path / "preempt"
+    def _interrupted(self, folder: Path, case: StepCase, shard: int, stop: str) -> ShardDriver:
+        """Run ``case``; after two commits of ``shard``, ``stop`` it (``preempt`` the shard,
+        or ``kill`` the runner and start the run again); wait for the end."""
         wf = write_workflow(folder, [case])
         driver = self.driver(folder)
         try:
             driver.start(wf)
-            wait_until(lambda: committed(driver, "resume", 1) >= 2, "two commits", self.timeout_s)
-            driver.preempt("resume", 1)
+            wait_until(
+                lambda: committed(driver, case.name, shard) >= 2, "two commits", self.timeout_s
+            )
+            if stop == "preempt":
+                driver.preempt(case.name, shard)
+            else:
+                try:
+                    driver.kill_runner()
+                except NotImplementedError:
+                    pytest.skip("the backend has no runner of its own to kill")
+                path = driver.checkpoint(case.name, shard)
+                assert path is not None and len(read_progress(path).batches) >= 2
+                driver.start(wf)
             driver.wait(self.timeout_s)
         finally:
             driver.close()
+        return driver
+
+    def test_preempted_shard_resumes_from_its_checkpoint(self, tmp_path: Path) -> None:
+        case = StepCase("resume", 16, 2, 2, 0.4)
+        driver = self._interrupted(tmp_path / "preempt", case, 1, "preempt")
         self._check_once(driver, case)
-        self._check_resumed(folder, "resume", 1)
+        self._check_resumed(tmp_path / "preempt", "resume", 1)
 
     def test_checkpoint_survives_a_runner_kill_and_goes_after_publication(
         self, tmp_path: Path
     ) -> None:
         case = StepCase("survive", 12, 1, 2, 0.4)
-        folder = tmp_path / "runner"
-        wf = write_workflow(folder, [case])
-        driver = self.driver(folder)
-        try:
-            driver.start(wf)
-            wait_until(lambda: committed(driver, "survive", 0) >= 2, "two commits", self.timeout_s)
-            try:
-                driver.kill_runner()
-            except NotImplementedError:
-                pytest.skip("the backend has no runner of its own to kill")
-            path = driver.checkpoint("survive", 0)
-            assert path is not None and len(read_progress(path).batches) >= 2
-            driver.start(wf)
-            driver.wait(self.timeout_s)
-        finally:
-            driver.close()
+        driver = self._interrupted(tmp_path / "runner", case, 0, "kill")
         self._check_once(driver, case)
-        self._check_resumed(folder, "survive", 0)
+        self._check_resumed(tmp_path / "runner", "survive", 0)

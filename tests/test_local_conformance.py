@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from exo.backends.conformance import BackendConformance
-from exo.backends.conformance_run import ExecutionConformance, ShardDriver
+from exo.backends.conformance_run import ExecutionConformance, ProcessDriver, ShardDriver
 from exo.backends.local import LocalBackend, LocalOptions
 from exo.backends.local.procs import processes_with_env
 
@@ -48,41 +47,21 @@ def test_local_plan_snapshot(path: Path, snapshot: SnapshotAssertion) -> None:
 # --- run-time conformance: shards, checkpoints, preemptions, a killed runner ---------------
 
 
-class LocalDriver(ShardDriver):
+class LocalDriver(ProcessDriver):
     """The runner in a child process (planned here once, so that it starts quickly);
     a preemption is SIGKILL from outside, as a spot reclaim or the OOM killer would be."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.state = folder / "state"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
-
-    def start(self, workflow: Path) -> None:
-        self.runs += 1
+    def command(self, workflow: Path) -> list[str]:
         planned_json = self.folder / "planned.json"
         if not planned_json.exists():
             planned_json.write_text(plan(workflow).model_dump_json(), "utf-8")
-        log = (self.folder / f"exoc-run-{self.runs}.log").open("wb")
-        self.proc = subprocess.Popen(
-            driver_command(planned_json, workflow, self.state, 64),
-            cwd=self.folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-    def wait(self, timeout_s: float) -> None:
-        assert self.proc is not None
-        rc = self.proc.wait(timeout=timeout_s)
-        log = (self.folder / f"exoc-run-{self.runs}.log").read_text("utf-8", "replace")
-        assert rc == 0, log
+        return driver_command(planned_json, workflow, self.folder / "state", 64)
 
     def published(self, step: str) -> Path:
         return self.folder / "out" / step
 
     def checkpoint(self, step: str, index: int) -> Path | None:
-        found = sorted(self.state.glob(f"checkpoints/*/{step}/shard-{index}"))
+        found = sorted((self.folder / "state").glob(f"checkpoints/*/{step}/shard-{index}"))
         return found[0] if found else None
 
     def preempt(self, step: str, index: int) -> None:
@@ -91,16 +70,6 @@ class LocalDriver(ShardDriver):
         assert pids, f"no running process of {step} shard {index}"
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-
-    def kill_runner(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class TestLocalExecution(ExecutionConformance):

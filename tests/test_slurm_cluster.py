@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -35,7 +34,7 @@ from exo.backends.api import (
     shard_count,
 )
 from exo.backends.commands import plan_for
-from exo.backends.conformance_run import ExecutionConformance, ShardDriver
+from exo.backends.conformance_run import ExecutionConformance, ProcessDriver, ShardDriver
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm import runner as slurm_runner
 from exo.backends.slurm.jobs import build
@@ -629,40 +628,19 @@ sys.exit(report.exit_code)
 """
 
 
-class SlurmDriver(ShardDriver):
+class SlurmDriver(ProcessDriver):
     """The follower in a child process; a preemption is `scontrol requeue` of the shard's task."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.folder = folder
-        self.env = env
-        self.state = folder / "state"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
-
-    def start(self, workflow: Path) -> None:
-        self.runs += 1
+    def command(self, workflow: Path) -> list[str]:
         planned_json = self.folder / "planned.json"
         if not planned_json.exists():
             planned, _ = plan_for(workflow, {})
             planned_json.write_text(planned.model_dump_json(), "utf-8")
-        log = (self.folder / f"follower-{self.runs}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", FOLLOWER, str(planned_json), str(workflow), str(self.state)],
-            cwd=self.folder,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-    def wait(self, timeout_s: float) -> None:
-        assert self.proc is not None
-        rc = self.proc.wait(timeout=timeout_s)
-        log = (self.folder / f"follower-{self.runs}.log").read_text("utf-8", "replace")
-        assert rc == 0, log
+        state = self.folder / "state"
+        return [sys.executable, "-c", FOLLOWER, str(planned_json), str(workflow), str(state)]
 
     def run_dir(self) -> Path | None:
-        found = sorted(self.state.glob("slurm/*/*/jobs.tsv"))
+        found = sorted((self.folder / "state").glob("slurm/*/*/jobs.tsv"))
         return found[-1].parent if found else None
 
     def published(self, step: str) -> Path:
@@ -672,34 +650,29 @@ class SlurmDriver(ShardDriver):
         run = self.run_dir()
         return None if run is None else run / "checkpoints" / step / f"shard-{index}"
 
-    def _job(self, step: str) -> str:
+    def _ids(self) -> list[str]:
         run = self.run_dir()
-        assert run is not None, "not submitted"
-        return slurm_runner.read_jobs(run)[step]
+        return list(slurm_runner.read_jobs(run).values()) if run is not None else []
 
     def preempt(self, step: str, index: int) -> None:
-        job = self._job(step)
+        run = self.run_dir()
+        assert run is not None, "not submitted"
+        job = slurm_runner.read_jobs(run)[step]
+        assert self.env is not None
         task = f"{job}_{index}" if squeue(self.env, job)[0][1] != "N/A" else job
         subprocess.run(["scontrol", "requeue", task], env=self.env, check=True)
 
     def kill_runner(self) -> None:
         """SIGKILL the follower and cancel its jobs: only the shared file system remains."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        run = self.run_dir()
-        assert run is not None
-        ids = list(slurm_runner.read_jobs(run).values())
-        subprocess.run(["scancel", *ids], env=self.env, check=True)
-        wait_for(lambda: squeue(self.env, ",".join(ids)) == [], "the jobs to leave the queue")
+        super().kill_runner()
+        assert self.env is not None
+        env, ids = self.env, self._ids()
+        subprocess.run(["scancel", *ids], env=env, check=True)
+        wait_for(lambda: squeue(env, ",".join(ids)) == [], "the jobs to leave the queue")
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        run = self.run_dir()
-        if run is not None:
-            ids = list(slurm_runner.read_jobs(run).values())
+        super().close()
+        if ids := self._ids():
             subprocess.run(["scancel", *ids], env=self.env, check=False)
 
 
