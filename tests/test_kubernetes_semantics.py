@@ -538,8 +538,13 @@ def test_too_many_shards_for_an_indexed_job(tmp_path: Path) -> None:
         "workflow w { deadline = 400h }\n"
         "dataset d { items = 2_000_000 }\n"
         'step s { input = d image = "busybox" command = ["run"] cpu = 1 batch_sizes = [8]\n'
-        "  replicas = 100_001 throughput { cpu = { 8: 1000 } } }\n",
+        "  replicas = 2 throughput { cpu = { 8: 1000 } } }\n",
     )
+    # The front end caps replicas at 100,000 (limits.py); the backend still refuses a
+    # plan (from a plan file, say) with more shards than an Indexed Job can hold.
+    (sp,) = pw.plan.steps
+    wide = sp.model_copy(update={"replicas": 100_001, "instances": 100_001})
+    pw = pw.model_copy(update={"plan": pw.plan.model_copy(update={"steps": [wide]})})
     errors = [d for d in BACKEND.check(pw, KubernetesOptions()) if d.severity is Severity.ERROR]
     assert [d.code for d in errors] == ["E702"] and "100001 shards" in errors[0].message
 
