@@ -59,7 +59,6 @@ step work {{
   command    = [{json.dumps(sys.executable)}, {json.dumps(str(SYNTHETIC))}, {arg}]
   cpu        = 1
   throughput {{ cpu = {{ {table} }} }}
-  batch_sizes = [{sizes[0]}]
   startup    = {startup:g}s
   replicas   = {replicas}
   checkpoint = batch
@@ -109,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         (step,) = status["plan_vs_actual"]["steps"]
         act = step["actual"]
-        print(f"run + status ({a.replicas} replicas, {a.items} items, batch {sizes[0]}):")
+        batch = step["batch_size"]
+        print(f"run + status ({a.replicas} replicas, {a.items} items, batch {batch}):")
         print(
             f"  duration (s)       {pct(act['duration_s'], own_span(folder))}  vs the command's own timestamps"
         )

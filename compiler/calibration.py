@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .catalog import Catalog
 from .diagnostics import CompileError, Diagnostic
 from .frontend import Compiled
+from .inputs import MAX_CATALOG_BYTES, InputRefused, read_regular_file
 from .ir import Program, Step, Throughput
 from .plan import Plan
 
@@ -84,7 +85,9 @@ class Calibration(Frozen):
 def load(path: Path) -> Calibration:
     """Read a calibration file; raises CompileError (E230) when it is not one."""
     try:
-        text = path.read_text("utf-8")
+        text = read_regular_file(path, MAX_CATALOG_BYTES).decode("utf-8", errors="replace")
+    except InputRefused as e:
+        raise CompileError([Diagnostic("E230", f"cannot read {path}: it {e.reason}")]) from None
     except OSError as e:
         raise CompileError([Diagnostic("E230", f"cannot read {path}: {e.strerror or e}")]) from None
     try:

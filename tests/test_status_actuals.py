@@ -25,9 +25,13 @@ from exo.backends.runtime import actuals, ledger
 from exo.backends.runtime.ledger import LedgerWriter, Tier
 from exo.compiler.cli import app
 
-from .localrun import HEADER, plan, run, state_dir_of, write
+from .localrun import plan, run, state_dir_of
 
-SYNTHETIC = Path(__file__).resolve().parent.parent / "benchmarks" / "synthetic_step.py"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SYNTHETIC = BENCHMARKS / "synthetic_step.py"
+sys.path.insert(0, str(BENCHMARKS))
+from bench_actuals import own_span, workflow  # noqa: E402 - the benchmark's workflow
+
 STARTUP_S = 1.0
 RATE = 40.0
 ITEMS = 240
@@ -35,43 +39,8 @@ REPLICAS = 2
 
 
 def synthetic_workflow(folder: Path) -> Path:
-    params = {
-        "mode": "throughput",
-        "startup_s": STARTUP_S,
-        "rate": RATE,
-        "checkpoint": "batch",
-        "ledger": str(folder / "own"),
-    }
-    (folder / "own" / "pids").mkdir(parents=True)
-    arg = json.dumps(json.dumps(params).replace("{", "{{").replace("}", "}}"))
-    return write(
-        folder / "wf.exo",
-        HEADER
-        + f"""
-step work {{
-  items      = {ITEMS}
-  command    = [{json.dumps(sys.executable)}, {json.dumps(str(SYNTHETIC))}, {arg}]
-  cpu        = 1
-  throughput {{ cpu = {{ 20: {RATE:g} }} }}
-  startup    = {STARTUP_S:g}s
-  replicas   = {REPLICAS}
-  checkpoint = batch
-}}
-""",
-    )
-
-
-def own_timestamps(folder: Path) -> tuple[float, float]:
-    """First process start and last end, as the synthetic command logged them."""
-    starts, ends = [], []
-    for f in (folder / "own").glob("work-*.log"):
-        for line in f.read_text().splitlines():
-            kind, *rest = line.split()
-            if kind == "start":
-                starts.append(float(rest[1]))
-            elif kind == "end":
-                ends.append(float(rest[1]))
-    return min(starts), max(ends)
+    """One throughput step of the synthetic command: startup 1 s, 40 items/s, batch 20."""
+    return workflow(folder, STARTUP_S, RATE, ITEMS, REPLICAS, [20])
 
 
 def test_status_reports_what_the_commands_did(tmp_path: Path) -> None:
@@ -89,8 +58,7 @@ def test_status_reports_what_the_commands_did(tmp_path: Path) -> None:
     assert (step["attempts"], step["preemptions"], step["retries"]) == (REPLICAS, 0, 0)
     assert step["items_committed"] == ITEMS
     # The runner's figures agree with the command's own clock (within 10%).
-    first, last = own_timestamps(tmp_path)
-    assert step["actual"]["duration_s"] == pytest.approx(last - first, rel=0.10)
+    assert step["actual"]["duration_s"] == pytest.approx(own_span(tmp_path), rel=0.10)
     # ... and the command did what it declared: the observed rate and startup are the
     # declared ones (a loose bound here; benchmarks/bench_actuals.py measures them).
     assert step["actual"]["items_per_s"] == pytest.approx(RATE, rel=0.5)
