@@ -119,6 +119,27 @@ step work {{
     assert book.plan is not None and book.plan["steps"][0]["name"] == "work"
 
 
+def test_a_command_that_cannot_start_is_a_failed_attempt(tmp_path: Path) -> None:
+    wf = write(
+        tmp_path / "wf.exo",
+        HEADER
+        + """
+step gone {
+  command  = ["./no-such-program"]
+  duration = 1m
+  retries  = 1
+}
+""",
+    )
+    assert run(plan(wf), wf).state == "failed"
+    (path,) = _ledger_files(state_dir_of(wf))
+    book = ledger.read(path)
+    assert [(a.attempt, a.outcome, a.exit_code) for a in book.attempts] == [
+        (1, "failed", None),
+        (2, "failed", None),
+    ]
+
+
 def test_the_ledger_survives_a_kill_9_of_the_runner(tmp_path: Path) -> None:
     wf = write(
         tmp_path / "wf.exo",

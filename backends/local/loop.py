@@ -278,6 +278,10 @@ class Loop:
             with open(log, "a") as f:  # noqa: PTH123
                 f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
             shutil.rmtree(staging, ignore_errors=True)
+            if self.s.ledger is not None:  # an attempt too, of no duration
+                sh = st.shard(idx)
+                self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at)
+                self.s.ledger.ended(st.name, idx, attempt, (sh.start, sh.end), None, "failed")
             self._set(row.with_(attempts=attempt, log=log, state="running"))
             self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
             return
