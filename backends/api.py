@@ -149,6 +149,9 @@ class RunReport(Frozen):
     failures: list[ShardFailure] = Field(default_factory=list)
     #: Human-readable lines (where logs are, what was resumed, ...).
     messages: list[str] = Field(default_factory=list)
+    #: The run's ledger file (``backends/runtime/ledger.py``), for ``exoc status``'s
+    #: planned vs actual; not part of the report's JSON.
+    ledger: str | None = Field(default=None, exclude=True)
 
     @property
     def exit_code(self) -> int:

@@ -27,8 +27,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from exo.compiler.calibration import annotate, calibrate_compiled
 from exo.compiler.cli_help import ExoCommand
 from exo.compiler.cli_support import (
+    CALIBRATION_OPTION,
     CATALOG_OPTION,
     FILE,
     PARAM_OPTION,
@@ -81,6 +83,7 @@ def plan_for(
     params: Mapping[str, str],
     catalog: str | None = None,
     time_limit: float | None = None,
+    calibration: Path | None = None,
 ) -> tuple[PlannedWorkflow, dict[str, str]]:
     """Compile and optimize ``path``: the one way every backend verb gets its plan.
 
@@ -90,10 +93,12 @@ def plan_for(
     from exo.compiler.optimizer import optimize
 
     compiled = compile_file(path, params, catalog=catalog, label=str(path))
+    compiled, notes = calibrate_compiled(compiled, calibration)
     if time_limit is None:
         plan = optimize(compiled.program, compiled.catalog)
     else:
         plan = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+    plan = annotate(plan, notes)
     if plan.status == "infeasible":
         raise Infeasible(plan)
     planned = PlannedWorkflow(
@@ -272,12 +277,16 @@ def _fail(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None =
 
 
 def _plan_or_exit(
-    file: Path, params: Sequence[str], catalog: str | None, time_limit: float | None
+    file: Path,
+    params: Sequence[str],
+    catalog: str | None,
+    time_limit: float | None,
+    calibration: Path | None = None,
 ) -> tuple[PlannedWorkflow, dict[str, str]]:
     if time_limit is not None and not time_limit > 0:
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
     try:
-        return plan_for(file, parse_params(params), catalog, time_limit)
+        return plan_for(file, parse_params(params), catalog, time_limit, calibration)
     except CompileError as e:
         _fail(e.diagnostics, e.sources)
         raise AssertionError("unreachable") from None
@@ -468,11 +477,19 @@ def print_report(rep: RunReport, console: Console) -> None:
         console.print(m, highlight=False, markup=False)
 
 
-def _emit_report(rep: RunReport, fmt: str) -> None:
+def _emit_report(rep: RunReport, fmt: str, planned: PlannedWorkflow | None = None) -> None:
+    from . import status_view  # planned vs actual, from the run's ledger
+
+    act = status_view.actuals_for(rep, planned) if planned is not None else None
     if fmt == "json":
-        sys.stdout.write(json.dumps(rep.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+        data = rep.model_dump(mode="json")
+        if planned is not None:
+            data["plan_vs_actual"] = act.model_dump(mode="json") if act else None
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     else:
         print_report(rep, stdout_console())
+        if act is not None:
+            status_view.render(act, stdout_console())
 
 
 # --- the verbs -----------------------------------------------------------------------------
@@ -528,11 +545,12 @@ def compile_(
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     time_limit: float | None = TIME_LIMIT_OPTION,
+    calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Plan the workflow and write the target backend's artifacts, deterministically."""
     registry = installed()
     backend = _backend_or_exit(registry, target)
-    planned, sources = _plan_or_exit(file, params, catalog, time_limit)
+    planned, sources = _plan_or_exit(file, params, catalog, time_limit, calibration)
     options = _options_or_exit(ctx, registry, backend, planned, sources)
     _check_or_exit(backend, planned, options, sources, file)
     try:
@@ -568,11 +586,12 @@ def run(
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     time_limit: float | None = TIME_LIMIT_OPTION,
+    calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Execute the workflow (local processes by default); resumes an unfinished run."""
     registry = installed()
     backend = _runnable_or_exit(_backend_or_exit(registry, target), "run")
-    planned, sources = _plan_or_exit(file, params, catalog, time_limit)
+    planned, sources = _plan_or_exit(file, params, catalog, time_limit, calibration)
     options = _options_or_exit(ctx, registry, backend, planned, sources)
     _check_or_exit(backend, planned, options, sources, file)
     try:
@@ -606,7 +625,7 @@ def status(
     except CompileError as e:
         _fail(_shown(e.diagnostics, file), e.sources or sources)
         return
-    _emit_report(rep, fmt)
+    _emit_report(rep, fmt, planned)
 
 
 def cancel(

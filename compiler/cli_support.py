@@ -47,6 +47,12 @@ PARAM_OPTION = typer.Option(
 CATALOG_OPTION = typer.Option(
     None, "--catalog", metavar="PATH", help="Use this catalog (built-in name or CSV path)."
 )
+CALIBRATION_OPTION = typer.Option(
+    None,
+    "--calibration",
+    metavar="FILE",
+    help="Plan with the measured figures of this file (`exoc profile -o`, `exoc calibrate`).",
+)
 DIAG_FORMAT_OPTION = typer.Option(
     "text", "--diagnostics-format", metavar="text|json", help="How errors are printed."
 )
@@ -84,3 +90,14 @@ def compile_or_exit(
     if compiled.warnings:
         print_diagnostics(compiled.warnings, compiled.sources, stderr_console())
     return compiled
+
+
+def calibrate_or_exit(compiled: Compiled, path: Path | None) -> tuple[Compiled, list[str]]:
+    """``compiled`` with a calibration file's figures (E230 and exit 1 if it is not one)."""
+    from exo.compiler.calibration import calibrate_compiled
+
+    try:
+        return calibrate_compiled(compiled, path)
+    except CompileError as e:
+        report(e.diagnostics, e.sources)
+        raise typer.Exit(Exit.DIAGNOSTICS) from None

@@ -14,11 +14,14 @@ from typing import Annotated
 
 import typer
 
+from exo.compiler import calibration as calibration_mod
 from exo.compiler.cli_support import (
+    CALIBRATION_OPTION,
     CATALOG_OPTION,
     FILE,
     PARAM_OPTION,
     Exit,
+    calibrate_or_exit,
     compile_or_exit,
     stderr_console,
 )
@@ -56,6 +59,7 @@ def plan(
     ] = None,
     what_if: list[str] = report_commands.WHAT_IF_OPTION,
     compare: Path | None = report_commands.COMPARE_OPTION,
+    calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Plan a workflow: the cheapest placement meeting deadline, budget and quotas."""
     if fmt not in FORMATS:
@@ -64,8 +68,9 @@ def plan(
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
     sweeps = report_commands.parse_sweeps(what_if)
     earlier = report_commands.load_compare(compare)
-    compiled = compile_or_exit(file, params, catalog)
+    compiled, notes = calibrate_or_exit(compile_or_exit(file, params, catalog), calibration)
     result = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+    result = calibration_mod.annotate(result, notes)
     if fmt != "json" or sweeps or earlier is not None:
         report_commands.emit(
             fmt,

@@ -103,6 +103,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E208", "name too long"),
     ("E209", "invalid container image reference"),
     ("E210", "invalid path or URI"),
+    ("E230", "bad calibration file"),
     ("E301", "step has no performance model"),
     ("E302", "batch size has no throughput entry"),
     ("E303", "option not valid for a duration step"),
@@ -130,6 +131,10 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E704", "missing secret"),
     ("E705", "state directory in use by another runner"),
     ("E706", "checkpoints would not outlive a shard's attempt"),
+    ("E740", "the step's accelerator is not on this machine"),
+    ("E741", "step cannot be profiled"),
+    ("E742", "profiling needs the step's input"),
+    ("E743", "profiled command failed or recorded nothing"),
     ("E901", "internal compiler error"),
 )
 

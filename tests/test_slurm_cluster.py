@@ -35,6 +35,7 @@ from exo.backends.api import (
 )
 from exo.backends.commands import plan_for
 from exo.backends.conformance_run import ExecutionConformance, ProcessDriver, ShardDriver
+from exo.backends.runtime import actuals, ledger
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm import runner as slurm_runner
 from exo.backends.slurm.jobs import build
@@ -405,6 +406,19 @@ def test_requeued_shard_completes_without_using_error_retries(
     log = (run / "logs" / "work" / "shard-1.log").read_text()
     assert "USR1 (checkpoint signal) received" in log
     assert "not counted as an error" in log
+    # The run ledger shows the preemption, the extra attempt and the extra replica-time.
+    book = ledger.load(run / ledger.FILE_NAME)
+    assert book.skipped == 0 and book.plan is not None
+    by_shard = {i: [a for a in book.attempts if a.shard == i] for i in (0, 1)}
+    assert [(a.attempt, a.outcome) for a in by_shard[0]] == [(1, "succeeded")]
+    assert [(a.attempt, a.outcome) for a in by_shard[1]] == [(1, "preempted"), (2, "succeeded")]
+    assert all(a.spot is True and a.instance_type for a in book.attempts)
+    lifetimes = {i: sum(a.seconds or 0.0 for a in by_shard[i]) for i in (0, 1)}
+    assert by_shard[1][0].seconds and lifetimes[1] > lifetimes[0]
+    act = actuals.compare(program, plan, _catalog(), book, report.run_id)
+    (work,) = act.steps
+    assert (work.attempts, work.preemptions, work.retries) == (3, 1, 0)
+    assert work.actual.replica_hours == pytest.approx(sum(lifetimes.values()) / 3600.0)
 
 
 def test_failing_step_cancels_dependents_and_reports_the_shard(

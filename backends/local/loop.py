@@ -34,6 +34,7 @@ from ..api import (
     shard_environment,
 )
 from ..runtime import checkpoints
+from ..runtime.ledger import Recorder
 from . import procs
 from .progress import Reporter
 from .state import ShardRow, Store
@@ -66,6 +67,8 @@ class LoopSettings:
     secrets: Mapping[str, str] = field(repr=False)
     #: A PYTHONPATH entry holding the worker helper (``exo.worker``), put first.
     helper_lib: str | None = None
+    #: Where every attempt's start and end are recorded (the run ledger).
+    ledger: Recorder | None = None
 
 
 @dataclass(slots=True)
@@ -268,12 +271,17 @@ class Loop:
             env["PYTHONPATH"] = checkpoints.python_path(self.s.helper_lib, env.get("PYTHONPATH"))
         argv = expand_command(st.command, values)
         now = self.clock()
+        launched_at = time.time()
         try:
             pid = self.launcher.start(argv, env, log)
         except OSError as exc:
             with open(log, "a") as f:  # noqa: PTH123
                 f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
             shutil.rmtree(staging, ignore_errors=True)
+            if self.s.ledger is not None:  # an attempt too, of no duration
+                sh = st.shard(idx)
+                self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at)
+                self.s.ledger.ended(st.name, idx, attempt, (sh.start, sh.end), None, "failed")
             self._set(row.with_(attempts=attempt, log=log, state="running"))
             self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
             return
@@ -282,6 +290,9 @@ class Loop:
         self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline)
         selector.register(pidfd, selectors.EVENT_READ)
         self.running_per_step[st.name] += 1
+        if self.s.ledger is not None:
+            sh = st.shard(idx)
+            self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at)
         self._set(
             row.with_(
                 state="running",
@@ -373,6 +384,7 @@ class Loop:
         rc = procs.wait_exit_code(att.pid)
         self.running_per_step[att.step.name] -= 1
         st, idx = att.step, att.idx
+        self._record_end(att, rc)
         row = self.rows[(st.name, idx)]
         if att.signalled == "stop":
             shutil.rmtree(att.staging, ignore_errors=True)
@@ -403,6 +415,22 @@ class Loop:
                 self.pending[st.name].appendleft(idx)
         else:
             self._error(st, idx, procs.describe_exit(rc))
+
+    def _record_end(self, att: Attempt, rc: int | None) -> None:
+        if self.s.ledger is None:
+            return
+        if att.signalled == "stop" or rc is None:
+            outcome = "stopped"
+        elif att.signalled == "timeout":
+            outcome = "timeout"
+        elif rc == 0:
+            outcome = "succeeded"
+        elif rc in _PREEMPTION_SIGNALS:
+            outcome = "preempted"
+        else:
+            outcome = "failed"
+        sh = att.step.shard(att.idx)
+        self.s.ledger.ended(att.step.name, att.idx, att.attempt, (sh.start, sh.end), rc, outcome)
 
     # --- signals and timers --------------------------------------------------------------
 
@@ -487,6 +515,7 @@ class Loop:
                     procs.signal_group(att.pid, signal.SIGKILL)
                     procs.wait_exit_code(att.pid)
                     os.close(att.pidfd)
+                    self._record_end(att, None)
                 self._flush(force=True)
                 selector.close()
                 self.remover.close()

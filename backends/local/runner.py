@@ -30,7 +30,7 @@ from pathlib import Path
 from exo.compiler.diagnostics import CompileError, Diagnostic
 
 from ..api import RunReport, ShardFailure, StepProgress, TaskState, expand
-from ..runtime import checkpoints
+from ..runtime import checkpoints, ledger
 from . import procs
 from .loop import Loop, LoopSettings
 from .progress import Reporter
@@ -319,6 +319,7 @@ def _execute_locked(
         )
         for m in messages:
             reporter.message(m)
+        recorder = _recorder(config.state_dir, run_id, provenance, ckpt_root)
         settings = LoopSettings(
             run_id=run_id,
             cwd=config.base_dir,
@@ -333,8 +334,12 @@ def _execute_locked(
             base_env=procs.base_environment(config.environ, config.clean_env),
             secrets={n: config.environ[n] for st in graph.steps for n in st.secrets},
             helper_lib=str(checkpoints.install_helper(config.state_dir / checkpoints.HELPER_LIB)),
+            ledger=recorder,
         )
-        outcome = Loop(graph, store, rows, settings, reporter).run()
+        try:
+            outcome = Loop(graph, store, rows, settings, reporter).run()
+        finally:
+            recorder.close()
         state = outcome.state
         run = store.latest_run(key)
         if state == "interrupted" and run is not None and run.cancel_requested:
@@ -370,6 +375,15 @@ def _execute_locked(
         )
     finally:
         store.close()
+
+
+def _recorder(
+    state_dir: Path, run_id: str, provenance: Provenance, ckpt_root: Path
+) -> ledger.Recorder:
+    """The run's ledger (``ledger/<run id>.jsonl``), opened with this invocation's header."""
+    writer = ledger.LedgerWriter(ledger.local_path(state_dir, run_id))
+    writer.run_started(time.time(), run_id, "local", provenance.plan_json)
+    return ledger.Recorder(writer, ledger.tiers_from_plan(provenance.plan_json), ckpt_root)
 
 
 # --- status and cancel ---------------------------------------------------------------------
@@ -443,6 +457,7 @@ def status(graph: TaskGraph, workflow_file: Path, state_dir: Path) -> RunReport:
             steps=_step_progress(graph, rows, live),
             failures=failures,
             messages=messages,
+            ledger=str(ledger.local_path(state_dir, run.run_id)),
         )
     finally:
         store.close()

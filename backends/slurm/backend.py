@@ -61,6 +61,7 @@ class SlurmBackend(RunnableBackend):
             planned.program.workflow.name,
             self._config(opts, ctx),
             make_reporter(ctx.progress, sys.stderr),
+            plan_json=planned.plan.model_dump_json(),
         )
 
     def status(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:

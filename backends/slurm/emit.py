@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from exo.compiler.diagnostics import CompileError, Severity
 
 from ..api import Artifact, PlannedWorkflow
@@ -31,6 +33,13 @@ def dependency_words(jobs: list[SlurmJob]) -> dict[str, Shell]:
     return out
 
 
+def ledger_tier(planned: PlannedWorkflow, step: str) -> str:
+    """The planned tier as JSON members for the job's ledger lines."""
+    sp = planned.step_plan(step)
+    tier = {"instance_type": sp.instance_type, "spot": sp.spot, "batch_size": sp.batch_size}
+    return json.dumps(tier, sort_keys=True, separators=(",", ":"))[1:-1]
+
+
 def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
     errors = [d for d in jobs_mod.check(planned, options) if d.severity is Severity.ERROR]
     if errors:
@@ -58,7 +67,12 @@ def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
         artifacts.append(
             Artifact(
                 job.script,
-                step_template.render(workflow=workflow, job=job, delays=backoff_delays(job)),
+                step_template.render(
+                    workflow=workflow,
+                    job=job,
+                    delays=backoff_delays(job),
+                    ledger_tier=ledger_tier(planned, job.step),
+                ),
                 executable=True,
             )
         )

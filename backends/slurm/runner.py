@@ -31,7 +31,7 @@ from exo.compiler.diagnostics import CompileError, Diagnostic
 
 from ..api import Artifact, RunReport, RunState, ShardFailure, StepProgress, TaskState
 from ..local.progress import Reporter
-from ..runtime import checkpoints
+from ..runtime import checkpoints, ledger
 from . import scheduler
 from .jobs import SlurmJob
 from .scheduler import Cluster, QueuedTask, SlurmUnavailable
@@ -350,7 +350,12 @@ def unavailable(err: SlurmUnavailable) -> CompileError:
     )
 
 
-def submit_run(config: RunConfig, run_dir: Path, run_id: str) -> tuple[dict[str, str], list[str]]:
+def submit_run(
+    config: RunConfig, run_dir: Path, run_id: str, plan_json: str | None = None
+) -> tuple[dict[str, str], list[str]]:
+    writer = ledger.LedgerWriter(run_dir / ledger.FILE_NAME)
+    writer.run_started(time.time(), run_id, "slurm", plan_json)
+    writer.close()
     proc = scheduler.submit(
         config.cluster,
         str(run_dir / "submit.sh"),
@@ -492,6 +497,7 @@ def execute(
     workflow: str,
     config: RunConfig,
     reporter: Reporter,
+    plan_json: str | None = None,
 ) -> RunReport:
     """Submit (or resume, or attach to) the latest run and follow it to the end."""
     problems = missing_secrets(jobs, config.environ)
@@ -508,7 +514,7 @@ def execute(
             run_dir = config.root / run_id
             write_run(run_dir, artifacts)
             _set_latest(config, run_id)
-            ids, out = submit_run(config, run_dir, run_id)
+            ids, out = submit_run(config, run_dir, run_id, plan_json)
             messages.append(f"new run {run_id}")
             messages.extend(out)
         else:
@@ -533,7 +539,7 @@ def execute(
                         steps=snap.steps,
                         messages=[*messages, f"run directory: {run_dir}"],
                     )
-                ids, out = submit_run(config, run_dir, run_id)
+                ids, out = submit_run(config, run_dir, run_id, plan_json)
                 messages.append(f"resuming run {run_id}: published shards are kept")
                 messages.extend(out)
     except SlurmUnavailable as err:
@@ -602,6 +608,7 @@ def status(jobs: Sequence[SlurmJob], workflow: str, config: RunConfig) -> RunRep
         state=overall(snap, (run_dir / CANCELLED_MARK).exists()),
         steps=snap.steps,
         failures=snap.failures,
+        ledger=str(run_dir / ledger.FILE_NAME),
         messages=[
             f"run directory: {run_dir}",
             "jobs: " + (", ".join(f"{s}={i}" for s, i in ids.items()) or "none submitted"),
