@@ -130,6 +130,9 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E704", "missing secret"),
     ("E705", "state directory in use by another runner"),
     ("E706", "checkpoints would not outlive a shard's attempt"),
+    ("E750", "run state cannot be used"),
+    ("E751", "run folder cannot be written"),
+    ("E752", "output folder in use by another run"),
     ("E901", "internal compiler error"),
 )
 
