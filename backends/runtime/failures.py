@@ -95,17 +95,18 @@ def database_unwritable(path: Path, err: sqlite3.Error) -> Diagnostic:
     )
 
 
-def state_unreadable(path: Path, problem: str, *, fresh_moves_aside: bool = True) -> Diagnostic:
+#: What ``exoc run --fresh`` does with broken state, per backend.
+FRESH_KEEPS = "or run `exoc run --fresh`, which keeps it as `<name>.broken-<time>`"
+FRESH_REPLACES = "or run `exoc run --fresh`, which starts a new run beside it"
+
+
+def state_unreadable(path: Path, problem: str, *, fresh: str = FRESH_KEEPS) -> Diagnostic:
     """E750: the run's state is not what a runner wrote (corrupt, truncated, foreign, a folder)."""
-    fixes = [
-        f"move it aside and start over: `mv {path} {path}.broken`",
-    ]
-    if fresh_moves_aside:
-        fixes.append("or run `exoc run --fresh`, which keeps it as `<name>.broken-<time>`")
+    fixes = (f"move it aside and start over: `mv {path} {path}.broken`", fresh)
     return Diagnostic(
         "E750",
         f"the run state {path} cannot be used: {problem}",
-        help=tuple(fixes),
+        help=fixes,
         notes=(
             "nothing was changed; published outputs are kept, but a new run redoes their shards",
         ),
