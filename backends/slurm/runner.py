@@ -357,7 +357,9 @@ def forget_missing_outputs(
             present = set(os.listdir(out))  # noqa: PTH208 - names only, once per step
         except OSError:
             present = set()
-        lost = [i for i in sorted(step_files(run_dir, job.step).done) if f"shard-{i}" not in present]
+        lost = [
+            i for i in sorted(step_files(run_dir, job.step).done) if f"shard-{i}" not in present
+        ]
         for i in lost:
             (run_dir / "state" / job.step / f"shard-{i}.done").unlink(missing_ok=True)
         if lost:
@@ -634,7 +636,12 @@ def _submit_or_attach(
     if all(s.state == "done" for s in snap.steps):
         return run_dir, run_id, None, [*messages, f"run {run_id} is complete; nothing to submit"]
     ids, out = submit_run(config, run_dir, run_id)
-    return run_dir, run_id, ids, [*messages, f"resuming run {run_id}: published shards are kept", *out]
+    return (
+        run_dir,
+        run_id,
+        ids,
+        [*messages, f"resuming run {run_id}: published shards are kept", *out],
+    )
 
 
 def _remove_empty_staging(run_dir: Path, jobs: Sequence[SlurmJob], workflow_dir: Path) -> None:
