@@ -135,6 +135,9 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E741", "step cannot be profiled"),
     ("E742", "profiling needs the step's input"),
     ("E743", "profiled command failed or recorded nothing"),
+    ("E750", "run state cannot be used"),
+    ("E751", "run folder cannot be written"),
+    ("E752", "output folder in use by another run"),
     ("E901", "internal compiler error"),
 )
 

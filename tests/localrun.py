@@ -16,6 +16,7 @@ from pathlib import Path
 
 from exo.backends.api import PlannedWorkflow, RunContext, RunReport
 from exo.backends.local import LocalBackend, LocalOptions
+from exo.compiler.diagnostics import CompileError
 
 PY = sys.executable
 
@@ -105,7 +106,14 @@ def driver_command(
 def main(argv: list[str]) -> int:
     planned = PlannedWorkflow.model_validate_json(Path(argv[1]).read_text("utf-8"))
     options = json.loads(argv[5]) if len(argv) > 5 else {}
-    report = run(planned, Path(argv[2]), state_dir=Path(argv[3]), jobs=int(argv[4]), **options)
+    try:
+        report = run(planned, Path(argv[2]), state_dir=Path(argv[3]), jobs=int(argv[4]), **options)
+    except CompileError as err:  # what `exoc run` would render: code, message, help
+        found = [
+            {"code": d.code, "message": d.message, "help": list(d.help)} for d in err.diagnostics
+        ]
+        print(json.dumps({"diagnostics": found}))
+        return 1
     print(report.model_dump_json())
     return report.exit_code
 

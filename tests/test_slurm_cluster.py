@@ -622,6 +622,13 @@ def test_exoc_run_status_from_the_command_line(slurm_env: dict[str, str], tmp_pa
     status = exoc_run("status", "cli.exo", *flags, "--format", "json")
     assert status.returncode == 0
     assert json.loads(status.stdout)["state"] == "done"
+    # #12: the output folder deleted after the run: the next run does its shards again
+    # (it used to say "complete; nothing to submit" over an empty folder).
+    shutil.rmtree(tmp_path / "counted")
+    redone = exoc_run("run", "cli.exo", *flags)
+    assert redone.returncode == 0, redone.stdout + redone.stderr
+    assert f"{len(shards)} published shard(s) are missing" in redone.stdout, redone.stdout
+    assert sorted(p.name for p in (tmp_path / "counted").iterdir()) == shards
 
 
 def test_hostile_catalog_names_and_values_on_the_cluster(

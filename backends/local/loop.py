@@ -10,6 +10,7 @@ that publish finished shards.
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import os
 import random
@@ -69,6 +70,8 @@ class LoopSettings:
     helper_lib: str | None = None
     #: Where every attempt's start and end are recorded (the run ledger).
     ledger: Recorder | None = None
+    #: The run's marker file, held open by every shard (see ``runtime/escapes.py``).
+    marker: str | None = None
 
 
 @dataclass(slots=True)
@@ -132,7 +135,7 @@ class Loop:
         self.stopping = False
         self.hard_stop = False
         self.step_dirs: dict[str, tuple[str, str]] = {}
-        self.launcher = procs.Launcher()
+        self.launcher = procs.Launcher(settings.marker)
         self.remover = checkpoints.Remover(settings.checkpoints)
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
@@ -275,6 +278,7 @@ class Loop:
         try:
             pid = self.launcher.start(argv, env, log)
         except OSError as exc:
+            _stop_for_the_machine(exc, log)
             with open(log, "a") as f:  # noqa: PTH123
                 f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
             shutil.rmtree(staging, ignore_errors=True)
@@ -361,10 +365,17 @@ class Loop:
 
     def _publish(self, att: Attempt) -> None:
         # Plain strings and os calls on this path: it runs once per shard (see benchmarks).
-        target = f"{self.s.outputs[att.step.name]}/shard-{att.idx}"
+        folder = self.s.outputs[att.step.name]
+        target = f"{folder}/shard-{att.idx}"
         try:
             os.rename(att.staging, target)  # noqa: PTH104
-        except OSError:
+        except OSError as err:
+            if not folder.is_dir() or not os.path.isdir(att.staging):  # noqa: PTH112
+                # The output folder (or the attempt's) was deleted under the run: stop, and let
+                # the next `exoc run` recreate it and redo the shards that went with it.
+                raise FileNotFoundError(
+                    errno.ENOENT, os.strerror(errno.ENOENT), str(folder)
+                ) from err
             # Only possible if something outside exo created it after the run began.
             shutil.rmtree(target)
             os.rename(att.staging, target)  # noqa: PTH104
@@ -516,13 +527,24 @@ class Loop:
                     procs.wait_exit_code(att.pid)
                     os.close(att.pidfd)
                     self._record_end(att, None)
-                self._flush(force=True)
-                selector.close()
-                self.remover.close()
-                self.reporter.end()
+                try:
+                    self._flush(force=True)
+                finally:  # even when the state cannot be written (a full disk)
+                    selector.close()
+                    self.remover.close()
+                    self.reporter.end()
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
         states = self.states()
         return Outcome(state, list(self.failures), [self.progress(n, states) for n in self.steps])
+
+
+def _stop_for_the_machine(exc: OSError, log: str) -> None:
+    """Re-raise what no retry can fix (a full disk, the log folder gone): the run stops (E751)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+        raise exc
+    folder = os.path.dirname(log)  # noqa: PTH120
+    if not os.path.isdir(folder):  # noqa: PTH112
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), folder) from exc
 
 
 def _drain(sock: socket.socket) -> bool:

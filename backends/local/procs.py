@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from ..runtime import escapes
+
 #: Variables kept when ``clean_env`` is set (plus ``LC_*``).
 BASE_ENV = ("HOME", "LANG", "LOGNAME", "PATH", "SHELL", "TERM", "TMPDIR", "TZ", "USER")
 
@@ -35,8 +37,12 @@ class Launcher:
     ``execvpe`` would.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, marker: str | None = None) -> None:
         self._found: dict[tuple[str, str], str | None] = {}
+        #: Opened read-only at ``escapes.MARKER_FD`` in every shard (finds escaped processes).
+        self._marker: list[tuple[int, int, str, int, int]] = (
+            [(os.POSIX_SPAWN_OPEN, escapes.MARKER_FD, marker, os.O_RDONLY, 0)] if marker else []
+        )
 
     def resolve(self, program: str, env: Mapping[str, str]) -> str | None:
         if "/" in program:
@@ -60,6 +66,7 @@ class Launcher:
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
                 (os.POSIX_SPAWN_DUP2, 1, 2),
+                *self._marker,
             ],
             setsid=True,
         )

@@ -17,11 +17,12 @@ never run again.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import secrets
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,23 +31,25 @@ from pathlib import Path
 from exo.compiler.diagnostics import CompileError, Diagnostic
 
 from ..api import RunReport, ShardFailure, StepProgress, TaskState, expand
-from ..runtime import checkpoints, ledger
+from ..runtime import checkpoints, escapes, failures, ledger, outlock
+from ..runtime.trash import Trash
 from . import procs
 from .loop import Loop, LoopSettings
 from .progress import Reporter
 from .state import (
     ShardRow,
+    StateCorrupt,
     StateLocked,
     StepRow,
     Store,
     exclusive_lock,
     is_locked,
+    move_aside,
     process_start,
     same_process,
 )
 from .tasks import OutputDir, TaskGraph
 
-_SHARD_DIR = re.compile(r"^shard-\d+$")
 DB_NAME = "state.sqlite"
 
 
@@ -121,18 +124,6 @@ def locked_diagnostic(err: StateLocked) -> Diagnostic:
     )
 
 
-def _clear_shards(directory: Path) -> None:
-    """Remove published ``shard-<i>`` entries (of an earlier run or definition)."""
-    if not directory.is_dir():
-        return
-    for entry in directory.iterdir():
-        if _SHARD_DIR.match(entry.name):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
 def _staging_for(state_dir: Path, output: Path, run_id: str, step: str) -> Path:
     """Attempt directories live where a rename into ``output`` is atomic."""
     preferred = state_dir / "staging" / run_id / step
@@ -142,7 +133,10 @@ def _staging_for(state_dir: Path, output: Path, run_id: str, step: str) -> Path:
     return output / ".exo-staging" / run_id
 
 
-def _kill_leftovers(store: Store, run_id: str) -> int:
+def _kill_leftovers(store: Store, run_id: str, state_dir: Path) -> int:
+    """Stop what a dead runner of ``run_id`` left running, escaped processes included."""
+    marker = state_dir / "logs" / run_id / escapes.MARKER_NAME
+    escaped = escapes.stop_holders(marker) if marker.is_file() else 0
     rows = store.shards(run_id)
     recorded = [r.pid for r in rows.values() if r.state == "running" and r.pid is not None]
     ours = {
@@ -150,11 +144,16 @@ def _kill_leftovers(store: Store, run_id: str) -> int:
         for r in rows.values()
         if r.state == "running" and r.pid is not None
     }
-    return procs.kill_orphans(run_id, recorded, ours)
+    return escaped + procs.kill_orphans(run_id, recorded, ours)
 
 
 def _register_steps(
-    store: Store, graph: TaskGraph, run_id: str, outputs: Mapping[str, Path], ckpt_root: Path
+    store: Store,
+    graph: TaskGraph,
+    run_id: str,
+    outputs: Mapping[str, Path],
+    ckpt_root: Path,
+    trash: Trash,
 ) -> list[str]:
     messages: list[str] = []
     known = store.steps(run_id)
@@ -167,30 +166,54 @@ def _register_steps(
             continue
         # Files first, then the database: a crash in between repeats this on resume.
         if old is not None:
-            _clear_shards(Path(old.output_dir))
+            trash.clear_shards(Path(old.output_dir))
             messages.append(f"{st.name}: changed since its shards were published; redoing it")
-        _clear_shards(out)
+        trash.clear_shards(out)
         # Progress recorded for another definition of the step is not progress of this one.
-        shutil.rmtree(checkpoints.step_checkpoints(ckpt_root, st.name), ignore_errors=True)
-        out.mkdir(parents=True, exist_ok=True)
+        trash.discard(checkpoints.step_checkpoints(ckpt_root, st.name))
         store.replace_step(run_id, row)
     for name in sorted(set(known) - set(fingerprints)):
-        shutil.rmtree(checkpoints.step_checkpoints(ckpt_root, name), ignore_errors=True)
+        trash.discard(checkpoints.step_checkpoints(ckpt_root, name))
         store.drop_step(run_id, name)
     return messages
 
 
+def _published(outputs: Mapping[str, Path]) -> dict[str, set[str]]:
+    """The entries of each output folder (one listing each, not one look-up per shard)."""
+    out: dict[str, set[str]] = {}
+    for name, path in outputs.items():
+        try:
+            out[name] = set(os.listdir(path))  # noqa: PTH208 - names only, once per step
+        except FileNotFoundError:
+            out[name] = set()
+    return out
+
+
 def _reconcile(
-    store: Store, run_id: str, outputs: Mapping[str, Path], ckpt_root: Path
+    store: Store,
+    run_id: str,
+    outputs: Mapping[str, Path],
+    ckpt_root: Path,
+    messages: list[str],
 ) -> dict[tuple[str, int], ShardRow]:
     """Make rows agree with the disk after a crash; reset unfinished shards to pending.
 
     Checkpoint folders of unfinished shards are kept: their attempts resume from them.
+    A shard recorded as published whose folder is gone (someone deleted it, or the
+    whole output folder) is run again: the state never claims an output that is not there.
     """
     rows = store.shards(run_id)
+    on_disk = _published(outputs)
     changed: list[ShardRow] = []
+    lost: dict[str, int] = {}
     for key, row in rows.items():
-        published = row.state == "done" or (outputs[row.step] / f"shard-{row.idx}").exists()
+        present = f"shard-{row.idx}" in on_disk[row.step]
+        if row.state == "done" and not present:
+            lost[row.step] = lost.get(row.step, 0) + 1
+            rows[key] = row.with_(state="pending", retries=0, pid=None, pid_start=None)
+            changed.append(rows[key])
+            continue
+        published = present
         if published:
             # Published, then the runner may have died before removing the checkpoint.
             checkpoints.remove(checkpoints.shard_checkpoint(ckpt_root, row.step, row.idx))
@@ -205,17 +228,22 @@ def _reconcile(
             rows[key] = new
             changed.append(new)
     store.save(run_id, changed)
+    for step, count in sorted(lost.items()):
+        messages.append(
+            f"{step}: {count} published shard(s) are missing from {outputs[step]}; "
+            "running them again"
+        )
     return rows
 
 
-def _drop_other_checkpoints(state_dir: Path, run_id: str) -> None:
+def _drop_other_checkpoints(state_dir: Path, run_id: str, trash: Trash) -> None:
     """Checkpoints of runs other than ``run_id``: no `exoc run` resumes those any more."""
     root = state_dir / checkpoints.CHECKPOINTS
     if not root.is_dir():
         return
     for entry in root.iterdir():
         if entry.name != run_id:
-            shutil.rmtree(entry, ignore_errors=True)
+            trash.discard(entry)
 
 
 def concurrency_notes(graph: TaskGraph, jobs: int) -> list[str]:
@@ -236,12 +264,25 @@ class Provenance:
     plan_json: str
 
 
+def open_store(db: Path, *, fresh: bool = False, notes: list[str] | None = None) -> Store:
+    """The state database. A broken one is E750, or with ``fresh`` kept aside and replaced."""
+    try:
+        return Store(db)
+    except StateCorrupt as err:
+        if not fresh:
+            raise CompileError([failures.state_unreadable(err.path, err.problem)]) from None
+        kept = move_aside(db, time.time())
+        if notes is not None:
+            notes.append(f"the run state could not be used ({err.problem}); kept as {kept}")
+        return Store(db)
+
+
 def resumable_plan(config: RunConfig) -> Provenance | None:
     """The program hash and plan of the run ``exoc run`` would resume (``None``: a new run)."""
     db = config.state_dir / DB_NAME
     if config.fresh or not db.exists():
         return None
-    store = Store(db)
+    store = open_store(db)
     try:
         run = store.latest_run(str(config.workflow_file))
     finally:
@@ -259,22 +300,47 @@ def execute(
     if problems:
         raise CompileError(problems)
     try:
-        with exclusive_lock(config.state_dir):
-            return _execute_locked(graph, config, reporter, provenance)
+        with exclusive_lock(config.state_dir), Trash(config.state_dir / "trash") as trash:
+            return _execute_locked(graph, config, reporter, provenance, trash)
     except StateLocked as err:
         raise CompileError([locked_diagnostic(err)]) from None
+    except outlock.OutputsLocked as err:
+        raise CompileError([failures.outputs_locked(err.path, "another exoc run")]) from None
+    except sqlite3.Error as err:  # a full disk or a read-only mount under the state
+        raise CompileError(
+            [failures.database_unwritable(config.state_dir / DB_NAME, err)]
+        ) from None
+    except OSError as err:  # the state or run folders: unwritable, full, removed
+        raise CompileError([failures.folder_unusable("", err)]) from None
+
+
+def _make_outputs(outputs: Mapping[str, Path]) -> None:
+    """Create every output folder (again, if one was deleted); E751 for each that cannot be."""
+    problems: list[Diagnostic] = []
+    for name, path in outputs.items():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            problems.append(failures.folder_unusable(f"the output folder of step `{name}`", err))
+    if problems:
+        raise CompileError(problems)
 
 
 def _execute_locked(
-    graph: TaskGraph, config: RunConfig, reporter: Reporter, provenance: Provenance
+    graph: TaskGraph,
+    config: RunConfig,
+    reporter: Reporter,
+    provenance: Provenance,
+    trash: Trash,
 ) -> RunReport:
     key = str(config.workflow_file)
-    store = Store(config.state_dir / DB_NAME)
+    messages: list[str] = []
+    store = open_store(config.state_dir / DB_NAME, fresh=config.fresh, notes=messages)
+    held = contextlib.ExitStack()
     try:
-        messages: list[str] = []
         last = store.latest_run(key)
         if last is not None:
-            killed = _kill_leftovers(store, last.run_id)
+            killed = _kill_leftovers(store, last.run_id, config.state_dir)
             if killed:
                 messages.append(f"stopped {killed} process(es) left over from run {last.run_id}")
         if last is not None and not config.fresh and last.state != "cancelled":
@@ -284,16 +350,19 @@ def _execute_locked(
             run_id = new_run_id()
             store.create_run(run_id, key, time.time())
             messages.append(f"new run {run_id}")
-        shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
-        _drop_other_checkpoints(config.state_dir, run_id)
+        trash.discard(config.state_dir / "staging" / run_id)
+        _drop_other_checkpoints(config.state_dir, run_id, trash)
         ckpt_root = config.state_dir / checkpoints.CHECKPOINTS / run_id
-        shutil.rmtree(ckpt_root / checkpoints.TRASH, ignore_errors=True)
+        trash.discard(ckpt_root / checkpoints.TRASH)
         outputs = {
             st.name: resolve_output(st.output, config.base_dir, config.state_dir, run_id, st.name)
             for st in graph.steps
         }
-        messages.extend(_register_steps(store, graph, run_id, outputs, ckpt_root))
-        rows = _reconcile(store, run_id, outputs, ckpt_root)
+        _make_outputs(outputs)
+        # Before anything is cleared or published: another runner may be writing them.
+        held.enter_context(outlock.locked(outputs.values()))
+        messages.extend(_register_steps(store, graph, run_id, outputs, ckpt_root, trash))
+        rows = _reconcile(store, run_id, outputs, ckpt_root, messages)
         jobs = max(1, config.jobs)
         messages.extend(concurrency_notes(graph, jobs))
         if rows and all(r.state == "done" for r in rows.values()):
@@ -335,11 +404,16 @@ def _execute_locked(
             secrets={n: config.environ[n] for st in graph.steps for n in st.secrets},
             helper_lib=str(checkpoints.install_helper(config.state_dir / checkpoints.HELPER_LIB)),
             ledger=recorder,
+            marker=str(escapes.marker_path(config.state_dir / "logs" / run_id)),
         )
         try:
             outcome = Loop(graph, store, rows, settings, reporter).run()
         finally:
             recorder.close()
+        assert settings.marker is not None
+        escaped = escapes.stop_holders(Path(settings.marker))
+        if escaped:  # started by shards, outside their process groups (setsid, daemons)
+            messages.append(f"stopped {escaped} process(es) the shards left running")
         state = outcome.state
         run = store.latest_run(key)
         if state == "interrupted" and run is not None and run.cancel_requested:
@@ -374,6 +448,7 @@ def _execute_locked(
             messages=messages,
         )
     finally:
+        held.close()
         store.close()
 
 
@@ -429,7 +504,7 @@ def status(graph: TaskGraph, workflow_file: Path, state_dir: Path) -> RunReport:
     none = RunReport(workflow=graph.workflow, run_id=None, state="none")
     if not db.exists():
         return none.model_copy(update={"messages": ["no run of this workflow yet"]})
-    store = Store(db)
+    store = open_store(db)
     try:
         run = store.latest_run(str(workflow_file))
         if run is None:
@@ -470,7 +545,7 @@ def cancel(
     db = state_dir / DB_NAME
     if not db.exists():
         return status(graph, workflow_file, state_dir)
-    store = Store(db)
+    store = open_store(db)
     try:
         run = store.latest_run(str(workflow_file))
         if run is None or run.state in ("done", "cancelled"):
@@ -483,7 +558,7 @@ def cancel(
             while is_locked(state_dir) and time.monotonic() < deadline:
                 time.sleep(0.05)
         if not is_locked(state_dir):
-            _kill_leftovers(store, run.run_id)
+            _kill_leftovers(store, run.run_id, state_dir)
             store.set_run(run.run_id, time.time(), state="cancelled", runner_pid=None)
     finally:
         store.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import stat
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -60,6 +62,15 @@ CREATE TABLE IF NOT EXISTS shards (
     PRIMARY KEY (run_id, step, idx)
 );
 """
+
+
+class StateCorrupt(Exception):
+    """The state database is not one a runner wrote, or is damaged."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
 
 
 class StateLocked(Exception):
@@ -164,19 +175,95 @@ def is_locked(state_dir: Path) -> bool:
         return False
 
 
+#: Columns each table of a runner's database has (a database without them is foreign).
+_COLUMNS = {
+    "meta": {"key", "value"},
+    "runs": {"run_id", "workflow", "state", "program_hash", "plan_json", "graph_json"},
+    "steps": {"run_id", "step", "fingerprint", "output_dir", "shards"},
+    "shards": {"run_id", "step", "idx", "state", "attempts", "pid", "log", "reason"},
+}
+
+
+def _check_file(path: Path) -> bool:
+    """Whether the database exists; :class:`StateCorrupt` if the name is not a regular file."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise StateCorrupt(path, "it is a symbolic link, not the database a runner writes")
+    if stat.S_ISDIR(st.st_mode):
+        raise StateCorrupt(path, "it is a folder, not a database file")
+    if not stat.S_ISREG(st.st_mode):
+        raise StateCorrupt(path, "it is not a regular file (a device, FIFO or socket)")
+    return st.st_size > 0
+
+
+def _check_database(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged database, or one another program (or a newer exo) wrote."""
+    found = db.execute("PRAGMA quick_check").fetchall()
+    if found != [("ok",)]:
+        first = str(found[0][0]) if found else "no answer"
+        raise StateCorrupt(path, f"it is damaged (SQLite's check says: {first[:200]})")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    foreign = sorted(tables - set(_COLUMNS) - {"sqlite_sequence"})
+    if foreign:
+        raise StateCorrupt(path, f"it is not an exo run state (it has a `{foreign[0][:40]}` table)")
+    # A runner killed while creating the schema leaves some tables: the rest are created.
+    for table in sorted(tables & set(_COLUMNS)):
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if not _COLUMNS[table] <= have:
+            raise StateCorrupt(path, f"it is not an exo run state (table `{table}` differs)")
+    row = None
+    if "meta" in tables:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is not None and row[0] != str(SCHEMA_VERSION):
+        raise StateCorrupt(
+            path,
+            f"its schema version is {str(row[0])[:20]!r}; this exoc reads version "
+            f"{SCHEMA_VERSION} (written by another version of exo?)",
+        )
+
+
+def move_aside(path: Path, now: float) -> Path:
+    """Keep a broken database (and its journal files) as ``<name>.broken-<time>``; the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    target = path.with_name(f"{path.name}.broken-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists() and not extra.is_dir():
+            extra.rename(target.with_name(target.name + suffix))
+    path.rename(target)
+    return target
+
+
 class Store:
     """The SQLite database of one state directory."""
 
     def __init__(self, path: Path) -> None:
+        """Open (or create) the database; :class:`StateCorrupt` if it is not a usable one."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        existed = _check_file(path)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-        )
+        try:
+            if existed:
+                _check_database(self.db, path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except sqlite3.DatabaseError as err:
+            self.db.close()
+            if isinstance(err, sqlite3.OperationalError) and not existed:
+                raise  # a new database that cannot be written: a folder problem
+            raise StateCorrupt(path, f"SQLite says: {err}") from None
+        except StateCorrupt:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()

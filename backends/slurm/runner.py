@@ -16,12 +16,14 @@ when the follower stops (Ctrl-C); ``exoc run`` attaches to them again.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from exo.compiler.diagnostics import CompileError, Diagnostic
 
 from ..api import Artifact, RunReport, RunState, ShardFailure, StepProgress, TaskState
 from ..local.progress import Reporter
-from ..runtime import checkpoints, ledger
+from ..runtime import checkpoints, failures, ledger
 from . import scheduler
 from .jobs import SlurmJob
 from .scheduler import Cluster, QueuedTask, SlurmUnavailable
@@ -65,13 +67,28 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+#: What :func:`new_run_id` writes; anything else in ``latest`` was not written by a runner.
+_RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def _broken(path: Path, problem: str) -> CompileError:
+    return CompileError([failures.state_unreadable(path, problem, fresh=failures.FRESH_REPLACES)])
+
+
 def latest_run(config: RunConfig) -> Path | None:
+    """The run ``latest`` names (``None``: none yet, or its folder is gone); E750 if unreadable."""
+    path = config.root / "latest"
     try:
-        run_id = (config.root / "latest").read_text("utf-8").strip()
-    except OSError:
+        data = path.read_bytes()[:4096]
+    except FileNotFoundError:
         return None
+    except OSError as err:  # a folder, unreadable
+        raise _broken(path, err.strerror or str(err)) from None
+    run_id = data.decode("utf-8", "replace").strip()
+    if not _RUN_ID.match(run_id):
+        raise _broken(path, "it does not name a run (it is damaged, or not exo's)")
     run_dir = config.root / run_id
-    return run_dir if run_id and run_dir.is_dir() else None
+    return run_dir if run_dir.is_dir() else None
 
 
 def _set_latest(config: RunConfig, run_id: str) -> None:
@@ -87,10 +104,14 @@ def read_jobs(run_dir: Path) -> dict[str, str]:
         text = (run_dir / "jobs.tsv").read_text("utf-8")
     except OSError:
         return {}
+    except UnicodeDecodeError:
+        raise _broken(run_dir / "jobs.tsv", "it is not text (damaged?)") from None
     out: dict[str, str] = {}
     for line in text.splitlines():
         step, _, job = line.partition("\t")
         if step and job:
+            if not job.isdigit():  # never hand squeue or scancel something else
+                raise _broken(run_dir / "jobs.tsv", f"{job[:20]!r} is not a Slurm job id")
             out[step] = job
     return out
 
@@ -141,7 +162,7 @@ def step_files(run_dir: Path, step: str) -> StepFiles:
             done.add(idx)
         elif kind == "failed":
             try:
-                text = Path(entry.path).read_text("utf-8")
+                text = Path(entry.path).read_bytes()[:4096].decode("utf-8", "replace")
             except OSError:
                 text = ""
             failed[idx] = dict(p.partition("=")[::2] for p in text.split() if "=" in p)
@@ -319,6 +340,43 @@ def forget_shards(
                         shutil.rmtree(entry, ignore_errors=True)
                     else:
                         entry.unlink(missing_ok=True)
+
+
+def forget_missing_outputs(
+    run_dir: Path, jobs: Sequence[SlurmJob], workflow_dir: Path
+) -> list[str]:
+    """Shards recorded as done whose published folder is gone are done again (on resume).
+
+    The job script skips a shard with a ``.done`` record, so a deleted output
+    folder would otherwise stay missing while the run says it is complete.
+    """
+    messages: list[str] = []
+    for job in jobs:
+        out = output_path(job, run_dir, workflow_dir, run_dir.name)
+        try:
+            present = set(os.listdir(out))  # noqa: PTH208 - names only, once per step
+        except OSError:
+            present = set()
+        lost = [
+            i for i in sorted(step_files(run_dir, job.step).done) if f"shard-{i}" not in present
+        ]
+        for i in lost:
+            (run_dir / "state" / job.step / f"shard-{i}.done").unlink(missing_ok=True)
+        if lost:
+            messages.append(
+                f"{job.step}: {len(lost)} published shard(s) are missing from {out}; "
+                "running them again"
+            )
+    return messages
+
+
+@contextlib.contextmanager
+def submission_lock(root: Path) -> Iterator[None]:
+    """One ``exoc run`` decides and submits at a time; a second waits, then follows the jobs."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def missing_secrets(jobs: Sequence[SlurmJob], environ: Mapping[str, str]) -> list[Diagnostic]:
@@ -504,46 +562,22 @@ def execute(
     if problems:
         raise CompileError(problems)
     _check_array_sizes(config, jobs)
-    messages: list[str] = []
-    run_dir = None if config.fresh else latest_run(config)
-    if run_dir is not None and (run_dir / CANCELLED_MARK).exists():
-        run_dir = None
     try:
-        if run_dir is None:
-            run_id = new_run_id()
-            run_dir = config.root / run_id
-            write_run(run_dir, artifacts)
-            _set_latest(config, run_id)
-            ids, out = submit_run(config, run_dir, run_id, plan_json)
-            messages.append(f"new run {run_id}")
-            messages.extend(out)
-        else:
-            run_id = run_dir.name
-            ids = read_jobs(run_dir)
-            if scheduler.queue(config.cluster, list(ids.values())):
-                messages.append(f"run {run_id} is still in the queue; following it")
-            else:
-                changed = write_run(run_dir, artifacts)
-                if changed:
-                    down = dependents(jobs)
-                    redo = sorted(set(changed) | {d for c in changed for d in down.get(c, ())})
-                    forget_shards(run_dir, jobs, redo, config.base_dir)
-                    messages.append("changed since the last submission, redone: " + ", ".join(redo))
-                snap = snapshot(run_dir, jobs, ids, [], {})
-                if all(s.state == "done" for s in snap.steps):
-                    messages.append(f"run {run_id} is complete; nothing to submit")
-                    return RunReport(
-                        workflow=workflow,
-                        run_id=run_id,
-                        state="done",
-                        steps=snap.steps,
-                        messages=[*messages, f"run directory: {run_dir}"],
-                    )
-                ids, out = submit_run(config, run_dir, run_id, plan_json)
-                messages.append(f"resuming run {run_id}: published shards are kept")
-                messages.extend(out)
+        with submission_lock(config.root):
+            run_dir, run_id, ids, messages = _submit_or_attach(config, jobs, artifacts, plan_json)
     except SlurmUnavailable as err:
         raise unavailable(err) from None
+    except OSError as err:  # the run folder: unwritable, on a full disk, a file in the way
+        raise CompileError([failures.folder_unusable("", err)]) from None
+    if ids is None:  # complete: nothing to submit
+        snap = snapshot(run_dir, jobs, read_jobs(run_dir), [], {})
+        return RunReport(
+            workflow=workflow,
+            run_id=run_id,
+            state="done",
+            steps=snap.steps,
+            messages=[*messages, f"run directory: {run_dir}"],
+        )
     for m in messages:
         reporter.message(m)
     try:
@@ -575,6 +609,47 @@ def execute(
         steps=snap.steps,
         failures=snap.failures,
         messages=messages,
+    )
+
+
+def _submit_or_attach(
+    config: RunConfig,
+    jobs: Sequence[SlurmJob],
+    artifacts: Sequence[Artifact],
+    plan_json: str | None,
+) -> tuple[Path, str, dict[str, str] | None, list[str]]:
+    """Submit a new run, resume the latest, or attach to its queued jobs (``ids`` None: done)."""
+    messages: list[str] = []
+    run_dir = None if config.fresh else latest_run(config)
+    if run_dir is not None and (run_dir / CANCELLED_MARK).exists():
+        run_dir = None
+    if run_dir is None:
+        run_id = new_run_id()
+        run_dir = config.root / run_id
+        write_run(run_dir, artifacts)
+        _set_latest(config, run_id)
+        ids, out = submit_run(config, run_dir, run_id, plan_json)
+        return run_dir, run_id, ids, [f"new run {run_id}", *out]
+    run_id = run_dir.name
+    ids = read_jobs(run_dir)
+    if scheduler.queue(config.cluster, list(ids.values())):
+        return run_dir, run_id, ids, [f"run {run_id} is still in the queue; following it"]
+    changed = write_run(run_dir, artifacts)
+    if changed:
+        down = dependents(jobs)
+        redo = sorted(set(changed) | {d for c in changed for d in down.get(c, ())})
+        forget_shards(run_dir, jobs, redo, config.base_dir)
+        messages.append("changed since the last submission, redone: " + ", ".join(redo))
+    messages.extend(forget_missing_outputs(run_dir, jobs, config.base_dir))
+    snap = snapshot(run_dir, jobs, ids, [], {})
+    if all(s.state == "done" for s in snap.steps):
+        return run_dir, run_id, None, [*messages, f"run {run_id} is complete; nothing to submit"]
+    ids, out = submit_run(config, run_dir, run_id, plan_json)
+    return (
+        run_dir,
+        run_id,
+        ids,
+        [*messages, f"resuming run {run_id}: published shards are kept", *out],
     )
 
 
