@@ -283,7 +283,9 @@ def _capacity_cuts(
       at once, so their hours fit ``j`` times in their span:
       ``sum_{u > Q/(j+1)} P x <= j (M - h - t)``. Whole 8-GPU instances under a
       quota of 12 (``u = 8 > 6``) must run one after another, which the energy
-      cut alone (``8 P <= 12 M``) does not see.
+      cut alone (``8 P <= 12 M``) does not see;
+    - windows: the same for the options of steps that cannot start before ``a``
+      nor end after ``M - b`` (their heads and tails by the fastest options).
     """
     q = float(problem.limits[r])
     use = d.use[:, r]
@@ -298,16 +300,47 @@ def _capacity_cuts(
     users = use > 0
     if not np.any(users):
         return out
-    out.append((use * d.p) @ x <= q * (mk - span(users)))
+    classes: list[tuple[np.ndarray[Any, np.dtype[np.float64]], float]] = [(use * d.p, q)]
     for j in range(1, CAPACITY_CLASSES + 1):
         heavy = use > q / (j + 1) + 1e-9
         if not np.any(heavy):
             continue
-        # implied by the energy cut when every heavy option holds more than Q / j
-        if np.all(use[heavy] > q / j + 1e-9) and j > 1:
+        # implied by the class below when every heavy option holds more than Q / j
+        if j > 1 and np.all(use[heavy] > q / j + 1e-9):
             continue
-        out.append((np.where(heavy, d.p, 0.0)) @ x <= j * (mk - span(heavy)))
+        classes.append((np.where(heavy, d.p, 0.0), float(j)))
+    hs = np.asarray(head)[d.step_of]
+    ts = np.asarray(tail)[d.step_of]
+    for weight, cap in classes:
+        live = weight > 0
+        for lo, hi in _windows(hs[live], ts[live]):
+            inside = live & (hs >= lo - 1e-12) & (ts >= hi - 1e-12)
+            out.append(np.where(inside, weight, 0.0) @ x <= cap * (mk - lo - hi))
     return out
+
+
+#: Window cuts per class: thresholds on heads and on tails (each at most this many).
+WINDOW_THRESHOLDS = 6
+
+
+def _windows(
+    heads: np.ndarray[Any, np.dtype[np.float64]], tails: np.ndarray[Any, np.dtype[np.float64]]
+) -> list[tuple[float, float]]:
+    """``(a, b)``: options of steps that start after ``a`` and end ``b`` before the end.
+
+    The whole span (smallest head and tail) and a few quantiles of each.
+    """
+
+    def levels(v: np.ndarray[Any, np.dtype[np.float64]]) -> list[float]:
+        u = np.unique(v)
+        if len(u) <= WINDOW_THRESHOLDS:
+            return [float(a) for a in u]
+        idx = np.linspace(0, len(u) - 1, WINDOW_THRESHOLDS).round().astype(int)
+        return [float(u[i]) for i in np.unique(idx)]
+
+    hl, tl = levels(heads), levels(tails)
+    pairs = {(a, tl[0]) for a in hl} | {(hl[0], b) for b in tl}
+    return sorted(pairs)
 
 
 def _disjunctive(

@@ -15,12 +15,14 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
+from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
+from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources, longest_paths
 from exo.compiler.schedule import (
@@ -35,35 +37,12 @@ from exo.compiler.schedule import (
     tails,
 )
 
-#: Problems up to this many steps get the exact disjunctive quota model.
-SMALL_STEPS = 30
 #: Above this many options (after pruning), large quota problems use a slimmer model.
 SLIM_OPTIONS = 40_000
 #: Tightening rounds of the large-problem quota heuristic.
 REPAIR_ROUNDS = 6
 
 Status = Literal["optimal", "feasible", "infeasible"]
-
-
-class Clock:
-    """Wall-clock budget shared by every solve of one request (``None``: unlimited)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-        self.start = time.perf_counter()
-
-    def remaining(self) -> float | None:
-        if self.seconds is None:
-            return None
-        return max(self.seconds - (time.perf_counter() - self.start), 0.0)
-
-    def share(self, fraction: float) -> float | None:
-        left = self.remaining()
-        return None if left is None else left * fraction
-
-    def expired(self) -> bool:
-        left = self.remaining()
-        return left is not None and left <= 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,19 +163,144 @@ def _stage(
     cap: float | None,
     clock: Clock,
     fraction: float,
+    hint: tuple[int, ...] | None = None,
 ) -> _Stage:
-    """Minimise one objective within the deadline, the budget and ``cap`` on the makespan."""
+    """Minimise one objective within the deadline, the budget and ``cap`` on the makespan.
+
+    ``fraction``: the share of the clock's remaining time this stage may use;
+    ``hint``: a choice known to meet every constraint (the fastest plan, when the
+    cheapest among the fastest is sought).
+    """
     limit = _limit(problem, cap)
     binding = binding_resources(problem.options, problem.resources, problem.limits)
+    end = None if clock.remaining() is None else clock.elapsed() + (clock.share(fraction) or 0.0)
     if not binding:
         r = solve_milp(
-            problem, objective=objective, deadline=limit, time_limit_s=clock.share(fraction)
+            problem,
+            objective=objective,
+            deadline=limit,
+            time_limit_s=clock.share(fraction),
+            watch=watch(clock, objective, "model"),
         )
         if r.status == "infeasible":
             return _Stage.impossible()
         return _from_milp(problem, objective, r, cap, r.bound) or _Stage(
             None, None, None, r.bound, False
         )
+    relaxed, lift, model = _relaxation(problem, objective, limit, binding, clock, fraction)
+    if relaxed.status == "infeasible":
+        return _Stage.impossible()
+    clock.report(objective, "relaxation", bound=relaxed.bound)
+    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
+    if found is not None and found.proven:
+        return found
+    if found is None:
+        found = _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift)
+    if hint is not None:
+        found = _best(objective, found, _accept(problem, objective, hint, None, cap, relaxed.bound))
+    if found is None or found.choice is None:
+        got = solve_exact(
+            problem,
+            objective=objective,
+            limit=limit,
+            binding=binding,
+            clock=clock,
+            seconds=clock.share(fraction),
+            plan=None,
+        )
+        if got is None:
+            return _Stage(None, None, None, relaxed.bound, False)
+        if got.result.status == "infeasible":
+            return _Stage.impossible()
+        bound = max(relaxed.bound, got.result.bound)
+        return _from_milp(problem, objective, got.result, cap, bound) or _Stage(
+            None, None, None, bound, False
+        )
+    _tell(clock, objective, found, "heuristic")
+    stage_clock = clock.child(None if end is None else max(end - clock.elapsed(), 0.0))
+    found = _search(problem, objective, cap, found, stage_clock, share=0.15)
+    if found.proven or stage_clock.expired():
+        return found
+    assert found.choice is not None and found.starts is not None and found.value is not None
+    span = makespan(problem.jobs(found.choice), found.starts)
+    got = solve_exact(
+        problem,
+        objective=objective,
+        limit=limit,
+        binding=binding,
+        clock=stage_clock,
+        seconds=stage_clock.share(0.85),
+        plan=(found.choice, found.starts, span),
+    )
+    if got is not None:
+        if got.result.status == "infeasible":
+            # the plan in hand meets every constraint: the model has no better one
+            return replace(found, proven=True, bound=found.value)
+        bound = max(found.bound, got.result.bound)
+        better = _from_milp(problem, objective, got.result, cap, bound)
+        found = _best(objective, found, better)
+        found = replace(found, bound=max(found.bound, bound))
+        if got.result.status == "optimal" and better is not None and better.proven:
+            return found
+        if found.value is not None and found.value <= found.bound + _tol(objective, found.value):
+            return replace(found, proven=True)
+    if stage_clock.expired():
+        return found
+    return _search(problem, objective, cap, found, stage_clock, share=1.0)
+
+
+def _tell(clock: Clock, objective: Literal["cost", "time"], st: _Stage, phase: str) -> None:
+    clock.report(objective, phase, best=st.value, bound=st.bound)
+
+
+def _search(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    cap: float | None,
+    st: _Stage,
+    clock: Clock,
+    *,
+    share: float,
+) -> _Stage:
+    """Local search from ``st`` for ``share`` of the clock's remaining time."""
+    if st.choice is None or st.starts is None or st.value is None or st.proven:
+        return st
+    left = clock.share(share)
+    if left is None:
+        # no time limit: a fixed number of moves keeps the result deterministic
+        budget = clock.child(None)
+        budget.seconds = max(1.0, 0.02 * problem.size)
+    else:
+        budget = clock.child(left)
+    plan = Found(
+        st.choice,
+        st.starts,
+        makespan(problem.jobs(st.choice), st.starts),
+        problem.cost(st.choice),
+    )
+    limit = _limit(problem, cap)
+    if objective == "time":
+        got = shorten(problem, plan, budget, bound=st.bound, cap=limit)
+        value = got.makespan
+    else:
+        assert limit is not None
+        got = cheapen(problem, plan, budget, limit=limit, bound=st.bound)
+        value = got.cost
+    if value >= st.value - _tol(objective, st.value):
+        return st
+    proven = value <= st.bound + _tol(objective, value)
+    return _Stage(got.choice, got.starts, value, st.bound, proven)
+
+
+def _relaxation(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    limit: float | None,
+    binding: Sequence[int],
+    clock: Clock,
+    fraction: float,
+) -> tuple[MilpResult, Callable[[MilpResult], MilpResult], Problem]:
+    """The energy-cut relaxation: a bound, and a choice to start from."""
     model: Problem = problem
     lift: Callable[[MilpResult], MilpResult] = _same
     lp_bound: float | None = None
@@ -212,51 +316,25 @@ def _stage(
             time_limit_s=clock.share(fraction * 0.2),
         )
         if lp.status == "infeasible":
-            return _Stage.impossible()
+            return lp, lift, model
         lp_bound = lp.bound
         model, lift = _slim(problem)
+    share = 0.3 if problem.size <= SMALL_STEPS else 0.6
     relaxed = lift(
         solve_milp(
             model,
             objective=objective,
             deadline=limit,
             energy=binding,
-            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.8)),
+            time_limit_s=clock.share(fraction * share),
+            watch=watch(clock, objective, "relaxation"),
         )
     )
     if lp_bound is not None:
         relaxed = replace(
             relaxed, bound=lp_bound, status="feasible" if relaxed.choice else "unknown"
         )
-    if relaxed.status == "infeasible":
-        return _Stage.impossible()
-    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
-    if found is not None and found.proven:
-        return found
-    if problem.size <= SMALL_STEPS:
-        exact = solve_milp(
-            problem,
-            objective=objective,
-            deadline=limit,
-            energy=binding,
-            exact_quota=binding,
-            time_limit_s=clock.share(fraction),
-        )
-        if exact.status == "infeasible":
-            return _Stage.impossible()
-        bound = max(exact.bound, relaxed.bound)
-        got = _from_milp(problem, objective, exact, cap, bound)
-        if got is not None:
-            return _best(objective, got, found)
-    if found is not None:
-        # the relaxation's choice fits (the solver stopped before proving it): that
-        # is what the repair would start from and return, with the same schedule
-        return _best(objective, found, None)
-    return _best(
-        objective,
-        found,
-        _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift),
-    )
+    return relaxed, lift, model
 
 
 def _same(r: MilpResult) -> MilpResult:
@@ -559,7 +637,12 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
             return _solution(problem, first, first, clock)
     assert first.value is not None
     cap = first.value + TOL_H
-    second = _stage(problem, "cost", cap, clock, 1.0)
+    cost = problem.cost(first.choice)
+    floor = trivial_cost_bound(problem)
+    if cost <= floor + _tol("cost", cost):
+        # every step already runs its cheapest option: nothing among the fastest is cheaper
+        return _solution(problem, first, _Stage(first.choice, first.starts, cost, floor, True), clock)
+    second = _stage(problem, "cost", cap, clock, 1.0, hint=first.choice)
     if second.choice is None or second.value is None:
         # the first stage's plan is within the cap, so "infeasible" is a numerical artefact
         bound = -math.inf if second.infeasible else second.bound
