@@ -322,7 +322,12 @@ def run_instance(
         (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
         t0 = time.perf_counter()
         compiled = compile_file(Path(tmp) / "flow.exo")
-        plan = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+        plan = optimize(
+            compiled.program,
+            compiled.catalog,
+            time_limit_s=time_limit,
+            progress=_trace if verbose else None,
+        )
         row.seconds = time.perf_counter() - t0
     row.status = plan.status
     row.solver_gap = plan.gap
@@ -347,6 +352,12 @@ def run_instance(
     if verbose:
         print(json.dumps({"explanation": plan.explanation}), file=sys.stderr)
     return row
+
+
+def _trace(p: object) -> None:
+    from exo.compiler.planning_ui import describe
+
+    print("   ", describe(p), file=sys.stderr, flush=True)  # type: ignore[arg-type]
 
 
 def load_optima() -> list[Row]:

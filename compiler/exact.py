@@ -25,7 +25,7 @@ from exo.compiler.anytime import Clock
 from exo.compiler.highs import Watch
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import Problem
-from exo.compiler.timeindexed import exact_grid, solve_grid
+from exo.compiler.timeindexed import exact_grid, horizon_periods, solve_grid
 
 #: Problems up to this many steps get the exact disjunctive quota model (continuous time).
 SMALL_STEPS = 30
@@ -73,6 +73,8 @@ def solve_exact(
         grid = exact_grid(problem, horizon)
         if grid is not None:
             scale = grid.delta if objective == "time" else 1.0
+            # the time-indexed makespan is the horizon minus the periods after the end
+            offset = float(horizon_periods(grid, horizon)) if objective == "time" else 0.0
             got = solve_grid(
                 problem,
                 grid,
@@ -80,7 +82,7 @@ def solve_exact(
                 horizon_h=horizon,
                 time_limit_s=seconds,
                 start=None if plan is None else (plan[0], plan[1]),
-                watch=watch(clock, objective, "exact model (time-indexed)", scale),
+                watch=watch(clock, objective, "exact model (time-indexed)", scale, offset),
             )
             if got is not None:
                 r = got.run

@@ -18,7 +18,6 @@ runs, so results under a time limit differ only by how far the search got.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,10 +60,12 @@ def shorten(
     bound: float = 0.0,
     cap: float | None = None,
     seed: int = 0,
+    max_moves: int | None = None,
 ) -> Found:
     """A plan with a shorter makespan (or as short and cheaper), until ``bound`` or the clock.
 
-    Plans must meet the budget and, with ``cap``, end by then.
+    Plans must meet the budget and, with ``cap``, end by then. ``max_moves``: stop
+    after this many moves (a deterministic amount of work).
     """
     rng = random.Random(seed)
     best = cur = plan
@@ -72,6 +73,8 @@ def shorten(
     moves = 0
     while best.makespan > bound + TOL_H:
         moves += 1
+        if max_moves is not None and moves > max_moves:
+            break
         if moves % CHECK_EVERY == 0 and clock.expired():
             break
         choice = list(cur.choice)
@@ -116,6 +119,7 @@ def cheapen(
     limit: float,
     bound: float = 0.0,
     seed: int = 0,
+    max_moves: int | None = None,
 ) -> Found:
     """A cheaper plan whose schedule still ends by ``limit``, until ``bound`` or the clock."""
     rng = random.Random(seed)
@@ -124,6 +128,8 @@ def cheapen(
     moves = 0
     while best.cost > bound + TOL_USD and order:
         moves += 1
+        if max_moves is not None and moves > max_moves:
+            break
         if moves % CHECK_EVERY == 0 and clock.expired():
             break
         s = order[(moves - 1) % len(order)] if rng.random() < 0.7 else rng.choice(order)
@@ -144,8 +150,6 @@ def cheapen(
         if got.makespan <= limit + TOL_H and got.cost < best.cost - TOL_USD:
             best = got
             clock.report("cost", "local search", best=best.cost)
-        if moves > 50 * problem.size and not math.isinf(limit):
-            break
     return best
 
 

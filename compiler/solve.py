@@ -194,10 +194,10 @@ def _stage(
     found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
     if found is not None and found.proven:
         return found
+    if found is None and hint is not None:
+        found = _accept(problem, objective, hint, None, cap, relaxed.bound)
     if found is None:
         found = _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift)
-    if hint is not None:
-        found = _best(objective, found, _accept(problem, objective, hint, None, cap, relaxed.bound))
     if found is None or found.choice is None:
         got = solve_exact(
             problem,
@@ -218,7 +218,7 @@ def _stage(
         )
     _tell(clock, objective, found, "heuristic")
     stage_clock = clock.child(None if end is None else max(end - clock.elapsed(), 0.0))
-    found = _search(problem, objective, cap, found, stage_clock, share=0.15)
+    found = _search(problem, objective, cap, found, stage_clock, moves=_moves(problem))
     if found.proven or stage_clock.expired():
         return found
     assert found.choice is not None and found.starts is not None and found.value is not None
@@ -246,7 +246,17 @@ def _stage(
             return replace(found, proven=True)
     if stage_clock.expired():
         return found
-    return _search(problem, objective, cap, found, stage_clock, share=1.0)
+    if stage_clock.remaining() is None:
+        return found  # no time limit: the deterministic search above was all
+    return _search(problem, objective, cap, found, stage_clock, moves=None)
+
+
+def _moves(problem: Problem) -> int:
+    """Local-search moves before the exact model: a deterministic amount of work.
+
+    Each move schedules every step a few times, so the moves shrink as steps grow.
+    """
+    return max(20, min(500, 10_000 // max(problem.size, 1)))
 
 
 def _tell(clock: Clock, objective: Literal["cost", "time"], st: _Stage, phase: str) -> None:
@@ -260,18 +270,12 @@ def _search(
     st: _Stage,
     clock: Clock,
     *,
-    share: float,
+    moves: int | None,
 ) -> _Stage:
-    """Local search from ``st`` for ``share`` of the clock's remaining time."""
+    """Local search from ``st``: ``moves`` moves (deterministic), or until the clock says."""
     if st.choice is None or st.starts is None or st.value is None or st.proven:
         return st
-    left = clock.share(share)
-    if left is None:
-        # no time limit: a fixed number of moves keeps the result deterministic
-        budget = clock.child(None)
-        budget.seconds = max(1.0, 0.02 * problem.size)
-    else:
-        budget = clock.child(left)
+    budget = clock
     plan = Found(
         st.choice,
         st.starts,
@@ -280,11 +284,11 @@ def _search(
     )
     limit = _limit(problem, cap)
     if objective == "time":
-        got = shorten(problem, plan, budget, bound=st.bound, cap=limit)
+        got = shorten(problem, plan, budget, bound=st.bound, cap=limit, max_moves=moves)
         value = got.makespan
     else:
         assert limit is not None
-        got = cheapen(problem, plan, budget, limit=limit, bound=st.bound)
+        got = cheapen(problem, plan, budget, limit=limit, bound=st.bound, max_moves=moves)
         value = got.cost
     if value >= st.value - _tol(objective, st.value):
         return st
