@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,26 +97,34 @@ class _Profile:
         self.levels = np.zeros((1, len(limits)), dtype=np.int64)
 
     def earliest(self, est: float, duration: float, use: tuple[int, ...]) -> float:
-        """The earliest start >= est with room for ``use`` during ``[start, start + duration)``."""
+        """The earliest start >= est with room for ``use`` during ``[start, start + duration)``.
+
+        Segments are examined in chunks of growing size from ``est`` on, so a step
+        that fits soon after ``est`` costs little however long the profile is.
+        """
         times = self.times
+        n = len(times)
         k = int(np.searchsorted(times, est, side="right")) - 1
         free = self.limits - np.asarray(use, dtype=np.int64)
-        bad = np.flatnonzero(np.any(self.levels[k:] > free, axis=1)) + k
-        if bad.size == 0:
-            return est
-        # runs of consecutive full segments: after a block the next try is past its run
-        run_last = np.append(np.flatnonzero(np.diff(bad) != 1), bad.size - 1)
         t = est
-        pos = 0
+        lo = k
+        size = 64
         while True:
-            end = t + duration
-            if pos >= bad.size or times[bad[pos]] >= end:
+            hi = min(n, lo + size)
+            bad = np.flatnonzero(np.any(self.levels[lo:hi] > free, axis=1)) + lo
+            for b in bad.tolist():
+                if times[b] >= t + duration:
+                    return t
+                if b + 1 >= n:  # the last segment is empty: ``use`` alone is too big
+                    raise ValueError("a step holds more than the quota on its own")
+                if times[b + 1] > t:
+                    t = float(times[b + 1])
+            if hi >= n or times[hi - 1] >= t + duration:
+                if hi >= n and bad.size and int(bad[-1]) + 1 >= n:
+                    raise ValueError("a step holds more than the quota on its own")
                 return t
-            last = int(bad[run_last[np.searchsorted(run_last, pos)]])
-            if last + 1 == len(times):  # the last segment is empty: ``use`` alone is too big
-                raise ValueError("a step holds more than the quota on its own")
-            t = float(times[last + 1])
-            pos = int(np.searchsorted(bad, last + 1))
+            lo = hi
+            size *= 4
 
     def _split(self, x: float) -> int:
         idx = int(np.searchsorted(self.times, x, side="left"))
@@ -294,16 +302,22 @@ def violations(jobs: Jobs, starts: Sequence[float], deadline: float | None = Non
     if deadline is not None and span > deadline + eps:
         out.append(f"makespan {span} exceeds the deadline {deadline}")
     if jobs.limits:
-        # usage only rises at a start, so checking every start checks every instant
-        for t in sorted(set(starts)):
-            load = [0] * len(jobs.limits)
-            for i in range(jobs.size):
-                if starts[i] <= t + eps and starts[i] + jobs.durations[i] > t + eps:
-                    for r, u in enumerate(jobs.usages[i]):
-                        load[r] += u
-            for r, (lv, q) in enumerate(zip(load, jobs.limits, strict=True)):
-                if lv > q:
-                    out.append(f"resource {r} holds {lv} > {q} at t={t}")
+        # usage only rises at a start, so checking every start checks every instant:
+        # load(t) = usage of the steps started by t minus that of the steps ended by t
+        st = np.asarray(starts, dtype=np.float64)
+        en = st + np.asarray(jobs.durations, dtype=np.float64)
+        use = np.asarray(jobs.usages, dtype=np.int64).reshape(jobs.size, len(jobs.limits))
+        at = np.unique(st)
+        by_start = np.argsort(st, kind="stable")
+        by_end = np.argsort(en, kind="stable")
+        started = np.vstack([np.zeros((1, use.shape[1]), np.int64), np.cumsum(use[by_start], 0)])
+        ended = np.vstack([np.zeros((1, use.shape[1]), np.int64), np.cumsum(use[by_end], 0)])
+        n_started = np.searchsorted(st[by_start], at + eps, side="right")
+        n_ended = np.searchsorted(en[by_end], at + eps, side="right")
+        load = started[n_started] - ended[n_ended]
+        for r, q in enumerate(jobs.limits):
+            for i in np.flatnonzero(load[:, r] > q).tolist():
+                out.append(f"resource {r} holds {int(load[i, r])} > {q} at t={float(at[i])}")
     return out
 
 
@@ -317,14 +331,20 @@ def reversed_jobs(jobs: Jobs) -> Jobs:
     )
 
 
-def improve(jobs: Jobs, starts: Sequence[float], rounds: int = 4) -> list[float]:
+def improve(
+    jobs: Jobs,
+    starts: Sequence[float],
+    rounds: int = 4,
+    expired: Callable[[], bool] | None = None,
+) -> list[float]:
     """Forward-backward improvement (double justification) of a quota schedule.
 
     A backward pass schedules the steps as late as possible in order of their
     finish times, on the reversed DAG; a forward pass then schedules them as
     early as possible in order of those late starts. Neither pass can lengthen
     the schedule (each keeps every step where the previous schedule allowed it),
-    and together they often close gaps the first schedule left.
+    and together they often close gaps the first schedule left. ``expired``: a
+    clock to look at before each round.
     """
     best = list(starts)
     if not jobs.limits:
@@ -332,6 +352,8 @@ def improve(jobs: Jobs, starts: Sequence[float], rounds: int = 4) -> list[float]
     best_span = makespan(jobs, best)
     rev = reversed_jobs(jobs)
     for _ in range(rounds):
+        if expired is not None and expired():
+            break
         finish = [s + d for s, d in zip(best, jobs.durations, strict=True)]
         late = serial_sgs(rev, priority_order(rev, [-f for f in finish]))
         span = makespan(rev, late)

@@ -94,6 +94,7 @@ def best_schedule(
     choice: Sequence[int],
     guide: Sequence[float] | None = None,
     enough: float | None = None,
+    expired: Callable[[], bool] | None = None,
 ) -> tuple[float, ...]:
     """The shortest of several serial-SGS schedules of ``choice`` (deterministic).
 
@@ -112,10 +113,12 @@ def best_schedule(
     best: tuple[float, ...] | None = None
     best_ms = math.inf
     for rule in rules:
+        if best is not None and expired is not None and expired():
+            break
         starts = serial_sgs(jobs, priority_order(jobs, rule))
         if enough is not None and makespan(jobs, starts) <= enough + TOL_H:
             return tuple(starts)
-        starts = improve(jobs, starts)
+        starts = improve(jobs, starts, expired=expired)
         ms = makespan(jobs, starts)
         if ms < best_ms - 1e-12:
             best, best_ms = tuple(starts), ms
@@ -136,12 +139,17 @@ def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | 
 
 
 def _from_milp(
-    problem: Problem, objective: str, r: MilpResult, cap: float | None, bound: float
+    problem: Problem,
+    objective: str,
+    r: MilpResult,
+    cap: float | None,
+    bound: float,
+    expired: Callable[[], bool] | None = None,
 ) -> _Stage | None:
     """A stage from a MILP solution if its (clean) schedule meets the limits."""
     if r.choice is None:
         return None
-    starts = best_schedule(problem, r.choice, r.starts, _enough(problem, objective, cap))
+    starts = best_schedule(problem, r.choice, r.starts, _enough(problem, objective, cap), expired)
     jobs = problem.jobs(r.choice)
     if not _within(problem, jobs, starts, cap):
         return None
@@ -191,7 +199,7 @@ def _stage(
     if relaxed.status == "infeasible":
         return _Stage.impossible()
     clock.report(objective, "relaxation", bound=relaxed.bound)
-    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
+    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound, clock.expired)
     if found is not None and found.proven:
         return found
     if found is None and hint is not None:
@@ -404,7 +412,7 @@ def _repair(
     limit = _limit(problem, cap)
     bound = relaxed.bound
     if relaxed.choice is not None:
-        first = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound)
+        first = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound, clock.expired)
         if first is not None or limit is None:
             return first
     if limit is None:
@@ -420,7 +428,7 @@ def _repair(
         if r.choice is None or clock.expired():
             break
         jobs = problem.jobs(r.choice)
-        over = makespan(jobs, best_schedule(problem, r.choice, r.starts)) - limit
+        over = makespan(jobs, best_schedule(problem, r.choice, r.starts, None, clock.expired)) - limit
         target = target - max(over, 1e-3 * limit)
         if target <= 0.0:
             break
@@ -435,7 +443,7 @@ def _repair(
         )
         if r.choice is None:
             break
-        got = _accept(problem, objective, r.choice, r.starts, cap, bound)
+        got = _accept(problem, objective, r.choice, r.starts, cap, bound, clock.expired)
         if got is not None:
             found.append(got)
             break
@@ -577,8 +585,9 @@ def _accept(
     guide: Sequence[float] | None,
     cap: float | None,
     bound: float,
+    expired: Callable[[], bool] | None = None,
 ) -> _Stage | None:
-    starts = best_schedule(problem, choice, guide, _enough(problem, objective, cap))
+    starts = best_schedule(problem, choice, guide, _enough(problem, objective, cap), expired)
     if not _within(problem, problem.jobs(choice), starts, cap):
         return None
     if not problem.meets_budget(problem.cost(choice)):
@@ -668,7 +677,7 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
     if jobs.limits and not clock.expired():
         # the search took the first schedule within the deadline; the one reported
         # is improved (forward-backward passes never lengthen a schedule)
-        starts = tuple(improve(jobs, starts))
+        starts = tuple(improve(jobs, starts, expired=clock.expired))
     cost = problem.cost(choice)
     span = makespan(jobs, starts)
     bound = max(trivial_cost_bound(problem), costs.bound)
