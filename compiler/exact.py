@@ -40,8 +40,13 @@ class Exact:
     exact: bool
 
 
-def watch(clock: Clock, objective: Literal["cost", "time"], phase: str, scale: float = 1.0,
-          offset: float = 0.0) -> Watch:
+def watch(
+    clock: Clock,
+    objective: Literal["cost", "time"],
+    phase: str,
+    scale: float = 1.0,
+    offset: float = 0.0,
+) -> Watch:
     """HiGHS polls the clock (time limit, Ctrl-C) and reports ``(value + offset) * scale``."""
 
     def progress(primal: float, dual: float) -> None:

@@ -139,8 +139,10 @@ def cheapen(
         if not cheaper:
             order.remove(s)
             continue
-        k = min(cheaper, key=lambda k: (opts[k].P, opts[k].cost)) if rng.random() < 0.5 else (
-            rng.choice(cheaper)
+        k = (
+            min(cheaper, key=lambda k: (opts[k].P, opts[k].cost))
+            if rng.random() < 0.5
+            else (rng.choice(cheaper))
         )
         choice = list(best.choice)
         choice[s] = k

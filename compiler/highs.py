@@ -161,8 +161,8 @@ def run(
     if start:
         idx: list[np.ndarray[Any, Any]] = []
         val: list[np.ndarray[Any, Any]] = []
-        for key, values in start.items():
-            var = variables[key]
+        for which, values in start.items():
+            var = variables[which]
             first = cols[var.id]
             idx.append(np.arange(first, first + var.size, dtype=np.int32))
             val.append(np.asarray(values, dtype=np.float64).ravel())

@@ -291,12 +291,6 @@ def _capacity_cuts(
     use = d.use[:, r]
     out: list[Any] = []
 
-    def span(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> float:
-        steps = np.unique(d.step_of[mask])
-        lo = min(head[s] for s in steps)
-        hi = min(tail[s] for s in steps)
-        return lo + hi
-
     users = use > 0
     if not np.any(users):
         return out

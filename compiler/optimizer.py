@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from exo.compiler.anytime import Clock, ProgressFn, StopFn
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import MAX_COUNTS, quota_limits, quota_resources, resource_label
 from exo.compiler.formatting import money
@@ -26,7 +27,6 @@ from exo.compiler.problem import (
     build_problem,
     longest_paths,
 )
-from exo.compiler.anytime import Clock, ProgressFn, StopFn
 from exo.compiler.schedule import critical, violations
 
 if TYPE_CHECKING:

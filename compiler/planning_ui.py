@@ -81,7 +81,9 @@ def planning(show: bool | None = None) -> Iterator[Session]:
             if now - last[0] < 0.25:
                 return
             last[0] = now
-            note = "  (Ctrl-C: stop with the best plan so far)" if not pressed[0] else "  (stopping)"
+            note = (
+                "  (Ctrl-C: stop with the best plan so far)" if not pressed[0] else "  (stopping)"
+            )
             live.update(Text(describe(p) + note), refresh=True)
 
         progress = show_progress

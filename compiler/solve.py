@@ -412,7 +412,9 @@ def _repair(
     limit = _limit(problem, cap)
     bound = relaxed.bound
     if relaxed.choice is not None:
-        first = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound, clock.expired)
+        first = _accept(
+            problem, objective, relaxed.choice, relaxed.starts, cap, bound, clock.expired
+        )
         if first is not None or limit is None:
             return first
     if limit is None:
@@ -428,7 +430,9 @@ def _repair(
         if r.choice is None or clock.expired():
             break
         jobs = problem.jobs(r.choice)
-        over = makespan(jobs, best_schedule(problem, r.choice, r.starts, None, clock.expired)) - limit
+        over = (
+            makespan(jobs, best_schedule(problem, r.choice, r.starts, None, clock.expired)) - limit
+        )
         target = target - max(over, 1e-3 * limit)
         if target <= 0.0:
             break
@@ -654,7 +658,9 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     floor = trivial_cost_bound(problem)
     if cost <= floor + _tol("cost", cost):
         # every step already runs its cheapest option: nothing among the fastest is cheaper
-        return _solution(problem, first, _Stage(first.choice, first.starts, cost, floor, True), clock)
+        return _solution(
+            problem, first, _Stage(first.choice, first.starts, cost, floor, True), clock
+        )
     second = _stage(problem, "cost", cap, clock, 1.0, hint=first.choice)
     if second.choice is None or second.value is None:
         # the first stage's plan is within the cap, so "infeasible" is a numerical artefact

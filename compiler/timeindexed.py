@@ -1,34 +1,30 @@
 """The time-indexed model: quotas held exactly on a grid of periods (cvxpy, HiGHS).
 
-Time is cut into periods of ``delta`` hours; ``y[s, k, t] = 1`` when step ``s``
-runs option ``k`` from the start of period ``t`` for ``p_k`` periods. This is
-the strongest of the classic MILP models of resource-constrained scheduling
-(Pritsker et al. 1969; the disaggregated precedence of Christofides et al.
-1987): its linear relaxation already counts every period's load, where a
-continuous-time model only sees pairs of steps through big-M terms.
+Time is cut into periods of ``delta`` hours; ``z[s, k, t] = 1`` when step ``s``
+has started, in option ``k``, by period ``t`` (monotone in ``t``; its last period
+says option ``k`` is chosen). This is the step-variable form of the classic
+time-indexed model of resource-constrained scheduling (Pritsker et al. 1969;
+disaggregated precedence after Christofides et al. 1987): its linear relaxation
+counts every period's load, where a continuous-time model only sees pairs of
+steps through big-M terms, and each row has two entries per option instead of
+one per period of its duration.
 
-- one start per step: ``sum_{k,t} y[s,k,t] = 1``;
+- one option per step: ``sum_k z[s, k, last] = 1``;
 - precedence ``i -> j``, per period ``t``: ``j`` can have started by ``t`` only
-  if ``i`` has ended by ``t`` (``sum_{τ<=t} y_j <= sum_{τ+p<=t} y_i``); on large
-  models the aggregated form ``sum τ y_j >= sum (τ + p) y_i``;
-- quota ``r``, per period ``t``: the usage of every option running in ``t`` is
-  at most the limit;
-- makespan ``M >= τ + p`` of every sink (``objective = time``), or the horizon
-  (the deadline, or a cap on the makespan) bounds every end;
-- budget: ``sum cost y <= budget``.
+  if ``i`` had started by ``t - p_i`` (``sum_k z[j,k,t] <= sum_k z[i,k,t-p_ik]``);
+- quota ``r``, per period ``t``: ``sum u_k (z[s,k,t] - z[s,k,t-p_k]) <= Q_r``
+  (an option runs in ``t`` when it started by ``t`` but not by ``t - p``);
+- makespan (``objective = time``): ``w[t] <= ended_s(t)`` for every sink ``s``,
+  ``M = horizon - sum w``; otherwise the horizon (the deadline, or a cap on
+  the makespan) bounds every end;
+- budget: ``sum cost x <= budget``.
 
-How it relates to the continuous model of DESIGN §3 (``rounding``):
-
-- ``exact``: every option's ``P`` is a whole number of periods. Any schedule
-  maps to one on the grid, no step later and no pair newly overlapping (start
-  ``s`` becomes ``floor(s / delta)``), so the grid optimum *is* the optimum.
-- ``floor``: durations rounded down. The same map turns every schedule into a
-  grid schedule with the rounded durations (``floor(a) + floor(b) <=
-  floor(a + b)`` keeps every order; steps that overlap on the grid overlap in
-  the schedule, and intervals that pairwise overlap share an instant), so the
-  model is a relaxation: its bound is a proven bound.
-- ``ceil``: durations rounded up. Every grid schedule is a schedule (each step
-  ends before its slot does), so its solutions are plans.
+How it relates to the continuous model of DESIGN §3: it is used when every
+option's ``P`` is a whole number of periods (:func:`exact_grid`). Any schedule
+then maps to one on the grid, no step later and no pair newly overlapping
+(start ``s`` becomes ``floor(s / delta)``: ``floor(a) + floor(b) <= floor(a +
+b)`` keeps every order, and intervals that overlap pairwise share an instant),
+so the grid optimum *is* the optimum, and every grid schedule is a schedule.
 
 Windows: a step starts no earlier than its predecessors' shortest chain allows
 and ends no later than the horizon minus its successors' shortest chain.
@@ -50,14 +46,12 @@ from exo.compiler.costmodel import usage
 from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.problem import Problem
 
-Rounding = Literal["exact", "floor", "ceil"]
+Rounding = Literal["exact"]
 
 #: Most periods a grid may have.
 MAX_PERIODS = 4000
 #: Most start variables ``y[s, k, t]`` of a model.
 MAX_STARTS = 150_000
-#: Above this many nonzeros the disaggregated precedence gives way to the aggregated form.
-MAX_PRECEDENCE_NNZ = 1_500_000
 #: ``P / delta`` within this of a whole number counts as whole (relative).
 WHOLE_TOL = 1e-9
 
@@ -106,20 +100,6 @@ def exact_grid(problem: Problem, horizon_h: float) -> Grid | None:
     )
 
 
-def rounded_grid(problem: Problem, delta: float, rounding: Rounding) -> Grid:
-    """Durations rounded down (a relaxation) or up (plans) to periods of ``delta``."""
-    fn = math.floor if rounding == "floor" else math.ceil
-    nudge = WHOLE_TOL if rounding == "floor" else -WHOLE_TOL
-    return Grid(
-        delta,
-        rounding,
-        tuple(
-            tuple(max(0, int(fn(o.P / delta + nudge * max(1.0, o.P / delta)))) for o in opts)
-            for opts in problem.options
-        ),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Columns:
     """The step variables ``z[s, k, t]``: step ``s`` started in option ``k`` by period ``t``.
@@ -146,7 +126,7 @@ class Columns:
 
 def horizon_periods(grid: Grid, horizon_h: float) -> int:
     ratio = horizon_h / grid.delta
-    return int(math.floor(ratio + WHOLE_TOL * max(1.0, ratio)))
+    return math.floor(ratio + WHOLE_TOL * max(1.0, ratio))
 
 
 def columns(problem: Problem, grid: Grid, horizon: int) -> Columns | None:
@@ -322,7 +302,7 @@ def solve_grid(
     if objective == "time":
         w, sink_rows = _finish(problem, grid, cols)
         cons.append(sink_rows[0] @ z - sink_rows[1] @ w >= 0)
-        goal = cp.Minimize(-cp.sum(w))  # makespan = horizon - sum(w)
+        goal = cp.Minimize(-np.ones(cols.horizon) @ w)  # makespan = horizon - sum(w)
         variables[1] = w
         offset = float(horizon)
     else:
@@ -357,9 +337,7 @@ def _finish(
     succ = problem.successors()
     sinks = [s for s in range(problem.size) if not succ[s]]
     h = cols.horizon
-    earliest = min(
-        min(cols.es[s] + grid.periods[s][k] for k in _live(cols, s)) for s in sinks
-    )
+    earliest = min(min(cols.es[s] + grid.periods[s][k] for k in _live(cols, s)) for s in sinks)
     upper = np.array([1.0 if t >= earliest else 0.0 for t in range(h)])
     w = cp.Variable(h, bounds=[np.zeros(h), upper]) if h else cp.Variable(0)
     ended = _Rows()

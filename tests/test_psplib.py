@@ -32,7 +32,9 @@ pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="no PSPLIB data in ../
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_psplib", REPO / "benchmarks" / "bench_psplib.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_psplib", REPO / "benchmarks" / "bench_psplib.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["bench_psplib"] = mod
@@ -113,7 +115,7 @@ def test_stop_returns_the_best_plan_so_far() -> None:
 
 
 def test_the_all_on_demand_baseline_is_the_plan_when_nothing_is_spot() -> None:
-    _, inst, plan = _plan("j1012_1", time_limit_s=30.0)
+    _, _inst, plan = _plan("j1012_1", time_limit_s=30.0)
     base = plan.baselines["all_on_demand"]
     assert base is not None
     assert base.makespan_h == plan.makespan_h
