@@ -26,8 +26,9 @@ dummy source and sink.
 
 The plan's schedule is then checked against the *original* PSPLIB data, not
 exo's own model: every step runs one of its job's modes for exactly that mode's
-duration, precedence holds, and at every instant (every start) the usage of each
-renewable resource is within its capacity. The makespan is compared with the
+duration on one instance, precedence holds, at every instant (every start) the
+usage of each renewable resource is within its capacity, and the modes' total
+use of each non-renewable resource is within its capacity. The makespan is compared with the
 published optimum (``optima.csv``; for ``j30mm`` only best-known values exist).
 
 The data stays in ``../shared/reference/psplib`` (read, never copied).
@@ -256,6 +257,7 @@ def validate(inst: Instance, steps: Sequence[dict[str, object]]) -> tuple[list[s
     start: dict[int, float] = {}
     dur: dict[int, int] = {}
     use: dict[int, tuple[int, ...]] = {}
+    modes: dict[int, Mode] = {}
     for j in inst.real_jobs:
         s = by_name.get(step_name(j))
         if s is None:
@@ -270,7 +272,10 @@ def validate(inst: Instance, steps: Sequence[dict[str, object]]) -> tuple[list[s
         p = float(s["p_duration_h"])  # type: ignore[arg-type]
         if abs(p - mode.duration) > 1e-6:
             problems.append(f"job {j} lasts {p} h, its mode {mode.duration} periods")
+        if s["replicas"] != 1 or s["instances"] != 1:  # each would hold the mode's resources
+            problems.append(f"job {j} runs {s['replicas']} replicas on {s['instances']} instances")
         start[j], dur[j], use[j] = float(s["start_h"]), mode.duration, mode.renewable  # type: ignore[arg-type]
+        modes[j] = mode
     eps = 1e-6
     for j in start:
         if start[j] < -eps:
@@ -286,6 +291,10 @@ def validate(inst: Instance, steps: Sequence[dict[str, object]]) -> tuple[list[s
         for k, (lv, cap) in enumerate(zip(load, inst.renewable, strict=True)):
             if lv > cap:
                 problems.append(f"R{k + 1} holds {lv} > {cap} at t={t:g}")
+    for k, cap in enumerate(inst.nonrenewable):
+        total = sum(m.nonrenewable[k] for m in modes.values())
+        if total > cap:
+            problems.append(f"N{k + 1} totals {total} > {cap}")
     span = max((start[j] + dur[j] for j in start), default=0.0)
     return problems, span
 

@@ -56,12 +56,12 @@ def optimize(
     the search early (Ctrl-C) with the best plan so far.
     """
     t0 = time.perf_counter()
+    clock = Clock(time_limit_s, stop=stop, progress=progress)  # the limit counts the imports
     # The solver stack (cvxpy, HiGHS) loads here, not at import: commands that
     # never plan, like `exoc check`, start without it.
     from exo.compiler.baselines import naive
     from exo.compiler.solve import solve_problem
 
-    clock = Clock(time_limit_s, stop=stop, progress=progress)
     problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
     separate = allow_spot and any(o.spot for opts in enum.options.values() for o in opts)
     left = clock.remaining()
@@ -69,7 +69,7 @@ def optimize(
     sol = account_for_sampled(problem, enum, solve_problem(problem, main_clock))
     uses_spot = sol.choice is not None and any(o.spot for o in problem.chosen(sol.choice))
     on_demand, baseline_line = _all_on_demand(
-        program, catalog, sol, separate and (uses_spot or sol.status != "optimal"), clock
+        program, enum, sol, separate and (uses_spot or sol.status != "optimal"), clock
     )
     baselines: dict[str, Baseline | None] = {
         "all_on_demand": on_demand,
@@ -108,14 +108,14 @@ def optimize(
     lines = explain_plan(program, problem, sol, on_demand, enum)
     if clock.stopped():
         lines.append("stopped on request: the best plan found so far, with its proven gap")
-    if time_limit_s is not None and baseline_line:
+    if baseline_line and (time_limit_s is not None or on_demand is None):
         lines.append(baseline_line)
     return plan(sol.status, step_plans(problem, sol), lines)
 
 
 def _all_on_demand(
     program: Program,
-    catalog: Catalog,
+    enum: Enumeration,
     sol: Solution,
     separate: bool,
     clock: Clock,
@@ -125,7 +125,8 @@ def _all_on_demand(
     ``separate`` is false when they coincide: no option of any step is spot (the
     problems are the same), or the plan is proven optimal and uses no spot (the
     baseline's options are a subset of the plan's, so the plan is optimal among
-    them too).
+    them too). When the plan used the whole time limit, the baseline is not
+    solved past it: it is ``null``, and the line says why.
     """
     from exo.compiler.baselines import all_on_demand
 
@@ -134,10 +135,15 @@ def _all_on_demand(
             return None, ""
         return (
             Baseline(expected_cost_usd=sol.cost, makespan_h=sol.makespan),
-            "all_on_demand baseline: the plan itself (it uses no spot, and no cheaper "
-            "plan without spot exists)",
+            "all_on_demand baseline: the plan itself (no spot option was in the problem, "
+            "or the plan is proven optimal without spot)",
         )
-    base = all_on_demand(program, catalog, clock.child(None))
+    if clock.expired():
+        return None, (
+            "all_on_demand baseline: not computed, the plan used the whole time limit "
+            "(a longer --time-limit leaves it its share)"
+        )
+    base = all_on_demand(program, enum, clock.child(None))
     return base, (
         "all_on_demand baseline: solved on its own in the time the plan left "
         f"(at least {BASELINE_SHARE:.0%} of the time limit)"
