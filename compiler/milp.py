@@ -136,8 +136,8 @@ def horizon(problem: Problem, deadline: float | None, cap: float | None) -> floa
     return sum(max(o.P for o in opts) for opts in problem.options)
 
 
-def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
-    """Pairs ``(i, j)``, ``i`` an ancestor of ``j``: they can never overlap."""
+def ancestors(problem: Problem) -> list[set[int]]:
+    """Every step's ancestors (steps are in a topological order)."""
     anc: list[set[int]] = []
     for j in range(problem.size):
         a: set[int] = set()
@@ -145,6 +145,12 @@ def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
             a.add(i)
             a |= anc[i]
         anc.append(a)
+    return anc
+
+
+def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i`` an ancestor of ``j``: they can never overlap."""
+    anc = ancestors(problem)
     return {(i, j) for j in range(problem.size) for i in anc[j]}
 
 

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 
 from exo.compiler.costmodel import usage
 from exo.compiler.highs import RunResult, Watch, run
+from exo.compiler.milp import ancestors
 from exo.compiler.problem import Problem
 
 Rounding = Literal["exact"]
@@ -184,13 +185,7 @@ class _Rows:
 
 def transitive_reduction(problem: Problem) -> list[tuple[int, int]]:
     """Edges ``i -> j`` not implied by a longer path (the others add nothing)."""
-    anc: list[set[int]] = []
-    for j in range(problem.size):
-        a: set[int] = set()
-        for i in problem.preds[j]:
-            a.add(i)
-            a |= anc[i]
-        anc.append(a)
+    anc = ancestors(problem)
     out: list[tuple[int, int]] = []
     for j in range(problem.size):
         direct = set(problem.preds[j])
