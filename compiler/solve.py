@@ -644,7 +644,8 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
         if st.choice is None:
             st = _fallback(problem, "cost", None, max(st.bound, trivial_cost_bound(problem))) or st
         return _solution(problem, st, st, clock)
-    first = _stage(problem, "time", None, clock, 0.6)
+    # the cost stage gets what the makespan stage leaves, unless no choice can change the cost
+    first = _stage(problem, "time", None, clock, 1.0 if _cost_is_fixed(problem) else 0.6)
     if first.infeasible:
         return Solution("infeasible")
     if first.choice is None:
@@ -667,6 +668,11 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
         bound = -math.inf if second.infeasible else second.bound
         second = _Stage(first.choice, first.starts, problem.cost(first.choice), bound, False)
     return _solution(problem, first, second, clock)
+
+
+def _cost_is_fixed(problem: Problem) -> bool:
+    """Every option of each step costs the same: the cheapest among the fastest is any of them."""
+    return all(len({o.cost for o in opts}) == 1 for opts in problem.options)
 
 
 def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) -> Solution:
