@@ -108,7 +108,7 @@ def optimize(
     lines = explain_plan(program, problem, sol, on_demand, enum)
     if clock.stopped():
         lines.append("stopped on request: the best plan found so far, with its proven gap")
-    if baseline_line and (time_limit_s is not None or on_demand is None):
+    if baseline_line and (time_limit_s is not None or clock.stopped()):
         lines.append(baseline_line)
     return plan(sol.status, step_plans(problem, sol), lines)
 
