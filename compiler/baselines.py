@@ -24,14 +24,15 @@ from exo.compiler.costmodel import (
 )
 from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline
-from exo.compiler.problem import Enumeration, build_problem, ordered_steps
+from exo.compiler.problem import Enumeration, ordered_steps, problem_from, without_spot
 from exo.compiler.schedule import Jobs, makespan, priority_order, serial_sgs
 from exo.compiler.solve import Clock, solve_problem
 
 
-def all_on_demand(program: Program, catalog: Catalog, clock: Clock) -> Baseline | None:
-    """The optimum with spot disallowed, or ``None`` when that is infeasible."""
-    problem, _ = build_problem(program, catalog, allow_spot=False)
+def all_on_demand(program: Program, enum: Enumeration, clock: Clock) -> Baseline | None:
+    """The optimum with spot disallowed (from the plan's enumeration), or ``None`` when
+    that is infeasible."""
+    problem = problem_from(program, without_spot(enum))
     sol = solve_problem(problem, clock)
     if sol.cost is None or sol.makespan is None:
         return None

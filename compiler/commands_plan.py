@@ -25,12 +25,24 @@ from exo.compiler.cli_support import (
     compile_or_exit,
     stderr_console,
 )
-from exo.compiler.optimizer import optimize
+from exo.compiler.optimizer import DEFAULT_TIME_LIMIT_S, optimize
 from exo.compiler.plan import Plan
+from exo.compiler.planning_ui import planning
 from exo.compiler.report import commands as report_commands
 
 #: text, json, html, markdown (md); every format but plain JSON is rendered by exo.compiler.report.
 FORMATS = report_commands.FORMATS
+
+
+def resolve_time_limit(seconds: float | None) -> float | None:
+    """``--time-limit``: the default when absent, no limit for ``inf``."""
+    if seconds is None:
+        return DEFAULT_TIME_LIMIT_S
+    if not seconds > 0:  # zero, negative or NaN
+        raise typer.BadParameter(
+            "must be a positive number of seconds ('inf' for no limit)", param_hint="--time-limit"
+        )
+    return None if seconds == float("inf") else seconds
 
 
 def plan_json(plan: Plan) -> str:
@@ -54,7 +66,10 @@ def plan(
         typer.Option(
             "--time-limit",
             metavar="SECONDS",
-            help="Stop the solver after this long with the best plan and its proven gap.",
+            help=(
+                "Stop the search after this long with the best plan and its proven gap "
+                "(default 60; 'inf' for no limit). Ctrl-C also stops it with the best plan so far."
+            ),
         ),
     ] = None,
     what_if: list[str] = report_commands.WHAT_IF_OPTION,
@@ -64,13 +79,20 @@ def plan(
     """Plan a workflow: the cheapest placement meeting deadline, budget and quotas."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
-    if time_limit is not None and not time_limit > 0:
-        raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
+    limit = resolve_time_limit(time_limit)
     sweeps = report_commands.parse_sweeps(what_if)
     earlier = report_commands.load_compare(compare)
     compiled, notes = calibrate_or_exit(compile_or_exit(file, params, catalog), calibration)
-    result = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+    with planning() as ui:
+        result = optimize(
+            compiled.program,
+            compiled.catalog,
+            time_limit_s=limit,
+            progress=ui.progress,
+            stop=ui.stop,
+        )
     result = calibration_mod.annotate(result, notes)
+    time_limit = limit
     if fmt != "json" or sweeps or earlier is not None:
         report_commands.emit(
             fmt,

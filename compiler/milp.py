@@ -19,15 +19,10 @@ Objective ``cost``: ``min sum_k cost_k x_k``; ``time``: ``min M``.
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import cvxpy as cp
@@ -35,41 +30,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from exo.compiler.costmodel import usage
+from exo.compiler.highs import Watch, run
 from exo.compiler.problem import Problem, longest_paths
 
 _CP: Any = cp  # parts of cvxpy that its type hints do not declare
 
 MilpStatus = Literal["optimal", "feasible", "infeasible", "unknown"]
-
-#: HiGHS settings: prove optimality to the cent's millionth, keep constraints tight.
-HIGHS_OPTIONS: dict[str, Any] = {
-    "mip_rel_gap": 1e-9,
-    "mip_abs_gap": 1e-7,
-    "mip_feasibility_tolerance": 1e-9,
-    "primal_feasibility_tolerance": 1e-9,
-    "random_seed": 0,
-}
-
-
-@functools.cache
-def _quiet_highs() -> None:
-    """HiGHS prints a banner on stdout when the process creates its first solver.
-
-    ``exoc plan --format json`` owns stdout, so the first solver is created here
-    with the C-level stdout pointed at /dev/null; later ones print nothing.
-    """
-    import highspy
-
-    hs: Any = highspy
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with Path(os.devnull).open("w") as null:
-            os.dup2(null.fileno(), 1)
-            hs.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +136,8 @@ def horizon(problem: Problem, deadline: float | None, cap: float | None) -> floa
     return sum(max(o.P for o in opts) for opts in problem.options)
 
 
-def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
-    """Pairs ``(i, j)``, ``i`` an ancestor of ``j``: they can never overlap."""
+def ancestors(problem: Problem) -> list[set[int]]:
+    """Every step's ancestors (steps are in a topological order)."""
     anc: list[set[int]] = []
     for j in range(problem.size):
         a: set[int] = set()
@@ -179,6 +145,12 @@ def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
             a.add(i)
             a |= anc[i]
         anc.append(a)
+    return anc
+
+
+def comparable_pairs(problem: Problem) -> set[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i`` an ancestor of ``j``: they can never overlap."""
+    anc = ancestors(problem)
     return {(i, j) for j in range(problem.size) for i in anc[j]}
 
 
@@ -212,6 +184,8 @@ def solve_milp(
     exact_quota: Sequence[int] = (),
     time_limit_s: float | None = None,
     relax: bool = False,
+    start: tuple[Sequence[int], Sequence[float]] | None = None,
+    watch: Watch | None = None,
 ) -> MilpResult:
     """Build and solve the model; ``deadline`` may be tighter than the problem's.
 
@@ -220,7 +194,8 @@ def solve_milp(
 
     ``energy``: resource positions that get energy cuts (a relaxation of the
     quota). ``exact_quota``: resource positions enforced exactly at every instant
-    (disjunctive model; meant for small problems).
+    (disjunctive model; meant for small problems). ``start``: a plan (options and
+    start times) HiGHS starts from; ``watch``: progress and stop requests.
     """
     t0 = time.perf_counter()
     d = _data(problem)
@@ -251,69 +226,121 @@ def solve_milp(
     if problem.budget is not None:
         cons.append(d.cost @ x <= problem.budget)
     for r in energy:
-        cons.append((d.use[:, r] * d.p) @ x <= problem.limits[r] * mk)
+        cons.extend(_capacity_cuts(problem, d, x, mk, r, head, tail))
     if exact_quota:
         cons.extend(_disjunctive(problem, d, x, t, h, exact_quota))
     goal = cp.Minimize(d.cost @ x if objective == "cost" else mk)
     prob = cp.Problem(goal, cons)
     t1 = time.perf_counter()
-    opts = dict(HIGHS_OPTIONS)
-    if time_limit_s is not None:
-        opts["time_limit"] = max(float(time_limit_s), 0.01)
-    _quiet_highs()
-    solver: Any = prob
-    with warnings.catch_warnings():  # "inaccurate" on a time limit: the status says it all
-        warnings.simplefilter("ignore")
-        try:
-            solver.solve(solver=cp.HIGHS, **opts)
-        except cp.error.SolverError:
-            # HiGHS gave up (numerically extreme figures): no solution and no bound,
-            # the caller falls back to simple plans and reports what it can prove
-            t2 = time.perf_counter()
-            return MilpResult("unknown", None, None, None, -math.inf, t1 - t0, t2 - t1)
-    t2 = time.perf_counter()
-    info: Any = prob.solver_stats.extra_stats if prob.solver_stats is not None else None
-    bound = -math.inf
-    if info is not None:
-        b = float(info.mip_dual_bound)
-        if math.isfinite(b):
-            bound = b
-    status: MilpStatus
-    if prob.status == cp.OPTIMAL:
-        status = "optimal"
-    elif (
-        prob.status == cp.USER_LIMIT and info is not None and int(info.primal_solution_status) == 2
-    ):
-        status = "feasible"
-    elif prob.status in ("infeasible", "infeasible_or_unbounded", "infeasible_inaccurate"):
-        status = "infeasible"
-    else:
-        status = "unknown"
+    warm = None
+    if start is not None and not relax:
+        xs = np.zeros(d.n)
+        for st, k in enumerate(start[0]):
+            xs[d.offsets[st] + k] = 1.0
+        warm = {0: xs, 1: np.asarray(start[1], dtype=np.float64)}
+    try:
+        got = run(prob, {0: x, 1: t}, time_limit_s=time_limit_s, start=warm, watch=watch)
+    except (cp.error.SolverError, ValueError):
+        # HiGHS gave up (numerically extreme figures): no solution and no bound,
+        # the caller falls back to simple plans and reports what it can prove
+        t2 = time.perf_counter()
+        return MilpResult("unknown", None, None, None, -math.inf, t1 - t0, t2 - t1)
+    build = t1 - t0 + got.build_s
     if relax:
-        value = float(prob.value) if status == "optimal" else None
+        ok = got.status == "optimal"
         return MilpResult(
-            status if status in ("optimal", "infeasible") else "unknown",
+            "optimal" if ok else ("infeasible" if got.status == "infeasible" else "unknown"),
             None,
             None,
-            value,
-            value if value is not None else (math.inf if status == "infeasible" else -math.inf),
-            t1 - t0,
-            t2 - t1,
+            got.value if ok else None,
+            got.bound,
+            build,
+            got.solve_s,
         )
-    if status in ("optimal", "feasible") and x.value is not None and t.value is not None:
-        xv = np.asarray(x.value)
-        ends = (*d.offsets[1:], d.n)
-        choice = tuple(int(np.argmax(xv[d.offsets[s] : ends[s]])) for s in range(n_steps))
-        starts = tuple(float(v) for v in np.asarray(t.value))
-        value = float(prob.value)
-        if status == "optimal":
-            bound = min(bound, value) if math.isfinite(bound) else value
-        return MilpResult(status, choice, starts, value, bound, t1 - t0, t2 - t1)
-    if status == "infeasible":
-        bound = math.inf
-    return MilpResult(
-        status if status == "infeasible" else "unknown", None, None, None, bound, t1 - t0, t2 - t1
-    )
+    if got.values is None:
+        status: MilpStatus = "infeasible" if got.status == "infeasible" else "unknown"
+        return MilpResult(status, None, None, None, got.bound, build, got.solve_s)
+    xv = got.values[0]
+    ends = (*d.offsets[1:], d.n)
+    choice = tuple(int(np.argmax(xv[d.offsets[s] : ends[s]])) for s in range(n_steps))
+    starts = tuple(float(v) for v in got.values[1])
+    status = "optimal" if got.status == "optimal" else "feasible"
+    return MilpResult(status, choice, starts, got.value, got.bound, build, got.solve_s)
+
+
+#: Capacity cuts "at most j of these at once" for j = 1 .. this.
+CAPACITY_CLASSES = 3
+
+
+def _capacity_cuts(
+    problem: Problem,
+    d: _Data,
+    x: cp.Variable,
+    mk: cp.Variable,
+    r: int,
+    head: Sequence[float],
+    tail: Sequence[float],
+) -> list[Any]:
+    """Cuts that every schedule honouring quota ``r`` meets (so the model stays a relaxation).
+
+    - energy: the usage-hours of all steps fit under the quota for the whole span
+      they can run in, ``[min head, M - min tail]``: ``sum u P x <= Q (M - h - t)``;
+    - capacity classes: no more than ``j`` options holding over ``Q / (j + 1)`` run
+      at once, so their hours fit ``j`` times in their span:
+      ``sum_{u > Q/(j+1)} P x <= j (M - h - t)``. Whole 8-GPU instances under a
+      quota of 12 (``u = 8 > 6``) must run one after another, which the energy
+      cut alone (``8 P <= 12 M``) does not see;
+    - windows: the same for the options of steps that cannot start before ``a``
+      nor end after ``M - b`` (their heads and tails by the fastest options).
+    """
+    q = float(problem.limits[r])
+    use = d.use[:, r]
+    out: list[Any] = []
+
+    users = use > 0
+    if not np.any(users):
+        return out
+    classes: list[tuple[np.ndarray[Any, np.dtype[np.float64]], float]] = [(use * d.p, q)]
+    for j in range(1, CAPACITY_CLASSES + 1):
+        heavy = use > q / (j + 1) + 1e-9
+        if not np.any(heavy):
+            continue
+        # implied by the class below when every heavy option holds more than Q / j
+        if j > 1 and np.all(use[heavy] > q / j + 1e-9):
+            continue
+        classes.append((np.where(heavy, d.p, 0.0), float(j)))
+    hs = np.asarray(head)[d.step_of]
+    ts = np.asarray(tail)[d.step_of]
+    for weight, cap in classes:
+        live = weight > 0
+        for lo, hi in _windows(hs[live], ts[live]):
+            inside = live & (hs >= lo - 1e-12) & (ts >= hi - 1e-12)
+            out.append(np.where(inside, weight, 0.0) @ x <= cap * (mk - lo - hi))
+    return out
+
+
+#: Window cuts per class: thresholds on heads and on tails (each at most this many).
+WINDOW_THRESHOLDS = 6
+
+
+def _windows(
+    heads: np.ndarray[Any, np.dtype[np.float64]], tails: np.ndarray[Any, np.dtype[np.float64]]
+) -> list[tuple[float, float]]:
+    """``(a, b)``: options of steps that start after ``a`` and end ``b`` before the end.
+
+    The whole span (smallest head and tail) and a few quantiles of each.
+    """
+
+    def levels(v: np.ndarray[Any, np.dtype[np.float64]]) -> list[float]:
+        u = np.unique(v)
+        if len(u) <= WINDOW_THRESHOLDS:
+            return [float(a) for a in u]
+        idx = np.linspace(0, len(u) - 1, WINDOW_THRESHOLDS).round().astype(int)
+        return [float(u[i]) for i in np.unique(idx)]
+
+    hl, tl = levels(heads), levels(tails)
+    pairs = {(a, tl[0]) for a in hl} | {(hl[0], b) for b in tl}
+    return sorted(pairs)
 
 
 def _disjunctive(

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from exo.compiler.anytime import Clock, ProgressFn, StopFn
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import MAX_COUNTS, quota_limits, quota_resources, resource_label
 from exo.compiler.formatting import money
@@ -31,8 +32,11 @@ from exo.compiler.schedule import critical, violations
 if TYPE_CHECKING:
     from exo.compiler.solve import Solution, Status
 
-#: Share of ``time_limit_s`` for the main solve; the all-on-demand baseline gets the rest.
-MAIN_SHARE = 0.7
+#: ``exoc plan`` stops the search after this many seconds unless ``--time-limit`` says otherwise.
+DEFAULT_TIME_LIMIT_S = 60.0
+#: Share of the time left after building the problem that the all-on-demand baseline
+#: gets when it must be solved on its own (it also gets what the main solve leaves).
+BASELINE_SHARE = 0.2
 
 
 def optimize(
@@ -41,30 +45,37 @@ def optimize(
     *,
     time_limit_s: float | None = None,
     allow_spot: bool = True,
+    progress: ProgressFn | None = None,
+    stop: StopFn | None = None,
 ) -> Plan:
-    """The plan of DESIGN §4 for ``program`` (deterministic without a time limit)."""
+    """The plan of DESIGN §4 for ``program`` (deterministic without a time limit).
+
+    ``time_limit_s`` bounds the whole call (building the options included); the
+    plan returned is the best found, with its proven gap. ``progress`` receives
+    the incumbent and the bound as they improve; ``stop()`` returning true ends
+    the search early (Ctrl-C) with the best plan so far.
+    """
     t0 = time.perf_counter()
+    clock = Clock(time_limit_s, stop=stop, progress=progress)  # the limit counts the imports
     # The solver stack (cvxpy, HiGHS) loads here, not at import: commands that
     # never plan, like `exoc check`, start without it.
-    from exo.compiler.baselines import all_on_demand, naive
-    from exo.compiler.solve import Clock, solve_problem
+    from exo.compiler.baselines import naive
+    from exo.compiler.solve import solve_problem
 
-    main_clock = Clock(None if time_limit_s is None else time_limit_s * MAIN_SHARE)
     problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
+    separate = allow_spot and any(o.spot for opts in enum.options.values() for o in opts)
+    left = clock.remaining()
+    main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
     sol = account_for_sampled(problem, enum, solve_problem(problem, main_clock))
-    rest = Clock(
-        None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.0)
+    uses_spot = sol.choice is not None and any(o.spot for o in problem.chosen(sol.choice))
+    on_demand, baseline_line = _all_on_demand(
+        program, enum, sol, separate and (uses_spot or sol.status != "optimal"), clock
     )
-    if allow_spot:
-        on_demand = all_on_demand(program, catalog, rest)
-    elif sol.cost is not None and sol.makespan is not None:
-        on_demand = Baseline(expected_cost_usd=sol.cost, makespan_h=sol.makespan)
-    else:
-        on_demand = None
     baselines: dict[str, Baseline | None] = {
         "all_on_demand": on_demand,
         "naive": naive(program, catalog, enum),
     }
+    rest = clock.child(None)
     wf = program.workflow
 
     def plan(sol_status: Status, steps: list[StepPlan], explanation: list[str]) -> Plan:
@@ -94,10 +105,48 @@ def optimize(
         if sol.note is None:
             lines.extend(explain_infeasible(program, enum, rest))
         return plan("infeasible", [], lines)
-    return plan(
-        sol.status,
-        step_plans(problem, sol),
-        explain_plan(program, problem, sol, on_demand, enum),
+    lines = explain_plan(program, problem, sol, on_demand, enum)
+    if clock.stopped():
+        lines.append("stopped on request: the best plan found so far, with its proven gap")
+    if baseline_line and (time_limit_s is not None or clock.stopped()):
+        lines.append(baseline_line)
+    return plan(sol.status, step_plans(problem, sol), lines)
+
+
+def _all_on_demand(
+    program: Program,
+    enum: Enumeration,
+    sol: Solution,
+    separate: bool,
+    clock: Clock,
+) -> tuple[Baseline | None, str]:
+    """The all-on-demand baseline, from the plan itself when they coincide, and a line on how.
+
+    ``separate`` is false when they coincide: no option of any step is spot (the
+    problems are the same), or the plan is proven optimal and uses no spot (the
+    baseline's options are a subset of the plan's, so the plan is optimal among
+    them too). When the plan used the whole time limit, the baseline is not
+    solved past it: it is ``null``, and the line says why.
+    """
+    from exo.compiler.baselines import all_on_demand
+
+    if not separate:
+        if sol.cost is None or sol.makespan is None:
+            return None, ""
+        return (
+            Baseline(expected_cost_usd=sol.cost, makespan_h=sol.makespan),
+            "all_on_demand baseline: the plan itself (no spot option was in the problem, "
+            "or the plan is proven optimal without spot)",
+        )
+    if clock.expired():
+        return None, (
+            "all_on_demand baseline: not computed, the plan used the whole time limit "
+            "(a longer --time-limit leaves it its share)"
+        )
+    base = all_on_demand(program, enum, clock.child(None))
+    return base, (
+        "all_on_demand baseline: solved on its own in the time the plan left "
+        f"(at least {BASELINE_SHARE:.0%} of the time limit)"
     )
 
 

@@ -137,6 +137,32 @@ def enumerate_program(
     return Enumeration(options, within, rejections, sampled, conf)
 
 
+def without_spot(enum: Enumeration) -> Enumeration:
+    """``enum`` as ``enumerate_program(..., allow_spot=False)`` would have built it.
+
+    On-demand options do not depend on whether spot is allowed (the workflow's
+    confidence is computed from the program alone), so the all-on-demand
+    baseline filters the plan's enumeration instead of building it again.
+    """
+
+    def keep(opts: tuple[Option, ...]) -> tuple[Option, ...]:
+        return tuple(o for o in opts if not o.spot)
+
+    return Enumeration(
+        {k: keep(v) for k, v in enum.options.items()},
+        {k: keep(v) for k, v in enum.within_quota.items()},
+        {
+            # spot candidates that cannot be promised, and spot options over the quota
+            k: tuple(
+                r for r in v if r.kind != "unpromisable" and not (r.kind == "quota" and r.spot)
+            )
+            for k, v in enum.rejections.items()
+        },
+        {k: tuple(g for g in v if not g.spot) for k, v in enum.sampled.items()},
+        enum.confidence,
+    )
+
+
 def base_problem(program: Program, enum: Enumeration) -> Problem:
     """Every step with its undominated options within the quota (no bound reductions).
 
@@ -185,7 +211,12 @@ def build_problem(
 ) -> tuple[Problem, Enumeration]:
     """The reduced problem and the full enumeration it came from."""
     enum = enumerate_program(program, catalog, allow_spot=allow_spot)
-    return drop_slack_resources(reduce_by_bounds(base_problem(program, enum))), enum
+    return problem_from(program, enum), enum
+
+
+def problem_from(program: Program, enum: Enumeration) -> Problem:
+    """The reduced problem of an enumeration."""
+    return drop_slack_resources(reduce_by_bounds(base_problem(program, enum)))
 
 
 def drop_slack_resources(problem: Problem) -> Problem:

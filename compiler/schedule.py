@@ -15,8 +15,9 @@ ends no later than it did), which is how exact solver schedules are cleaned up.
 
 from __future__ import annotations
 
+import bisect
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,26 +97,34 @@ class _Profile:
         self.levels = np.zeros((1, len(limits)), dtype=np.int64)
 
     def earliest(self, est: float, duration: float, use: tuple[int, ...]) -> float:
-        """The earliest start >= est with room for ``use`` during ``[start, start + duration)``."""
+        """The earliest start >= est with room for ``use`` during ``[start, start + duration)``.
+
+        Segments are examined in chunks of growing size from ``est`` on, so a step
+        that fits soon after ``est`` costs little however long the profile is.
+        """
         times = self.times
+        n = len(times)
         k = int(np.searchsorted(times, est, side="right")) - 1
         free = self.limits - np.asarray(use, dtype=np.int64)
-        bad = np.flatnonzero(np.any(self.levels[k:] > free, axis=1)) + k
-        if bad.size == 0:
-            return est
-        # runs of consecutive full segments: after a block the next try is past its run
-        run_last = np.append(np.flatnonzero(np.diff(bad) != 1), bad.size - 1)
         t = est
-        pos = 0
+        lo = k
+        size = 64
         while True:
-            end = t + duration
-            if pos >= bad.size or times[bad[pos]] >= end:
+            hi = min(n, lo + size)
+            bad = np.flatnonzero(np.any(self.levels[lo:hi] > free, axis=1)) + lo
+            for b in bad.tolist():
+                if times[b] >= t + duration:
+                    return t
+                if b + 1 >= n:  # the last segment is empty: ``use`` alone is too big
+                    raise ValueError("a step holds more than the quota on its own")
+                if times[b + 1] > t:
+                    t = float(times[b + 1])
+            if hi >= n or times[hi - 1] >= t + duration:
+                if hi >= n and bad.size and int(bad[-1]) + 1 >= n:
+                    raise ValueError("a step holds more than the quota on its own")
                 return t
-            last = int(bad[run_last[np.searchsorted(run_last, pos)]])
-            if last + 1 == len(times):  # the last segment is empty: ``use`` alone is too big
-                raise ValueError("a step holds more than the quota on its own")
-            t = float(times[last + 1])
-            pos = int(np.searchsorted(bad, last + 1))
+            lo = hi
+            size *= 4
 
     def _split(self, x: float) -> int:
         idx = int(np.searchsorted(self.times, x, side="left"))
@@ -142,11 +151,83 @@ class _Profile:
         self.levels[a:b] += np.asarray(use, dtype=np.int64)
 
 
+class _SmallProfile:
+    """The same step function in plain lists: faster than numpy for a few hundred segments."""
+
+    def __init__(self, limits: tuple[int, ...]) -> None:
+        self.limits = limits
+        self.times: list[float] = [0.0]
+        self.levels: list[list[int]] = [[0] * len(limits)]
+
+    def _full(self, i: int, use: tuple[int, ...]) -> bool:
+        return any(lv + u > q for lv, u, q in zip(self.levels[i], use, self.limits, strict=True))
+
+    def earliest(self, est: float, duration: float, use: tuple[int, ...]) -> float:
+        times = self.times
+        i = bisect.bisect_right(times, est) - 1
+        t = est
+        n = len(times)
+        while True:
+            end = t + duration
+            j = i
+            clash = -1
+            while j < n and (j == i or times[j] < end):
+                if self._full(j, use):
+                    clash = j
+                    break
+                j += 1
+            if clash < 0:
+                return t
+            if clash + 1 >= n:
+                raise ValueError("a step holds more than the quota on its own")
+            # skip the run of full segments
+            k = clash + 1
+            while k < n and self._full(k, use):
+                k += 1
+            if k >= n:
+                raise ValueError("a step holds more than the quota on its own")
+            t = times[k]
+            i = k
+
+    def _split(self, x: float) -> int:
+        idx = bisect.bisect_left(self.times, x)
+        if idx < len(self.times) and self.times[idx] == x:
+            return idx
+        self.times.insert(idx, x)
+        self.levels.insert(idx, list(self.levels[idx - 1]))
+        return idx
+
+    def has_room(self, start: float, duration: float, use: tuple[int, ...]) -> bool:
+        if duration <= 0.0 or not any(use):
+            return True
+        a = max(bisect.bisect_right(self.times, start) - 1, 0)
+        b = bisect.bisect_left(self.times, start + duration)
+        return not any(self._full(i, use) for i in range(a, max(b, a + 1)))
+
+    def add(self, start: float, duration: float, use: tuple[int, ...]) -> None:
+        if duration <= 0.0 or not any(use):
+            return
+        a = self._split(start)
+        b = self._split(start + duration)
+        for i in range(a, b):
+            lv = self.levels[i]
+            for r, u in enumerate(use):
+                lv[r] += u
+
+
+#: Up to this many steps, schedules use plain lists (numpy's per-call cost dominates there).
+SMALL_PROFILE = 400
+
+
+def _profile(jobs: Jobs) -> _Profile | _SmallProfile:
+    return _SmallProfile(jobs.limits) if jobs.size <= SMALL_PROFILE else _Profile(jobs.limits)
+
+
 def serial_sgs(jobs: Jobs, order: Sequence[int]) -> list[float]:
     """Start times from the serial schedule generation scheme over ``order``."""
     if not jobs.limits:
         return asap(jobs)
-    profile = _Profile(jobs.limits)
+    profile = _profile(jobs)
     starts: list[float | None] = [None] * jobs.size
     for j in order:
         est = 0.0
@@ -164,9 +245,9 @@ def serial_sgs(jobs: Jobs, order: Sequence[int]) -> list[float]:
     return [s if s is not None else 0.0 for s in starts]
 
 
-def profile_of(jobs: Jobs, starts: Sequence[float]) -> _Profile:
+def profile_of(jobs: Jobs, starts: Sequence[float]) -> _Profile | _SmallProfile:
     """The usage profile of a schedule (every step on ``[start, start + duration)``)."""
-    profile = _Profile(jobs.limits)
+    profile = _profile(jobs)
     for j in range(jobs.size):
         profile.add(starts[j], jobs.durations[j], jobs.usages[j])
     return profile
@@ -221,16 +302,22 @@ def violations(jobs: Jobs, starts: Sequence[float], deadline: float | None = Non
     if deadline is not None and span > deadline + eps:
         out.append(f"makespan {span} exceeds the deadline {deadline}")
     if jobs.limits:
-        # usage only rises at a start, so checking every start checks every instant
-        for t in sorted(set(starts)):
-            load = [0] * len(jobs.limits)
-            for i in range(jobs.size):
-                if starts[i] <= t + eps and starts[i] + jobs.durations[i] > t + eps:
-                    for r, u in enumerate(jobs.usages[i]):
-                        load[r] += u
-            for r, (lv, q) in enumerate(zip(load, jobs.limits, strict=True)):
-                if lv > q:
-                    out.append(f"resource {r} holds {lv} > {q} at t={t}")
+        # usage only rises at a start, so checking every start checks every instant:
+        # load(t) = usage of the steps started by t minus that of the steps ended by t
+        st = np.asarray(starts, dtype=np.float64)
+        en = st + np.asarray(jobs.durations, dtype=np.float64)
+        use = np.asarray(jobs.usages, dtype=np.int64).reshape(jobs.size, len(jobs.limits))
+        at = np.unique(st)
+        by_start = np.argsort(st, kind="stable")
+        by_end = np.argsort(en, kind="stable")
+        started = np.vstack([np.zeros((1, use.shape[1]), np.int64), np.cumsum(use[by_start], 0)])
+        ended = np.vstack([np.zeros((1, use.shape[1]), np.int64), np.cumsum(use[by_end], 0)])
+        n_started = np.searchsorted(st[by_start], at + eps, side="right")
+        n_ended = np.searchsorted(en[by_end], at + eps, side="right")
+        load = started[n_started] - ended[n_ended]
+        for r, q in enumerate(jobs.limits):
+            for i in np.flatnonzero(load[:, r] > q).tolist():
+                out.append(f"resource {r} holds {int(load[i, r])} > {q} at t={float(at[i])}")
     return out
 
 
@@ -244,14 +331,20 @@ def reversed_jobs(jobs: Jobs) -> Jobs:
     )
 
 
-def improve(jobs: Jobs, starts: Sequence[float], rounds: int = 4) -> list[float]:
+def improve(
+    jobs: Jobs,
+    starts: Sequence[float],
+    rounds: int = 4,
+    expired: Callable[[], bool] | None = None,
+) -> list[float]:
     """Forward-backward improvement (double justification) of a quota schedule.
 
     A backward pass schedules the steps as late as possible in order of their
     finish times, on the reversed DAG; a forward pass then schedules them as
     early as possible in order of those late starts. Neither pass can lengthen
     the schedule (each keeps every step where the previous schedule allowed it),
-    and together they often close gaps the first schedule left.
+    and together they often close gaps the first schedule left. ``expired``: a
+    clock to look at before each round.
     """
     best = list(starts)
     if not jobs.limits:
@@ -259,6 +352,8 @@ def improve(jobs: Jobs, starts: Sequence[float], rounds: int = 4) -> list[float]
     best_span = makespan(jobs, best)
     rev = reversed_jobs(jobs)
     for _ in range(rounds):
+        if expired is not None and expired():
+            break
         finish = [s + d for s, d in zip(best, jobs.durations, strict=True)]
         late = serial_sgs(rev, priority_order(rev, [-f for f in finish]))
         span = makespan(rev, late)

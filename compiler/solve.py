@@ -15,12 +15,14 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
+from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
+from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources, longest_paths
 from exo.compiler.schedule import (
@@ -35,35 +37,12 @@ from exo.compiler.schedule import (
     tails,
 )
 
-#: Problems up to this many steps get the exact disjunctive quota model.
-SMALL_STEPS = 30
 #: Above this many options (after pruning), large quota problems use a slimmer model.
 SLIM_OPTIONS = 40_000
 #: Tightening rounds of the large-problem quota heuristic.
 REPAIR_ROUNDS = 6
 
 Status = Literal["optimal", "feasible", "infeasible"]
-
-
-class Clock:
-    """Wall-clock budget shared by every solve of one request (``None``: unlimited)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-        self.start = time.perf_counter()
-
-    def remaining(self) -> float | None:
-        if self.seconds is None:
-            return None
-        return max(self.seconds - (time.perf_counter() - self.start), 0.0)
-
-    def share(self, fraction: float) -> float | None:
-        left = self.remaining()
-        return None if left is None else left * fraction
-
-    def expired(self) -> bool:
-        left = self.remaining()
-        return left is not None and left <= 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +94,7 @@ def best_schedule(
     choice: Sequence[int],
     guide: Sequence[float] | None = None,
     enough: float | None = None,
+    expired: Callable[[], bool] | None = None,
 ) -> tuple[float, ...]:
     """The shortest of several serial-SGS schedules of ``choice`` (deterministic).
 
@@ -133,10 +113,12 @@ def best_schedule(
     best: tuple[float, ...] | None = None
     best_ms = math.inf
     for rule in rules:
+        if best is not None and expired is not None and expired():
+            break
         starts = serial_sgs(jobs, priority_order(jobs, rule))
         if enough is not None and makespan(jobs, starts) <= enough + TOL_H:
             return tuple(starts)
-        starts = improve(jobs, starts)
+        starts = improve(jobs, starts, expired=expired)
         ms = makespan(jobs, starts)
         if ms < best_ms - 1e-12:
             best, best_ms = tuple(starts), ms
@@ -157,12 +139,17 @@ def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | 
 
 
 def _from_milp(
-    problem: Problem, objective: str, r: MilpResult, cap: float | None, bound: float
+    problem: Problem,
+    objective: str,
+    r: MilpResult,
+    cap: float | None,
+    bound: float,
+    expired: Callable[[], bool] | None = None,
 ) -> _Stage | None:
     """A stage from a MILP solution if its (clean) schedule meets the limits."""
     if r.choice is None:
         return None
-    starts = best_schedule(problem, r.choice, r.starts, _enough(problem, objective, cap))
+    starts = best_schedule(problem, r.choice, r.starts, _enough(problem, objective, cap), expired)
     jobs = problem.jobs(r.choice)
     if not _within(problem, jobs, starts, cap):
         return None
@@ -184,19 +171,148 @@ def _stage(
     cap: float | None,
     clock: Clock,
     fraction: float,
+    hint: tuple[int, ...] | None = None,
 ) -> _Stage:
-    """Minimise one objective within the deadline, the budget and ``cap`` on the makespan."""
+    """Minimise one objective within the deadline, the budget and ``cap`` on the makespan.
+
+    ``fraction``: the share of the clock's remaining time this stage may use;
+    ``hint``: a choice known to meet every constraint (the fastest plan, when the
+    cheapest among the fastest is sought).
+    """
     limit = _limit(problem, cap)
     binding = binding_resources(problem.options, problem.resources, problem.limits)
+    end = None if clock.remaining() is None else clock.elapsed() + (clock.share(fraction) or 0.0)
     if not binding:
         r = solve_milp(
-            problem, objective=objective, deadline=limit, time_limit_s=clock.share(fraction)
+            problem,
+            objective=objective,
+            deadline=limit,
+            time_limit_s=clock.share(fraction),
+            watch=watch(clock, objective, "model"),
         )
         if r.status == "infeasible":
             return _Stage.impossible()
         return _from_milp(problem, objective, r, cap, r.bound) or _Stage(
             None, None, None, r.bound, False
         )
+    relaxed, lift, model = _relaxation(problem, objective, limit, binding, clock, fraction)
+    if relaxed.status == "infeasible":
+        return _Stage.impossible()
+    clock.report(objective, "relaxation", bound=relaxed.bound)
+    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound, clock.expired)
+    if found is not None and found.proven:
+        return found
+    if found is None and hint is not None:
+        found = _accept(problem, objective, hint, None, cap, relaxed.bound)
+    if found is None:
+        found = _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift)
+    if found is None or found.choice is None:
+        got = solve_exact(
+            problem,
+            objective=objective,
+            limit=limit,
+            binding=binding,
+            clock=clock,
+            seconds=clock.share(fraction),
+            plan=None,
+        )
+        if got is None:
+            return _Stage(None, None, None, relaxed.bound, False)
+        if got.result.status == "infeasible":
+            return _Stage.impossible()
+        bound = max(relaxed.bound, got.result.bound)
+        return _from_milp(problem, objective, got.result, cap, bound) or _Stage(
+            None, None, None, bound, False
+        )
+    _tell(clock, objective, found, "heuristic")
+    stage_clock = clock.child(None if end is None else max(end - clock.elapsed(), 0.0))
+    found = _search(problem, objective, cap, found, stage_clock, moves=_moves(problem))
+    if found.proven or stage_clock.expired():
+        return found
+    assert found.choice is not None and found.starts is not None and found.value is not None
+    span = makespan(problem.jobs(found.choice), found.starts)
+    got = solve_exact(
+        problem,
+        objective=objective,
+        limit=limit,
+        binding=binding,
+        clock=stage_clock,
+        seconds=stage_clock.share(0.85),
+        plan=(found.choice, found.starts, span),
+    )
+    if got is not None:
+        if got.result.status == "infeasible":
+            # the plan in hand meets every constraint: the model has no better one
+            return replace(found, proven=True, bound=found.value)
+        bound = max(found.bound, got.result.bound)
+        better = _from_milp(problem, objective, got.result, cap, bound)
+        found = _best(objective, found, better)
+        found = replace(found, bound=max(found.bound, bound))
+        if got.result.status == "optimal" and better is not None and better.proven:
+            return found
+        if found.value is not None and found.value <= found.bound + _tol(objective, found.value):
+            return replace(found, proven=True)
+    if stage_clock.expired():
+        return found
+    if stage_clock.remaining() is None:
+        return found  # no time limit: the deterministic search above was all
+    return _search(problem, objective, cap, found, stage_clock, moves=None)
+
+
+def _moves(problem: Problem) -> int:
+    """Local-search moves before the exact model: a deterministic amount of work.
+
+    Each move schedules every step a few times, so the moves shrink as steps grow.
+    """
+    return max(20, min(500, 10_000 // max(problem.size, 1)))
+
+
+def _tell(clock: Clock, objective: Literal["cost", "time"], st: _Stage, phase: str) -> None:
+    clock.report(objective, phase, best=st.value, bound=st.bound)
+
+
+def _search(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    cap: float | None,
+    st: _Stage,
+    clock: Clock,
+    *,
+    moves: int | None,
+) -> _Stage:
+    """Local search from ``st``: ``moves`` moves (deterministic), or until the clock says."""
+    if st.choice is None or st.starts is None or st.value is None or st.proven:
+        return st
+    budget = clock
+    plan = Found(
+        st.choice,
+        st.starts,
+        makespan(problem.jobs(st.choice), st.starts),
+        problem.cost(st.choice),
+    )
+    limit = _limit(problem, cap)
+    if objective == "time":
+        got = shorten(problem, plan, budget, bound=st.bound, cap=limit, max_moves=moves)
+        value = got.makespan
+    else:
+        assert limit is not None
+        got = cheapen(problem, plan, budget, limit=limit, bound=st.bound, max_moves=moves)
+        value = got.cost
+    if value >= st.value - _tol(objective, st.value):
+        return st
+    proven = value <= st.bound + _tol(objective, value)
+    return _Stage(got.choice, got.starts, value, st.bound, proven)
+
+
+def _relaxation(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    limit: float | None,
+    binding: Sequence[int],
+    clock: Clock,
+    fraction: float,
+) -> tuple[MilpResult, Callable[[MilpResult], MilpResult], Problem]:
+    """The energy-cut relaxation: a bound, and a choice to start from."""
     model: Problem = problem
     lift: Callable[[MilpResult], MilpResult] = _same
     lp_bound: float | None = None
@@ -212,51 +328,25 @@ def _stage(
             time_limit_s=clock.share(fraction * 0.2),
         )
         if lp.status == "infeasible":
-            return _Stage.impossible()
+            return lp, lift, model
         lp_bound = lp.bound
         model, lift = _slim(problem)
+    share = 0.3 if problem.size <= SMALL_STEPS else 0.6
     relaxed = lift(
         solve_milp(
             model,
             objective=objective,
             deadline=limit,
             energy=binding,
-            time_limit_s=clock.share(fraction * (0.5 if problem.size <= SMALL_STEPS else 0.8)),
+            time_limit_s=clock.share(fraction * share),
+            watch=watch(clock, objective, "relaxation"),
         )
     )
     if lp_bound is not None:
         relaxed = replace(
             relaxed, bound=lp_bound, status="feasible" if relaxed.choice else "unknown"
         )
-    if relaxed.status == "infeasible":
-        return _Stage.impossible()
-    found = _from_milp(problem, objective, relaxed, cap, relaxed.bound)
-    if found is not None and found.proven:
-        return found
-    if problem.size <= SMALL_STEPS:
-        exact = solve_milp(
-            problem,
-            objective=objective,
-            deadline=limit,
-            energy=binding,
-            exact_quota=binding,
-            time_limit_s=clock.share(fraction),
-        )
-        if exact.status == "infeasible":
-            return _Stage.impossible()
-        bound = max(exact.bound, relaxed.bound)
-        got = _from_milp(problem, objective, exact, cap, bound)
-        if got is not None:
-            return _best(objective, got, found)
-    if found is not None:
-        # the relaxation's choice fits (the solver stopped before proving it): that
-        # is what the repair would start from and return, with the same schedule
-        return _best(objective, found, None)
-    return _best(
-        objective,
-        found,
-        _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift),
-    )
+    return relaxed, lift, model
 
 
 def _same(r: MilpResult) -> MilpResult:
@@ -322,7 +412,9 @@ def _repair(
     limit = _limit(problem, cap)
     bound = relaxed.bound
     if relaxed.choice is not None:
-        first = _accept(problem, objective, relaxed.choice, relaxed.starts, cap, bound)
+        first = _accept(
+            problem, objective, relaxed.choice, relaxed.starts, cap, bound, clock.expired
+        )
         if first is not None or limit is None:
             return first
     if limit is None:
@@ -338,7 +430,9 @@ def _repair(
         if r.choice is None or clock.expired():
             break
         jobs = problem.jobs(r.choice)
-        over = makespan(jobs, best_schedule(problem, r.choice, r.starts)) - limit
+        over = (
+            makespan(jobs, best_schedule(problem, r.choice, r.starts, None, clock.expired)) - limit
+        )
         target = target - max(over, 1e-3 * limit)
         if target <= 0.0:
             break
@@ -353,7 +447,7 @@ def _repair(
         )
         if r.choice is None:
             break
-        got = _accept(problem, objective, r.choice, r.starts, cap, bound)
+        got = _accept(problem, objective, r.choice, r.starts, cap, bound, clock.expired)
         if got is not None:
             found.append(got)
             break
@@ -495,8 +589,9 @@ def _accept(
     guide: Sequence[float] | None,
     cap: float | None,
     bound: float,
+    expired: Callable[[], bool] | None = None,
 ) -> _Stage | None:
-    starts = best_schedule(problem, choice, guide, _enough(problem, objective, cap))
+    starts = best_schedule(problem, choice, guide, _enough(problem, objective, cap), expired)
     if not _within(problem, problem.jobs(choice), starts, cap):
         return None
     if not problem.meets_budget(problem.cost(choice)):
@@ -549,7 +644,8 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
         if st.choice is None:
             st = _fallback(problem, "cost", None, max(st.bound, trivial_cost_bound(problem))) or st
         return _solution(problem, st, st, clock)
-    first = _stage(problem, "time", None, clock, 0.6)
+    # the cost stage gets what the makespan stage leaves, unless no choice can change the cost
+    first = _stage(problem, "time", None, clock, 1.0 if _cost_is_fixed(problem) else 0.6)
     if first.infeasible:
         return Solution("infeasible")
     if first.choice is None:
@@ -559,12 +655,24 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
             return _solution(problem, first, first, clock)
     assert first.value is not None
     cap = first.value + TOL_H
-    second = _stage(problem, "cost", cap, clock, 1.0)
+    cost = problem.cost(first.choice)
+    floor = trivial_cost_bound(problem)
+    if cost <= floor + _tol("cost", cost):
+        # every step already runs its cheapest option: nothing among the fastest is cheaper
+        return _solution(
+            problem, first, _Stage(first.choice, first.starts, cost, floor, True), clock
+        )
+    second = _stage(problem, "cost", cap, clock, 1.0, hint=first.choice)
     if second.choice is None or second.value is None:
         # the first stage's plan is within the cap, so "infeasible" is a numerical artefact
         bound = -math.inf if second.infeasible else second.bound
         second = _Stage(first.choice, first.starts, problem.cost(first.choice), bound, False)
     return _solution(problem, first, second, clock)
+
+
+def _cost_is_fixed(problem: Problem) -> bool:
+    """Every option of each step costs the same: the cheapest among the fastest is any of them."""
+    return all(len({o.cost for o in opts}) == 1 for opts in problem.options)
 
 
 def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) -> Solution:
@@ -581,7 +689,7 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
     if jobs.limits and not clock.expired():
         # the search took the first schedule within the deadline; the one reported
         # is improved (forward-backward passes never lengthen a schedule)
-        starts = tuple(improve(jobs, starts))
+        starts = tuple(improve(jobs, starts, expired=clock.expired))
     cost = problem.cost(choice)
     span = makespan(jobs, starts)
     bound = max(trivial_cost_bound(problem), costs.bound)

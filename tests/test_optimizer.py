@@ -331,3 +331,29 @@ def test_spot_that_cannot_be_promised_is_named_when_it_would_have_been_cheaper()
     report = build_report(plan, program, cat)
     why = report.steps[0].why
     assert why is not None and "cannot be promised at 95% confidence" in why.reason
+
+
+@pytest.mark.parametrize("path", all_examples(), ids=example_id)
+def test_the_baseline_filters_the_plans_options_exactly(path: Path) -> None:
+    """The all-on-demand baseline reuses the plan's enumeration without spot: the
+    same options, rejections and sampled ranges as enumerating with spot disallowed."""
+    from exo.compiler.problem import without_spot
+
+    compiled = compile_file(path)
+    program, cat = compiled.program, compiled.catalog
+    assert without_spot(enumerate_program(program, cat)) == enumerate_program(
+        program, cat, allow_spot=False
+    )
+
+
+def test_the_baseline_is_not_solved_past_the_time_limit() -> None:
+    from exo.compiler.anytime import Clock
+    from exo.compiler.optimizer import _all_on_demand
+    from exo.compiler.solve import Solution
+
+    program = compile_file(all_examples()[0]).program
+    enum = enumerate_program(program, compile_file(all_examples()[0]).catalog)
+    sol = Solution("feasible", (), (), 1.0, 1.0, 0.5, 0.5)
+    base, line = _all_on_demand(program, enum, sol, True, Clock(1e-9))
+    assert base is None
+    assert "not computed, the plan used the whole time limit" in line

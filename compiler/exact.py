@@ -1,0 +1,120 @@
+"""Exact models with quotas, started from the best plan known: time-indexed, then disjunctive.
+
+Which model proves what (measured on PSPLIB, see docs/benchmarks.md):
+
+- When every option's ``P`` lies on a common grid and the horizon spans few
+  enough periods (durations in whole minutes or hours, PSPLIB's whole periods),
+  the time-indexed model (:mod:`exo.compiler.timeindexed`) is exact and its
+  relaxation counts every period's load.
+- Otherwise, for up to :data:`SMALL_STEPS` steps, the continuous-time
+  disjunctive model (:func:`exo.compiler.milp.solve_milp` with ``exact_quota``),
+  with its big-M horizon cut down to the best plan's makespan.
+
+Both start from the best plan found so far (HiGHS checks it and prunes with it
+from the first node) and report progress through the shared clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from exo.compiler.anytime import Clock
+from exo.compiler.highs import Watch
+from exo.compiler.milp import MilpResult, solve_milp
+from exo.compiler.problem import Problem
+from exo.compiler.timeindexed import exact_grid, horizon_periods, solve_grid
+
+#: Problems up to this many steps get the exact disjunctive quota model (continuous time).
+SMALL_STEPS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Exact:
+    """What an exact model found: a choice (the caller rebuilds its schedule) and a bound."""
+
+    result: MilpResult
+    #: The model is exact: its optimum is the problem's (so its bound is the problem's).
+    exact: bool
+
+
+def watch(
+    clock: Clock,
+    objective: Literal["cost", "time"],
+    phase: str,
+    scale: float = 1.0,
+    offset: float = 0.0,
+) -> Watch:
+    """HiGHS polls the clock (time limit, Ctrl-C) and reports ``(value + offset) * scale``."""
+
+    def progress(primal: float, dual: float) -> None:
+        best = (primal + offset) * scale if math.isfinite(primal) else None
+        bound = (dual + offset) * scale if math.isfinite(dual) else None
+        clock.report(objective, phase, best=best, bound=bound)
+
+    return Watch(stopped=clock.expired, progress=progress)
+
+
+def solve_exact(
+    problem: Problem,
+    *,
+    objective: Literal["cost", "time"],
+    limit: float | None,
+    binding: Sequence[int],
+    clock: Clock,
+    seconds: float | None,
+    plan: tuple[Sequence[int], Sequence[float], float] | None,
+) -> Exact | None:
+    """The best exact model for this problem, from ``plan`` (choice, starts, makespan).
+
+    ``limit``: the deadline or makespan cap. ``None`` when no exact model fits.
+    """
+    horizon = limit
+    if objective == "time" and plan is not None:
+        horizon = plan[2] if horizon is None else min(horizon, plan[2])
+    if horizon is not None:
+        grid = exact_grid(problem, horizon)
+        if grid is not None:
+            scale = grid.delta if objective == "time" else 1.0
+            # the time-indexed makespan is the horizon minus the periods after the end
+            offset = float(horizon_periods(grid, horizon)) if objective == "time" else 0.0
+            got = solve_grid(
+                problem,
+                grid,
+                objective=objective,
+                horizon_h=horizon,
+                time_limit_s=seconds,
+                start=None if plan is None else (plan[0], plan[1]),
+                watch=watch(clock, objective, "exact model (time-indexed)", scale, offset),
+            )
+            if got is not None:
+                r = got.run
+                status = r.status
+                return Exact(
+                    MilpResult(
+                        status if status != "unknown" else "unknown",
+                        got.choice,
+                        got.starts,
+                        got.value,
+                        got.bound,
+                        r.build_s,
+                        r.solve_s,
+                    ),
+                    exact=True,
+                )
+    if problem.size > SMALL_STEPS:
+        return None
+    exact = solve_milp(
+        problem,
+        objective=objective,
+        deadline=limit,
+        makespan_cap=None if plan is None or objective != "time" else plan[2],
+        energy=binding,
+        exact_quota=binding,
+        time_limit_s=seconds,
+        start=None if plan is None else (plan[0], plan[1]),
+        watch=watch(clock, objective, "exact model (disjunctive)"),
+    )
+    return Exact(exact, exact=True)

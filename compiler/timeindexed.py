@@ -1,0 +1,390 @@
+"""The time-indexed model: quotas held exactly on a grid of periods (cvxpy, HiGHS).
+
+Time is cut into periods of ``delta`` hours; ``z[s, k, t] = 1`` when step ``s``
+has started, in option ``k``, by period ``t`` (monotone in ``t``; its last period
+says option ``k`` is chosen). This is the step-variable form of the classic
+time-indexed model of resource-constrained scheduling (Pritsker et al. 1969;
+disaggregated precedence after Christofides et al. 1987): its linear relaxation
+counts every period's load, where a continuous-time model only sees pairs of
+steps through big-M terms, and each row has two entries per option instead of
+one per period of its duration.
+
+- one option per step: ``sum_k z[s, k, last] = 1``;
+- precedence ``i -> j``, per period ``t``: ``j`` can have started by ``t`` only
+  if ``i`` had started by ``t - p_i`` (``sum_k z[j,k,t] <= sum_k z[i,k,t-p_ik]``);
+- quota ``r``, per period ``t``: ``sum u_k (z[s,k,t] - z[s,k,t-p_k]) <= Q_r``
+  (an option runs in ``t`` when it started by ``t`` but not by ``t - p``);
+- makespan (``objective = time``): ``w[t] <= ended_s(t)`` for every sink ``s``,
+  ``M = horizon - sum w``; otherwise the horizon (the deadline, or a cap on
+  the makespan) bounds every end;
+- budget: ``sum cost x <= budget``.
+
+How it relates to the continuous model of DESIGN §3: it is used when every
+option's ``P`` is a whole number of periods (:func:`exact_grid`). Any schedule
+then maps to one on the grid, no step later and no pair newly overlapping
+(start ``s`` becomes ``floor(s / delta)``: ``floor(a) + floor(b) <= floor(a +
+b)`` keeps every order, and intervals that overlap pairwise share an instant),
+so the grid optimum *is* the optimum, and every grid schedule is a schedule.
+
+Windows: a step starts no earlier than its predecessors' shortest chain allows
+and ends no later than the horizon minus its successors' shortest chain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from exo.compiler.costmodel import usage
+from exo.compiler.highs import RunResult, Watch, run
+from exo.compiler.milp import ancestors
+from exo.compiler.problem import Problem
+
+Rounding = Literal["exact"]
+
+#: Most periods a grid may have.
+MAX_PERIODS = 4000
+#: Most start variables ``y[s, k, t]`` of a model.
+MAX_STARTS = 150_000
+#: ``P / delta`` within this of a whole number counts as whole (relative).
+WHOLE_TOL = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    delta: float
+    rounding: Rounding
+    #: Periods of every option of every step.
+    periods: tuple[tuple[int, ...], ...]
+
+
+def _fraction(x: float) -> Fraction | None:
+    f = Fraction(x).limit_denominator(3_600_000)
+    if abs(float(f) - x) > WHOLE_TOL * max(1.0, abs(x)):
+        return None
+    return f
+
+
+def exact_grid(problem: Problem, horizon_h: float) -> Grid | None:
+    """The coarsest grid every ``P`` lies on, if the horizon spans few enough periods."""
+    fracs: set[Fraction] = set()
+    for opts in problem.options:
+        for o in opts:
+            f = _fraction(o.P)
+            if f is None:
+                return None
+            fracs.add(f)
+    if not fracs:
+        return None
+    num = 0
+    den = 1
+    for f in fracs:
+        den = den * f.denominator // math.gcd(den, f.denominator)
+    for f in fracs:
+        num = math.gcd(num, f.numerator * (den // f.denominator))
+    if num == 0:
+        return None
+    delta = num / den
+    if horizon_h / delta > MAX_PERIODS:
+        return None
+    return Grid(
+        delta,
+        "exact",
+        tuple(tuple(round(o.P / delta) for o in opts) for opts in problem.options),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The step variables ``z[s, k, t]``: step ``s`` started in option ``k`` by period ``t``.
+
+    Option ``(s, k)`` owns columns ``first[s][k] .. first[s][k] + last - es``, one
+    per start period ``es[s] .. ls[s][k]``; its last column is "option ``k`` chosen".
+    """
+
+    es: tuple[int, ...]
+    ls: tuple[tuple[int, ...], ...]
+    first: tuple[tuple[int, ...], ...]
+    n: int
+    horizon: int
+
+    def col(self, s: int, k: int, t: int) -> int | None:
+        """The column of ``z[s, k, t]`` (``None``: 0 before the window); past it, the last."""
+        if t < self.es[s] or self.ls[s][k] < self.es[s]:
+            return None
+        return self.first[s][k] + min(t, self.ls[s][k]) - self.es[s]
+
+    def chosen(self, s: int, k: int) -> int | None:
+        return self.col(s, k, self.ls[s][k])
+
+
+def horizon_periods(grid: Grid, horizon_h: float) -> int:
+    ratio = horizon_h / grid.delta
+    return math.floor(ratio + WHOLE_TOL * max(1.0, ratio))
+
+
+def columns(problem: Problem, grid: Grid, horizon: int) -> Columns | None:
+    """Every start period an option can use within the horizon (``None``: too many)."""
+    n = problem.size
+    shortest = [min(ps) for ps in grid.periods]
+    head = [0] * n
+    for j in range(n):
+        head[j] = max((head[i] + shortest[i] for i in problem.preds[j]), default=0)
+    succ = problem.successors()
+    tail = [0] * n
+    for i in reversed(range(n)):
+        tail[i] = max((shortest[j] + tail[j] for j in succ[i]), default=0)
+    count = 0
+    ls: list[tuple[int, ...]] = []
+    first: list[tuple[int, ...]] = []
+    for s in range(n):
+        lasts = tuple(horizon - p - tail[s] for p in grid.periods[s])
+        firsts = []
+        for last in lasts:
+            firsts.append(count)
+            count += max(0, last - head[s] + 1)
+        if count > MAX_STARTS:
+            return None
+        ls.append(lasts)
+        first.append(tuple(firsts))
+    return Columns(tuple(head), tuple(ls), tuple(first), count, horizon)
+
+
+class _Rows:
+    """Sparse rows built one at a time (``lo <= a x <= hi``)."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.hi: list[float] = []
+        self.count = 0
+
+    def add(self, terms: Sequence[tuple[int | None, float]], hi: float) -> None:
+        for c, v in terms:
+            if c is not None and v != 0.0:
+                self.rows.append(self.count)
+                self.cols.append(c)
+                self.vals.append(v)
+        self.hi.append(hi)
+        self.count += 1
+
+    def matrix(self, n: int) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (np.asarray(self.vals, dtype=np.float64), (self.rows, self.cols)),
+            shape=(self.count, n),
+        )
+
+
+def transitive_reduction(problem: Problem) -> list[tuple[int, int]]:
+    """Edges ``i -> j`` not implied by a longer path (the others add nothing)."""
+    anc = ancestors(problem)
+    out: list[tuple[int, int]] = []
+    for j in range(problem.size):
+        direct = set(problem.preds[j])
+        implied: set[int] = set()
+        for i in direct:
+            implied |= anc[i]
+        out.extend((i, j) for i in sorted(direct - implied))
+    return out
+
+
+def _live(cols: Columns, s: int) -> list[int]:
+    return [k for k, last in enumerate(cols.ls[s]) if last >= cols.es[s]]
+
+
+def _structure(problem: Problem, grid: Grid, cols: Columns) -> _Rows:
+    """Monotone step variables, precedence per period and the quotas per period (``<=``)."""
+    rows = _Rows()
+    p = grid.periods
+    for s in range(problem.size):
+        for k in _live(cols, s):
+            base = cols.first[s][k]
+            for t in range(cols.ls[s][k] - cols.es[s]):
+                rows.add(((base + t, 1.0), (base + t + 1, -1.0)), 0.0)
+    for i, j in transitive_reduction(problem):
+        ki, kj = _live(cols, i), _live(cols, j)
+        last_j = max((cols.ls[j][k] for k in kj), default=-1)
+        for t in range(cols.es[j], last_j + 1):
+            need = [(cols.col(i, k, t - p[i][k]), -1.0) for k in ki]
+            if all(t - p[i][k] >= cols.ls[i][k] for k in ki):
+                break  # i has surely ended by t: the rest hold trivially
+            rows.add([(cols.col(j, k, t), 1.0) for k in kj] + need, 0.0)
+    for r, limit in enumerate(problem.limits):
+        _quota_rows(problem, grid, cols, r, limit, rows)
+    return rows
+
+
+def _quota_rows(
+    problem: Problem, grid: Grid, cols: Columns, r: int, limit: int, rows: _Rows
+) -> None:
+    """``sum u (z[t] - z[t - p]) <= Q`` in the periods where the quota can bind."""
+    users: list[tuple[int, int, float]] = []
+    for s, opts in enumerate(problem.options):
+        for k in _live(cols, s):
+            u = float(usage(opts[k], problem.resources)[r])
+            if u > 0 and grid.periods[s][k] > 0:
+                users.append((s, k, u))
+    if not users:
+        return
+    peak = np.zeros((problem.size, cols.horizon + 1))
+    for s, k, u in users:
+        lo, hi = cols.es[s], cols.ls[s][k] + grid.periods[s][k]
+        peak[s, lo:hi] = np.maximum(peak[s, lo:hi], u)
+    binds = np.flatnonzero(peak.sum(axis=0) > limit + 1e-9)
+    for t in binds:
+        terms: list[tuple[int | None, float]] = []
+        for s, k, u in users:
+            p = grid.periods[s][k]
+            if cols.es[s] <= t < cols.ls[s][k] + p:
+                terms.append((cols.col(s, k, int(t)), u))
+                terms.append((cols.col(s, k, int(t) - p), -u))
+        rows.add(terms, float(limit))
+
+
+@dataclass(frozen=True, slots=True)
+class GridResult:
+    run: RunResult
+    #: Option per step and start (hours) of the solution, if any.
+    choice: tuple[int, ...] | None
+    starts: tuple[float, ...] | None
+    #: Proven bound of the grid model, in the objective's unit (hours for ``time``).
+    bound: float
+    value: float | None
+
+
+def solve_grid(
+    problem: Problem,
+    grid: Grid,
+    *,
+    objective: Literal["cost", "time"],
+    horizon_h: float,
+    time_limit_s: float | None,
+    start: tuple[Sequence[int], Sequence[float]] | None = None,
+    watch: Watch | None = None,
+) -> GridResult | None:
+    """Solve the time-indexed model (``None`` when it would be too large).
+
+    ``horizon_h``: every step ends by then (the deadline, or a makespan to beat).
+    ``start``: a plan (options, starts in hours) on the grid to start from.
+    """
+    horizon = horizon_periods(grid, horizon_h)
+    cols = columns(problem, grid, horizon)
+    if cols is None:
+        return None
+    if any(not _live(cols, s) for s in range(problem.size)):
+        empty = RunResult("infeasible", None, None, math.inf, False, 0.0, 0.0)
+        return GridResult(empty, None, None, math.inf, None)
+    z = cp.Variable(cols.n, boolean=True)
+    rows = _structure(problem, grid, cols)
+    pick = _Rows()
+    for s in range(problem.size):
+        pick.add([(cols.chosen(s, k), 1.0) for k in _live(cols, s)], 1.0)
+    cons: list[Any] = [pick.matrix(cols.n) @ z == 1]
+    if rows.count:
+        cons.append(rows.matrix(cols.n) @ z <= np.asarray(rows.hi))
+    cost = _chosen_vector(problem, cols, lambda s, k: problem.options[s][k].cost)
+    if problem.budget is not None:
+        cons.append(cost @ z <= problem.budget)
+    variables: dict[int, cp.Variable] = {0: z}
+    if objective == "time":
+        w, sink_rows = _finish(problem, grid, cols)
+        cons.append(sink_rows[0] @ z - sink_rows[1] @ w >= 0)
+        goal = cp.Minimize(-np.ones(cols.horizon) @ w)  # makespan = horizon - sum(w)
+        variables[1] = w
+        offset = float(horizon)
+    else:
+        goal = cp.Minimize(cost @ z)
+        offset = 0.0
+    prob = cp.Problem(goal, cons)
+    warm = None if start is None else _warm(problem, grid, cols, start, objective)
+    got = run(prob, variables, time_limit_s=time_limit_s, start=warm, watch=watch)
+    scale = grid.delta if objective == "time" else 1.0
+    bound = (got.bound + offset) * scale if math.isfinite(got.bound) else got.bound
+    if got.values is None:
+        return GridResult(got, None, None, bound, None)
+    choice, starts = _decode(problem, cols, got.values[0])
+    value = None if got.value is None else (got.value + offset) * scale
+    return GridResult(got, tuple(choice), tuple(s * grid.delta for s in starts), bound, value)
+
+
+def _chosen_vector(problem: Problem, cols: Columns, f: Any) -> np.ndarray[Any, Any]:
+    out = np.zeros(cols.n)
+    for s in range(problem.size):
+        for k in _live(cols, s):
+            c = cols.chosen(s, k)
+            assert c is not None
+            out[c] = f(s, k)
+    return out
+
+
+def _finish(
+    problem: Problem, grid: Grid, cols: Columns
+) -> tuple[cp.Variable, tuple[sp.csr_matrix, sp.csr_matrix]]:
+    """``w[t]``: every sink has ended by period ``t`` (``w[t] <= ended_s(t)`` per sink)."""
+    succ = problem.successors()
+    sinks = [s for s in range(problem.size) if not succ[s]]
+    h = cols.horizon
+    earliest = min(min(cols.es[s] + grid.periods[s][k] for k in _live(cols, s)) for s in sinks)
+    upper = np.array([1.0 if t >= earliest else 0.0 for t in range(h)])
+    w = cp.Variable(h, bounds=[np.zeros(h), upper]) if h else cp.Variable(0)
+    ended = _Rows()
+    pick_w: list[int] = []
+    for s in sinks:
+        for t in range(earliest, h):
+            terms = [(cols.col(s, k, t - grid.periods[s][k]), 1.0) for k in _live(cols, s)]
+            ended.add(terms, 0.0)
+            pick_w.append(t)
+    a = ended.matrix(cols.n)
+    b = sp.csr_matrix(
+        (np.ones(len(pick_w)), (np.arange(len(pick_w)), pick_w)), shape=(len(pick_w), h)
+    )
+    return w, (a, b)
+
+
+def _decode(
+    problem: Problem, cols: Columns, z: np.ndarray[Any, Any]
+) -> tuple[list[int], list[int]]:
+    choice = [0] * problem.size
+    starts = [0] * problem.size
+    for s in range(problem.size):
+        live = _live(cols, s)
+        k = max(live, key=lambda k: z[cols.chosen(s, k)])
+        choice[s] = k
+        base = cols.first[s][k]
+        run_len = cols.ls[s][k] - cols.es[s] + 1
+        block = z[base : base + run_len]
+        on = np.flatnonzero(block > 0.5)
+        starts[s] = cols.es[s] + (int(on[0]) if on.size else run_len - 1)
+    return choice, starts
+
+
+def _warm(
+    problem: Problem,
+    grid: Grid,
+    cols: Columns,
+    plan: tuple[Sequence[int], Sequence[float]],
+    objective: str,
+) -> dict[int, np.ndarray[Any, np.dtype[np.float64]]] | None:
+    """Start values of a plan whose starts lie on the grid within the windows."""
+    choice, starts = plan
+    z = np.zeros(cols.n)
+    end = 0
+    for s, (k, t) in enumerate(zip(choice, starts, strict=True)):
+        tau = round(t / grid.delta)
+        if not cols.es[s] <= tau <= cols.ls[s][k]:
+            return None
+        base = cols.first[s][k]
+        z[base + tau - cols.es[s] : base + cols.ls[s][k] - cols.es[s] + 1] = 1.0
+        end = max(end, tau + grid.periods[s][k])
+    out = {0: z}
+    if objective == "time":
+        out[1] = np.array([1.0 if t >= end else 0.0 for t in range(cols.horizon)])
+    return out

@@ -1,0 +1,167 @@
+"""PSPLIB instances (read from ../shared/reference/psplib) planned through the whole pipeline.
+
+Each instance becomes a workflow and a catalog (``benchmarks/bench_psplib.py``),
+is compiled and planned like any user's file, and the plan's schedule is checked
+against the *original* PSPLIB data: modes, precedence and every renewable
+capacity at every instant. Proven optima must equal the published ones; under a
+time limit the plan must come back with a bound no published optimum beats.
+No timing is asserted: the benchmark measures time (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from exo.compiler.anytime import Progress
+from exo.compiler.frontend import compile_file
+from exo.compiler.optimizer import optimize
+from exo.compiler.plan import Plan
+
+from .conftest import REPO, SHARED
+
+DATA = SHARED / "reference" / "psplib"
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="no PSPLIB data in ../shared")
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_psplib", REPO / "benchmarks" / "bench_psplib.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_psplib"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+B = _bench()
+
+
+def _instance(name: str) -> tuple[Any, Any]:
+    row = next(r for r in B.load_optima() if r.name == name)
+    return row, B.parse(DATA / "instances" / B._file(row))
+
+
+def _plan(name: str, **kw: Any) -> tuple[Any, Any, Plan]:
+    row, inst = _instance(name)
+    assert B.inexpressible(inst) is None
+    exo, cat = B.to_exo(inst, "units")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
+        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
+        compiled = compile_file(Path(tmp) / "flow.exo")
+        plan = optimize(compiled.program, compiled.catalog, **kw)
+    return row, inst, plan
+
+
+def _check(inst: Any, plan: Plan) -> float:
+    problems, span = B.validate(inst, [s.model_dump(mode="json") for s in plan.steps])
+    assert problems == []
+    assert plan.makespan_h == pytest.approx(span, abs=1e-6)
+    return float(span)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "j1012_1",  # 10 jobs, 3 modes, one renewable resource per mode
+        "j104_3",
+        "j1036_2",  # two renewable resources per mode: one carried by vCPUs
+        "j1657_3",  # 16 jobs: the time-indexed model proves it
+        "j301_5",  # 30 jobs, single mode, 4 resources
+    ],
+)
+def test_proven_optimum_is_the_published_one(name: str) -> None:
+    row, inst, plan = _plan(name)
+    span = _check(inst, plan)
+    assert plan.status == "optimal", plan.explanation
+    assert span == row.optimum
+    assert plan.gap == 0.0
+
+
+def test_a_time_limit_returns_the_best_plan_with_a_valid_bound() -> None:
+    seen: list[Progress] = []
+    row, inst, plan = _plan("j6017_8", time_limit_s=3.0, progress=seen.append)
+    span = _check(inst, plan)
+    assert plan.status in ("optimal", "feasible")
+    assert plan.gap is not None and 0.0 <= plan.gap < 1.0
+    # the proven bound on the makespan never exceeds the published optimum
+    bound = span * (1.0 - plan.gap)
+    assert bound <= row.optimum + 1e-6
+    assert span >= row.optimum
+    assert seen and all(p.best is None or p.bound is None or p.best >= p.bound for p in seen)
+    assert any(p.objective == "time" and p.best is not None for p in seen)
+
+
+def test_stop_returns_the_best_plan_so_far() -> None:
+    calls = [0]
+
+    def stop() -> bool:
+        calls[0] += 1
+        return calls[0] > 3
+
+    row, inst, plan = _plan("j301_5", stop=stop)
+    span = _check(inst, plan)
+    assert span >= row.optimum
+    assert any("stopped on request" in line for line in plan.explanation)
+
+
+def test_the_all_on_demand_baseline_is_the_plan_when_nothing_is_spot() -> None:
+    _, _inst, plan = _plan("j1012_1", time_limit_s=30.0)
+    base = plan.baselines["all_on_demand"]
+    assert base is not None
+    assert base.makespan_h == plan.makespan_h
+    assert base.expected_cost_usd == plan.expected_cost_usd
+    assert any("all_on_demand baseline: the plan itself" in line for line in plan.explanation)
+
+
+@pytest.mark.parametrize("name", ["j1036_2", "j1012_1"])
+def test_the_quota_holds_exactly_when_the_original_capacities_hold(name: str) -> None:
+    """The encoding is exact: exo's own quota accounting (``usage`` against the
+    quota's limits) accepts a set of concurrent steps if and only if the modes
+    they run respect every original PSPLIB capacity, including the resource
+    carried by vCPUs (scaled, with a per-job offset below the scale)."""
+    import random
+
+    from exo.compiler.costmodel import quota_limits, quota_resources, usage
+    from exo.compiler.problem import enumerate_program
+
+    _, inst = _instance(name)
+    exo, cat = B.to_exo(inst, "units")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
+        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
+        compiled = compile_file(Path(tmp) / "flow.exo")
+    quota = compiled.program.workflow.quota
+    resources, limits = quota_resources(quota), quota_limits(quota)
+    enum = enumerate_program(compiled.program, compiled.catalog)
+    cpu = B.cpu_resource(inst)
+    # every option of a job, with the original mode it stands for
+    per_job = {
+        j: [
+            (o, next(m for m in inst.modes[j] if B._itype(m, cpu).name == o.instance_type))
+            for o in enum.within_quota[B.step_name(j)]
+        ]
+        for j in inst.real_jobs
+    }
+    rng = random.Random(18)
+    accepted = rejected = 0
+    for _ in range(1000):
+        jobs = rng.sample(inst.real_jobs, rng.randint(1, len(inst.real_jobs)))
+        picked = [rng.choice(per_job[j]) for j in jobs]
+        held = [sum(u) for u in zip(*(usage(o, resources) for o, _ in picked), strict=True)]
+        exo_ok = all(h <= lim for h, lim in zip(held, limits, strict=True))
+        load = [sum(u) for u in zip(*(m.renewable for _, m in picked), strict=True)]
+        orig_ok = all(lv <= cap for lv, cap in zip(load, inst.renewable, strict=True))
+        assert exo_ok == orig_ok, (jobs, [o.instance_type for o, _ in picked])
+        accepted += exo_ok
+        rejected += not exo_ok
+    assert accepted and rejected  # both sides of the equivalence were exercised
