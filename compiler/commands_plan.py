@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,9 +22,10 @@ from exo.compiler.cli_support import (
     compile_or_exit,
     stderr_console,
 )
-from exo.compiler.optimizer import optimize
-from exo.compiler.plan import Plan
 from exo.compiler.report import commands as report_commands
+
+if TYPE_CHECKING:
+    from exo.compiler.plan import Plan
 
 #: text, json, html, markdown (md); every format but plain JSON is rendered by exo.compiler.report.
 FORMATS = report_commands.FORMATS
@@ -64,6 +65,8 @@ def plan(
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
     sweeps = report_commands.parse_sweeps(what_if)
     earlier = report_commands.load_compare(compare)
+    from exo.compiler.optimizer import optimize
+
     compiled = compile_or_exit(file, params, catalog)
     result = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
     if fmt != "json" or sweeps or earlier is not None:
