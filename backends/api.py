@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from exo.compiler.catalog import Catalog
 from exo.compiler.diagnostics import Diagnostic, Span
-from exo.compiler.ir import RUNTIME_PLACEHOLDERS, Program, Step
+from exo.compiler.ir import CPU_KEY, RUNTIME_PLACEHOLDERS, Program, Step
 from exo.compiler.plan import Plan, StepPlan
 
 #: Version of this interface; a plugin declares the version it was written for.
@@ -187,7 +187,7 @@ class RunnableBackend(Backend):
 
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """A contiguous range of items ``[start, end)`` processed by one task."""
+    """A contiguous range of items ``[start, end)`` processed by one long-lived process."""
 
     index: int
     start: int
@@ -199,33 +199,58 @@ class Shard:
 
 
 def shard_count(step: Step, sp: StepPlan) -> int:
-    """How many shards a step runs (DESIGN §6).
+    """How many shards a step runs (DESIGN §6): shards are replicas.
 
-    A step with a planned batch size ``b`` over ``W`` items runs ``ceil(W / b)``
-    shards; otherwise one shard per planned replica over an even split of the items.
+    A throughput step planned with ``n`` replicas runs ``n`` shards, one per
+    replica, all at once; a duration step runs one.
     """
-    items = step.items or 0
-    if sp.batch_size is not None and items > 0:
-        return max(1, math.ceil(items / sp.batch_size))
-    if items <= 0:
+    if step.throughput is None:
         return 1
-    return max(1, min(sp.replicas, items))
+    return max(1, sp.replicas)
+
+
+def shard_range(items: int, count: int, index: int) -> Shard:
+    """Shard ``index`` of ``count`` over ``items``: ``[floor(W*i/n), floor(W*(i+1)/n))``.
+
+    Every backend computes exactly this (the Slurm job script and the
+    Kubernetes entrypoint in shell arithmetic, from the array or completion index).
+    """
+    return Shard(index, (items * index) // count, (items * (index + 1)) // count)
 
 
 def shards(step: Step, sp: StepPlan) -> list[Shard]:
     items = step.items or 0
     n = shard_count(step, sp)
-    if sp.batch_size is not None and items > 0:
-        b = sp.batch_size
-        return [Shard(i, i * b, min(items, (i + 1) * b)) for i in range(n)]
-    return [Shard(i, (items * i) // n, (items * (i + 1)) // n) for i in range(n)]
+    return [shard_range(items, n, i) for i in range(n)]
 
 
-def shard_range(items: int, count: int, batch_size: int | None, index: int) -> Shard:
-    """The same computation from an index alone (what array tasks do at run time)."""
-    if batch_size is not None and items > 0:
-        return Shard(index, index * batch_size, min(items, (index + 1) * batch_size))
-    return Shard(index, (items * index) // count, (items * (index + 1)) // count)
+def planned_throughput(step: Step, sp: StepPlan) -> float | None:
+    """Items/s of one replica on the planned tier (DESIGN §3's lookup order), if known."""
+    tp = step.throughput
+    if tp is None:
+        return None
+    known = tp.keys()
+    for key in (sp.instance_type, sp.accelerator or CPU_KEY):
+        if key in known:
+            return tp.rate(key, sp.batch_size)
+    return None
+
+
+def micro_batch_size(step: Step, sp: StepPlan) -> int | None:
+    """The micro-batch a shard works (and commits) in: ``{batch_size}`` / ``EXO_BATCH_SIZE``.
+
+    The planned batch size; for a batch-independent throughput step with an
+    interval checkpoint, the items of one interval at the planned throughput
+    (so committing every micro-batch checkpoints at the declared interval);
+    otherwise ``None``: the whole shard is one micro-batch.
+    """
+    if sp.batch_size is not None:
+        return sp.batch_size
+    ck = step.checkpoint
+    rate = planned_throughput(step, sp)
+    if ck.kind == "interval" and ck.interval_h and rate:
+        return max(1, math.ceil(rate * ck.interval_h * 3600.0))
+    return None
 
 
 # --- runtime placeholders -------------------------------------------------------------
@@ -256,15 +281,25 @@ def placeholders_in(template: str) -> list[str]:
     return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)]
 
 
+#: Placeholders that are another name for a ``batch_*`` one (DESIGN §6).
+ALIASES: dict[str, str] = {
+    "shard_index": "batch_index",
+    "shard_start": "batch_start",
+    "shard_end": "batch_end",
+}
+
+
 def runtime_values(
     *,
     step: str,
     shard: Shard,
+    shard_count: int,
     batch_size: int | None,
     run_id: str,
     attempt: int,
     input: str,
     output: str,
+    checkpoint: str,
 ) -> dict[str, str]:
     """Values of every runtime placeholder for one shard attempt."""
     values = {
@@ -272,29 +307,43 @@ def runtime_values(
         "batch_start": str(shard.start),
         "batch_end": str(shard.end),
         "batch_size": str(batch_size if batch_size is not None else shard.size),
+        "shard_count": str(shard_count),
+        "checkpoint": checkpoint,
         "input": input,
         "output": output,
         "run_id": run_id,
         "attempt": str(attempt),
         "step": step,
     }
+    values.update({alias: values[name] for alias, name in ALIASES.items()})
     assert set(values) == set(RUNTIME_PLACEHOLDERS)
     return values
 
 
+#: Runtime placeholder -> the ``EXO_*`` variable that holds its value in a shard's
+#: environment (DESIGN §6; the ``shard_*`` aliases have their own names too).
+ENVIRONMENT: dict[str, str] = {
+    "batch_index": "EXO_BATCH_INDEX",
+    "batch_start": "EXO_BATCH_START",
+    "batch_end": "EXO_BATCH_END",
+    "batch_size": "EXO_BATCH_SIZE",
+    "shard_index": "EXO_SHARD_INDEX",
+    "shard_start": "EXO_SHARD_START",
+    "shard_end": "EXO_SHARD_END",
+    "shard_count": "EXO_SHARD_COUNT",
+    "checkpoint": "EXO_CHECKPOINT",
+    "attempt": "EXO_ATTEMPT",
+    "run_id": "EXO_RUN_ID",
+    "step": "EXO_STEP",
+    "input": "EXO_INPUT",
+    "output": "EXO_OUTPUT",
+}
+assert set(ENVIRONMENT) == set(RUNTIME_PLACEHOLDERS)
+
+
 def shard_environment(values: Mapping[str, str]) -> dict[str, str]:
     """The ``EXO_*`` variables a shard sees (DESIGN §6)."""
-    return {
-        "EXO_BATCH_INDEX": values["batch_index"],
-        "EXO_BATCH_START": values["batch_start"],
-        "EXO_BATCH_END": values["batch_end"],
-        "EXO_BATCH_SIZE": values["batch_size"],
-        "EXO_ATTEMPT": values["attempt"],
-        "EXO_RUN_ID": values["run_id"],
-        "EXO_STEP": values["step"],
-        "EXO_INPUT": values["input"],
-        "EXO_OUTPUT": values["output"],
-    }
+    return {var: values[name] for name, var in ENVIRONMENT.items()}
 
 
 #: Placeholders ``output`` may use: one output location holds every shard of a step.

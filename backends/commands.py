@@ -555,7 +555,11 @@ def run(
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", "-j", min=1, metavar="N", help="Concurrent tasks (default: CPU count)."
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            help="Concurrent shards (default: CPU count, or a step's shard count if larger).",
         ),
     ] = None,
     state_dir: Path | None = STATE_DIR_OPTION,

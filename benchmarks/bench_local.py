@@ -75,11 +75,11 @@ planned_json, workflow, state, jobs = sys.argv[1:5]
 planned = PlannedWorkflow.model_validate_json(Path(planned_json).read_text())
 ctx = RunContext(workflow_file=workflow, state_dir=state, jobs=int(jobs), fresh=True,
                  progress="none", environ=dict(os.environ))
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 report = LocalBackend().run(planned, LocalOptions(), ctx)
-elapsed = time.perf_counter() - t
+elapsed, cpu = time.perf_counter() - t, time.process_time() - c
 assert report.state == "done", report
-print(json.dumps({"seconds": elapsed}))
+print(json.dumps({"seconds": elapsed, "cpu": cpu}))
 """
 
 
@@ -154,11 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         def xargs() -> float:
             return wall(["xargs", "-P", jobs, "-n", "1", "true"], work, numbers)[0]
 
+        runner_cpu: list[float] = []
+
         def runner() -> float:
             state = work / ".exo" / "bench"
             cmd = [sys.executable, "-c", RUNNER, str(planned_json), str(flow), str(state), jobs]
-            out = wall(cmd, work)[1]
-            return float(json.loads(out)["seconds"])
+            out = json.loads(wall(cmd, work)[1])
+            runner_cpu.append(float(out["cpu"]))
+            return float(out["seconds"])
 
         def exoc_run() -> float:
             return wall([str(exoc), "run", str(flow), "--jobs", jobs, "--fresh"], work)[0]
@@ -202,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\nexo runner / xargs, run by run: median {statistics.median(paired):.2f}x "
         f"(min {min(paired):.2f}x, max {max(paired):.2f}x)"
+    )
+    print(
+        f"the runner's own CPU time (its process, not the shards'): median "
+        f"{statistics.median(runner_cpu):.3f} s, {statistics.median(runner_cpu) / args.shards * 1e3:.2f} "
+        f"ms per shard (min {min(runner_cpu):.3f} s, max {max(runner_cpu):.3f} s; a busy "
+        "machine moves it less than the wall times)"
     )
     if "snakemake" in med:
         print(

@@ -129,6 +129,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E703", "broken backend plugin"),
     ("E704", "missing secret"),
     ("E705", "state directory in use by another runner"),
+    ("E706", "checkpoints would not outlive a shard's attempt"),
     ("E901", "internal compiler error"),
 )
 

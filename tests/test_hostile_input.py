@@ -406,7 +406,7 @@ def test_allowed_hostile_values_reach_the_pod_literally_and_validate(tmp_path: P
     job = next(o for n, o in objects if o["kind"] == "Job" and "probe" in o["metadata"]["name"])
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example.com:5000/team/probe:v1.2_3@sha256:0123abcd"
-    argv, _ = run_pod(job, 0)
+    argv, _ = run_pod(job, 0, root=tmp_path / "pod")
     assert argv[:3] == ["python3", "-c", PROBE]
     assert argv[3:] == HOSTILE
     env = {e["name"]: e.get("value") for e in container["env"]}

@@ -9,7 +9,10 @@ with :func:`exo.backends.api.expand_command` / ``shard_environment``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,12 +22,15 @@ from exo.backends.api import (
     PlannedWorkflow,
     expand,
     expand_command,
+    micro_batch_size,
     runtime_values,
+    shard_count,
     shard_environment,
     shards,
 )
 from exo.backends.kubernetes import KubernetesOptions
 from exo.backends.kubernetes.entrypoint import Literal, choose_opener, kubelet_escape, tokens
+from exo.backends.kubernetes.resolve import POD_CHECKPOINT
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.ir import (
     RUNTIME_PLACEHOLDERS,
@@ -45,6 +51,7 @@ from .test_kubernetes_helpers import (
     emit,
     jobs,
     kubelet_expand,
+    on_host,
     planned_from_file,
     run_pod,
     yaml_documents,
@@ -57,9 +64,22 @@ SPEC_EXAMPLES = [
 
 
 def expected(
-    pw: PlannedWorkflow, step_name: str, index: int, run: str, attempt: int
+    pw: PlannedWorkflow,
+    step_name: str,
+    index: int,
+    run: str,
+    attempt: int,
+    job: Mapping[str, Any],
+    root: Path,
+    storage: str | None = None,
 ) -> dict[str, str]:
-    """The runtime values of one shard, computed from the IR alone (outputs here are URIs)."""
+    """The runtime values of one shard, computed from the IR alone.
+
+    Outputs are absolute (paths or URIs); each shard writes its own
+    ``shard-<index>`` under its step's output (a path: staged first, then
+    renamed). Checkpoints are under the storage mount ``storage``, or the pod's
+    own folder (POD_CHECKPOINT) without one. Pod volumes are under ``root``.
+    """
     step = pw.program.step(step_name)
     sp = pw.step_plan(step_name)
 
@@ -72,19 +92,32 @@ def expected(
         input_value = pw.program.datasets[step.input.name].uri or ""
     else:
         input_value = output_of(pw.program.step(step.input.name))
+    out = output_of(step)
+    if not out:
+        output = ""
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", out):
+        output = f"{out.rstrip('/')}/shard-{index}"
+    else:
+        output = on_host(f"{out.rstrip('/')}/.exo-staging/shard-{index}", job, root)
+    if storage is None:
+        checkpoint = on_host(POD_CHECKPOINT, job, root)
+    else:
+        checkpoint = on_host(f"{storage}/{run}/checkpoints/{step.name}/shard-{index}", job, root)
     return runtime_values(
         step=step.name,
         shard=shards(step, sp)[index],
-        batch_size=sp.batch_size,
+        shard_count=shard_count(step, sp),
+        batch_size=micro_batch_size(step, sp),
         run_id=run,
         attempt=attempt,
-        input=input_value,
-        output=output_of(step),
+        input=on_host(input_value, job, root),
+        output=output,
+        checkpoint=checkpoint,
     )
 
 
 @pytest.mark.parametrize("path", SPEC_EXAMPLES, ids=lambda p: p.name)
-def test_every_shard_sees_what_the_local_runner_would_give_it(path: Path) -> None:
+def test_every_shard_sees_what_the_local_runner_would_give_it(path: Path, tmp_path: Path) -> None:
     pw = planned_from_file(path)
     artifacts = emit(pw, run_id="r-7")
     standalone = jobs(artifacts)
@@ -99,23 +132,25 @@ def test_every_shard_sees_what_the_local_runner_would_give_it(path: Path) -> Non
                 (standalone[step.name], "r-7"),
                 (embedded[step.name], SAMPLE_WORKFLOW_NAME),
             ):
-                argv, env = run_pod(job, index, failures=1, ignored=2)
-                values = expected(pw, step.name, index, run, attempt=4)
+                argv, env = run_pod(job, index, failures=1, ignored=2, root=tmp_path)
+                values = expected(pw, step.name, index, run, 4, job, tmp_path)
                 assert argv == expand_command(step.command, values), (step.name, index)
                 want = shard_environment(values)
                 assert {k: env[k] for k in want} == want, (step.name, index)
 
 
 @pytest.mark.parametrize("shell", ["dash", "bash"])
-def test_entrypoint_runs_under_common_shells(shell: str) -> None:
+def test_entrypoint_runs_under_common_shells(shell: str, tmp_path: Path) -> None:
     pw = planned_from_file(SPEC_EXAMPLES[0])
     job = jobs(emit(pw))["summarize"]
-    argv, env = run_pod(job, 3, shell=shell)
-    assert argv[argv.index("--shard") + 1] == "3"
-    planned = pw.plan.step("summarize")
-    assert planned is not None and planned.batch_size is not None
-    b = planned.batch_size  # shard 3 of batch-size shards
-    assert env["EXO_BATCH_START"] == str(3 * b) and env["EXO_BATCH_END"] == str(4 * b)
+    count = job["spec"]["completions"]
+    assert count == job["spec"]["parallelism"] == pw.step_plan("summarize").replicas
+    items = pw.program.step("summarize").items or 0
+    argv, env = run_pod(job, count - 1, shell=shell, root=tmp_path)
+    assert argv[argv.index("--shard") + 1] == str(count - 1)
+    assert env["EXO_BATCH_START"] == str(items * (count - 1) // count)
+    assert env["EXO_BATCH_END"] == str(items)
+    assert env["EXO_SHARD_COUNT"] == str(count)
     assert env["EXO_ATTEMPT"] == "1"
 
 
@@ -218,12 +253,17 @@ def single_step(
     return PlannedWorkflow(program=program, plan=plan, catalog=catalog, base_dir=".")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     command=st.lists(_ARG, min_size=1, max_size=4),
     items=st.integers(0, 5000),
     batch=st.one_of(st.none(), st.integers(1, 700)),
     replicas=st.integers(1, 9),
+    # a path on the storage volume (staged, then renamed) or URIs (written in place)
     output=st.sampled_from(["s3://out/{run_id}/", "/data/$(x)/{step}", "gs://o/{{lit}}-$$"]),
     pick=st.floats(0, 1),
     failures=st.integers(0, 3),
@@ -238,14 +278,16 @@ def test_any_command_is_filled_like_expand(
     pick: float,
     failures: int,
     ignored: int,
+    tmp_path: Path,
 ) -> None:
     pw = single_step(command, items, batch, replicas, output)
-    assert not BACKEND.check(pw, KubernetesOptions())
-    job = jobs(emit(pw, run_id="run-1"))["s"]
+    storage = {"storage_pvc": "vol", "storage_mount": "/data"}
+    assert not BACKEND.check(pw, KubernetesOptions(**storage))
+    job = jobs(emit(pw, run_id="run-1", **storage))["s"]
     count = job["spec"]["completions"]
     index = min(count - 1, int(pick * count))
-    argv, env = run_pod(job, index, failures=failures, ignored=ignored)
-    values = expected(pw, "s", index, "run-1", attempt=1 + failures + ignored)
+    argv, env = run_pod(job, index, failures=failures, ignored=ignored, root=tmp_path)
+    values = expected(pw, "s", index, "run-1", 1 + failures + ignored, job, tmp_path, "/data")
     assert argv == expand_command(command, values)
     want = shard_environment(values)
     assert {k: env[k] for k in want} == want

@@ -194,6 +194,21 @@ def kubelet_expand(text: str, env: Mapping[str, str]) -> str:
 _FIELD = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 
 
+def mount_paths(job: Mapping[str, Any]) -> list[str]:
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    return [m["mountPath"] for m in container.get("volumeMounts", [])]
+
+
+def on_host(value: str, job: Mapping[str, Any], root: Path | None) -> str:
+    """A path inside one of the pod's volume mounts, as this test sees it: under ``root``."""
+    if root is None:
+        return value
+    for mount in mount_paths(job):
+        if value == mount or value.startswith(mount.rstrip("/") + "/"):
+            return f"{root}{value}"
+    return value
+
+
 def pod_environment(
     job: Mapping[str, Any],
     index: int,
@@ -201,8 +216,13 @@ def pod_environment(
     failures: int = 0,
     ignored: int = 0,
     secrets: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> dict[str, str]:
-    """The environment of the main container of pod ``index`` of an Indexed Job."""
+    """The environment of the main container of pod ``index`` of an Indexed Job.
+
+    With ``root``, paths inside the pod's volume mounts are moved under it (the
+    pod's volumes, as a folder of this machine).
+    """
     template = job["spec"]["template"]
     labels = dict(template["metadata"].get("labels", {}))
     annotations = dict(template["metadata"].get("annotations", {}))
@@ -225,13 +245,14 @@ def pod_environment(
         else:
             ref = source["secretKeyRef"]
             env[var["name"]] = (secrets or {}).get(ref["key"], "")
-    return env
+    return {k: on_host(v, job, root) for k, v in env.items()}
 
 
 def run_pod(
     job: Mapping[str, Any],
     index: int,
     *,
+    root: Path,
     failures: int = 0,
     ignored: int = 0,
     shell: str = "dash",
@@ -239,11 +260,12 @@ def run_pod(
     """The argv the step's program receives in pod ``index``, and its EXO_* environment.
 
     The container's own entrypoint runs under a real shell; instead of the
-    step's program it execs ``printf`` (given as the first arguments, which
-    hold no placeholders), which prints the filled-in arguments.
+    step's program it runs ``printf`` (given as the first arguments, which
+    hold no placeholders), which prints the filled-in arguments. The pod's
+    volumes are folders under ``root`` (see :func:`pod_environment`).
     """
     container = job["spec"]["template"]["spec"]["containers"][0]
-    env = pod_environment(job, index, failures=failures, ignored=ignored)
+    env = pod_environment(job, index, failures=failures, ignored=ignored, root=root)
     command = [kubelet_expand(c, env) for c in container["command"]]
     args = [kubelet_expand(a, env) for a in container.get("args", [])]
     exe = shutil.which(shell)

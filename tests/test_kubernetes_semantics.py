@@ -93,7 +93,12 @@ def test_retries_are_per_shard(finetune: PlannedWorkflow) -> None:
         assert spec["completionMode"] == "Indexed"
         assert spec["backoffLimitPerIndex"] == step.retries
         assert spec["completions"] == shard_count(step, sp)
-        assert spec["parallelism"] == min(sp.replicas, spec["completions"])
+        # Shards are replicas (DESIGN §6): one Indexed Job completion each, all at once.
+        assert (
+            spec["completions"]
+            == spec["parallelism"]
+            == (sp.replicas if step.throughput is not None else 1)
+        )
         assert spec["maxFailedIndexes"] == 0  # fail fast by default
         assert spec["ttlSecondsAfterFinished"] == 86400
     assert "maxFailedIndexes" not in jobs(emit(finetune, fail_fast=False))["generate"]["spec"]
@@ -377,15 +382,26 @@ def test_outputs_on_a_volume_or_under_a_prefix(tmp_path: Path) -> None:
     by_step = jobs(emit(pw, storage_pvc="exo-data", storage_mount="/data"))
     a, b = env(by_step["a"]), env(by_step["b"])
     assert a["EXO_INPUT"] == "s3://in/data.jsonl"
-    assert a["EXO_OUTPUT"] == "/data/stage-a/$(EXO_RUN_ID)"
+    # Each shard writes its own shard-<index> under the step's output, staged on a volume.
+    assert a["EXO_OUTPUT"] == "/data/stage-a/$(EXO_RUN_ID)/.exo-staging/shard-$(EXO_BATCH_INDEX)"
+    assert a["EXO_PUBLISH"] == "/data/stage-a/$(EXO_RUN_ID)/shard-$(EXO_BATCH_INDEX)"
     assert b["EXO_INPUT"] == "/data/stage-a/$(EXO_RUN_ID)"
-    assert b["EXO_OUTPUT"] == "/data/$(EXO_RUN_ID)/b"
+    assert b["EXO_OUTPUT"] == "/data/$(EXO_RUN_ID)/b/.exo-staging/shard-$(EXO_BATCH_INDEX)"
+    assert b["EXO_CHECKPOINT"] == "/data/$(EXO_RUN_ID)/checkpoints/b/shard-$(EXO_BATCH_INDEX)"
     assert main(by_step["b"])["volumeMounts"] == [{"name": "exo-storage", "mountPath": "/data"}]
     assert pod(by_step["b"])["volumes"] == [
         {"name": "exo-storage", "persistentVolumeClaim": {"claimName": "exo-data"}}
     ]
     by_step = jobs(emit(pw, storage_prefix="gs://bucket/exo/"))
-    assert env(by_step["b"])["EXO_INPUT"] == "gs://bucket/exo/stage-a/$(EXO_RUN_ID)"
+    b = env(by_step["b"])
+    assert b["EXO_INPUT"] == "gs://bucket/exo/stage-a/$(EXO_RUN_ID)"
+    # An object store cannot rename: a shard writes its prefix in place.
+    assert b["EXO_OUTPUT"] == "gs://bucket/exo/$(EXO_RUN_ID)/b/shard-$(EXO_BATCH_INDEX)"
+    assert "EXO_PUBLISH" not in b
+    assert (
+        b["EXO_CHECKPOINT"]
+        == "gs://bucket/exo/$(EXO_RUN_ID)/checkpoints/b/shard-$(EXO_BATCH_INDEX)"
+    )
     assert "volumes" not in pod(by_step["b"])
     # without storage the relative output stays relative, with warnings
     problems = BACKEND.check(pw, KubernetesOptions(provider="eks"))
@@ -522,10 +538,15 @@ def test_too_many_shards_for_an_indexed_job(tmp_path: Path) -> None:
         "workflow w { deadline = 400h }\n"
         "dataset d { items = 2_000_000 }\n"
         'step s { input = d image = "busybox" command = ["run"] cpu = 1 batch_sizes = [8]\n'
-        "  throughput { cpu = { 8: 1000 } } }\n",
+        "  replicas = 2 throughput { cpu = { 8: 1000 } } }\n",
     )
+    # The front end caps replicas at 100,000 (limits.py); the backend still refuses a
+    # plan (from a plan file, say) with more shards than an Indexed Job can hold.
+    (sp,) = pw.plan.steps
+    wide = sp.model_copy(update={"replicas": 100_001, "instances": 100_001})
+    pw = pw.model_copy(update={"plan": pw.plan.model_copy(update={"steps": [wide]})})
     errors = [d for d in BACKEND.check(pw, KubernetesOptions()) if d.severity is Severity.ERROR]
-    assert [d.code for d in errors] == ["E702"] and "250000 shards" in errors[0].message
+    assert [d.code for d in errors] == ["E702"] and "100001 shards" in errors[0].message
 
 
 def test_warnings_do_not_stop_emission() -> None:

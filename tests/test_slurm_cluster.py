@@ -25,8 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from exo.backends.api import PlannedWorkflow, RunContext, RunReport, expand, shard_count
+from exo.backends.api import (
+    ENVIRONMENT,
+    PlannedWorkflow,
+    RunContext,
+    RunReport,
+    expand,
+    shard_count,
+)
 from exo.backends.commands import plan_for
+from exo.backends.conformance_run import ExecutionConformance, ProcessDriver, ShardDriver
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm import runner as slurm_runner
 from exo.backends.slurm.jobs import build
@@ -495,7 +503,7 @@ def test_values_pass_through_literally(slurm_env: dict[str, str], tmp_path: Path
         output="out dir/$(touch pwned-out)/`x`",
     )
     data = Dataset(name="data", uri="/data/it's $(weird) `uri`\nhere", items=2)
-    program, plan = plan_of([step], datasets={"data": data})
+    program, plan = plan_of([step], replicas=2, datasets={"data": data})
     planned, wf = planned_in(tmp_path / "my project $(x)", program, plan)
     report = SlurmBackend().run(planned, OPTIONS, context(wf, slurm_env))
     assert report.state == "done", report
@@ -503,17 +511,10 @@ def test_values_pass_through_literally(slurm_env: dict[str, str], tmp_path: Path
     for i in range(2):
         seen = json.loads((out / f"shard-{i}" / "seen.json").read_text())
         exo = seen["env"]
-        values = {
-            "batch_index": exo["EXO_BATCH_INDEX"],
-            "batch_start": exo["EXO_BATCH_START"],
-            "batch_end": exo["EXO_BATCH_END"],
-            "batch_size": exo["EXO_BATCH_SIZE"],
-            "input": exo["EXO_INPUT"],
-            "output": exo["EXO_OUTPUT"],
-            "run_id": exo["EXO_RUN_ID"],
-            "attempt": exo["EXO_ATTEMPT"],
-            "step": exo["EXO_STEP"],
-        }
+        values = {name: exo[var] for name, var in ENVIRONMENT.items()}
+        assert exo["EXO_SHARD_INDEX"] == exo["EXO_BATCH_INDEX"] == str(i)
+        assert exo["EXO_SHARD_COUNT"] == "2"
+        assert exo["EXO_CHECKPOINT"].endswith(f"/checkpoints/show/shard-{i}")
         assert exo["EXO_INPUT"] == data.uri
         assert exo["EXO_BATCH_INDEX"] == str(i)
         assert seen["argv"] == [expand(a, values) for a in args]
@@ -639,3 +640,80 @@ def test_hostile_catalog_names_and_values_on_the_cluster(
     seen = json.loads((out / "seen.json").read_text("utf-8"))
     assert seen["argv"] == HOSTILE and seen["env"] == HOSTILE
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+# --- run-time conformance: shards, checkpoints, requeues, a killed runner ------------------
+
+#: Runs a planned workflow with the Slurm backend (the follower a user's `exoc run` is).
+FOLLOWER = """
+import os, sys
+from pathlib import Path
+from exo.backends.api import PlannedWorkflow, RunContext
+from exo.backends.slurm import SlurmBackend, SlurmOptions
+planned = PlannedWorkflow.model_validate_json(Path(sys.argv[1]).read_text())
+options = SlurmOptions(spot_partition="preempt", poll_s=0.5, backoff_s=0.2, backoff_max_s=1)
+ctx = RunContext(workflow_file=sys.argv[2], state_dir=sys.argv[3], progress="plain",
+                 environ=dict(os.environ))
+report = SlurmBackend().run(planned, options, ctx)
+print(report.model_dump_json())
+sys.exit(report.exit_code)
+"""
+
+
+class SlurmDriver(ProcessDriver):
+    """The follower in a child process; a preemption is `scontrol requeue` of the shard's task."""
+
+    def command(self, workflow: Path) -> list[str]:
+        planned_json = self.folder / "planned.json"
+        if not planned_json.exists():
+            planned, _ = plan_for(workflow, {})
+            planned_json.write_text(planned.model_dump_json(), "utf-8")
+        state = self.folder / "state"
+        return [sys.executable, "-c", FOLLOWER, str(planned_json), str(workflow), str(state)]
+
+    def run_dir(self) -> Path | None:
+        found = sorted((self.folder / "state").glob("slurm/*/*/jobs.tsv"))
+        return found[-1].parent if found else None
+
+    def published(self, step: str) -> Path:
+        return self.folder / "out" / step
+
+    def checkpoint(self, step: str, index: int) -> Path | None:
+        run = self.run_dir()
+        return None if run is None else run / "checkpoints" / step / f"shard-{index}"
+
+    def _ids(self) -> list[str]:
+        run = self.run_dir()
+        return list(slurm_runner.read_jobs(run).values()) if run is not None else []
+
+    def preempt(self, step: str, index: int) -> None:
+        run = self.run_dir()
+        assert run is not None, "not submitted"
+        job = slurm_runner.read_jobs(run)[step]
+        assert self.env is not None
+        task = f"{job}_{index}" if squeue(self.env, job)[0][1] != "N/A" else job
+        subprocess.run(["scontrol", "requeue", task], env=self.env, check=True)
+
+    def kill_runner(self) -> None:
+        """SIGKILL the follower and cancel its jobs: only the shared file system remains."""
+        super().kill_runner()
+        assert self.env is not None
+        env, ids = self.env, self._ids()
+        subprocess.run(["scancel", *ids], env=env, check=True)
+        wait_for(lambda: squeue(env, ",".join(ids)) == [], "the jobs to leave the queue")
+
+    def close(self) -> None:
+        super().close()
+        if ids := self._ids():
+            subprocess.run(["scancel", *ids], env=self.env, check=False)
+
+
+class TestSlurmExecution(ExecutionConformance):
+    env: dict[str, str]
+
+    @pytest.fixture(autouse=True)
+    def _cluster(self, slurm_env: dict[str, str]) -> None:
+        self.env = slurm_env
+
+    def driver(self, folder: Path) -> ShardDriver:
+        return SlurmDriver(folder, self.env)

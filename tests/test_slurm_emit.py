@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from exo.backends.api import PlannedWorkflow, expand, shard_count
+from exo.backends.api import ALIASES, PlannedWorkflow, expand, shard_count
 from exo.backends.commands import plan_for
 from exo.backends.conformance import BackendConformance
+from exo.backends.runtime.checkpoints import helper_files
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm import jobs as slurm_jobs
 from exo.backends.slurm.shell import PLACEHOLDER_VARS, literal, quote, word
@@ -64,6 +65,8 @@ def shellcheck(tmp_path: Path, files: dict[str, str]) -> None:
     exe = require_shellcheck()
     paths = []
     for name, content in files.items():
+        if name.startswith("lib/"):
+            continue  # the worker helper (Python)
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(content)
@@ -100,18 +103,35 @@ class TestSlurmConformance(BackendConformance):
         return all_examples()
 
 
+def scripts(files: dict[str, str]) -> dict[str, str]:
+    """The shell scripts of an emission (not the worker helper under lib/)."""
+    return {k: v for k, v in files.items() if not k.startswith("lib/")}
+
+
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_example_scripts_snapshot(path: Path, snapshot: object) -> None:
     files = emit(planned_example(path), OPTIONS)
-    assert files == snapshot
+    assert scripts(files) == snapshot
 
 
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_example_scripts_pass_shellcheck(path: Path, tmp_path: Path) -> None:
     planned = planned_example(path)
-    files = emit(planned, OPTIONS)
+    files = scripts(emit(planned, OPTIONS))
     assert set(files) == {"submit.sh"} | {f"steps/{s.name}.sbatch" for s in planned.program.steps}
     shellcheck(tmp_path, files)
+
+
+def test_the_worker_helper_ships_with_the_scripts() -> None:
+    """submit.sh copies lib/ beside the run; every shard has it on its PYTHONPATH."""
+    files = emit(planned_example(SPEC / "examples" / "finetune_synthetic.exo"), OPTIONS)
+    lib = {k.removeprefix("lib/"): v for k, v in files.items() if k.startswith("lib/")}
+    assert lib == helper_files()
+    assert "exo/worker/__init__.py" in lib and "exo/__init__.py" not in lib
+    assert 'cp -R -- "$here/lib/." "$run_dir/lib/"' in files["submit.sh"]
+    for name, text in files.items():
+        if name.startswith("steps/"):
+            assert "PYTHONPATH=$helper_lib${PYTHONPATH:+:$PYTHONPATH}" in text
 
 
 def test_one_sbatch_per_step_with_arrays_and_dependencies() -> None:
@@ -127,9 +147,10 @@ def test_one_sbatch_per_step_with_arrays_and_dependencies() -> None:
     for step in planned.program.steps:
         n = shard_count(step, planned.step_plan(step.name))
         script = files[f"steps/{step.name}.sbatch"]
-        replicas = min(planned.step_plan(step.name).replicas, n)
+        # One array task per planned replica, all at once (DESIGN §6).
+        assert n == (planned.step_plan(step.name).replicas if step.throughput else 1)
         if n > 1:
-            assert f"#SBATCH --array=0-{n - 1}%{replicas}\n" in script
+            assert f"#SBATCH --array=0-{n - 1}\n" in script
         else:
             assert "--array" not in script
 
@@ -238,12 +259,12 @@ def test_resources_gres_and_spot_directives() -> None:
     step, sp = _gpu_step()
     planned = _planned(step, sp)
     opts = SlurmOptions(spot_partition="preempt", qos="normal", account="ml")
-    minutes = slurm_jobs.time_limit_minutes(step, sp, 10, opts)
+    minutes = slurm_jobs.time_limit_minutes(step, sp, opts)
     assert _directives(planned, opts) == [
         "--job-name=exo.w.embed",
         "--partition=preempt",
         "--account=ml",
-        "--array=0-9%2",
+        "--array=0-1",
         f"--time={slurm_jobs.format_time(minutes)}",
         "--nodes=1",
         "--ntasks=1",
@@ -304,16 +325,15 @@ def test_extra_directives_are_quoted_sbatch_lines() -> None:
     assert "#SBATCH '--constraint=[ib&v100]'\n#SBATCH --exclusive\n" in script
 
 
-def test_time_limit_covers_a_shards_share_attempts_and_backoff() -> None:
+def test_time_limit_covers_a_shards_attempts_and_backoff() -> None:
     step, sp = _gpu_step()
     opts = SlurmOptions(time_margin=0.5, backoff_s=60, backoff_max_s=90, min_time_minutes=1)
-    # 10 shards over 2 replicas: each shard gets startup + (P - startup) * 2 / 10 hours.
-    shard_h = 0.1 + (1.1 - 0.1) * 2 / 10
-    expected = shard_h * 1.5 * 60 * 3 + (60 + 90) / 60
-    assert slurm_jobs.time_limit_minutes(step, sp, 10, opts) == pytest.approx(expected, abs=1)
+    # A shard is one replica's whole share: each attempt gets the step's P-duration.
+    expected = 1.1 * 1.5 * 60 * 3 + (60 + 90) / 60
+    assert slurm_jobs.time_limit_minutes(step, sp, opts) == pytest.approx(expected, abs=1)
     with_timeout = step.model_copy(update={"timeout_h": 0.25, "retries": 0})
-    assert slurm_jobs.time_limit_minutes(with_timeout, sp, 10, opts) == 15
-    assert slurm_jobs.time_limit_minutes(with_timeout, sp, 10, SlurmOptions()) == 15
+    assert slurm_jobs.time_limit_minutes(with_timeout, sp, opts) == 15
+    assert slurm_jobs.time_limit_minutes(with_timeout, sp, SlurmOptions()) == 15
     assert slurm_jobs.format_time(15) == "0-00:15:00"
     assert slurm_jobs.format_time(3 * 1440 + 61) == "3-01:01:00"
 
@@ -321,13 +341,13 @@ def test_time_limit_covers_a_shards_share_attempts_and_backoff() -> None:
 def test_check_reports_what_cannot_be_emitted() -> None:
     step, sp = _gpu_step(command=(), output="out/{batch_index}")
     planned = _planned(step, sp)
-    problems = SlurmBackend().check(planned, SlurmOptions(spot_partition="p", max_array_size=5))
+    problems = SlurmBackend().check(planned, SlurmOptions(spot_partition="p", max_array_size=1))
     messages = sorted(d.message for d in problems)
     assert all(d.code == "E702" and d.severity is Severity.ERROR for d in problems)
     assert len(problems) == 3, messages
     assert any("no `command`" in m for m in messages)
     assert any("{batch_index}" in m for m in messages)
-    assert any("MaxArraySize is 5" in m for m in messages)
+    assert any("MaxArraySize is 1" in m for m in messages)
     with pytest.raises(CompileError):
         SlurmBackend().emit(planned, SlurmOptions())
 
@@ -397,6 +417,9 @@ _PIECE = st.one_of(
     st.sampled_from(
         [
             "{batch_index}",
+            "{shard_index}",
+            "{shard_end}",
+            "{checkpoint}",
             "{output}",
             "{input}",
             "{run_id}",
@@ -435,9 +458,11 @@ def _bash_words(words: list[str], values: dict[str, str]) -> list[str]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     templates=st.lists(st.lists(_PIECE, max_size=6).map("".join), min_size=1, max_size=4),
-    values=st.fixed_dictionaries({k: _TEXT for k in PLACEHOLDER_VARS}),
+    own=st.fixed_dictionaries({k: _TEXT for k in PLACEHOLDER_VARS if k not in ALIASES}),
 )
-def test_words_give_exactly_what_expand_gives(templates: list[str], values: dict[str, str]) -> None:
+def test_words_give_exactly_what_expand_gives(templates: list[str], own: dict[str, str]) -> None:
+    # An alias (`{shard_index}`) has its twin's value (`{batch_index}`), as in api.runtime_values.
+    values = {**own, **{alias: own[name] for alias, name in ALIASES.items()}}
     words = [word(t, PLACEHOLDER_VARS) for t in templates]
     assert _bash_words(words, values) == [expand(t, values) for t in templates]
 

@@ -23,7 +23,7 @@ from ..api import Artifact, Backend, Capabilities, PlannedWorkflow
 from . import argo, checks
 from .jobs import RunRef, job
 from .options import KubernetesOptions, placement
-from .resolve import Resolved, resolve, run_id
+from .resolve import Resolved, resolve, run_id, storage_root
 from .serialize import to_dict, to_yaml
 
 
@@ -111,5 +111,17 @@ def readme(
             f"| {job_path(i, r)} | {r.step.name} | {r.plan.instance_type} | "
             f"{'spot' if r.plan.spot else 'on-demand'} | {r.shards} | {r.parallelism} | "
             f"{r.step.retries} | {r.deadline_s} s |"
+        )
+    lines += ["", "Each shard is one pod per planned replica, over its share of the items."]
+    root = storage_root(options)
+    if root is not None:
+        lines.append(
+            "Its checkpoint folder, kept over its pods until it succeeds: "
+            f"`{root}/<run id>/checkpoints/<step>/shard-<index>`."
+        )
+    else:
+        lines.append(
+            "No storage is configured: each shard's checkpoint folder is inside its pod and is "
+            "lost with it (set --kubernetes-storage-pvc or --kubernetes-storage-prefix)."
         )
     return "\n".join(lines) + "\n"

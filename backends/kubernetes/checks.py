@@ -169,7 +169,7 @@ def _step_problems(
             _error(
                 step,
                 f"{r.shards} shards; an Indexed Job with per-shard retries allows at most {MAX_SHARDS}",
-                "give the step a larger batch size",
+                "cap the step's `replicas` (one shard runs per replica)",
             )
         )
     if (problem := output_placeholder_problem(step)) is not None:
@@ -214,6 +214,24 @@ def _step_problems(
                     f"set `output` on `{producer.step.name}` to a URI, or set --kubernetes-storage-pvc / --kubernetes-storage-prefix",
                 )
             )
+    if step.checkpoint.kind != "none" and not r.checkpoint_shared:
+        out.append(
+            Diagnostic(
+                "E706",
+                f"step `{step.name}`: declares checkpoint = "
+                + ("batch" if step.checkpoint.kind == "batch" else "an interval")
+                + ", but no storage is configured: each shard's checkpoint folder is "
+                "inside its pod and lost with it, so a preempted shard starts over, "
+                "which the plan does not assume",
+                step_span(step),
+                help=(
+                    "give the pods storage that outlives them: --kubernetes-storage-pvc NAME "
+                    "(a ReadWriteMany claim) or --kubernetes-storage-prefix s3://bucket/prefix",
+                    "or declare `checkpoint = none` to price restarts from scratch",
+                ),
+                severity=Severity.WARNING,
+            )
+        )
     if r.plan.spot and where.spot_label is None:
         out.append(
             _warning(

@@ -3,16 +3,18 @@
 An Indexed Job tells each pod only its completion index. The shard range, the
 attempt number and the other runtime placeholders are derived inside the pod:
 
-* Values that are fixed for a pod (run id, step, input, output, shard index)
-  are environment variables. ``EXO_RUN_ID`` and ``EXO_BATCH_INDEX`` come from
-  the downward API (the pod's run label and the Job controller's
-  completion-index annotation); ``EXO_INPUT`` and ``EXO_OUTPUT`` refer to
-  them with Kubernetes' own ``$(VAR)`` expansion of environment values.
+* Values that are fixed for a pod (run id, step, input, output, shard index,
+  shard count, checkpoint folder) are environment variables. ``EXO_RUN_ID``
+  and ``EXO_BATCH_INDEX`` come from the downward API (the pod's run label and
+  the Job controller's completion-index annotation); ``EXO_INPUT``,
+  ``EXO_OUTPUT`` and ``EXO_CHECKPOINT`` refer to them with Kubernetes' own
+  ``$(VAR)`` expansion of environment values.
 * Values that need arithmetic (``batch_start``, ``batch_end``, ``batch_size``
   when it varies by shard, ``attempt``) are computed by :data:`SCRIPT`, a
   fixed POSIX-shell entrypoint that is the same for every step. It computes
-  and exports ``EXO_BATCH_*`` / ``EXO_ATTEMPT``, fills the placeholders in its
-  arguments, and ``exec``\\ s the step's command.
+  and exports ``EXO_BATCH_*`` / ``EXO_SHARD_*`` / ``EXO_ATTEMPT``, creates the
+  checkpoint folder, fills the placeholders in its arguments, runs the step's
+  command, and removes the checkpoint folder once the command has succeeded.
 
 The step's command is passed to the script as positional arguments, so the
 shell never parses it: placeholders are replaced by plain string operations
@@ -34,7 +36,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from exo.compiler.ir import RUNTIME_PLACEHOLDERS
+from ..api import ENVIRONMENT
 
 #: Same grammar as :func:`exo.backends.api.expand`.
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -43,52 +45,45 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SCRIPT_NAME = "exo-shard"
 
 #: Runtime placeholder -> the environment variable the entrypoint reads it from.
-ENV_OF: dict[str, str] = {
-    "batch_index": "EXO_BATCH_INDEX",
-    "batch_start": "EXO_BATCH_START",
-    "batch_end": "EXO_BATCH_END",
-    "batch_size": "EXO_BATCH_SIZE",
-    "attempt": "EXO_ATTEMPT",
-    "run_id": "EXO_RUN_ID",
-    "step": "EXO_STEP",
-    "input": "EXO_INPUT",
-    "output": "EXO_OUTPUT",
-}
-assert set(ENV_OF) == set(RUNTIME_PLACEHOLDERS)
+ENV_OF: dict[str, str] = dict(ENVIRONMENT)
 
 #: Placeholders only the entrypoint can compute (``batch_size`` too, when not planned).
-COMPUTED = frozenset({"batch_start", "batch_end", "attempt"})
+COMPUTED = frozenset({"batch_start", "batch_end", "shard_start", "shard_end", "attempt"})
 
-# The entrypoint. Inputs (environment): EXO_BATCH_INDEX, EXO_ITEMS, EXO_SHARDS,
-# EXO_PLANNED_BATCH_SIZE (absent when shards split the items evenly),
+# The entrypoint. Inputs (environment): EXO_BATCH_INDEX, EXO_ITEMS, EXO_SHARD_COUNT,
+# EXO_BATCH_SIZE (absent when a shard is one micro-batch), EXO_CHECKPOINT,
+# EXO_PUBLISH (where a shard's staged EXO_OUTPUT is renamed to when it succeeds),
 # EXO_FAILED_ATTEMPTS / EXO_PREEMPTED_ATTEMPTS (the Job controller's per-index
 # failure counters), EXO_PLACEHOLDER, and the fixed EXO_* values. The shard
-# range is the one exo.backends.api.shard_range computes.
+# range is the one exo.backends.api.shard_range computes. The command runs as a
+# child (TERM is passed on to it) so that, once it succeeds, the shard's output
+# can be published (one rename) and its checkpoint folder removed.
 SCRIPT = """\
 set -eu
 i=${EXO_BATCH_INDEX:-${JOB_COMPLETION_INDEX:-0}}
 w=$EXO_ITEMS
-c=$EXO_SHARDS
-b=${EXO_PLANNED_BATCH_SIZE:-}
-if [ -n "$b" ] && [ "$w" -gt 0 ]; then
-  s=$((i * b)); e=$((s + b))
-  if [ "$e" -gt "$w" ]; then e=$w; fi
-else
-  s=$((w * i / c)); e=$((w * (i + 1) / c))
-fi
-z=${b:-$((e - s))}
+c=$EXO_SHARD_COUNT
+s=$((w * i / c)); e=$((w * (i + 1) / c))
+z=${EXO_BATCH_SIZE:-$((e - s))}
 a=$((1 + ${EXO_FAILED_ATTEMPTS:-0} + ${EXO_PREEMPTED_ATTEMPTS:-0}))
-export EXO_BATCH_INDEX="$i" EXO_BATCH_START="$s" EXO_BATCH_END="$e" EXO_BATCH_SIZE="$z" EXO_ATTEMPT="$a"
+export EXO_BATCH_INDEX="$i" EXO_BATCH_START="$s" EXO_BATCH_END="$e" EXO_BATCH_SIZE="$z" \\
+  EXO_SHARD_INDEX="$i" EXO_SHARD_START="$s" EXO_SHARD_END="$e" EXO_ATTEMPT="$a"
+k=${EXO_CHECKPOINT:-}
+case $k in /*) mkdir -p -- "$k" ;; esac
+f=${EXO_PUBLISH:-}
+if [ -n "$f" ]; then rm -rf -- "$EXO_OUTPUT"; mkdir -p -- "$EXO_OUTPUT"; fi
 p=$EXO_PLACEHOLDER
 fill() {
   R=; t=$1
   while :; do
     case $t in *"$p"*) ;; *) R=$R$t; return 0 ;; esac
     R=$R${t%%"$p"*}; t=${t#*"$p"}
-    k=; case $t in *"}"*) k=${t%%"}"*} ;; esac
-    case $k in
-      batch_index) v=$EXO_BATCH_INDEX ;; batch_start) v=$EXO_BATCH_START ;;
-      batch_end) v=$EXO_BATCH_END ;; batch_size) v=$EXO_BATCH_SIZE ;;
+    m=; case $t in *"}"*) m=${t%%"}"*} ;; esac
+    case $m in
+      batch_index|shard_index) v=$EXO_BATCH_INDEX ;;
+      batch_start|shard_start) v=$EXO_BATCH_START ;;
+      batch_end|shard_end) v=$EXO_BATCH_END ;; batch_size) v=$EXO_BATCH_SIZE ;;
+      shard_count) v=$EXO_SHARD_COUNT ;; checkpoint) v=$EXO_CHECKPOINT ;;
       attempt) v=$EXO_ATTEMPT ;; run_id) v=$EXO_RUN_ID ;; step) v=$EXO_STEP ;;
       input) v=$EXO_INPUT ;; output) v=$EXO_OUTPUT ;;
       *) R=$R$p; continue ;;
@@ -98,7 +93,18 @@ fill() {
 }
 n=$#
 while [ "$n" -gt 0 ]; do fill "$1"; shift; set -- "$@" "$R"; n=$((n - 1)); done
-exec "$@"
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || :' TERM INT
+while :; do
+  r=0; wait "$child" || r=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+if [ "$r" -eq 0 ] && [ -n "$f" ]; then
+  rm -rf -- "$f"; mv -- "$EXO_OUTPUT" "$f" || r=$?
+fi
+if [ "$r" -eq 0 ]; then case $k in /*) rm -rf -- "$k" ;; esac; fi
+exit "$r"
 """
 
 

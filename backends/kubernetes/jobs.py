@@ -1,8 +1,11 @@
 """One ``batch/v1`` Job per step, built with the official client's models.
 
-The Job is an Indexed Job: ``completions`` = shards, ``parallelism`` = planned
-replicas, and each pod derives its shard from its completion index (see
-:mod:`.entrypoint`). Failures are handled by Kubernetes itself:
+The Job is an Indexed Job: ``completions`` = ``parallelism`` = the planned
+replicas (one long-lived shard each, DESIGN §6), and each pod derives its shard
+from its completion index (see :mod:`.entrypoint`). Its checkpoint folder is
+under the storage volume or object-store prefix, so it outlives the pod;
+without storage it is an ``emptyDir`` that dies with it. Failures are handled
+by Kubernetes itself:
 
 * ``backoffLimitPerIndex`` = the step's ``retries`` (each shard has its own budget);
 * a ``podFailurePolicy`` whose first rule ignores pods with the
@@ -25,7 +28,7 @@ from ..api import PlannedWorkflow
 from .entrypoint import container_command, env_value, kubelet_escape
 from .names import is_label_value, label_value
 from .options import KubernetesOptions, Placement
-from .resolve import Resolved
+from .resolve import POD_CHECKPOINT, Resolved
 
 #: Label keys (besides the ``app.kubernetes.io/*`` ones).
 LABEL_WORKFLOW = "exo.dev/workflow"
@@ -40,6 +43,7 @@ IGNORED_FAILURES_ANNOTATION = "batch.kubernetes.io/job-index-ignored-failure-cou
 
 CONTAINER = "main"
 STORAGE_VOLUME = "exo-storage"
+CHECKPOINT_VOLUME = "exo-checkpoint"
 SHM_VOLUME = "dshm"
 
 
@@ -120,12 +124,12 @@ def environment(r: Resolved, options: KubernetesOptions, opener: str | None) -> 
     env = [
         _field_env("EXO_BATCH_INDEX", f"metadata.annotations['{INDEX_ANNOTATION}']"),
         _field_env("EXO_RUN_ID", f"metadata.labels['{LABEL_RUN}']"),
+        k8s.V1EnvVar(name="EXO_SHARD_INDEX", value="$(EXO_BATCH_INDEX)"),
         k8s.V1EnvVar(name="EXO_STEP", value=kubelet_escape(r.step.name)),
         k8s.V1EnvVar(name="EXO_ITEMS", value=str(r.items)),
-        k8s.V1EnvVar(name="EXO_SHARDS", value=str(r.shards)),
+        k8s.V1EnvVar(name="EXO_SHARD_COUNT", value=str(r.shards)),
     ]
     if r.batch_size is not None:
-        env.append(k8s.V1EnvVar(name="EXO_PLANNED_BATCH_SIZE", value=str(r.batch_size)))
         env.append(k8s.V1EnvVar(name="EXO_BATCH_SIZE", value=str(r.batch_size)))
     env.append(_field_env("EXO_FAILED_ATTEMPTS", f"metadata.annotations['{FAILURES_ANNOTATION}']"))
     env.append(
@@ -134,7 +138,10 @@ def environment(r: Resolved, options: KubernetesOptions, opener: str | None) -> 
         )
     )
     env.append(k8s.V1EnvVar(name="EXO_INPUT", value=env_value(r.input or "", {})))
-    env.append(k8s.V1EnvVar(name="EXO_OUTPUT", value=env_value(r.output or "", {})))
+    env.append(k8s.V1EnvVar(name="EXO_OUTPUT", value=env_value(r.shard_output or "", {})))
+    if r.publish is not None:
+        env.append(k8s.V1EnvVar(name="EXO_PUBLISH", value=env_value(r.publish, {})))
+    env.append(k8s.V1EnvVar(name="EXO_CHECKPOINT", value=env_value(r.checkpoint, {})))
     if opener is not None:
         env.append(k8s.V1EnvVar(name="EXO_PLACEHOLDER", value=opener))
     for secret in r.step.secrets:
@@ -146,7 +153,7 @@ def environment(r: Resolved, options: KubernetesOptions, opener: str | None) -> 
                 ),
             )
         )
-    fixed = {"step": r.step.name}
+    fixed = {"step": r.step.name, "shard_count": str(r.shards)}
     if r.batch_size is not None:
         fixed["batch_size"] = str(r.batch_size)
     for name, template in sorted(r.step.env.items()):
@@ -248,6 +255,8 @@ def container(r: Resolved, options: KubernetesOptions) -> k8s.V1Container:
     mounts = []
     if options.storage_pvc:
         mounts.append(k8s.V1VolumeMount(name=STORAGE_VOLUME, mount_path=options.storage_mount))
+    if not r.checkpoint_shared:
+        mounts.append(k8s.V1VolumeMount(name=CHECKPOINT_VOLUME, mount_path=POD_CHECKPOINT))
     if r.gpus:
         mounts.append(k8s.V1VolumeMount(name=SHM_VOLUME, mount_path="/dev/shm"))
     return k8s.V1Container(
@@ -274,6 +283,9 @@ def pod_spec(r: Resolved, options: KubernetesOptions, where: Placement) -> k8s.V
                 ),
             )
         )
+    if not r.checkpoint_shared:
+        # No storage: the checkpoint folder lasts as long as the pod (checks.py warns).
+        volumes.append(k8s.V1Volume(name=CHECKPOINT_VOLUME, empty_dir=k8s.V1EmptyDirVolumeSource()))
     if r.gpus:
         volumes.append(
             k8s.V1Volume(name=SHM_VOLUME, empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory"))

@@ -15,7 +15,7 @@ from exo.compiler.catalog import InstanceType
 from exo.compiler.ir import Step
 from exo.compiler.plan import StepPlan
 
-from ..api import PlannedWorkflow, shard_count
+from ..api import PlannedWorkflow, micro_batch_size, shard_count
 from .entrypoint import fill
 from .names import dns_label, unique_labels
 from .options import INT64_MAX, KubernetesOptions
@@ -47,9 +47,11 @@ class Resolved:
     image: str
     image_defaulted: bool
     items: int
+    #: Completions: one shard per planned replica (DESIGN §6).
     shards: int
+    #: Equal to ``shards``: every shard runs at once.
     parallelism: int
-    #: Planned batch size (``None``: the items are split evenly over the shards).
+    #: The micro-batch size (``None``: a shard is one micro-batch).
     batch_size: int | None
     gpus: int
     cpu_request: float
@@ -64,6 +66,15 @@ class Resolved:
     output: str | None
     #: ``input`` template, or None when the step has no input.
     input: str | None
+    #: ``{output}`` of a shard: its own folder or prefix under the step's output (None: none).
+    shard_output: str | None
+    #: Where the entrypoint renames ``shard_output`` to once the command succeeds (paths
+    #: only: an object store cannot rename, so a URI shard writes in place).
+    publish: str | None
+    #: The shard's checkpoint folder, as an IR string (``{run_id}``, ``{batch_index}`` kept).
+    checkpoint: str
+    #: Whether it outlives the pod (on the storage volume or prefix), or is pod-local.
+    checkpoint_shared: bool
     instance: InstanceType | None
 
 
@@ -94,6 +105,35 @@ def output_template(step: Step, root: str | None) -> str | None:
     if is_absolute(raw) or root is None:
         return raw
     return f"{_escape_braces(root)}/{raw.removeprefix('./')}"
+
+
+#: Where a shard's checkpoint lives when no storage is configured: an emptyDir,
+#: which survives only as long as the pod.
+POD_CHECKPOINT = "/exo/checkpoint"
+
+
+def checkpoint_template(step: Step, root: str | None) -> str:
+    """``<root>/{run_id}/checkpoints/<step>/shard-{batch_index}``, or the pod-local folder."""
+    if root is None:
+        return POD_CHECKPOINT
+    return f"{_escape_braces(root)}/{{run_id}}/checkpoints/{_escape_braces(step.name)}/shard-{{batch_index}}"
+
+
+def shard_outputs(output: str | None) -> tuple[str | None, str | None]:
+    """``({output}, publish)`` of a shard, as IR strings, from its step's output template.
+
+    Every shard writes its own ``shard-<index>`` under the step's output, as with
+    the local and Slurm backends (so a downstream ``{input}`` holds ``shard-*``).
+    On a file system the attempt writes into ``.exo-staging/shard-<index>``, which
+    the entrypoint renames into place when the command succeeds.
+    """
+    if output is None:
+        return None, None
+    base = output.rstrip("/") if output.rstrip("/") else output
+    final = f"{base}/shard-{{batch_index}}"
+    if _SCHEME.match(output):
+        return final, None
+    return f"{base}/.exo-staging/shard-{{batch_index}}", final
 
 
 def input_template(planned: PlannedWorkflow, step: Step, root: str | None) -> str | None:
@@ -148,6 +188,8 @@ def resolve(planned: PlannedWorkflow, options: KubernetesOptions) -> list[Resolv
         else:
             mem, mem_limit = min(DEFAULT_MEMORY_GIB, cap_mem), None
         items = step.items or 0
+        output = output_template(step, root)
+        shard_output, publish = shard_outputs(output)
         out.append(
             Resolved(
                 step=step,
@@ -157,16 +199,20 @@ def resolve(planned: PlannedWorkflow, options: KubernetesOptions) -> list[Resolv
                 image_defaulted=not step.image,
                 items=items,
                 shards=count,
-                parallelism=max(1, min(sp.replicas, count)),
-                batch_size=sp.batch_size,
+                parallelism=count,
+                batch_size=micro_batch_size(step, sp),
                 gpus=gpus,
                 cpu_request=cpu,
                 memory_request_gib=mem,
                 memory_limit_gib=mem_limit,
                 deadline_s=deadline_seconds(sp.p_duration_h, options),
                 timeout_s=math.ceil(step.timeout_h * 3600) if step.timeout_h else None,
-                output=output_template(step, root),
+                output=output,
                 input=input_template(planned, step, root),
+                shard_output=shard_output,
+                publish=publish,
+                checkpoint=checkpoint_template(step, root),
+                checkpoint_shared=root is not None,
                 instance=instance,
             )
         )

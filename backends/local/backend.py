@@ -87,7 +87,7 @@ class LocalBackend(RunnableBackend):
             workflow_file=Path(ctx.workflow_file).resolve(),
             base_dir=Path(planned.base_dir).resolve(),
             state_dir=Path(ctx.state_dir).resolve(),
-            jobs=ctx.jobs if ctx.jobs is not None else runner.default_jobs(),
+            jobs=ctx.jobs if ctx.jobs is not None else runner.default_jobs(graph),
             fresh=ctx.fresh,
             backoff_s=options.backoff_s,
             backoff_max_s=options.backoff_max_s,

@@ -33,6 +33,7 @@ from ..api import (
     runtime_values,
     shard_environment,
 )
+from ..runtime import checkpoints
 from . import procs
 from .progress import Reporter
 from .state import ShardRow, Store
@@ -53,6 +54,8 @@ class LoopSettings:
     #: Where attempt directories are created, per step (same file system as the output).
     staging: Mapping[str, Path]
     logs: Path
+    #: The run's checkpoint root: ``<root>/<step>/shard-<i>`` survives every attempt.
+    checkpoints: Path
     jobs: int
     backoff_s: float
     backoff_max_s: float
@@ -61,6 +64,8 @@ class LoopSettings:
     base_env: Mapping[str, str]
     #: Secret values by name, taken from the runner's environment; never stored.
     secrets: Mapping[str, str] = field(repr=False)
+    #: A PYTHONPATH entry holding the worker helper (``exo.worker``), put first.
+    helper_lib: str | None = None
 
 
 @dataclass(slots=True)
@@ -125,6 +130,7 @@ class Loop:
         self.hard_stop = False
         self.step_dirs: dict[str, tuple[str, str]] = {}
         self.launcher = procs.Launcher()
+        self.remover = checkpoints.Remover(settings.checkpoints)
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
                 self.done[name] += 1
@@ -228,6 +234,15 @@ class Loop:
             shutil.rmtree(staging)
             os.mkdir(staging)  # noqa: PTH102
 
+    def _checkpoint(self, st: LocalStep, idx: int) -> str:
+        """The shard's checkpoint folder, kept over every attempt.
+
+        The command creates it when it first writes there (the worker helper
+        does): a run of many short shards that keep nothing pays no file-system
+        operation for it (see docs/benchmarks.md, local runner).
+        """
+        return str(checkpoints.shard_checkpoint(self.s.checkpoints, st.name, idx))
+
     def _launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
         row = self.rows[(st.name, idx)]
         attempt = row.attempts + 1
@@ -236,17 +251,21 @@ class Loop:
         values = runtime_values(
             step=st.name,
             shard=st.shard(idx),
+            shard_count=st.shard_count,
             batch_size=st.batch_size,
             run_id=self.s.run_id,
             attempt=attempt,
             input="",
             output=str(staging),
+            checkpoint=self._checkpoint(st, idx),
         )
         values["input"] = self._input_for(st, values)
         env = dict(self.s.base_env)
         env.update({k: expand(v, values) for k, v in st.env.items()})
         env.update({name: self.s.secrets[name] for name in st.secrets})
         env.update(shard_environment(values))
+        if self.s.helper_lib is not None:
+            env["PYTHONPATH"] = checkpoints.python_path(self.s.helper_lib, env.get("PYTHONPATH"))
         argv = expand_command(st.command, values)
         now = self.clock()
         try:
@@ -338,6 +357,11 @@ class Loop:
             # Only possible if something outside exo created it after the run began.
             shutil.rmtree(target)
             os.rename(att.staging, target)  # noqa: PTH104
+        # Published: the shard's progress is no longer needed (a crash before this
+        # line leaves it for runner._reconcile to remove).
+        self.remover.discard(
+            checkpoints.shard_checkpoint(self.s.checkpoints, att.step.name, att.idx)
+        )
         row = self.rows[(att.step.name, att.idx)]
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1
@@ -465,6 +489,7 @@ class Loop:
                     os.close(att.pidfd)
                 self._flush(force=True)
                 selector.close()
+                self.remover.close()
                 self.reporter.end()
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
         states = self.states()

@@ -2,8 +2,11 @@
 
 A state directory holds ``state.sqlite`` (runs, steps, shards), ``lock`` (one
 runner at a time), ``logs/<run_id>/<step>/shard-<i>.attempt-<n>.log``,
-``staging/`` (attempt directories before they are published) and ``outputs/``
-(outputs of steps without a local ``output``).
+``staging/`` (attempt directories before they are published),
+``checkpoints/<run_id>/<step>/shard-<i>/`` (each shard's checkpoint folder,
+kept over its attempts until it is published), ``lib/`` (the worker helper,
+put on every shard's ``PYTHONPATH``) and ``outputs/`` (outputs of steps without
+a local ``output``).
 
 Resuming: ``exoc run`` continues the latest run of the workflow unless it was
 cancelled or ``--fresh`` is given. A step whose definition (command, env,
@@ -27,6 +30,7 @@ from pathlib import Path
 from exo.compiler.diagnostics import CompileError, Diagnostic
 
 from ..api import RunReport, ShardFailure, StepProgress, TaskState, expand
+from ..runtime import checkpoints
 from . import procs
 from .loop import Loop, LoopSettings
 from .progress import Reporter
@@ -64,11 +68,17 @@ class RunConfig:
     environ: Mapping[str, str]
 
 
-def default_jobs() -> int:
+def cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def default_jobs(graph: TaskGraph | None = None) -> int:
+    """The CPU count, or more if a step plans more shards at once (they are replicas)."""
+    widest = max((st.shard_count for st in graph.steps), default=1) if graph else 1
+    return max(cpu_count(), widest)
 
 
 def new_run_id() -> str:
@@ -144,7 +154,7 @@ def _kill_leftovers(store: Store, run_id: str) -> int:
 
 
 def _register_steps(
-    store: Store, graph: TaskGraph, run_id: str, outputs: Mapping[str, Path]
+    store: Store, graph: TaskGraph, run_id: str, outputs: Mapping[str, Path], ckpt_root: Path
 ) -> list[str]:
     messages: list[str] = []
     known = store.steps(run_id)
@@ -160,23 +170,33 @@ def _register_steps(
             _clear_shards(Path(old.output_dir))
             messages.append(f"{st.name}: changed since its shards were published; redoing it")
         _clear_shards(out)
+        # Progress recorded for another definition of the step is not progress of this one.
+        shutil.rmtree(checkpoints.step_checkpoints(ckpt_root, st.name), ignore_errors=True)
         out.mkdir(parents=True, exist_ok=True)
         store.replace_step(run_id, row)
     for name in sorted(set(known) - set(fingerprints)):
+        shutil.rmtree(checkpoints.step_checkpoints(ckpt_root, name), ignore_errors=True)
         store.drop_step(run_id, name)
     return messages
 
 
 def _reconcile(
-    store: Store, run_id: str, outputs: Mapping[str, Path]
+    store: Store, run_id: str, outputs: Mapping[str, Path], ckpt_root: Path
 ) -> dict[tuple[str, int], ShardRow]:
-    """Make rows agree with the disk after a crash; reset unfinished shards to pending."""
+    """Make rows agree with the disk after a crash; reset unfinished shards to pending.
+
+    Checkpoint folders of unfinished shards are kept: their attempts resume from them.
+    """
     rows = store.shards(run_id)
     changed: list[ShardRow] = []
     for key, row in rows.items():
+        published = row.state == "done" or (outputs[row.step] / f"shard-{row.idx}").exists()
+        if published:
+            # Published, then the runner may have died before removing the checkpoint.
+            checkpoints.remove(checkpoints.shard_checkpoint(ckpt_root, row.step, row.idx))
         if row.state == "done":
             continue
-        if (outputs[row.step] / f"shard-{row.idx}").exists():
+        if published:
             # Renamed into place, then the runner died before recording it.
             new = row.with_(state="done", pid=None, pid_start=None, reason=None)
         else:
@@ -186,6 +206,26 @@ def _reconcile(
             changed.append(new)
     store.save(run_id, changed)
     return rows
+
+
+def _drop_other_checkpoints(state_dir: Path, run_id: str) -> None:
+    """Checkpoints of runs other than ``run_id``: no `exoc run` resumes those any more."""
+    root = state_dir / checkpoints.CHECKPOINTS
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.name != run_id:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def concurrency_notes(graph: TaskGraph, jobs: int) -> list[str]:
+    """Steps whose shards cannot all run at once under ``--jobs`` (slower than planned)."""
+    return [
+        f"{st.name}: {st.shard_count} shards are planned to run at once, but --jobs is "
+        f"{jobs}; it takes about {-(-st.shard_count // jobs)}x its planned time"
+        for st in graph.steps
+        if st.shard_count > jobs
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +285,17 @@ def _execute_locked(
             store.create_run(run_id, key, time.time())
             messages.append(f"new run {run_id}")
         shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
+        _drop_other_checkpoints(config.state_dir, run_id)
+        ckpt_root = config.state_dir / checkpoints.CHECKPOINTS / run_id
+        shutil.rmtree(ckpt_root / checkpoints.TRASH, ignore_errors=True)
         outputs = {
             st.name: resolve_output(st.output, config.base_dir, config.state_dir, run_id, st.name)
             for st in graph.steps
         }
-        messages.extend(_register_steps(store, graph, run_id, outputs))
-        rows = _reconcile(store, run_id, outputs)
+        messages.extend(_register_steps(store, graph, run_id, outputs, ckpt_root))
+        rows = _reconcile(store, run_id, outputs, ckpt_root)
+        jobs = max(1, config.jobs)
+        messages.extend(concurrency_notes(graph, jobs))
         if rows and all(r.state == "done" for r in rows.values()):
             messages.append(
                 f"run {run_id} is complete: nothing to do (`--fresh` runs everything again)"
@@ -280,12 +325,14 @@ def _execute_locked(
             outputs=outputs,
             staging=staging,
             logs=config.state_dir / "logs" / run_id,
-            jobs=max(1, config.jobs),
+            checkpoints=ckpt_root,
+            jobs=jobs,
             backoff_s=config.backoff_s,
             backoff_max_s=config.backoff_max_s,
             grace_s=config.grace_s,
             base_env=procs.base_environment(config.environ, config.clean_env),
             secrets={n: config.environ[n] for st in graph.steps for n in st.secrets},
+            helper_lib=str(checkpoints.install_helper(config.state_dir / checkpoints.HELPER_LIB)),
         )
         outcome = Loop(graph, store, rows, settings, reporter).run()
         state = outcome.state
@@ -297,6 +344,8 @@ def _execute_locked(
             recorded = state
         store.set_run(run_id, time.time(), state=recorded, runner_pid=None, runner_start=None)
         shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
+        if state == "done":  # every shard is published: no checkpoint is left to keep
+            checkpoints.remove(ckpt_root)
         for path in staging.values():
             if path.name == run_id:
                 shutil.rmtree(path.parent, ignore_errors=True)

@@ -32,6 +32,7 @@ from exo.compiler.names import require_env_names
 from ..api import (
     PlannedWorkflow,
     Shard,
+    micro_batch_size,
     output_placeholder_problem,
     shard_count,
     shard_range,
@@ -67,10 +68,11 @@ class LocalStep(Frozen):
     input_kind: Literal["none", "dataset", "step"]
     input_ref: str
     items: int
+    #: The micro-batch size (``{batch_size}``; ``None``: a shard is one micro-batch).
     batch_size: int | None
-    #: Number of shards; :meth:`shard` gives each one's item range.
+    #: Number of shards (the planned replicas); :meth:`shard` gives each one's item range.
     shard_count: int
-    #: At most this many shards at once (the planned replicas).
+    #: At most this many shards at once (all of them: shards are replicas).
     parallelism: int
     retries: int
     preemption_retries: int
@@ -78,7 +80,7 @@ class LocalStep(Frozen):
 
     def shard(self, index: int) -> Shard:
         """Items ``[start, end)`` of shard ``index`` (DESIGN §6, as every backend computes it)."""
-        return shard_range(self.items, self.shard_count, self.batch_size, index)
+        return shard_range(self.items, self.shard_count, index)
 
     def fingerprint(self, upstream: tuple[str, ...] = ()) -> str:
         """Hash of everything that determines this step's outputs, and its inputs' hashes."""
@@ -197,9 +199,9 @@ def build(planned: PlannedWorkflow) -> TaskGraph:
                 input_kind=kind,
                 input_ref=ref,
                 items=step.items or 0,
-                batch_size=sp.batch_size,
+                batch_size=micro_batch_size(step, sp),
                 shard_count=shard_count(step, sp),
-                parallelism=max(1, sp.replicas),
+                parallelism=shard_count(step, sp),
                 retries=step.retries,
                 preemption_retries=step.preemption_retries,
                 timeout_s=step.timeout_h * 3600.0 if step.timeout_h is not None else None,

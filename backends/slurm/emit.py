@@ -5,6 +5,7 @@ from __future__ import annotations
 from exo.compiler.diagnostics import CompileError, Severity
 
 from ..api import Artifact, PlannedWorkflow
+from ..runtime import checkpoints
 from . import jobs as jobs_mod
 from .jobs import SlurmJob
 from .options import SlurmOptions
@@ -61,4 +62,7 @@ def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
                 executable=True,
             )
         )
+    # The worker helper, which submit.sh copies beside the run for the shards' PYTHONPATH.
+    for rel, text in checkpoints.helper_files().items():
+        artifacts.append(Artifact(f"{checkpoints.HELPER_LIB}/{rel}", text))
     return sorted(artifacts, key=lambda a: a.path)

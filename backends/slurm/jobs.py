@@ -3,9 +3,13 @@
 Every decision the scripts encode is made here (partition, GRES, time limit,
 shard formula, output location, argv words); the templates only lay it out.
 Shard ranges, runtime placeholders, ``EXO_*`` variables and the output
-contract are those of :mod:`exo.backends.api` and the local backend: a shard
-writes into a fresh attempt directory (``{output}``), which is renamed to
-``<output>/shard-<index>`` when the command succeeds.
+contract are those of :mod:`exo.backends.api` and the local backend: one array
+task per planned replica, each a long-lived shard over ``[floor(W*i/n),
+floor(W*(i+1)/n))``; a shard writes into a fresh attempt directory
+(``{output}``), which is renamed to ``<output>/shard-<index>`` when the command
+succeeds; its checkpoint folder (``{checkpoint}``,
+``<run dir>/checkpoints/<step>/shard-<index>``) survives requeues, error retries
+and resubmissions, and is removed once the shard is published.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from exo.compiler.diagnostics import Diagnostic, Severity
 from exo.compiler.ir import Step, step_dag
 from exo.compiler.plan import StepPlan
 
-from ..api import PlannedWorkflow, expand, output_placeholder_problem, shard_count, step_span
+from ..api import (
+    PlannedWorkflow,
+    expand,
+    micro_batch_size,
+    output_placeholder_problem,
+    shard_count,
+    step_span,
+)
 from ..local.tasks import OutputDir, output_dir
 from .options import MAX_TIME_MINUTES, SlurmOptions
 from .shell import PLACEHOLDER_VARS, Shell, literal, quote, word
@@ -54,14 +65,15 @@ class SlurmJob:
     script: str
     job_name: str
     needs: tuple[str, ...]
+    #: Array tasks: one per planned replica (DESIGN §6), each a long-lived shard.
     shards: int
-    replicas: int
     tier: Tier
     #: ``#SBATCH`` options, in order, each one line.
     directives: tuple[str, ...]
     time_minutes: int
     # what the script computes at run time
     items: int
+    #: The micro-batch size (``None``: a shard is one micro-batch).
     batch_size: int | None
     retries: int
     preemption_retries: int
@@ -117,19 +129,18 @@ def tier(step: Step, sp: StepPlan, options: SlurmOptions) -> Tier:
     return Tier(on_demand, options.qos, options.account, spot=True, spot_unmapped=True)
 
 
-def time_limit_minutes(step: Step, sp: StepPlan, shards: int, options: SlurmOptions) -> int:
+def time_limit_minutes(step: Step, sp: StepPlan, options: SlurmOptions) -> int:
     """``--time`` of one array task: every attempt of one shard plus the backoff between them.
 
-    A step's P-duration covers ``shards / replicas`` shards run one after another
-    by each replica, plus one startup; a shard's share is the startup plus its
-    part of the rest. One attempt gets that share times ``1 + time_margin``
-    (or the step's ``timeout``), and the task gets ``retries + 1`` attempts.
+    A shard is one replica's whole share of the step (DESIGN §6), so one attempt
+    gets the step's P-duration (startup included) times ``1 + time_margin``, or
+    the step's ``timeout``; the task gets ``retries + 1`` attempts. A requeue
+    after a preemption starts the task again with its full time limit.
     """
-    replicas = max(1, min(sp.replicas, shards))
-    work_h = max(sp.p_duration_h - step.startup_h, 0.0)
-    shard_h = step.startup_h + work_h * replicas / shards
     attempt_h = (
-        step.timeout_h if step.timeout_h is not None else shard_h * (1 + options.time_margin)
+        step.timeout_h
+        if step.timeout_h is not None
+        else sp.p_duration_h * (1 + options.time_margin)
     )
     backoff_s = sum(
         min(options.backoff_s * 2.0**i, options.backoff_max_s) for i in range(step.retries)
@@ -191,7 +202,7 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
         if (problem := output_placeholder_problem(step)) is not None:
             out.append(problem)
         n = shard_count(step, sp)
-        if time_limit_minutes(step, sp, n, options) > MAX_TIME_MINUTES:
+        if time_limit_minutes(step, sp, options) > MAX_TIME_MINUTES:
             out.append(
                 Diagnostic(
                     "E702",
@@ -209,7 +220,7 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
                     f"{options.max_array_size}",
                     step_span(step),
                     help=(
-                        "allow larger batch sizes, or raise MaxArraySize in slurm.conf "
+                        "cap the step's `replicas`, or raise MaxArraySize in slurm.conf "
                         "and pass --slurm-max-array-size",
                     ),
                 )
@@ -243,9 +254,8 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
         step = program.step(name)
         sp = planned.step_plan(name)
         n = shard_count(step, sp)
-        replicas = max(1, min(sp.replicas, n))
         t = tier(step, sp, options)
-        minutes = time_limit_minutes(step, sp, n, options)
+        minutes = time_limit_minutes(step, sp, options)
         directives: list[str] = [f"--job-name={job_name(wf, name)}"]
         if t.partition:
             directives.append(f"--partition={t.partition}")
@@ -254,7 +264,8 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
         if t.account:
             directives.append(f"--account={t.account}")
         if n > 1:
-            directives.append(f"--array=0-{n - 1}%{replicas}")
+            # One task per replica-shard, all at once (no throttle: shards are replicas).
+            directives.append(f"--array=0-{n - 1}")
         directives.append(f"--time={format_time(minutes)}")
         directives.append("--nodes=1")
         directives.append("--ntasks=1")
@@ -296,7 +307,8 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
             + (", spot" if sp.spot else ", on-demand")
             + (f", batch size {sp.batch_size}" if sp.batch_size is not None else "")
             + f", {sp.replicas} replica(s)",
-            f"shards: {n} over {step.items or 0} items; P-duration {sp.p_duration_h:.3f} h, "
+            f"shards: {n} (one per replica) over {step.items or 0} items; "
+            f"P-duration {sp.p_duration_h:.3f} h, "
             f"expected cost ${sp.expected_cost_usd:.2f}",
         ]
         if step.image and options.container == "none":
@@ -309,12 +321,11 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
                 job_name=job_name(wf, name),
                 needs=step.predecessors(),
                 shards=n,
-                replicas=replicas,
                 tier=t,
                 directives=tuple(directives),
                 time_minutes=minutes,
                 items=step.items or 0,
-                batch_size=sp.batch_size,
+                batch_size=micro_batch_size(step, sp),
                 retries=step.retries,
                 preemption_retries=step.preemption_retries,
                 timeout_s=math.ceil(step.timeout_h * 3600) if step.timeout_h is not None else None,

@@ -1,10 +1,11 @@
 """``exoc run/status/cancel --target slurm``: submit a plan and follow it to the end.
 
 A run lives in one directory, ``<state dir>/slurm/<workflow key>/<run id>/``:
-the emitted ``submit.sh`` and ``steps/*.sbatch``, ``jobs.tsv`` (step -> Slurm
-job id), ``logs/<step>/shard-<i>.log``, ``state/<step>/shard-<i>.{done,
-failed,errors,restarts}`` (written by the job scripts) and ``outputs/`` for
-steps without a local ``output``. ``latest`` next to the run directories names
+the emitted ``submit.sh``, ``steps/*.sbatch`` and ``lib/`` (the worker helper),
+``jobs.tsv`` (step -> Slurm job id), ``logs/<step>/shard-<i>.log``,
+``state/<step>/shard-<i>.{done,failed,errors,restarts}`` (written by the job
+scripts), ``checkpoints/<step>/shard-<i>/`` (each unpublished shard's checkpoint
+folder) and ``outputs/`` for steps without a local ``output``. ``latest`` next to the run directories names
 the run ``exoc run`` resumes, ``status`` shows and ``cancel`` stops.
 
 Following needs no accounting database: ``squeue`` says what is still queued
@@ -30,6 +31,7 @@ from exo.compiler.diagnostics import CompileError, Diagnostic
 
 from ..api import Artifact, RunReport, RunState, ShardFailure, StepProgress, TaskState
 from ..local.progress import Reporter
+from ..runtime import checkpoints
 from . import scheduler
 from .jobs import SlurmJob
 from .scheduler import Cluster, QueuedTask, SlurmUnavailable
@@ -305,6 +307,10 @@ def forget_shards(
         if job.step not in steps:
             continue
         shutil.rmtree(run_dir / "state" / job.step, ignore_errors=True)
+        shutil.rmtree(
+            checkpoints.step_checkpoints(run_dir / checkpoints.CHECKPOINTS, job.step),
+            ignore_errors=True,
+        )
         out = output_path(job, run_dir, workflow_dir, run_id)
         if out.is_dir():
             for entry in out.iterdir():
@@ -471,7 +477,7 @@ def _check_array_sizes(config: RunConfig, jobs: Sequence[SlurmJob]) -> None:
         Diagnostic(
             "E702",
             f"step `{j.step}` runs {j.shards} shards but the cluster's MaxArraySize is {limit}",
-            help=("allow larger batch sizes, or ask the admins to raise MaxArraySize",),
+            help=("cap the step's `replicas`, or ask the admins to raise MaxArraySize",),
         )
         for j in jobs
         if j.shards > limit

@@ -27,6 +27,8 @@ import jinja2
 from exo.compiler.ir import RUNTIME_PLACEHOLDERS
 from exo.compiler.names import require_env_names
 
+from ..api import ALIASES
+
 #: Same syntax as :func:`exo.backends.api.expand`: ``{{``/``}}`` are braces, ``{name}`` a placeholder.
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -35,9 +37,12 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: IR refuses names starting with ``EXO_`` in any case (``exo.compiler.names``).
 INTERNAL_PREFIX = "exo_"
 
-#: Runtime placeholder -> the (unexported) variable the job script holds its value in.
-#: They are exported as ``EXO_*`` only into the step's process.
-PLACEHOLDER_VARS: dict[str, str] = {name: INTERNAL_PREFIX + name for name in RUNTIME_PLACEHOLDERS}
+#: Runtime placeholder -> the (unexported) variable the job script holds its value in
+#: (an alias such as ``shard_index`` reads its ``batch_*`` twin). They are exported as
+#: ``EXO_*`` only into the step's process.
+PLACEHOLDER_VARS: dict[str, str] = {
+    name: INTERNAL_PREFIX + ALIASES.get(name, name) for name in RUNTIME_PLACEHOLDERS
+}
 
 
 class Shell(str):

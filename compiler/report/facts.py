@@ -381,6 +381,47 @@ def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, 
     return tuple(out)
 
 
+def execution_assumptions(plan: Plan, program: Program | None) -> tuple[tuple[str, str], ...]:
+    """What the figures assume of the commands themselves (DESIGN §6): the user's claims."""
+    if program is None or not plan.steps:
+        return ()
+    out = [
+        (
+            "replicas",
+            "each replica runs as one long-lived process over its share of the items, "
+            "paying `startup` once per start",
+        )
+    ]
+    batch, interval = [], []
+    names = set(program.step_names())
+    for s in plan.steps:
+        if not s.spot or s.name not in names:
+            continue
+        ck = program.step(s.name).checkpoint
+        if ck.kind == "batch":
+            batch.append(s.name)
+        elif ck.kind == "interval":
+            interval.append(f"{s.name} every {fmt.hours(ck.interval_h)}")
+    if batch:
+        out.append(
+            (
+                "checkpoint = batch",
+                f"{', '.join(batch)}: the command commits every batch to its checkpoint "
+                "folder and, restarted, skips what is committed (exo.worker, or the contract "
+                "in docs/resumable-commands.md); a preemption then loses at most one batch",
+            )
+        )
+    if interval:
+        out.append(
+            (
+                "interval checkpoints",
+                f"{', '.join(interval)}: the command records its progress in its checkpoint "
+                "folder at least that often and resumes from it",
+            )
+        )
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -420,6 +461,6 @@ def build_report(
         savings=savings(plan),
         constraints=constraints(plan, program, catalog, options),
         edges=edges,
-        assumptions=assumptions(plan, catalog),
+        assumptions=assumptions(plan, catalog) + execution_assumptions(plan, program),
         dag_known=program is not None,
     )

@@ -194,6 +194,20 @@ def why_section(report: Report) -> Group:
     return _section("why", items)
 
 
+#: Assumption topics shown in the terminal report (the others are in the header or HTML).
+COMMAND_ASSUMPTIONS = ("replicas", "checkpoint = batch", "interval checkpoints")
+
+
+def assumes_section(report: Report) -> Group | None:
+    """What the figures assume of the commands (checkpoints): the user's claims."""
+    items = [
+        (1, Text(f"{topic}: {text}", style="dim"))
+        for topic, text in report.assumptions
+        if topic in COMMAND_ASSUMPTIONS
+    ]
+    return _section("assumes", items) if items else None
+
+
 def explanation_section(report: Report) -> Group:
     title = "why no plan" if report.plan.status == "infeasible" else "solver notes"
     style = "" if report.plan.status == "infeasible" else "dim"
@@ -212,6 +226,8 @@ def report_renderable(report: Report, width: int, *, solve_time: bool = True) ->
             parts += [Text(), why_section(report)]
         if any(r.plan.on_critical_path for r in report.steps):
             parts += [Text(), Text(f"{CRITICAL} on the critical path", style="dim")]
+        if (assumes := assumes_section(report)) is not None:
+            parts += [Text(), assumes]
     if report.plan.explanation:
         parts += [Text(), explanation_section(report)]
     return Group(*parts)

@@ -1,0 +1,1 @@
+"""Run-time logic shared by the backends that run shards (local, Slurm, Kubernetes)."""
