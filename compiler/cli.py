@@ -93,7 +93,6 @@ def _root(
     """exo: compile batch AI workflows into the cheapest plan that meets the deadline."""
 
 
-
 def main() -> None:
     try:
         app(standalone_mode=True)

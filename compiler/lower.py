@@ -8,8 +8,8 @@ workflow only when a step of the entry file depends on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -111,7 +110,7 @@ def _compiled_lark() -> dict[str, Any] | None:
     if os.environ.get("EXO_PARSER", "").lower() == "python":
         return None
     try:
-        import lark_cython  # type: ignore[import-not-found, unused-ignore]
+        import lark_cython  # type: ignore[import-untyped, import-not-found, unused-ignore]
     except ImportError:
         return None
     return {"_plugins": lark_cython.plugins}
