@@ -78,19 +78,17 @@ class TreeBuilder:
             return Str(span, (raw[1:-1],))
 
     def number(self, tok: Any) -> Value:
-        text = tok.value
-        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
-        try:
-            return classify_number(text, span)
-        except LiteralError as e:
-            self.errors.append(e.diagnostic)
-            return BadLiteral(span, 1, text)
+        return self._classified(tok, classify_number)
 
     def money(self, tok: Any) -> Value:
+        return self._classified(tok, classify_money)
+
+    def _classified(self, tok: Any, classify: Callable[[str, Span], Value]) -> Value:
+        """A number or money literal, or (its error collected) a stand-in for it."""
         text = tok.value
         span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
         try:
-            return classify_money(text, span)
+            return classify(text, span)
         except LiteralError as e:
             self.errors.append(e.diagnostic)
             return BadLiteral(span, 1, text)
