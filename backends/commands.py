@@ -41,8 +41,6 @@ from exo.compiler.cli_support import (
     stdout_console,
 )
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity, relabel
-from exo.compiler.frontend import compile_file
-from exo.compiler.modules import module_label
 from exo.compiler.plan import Plan
 
 from .api import Artifact, Backend, PlannedWorkflow, RunContext, RunnableBackend, RunReport
@@ -90,6 +88,7 @@ def plan_for(
     Returns the planned workflow and the source texts (for rendering later
     diagnostics). Raises :class:`CompileError` or :class:`Infeasible`.
     """
+    from exo.compiler.frontend import compile_file  # loaded when a command runs, not for --help
     from exo.compiler.optimizer import optimize
 
     compiled = compile_file(path, params, catalog=catalog, label=str(path))
@@ -340,6 +339,8 @@ def _options_or_exit(
 def _shown(diagnostics: Sequence[Diagnostic], file: Path) -> list[Diagnostic]:
     """A backend's diagnostics point into modules by key (``wf.exo``); name the files
     as the user named the workflow (``x/wf.exo``), like the compiler's own."""
+    from exo.compiler.modules import module_label
+
     return relabel(diagnostics, functools.partial(module_label, str(file)))
 
 

@@ -67,6 +67,8 @@ _GPU_SETS = (
     ("A100-80GB", "H100"),
     ("T4", "L4"),
 )
+#: Offered only on instances with one accelerator each (g4dn.xlarge, g6.xlarge).
+_SINGLE_GPU = frozenset({"T4", "L4"})
 _BATCHES = ((8, 16, 32, 64), (16, 32, 64), (32, 64, 128), (64, 128, 256))
 _IMAGES = (
     "ghcr.io/acme/vllm-batch:0.6.3",
@@ -208,6 +210,8 @@ def _step(rng: random.Random, g: int, k: int, ds: str, ds2: str) -> StepSpec:
         accels = rng.choice(_GPU_SETS)
         batches = rng.choice(_BATCHES)
         gpus = rng.choice((1, 1, 2, 4, 8))
+        if all(a in _SINGLE_GPU for a in accels):  # no instance of theirs has more
+            gpus = 1
         attrs += [
             ("accelerators", "[" + ", ".join(accels) + "]"),
             ("gpus", str(gpus)),
@@ -237,7 +241,7 @@ def _step(rng: random.Random, g: int, k: int, ds: str, ds2: str) -> StepSpec:
         ]
         blocks.append(("throughput", _gpu_throughput(rng, accels, batches)))
     elif k in (1, 3, 7):  # CPU throughput
-        cpu = rng.choice((2, 4, 8, 16))
+        cpu = rng.choice((2, 4, 8))  # the catalog's largest CPU instance has 8 vCPUs
         attrs += [
             ("cpu", str(cpu)),
             ("memory", f"{cpu * 4}GiB"),

@@ -1,8 +1,11 @@
 """The ``exoc`` command line (DESIGN §5).
 
 Exit codes: 0 success, 1 diagnostics, 2 usage error, 3 infeasible plan,
-130 interrupted. Commands live in their own modules and are registered here,
-in one list, so that the whole surface is visible in one place.
+130 interrupted. Commands live in their own modules and are listed here, in one
+table, so that the whole surface is visible in one place. A command's module is
+imported when the command runs (or shows its own help), so that every command
+starts as fast as what it needs allows: ``exoc check`` never loads the optimizer,
+the report writers or the backends.
 """
 
 from __future__ import annotations
@@ -11,17 +14,70 @@ import os
 import sys
 
 import typer
-from typer.core import TyperCommand
 
-from exo.backends import commands as backend_commands
-from exo.backends import commands_calibration
-from exo.compiler import __version__, commands_frontend, commands_plan
-from exo.compiler.cli_help import ExoCommand, ExoGroup
-from exo.compiler.report import commands as report_commands
+from exo.compiler import __version__
+from exo.compiler.cli_help import ExoGroup
+
+#: Every command, in the order of ``--help``: name -> (the module whose ``register(app)``
+#: defines it, the first sentence of its help). ``tests/test_startup.py`` checks that
+#: each sentence is the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": (
+        "exo.compiler.commands_frontend",
+        "Validate workflows: exit 0, or 1 with every problem reported.",
+    ),
+    "graph": (
+        "exo.compiler.commands_frontend",
+        "Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid.",
+    ),
+    "ir": (
+        "exo.compiler.commands_frontend",
+        "Print the typed IR as canonical JSON (sorted keys) for tools.",
+    ),
+    "plan": (
+        "exo.compiler.commands_plan",
+        "Plan a workflow: the cheapest placement meeting deadline, budget and quotas.",
+    ),
+    "diff": (
+        "exo.compiler.report.commands",
+        "Compare two saved plans: what changed per step (tier, batch, replicas, cost, time) "
+        "and in total.",
+    ),
+    "backends": (
+        "exo.backends.commands",
+        "List the installed backends and their options (exit 1 if a plugin is broken).",
+    ),
+    "compile": (
+        "exo.backends.commands",
+        "Plan the workflow and write the target backend's artifacts, deterministically.",
+    ),
+    "run": (
+        "exo.backends.commands",
+        "Execute the workflow (local processes by default); resumes an unfinished run.",
+    ),
+    "status": ("exo.backends.commands", "Show the state of the workflow's last run."),
+    "cancel": (
+        "exo.backends.commands",
+        "Stop the workflow's running run (for backends that support it).",
+    ),
+    "profile": (
+        "exo.backends.commands_calibration",
+        "Run a step's command here on a small sample per batch size; print its measured figures.",
+    ),
+    "calibrate": (
+        "exo.backends.commands_calibration",
+        "Turn a run's ledger into a calibration file for `--calibration`.",
+    ),
+}
+
+
+class ExocGroup(ExoGroup):
+    lazy = COMMANDS
+
 
 app = typer.Typer(
     name="exoc",
-    cls=ExoGroup,
+    cls=ExocGroup,
     help="exo: compile batch AI workflows into the cheapest plan that meets the deadline.",
     no_args_is_help=True,
     add_completion=False,
@@ -43,24 +99,6 @@ def _root(
     ),
 ) -> None:
     """exo: compile batch AI workflows into the cheapest plan that meets the deadline."""
-
-
-#: Every command module, in the order their commands appear in ``--help``;
-#: each exposes ``register(app)``.
-COMMAND_MODULES = (
-    commands_frontend,
-    commands_plan,
-    report_commands,
-    backend_commands,
-    commands_calibration,
-)
-
-for _module in COMMAND_MODULES:
-    _module.register(app)
-# Every command writes its help with argument names and full option names.
-for _info in app.registered_commands:
-    if _info.cls in (None, TyperCommand):
-        _info.cls = ExoCommand
 
 
 def main() -> None:

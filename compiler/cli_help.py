@@ -10,13 +10,19 @@ options with their metavar, full option names (a long one puts its
 description on the next line), and one section per help panel (the options
 of each backend). Only help is changed: parsing, errors and completion stay
 typer's.
+
+The group loads a command's module when that command is first needed (run, or
+asked for its own help): ``exoc --help`` and ``exoc check`` do not import what
+``exoc plan`` or ``exoc run`` need.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
+import typer
 from typer.core import TyperCommand, TyperGroup
 
 #: The section options without a panel go in.
@@ -125,8 +131,41 @@ class ExoCommand(TyperCommand):
         write_help(self, ctx, formatter)
 
 
+def load_commands(module_name: str) -> dict[str, Any]:
+    """The click commands that ``module_name``'s ``register(app)`` defines, by name."""
+    module = importlib.import_module(module_name)
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    module.register(app)
+    # Every command writes its help with argument names and full option names.
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = ExoCommand
+    return dict(typer.main.get_group(app).commands)
+
+
 class ExoGroup(TyperGroup):
-    """The ``exoc`` group: its options, then every command with its first sentence."""
+    """The ``exoc`` group: its options, then every command with its first sentence.
+
+    Commands listed in :attr:`lazy` are loaded from their module on first use."""
+
+    #: Command name -> (module whose ``register(app)`` defines it, its first sentence),
+    #: in the order of ``--help``.
+    lazy: ClassVar[Mapping[str, tuple[str, str]]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*self.lazy, *(n for n in super().list_commands(ctx) if n not in self.lazy)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            for name, command in load_commands(self.lazy[cmd_name][0]).items():
+                self.commands.setdefault(name, command)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and args[0] not in self.lazy:
+            for name in self.lazy:  # a misspelt command: typer suggests from every command
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return [*usage_pieces(self, ctx), self.subcommand_metavar]
@@ -134,6 +173,9 @@ class ExoGroup(TyperGroup):
     def format_help(self, ctx: Any, formatter: Any) -> None:
         rows = []
         for name in self.list_commands(ctx):
+            if name in self.lazy and name not in self.commands:
+                rows.append((name, self.lazy[name][1]))
+                continue
             cmd = self.get_command(ctx, name)
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit=200)))

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,7 +17,9 @@ from exo.compiler.diagnostics import (
     print_diagnostics,
     render_json,
 )
-from exo.compiler.frontend import Compiled, compile_file
+
+if TYPE_CHECKING:  # the front end loads when a command compiles, not for --help
+    from exo.compiler.frontend import Compiled
 
 
 class Exit(IntEnum):
@@ -82,6 +84,8 @@ def compile_or_exit(
     fmt: str = "text",
 ) -> Compiled:
     """Compile, or print every diagnostic and exit 1; warnings go to stderr either way."""
+    from exo.compiler.frontend import compile_file
+
     try:
         compiled = compile_file(file, parse_params(params), catalog=catalog, label=str(file))
     except CompileError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,10 +21,12 @@ from exo.compiler.cli_support import (
     stderr_console,
 )
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
-from exo.compiler.frontend import compile_file
-from exo.compiler.graphviz import to_dot, to_mermaid
-from exo.compiler.optimizer import optimize
-from exo.compiler.plan import Plan
+
+if TYPE_CHECKING:
+    from exo.compiler.plan import Plan
+
+# Each command imports the stages it runs when it runs: `exoc check` never loads the
+# optimizer (numpy, scipy, cvxpy) nor the report writers.
 
 
 def check(
@@ -34,6 +36,8 @@ def check(
     diagnostics_format: str = DIAG_FORMAT_OPTION,
 ) -> None:
     """Validate workflows: exit 0, or 1 with every problem reported."""
+    from exo.compiler.frontend import compile_file
+
     every: list[Diagnostic] = []
     failed: list[tuple[Path, int]] = []
     warned = 0
@@ -105,9 +109,13 @@ def graph(
         raise typer.BadParameter("choose dot or mermaid", param_hint="--format")
     if time_limit is not None and not time_limit > 0:
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
+    from exo.compiler.graphviz import to_dot, to_mermaid
+
     compiled = compile_or_exit(file, params, catalog)
     planned: Plan | None = None
     if plan:
+        from exo.compiler.optimizer import optimize
+
         planned = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
         if planned.status == "infeasible":
             console = stderr_console()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,10 +25,10 @@ from exo.compiler.cli_support import (
     compile_or_exit,
     stderr_console,
 )
-from exo.compiler.optimizer import DEFAULT_TIME_LIMIT_S, optimize
-from exo.compiler.plan import Plan
-from exo.compiler.planning_ui import planning
 from exo.compiler.report import commands as report_commands
+
+if TYPE_CHECKING:
+    from exo.compiler.plan import Plan
 
 #: text, json, html, markdown (md); every format but plain JSON is rendered by exo.compiler.report.
 FORMATS = report_commands.FORMATS
@@ -37,6 +37,8 @@ FORMATS = report_commands.FORMATS
 def resolve_time_limit(seconds: float | None) -> float | None:
     """``--time-limit``: the default when absent, no limit for ``inf``."""
     if seconds is None:
+        from exo.compiler.optimizer import DEFAULT_TIME_LIMIT_S
+
         return DEFAULT_TIME_LIMIT_S
     if not seconds > 0:  # zero, negative or NaN
         raise typer.BadParameter(
@@ -82,6 +84,9 @@ def plan(
     limit = resolve_time_limit(time_limit)
     sweeps = report_commands.parse_sweeps(what_if)
     earlier = report_commands.load_compare(compare)
+    from exo.compiler.optimizer import optimize
+    from exo.compiler.planning_ui import planning
+
     compiled, notes = calibrate_or_exit(compile_or_exit(file, params, catalog), calibration)
     with planning() as ui:
         result = optimize(

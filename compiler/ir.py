@@ -9,12 +9,14 @@ Runtime placeholders (``{batch_index}``, ``{output}``, ...) stay in strings.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from exo.compiler.names import require_env_names
+
+if TYPE_CHECKING:  # the graph library loads when a DAG is built, not with the IR
+    import networkx as nx
 
 #: Placeholders a backend fills in at run time; any other ``{name}`` must be a param.
 RUNTIME_PLACEHOLDERS: tuple[str, ...] = (
@@ -218,6 +220,8 @@ def step_dag(program: Program) -> nx.DiGraph[str]:
 
     Edge attribute ``kind`` is ``input`` or ``after``.
     """
+    import networkx as nx
+
     g: nx.DiGraph[str] = nx.DiGraph()
     for s in program.steps:
         g.add_node(s.name)

@@ -123,9 +123,33 @@ def _example(text: str) -> str:
     return shown + (m.group(3) or "")
 
 
+#: Number literals already read, by text: the value depends on the text alone and a
+#: large workflow repeats a few hundred of them (``4``, ``2h``, ``16GiB``) many times.
+#: Only literals that read cleanly are kept, and at most :data:`_READ_MAX` of them.
+_READ: dict[str, tuple[type[Num | DurationLit | SizeLit], int | float]] = {}
+_READ_MAX = 4096
+
+
 def classify_number(text: str, span: Span) -> Num | DurationLit | SizeLit:
     """``10_000`` → Num, ``1e6`` → Num, ``1h30m`` → DurationLit (hours), ``16GiB`` →
     SizeLit (GiB)."""
+    known = _READ.get(text)
+    if known is not None:
+        return known[0](span, known[1], text)
+    node = _classify_number(text, span)
+    if len(_READ) < _READ_MAX:
+        value = (
+            node.value
+            if isinstance(node, Num)
+            else node.hours
+            if isinstance(node, DurationLit)
+            else node.gib
+        )
+        _READ[text] = (type(node), value)
+    return node
+
+
+def _classify_number(text: str, span: Span) -> Num | DurationLit | SizeLit:
     m = _NUM.fullmatch(text)
     if m is not None:
         return Num(span, _number(text, span), text)
@@ -189,6 +213,10 @@ def classify_money(text: str, span: Span) -> MoneyLit:
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+#: A string body without escapes or doubled braces whose every brace belongs to a
+#: well-formed placeholder: most strings, decoded by splitting at the placeholders.
+_PLAIN = re.compile(r"[^{}\\]*(?:\{[A-Za-z_][A-Za-z0-9_.\-]*\}[^{}\\]*)*")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 
 
 def decode_string(raw: str, span: Span) -> Str:
@@ -198,6 +226,26 @@ def decode_string(raw: str, span: Span) -> Str:
     after an escape still points at the right character.
     """
     assert raw.startswith('"') and raw.endswith('"')
+    end = len(raw) - 1
+    if _PLAIN.fullmatch(raw, 1, end) is not None:
+        if "{" not in raw:
+            return Str(span, (raw[1:end],) if end > 1 else ())
+        parts: list[str | Placeholder] = []
+        pos = 1
+        for m in _PLACEHOLDER.finditer(raw, 1, end):
+            start = m.start()
+            if start > pos:
+                parts.append(raw[pos:start])
+            parts.append(Placeholder(m.group(1), _sub(span, start + 1, m.end() - start - 2)))
+            pos = m.end()
+        if pos < end:
+            parts.append(raw[pos:end])
+        return Str(span, tuple(parts))
+    return _decode_escaped(raw, span)
+
+
+def _decode_escaped(raw: str, span: Span) -> Str:
+    """The general case, one character at a time: escapes, ``{{``/``}}``, and errors."""
     parts: list[str | Placeholder] = []
     buf: list[str] = []
     i = 1

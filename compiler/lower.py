@@ -8,11 +8,10 @@ workflow only when a step of the entry file depends on it.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import networkx as nx
 
 from exo.compiler import limits as L
 from exo.compiler import values as V
@@ -600,9 +599,12 @@ def _key_text(k: Num | Ref | Str) -> str:
 def dag_checks(
     lw: Lowerer, steps: dict[str, Step], edges: list[tuple[str, str, Span]]
 ) -> list[str] | None:
-    """Report cycles; return the steps in topological order (declaration order for ties)."""
-    g: nx.DiGraph[str] = nx.DiGraph()
-    g.add_nodes_from(steps)
+    """Report cycles; return the steps in topological order (declaration order for ties).
+
+    A plain topological sort (Kahn's, ties by declaration order): linear, and the graph
+    library is only loaded to spell out a cycle when there is one."""
+    successors: dict[str, list[str]] = {n: [] for n in steps}
+    waiting = dict.fromkeys(steps, 0)  # unmet predecessors of each step
     spans: dict[tuple[str, str], Span] = {}
     for a, b, span in edges:
         if a == b:
@@ -613,13 +615,42 @@ def dag_checks(
                 help=["to fix: remove it from its own input/after"],
             )
             continue
-        g.add_edge(a, b)
-        spans.setdefault((a, b), span)
-    cyclic = False
+        if (a, b) in spans:
+            continue
+        spans[(a, b)] = span
+        successors.setdefault(a, []).append(b)
+        successors.setdefault(b, [])
+        waiting[b] = waiting.get(b, 0) + 1
+        waiting.setdefault(a, 0)
+    rank = {n: (lw.decl_order.get(n, 0), i) for i, n in enumerate(successors)}
+    ready = [(rank[n], n) for n, k in waiting.items() if k == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, node = heapq.heappop(ready)
+        order.append(node)
+        for b in successors[node]:
+            waiting[b] -= 1
+            if waiting[b] == 0:
+                heapq.heappush(ready, (rank[b], b))
+    if len(order) == len(successors):
+        return order
+    _report_cycles(lw, successors, spans)
+    return None
+
+
+def _report_cycles(
+    lw: Lowerer, successors: dict[str, list[str]], spans: dict[tuple[str, str], Span]
+) -> None:
+    """E501 for every cycle, spelt out from its first-declared step."""
+    import networkx as nx
+
+    g: nx.DiGraph[str] = nx.DiGraph()
+    g.add_nodes_from(successors)
+    g.add_edges_from(spans)
     for comp in nx.strongly_connected_components(g):
         if len(comp) < 2:
             continue
-        cyclic = True
         sub = g.subgraph(comp)
         start = min(comp, key=lambda n: lw.decl_order.get(n, 0))
         cycle = nx.find_cycle(sub, source=start)
@@ -631,11 +662,6 @@ def dag_checks(
             first,
             help=["to fix: remove one of these dependencies (input or after) to break the cycle"],
         )
-    if cyclic:
-        return None
-    return list(
-        nx.lexicographical_topological_sort(g, key=lambda n: f"{lw.decl_order.get(n, 0):09d}")
-    )
 
 
 def program_of(

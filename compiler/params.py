@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import networkx as nx
-
 from exo.compiler.diagnostics import Span
 from exo.compiler.syntax import ListV, MapV, Param, RangeV, Ref, Str, Value
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from exo.compiler.lower import Lowerer, Scope
 
 #: Longest chain of params naming params (``a = b``, ``b = c`` ... is a chain of 3).
@@ -49,19 +49,31 @@ def references(value: Value) -> Iterator[tuple[str, Span]]:
 
 
 def check_params(lw: Lowerer) -> set[int]:
-    """Report cycles and over-long chains; return the ``id`` of every param in one."""
-    graph: nx.DiGraph[int] = nx.DiGraph()
+    """Report cycles and over-long chains; return the ``id`` of every param in one.
+
+    Most programs have no param naming a param: then there is nothing to check, and the
+    graph library is not loaded."""
     named: dict[int, tuple[str, Param]] = {}
+    nodes: dict[int, None] = {}  # in the order first seen, as a param or as a reference
+    edges: list[tuple[int, int]] = []
     for scope in lw.scopes.values():
         for name, decl in scope.decls.items():
             if not isinstance(decl, Param):
                 continue
             named[id(decl)] = (scope.prefix + name, decl)
-            graph.add_node(id(decl))
+            nodes.setdefault(id(decl))
             for ref, _span in references(lw.param_values.get(id(decl), decl.value)):
                 target = _param(lw, scope, ref)
                 if target is not None:
-                    graph.add_edge(id(decl), id(target))
+                    nodes.setdefault(id(target))
+                    edges.append((id(decl), id(target)))
+    if not edges:
+        return set()
+    import networkx as nx
+
+    graph: nx.DiGraph[int] = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
     poisoned: set[int] = set()
     order = {node: i for i, node in enumerate(graph.nodes)}
     for comp in nx.strongly_connected_components(graph):
@@ -99,6 +111,8 @@ def _too_deep(
     lw: Lowerer, graph: nx.DiGraph[int], named: dict[int, tuple[str, Param]], cyclic: set[int]
 ) -> set[int]:
     """Params at the head of a chain longer than :data:`MAX_PARAM_DEPTH` (reported once each)."""
+    import networkx as nx
+
     dag = graph.subgraph(n for n in graph.nodes if n not in cyclic)
     depth: dict[int, int] = {}
     for node in reversed(list(nx.topological_sort(dag))):

@@ -1,10 +1,16 @@
 """Parsing: ``.exo`` text → :class:`exo.compiler.syntax.Module`, or diagnostics.
 
 The Lark grammar (``exo.lark``, LALR, ``strict``) builds syntax nodes directly
-through an inline transformer: no intermediate parse tree, spans taken from
-the tokens. Lark errors become diagnostics that say what was expected in the
-user's terms; nesting depth is bounded in the lexer so that absurd input gets
-a diagnostic instead of exhausting the stack.
+through one action per rule (``treebuild.py``): no intermediate parse tree,
+spans taken from the tokens. Lark errors become diagnostics that say what was
+expected in the user's terms; nesting depth is bounded in the lexer so that
+absurd input gets a diagnostic instead of exhausting the stack.
+
+Where the optional ``lark-cython`` (the Lark project's compiled LALR parser and
+lexer, ``pip install 'exoc[fast]'``) is installed, a file is parsed with it
+first, on the same grammar, tables and actions; a file it cannot parse is parsed
+again with Lark's pure-Python parser, whose errors make the diagnostics, so that
+they are the same with or without it. ``EXO_PARSER=python`` turns it off.
 """
 
 from __future__ import annotations
@@ -12,14 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -28,29 +33,11 @@ from lark.exceptions import (
     VisitError,
 )
 
+from exo.compiler import treebuild
 from exo.compiler.diagnostics import CompileError, Diagnostic, Span, sort_diagnostics
-from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
+from exo.compiler.literals import LiteralError
 from exo.compiler.recovery import blank, declaration_around, offset_of
-from exo.compiler.syntax import (
-    Attr,
-    BadLiteral,
-    Block,
-    Bool,
-    Decl,
-    Entry,
-    Import,
-    Item,
-    ListV,
-    MapEntry,
-    MapV,
-    Module,
-    Num,
-    Param,
-    RangeV,
-    Ref,
-    Str,
-    Value,
-)
+from exo.compiler.syntax import Item, Module, Param, Value
 
 #: Deepest nesting of ``{`` and ``[`` accepted.
 MAX_DEPTH = 32
@@ -88,119 +75,6 @@ def _span(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-def _join(a: Span, b: Span) -> Span:
-    return Span(a.file, a.line, a.column, b.end_line, b.end_column)
-
-
-class _Builder(Transformer[Token, Any]):
-    """Inline LALR callbacks: children are tokens or syntax nodes."""
-
-    def __init__(self) -> None:
-        super().__init__(visit_tokens=True)
-        self.file = "<input>"
-        #: Bad literals: collected, so that every one in a file is reported.
-        self.errors: list[Diagnostic] = []
-
-    # terminals
-    def STRING(self, tok: Token) -> Str:
-        span = _span(self.file, tok)
-        try:
-            return decode_string(str(tok), span)
-        except LiteralError as e:
-            self.errors.append(e.diagnostic)
-            return Str(span, (str(tok)[1:-1],))
-
-    def NUMLIT(self, tok: Token) -> Value:
-        span = _span(self.file, tok)
-        try:
-            return classify_number(str(tok), span)
-        except LiteralError as e:
-            self.errors.append(e.diagnostic)
-            return BadLiteral(span, 1, str(tok))
-
-    def MONEY(self, tok: Token) -> Value:
-        span = _span(self.file, tok)
-        try:
-            return classify_money(str(tok), span)
-        except LiteralError as e:
-            self.errors.append(e.diagnostic)
-            return BadLiteral(span, 1, str(tok))
-
-    # values
-    def ref(self, c: Sequence[Token]) -> Value:
-        tok = c[0]
-        name = str(tok)
-        span = _span(self.file, tok)
-        if name in ("true", "false"):
-            return Bool(span, name == "true")
-        return Ref(span, name)
-
-    def list(self, c: Sequence[Value | None]) -> ListV:
-        items = tuple(v for v in c if v is not None)
-        span = _join(items[0].span, items[-1].span) if items else Span(self.file, 0, 0, 0, 0)
-        return ListV(span, items)
-
-    def map_entry(self, c: Sequence[Any]) -> MapEntry:
-        key = c[0]
-        if isinstance(key, Token):
-            key = Ref(_span(self.file, key), str(key))
-        return MapEntry(_join(key.span, c[1].span), key, c[1])
-
-    def map(self, c: Sequence[MapEntry]) -> MapV:
-        span = _join(c[0].span, c[-1].span) if c else Span(self.file, 0, 0, 0, 0)
-        return MapV(span, tuple(c))
-
-    def range(self, c: Sequence[Any]) -> RangeV:
-        ends: list[Num | Ref] = []
-        for x in c:
-            if isinstance(x, Token):
-                ends.append(Ref(_span(self.file, x), str(x)))
-            elif isinstance(x, Num | Ref):
-                ends.append(x)
-            else:
-                raise LiteralError(
-                    Diagnostic("E201", "a range bound must be a whole number such as 1..8", x.span)
-                )
-        return RangeV(_join(ends[0].span, ends[1].span), ends[0], ends[1])
-
-    # entries
-    def _key(self, k: Any) -> tuple[str, Span]:
-        if isinstance(k, Token):
-            return str(k), _span(self.file, k)
-        assert isinstance(k, Str)
-        return k.text, k.span
-
-    def attr(self, c: Sequence[Any]) -> Attr:
-        key, key_span = self._key(c[0])
-        return Attr(_join(key_span, c[1].span), key, key_span, c[1])
-
-    def body(self, c: Sequence[Entry]) -> tuple[Entry, ...]:
-        return tuple(c)
-
-    def block(self, c: Sequence[Any]) -> Block:
-        key, key_span = self._key(c[0])
-        return Block(key_span, key, key_span, c[1])
-
-    # declarations
-    def import_decl(self, c: Sequence[Any]) -> Import:
-        path: Str = c[0]
-        alias = c[1] if len(c) > 1 else None
-        alias_span = _span(self.file, alias) if alias is not None else None
-        return Import(path.span, path, str(alias) if alias is not None else None, alias_span)
-
-    def param_decl(self, c: Sequence[Any]) -> Param:
-        name_span = _span(self.file, c[0])
-        return Param(_join(name_span, c[1].span), str(c[0]), name_span, c[1])
-
-    def decl(self, c: Sequence[Any]) -> Decl:
-        kind_span = _span(self.file, c[0])
-        name_span = _span(self.file, c[1])
-        return Decl(kind_span, str(c[0]), kind_span, str(c[1]), name_span, c[2])
-
-    def start(self, c: Sequence[Item]) -> tuple[Item, ...]:
-        return tuple(c)
-
-
 @dataclass
 class _Depth:
     depth: int = 0
@@ -230,30 +104,55 @@ def _table_cache(grammar: str) -> str | bool:
     return str(folder / f"lark-{digest}-py{sys.version_info.major}{sys.version_info.minor}.pickle")
 
 
+def _compiled_lark() -> dict[str, Any] | None:
+    """Lark's options for the optional compiled parser, or None where it is not installed
+    or turned off (``EXO_PARSER=python``)."""
+    if os.environ.get("EXO_PARSER", "").lower() == "python":
+        return None
+    try:
+        import lark_cython  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    return {"_plugins": lark_cython.plugins}
+
+
 class ExoParser:
     """A reusable parser (building the LALR tables takes a moment; parsing is cheap)."""
 
-    def __init__(self) -> None:
+    def __init__(self, compiled: bool = True) -> None:
         grammar = resources.files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
-        self._builder = _Builder()
+        self._builder = treebuild.TreeBuilder()
         self._depth = _Depth()
+        self._grammar = grammar
+        self._lark = self._build(grammar, {})
+        plugins = _compiled_lark() if compiled else None
+        #: The compiled parser, tried first; ``_lark`` (pure Python) makes the diagnostics.
+        self._fast = self._build(grammar, plugins) if plugins is not None else None
+
+    def _build(self, grammar: str, extra: dict[str, Any]) -> Lark:
         callbacks = {
             "LBRACE": self._depth.open,
             "LSQB": self._depth.open,
             "RBRACE": self._depth.close,
             "RSQB": self._depth.close,
         }
-        self._grammar = grammar
-        self._lark = Lark(
+        lark = Lark(
             grammar,
             parser="lalr",
             strict=True,
             propagate_positions=False,
             maybe_placeholders=False,
-            transformer=self._builder,
             lexer_callbacks=callbacks,
             cache=_table_cache(grammar),
+            **extra,
         )
+        treebuild.install(lark, self._builder)
+        return lark
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled parser (lark-cython) is in use."""
+        return self._fast is not None
 
     @cached_property
     def _plain(self) -> Lark:
@@ -293,6 +192,17 @@ class ExoParser:
         self, text: str, file: str
     ) -> tuple[tuple[Item, ...], tuple[Diagnostic, tuple[int, int]] | None]:
         """One parse: the items, or the first syntax error and the text to skip."""
+        if self._fast is not None:
+            self._builder.file = file
+            self._builder.errors = []
+            self._depth.depth = 0
+            try:
+                fast = self._fast.parse(text)
+            except Exception:  # parsed again below: Lark's own errors make the diagnostics
+                pass
+            else:
+                assert isinstance(fast, tuple)  # the action of ``start`` returns a tuple
+                return fast, None
         self._builder.file = file
         self._builder.errors = []
         self._depth.depth = 0
@@ -315,7 +225,7 @@ class ExoParser:
             return (), (orig.diagnostic, declaration_around(text, pos))
         except UnexpectedInput as e:
             return (), self._syntax_failure(e, text, file)
-        assert isinstance(items, tuple)  # the inline builder's ``start`` returns a tuple
+        assert isinstance(items, tuple)  # the action of ``start`` returns a tuple
         return items, None
 
     # --- syntax errors ------------------------------------------------------------------

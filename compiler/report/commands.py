@@ -12,22 +12,22 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
 
 from exo.compiler.cli_support import Exit, report, stderr_console
 from exo.compiler.diagnostics import CompileError
-from exo.compiler.frontend import Compiled
-from exo.compiler.optimizer import optimize
-from exo.compiler.plan import Plan
-from exo.compiler.report import diff as diffmod
-from exo.compiler.report import markdown, text, whatif
-from exo.compiler.report.diff import PlanDiff
-from exo.compiler.report.facts import build_report
-from exo.compiler.report.html import render_html
-from exo.compiler.report.whatif import Sweep, SweepResult
+
+if TYPE_CHECKING:
+    from exo.compiler.frontend import Compiled
+    from exo.compiler.plan import Plan
+    from exo.compiler.report.diff import PlanDiff
+    from exo.compiler.report.whatif import Sweep, SweepResult
+
+# The report writers, the optimizer (numpy, scipy, cvxpy) and jinja2 are imported by the
+# functions that use them, so that registering these commands costs nothing at start-up.
 
 #: Formats of ``exoc plan`` (``md`` is short for ``markdown``).
 FORMATS = ("text", "json", "html", "markdown", "md")
@@ -61,6 +61,8 @@ def file_width() -> int:
 
 def parse_sweeps(specs: Sequence[str]) -> list[Sweep]:
     """Every ``--what-if`` value, or a usage error (exit 2)."""
+    from exo.compiler.report import whatif
+
     out = []
     for spec in specs:
         try:
@@ -74,6 +76,8 @@ def load_compare(path: Path | None) -> Plan | None:
     """The earlier plan, or its diagnostics and exit 1."""
     if path is None:
         return None
+    from exo.compiler.report import diff as diffmod
+
     try:
         return diffmod.load_plan(path)
     except CompileError as e:
@@ -82,6 +86,9 @@ def load_compare(path: Path | None) -> Plan | None:
 
 
 def _json(plan: Plan, sweeps: Sequence[SweepResult], compare: PlanDiff | None) -> str:
+    from exo.compiler.report import diff as diffmod
+    from exo.compiler.report import whatif
+
     data: dict[str, Any] = plan.model_dump(mode="json")
     if sweeps:
         data["what_if"] = [whatif.to_json(r) for r in sweeps]
@@ -111,6 +118,11 @@ def emit(
     time_limit_s: float | None = None,
 ) -> None:
     """Render ``plan`` in ``fmt`` (with what-if and diff sections) to ``output`` or stdout."""
+    from exo.compiler.optimizer import optimize
+    from exo.compiler.report import diff as diffmod
+    from exo.compiler.report import markdown, text, whatif
+    from exo.compiler.report.facts import build_report
+
     fmt = "markdown" if fmt == "md" else fmt
     program, catalog = compiled.program, compiled.catalog
 
@@ -125,6 +137,8 @@ def emit(
     if fmt == "json":
         content = _json(plan, results, delta)
     elif fmt == "html":
+        from exo.compiler.report.html import render_html  # jinja2: only for HTML
+
         content = render_html(rep, what_if=results, compare=delta)
     elif fmt == "markdown":
         parts = [markdown.render_markdown(rep)]
@@ -176,6 +190,9 @@ def diff(
     """Compare two saved plans: what changed per step (tier, batch, replicas, cost, time) and in total."""
     if fmt not in DIFF_FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(DIFF_FORMATS)}", param_hint="--format")
+    from exo.compiler.report import diff as diffmod
+    from exo.compiler.report import markdown, text
+
     a = load_compare(old)
     b = load_compare(new)
     assert a is not None and b is not None

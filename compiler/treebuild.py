@@ -1,0 +1,296 @@
+"""Building the syntax tree while Lark parses: one action per grammar rule.
+
+Lark's LALR parser calls a callback on every reduction, looked up by the rule.
+Its generic callbacks (the ones an inline ``Transformer`` gets) filter the
+children of each rule, build a ``Tree`` for every ``_inlined`` rule and ``*``
+repetition and splice it into its parent again; for a 10,000-step file that is
+about a third of the parse. Here each rule of ``exo.lark``, as Lark expands it
+(``?value``, ``_item``, ``__body_star_1`` ...), has its own action that takes the
+raw children (tokens included) and builds the syntax node directly; repetitions
+are plain lists, extended in place.
+
+The grammar stays the one definition of the language: Lark builds the tables
+and drives the parse, and the actions are keyed by each rule's exact expansion,
+so a grammar change that the actions do not cover is refused when the parser
+is built (``tests/test_treebuild.py`` checks it), never silently misparsed.
+
+Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
+its own token class (not a ``str``): the actions read only ``.value``,
+``.type`` and the position attributes, which both have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from exo.compiler.diagnostics import Diagnostic, Span
+from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
+from exo.compiler.syntax import (
+    Attr,
+    BadLiteral,
+    Block,
+    Bool,
+    Decl,
+    Import,
+    ListV,
+    MapEntry,
+    MapV,
+    Node,
+    Num,
+    Param,
+    RangeV,
+    Ref,
+    Str,
+    Value,
+)
+
+Action = Callable[[list[Any]], Any]
+#: (rule name, names of the symbols it expands to), as Lark lists its rules.
+RuleKey = tuple[str, tuple[str, ...]]
+
+
+def span_of(file: str, tok: Any) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _join(a: Span, b: Span) -> Span:
+    return Span(a.file, a.line, a.column, b.end_line, b.end_column)
+
+
+class TreeBuilder:
+    """The actions for one parser; ``file`` and ``errors`` are reset for every parse."""
+
+    def __init__(self) -> None:
+        self.file = "<input>"
+        #: Bad literals: collected, so that every one in a file is reported.
+        self.errors: list[Diagnostic] = []
+
+    # --- terminals (called by the parser as it shifts each token) ------------------------
+
+    def string(self, tok: Any) -> Str:
+        raw = tok.value
+        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        try:
+            return decode_string(raw, span)
+        except LiteralError as e:
+            self.errors.append(e.diagnostic)
+            return Str(span, (raw[1:-1],))
+
+    def number(self, tok: Any) -> Value:
+        return self._classified(tok, classify_number)
+
+    def money(self, tok: Any) -> Value:
+        return self._classified(tok, classify_money)
+
+    def _classified(self, tok: Any, classify: Callable[[str, Span], Value]) -> Value:
+        """A number or money literal, or (its error collected) a stand-in for it."""
+        text = tok.value
+        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        try:
+            return classify(text, span)
+        except LiteralError as e:
+            self.errors.append(e.diagnostic)
+            return BadLiteral(span, 1, text)
+
+    def terminal_actions(self) -> dict[str, Callable[[Any], Any]]:
+        return {"STRING": self.string, "NUMLIT": self.number, "MONEY": self.money}
+
+    # --- values and entries ------------------------------------------------------------------
+
+    def ref(self, c: list[Any]) -> Value:
+        tok = c[0]
+        name = tok.value
+        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        if name == "true" or name == "false":
+            return Bool(span, name == "true")
+        return Ref(span, name)
+
+    def list_of(self, items: Sequence[Value]) -> ListV:
+        span = _join(items[0].span, items[-1].span) if items else Span(self.file, 0, 0, 0, 0)
+        return ListV(span, tuple(items))
+
+    def map_of(self, entries: Sequence[MapEntry]) -> MapV:
+        span = _join(entries[0].span, entries[-1].span) if entries else Span(self.file, 0, 0, 0, 0)
+        return MapV(span, tuple(entries))
+
+    def map_entry(self, c: list[Any]) -> MapEntry:
+        key, value = c[0], c[2]
+        if not isinstance(key, Node):  # a name token; numbers and strings are nodes already
+            key = Ref(span_of(self.file, key), key.value)
+        return MapEntry(_join(key.span, value.span), key, value)
+
+    def range(self, c: list[Any]) -> RangeV:
+        ends: list[Num | Ref] = []
+        for x in (c[0], c[2]):
+            if not isinstance(x, Node):
+                ends.append(Ref(span_of(self.file, x), x.value))
+            elif isinstance(x, Num | Ref):
+                ends.append(x)
+            else:
+                raise LiteralError(
+                    Diagnostic("E201", "a range bound must be a whole number such as 1..8", x.span)
+                )
+        return RangeV(_join(ends[0].span, ends[1].span), ends[0], ends[1])
+
+    def _key(self, k: Any) -> tuple[str, Span]:
+        if isinstance(k, Str):
+            return k.text, k.span
+        return k.value, Span(self.file, k.line, k.column, k.end_line, k.end_column)
+
+    def attr(self, c: list[Any]) -> Attr:
+        key, key_span = self._key(c[0])
+        value = c[2]
+        return Attr(_join(key_span, value.span), key, key_span, value)
+
+    def block(self, c: list[Any]) -> Block:
+        key, key_span = self._key(c[0])
+        return Block(key_span, key, key_span, c[2])
+
+    # --- declarations --------------------------------------------------------------------
+
+    def import_decl(self, c: list[Any]) -> Import:
+        path: Str = c[1]
+        if len(c) == 2:
+            return Import(path.span, path, None, None)
+        alias = c[3]
+        return Import(path.span, path, alias.value, span_of(self.file, alias))
+
+    def param_decl(self, c: list[Any]) -> Param:
+        name_span = span_of(self.file, c[1])
+        return Param(_join(name_span, c[3].span), c[1].value, name_span, c[3])
+
+    def decl(self, c: list[Any]) -> Decl:
+        kind_span = span_of(self.file, c[0])
+        name_span = span_of(self.file, c[1])
+        return Decl(kind_span, c[0].value, kind_span, c[1].value, name_span, c[3])
+
+    # --- the table ---------------------------------------------------------------------------
+
+    def rule_actions(self) -> dict[RuleKey, Action]:
+        """The action of every rule of ``exo.lark``, by its expansion (children raw)."""
+        lst, mp = self.list_of, self.map_of
+        return {
+            ("start", ("__start_star_0",)): _tuple_of_first,
+            ("start", ()): _empty,
+            ("_item", ("import_decl",)): _first,
+            ("_item", ("param_decl",)): _first,
+            ("_item", ("decl",)): _first,
+            ("import_decl", ("IMPORT", "STRING", "AS", "IDENT")): self.import_decl,
+            ("import_decl", ("IMPORT", "STRING")): self.import_decl,
+            ("param_decl", ("PARAM", "IDENT", "EQUAL", "value")): self.param_decl,
+            ("decl", ("IDENT", "IDENT", "LBRACE", "body", "RBRACE")): self.decl,
+            ("body", ("__body_star_1",)): _tuple_of_first,
+            ("body", ()): _empty,
+            ("_entry", ("attr",)): _first,
+            ("_entry", ("block",)): _first,
+            ("attr", ("key", "EQUAL", "value")): self.attr,
+            ("block", ("key", "LBRACE", "body", "RBRACE")): self.block,
+            ("key", ("IDENT",)): _first,
+            ("key", ("STRING",)): _first,
+            ("value", ("STRING",)): _first,
+            ("value", ("NUMLIT",)): _first,
+            ("value", ("MONEY",)): _first,
+            ("value", ("IDENT",)): self.ref,
+            ("value", ("list",)): _first,
+            ("value", ("map",)): _first,
+            ("value", ("range",)): _first,
+            ("range", ("_bound", "__ANON_0", "_bound")): self.range,
+            ("_bound", ("NUMLIT",)): _first,
+            ("_bound", ("IDENT",)): _first,
+            ("list", ("LSQB", "value", "__list_star_2", "_COMMA", "RSQB")): (
+                lambda c: lst([c[1], *c[2]])
+            ),
+            ("list", ("LSQB", "value", "__list_star_2", "RSQB")): lambda c: lst([c[1], *c[2]]),
+            ("list", ("LSQB", "value", "_COMMA", "RSQB")): lambda c: lst([c[1]]),
+            ("list", ("LSQB", "value", "RSQB")): lambda c: lst([c[1]]),
+            ("list", ("LSQB", "RSQB")): lambda c: lst([]),
+            ("map", ("LBRACE", "__map_star_3", "RBRACE")): lambda c: mp(c[1]),
+            ("map", ("LBRACE", "RBRACE")): lambda c: mp([]),
+            ("map_entry", ("map_key", "COLON", "value")): self.map_entry,
+            ("map_key", ("NUMLIT",)): _first,
+            ("map_key", ("IDENT",)): _first,
+            ("map_key", ("STRING",)): _first,
+            # Repetitions: a list, started by the first item and extended in place.
+            ("__start_star_0", ("_item",)): _new_list,
+            ("__start_star_0", ("__start_star_0", "_item")): _append_second,
+            ("__body_star_1", ("_entry", "_COMMA")): _new_list,
+            ("__body_star_1", ("_entry",)): _new_list,
+            ("__body_star_1", ("__body_star_1", "_entry", "_COMMA")): _append_second,
+            ("__body_star_1", ("__body_star_1", "_entry")): _append_second,
+            ("__list_star_2", ("_COMMA", "value")): _new_list_of_second,
+            ("__list_star_2", ("__list_star_2", "_COMMA", "value")): _append_third,
+            ("__map_star_3", ("map_entry", "_COMMA")): _new_list,
+            ("__map_star_3", ("map_entry",)): _new_list,
+            ("__map_star_3", ("__map_star_3", "map_entry", "_COMMA")): _append_second,
+            ("__map_star_3", ("__map_star_3", "map_entry")): _append_second,
+        }
+
+
+def _first(c: list[Any]) -> Any:
+    return c[0]
+
+
+def _empty(c: list[Any]) -> tuple[()]:
+    return ()
+
+
+def _tuple_of_first(c: list[Any]) -> tuple[Any, ...]:
+    return tuple(c[0])
+
+
+def _new_list(c: list[Any]) -> list[Any]:
+    return [c[0]]
+
+
+def _new_list_of_second(c: list[Any]) -> list[Any]:
+    return [c[1]]
+
+
+def _append_second(c: list[Any]) -> list[Any]:
+    items: list[Any] = c[0]
+    items.append(c[1])
+    return items
+
+
+def _append_third(c: list[Any]) -> list[Any]:
+    items: list[Any] = c[0]
+    items.append(c[2])
+    return items
+
+
+class _Reduction:
+    """What the LALR loop reads of a rule (``.origin``, ``.expansion``), hashed and
+    compared by identity: Lark's ``Rule`` hashes and compares in Python, on every
+    reduction (a dictionary lookup and an ``assert``)."""
+
+    __slots__ = ("expansion", "origin")
+
+    def __init__(self, rule: Any) -> None:
+        self.origin = rule.origin
+        self.expansion = rule.expansion
+
+
+def install(lark: Any, builder: TreeBuilder) -> None:
+    """Replace the callbacks of a Lark LALR parser (built without a transformer) with
+    ``builder``'s actions. Raises ``RuntimeError`` when a rule of the grammar has no
+    action, i.e. when ``exo.lark`` changed without this table."""
+    actions = builder.rule_actions()
+    callbacks: dict[Any, Any] = lark._callbacks  # the dictionary the parser reads
+    rules = [r for r in callbacks if not isinstance(r, str)]
+    wanted = {(r.origin.name, tuple(s.name for s in r.expansion)): r for r in rules}
+    missing = sorted(set(wanted) - set(actions))
+    if missing:
+        raise RuntimeError(f"exo.lark rules without a syntax-tree action: {missing}")
+    callbacks.clear()
+    callbacks.update(builder.terminal_actions())
+    reductions = {id(r): _Reduction(r) for r in rules}
+    for key, rule in wanted.items():
+        callbacks[reductions[id(rule)]] = actions[key]
+    # The parse table refers to the rules it reduces by: point it at the reductions.
+    from lark.parsers.lalr_analysis import Reduce
+
+    for row in lark.parser.parser._parse_table.states.values():
+        for symbol, (action, arg) in row.items():
+            if action is Reduce:
+                row[symbol] = (action, reductions[id(arg)])

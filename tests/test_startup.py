@@ -1,0 +1,100 @@
+"""Start-up stays light (issue #16): each command imports only what it runs.
+
+Structural, not timed: a fresh interpreter runs the command, then reports which
+heavy libraries it imported. ``exoc --help`` and ``exoc check`` of a small file
+must not load the optimizer's stack (numpy, scipy, cvxpy), the graph library,
+jinja2, the Kubernetes client or the backends; the lazy command table of
+``exoc --help`` must say what each command's own help says.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from exo.compiler.cli import COMMANDS, app
+from exo.compiler.cli_help import load_commands
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "examples" / "quickstart.exo"
+
+#: Never imported by ``--help``, ``--version`` or ``check``.
+HEAVY = ("numpy", "scipy", "cvxpy", "networkx", "jinja2", "kubernetes", "yaml")
+#: Only needed once a command runs a stage.
+STAGES = ("exo.compiler.optimizer", "exo.compiler.report.html", "exo.backends.api")
+
+_PROBE = """
+import json, sys
+from exo.compiler.cli import main
+sys.argv = ["exoc", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+sys.stdout.flush()
+print("\\nMODULES " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def imported_by(*args: str) -> tuple[int, set[str]]:
+    """Exit code and modules loaded when a fresh ``exoc ARGS`` finishes."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    line = next(x for x in out.stdout.splitlines() if x.startswith("MODULES "))
+    data = json.loads(line.removeprefix("MODULES "))
+    return int(data["code"] or 0), set(data["modules"])
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if n in modules or any(m.startswith(n + ".") for m in modules)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("--version",), ("check", str(QUICKSTART)), ("check", "--help")],
+    ids=["help", "version", "check", "check-help"],
+)
+def test_light_commands_do_not_import_heavy_libraries(args: tuple[str, ...]) -> None:
+    code, modules = imported_by(*args)
+    assert code == 0
+    assert _loaded(modules, HEAVY) == []
+    assert _loaded(modules, STAGES) == []
+
+
+def test_help_and_version_do_not_load_the_front_end() -> None:
+    for args in (("--help",), ("--version",)):
+        _, modules = imported_by(*args)
+        assert "exo.compiler.frontend" not in modules
+        assert "lark" not in modules
+
+
+def test_plan_still_loads_what_it_needs() -> None:
+    """The lazy imports move work, they do not lose it: planning loads the solver."""
+    code, modules = imported_by("plan", "--format", "json", str(QUICKSTART))
+    assert code == 0
+    assert "cvxpy" in modules and "exo.compiler.optimizer" in modules
+
+
+def test_command_table_says_what_each_command_says() -> None:
+    """``exoc --help`` lists commands from the table without importing them: each
+    sentence there must be the command's own, and every command must be listed."""
+    registered: dict[str, str] = {}
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        for name, command in load_commands(module).items():
+            assert COMMANDS[name][0] == module, name
+            registered[name] = command.get_short_help_str(limit=200)
+    assert registered == {name: help for name, (_, help) in COMMANDS.items()}
+    group = typer.main.get_command(app)
+    assert group.list_commands(typer.Context(group)) == list(COMMANDS)  # type: ignore[attr-defined]

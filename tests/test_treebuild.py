@@ -1,0 +1,139 @@
+"""The fast front end builds exactly what the plain one did (issue #16).
+
+- The syntax-tree actions (``treebuild.py``) cover every rule of ``exo.lark``: a
+  rule without one is refused when the parser is built.
+- With the optional compiled parser (``lark-cython``) a file gives the same
+  syntax tree, node for node and span for span, as Lark's pure-Python parser;
+  its diagnostics are the pure-Python parser's by construction (a file it
+  cannot parse is parsed again), which the snapshot and conformance tests pin.
+- ``decode_string``'s fast path agrees with the general decoder on every string.
+- Number literals read from the memo are the same nodes as read afresh.
+- The DAG check's plain topological sort is the order networkx gave.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lark import Lark
+
+from exo.compiler import literals, treebuild
+from exo.compiler.diagnostics import Span
+from exo.compiler.literals import LiteralError, classify_number, decode_string
+from exo.compiler.lower import dag_checks
+from exo.compiler.parser import ExoParser
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted(
+    [
+        *ROOT.glob("examples/**/*.exo"),
+        *ROOT.glob("stdlib/**/*.exo"),
+        *(ROOT.parent / "shared" / "spec").glob("**/*.exo"),
+    ]
+)
+
+
+def shape(x: Any) -> Any:
+    """A syntax tree as plain data (nodes compare by identity)."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return (type(x).__name__, *(shape(getattr(x, f.name)) for f in dataclasses.fields(x)))
+    if isinstance(x, tuple | list):
+        return tuple(shape(v) for v in x)
+    return x
+
+
+def test_every_rule_has_an_action() -> None:
+    grammar = (ROOT / "compiler" / "exo.lark").read_text("utf-8")
+    ExoParser(compiled=False)  # builds and installs without complaint
+    extended = grammar.replace("?value:", '?value: "@" IDENT\n    |', 1)
+    assert extended != grammar
+    lark = Lark(extended, parser="lalr", maybe_placeholders=False)
+    with pytest.raises(RuntimeError, match="without a syntax-tree action"):
+        treebuild.install(lark, treebuild.TreeBuilder())
+
+
+@pytest.mark.skipif(not ExoParser().compiled, reason="lark-cython is not installed")
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_compiled_parser_builds_the_same_tree(path: Path) -> None:
+    text = path.read_text("utf-8")
+    plain, fast = ExoParser(compiled=False), ExoParser()
+    a, b = plain.parse_recovering(text, "f.exo"), fast.parse_recovering(text, "f.exo")
+    assert shape(a.module) == shape(b.module)
+    assert a.errors == b.errors
+
+
+@pytest.mark.skipif(not ExoParser().compiled, reason="lark-cython is not installed")
+def test_compiled_parser_on_a_generated_workflow(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gen_workflows
+
+    text = gen_workflows.to_exo(gen_workflows.generate(60, 3))
+    plain, fast = ExoParser(compiled=False), ExoParser()
+    assert shape(plain.parse(text, "f.exo")) == shape(fast.parse(text, "f.exo"))
+
+
+def _span() -> Span:
+    return Span("f.exo", 3, 7, 3, 7)
+
+
+def _decoded(raw: str) -> Any:
+    try:
+        return ("ok", shape(decode_string(raw, _span())))
+    except LiteralError as e:
+        return ("error", e.diagnostic.code, e.diagnostic.span, e.diagnostic.message)
+
+
+def _decoded_slowly(raw: str) -> Any:
+    try:
+        return ("ok", shape(literals._decode_escaped(raw, _span())))
+    except LiteralError as e:
+        return ("error", e.diagnostic.code, e.diagnostic.span, e.diagnostic.message)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet='ab {}\\"n_.-x1', max_size=24))
+def test_decode_string_fast_path_agrees(body: str) -> None:
+    raw = '"' + body.replace('"', '\\"') + '"'
+    assert _decoded(raw) == _decoded_slowly(raw)
+
+
+def test_number_memo_gives_the_same_nodes() -> None:
+    for text in ("4", "2h30m", "16GiB", "1e6", "0.25", "-3"):
+        first = classify_number(text, Span("a.exo", 1, 1, 1, 1 + len(text)))
+        again = classify_number(text, Span("b.exo", 9, 4, 9, 4 + len(text)))
+        assert type(first) is type(again)
+        assert shape(first)[2:] == shape(again)[2:]
+        assert again.span == Span("b.exo", 9, 4, 9, 4 + len(text))
+    for _ in range(2):  # an error is never remembered: both reads report it
+        with pytest.raises(LiteralError):
+            classify_number("8hrs", _span())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(2, 30), st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29))), st.randoms()
+)
+def test_dag_order_is_networkx_order(n: int, pairs: list[tuple[int, int]], rng: Any) -> None:
+    """Kahn's sort, ties by declaration order, is networkx's lexicographical order."""
+    names = [f"s{i}" for i in range(n)]
+    declared = names[:]
+    rng.shuffle(declared)
+    lw = SimpleNamespace(decl_order={s: i for i, s in enumerate(declared)}, sink=None)
+    ends = [sorted((a % n, b % n)) for a, b in pairs]
+    edges = [(names[a], names[b], _span()) for a, b in ends]
+    edges = [e for e in edges if e[0] != e[1]]  # forward edges only: acyclic
+    order = dag_checks(lw, dict.fromkeys(names), edges)  # type: ignore[arg-type]
+    g: nx.DiGraph[str] = nx.DiGraph()
+    g.add_nodes_from(names)
+    g.add_edges_from((a, b) for a, b, _ in edges)
+    key = lw.decl_order
+    assert order == list(nx.lexicographical_topological_sort(g, key=lambda s: f"{key[s]:09d}"))
