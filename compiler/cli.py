@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from exo.backends import commands as backend_commands
-from exo.compiler import __version__, commands_frontend, commands_plan
+from exo.compiler import __version__, commands_frontend, commands_plan, commands_simulate
 from exo.compiler.cli_help import ExoCommand, ExoGroup
 from exo.compiler.report import commands as report_commands
 
@@ -46,7 +46,13 @@ def _root(
 
 #: Every command module, in the order their commands appear in ``--help``;
 #: each exposes ``register(app)``.
-COMMAND_MODULES = (commands_frontend, commands_plan, report_commands, backend_commands)
+COMMAND_MODULES = (
+    commands_frontend,
+    commands_plan,
+    commands_simulate,
+    report_commands,
+    backend_commands,
+)
 
 for _module in COMMAND_MODULES:
     _module.register(app)
