@@ -61,6 +61,7 @@ def to_json(plan: Plan, res: SimResult) -> dict[str, Any]:
         "planned_makespan_h": _num(res.planned_makespan_h),
         "expected_cost_usd": _num(res.expected_cost_usd),
         "all_on_demand_cost_usd": None if od is None else _num(od.expected_cost_usd),
+        "ondemand_ceiling_usd": _num(res.ondemand_ceiling_usd),
         "p_meet_makespan": res.makespan_hit_rate,
         "p_meet_deadline": res.deadline_hit_rate,
         "makespan_h": _spread(res.makespan_h),
@@ -111,11 +112,12 @@ def render_text(plan: Plan, res: SimResult) -> str:
     if res.deadline_h is not None and res.deadline_hit_rate is not None:
         lines.append(f"  deadline  {_h(res.deadline_h)}, met in {res.deadline_hit_rate:.1%}")
     od = plan.baselines.get("all_on_demand")
-    ceiling = f"; all on-demand {_usd(od.expected_cost_usd)}" if od is not None else ""
+    ceiling = f", all-on-demand plan {_usd(od.expected_cost_usd)}" if od is not None else ""
     lines.append(
         f"  cost      expected {_usd(res.expected_cost_usd)}; mean {_usd(res.cost_usd.mean)}, "
-        f"p50 {_usd(res.cost_usd.p50)}, p95 {_usd(res.cost_usd.p95)}{ceiling}"
+        f"p50 {_usd(res.cost_usd.p50)}, p95 {_usd(res.cost_usd.p95)}"
     )
+    lines.append(f"            this plan on on-demand {_usd(res.ondemand_ceiling_usd)}{ceiling}")
     if res.policy == "fallback":
         lines.append(
             f"  fallback  in {res.fallback_rate:.1%} of runs, "

@@ -95,8 +95,11 @@ class Spread:
 
     @staticmethod
     def of(x: Array) -> Spread:
-        q50, q95 = np.percentile(x, [50, 95]) if x.size else (0.0, 0.0)
-        mean = float(x.mean()) if x.size else 0.0
+        if not x.size:
+            return Spread(0.0, 0.0, 0.0)
+        with np.errstate(invalid="ignore"):  # inf (runs that never ended) stays inf
+            q50, q95 = np.percentile(x, [50, 95], method="higher")
+        mean = float(x.mean())
         return Spread(mean, float(q50), float(q95))
 
 
@@ -153,6 +156,8 @@ class SimResult:
     fallback_rate: float = 0.0
     #: Fraction of runs still going after ``HORIZON_FACTOR`` times the target.
     unfinished_rate: float = 0.0
+    #: The same plan with every step on on-demand instances of its type (the fallback's tier).
+    ondemand_ceiling_usd: float = 0.0
 
     def step(self, name: str) -> StepStats:
         return next(s for s in self.steps if s.name == name)
@@ -247,7 +252,7 @@ def _run_step(
         offset=offset,
         horizon_h=horizon_h,
     )
-    od_price = s.price_usd_per_hour if s.ondemand_usd_per_hour is None else s.ondemand_usd_per_hour
+    od_price = _od_price(s)
     spot_h = a.spot_h.reshape(runs, m).sum(axis=1)
     od_h = a.ondemand_h.reshape(runs, m).sum(axis=1)
     return _StepRun(
@@ -273,7 +278,10 @@ def simulate(
     planned = max((s.start_h + s.p_h for s in steps), default=0.0)
     target = planned if deadline_h is None else deadline_h
     due = _due_times(steps, target)
+    # a run may wait out a whole trace period or two for capacity; beyond, it is stuck
+    longest = max((t.period_h for t in traces), default=0.0)
     horizon = HORIZON_FACTOR * max(target, max((s.p_h for s in steps), default=0.0), 1e-9)
+    horizon += 2.0 * longest
     zones = _Zones.draw(rng, traces, runs) if traces else None
     finish: list[Array] = []
     cost = np.zeros(runs)
@@ -322,7 +330,16 @@ def simulate(
         ondemand_h=float(od_h.mean()),
         fallback_rate=float(any_fell.mean()),
         unfinished_rate=float(np.isinf(span).mean()),
+        ondemand_ceiling_usd=sum(_ondemand_cost(s) for s in steps),
     )
+
+
+def _od_price(s: SimStep) -> float:
+    return s.price_usd_per_hour if s.ondemand_usd_per_hour is None else s.ondemand_usd_per_hour
+
+
+def _ondemand_cost(s: SimStep) -> float:
+    return max(s.instances, 1) * _od_price(s) * (s.startup_h + s.work_h)
 
 
 def _rate(x: Array, bound: float) -> float:
