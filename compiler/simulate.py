@@ -199,7 +199,8 @@ class _Zones:
         return TraceClock.of(sets), item.ravel()
 
 
-def _due_times(steps: Sequence[SimStep], target_h: float) -> list[float]:
+def due_times(steps: Sequence[SimStep], target_h: float) -> list[float]:
+    """Each step's due time (``fallback.latest_finish`` over the steps' DAG and their ``P``)."""
     names = [f"{i}" for i in range(len(steps))]
     succ: dict[str, list[str]] = {n: [] for n in names}
     for i, s in enumerate(steps):
@@ -277,7 +278,7 @@ def simulate(
     rng = np.random.Generator(np.random.PCG64(seed))
     planned = max((s.start_h + s.p_h for s in steps), default=0.0)
     target = planned if deadline_h is None else deadline_h
-    due = _due_times(steps, target)
+    due = due_times(steps, target)
     # a run may wait out a whole trace period or two for capacity; beyond, it is stuck
     longest = max((t.period_h for t in traces), default=0.0)
     horizon = HORIZON_FACTOR * max(target, max((s.p_h for s in steps), default=0.0), 1e-9)
