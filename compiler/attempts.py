@@ -119,7 +119,7 @@ def run_attempts(
     """
     n = start.size
     t = start.astype(np.float64).copy()
-    rem = np.full(n, inst.work_h)
+    rem = np.full(n, float(inst.work_h), dtype=np.float64)
     spot = np.zeros(n)
     od = np.zeros(n)
     finish = np.full(n, np.inf)

@@ -26,6 +26,7 @@ from exo.compiler.cli_support import (
     Exit,
     compile_or_exit,
     report,
+    stderr_console,
     stdout_console,
 )
 
@@ -171,15 +172,24 @@ def simulate(
             "or not before their planned start.",
         ),
     ] = "asap",
-    fmt: Annotated[str, typer.Option("--format", metavar="text|json", help="Output format.")] = (
-        "text"
-    ),
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|json|html",
+            help="Output format (html: the plan report with a simulation section).",
+        ),
+    ] = "text",
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", metavar="PATH", help="Write the output to this file."),
+    ] = None,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
 ) -> None:
     """Monte Carlo of the plan: deadline and makespan met, cost spread, fallback hours."""
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("choose one of text, json", param_hint="--format")
+    if fmt not in ("text", "json", "html"):
+        raise typer.BadParameter("choose one of text, json, html", param_hint="--format")
     if policy not in POLICIES:
         raise typer.BadParameter("choose one of none, fallback", param_hint="--policy")
     if release not in ("asap", "planned"):
@@ -214,9 +224,25 @@ def simulate(
         deadline_h=plan.deadline_h,
     )
     if fmt == "json":
-        sys.stdout.write(json.dumps(to_json(plan, res), indent=2, sort_keys=True) + "\n")
+        text = json.dumps(to_json(plan, res), indent=2, sort_keys=True) + "\n"
+    elif fmt == "html":
+        from exo.compiler.report.facts import build_report
+        from exo.compiler.report.html import render_html
+        from exo.compiler.report.simulation import section
+
+        rep = build_report(plan, compiled.program, compiled.catalog)
+        text = render_html(rep, simulation=section(plan, res))
     else:
-        stdout_console().out(render_text(plan, res), end="", highlight=False)
+        text = render_text(plan, res)
+    if output is not None:
+        from exo.compiler.report.commands import write_file
+
+        write_file(output, text)
+        stderr_console().print(f"{fmt} simulation written to {output}")
+    elif fmt == "text":
+        stdout_console().out(text, end="", highlight=False)
+    else:
+        sys.stdout.write(text)
 
 
 def register(app: typer.Typer) -> None:

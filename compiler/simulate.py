@@ -47,6 +47,8 @@ Bools = np.ndarray[Any, np.dtype[np.bool_]]
 
 #: A simulated duration meets a planned one within this (relative and absolute, hours).
 TOL = 1e-9
+#: Bins of the makespan and cost histograms.
+HIST_BINS = 40
 #: A run still going after this many times the target (deadline or makespan) is unfinished.
 HORIZON_FACTOR = 100.0
 
@@ -104,6 +106,29 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts of runs per bin (``edges`` has one more value than ``counts``)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    #: Runs that never ended (not in any bin).
+    beyond: int = 0
+
+    @staticmethod
+    def of(x: Array, bins: int = HIST_BINS) -> Histogram:
+        finite = x[np.isfinite(x)]
+        if not finite.size:
+            return Histogram((0.0, 1.0), (0,), int(x.size))
+        lo, hi = float(finite.min()), float(finite.max())
+        counts, edges = np.histogram(finite, bins=bins, range=(lo, hi if hi > lo else lo + 1e-9))
+        return Histogram(
+            tuple(float(v) for v in edges),
+            tuple(int(c) for c in counts),
+            int(x.size - finite.size),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StepStats:
     name: str
     p_h: float
@@ -158,6 +183,8 @@ class SimResult:
     unfinished_rate: float = 0.0
     #: The same plan with every step on on-demand instances of its type (the fallback's tier).
     ondemand_ceiling_usd: float = 0.0
+    makespan_hist: Histogram | None = None
+    cost_hist: Histogram | None = None
 
     def step(self, name: str) -> StepStats:
         return next(s for s in self.steps if s.name == name)
@@ -233,7 +260,7 @@ def _run_step(
     m = max(s.instances, 1)
     total_h = s.startup_h + s.work_h
     if not s.on_spot:
-        hours = np.full(runs, m * total_h)
+        hours = np.full(runs, float(m * total_h))
         return _StepRun(
             start + total_h, hours * s.price_usd_per_hour, np.zeros(runs), np.zeros(runs, bool)
         )
@@ -332,6 +359,8 @@ def simulate(
         fallback_rate=float(any_fell.mean()),
         unfinished_rate=float(np.isinf(span).mean()),
         ondemand_ceiling_usd=sum(_ondemand_cost(s) for s in steps),
+        makespan_hist=Histogram.of(span),
+        cost_hist=Histogram.of(cost),
     )
 
 

@@ -211,3 +211,18 @@ def test_simulate_reports_bad_traces_and_bad_flags(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert _exoc("simulate", "examples/quickstart.exo", "--runs", "0").returncode == 2
     assert _exoc("simulate", "examples/quickstart.exo", "--policy", "x").returncode == 2
+
+
+def test_simulate_html_is_the_plan_report_with_a_simulation_section(tmp_path: Path) -> None:
+    trace = str(_bursty(tmp_path))
+    out = tmp_path / "sim.html"
+    r = _exoc(
+        "simulate", "examples/overnight_classify.exo", "--trace", trace, "--runs", "2000",
+        "--policy", "fallback", "--format", "html", "-o", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    page = out.read_text(encoding="utf-8")
+    assert 'id="schedule"' in page and 'id="simulation"' in page
+    assert page.count('class="chart histogram"') == 2
+    assert 'deadline met</td><td class="num">100.0%' in page
+    assert "planned 8h28m" in page and "expected $13.44" in page

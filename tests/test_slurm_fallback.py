@@ -34,16 +34,16 @@ cpu2,,0,2,4,0.10,0.03,0.47
 """
 
 #: 40 items at a planned 1 item/s in batches of 2 (c = 2 s), startup 2 s: T = 42 s.
-#: The command works faster than planned (0.3 s a batch), so the due time holds
+#: The command works faster than planned (0.6 s a batch), so the due time holds
 #: on a loaded machine too. Each batch records the partition it ran on.
 WORKFLOW = """
 workflow t {
-  deadline = 100s
+  deadline = 60s
   catalog  = "./cat.csv"
 }
 step work {
   items      = 40
-  command    = ["python3", "-c", "import os, time; from exo.worker import shard; s = shard(); [(time.sleep(0.3), b.commit({{'items.tsv': ''.join('%d\\\\t%s\\\\n' % (i, os.environ.get('SLURM_JOB_PARTITION', '?')) for i in b.items)}})) for b in s]; s.assemble()"]
+  command    = ["python3", "-c", "import os, time; from exo.worker import shard; s = shard(); [(time.sleep(0.6), b.commit({{'items.tsv': ''.join('%d\\\\t%s\\\\n' % (i, os.environ.get('SLURM_JOB_PARTITION', '?')) for i in b.items)}})) for b in s]; s.assemble()"]
   cpu        = 1
   memory     = 1GiB
   throughput { cpu = { 2: 1 } }
@@ -76,7 +76,7 @@ def test_requeued_spot_task_moves_to_on_demand_and_finishes(
     (sp,) = planned.plan.steps
     assert sp.spot and sp.replicas == 1
     steps = fallback.spot_steps(planned)
-    assert steps["work"].due_h == pytest.approx(100 / 3600)
+    assert steps["work"].due_h == pytest.approx(60 / 3600)
     result: list[RunReport] = []
     thread = threading.Thread(
         target=lambda: result.append(SlurmBackend().run(planned, OPTIONS, context(wf, slurm_env)))
@@ -93,7 +93,8 @@ def test_requeued_spot_task_moves_to_on_demand_and_finishes(
         deadline = time.monotonic() + 150
         while not mark.exists() and time.monotonic() < deadline:
             if _running(slurm_env, job):
-                time.sleep(1.0)  # (a one-shard step is a plain job, not an array)
+                # the first attempt commits a few batches; a one-shard step is a plain job
+                time.sleep(0.5 if requeues else 3.0)
                 subprocess.run(["scontrol", "requeue", job], env=slurm_env, check=False)
                 requeues += 1
                 wait_for(lambda: not _running(slurm_env, job), "the requeue")
@@ -104,7 +105,7 @@ def test_requeued_spot_task_moves_to_on_demand_and_finishes(
     assert report.state == "done", report
     assert requeues >= 1
     why = mark.read_text()
-    assert "margin (2r + c) > due at 100s" in why
+    assert "margin (2r + c) > due at 60s" in why
     rows = (run / "outputs" / "work" / "shard-0" / "items.tsv").read_text().splitlines()
     items = sorted(int(r.split("\t")[0]) for r in rows)
     assert items == list(range(40))  # every item once, across attempts
@@ -126,12 +127,12 @@ def test_the_runtime_rule_reads_the_plan(tmp_path: Path) -> None:
     st = fallback.spot_steps(planned)["work"]
     assert st.restart_h == pytest.approx(2 / 3600) and st.checkpoint_h == pytest.approx(2 / 3600)
     assert st.work_h == pytest.approx(40 / 3600) and st.saves
-    # fits while elapsed + remaining + 2r + c <= due: 100 - 40 - 6 = 54 s from the start
-    assert not fallback.must_fall_back(st, 53.9 / 3600, st.work_h)
-    assert fallback.must_fall_back(st, 54.1 / 3600, st.work_h)
+    # fits while elapsed + remaining + 2r + c <= due: 60 - 40 - 6 = 14 s from the start
+    assert not fallback.must_fall_back(st, 13.9 / 3600, st.work_h)
+    assert fallback.must_fall_back(st, 14.1 / 3600, st.work_h)
     half = fallback.remaining_h(st, 20, 40)
     assert half == pytest.approx(20 / 3600)
-    assert not fallback.must_fall_back(st, 73.9 / 3600, half)
+    assert not fallback.must_fall_back(st, 33.9 / 3600, half)
     assert fallback.shard_remaining_h(st, tmp_path / "none", 0) == st.work_h
     assert SlurmFallback.of(planned, OPTIONS.model_copy(update={"fallback": "none"})) is None
     od = SlurmFallback.of(planned, OPTIONS)
