@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 #: ``deadline`` is the runners' name for the same policy (``--fallback deadline``).
 POLICIES = {"none": "none", "fallback": "fallback", "deadline": "fallback"}
 MAX_RUNS = 1_000_000
+#: Runs x instances of one step simulated at once at most (about 80 bytes each).
+MAX_ITEMS = 10_000_000
 
 
 def _num(x: float | None, digits: int = 4) -> float | None:
@@ -214,6 +216,12 @@ def simulate(
     if plan.status == "infeasible":
         sys.stderr.write("no feasible plan to simulate; `exoc plan` explains why\n")
         raise typer.Exit(Exit.INFEASIBLE)
+    widest = max((s.instances for s in plan.steps), default=1)
+    if runs * widest > MAX_ITEMS:
+        raise typer.BadParameter(
+            f"use at most {MAX_ITEMS // widest:,} runs with {widest:,} instances in a step",
+            param_hint="--runs",
+        )
     res = run_simulation(
         plan_steps(compiled.program, compiled.catalog, plan),
         runs=runs,

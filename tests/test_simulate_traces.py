@@ -210,6 +210,8 @@ def test_simulate_reports_bad_traces_and_bad_flags(tmp_path: Path) -> None:
     assert r.returncode == 1 and "E632" in r.stderr and "E633" in r.stderr
     assert "Traceback" not in r.stderr
     assert _exoc("simulate", "examples/quickstart.exo", "--runs", "0").returncode == 2
+    many = _exoc("simulate", "examples/azure_transcribe.exo", "--runs", "1000000")
+    assert many.returncode == 2 and "use at most 909,090 runs" in many.stderr  # 11 instances
     assert _exoc("simulate", "examples/quickstart.exo", "--policy", "x").returncode == 2
 
 
