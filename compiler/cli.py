@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "exo.compiler.commands_plan",
         "Plan a workflow: the cheapest placement meeting deadline, budget and quotas.",
     ),
+    "simulate": (
+        "exo.compiler.commands_simulate",
+        "Monte Carlo of the plan: deadline and makespan met, cost spread, fallback hours.",
+    ),
     "diff": (
         "exo.compiler.report.commands",
         "Compare two saved plans: what changed per step (tier, batch, replicas, cost, time) "

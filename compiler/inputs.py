@@ -19,6 +19,8 @@ from pathlib import Path
 MAX_SOURCE_BYTES = 16 * 2**20
 #: Largest catalog CSV.
 MAX_CATALOG_BYTES = 16 * 2**20
+#: Largest spot trace JSON (``exoc simulate --trace``): 45 days of 5-minute ticks are ~40 KiB.
+MAX_TRACE_BYTES = 64 * 2**20
 #: Largest plan JSON (``exoc diff``): a 100,000-step plan is about 60 MiB.
 MAX_PLAN_BYTES = 256 * 2**20
 

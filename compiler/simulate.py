@@ -1,22 +1,28 @@
-"""Monte Carlo of a plan under the cost model's own assumptions (DESIGN §3).
+"""Monte Carlo of a plan: under the cost model (DESIGN §3) or replaying spot traces.
 
-Each spot instance is preempted by a Poisson process of rate λ (per running
-hour). An instance first pays its startup ``S``, then works through ``W = T - S``
-hours of work; work is saved at every checkpoint (every ``c`` hours of work);
-a preemption loses the work since the last checkpoint and pays ``S`` again.
-The replicas of one instance restart together, and a step ends when its last
-instance ends. On-demand instances take exactly ``T``.
+Under the model each spot instance is preempted by a Poisson process of rate λ
+(per running hour). With traces (``compiler/spot_traces.py``) each run picks one
+trace (a zone) and a random start offset, and every spot step of the run plays
+through that trace in real time: an attempt starts only while the zone has
+capacity, the step's instances in the zone lose it together, and a drop ends
+the attempt. Either way an instance first pays its startup ``S``, then works
+through ``W = T - S`` hours; work is saved at every checkpoint (every ``c``
+hours of work); a preemption loses the work since the last checkpoint and pays
+``S`` again. The replicas of one instance restart together, and a step ends
+when its last instance ends. On-demand instances take exactly ``T``.
+
+With ``policy="fallback"`` every spot instance applies the deadline-aware rule
+of ``compiler/fallback.py`` against its step's due time (the latest finish that
+still meets the deadline, or the planned makespan without one) before every
+spot attempt, and moves its remaining work to on-demand when it no longer fits.
 
 A step starts no earlier than its planned start (so the quota holds as planned)
 nor before its predecessors have ended (``release="planned"``), or as soon as
-its predecessors have ended (``release="asap"``: what a dependency-driven
-scheduler does). Either way, if every step ends within its ``P`` the plan ends
-within its makespan.
+its predecessors have ended (``release="asap"``: what the runners do).
 
-This module is pure (a seeded numpy generator, no I/O): the tests use it to
-check that plans keep their promises, the benchmarks to measure them, and a
-later ``exoc simulate`` can build on it. :func:`plan_steps` turns a plan (and
-the program and catalog it came from) into :class:`SimStep` values.
+This module is pure (a seeded numpy generator, no I/O). :func:`plan_steps`
+turns a plan (and the program and catalog it came from) into :class:`SimStep`
+values; ``exoc simulate`` (``compiler/commands_simulate.py``) prints the result.
 """
 
 from __future__ import annotations
@@ -27,17 +33,24 @@ from typing import Any, Literal
 
 import numpy as np
 
+from exo.compiler.attempts import Instance, TraceClock, run_attempts
 from exo.compiler.catalog import Catalog
+from exo.compiler.fallback import latest_finish
 from exo.compiler.ir import Program
 from exo.compiler.plan import Plan
+from exo.compiler.spot_traces import SpotTrace, spells
 
 Release = Literal["planned", "asap"]
+Policy = Literal["none", "fallback"]
 Array = np.ndarray[Any, np.dtype[np.float64]]
+Bools = np.ndarray[Any, np.dtype[np.bool_]]
 
 #: A simulated duration meets a planned one within this (relative and absolute, hours).
 TOL = 1e-9
-#: Preemption events simulated per instance at most (a guard, not a model limit).
-MAX_EVENTS = 1_000_000
+#: Bins of the makespan and cost histograms.
+HIST_BINS = 40
+#: A run still going after this many times the target (deadline or makespan) is unfinished.
+HORIZON_FACTOR = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +73,59 @@ class SimStep:
     checkpoint_h: float
     #: Preemptions per running hour (0 on demand).
     preemptions_per_hour: float
+    #: Price per instance-hour of the planned tier.
     price_usd_per_hour: float
     #: The planned expected cost.
     expected_cost_usd: float
+    #: Whether the step is planned on spot (traces preempt spot steps only).
+    spot: bool | None = None
+    #: On-demand price per instance-hour of the same instance type (the fallback's tier).
+    ondemand_usd_per_hour: float | None = None
+
+    @property
+    def on_spot(self) -> bool:
+        return self.preemptions_per_hour > 0.0 if self.spot is None else self.spot
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Mean and quantiles of one figure over the runs (``inf`` when some runs never ended)."""
+
+    mean: float
+    p50: float
+    p95: float
+
+    @staticmethod
+    def of(x: Array) -> Spread:
+        if not x.size:
+            return Spread(0.0, 0.0, 0.0)
+        with np.errstate(invalid="ignore"):  # inf (runs that never ended) stays inf
+            q50, q95 = np.percentile(x, [50, 95], method="higher")
+        mean = float(x.mean())
+        return Spread(mean, float(q50), float(q95))
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts of runs per bin (``edges`` has one more value than ``counts``)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    #: Runs that never ended (not in any bin).
+    beyond: int = 0
+
+    @staticmethod
+    def of(x: Array, bins: int = HIST_BINS) -> Histogram:
+        finite = x[np.isfinite(x)]
+        if not finite.size:
+            return Histogram((0.0, 1.0), (0,), int(x.size))
+        lo, hi = float(finite.min()), float(finite.max())
+        counts, edges = np.histogram(finite, bins=bins, range=(lo, hi if hi > lo else lo + 1e-9))
+        return Histogram(
+            tuple(float(v) for v in edges),
+            tuple(int(c) for c in counts),
+            int(x.size - finite.size),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +137,18 @@ class StepStats:
     mean_duration_h: float
     mean_cost_usd: float
     expected_cost_usd: float
+    spot: bool = False
+    instances: int = 1
+    #: The latest finish that meets the deadline (the fallback's due time).
+    due_h: float = 0.0
+    #: Fraction of runs in which the step ended by its due time.
+    due_rate: float = 1.0
+    duration_h: Spread = Spread(0.0, 0.0, 0.0)
+    cost_usd: Spread = Spread(0.0, 0.0, 0.0)
+    #: Mean on-demand instance-hours the fallback used.
+    ondemand_h: float = 0.0
+    #: Fraction of runs in which some instance of the step fell back to on-demand.
+    fallback_rate: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +167,24 @@ class SimResult:
     #: Standard error of ``mean_cost_usd``.
     cost_stderr_usd: float
     expected_cost_usd: float
+    policy: Policy = "none"
+    #: Labels of the traces replayed; empty under the model.
+    traces: tuple[str, ...] = ()
+    deadline_h: float | None = None
+    #: Fraction of runs that met the deadline (None without one).
+    deadline_hit_rate: float | None = None
+    makespan_h: Spread = Spread(0.0, 0.0, 0.0)
+    cost_usd: Spread = Spread(0.0, 0.0, 0.0)
+    #: Mean on-demand instance-hours the fallback used per run.
+    ondemand_h: float = 0.0
+    #: Fraction of runs in which some instance fell back.
+    fallback_rate: float = 0.0
+    #: Fraction of runs still going after ``HORIZON_FACTOR`` times the target.
+    unfinished_rate: float = 0.0
+    #: The same plan with every step on on-demand instances of its type (the fallback's tier).
+    ondemand_ceiling_usd: float = 0.0
+    makespan_hist: Histogram | None = None
+    cost_hist: Histogram | None = None
 
     def step(self, name: str) -> StepStats:
         return next(s for s in self.steps if s.name == name)
@@ -106,37 +199,96 @@ def instance_hours(
     checkpoint_h: float,
     rate: float,
 ) -> Array:
-    """Running hours of independent instances (an array of ``shape``).
-
-    Event by event: the time to the next preemption is exponential; if it comes
-    after the restart and the remaining work, the instance ends; otherwise the
-    work up to the last checkpoint passed is kept and the instance restarts.
-    """
-    need0 = startup_h + work_h
-    if rate <= 0.0 or need0 <= 0.0:
-        return np.full(shape, need0, dtype=np.float64)
+    """Running hours of independent Poisson-preempted instances (an array of ``shape``)."""
     size = int(np.prod(shape))
-    total = np.zeros(size, dtype=np.float64)
-    saved = np.zeros(size, dtype=np.float64)
-    active = np.arange(size)
-    step = checkpoint_h if 0.0 < checkpoint_h < work_h else 0.0
-    events = 0
-    while active.size:
-        events += 1
-        if events > MAX_EVENTS:
-            raise ValueError("too many preemptions to simulate (rate x duration too large)")
-        gap = rng.exponential(1.0 / rate, active.size)
-        need = startup_h + (work_h - saved[active])
-        done = gap >= need
-        total[active[done]] += need[done]
-        lost = active[~done]
-        g = gap[~done]
-        total[lost] += g
-        if step > 0.0:
-            progress = np.maximum(g - startup_h, 0.0)
-            saved[lost] += np.floor(progress / step) * step
-        active = lost
-    return total.reshape(shape)
+    inst = Instance(startup_h, work_h, checkpoint_h, rate)
+    return run_attempts(rng, inst, np.zeros(size)).spot_h.reshape(shape)
+
+
+@dataclass(frozen=True, slots=True)
+class _Zones:
+    """Per run: the trace replayed and its offset; spell sets per (trace, level), cached."""
+
+    traces: tuple[SpotTrace, ...]
+    pick: np.ndarray[Any, np.dtype[np.int64]]
+    offset: Array
+
+    @staticmethod
+    def draw(rng: np.random.Generator, traces: Sequence[SpotTrace], runs: int) -> _Zones:
+        pick = rng.integers(0, len(traces), runs)
+        periods = np.array([t.period_h for t in traces])
+        return _Zones(tuple(traces), pick, rng.random(runs) * periods[pick])
+
+    def clock(self, m: int) -> tuple[TraceClock, np.ndarray[Any, np.dtype[np.int64]]]:
+        """The clock of a step of ``m`` instances and each (run, instance) item's spell set."""
+        sets = [spells(t, j * t.peak / m) for t in self.traces for j in range(m)]
+        item = self.pick[:, None] * m + np.arange(m)[None, :]
+        return TraceClock.of(sets), item.ravel()
+
+
+def due_times(steps: Sequence[SimStep], target_h: float) -> list[float]:
+    """Each step's due time (``fallback.latest_finish`` over the steps' DAG and their ``P``)."""
+    names = [f"{i}" for i in range(len(steps))]
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for i, s in enumerate(steps):
+        for p in s.preds:
+            succ[names[p]].append(names[i])
+    due = latest_finish(
+        names, {n: s.p_h for n, s in zip(names, steps, strict=True)}, succ, target_h
+    )
+    return [due[n] for n in names]
+
+
+@dataclass(frozen=True, slots=True)
+class _StepRun:
+    finish: Array
+    cost: Array
+    ondemand_h: Array
+    fell_back: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+def _run_step(
+    rng: np.random.Generator,
+    s: SimStep,
+    start: Array,
+    *,
+    due_h: float | None,
+    zones: _Zones | None,
+    horizon_h: float,
+) -> _StepRun:
+    runs = start.size
+    m = max(s.instances, 1)
+    total_h = s.startup_h + s.work_h
+    if not s.on_spot:
+        hours = np.full(runs, float(m * total_h))
+        return _StepRun(
+            start + total_h, hours * s.price_usd_per_hour, np.zeros(runs), np.zeros(runs, bool)
+        )
+    trace = zones is not None
+    inst = Instance(s.startup_h, s.work_h, s.checkpoint_h, 0.0 if trace else s.preemptions_per_hour)
+    clock, sets, offset = None, None, None
+    if zones is not None:
+        clock, sets = zones.clock(m)
+        offset = np.repeat(zones.offset, m)
+    a = run_attempts(
+        rng,
+        inst,
+        np.repeat(start, m),
+        due_h=due_h,
+        clock=clock,
+        sets=sets,
+        offset=offset,
+        horizon_h=horizon_h,
+    )
+    od_price = _od_price(s)
+    spot_h = a.spot_h.reshape(runs, m).sum(axis=1)
+    od_h = a.ondemand_h.reshape(runs, m).sum(axis=1)
+    return _StepRun(
+        a.finish.reshape(runs, m).max(axis=1),
+        spot_h * s.price_usd_per_hour + od_h * od_price,
+        od_h,
+        np.asarray(a.fell_back.reshape(runs, m).any(axis=1), dtype=bool),
+    )
 
 
 def simulate(
@@ -145,44 +297,44 @@ def simulate(
     runs: int = 10_000,
     seed: int = 0,
     release: Release = "planned",
+    policy: Policy = "none",
+    traces: Sequence[SpotTrace] = (),
+    deadline_h: float | None = None,
 ) -> SimResult:
     """``runs`` independent executions of the planned steps (deterministic per ``seed``)."""
     rng = np.random.Generator(np.random.PCG64(seed))
+    planned = max((s.start_h + s.p_h for s in steps), default=0.0)
+    target = planned if deadline_h is None else deadline_h
+    due = due_times(steps, target)
+    # a run may wait out a whole trace period or two for capacity; beyond, it is stuck
+    longest = max((t.period_h for t in traces), default=0.0)
+    horizon = HORIZON_FACTOR * max(target, max((s.p_h for s in steps), default=0.0), 1e-9)
+    horizon += 2.0 * longest
+    zones = _Zones.draw(rng, traces, runs) if traces else None
     finish: list[Array] = []
-    cost = np.zeros(runs, dtype=np.float64)
+    cost = np.zeros(runs)
+    od_h = np.zeros(runs)
+    any_fell = np.zeros(runs, dtype=bool)
     all_hit = np.ones(runs, dtype=bool)
     stats: list[StepStats] = []
-    for s in steps:
-        ready = np.zeros(runs, dtype=np.float64)
+    for s, d in zip(steps, due, strict=True):
+        ready = np.zeros(runs)
         for p in s.preds:
             ready = np.maximum(ready, finish[p])
         start = np.maximum(ready, s.start_h) if release == "planned" else ready
-        hours = instance_hours(
-            rng,
-            (runs, max(s.instances, 1)),
-            startup_h=s.startup_h,
-            work_h=s.work_h,
-            checkpoint_h=s.checkpoint_h,
-            rate=s.preemptions_per_hour,
+        r = _run_step(
+            rng, s, start, due_h=d if policy == "fallback" else None, zones=zones, horizon_h=horizon
         )
-        duration = hours.max(axis=1)
-        step_cost = hours.sum(axis=1) * s.price_usd_per_hour
+        with np.errstate(invalid="ignore"):
+            duration = r.finish - start
         hit = duration <= s.p_h * (1.0 + TOL) + TOL
         all_hit &= hit
-        cost += step_cost
-        finish.append(start + duration)
-        stats.append(
-            StepStats(
-                s.name,
-                s.p_h,
-                float(hit.mean()),
-                float(duration.mean()),
-                float(step_cost.mean()),
-                s.expected_cost_usd,
-            )
-        )
-    planned = max((s.start_h + s.p_h for s in steps), default=0.0)
-    span = np.zeros(runs, dtype=np.float64)
+        cost += r.cost
+        od_h += r.ondemand_h
+        any_fell |= r.fell_back
+        finish.append(r.finish)
+        stats.append(_step_stats(s, d, duration, r, hit))
+    span = np.zeros(runs)
     for f in finish:
         span = np.maximum(span, f)
     return SimResult(
@@ -191,12 +343,55 @@ def simulate(
         release=release,
         steps=tuple(stats),
         planned_makespan_h=planned,
-        makespan_hit_rate=float((span <= planned * (1.0 + TOL) + TOL).mean()),
+        makespan_hit_rate=_rate(span, planned),
         all_steps_hit_rate=float(all_hit.mean()),
         mean_makespan_h=float(span.mean()),
         mean_cost_usd=float(cost.mean()),
         cost_stderr_usd=float(cost.std(ddof=1) / np.sqrt(runs)) if runs > 1 else 0.0,
         expected_cost_usd=sum(s.expected_cost_usd for s in steps),
+        policy=policy,
+        traces=tuple(t.name for t in traces),
+        deadline_h=deadline_h,
+        deadline_hit_rate=None if deadline_h is None else _rate(span, deadline_h),
+        makespan_h=Spread.of(span),
+        cost_usd=Spread.of(cost),
+        ondemand_h=float(od_h.mean()),
+        fallback_rate=float(any_fell.mean()),
+        unfinished_rate=float(np.isinf(span).mean()),
+        ondemand_ceiling_usd=sum(_ondemand_cost(s) for s in steps),
+        makespan_hist=Histogram.of(span),
+        cost_hist=Histogram.of(cost),
+    )
+
+
+def _od_price(s: SimStep) -> float:
+    return s.price_usd_per_hour if s.ondemand_usd_per_hour is None else s.ondemand_usd_per_hour
+
+
+def _ondemand_cost(s: SimStep) -> float:
+    return max(s.instances, 1) * _od_price(s) * (s.startup_h + s.work_h)
+
+
+def _rate(x: Array, bound: float) -> float:
+    return float((x <= bound * (1.0 + TOL) + TOL).mean())
+
+
+def _step_stats(s: SimStep, due: float, duration: Array, r: _StepRun, hit: Bools) -> StepStats:
+    return StepStats(
+        s.name,
+        s.p_h,
+        float(hit.mean()),
+        float(duration.mean()),
+        float(r.cost.mean()),
+        s.expected_cost_usd,
+        spot=s.on_spot,
+        instances=s.instances,
+        due_h=due,
+        due_rate=_rate(r.finish, due),
+        duration_h=Spread.of(duration),
+        cost_usd=Spread.of(r.cost),
+        ondemand_h=float(r.ondemand_h.mean()),
+        fallback_rate=float(r.fell_back.mean()),
     )
 
 
@@ -234,6 +429,14 @@ def plan_steps(program: Program, catalog: Catalog, plan: Plan) -> list[SimStep]:
                 preemptions_per_hour=o.preemptions_per_hour if o.spot else 0.0,
                 price_usd_per_hour=o.price_usd_per_hour,
                 expected_cost_usd=sp.expected_cost_usd,
+                spot=o.spot,
+                ondemand_usd_per_hour=_ondemand_price(catalog, sp.instance_type, o),
             )
         )
     return out
+
+
+def _ondemand_price(catalog: Catalog, instance_type: str, o: Any) -> float:
+    """The on-demand price per instance-hour of the planned instance type (the fallback's tier)."""
+    inst = catalog.get(instance_type)
+    return float(o.price_usd_per_hour) if inst is None else inst.ondemand_usd_per_hour

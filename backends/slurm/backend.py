@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,6 +14,7 @@ from exo.compiler.diagnostics import Diagnostic
 from ..api import Artifact, Capabilities, PlannedWorkflow, RunContext, RunnableBackend, RunReport
 from ..local.progress import make_reporter
 from . import emit, jobs, runner
+from .fallback import SlurmFallback
 from .options import SlurmOptions
 from .scheduler import Cluster
 
@@ -55,11 +57,12 @@ class SlurmBackend(RunnableBackend):
     def run(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
         opts = _options(options)
         artifacts = emit.render(planned, opts)
+        config = replace(self._config(opts, ctx), fallback=SlurmFallback.of(planned, opts))
         return runner.execute(
             jobs.build(planned, opts),
             artifacts,
             planned.program.workflow.name,
-            self._config(opts, ctx),
+            config,
             make_reporter(ctx.progress, sys.stderr),
             plan_json=planned.plan.model_dump_json(),
         )

@@ -121,6 +121,11 @@ class SlurmOptions(BaseModel):
         description="the cluster's MaxArraySize, to check shard counts when compiling "
         "(`exoc run` reads it from the cluster)",
     )
+    fallback: Literal["deadline", "none"] = Field(
+        "deadline",
+        description="exoc run: move a pending spot task to the on-demand partition when its "
+        "remaining work no longer fits its due time (see docs/simulate.md)",
+    )
     poll_s: float = Field(
         2.0,
         gt=0,

@@ -35,6 +35,7 @@ from ..api import Artifact, RunReport, RunState, ShardFailure, StepProgress, Tas
 from ..local.progress import Reporter
 from ..runtime import checkpoints, failures, ledger
 from . import scheduler
+from .fallback import SlurmFallback
 from .jobs import SlurmJob
 from .scheduler import Cluster, QueuedTask, SlurmUnavailable
 
@@ -51,6 +52,8 @@ class RunConfig:
     poll_s: float
     cluster: Cluster
     environ: Mapping[str, str]
+    #: The deadline-aware fallback to on-demand (None: off, or no spot step).
+    fallback: SlurmFallback | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -463,6 +466,8 @@ def follow(
                 raise unavailable(err) from None
             sleep(config.poll_s)
             continue
+        if config.fallback is not None:
+            config.fallback.apply(config.cluster, run_dir, ids, queued, reporter)
         ended = _ended_states(config.cluster, jobs, ids, queued, run_dir)
         snap = snapshot(run_dir, jobs, ids, queued, ended)
         if first:

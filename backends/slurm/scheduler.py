@@ -87,6 +87,15 @@ def max_array_size(cluster: Cluster) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def default_partition(cluster: Cluster) -> str | None:
+    """The cluster's default partition (``sinfo`` marks it with ``*``)."""
+    proc = cluster.call(["sinfo", "--noheader", "--format=%P"])
+    for line in proc.stdout.split():
+        if line.endswith("*"):
+            return line[:-1]
+    return None
+
+
 def queue(cluster: Cluster, job_ids: Sequence[str]) -> list[QueuedTask]:
     """What of ``job_ids`` is still pending or running (finished jobs are absent)."""
     if not job_ids:

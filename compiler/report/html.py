@@ -8,7 +8,7 @@ that renders here renders the same on an air-gapped laptop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -164,6 +164,7 @@ def render_html(
     what_if: Sequence[SweepResult] = (),
     compare: PlanDiff | None = None,
     solve_time: bool = True,
+    simulation: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole page as one string (deterministic when ``solve_time`` is off)."""
     p = report.plan
@@ -196,5 +197,6 @@ def render_html(
         "explanation": [_explain_line(line) for line in p.explanation],
         **_cards(report),
         **_diff(compare),
+        "simulation": simulation,
     }
     return _template().render(context)
