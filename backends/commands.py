@@ -481,6 +481,11 @@ def print_report(rep: RunReport, console: Console) -> None:
 def _emit_report(rep: RunReport, fmt: str, planned: PlannedWorkflow | None = None) -> None:
     from . import status_view  # planned vs actual, from the run's ledger
 
+    if fmt == "html" and planned is not None:
+        sys.stdout.write(status_view.html(rep, planned))
+        if not rep.ledger or not Path(rep.ledger).is_file():
+            stderr_console().print("no run ledger yet: the page shows the plan only")
+        return
     act = status_view.actuals_for(rep, planned) if planned is not None else None
     if fmt == "json":
         data = rep.model_dump(mode="json")
@@ -610,13 +615,20 @@ def status(
     target: Annotated[str, TARGET_OPTION] = "local",
     state_dir: Path | None = STATE_DIR_OPTION,
     fmt: Annotated[
-        str, typer.Option("--format", metavar="text|json", help="The output format.")
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|json|html",
+            help="The output format (html: the plan report with planned vs actual and its Gantt).",
+        ),
     ] = "text",
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     time_limit: float | None = TIME_LIMIT_OPTION,
 ) -> None:
     """Show the state of the workflow's last run."""
+    if fmt not in ("text", "json", "html"):
+        raise typer.BadParameter("choose one of text, json, html", param_hint="--format")
     registry = installed()
     backend = _runnable_or_exit(_backend_or_exit(registry, target), "report the status of")
     planned, sources = _plan_or_exit(file, params, catalog, time_limit)

@@ -8,42 +8,34 @@ from rich.console import Console
 from rich.table import Table
 
 from exo.compiler.plan import Plan
+from exo.compiler.report.runview import AttemptSpan, FigureRow, RunView, StepRun
+from exo.compiler.report.runview import number as _number
+from exo.compiler.report.runview import seconds as duration
+from exo.compiler.report.runview import signed_pct as _dev
 
 from .api import PlannedWorkflow, RunReport
 from .runtime import actuals, ledger
 from .runtime.actuals import RunActuals, StepActuals
+from .runtime.ledger import Ledger
 
 
-def actuals_for(rep: RunReport, planned: PlannedWorkflow) -> RunActuals | None:
-    """Planned vs actual for the report's run, if its backend keeps a ledger and it exists."""
+def ledger_of(rep: RunReport, planned: PlannedWorkflow) -> tuple[Plan, Ledger] | None:
+    """The report's run ledger and the plan it ran, if its backend keeps one and it exists."""
     if not rep.ledger or not Path(rep.ledger).is_file():
         return None
     book = ledger.load(Path(rep.ledger))
     # The plan the run executed (recorded in the ledger), else today's plan of the file.
     plan = Plan.model_validate(book.plan) if book.plan else planned.plan
+    return plan, book
+
+
+def actuals_for(rep: RunReport, planned: PlannedWorkflow) -> RunActuals | None:
+    """Planned vs actual for the report's run, if its backend keeps a ledger and it exists."""
+    found = ledger_of(rep, planned)
+    if found is None:
+        return None
+    plan, book = found
     return actuals.compare(planned.program, plan, planned.catalog, book, rep.run_id)
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.2f}h"
-
-
-def _number(x: float | None, unit: str = "") -> str:
-    if x is None:
-        return "-"
-    if unit == "$":
-        return f"${x:.2f}" if x >= 0.01 or x == 0 else f"${x:.3g}"
-    return f"{x:.3g}"
-
-
-def _dev(x: float | None) -> str:
-    return "" if x is None else f"{x:+.0f}%"
 
 
 ROWS = (
@@ -76,11 +68,19 @@ def _table(s: StepActuals) -> Table:
         else:
             cells = (_number(p, fmt), _number(a, fmt))
         table.add_row(f"  {label}", *cells, _dev(s.deviation_pct.get(field)))
-    table.add_row("  items committed", str(s.items), str(s.items_committed), "")
-    table.add_row("  attempts", str(s.replicas), str(s.attempts), "")
-    table.add_row("  preemptions", "", str(s.preemptions), "")
-    table.add_row("  error retries", "", str(s.retries), "")
+    for label, planned, actual in _counts(s):
+        table.add_row(f"  {label}", planned, actual, "")
     return table
+
+
+def _counts(s: StepActuals) -> list[tuple[str, str, str]]:
+    """``(label, planned, actual)``: items, attempts, preemptions, error retries."""
+    return [
+        ("items committed", str(s.items), str(s.items_committed)),
+        ("attempts", str(s.replicas), str(s.attempts)),
+        ("preemptions", "", str(s.preemptions)),
+        ("error retries", "", str(s.retries)),
+    ]
 
 
 def render(act: RunActuals, console: Console) -> None:
@@ -100,3 +100,78 @@ def render(act: RunActuals, console: Console) -> None:
         console.print(_table(s))
     if act.skipped_lines:
         console.print(f"({act.skipped_lines} unreadable ledger line(s) skipped)", highlight=False)
+
+
+def view(act: RunActuals, book: Ledger) -> RunView:
+    """The plain data the HTML report's planned-vs-actual section draws (times from the run's start)."""
+    t0 = book.started_at or 0.0
+    times = [t for a in book.attempts for t in (a.started_at, a.ended_at) if t is not None]
+    steps = []
+    for s in act.steps:
+        spans = [
+            AttemptSpan(
+                shard=a.shard,
+                attempt=a.attempt,
+                start_s=a.started_at - t0,
+                end_s=None if a.ended_at is None else a.ended_at - t0,
+                outcome=a.outcome,
+                instance_type=a.instance_type or s.instance_type,
+                spot=s.spot if a.spot is None else a.spot,
+            )
+            for a in book.of_step(s.name)
+        ]
+        figures = [
+            FigureRow(
+                label=label,
+                unit="s" if unit == "duration" else unit,
+                planned=getattr(s.planned, field),
+                actual=getattr(s.actual, field),
+                deviation_pct=s.deviation_pct.get(field),
+            )
+            for label, field, unit in ROWS
+        ]
+        steps.append(
+            StepRun(
+                name=s.name,
+                tier=f"{s.instance_type} {'spot' if s.spot else 'on-demand'}",
+                replicas=s.replicas,
+                batch_size=s.batch_size,
+                tiers_used=s.tiers_used,
+                progress=s.progress,
+                verdict=s.verdict,
+                planned_start_s=s.planned.start_s or 0.0,
+                planned_duration_s=s.planned.duration_s or 0.0,
+                figures=figures,
+                counts=[(label, p, a) for label, p, a in _counts(s)],
+                attempts=spans,
+            )
+        )
+    return RunView(
+        run_id=act.run_id,
+        tolerance_pct=act.tolerance_pct,
+        planned_makespan_s=act.planned_makespan_s,
+        actual_makespan_s=act.actual_makespan_s,
+        makespan_deviation_pct=act.makespan_deviation_pct,
+        planned_cost_usd=act.planned_cost_usd,
+        actual_cost_usd=act.actual_cost_usd,
+        cost_deviation_pct=actuals.deviation(act.actual_cost_usd, act.planned_cost_usd),
+        as_of_s=(max(times) - t0) if times else 0.0,
+        steps=steps,
+        skipped_lines=act.skipped_lines,
+    )
+
+
+def html(rep: RunReport, planned: PlannedWorkflow) -> str:
+    """The plan report of the run's plan with its planned-vs-actual section (when a ledger exists)."""
+    from exo.compiler.report import runview
+    from exo.compiler.report.facts import build_report
+    from exo.compiler.report.html import render_html
+
+    found = ledger_of(rep, planned)
+    plan = found[0] if found else planned.plan
+    section = None
+    if found is not None:
+        act = actuals.compare(planned.program, plan, planned.catalog, found[1], rep.run_id)
+        section = runview.section(view(act, found[1]))
+    report = build_report(plan, planned.program, planned.catalog)
+    return render_html(report, actuals=section, solve_time=False)

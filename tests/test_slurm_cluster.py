@@ -480,6 +480,25 @@ def test_failing_step_cancels_dependents_and_reports_the_shard(
     ]
 
 
+def test_a_step_timeout_is_recorded_as_timeout(slurm_env: dict[str, str], tmp_path: Path) -> None:
+    """The step's ``timeout`` stops attempt 1, which sleeps too long: the ledger records it
+    as ``timeout`` (not ``failed``), it counts as an error retry, and attempt 2 succeeds."""
+    slow = ("bash", "-c", 'if [ "$1" = 1 ]; then exec sleep 60; fi', "x", "{attempt}")
+    step = _step("slow", slow, items=1, retries=1, timeout_h=2 / 3600)
+    program, plan = plan_of([step], replicas=1)
+    planned, wf = planned_in(tmp_path / "proj", program, plan)
+    report = SlurmBackend().run(planned, OPTIONS, context(wf, slurm_env))
+    run = run_dir_of(report, wf)
+    book = ledger.load(run / ledger.FILE_NAME)
+    outcomes = [(a.attempt, a.outcome, a.exit_code) for a in book.attempts]
+    assert report.state == "done", (report, outcomes)
+    assert outcomes == [(1, "timeout", 143), (2, "succeeded", 0)]
+    assert (book.attempts[0].seconds or 0.0) < 30  # TERM at the timeout, not the KILL later
+    act = actuals.compare(program, plan, _catalog(), book, report.run_id)
+    assert (act.steps[0].retries, act.steps[0].preemptions) == (1, 0)
+    assert "timeout after" in (run / "logs" / "slow" / "shard-0.log").read_text()
+
+
 TRICKY = [
     "two words",
     'it\'s "quoted"',

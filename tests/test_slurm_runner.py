@@ -310,3 +310,10 @@ def test_job_script_term_is_not_an_error(tmp_path: Path) -> None:
     assert "not counted as an error" in out
     assert not (run / "state" / "a" / "shard-0.errors").exists()
     assert not (run / "state" / "a" / "shard-0.failed").exists()
+
+
+def test_a_shard_stopped_by_the_steps_timeout_says_so() -> None:
+    """The job script writes ``reason=timeout`` into the shard's failure record."""
+    rec = {"attempts": "2", "exit": "143", "reason": "timeout"}
+    assert runner._failure_reason(rec) == "the step's timeout stopped it (exit code 143)"
+    assert runner._failure_reason({"exit": "3"}) == "exit code 3"

@@ -197,6 +197,8 @@ def _failure_reason(rec: dict[str, str]) -> str:
         return "a secret was not set in the job's environment"
     if why == "preempted":
         return f"requeued {rec.get('attempts', '?')} times (more than preemption_retries)"
+    if why == "timeout":
+        return f"the step's timeout stopped it (exit code {rec.get('exit', '?')})"
     return f"exit code {rec.get('exit', '?')}"
 
 

@@ -165,6 +165,7 @@ def render_html(
     compare: PlanDiff | None = None,
     solve_time: bool = True,
     simulation: Mapping[str, Any] | None = None,
+    actuals: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole page as one string (deterministic when ``solve_time`` is off)."""
     p = report.plan
@@ -198,5 +199,6 @@ def render_html(
         **_cards(report),
         **_diff(compare),
         "simulation": simulation,
+        "actuals": actuals,
     }
     return _template().render(context)
