@@ -80,6 +80,13 @@ def _table(s: StepActuals) -> Table:
     table.add_row("  attempts", str(s.replicas), str(s.attempts), "")
     table.add_row("  preemptions", "", str(s.preemptions), "")
     table.add_row("  error retries", "", str(s.retries), "")
+    if s.fallback_shards:
+        table.add_row(
+            "  on-demand by fallback",
+            "",
+            f"{s.fallback_ondemand_hours:.3g} replica-h ({s.fallback_shards} shard(s))",
+            "",
+        )
     return table
 
 
@@ -95,6 +102,13 @@ def render(act: RunActuals, console: Console) -> None:
         highlight=False,
         markup=False,
     )
+    if act.fallback_ondemand_hours:
+        console.print(
+            f"the deadline-aware fallback ran {act.fallback_ondemand_hours:.3g} replica-hour(s) "
+            "on on-demand (costed at the on-demand price)",
+            highlight=False,
+            markup=False,
+        )
     for s in act.steps:
         console.print(_title(s), highlight=False, markup=False)
         console.print(_table(s))
