@@ -81,12 +81,8 @@ def _table(s: StepActuals) -> Table:
     table.add_row("  preemptions", "", str(s.preemptions), "")
     table.add_row("  error retries", "", str(s.retries), "")
     if s.fallback_shards:
-        table.add_row(
-            "  on-demand by fallback",
-            "",
-            f"{s.fallback_ondemand_hours:.3g} replica-h ({s.fallback_shards} shard(s))",
-            "",
-        )
+        # replica-hours the fallback ran on on-demand (shards moved: in the JSON)
+        table.add_row("  fallback on-demand h", "", _number(s.fallback_ondemand_hours), "")
     return table
 
 

@@ -137,7 +137,7 @@ def _ledger_shows_the_switch(planned: PlannedWorkflow, run: Path, why: str) -> N
     text = Console(width=200, record=True, file=io.StringIO())
     status_view.render(act, text)
     out = text.export_text()
-    assert "on-demand by fallback" in out and "(1 shard(s))" in out
+    assert "fallback on-demand h" in out and "ran on cpu2 on-demand, cpu2 spot" in out
 
 
 def test_pending_indices_of_squeue_fields() -> None:
