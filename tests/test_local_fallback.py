@@ -125,6 +125,18 @@ def test_placement_follows_the_trace_and_the_rule(tmp_path: Path) -> None:
     assert again.fallback == moved.fallback
 
 
+def test_a_resumed_run_keeps_the_clock_and_the_move(tmp_path: Path) -> None:
+    emu = _emulation(tmp_path)
+    moved = emu.place("work", 0, 1007.0)
+    assert moved is not None and moved.moved and moved.fallback
+    # The next `exoc run` of the same run: a new loop clock, the same checkpoint root.
+    again = emu.config.start(tmp_path / "checkpoints", 50.0)
+    assert again.started <= 50.0  # the clock started when the first run did, not now
+    back = again.place("work", 0, 50.0)
+    assert back is not None and not back.spot and back.fallback == moved.fallback
+    assert not back.moved  # said once, by the run that moved it
+
+
 def test_placement_without_the_fallback_waits_for_capacity(tmp_path: Path) -> None:
     emu = _emulation(tmp_path, fallback="none")
     waiting = emu.place("work", 0, 1010.0)

@@ -20,13 +20,17 @@ shard's next attempts run on the on-demand tier (here: not killed, not made to
 wait), for good, and the ledger records them with ``spot`` false and the
 reason. Without a trace or a rate, nothing is emulated, and the rule still
 moves a spot shard that something outside killed too late to finish on spot.
-The clock is the run's: due times count from when this ``exoc run`` started.
+Due times count from the run's first ``exoc run`` (``.fallback-started`` in the
+run's checkpoint root), and a move is kept beside the shard's checkpoint folder
+(``<step>/shard-<i>.ondemand``, its reason), so a resumed run keeps both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,9 @@ from exo.compiler.spot_traces import SpotTrace, spells
 
 from ..runtime import fallback
 from ..runtime.fallback import SpotStep
+
+#: In the run's checkpoint root: when the fallback's clock started (a resumed run keeps it).
+STARTED = ".fallback-started"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,9 @@ class SpotConfig:
     seed: int = 0
 
     def start(self, checkpoints: Path, now: float) -> SpotEmulation:
-        return SpotEmulation(self, checkpoints, now)
+        """The emulation of a run whose checkpoints are under ``checkpoints``; ``now``: loop clock."""
+        began = fallback.run_started(checkpoints / STARTED)
+        return SpotEmulation(self, checkpoints, now - max(0.0, time.time() - began))
 
 
 @dataclass(slots=True)
@@ -103,6 +112,9 @@ class SpotEmulation:
         if st is None:
             return None
         key = (step, idx)
+        mark = self.checkpoints / step / f"shard-{idx}.ondemand"
+        if key not in self.moved and mark.is_file():  # moved by an earlier `exoc run`
+            self.moved[key] = mark.read_text(encoding="utf-8").strip() or "moved earlier"
         if key in self.moved:
             return Placement(spot=False, fallback=self.moved[key])
         switch_at = math.inf
@@ -111,6 +123,9 @@ class SpotEmulation:
             elapsed_h = (now - self.started) / 3600.0
             if fallback.must_fall_back(st, elapsed_h, left):
                 why = self.moved[key] = fallback.describe(st, elapsed_h, left)
+                with contextlib.suppress(OSError):  # in memory for this run in any case
+                    mark.parent.mkdir(parents=True, exist_ok=True)
+                    mark.write_text(why + "\n", encoding="utf-8")
                 return Placement(spot=False, fallback=why, moved=True)
             due = switch_time_h(st.due_h, left, st.restart_h, st.checkpoint_h)
             switch_at = self.started + due * 3600.0 + 1e-3  # just past: the rule then says move
