@@ -74,12 +74,18 @@ def _table(s: StepActuals) -> Table:
 
 
 def _counts(s: StepActuals) -> list[tuple[str, str, str]]:
-    """``(label, planned, actual)``: items, attempts, preemptions, error retries."""
+    """``(label, planned, actual)``: items, attempts, preemptions, error retries, fallback."""
     return [
         ("items committed", str(s.items), str(s.items_committed)),
         ("attempts", str(s.replicas), str(s.attempts)),
         ("preemptions", "", str(s.preemptions)),
         ("error retries", "", str(s.retries)),
+        *(
+            # replica-hours the fallback ran on on-demand (shards moved: in the JSON)
+            [("fallback on-demand h", "", _number(s.fallback_ondemand_hours))]
+            if s.fallback_shards
+            else []
+        ),
     ]
 
 
@@ -95,6 +101,13 @@ def render(act: RunActuals, console: Console) -> None:
         highlight=False,
         markup=False,
     )
+    if act.fallback_ondemand_hours:
+        console.print(
+            f"the deadline-aware fallback ran {act.fallback_ondemand_hours:.3g} replica-hour(s) "
+            "on on-demand (costed at the on-demand price)",
+            highlight=False,
+            markup=False,
+        )
     for s in act.steps:
         console.print(_title(s), highlight=False, markup=False)
         console.print(_table(s))

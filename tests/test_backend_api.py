@@ -295,6 +295,11 @@ def test_flags_override_the_block() -> None:
         "backoff_max_s": 60.0,
         "grace_s": 7.0,
         "clean_env": False,
+        "fallback": "deadline",
+        "spot_trace": None,
+        "spot_rate": None,
+        "spot_time_scale": 1.0,
+        "spot_seed": 0,
     }
 
 

@@ -10,16 +10,19 @@ are unit-tested without a cluster at the end.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from exo.backends.api import RunReport
+from exo.backends import status_view
+from exo.backends.api import PlannedWorkflow, RunReport
 from exo.backends.commands import plan_for
-from exo.backends.runtime import fallback
+from exo.backends.runtime import actuals, fallback, ledger
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm.fallback import SlurmFallback, pending_indices
 
@@ -111,6 +114,30 @@ def test_requeued_spot_task_moves_to_on_demand_and_finishes(
     assert items == list(range(40))  # every item once, across attempts
     partitions = [r.split("\t")[1] for r in rows]
     assert partitions[-1] == "ondemand" and "preempt" in partitions
+    _ledger_shows_the_switch(planned, run, why.strip())
+
+
+def _ledger_shows_the_switch(planned: PlannedWorkflow, run: Path, why: str) -> None:
+    """The ledger records the on-demand attempt as such; status costs it at that price."""
+    book = ledger.load(run / ledger.FILE_NAME)
+    attempts = sorted(book.of_step("work"), key=lambda a: a.started_at)
+    last = attempts[-1]
+    assert last.outcome == "succeeded" and last.spot is False
+    assert last.fallback == why  # the mark file's reason, as the job script read it
+    assert all(a.spot is True and a.fallback is None for a in attempts[:-1])
+    assert any(a.outcome == "preempted" for a in attempts[:-1])
+    act = actuals.compare(planned.program, planned.plan, planned.catalog, book, None)
+    (st,) = act.steps
+    assert st.fallback_shards == 1
+    assert st.fallback_ondemand_hours == pytest.approx((last.seconds or 0) / 3600)
+    assert st.tiers_used == ["cpu2 on-demand", "cpu2 spot"]
+    spot_s = sum(a.seconds or 0 for a in attempts[:-1])
+    expected = spot_s / 3600 * 0.03 + (last.seconds or 0) / 3600 * 0.10
+    assert st.actual.cost_usd == pytest.approx(expected)
+    text = Console(width=200, record=True, file=io.StringIO())
+    status_view.render(act, text)
+    out = text.export_text()
+    assert "fallback on-demand h" in out and "ran on cpu2 on-demand, cpu2 spot" in out
 
 
 def test_pending_indices_of_squeue_fields() -> None:

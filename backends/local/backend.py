@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from exo.compiler import spot_traces
 from exo.compiler.diagnostics import CompileError, Diagnostic
 from exo.compiler.plan import Plan
 
@@ -20,8 +22,10 @@ from ..api import (
     RunnableBackend,
     RunReport,
 )
+from ..runtime import fallback
 from . import runner, tasks
 from .progress import make_reporter
+from .spot import SpotConfig
 
 
 def program_fingerprint(planned: PlannedWorkflow) -> str:
@@ -56,6 +60,52 @@ class LocalOptions(BaseModel):
         False,
         description="start shards from a minimal environment (PATH, HOME, LANG, ...) "
         "instead of the runner's",
+    )
+    fallback: Literal["deadline", "none"] = Field(
+        "deadline",
+        description="move a spot shard to on-demand when its remaining work no longer fits "
+        "its due time (see docs/simulate.md)",
+    )
+    spot_trace: str | None = Field(
+        None,
+        description="emulate spot from a spot trace file (the format of `exoc simulate "
+        "--trace`): spot shards are killed when its capacity ends and wait while it has none",
+    )
+    spot_rate: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="emulate spot preemptions at this Poisson rate (per trace hour)",
+    )
+    spot_time_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="trace seconds per real second when emulating spot",
+    )
+    spot_seed: int = Field(0, ge=0, description="seed of the emulated spot preemptions")
+
+
+def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig | None:
+    """Emulated spot and the fallback for a run (``None``: no spot step, or neither asked)."""
+    emulate = options.spot_trace is not None or options.spot_rate is not None
+    if options.fallback == "none" and not emulate:
+        return None
+    steps = fallback.spot_steps(planned)
+    if not steps:
+        return None
+    trace = None
+    if options.spot_trace is not None:
+        (trace,) = spot_traces.load_traces([Path(options.spot_trace)])
+    return SpotConfig(
+        steps,
+        options.fallback == "deadline",
+        trace,
+        options.spot_rate,
+        options.spot_time_scale,
+        options.spot_seed,
     )
 
 
@@ -108,6 +158,7 @@ class LocalBackend(RunnableBackend):
                 planned = planned.model_copy(update={"plan": plan})
                 graph = self.graph(planned)
         provenance = runner.Provenance(program_hash, planned.plan.model_dump_json())
+        config = replace(config, spot=spot_config(planned, options))
         return runner.execute(graph, config, reporter, provenance)
 
     def status(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:

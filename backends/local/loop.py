@@ -38,6 +38,7 @@ from ..runtime import checkpoints
 from ..runtime.ledger import Recorder
 from . import procs
 from .progress import Reporter
+from .spot import Placement, SpotEmulation
 from .state import ShardRow, Store
 from .tasks import LocalStep, TaskGraph
 
@@ -72,6 +73,8 @@ class LoopSettings:
     ledger: Recorder | None = None
     #: The run's marker file, held open by every shard (see ``runtime/escapes.py``).
     marker: str | None = None
+    #: Emulated spot and the deadline-aware fallback (``None``: every tier runs as planned).
+    spot: SpotEmulation | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +90,8 @@ class Attempt:
     #: Why the runner signalled it: ``timeout`` or ``stop`` (``None``: not signalled).
     signalled: str | None = None
     kill_at: float | None = None
+    #: When emulated spot reclaims it (SIGKILL from outside: a preemption).
+    preempt_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +254,15 @@ class Loop:
         """
         return str(checkpoints.shard_checkpoint(self.s.checkpoints, st.name, idx))
 
-    def _launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
+    def _launch(
+        self,
+        st: LocalStep,
+        idx: int,
+        selector: selectors.BaseSelector,
+        place: Placement | None = None,
+    ) -> None:
         row = self.rows[(st.name, idx)]
+        why = place.fallback if place is not None else None
         attempt = row.attempts + 1
         staging, log = self._paths(st, idx, attempt)
         self._make_staging(staging)
@@ -284,7 +296,7 @@ class Loop:
             shutil.rmtree(staging, ignore_errors=True)
             if self.s.ledger is not None:  # an attempt too, of no duration
                 sh = st.shard(idx)
-                self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at)
+                self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at, why)
                 self.s.ledger.ended(st.name, idx, attempt, (sh.start, sh.end), None, "failed")
             self._set(row.with_(attempts=attempt, log=log, state="running"))
             self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
@@ -292,11 +304,13 @@ class Loop:
         pidfd = os.pidfd_open(pid)
         deadline = now + st.timeout_s if st.timeout_s is not None else None
         self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline)
+        if place is not None:
+            self.running[pidfd].preempt_at = place.preempt_at
         selector.register(pidfd, selectors.EVENT_READ)
         self.running_per_step[st.name] += 1
         if self.s.ledger is not None:
             sh = st.shard(idx)
-            self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at)
+            self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at, why)
         self._set(
             row.with_(
                 state="running",
@@ -327,7 +341,18 @@ class Loop:
                 and self.running_per_step[st.name] < st.parallelism
                 and st.name not in self.failed_steps
             ):
-                self._launch(st, queue.popleft(), selector)
+                self._place_and_launch(st, queue.popleft(), selector)
+
+    def _place_and_launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
+        """Launch a shard, on the tier emulated spot and the fallback give it (or wait)."""
+        place = self.s.spot.place(st.name, idx, self.clock()) if self.s.spot else None
+        if place is not None and place.moved:
+            self.reporter.message(f"{st.name}: shard {idx} moved to on-demand ({place.fallback})")
+        if place is not None and place.wait_until is not None:  # no spot capacity yet
+            self.timer_seq += 1
+            heapq.heappush(self.timers, (place.wait_until, self.timer_seq, st.name, idx))
+            return
+        self._launch(st, idx, selector, place)
 
     # --- outcomes ------------------------------------------------------------------------
 
@@ -468,6 +493,9 @@ class Loop:
             if att.kill_at is not None and now >= att.kill_at:
                 procs.signal_group(att.pid, signal.SIGKILL)
                 att.kill_at = None
+            if att.preempt_at is not None and att.signalled is None and now >= att.preempt_at:
+                procs.signal_group(att.pid, signal.SIGKILL)  # emulated spot reclaim
+                att.preempt_at = None
 
     def _next_wakeup(self) -> float | None:
         times = [t for t, *_ in self.timers[:1]] if not self.stopping else []
@@ -478,6 +506,8 @@ class Loop:
                 times.append(att.deadline)
             if att.kill_at is not None:
                 times.append(att.kill_at)
+            if att.preempt_at is not None and att.signalled is None:
+                times.append(att.preempt_at)
         if not times:
             return None
         return max(0.0, min(times) - self.clock())

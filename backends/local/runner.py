@@ -36,6 +36,7 @@ from ..runtime.trash import Trash
 from . import procs
 from .loop import Loop, LoopSettings
 from .progress import Reporter
+from .spot import SpotConfig
 from .state import (
     ShardRow,
     StateCorrupt,
@@ -69,6 +70,8 @@ class RunConfig:
     grace_s: float
     clean_env: bool
     environ: Mapping[str, str]
+    #: Emulated spot and the deadline-aware fallback (``spot.py``); ``None``: neither.
+    spot: SpotConfig | None = None
 
 
 def cpu_count() -> int:
@@ -405,6 +408,7 @@ def _execute_locked(
             helper_lib=str(checkpoints.install_helper(config.state_dir / checkpoints.HELPER_LIB)),
             ledger=recorder,
             marker=str(escapes.marker_path(config.state_dir / "logs" / run_id)),
+            spot=config.spot.start(ckpt_root, time.monotonic()) if config.spot else None,
         )
         try:
             outcome = Loop(graph, store, rows, settings, reporter).run()

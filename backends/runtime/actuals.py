@@ -9,7 +9,9 @@ lifetimes, their cost at the catalog price of the tier each ran on (an
 instance holds ``ceil(replicas / instances)`` replicas, so a replica-hour costs
 that share of its price), preemptions, error retries, items/s per replica
 (items committed over the time after each attempt's first micro-batch) and
-the observed startup (attempt start to first micro-batch). A deviation is
+the observed startup (attempt start to first micro-batch). Attempts that the
+deadline-aware fallback moved to on-demand are costed at the on-demand price
+and their replica-hours counted apart (``fallback_ondemand_hours``). A deviation is
 ``(actual - planned) / planned`` in percent; the verdict names the largest one
 beyond the tolerance.
 """
@@ -65,6 +67,10 @@ class StepActuals(Frozen):
     retries: int
     items_committed: int
     items: int
+    #: Shards the deadline-aware fallback moved to on-demand, and the replica-hours
+    #: their attempts then ran there (costed at the on-demand price).
+    fallback_shards: int = 0
+    fallback_ondemand_hours: float = 0.0
     planned: Figures
     actual: Figures
     #: ``(actual - planned) / planned * 100`` per figure (``None``: not comparable).
@@ -81,6 +87,8 @@ class RunActuals(Frozen):
     planned_cost_usd: float
     actual_cost_usd: float
     steps: list[StepActuals]
+    #: On-demand replica-hours used by the fallback, over all steps.
+    fallback_ondemand_hours: float = 0.0
     #: Ledger lines that could not be read (a torn last line).
     skipped_lines: int = 0
 
@@ -216,6 +224,7 @@ def _step(
         }
     )
     step = program.step(sp.name)
+    moved = [a for a in attempts if a.fallback is not None]
     return StepActuals(
         name=sp.name,
         progress=progress,
@@ -229,6 +238,8 @@ def _step(
         retries=sum(a.outcome in ("failed", "timeout") for a in attempts),
         items_committed=sum(a.items_committed for a in attempts),
         items=step.items or 0,
+        fallback_shards=len({a.shard for a in moved}),
+        fallback_ondemand_hours=sum(a.seconds or 0.0 for a in moved) / 3600.0,
         planned=planned,
         actual=actual,
         deviation_pct=dict(sorted(dev.items())),
@@ -265,6 +276,7 @@ def compare(
         planned_cost_usd=plan.expected_cost_usd,
         actual_cost_usd=sum(s.actual.cost_usd or 0.0 for s in steps),
         steps=steps,
+        fallback_ondemand_hours=sum(s.fallback_ondemand_hours for s in steps),
         skipped_lines=ledger.skipped,
     )
 

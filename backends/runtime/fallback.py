@@ -15,6 +15,8 @@ has no I/O beyond reading a checkpoint folder.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,20 @@ def must_fall_back(step: SpotStep, elapsed_h: float, remaining: float) -> bool:
     return not spot_attempt_fits(
         elapsed_h, step.due_h, remaining, step.restart_h, step.checkpoint_h
     )
+
+
+def run_started(path: Path, now: Callable[[], float] = time.time) -> float:
+    """When the fallback's clock started (seconds since the epoch), kept in ``path``.
+
+    Written on the first call, read afterwards, so a resumed run keeps its due times.
+    """
+    try:
+        return float(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        t = now()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{t:.3f}\n", encoding="utf-8")
+        return t
 
 
 def describe(step: SpotStep, elapsed_h: float, remaining: float) -> str:

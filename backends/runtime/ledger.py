@@ -9,7 +9,8 @@ last line (a power loss) is skipped by the reader. Events (``"v": 1``)::
 
     {"event": "run",   "t": ..., "run_id": ..., "backend": ..., "plan": {plan JSON}}
     {"event": "start", "t": ..., "step": ..., "shard": i, "attempt": n, "items": [start, end],
-     "instance_type": ..., "spot": ..., "batch_size": ..., "host": ..., "committed": k}
+     "instance_type": ..., "spot": ..., "batch_size": ..., "host": ..., "committed": k,
+     "fallback": "why"}
     {"event": "end",   "t": ..., "step": ..., "shard": i, "attempt": n, "exit": rc,
      "outcome": ..., "committed": k, "first_batch_at": ...}
 
@@ -18,7 +19,9 @@ checkpoint contract of :mod:`exo.worker.contract`) when the attempt started and
 ended; ``first_batch_at`` is when the command asked for its first micro-batch
 (the worker helper's attempt record): the observed startup. ``outcome`` is one
 of :data:`OUTCOMES`. Nothing else is written: no command, no environment, no
-secret. Times are seconds since the Unix epoch.
+secret. Times are seconds since the Unix epoch. ``fallback`` is only on the start
+of an attempt of a spot step that ran on on-demand after the deadline-aware
+fallback moved its shard (``spot`` is then false): the reason, in the rule's terms.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class LedgerWriter:
         items: tuple[int, int],
         tier: Tier | None,
         committed: int,
+        fallback: str | None = None,
     ) -> None:
         rec: dict[str, Any] = {
             "event": "start",
@@ -105,6 +109,8 @@ class LedgerWriter:
         }
         if tier is not None:
             rec.update(instance_type=tier.instance_type, spot=tier.spot, batch_size=tier.batch_size)
+        if fallback is not None:
+            rec["fallback"] = fallback
         self.append(rec)
 
     def attempt_ended(
@@ -172,12 +178,25 @@ class Recorder:
         return self.checkpoints / step / f"shard-{shard}"
 
     def started(
-        self, step: str, shard: int, attempt: int, items: tuple[int, int], t: float
+        self,
+        step: str,
+        shard: int,
+        attempt: int,
+        items: tuple[int, int],
+        t: float,
+        fallback: str | None = None,
     ) -> None:
-        """Attempt ``attempt`` of a shard was launched at ``t`` (before its process started)."""
+        """Attempt ``attempt`` of a shard was launched at ``t`` (before its process started).
+
+        ``fallback``: the shard runs on on-demand after the deadline-aware fallback
+        moved it (the reason); the planned tier is recorded with ``spot`` false.
+        """
         ranges = committed_ranges(self._folder(step, shard))
         committed = sum(e - s for s, e in ranges if items[0] <= s and e <= items[1])
-        self.writer.attempt_started(t, step, shard, attempt, items, self.tiers.get(step), committed)
+        tier = self.tiers.get(step)
+        if fallback is not None and tier is not None:
+            tier = replace(tier, spot=False)
+        self.writer.attempt_started(t, step, shard, attempt, items, tier, committed, fallback)
 
     def ended(
         self,
@@ -249,6 +268,8 @@ class AttemptEntry:
     #: committing through the checkpoint contract: the rest of its shard).
     items_committed: int
     first_batch_at: float | None
+    #: Why a spot step's attempt ran on on-demand (the deadline-aware fallback), else ``None``.
+    fallback: str | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -336,6 +357,7 @@ def _join(
         first = _num(end.get("first_batch_at"))
     spot = start.get("spot")
     host = start.get("host")
+    why = start.get("fallback")
     return AttemptEntry(
         step=str(start.get("step", "")),
         shard=_int(start.get("shard")),
@@ -354,6 +376,7 @@ def _join(
         outcome=outcome,
         items_committed=committed,
         first_batch_at=first,
+        fallback=why if isinstance(why, str) else None,
     )
 
 

@@ -34,10 +34,25 @@ def dependency_words(jobs: list[SlurmJob]) -> dict[str, Shell]:
 
 
 def ledger_tier(planned: PlannedWorkflow, step: str) -> str:
-    """The planned tier as JSON members for the job's ledger lines."""
+    """The planned tier as JSON members for the job's ledger lines (``spot`` is added at run time)."""
     sp = planned.step_plan(step)
-    tier = {"instance_type": sp.instance_type, "spot": sp.spot, "batch_size": sp.batch_size}
+    tier = {"instance_type": sp.instance_type, "batch_size": sp.batch_size}
     return json.dumps(tier, sort_keys=True, separators=(",", ":"))[1:-1]
+
+
+def spot_check(job: SlurmJob) -> tuple[str, str] | None:
+    """How a spot task tells, at run time, that it is not on the spot tier.
+
+    ``("partition", "a,b")``: ``SLURM_JOB_PARTITION`` is none of these;
+    ``("qos", q)``: ``SLURM_JOB_QOS`` is not ``q``; ``None``: only the runner's
+    mark file (an on-demand step, or spot that the options do not map).
+    """
+    t = job.tier
+    if not t.spot or t.spot_unmapped:
+        return None
+    if t.partition is not None:
+        return ("partition", t.partition)
+    return ("qos", t.qos) if t.qos is not None else None
 
 
 def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
@@ -72,6 +87,7 @@ def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
                     job=job,
                     delays=backoff_delays(job),
                     ledger_tier=ledger_tier(planned, job.step),
+                    spot_check=spot_check(job),
                 ),
                 executable=True,
             )

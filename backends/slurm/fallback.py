@@ -106,13 +106,7 @@ class SlurmFallback:
 
 def started(run_dir: Path, now: Callable[[], float] = time.time) -> float:
     """When the run was first followed (written on the first call)."""
-    path = run_dir / STARTED
-    try:
-        return float(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        t = now()
-        path.write_text(f"{t:.3f}\n", encoding="utf-8")
-        return t
+    return fallback.run_started(run_dir / STARTED, now)
 
 
 def pending_indices(task: str | None) -> list[int]:
