@@ -37,6 +37,10 @@ DEFAULT_TIME_LIMIT_S = 60.0
 #: Share of the time left after building the problem that the all-on-demand baseline
 #: gets when it must be solved on its own (it also gets what the main solve leaves).
 BASELINE_SHARE = 0.2
+#: Seconds a solver model (cvxpy's build and HiGHS' first answer, which cannot look at
+#: the clock) is expected to take per second that building the options took: a search
+#: stage with less time left than that returns a quick plan instead of starting one.
+MODEL_PER_BUILD = 0.5
 
 
 def optimize(
@@ -62,7 +66,11 @@ def optimize(
     from exo.compiler.baselines import naive
     from exo.compiler.solve import solve_problem
 
+    built = time.perf_counter()
     problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
+    # A solver model of the problem costs about as much as a share of building the
+    # options did (both walk every option in Python), on this machine at this load.
+    clock.model_s = MODEL_PER_BUILD * (time.perf_counter() - built)
     separate = allow_spot and any(o.spot for opts in enum.options.values() for o in opts)
     left = clock.remaining()
     main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
@@ -108,6 +116,11 @@ def optimize(
     lines = explain_plan(program, problem, sol, on_demand, enum)
     if clock.stopped():
         lines.append("stopped on request: the best plan found so far, with its proven gap")
+    elif sol.status == "feasible" and clock.expired():
+        lines.append(
+            f"time limit of {time_limit_s:g} s reached: the best plan found so far, "
+            "with its proven gap (a longer --time-limit may find a better one)"
+        )
     if baseline_line and (time_limit_s is not None or clock.stopped()):
         lines.append(baseline_line)
     return plan(sol.status, step_plans(problem, sol), lines)
