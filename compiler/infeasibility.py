@@ -32,6 +32,7 @@ from exo.compiler.problem import (
     quota_shortfalls,
     reduce_by_bounds,
 )
+from exo.compiler.exact import SMALL_STEPS
 from exo.compiler.solve import Clock, solve_problem
 
 _KIND_TEXT = {
@@ -146,7 +147,10 @@ def explain_infeasible(program: Program, enum: Enumeration, clock: Clock) -> lis
         lines.extend(_budget_lines(base, clock, cheapest, min_cost, deadline_ok=not lines))
     if lines:
         return lines
-    return _quota_work_lines(base) or _joint_lines(base, clock, min_span)
+    work = _quota_work_lines(base)
+    if work and base.size > SMALL_STEPS:
+        return work  # proof enough; the shortest schedule within the quota is a large solve
+    return work + _joint_lines(base, clock, min_span)
 
 
 def _quota_work_lines(base: Problem) -> list[str]:
