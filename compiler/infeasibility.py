@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from exo.compiler.costmodel import Option, Rejection, resource_label
+from exo.compiler.exact import SMALL_STEPS
 from exo.compiler.formatting import money
 from exo.compiler.ir import Program
 from exo.compiler.problem import (
@@ -32,7 +33,6 @@ from exo.compiler.problem import (
     quota_shortfalls,
     reduce_by_bounds,
 )
-from exo.compiler.exact import SMALL_STEPS
 from exo.compiler.solve import Clock, solve_problem
 
 _KIND_TEXT = {
