@@ -63,6 +63,9 @@ def test_a_search_stopped_at_once_returns_a_valid_plan(
     _honest(plan, reference)
     if plan.status == "feasible" and how == "limit":
         assert any("time limit of 1e-06 s reached" in line for line in plan.explanation)
+    # nothing is computed past the limit: the naive baseline is null, and says why
+    assert plan.baselines["naive"] is None
+    assert any("naive baseline: not computed" in line for line in plan.explanation)
 
 
 def test_no_model_is_started_that_the_time_left_cannot_hold(
