@@ -24,6 +24,10 @@ groups, datasets shared by several groups, and every kind of attribute the
 language has (command lists with runtime and param placeholders, env blocks,
 secrets, replicas ranges, batch sizes, spot and checkpoint policies, retries).
 
+The workflow has a 30-day deadline and quotas (A100, H100, vCPUs) sized for
+1,000 steps and multiplied for larger workflows, so that every size can be
+planned, not only checked.
+
 The Snakefile has one job per step with exactly the same dependency edges
 (datasets are input files that exist on disk), written either idiomatically
 (one rule per slot with a ``{g}`` wildcard, dependencies looked up in a table)
