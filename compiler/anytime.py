@@ -64,6 +64,10 @@ class Clock:
         #: The whole request's start and limit (progress reports count from there).
         self.origin = self.start
         self.total = seconds
+        #: Seconds one solver model of this request is expected to take to build and
+        #: give a first answer: work that cannot look at the clock. Set from how long
+        #: building the options took (so it follows the machine's load); 0 = unknown.
+        self.model_s = 0.0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -76,6 +80,13 @@ class Clock:
     def share(self, fraction: float) -> float | None:
         left = self.remaining()
         return None if left is None else left * fraction
+
+    def affords(self, seconds: float) -> bool:
+        """Work of about ``seconds`` that cannot look at the clock fits in what is left."""
+        if self.expired():
+            return False
+        left = self.remaining()
+        return left is None or left >= seconds
 
     def stopped(self) -> bool:
         """The caller asked to stop (not the time limit)."""
@@ -99,6 +110,7 @@ class Clock:
         sub = Clock(limit, stop=self.stop, progress=self.progress)
         sub._best, sub._bound = self._best, self._bound
         sub.origin, sub.total = self.origin, self.total
+        sub.model_s = self.model_s
         return sub
 
     def report(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from exo.compiler.costmodel import Option, Rejection, resource_label
+from exo.compiler.exact import SMALL_STEPS
 from exo.compiler.formatting import money
 from exo.compiler.ir import Program
 from exo.compiler.problem import (
@@ -29,6 +30,7 @@ from exo.compiler.problem import (
     base_problem,
     binding_resources,
     longest_paths,
+    quota_shortfalls,
     reduce_by_bounds,
 )
 from exo.compiler.solve import Clock, solve_problem
@@ -145,7 +147,30 @@ def explain_infeasible(program: Program, enum: Enumeration, clock: Clock) -> lis
         lines.extend(_budget_lines(base, clock, cheapest, min_cost, deadline_ok=not lines))
     if lines:
         return lines
-    return _joint_lines(base, clock, min_span)
+    work = _quota_work_lines(base)
+    if work and base.size > SMALL_STEPS:
+        return work  # proof enough; the shortest schedule within the quota is a large solve
+    return work + _joint_lines(base, clock, min_span)
+
+
+def _quota_work_lines(base: Problem) -> list[str]:
+    """A quota too small for the steps' work by the deadline, whatever the schedule."""
+    if base.deadline is None:
+        return []
+    lines: list[str] = []
+    for r, need in quota_shortfalls(base):
+        q = base.limits[r]
+        label = resource_label(base.resources[r])
+        unit = "vCPU" if label == "cpu" else label
+        lines.append(
+            f"the quota of {label} = {q} cannot hold the work by the deadline of "
+            f"{_h(base.deadline)}: even at their leanest options the steps hold "
+            f"{need:,.0f} {unit}-hours, the quota gives {q} x {_h(base.deadline)} = "
+            f"{q * base.deadline:,.0f}; a quota of at least {math.ceil(need / base.deadline)} "
+            f"or a deadline of at least {hours_up(need / q)} is needed (not enough alone: "
+            "the steps' order and the other limits also count)"
+        )
+    return lines
 
 
 def _budget_lines(

@@ -37,6 +37,10 @@ DEFAULT_TIME_LIMIT_S = 60.0
 #: Share of the time left after building the problem that the all-on-demand baseline
 #: gets when it must be solved on its own (it also gets what the main solve leaves).
 BASELINE_SHARE = 0.2
+#: Seconds a solver model (cvxpy's build and HiGHS' first answer, which cannot look at
+#: the clock) is expected to take per second that building the options took: a search
+#: stage with less time left than that returns a quick plan instead of starting one.
+MODEL_PER_BUILD = 0.5
 
 
 def optimize(
@@ -62,7 +66,11 @@ def optimize(
     from exo.compiler.baselines import naive
     from exo.compiler.solve import solve_problem
 
+    built = time.perf_counter()
     problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
+    # A solver model of the problem costs about as much as a share of building the
+    # options did (both walk every option in Python), on this machine at this load.
+    clock.model_s = MODEL_PER_BUILD * (time.perf_counter() - built)
     separate = allow_spot and any(o.spot for opts in enum.options.values() for o in opts)
     left = clock.remaining()
     main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
@@ -71,9 +79,11 @@ def optimize(
     on_demand, baseline_line = _all_on_demand(
         program, enum, sol, separate and (uses_spot or sol.status != "optimal"), clock
     )
+    # the naive plan's schedule costs as much as a search's first one: not past the limit
+    naive_late = clock.expired()
     baselines: dict[str, Baseline | None] = {
         "all_on_demand": on_demand,
-        "naive": naive(program, catalog, enum),
+        "naive": None if naive_late else naive(program, catalog, enum),
     }
     rest = clock.child(None)
     wf = program.workflow
@@ -108,8 +118,15 @@ def optimize(
     lines = explain_plan(program, problem, sol, on_demand, enum)
     if clock.stopped():
         lines.append("stopped on request: the best plan found so far, with its proven gap")
+    elif sol.status == "feasible" and clock.expired():
+        lines.append(
+            f"time limit of {time_limit_s:g} s reached: the best plan found so far, "
+            "with its proven gap (a longer --time-limit may find a better one)"
+        )
     if baseline_line and (time_limit_s is not None or clock.stopped()):
         lines.append(baseline_line)
+    if naive_late:
+        lines.append("naive baseline: not computed, the plan used the whole time limit")
     return plan(sol.status, step_plans(problem, sol), lines)
 
 

@@ -8,6 +8,7 @@ the budget can use. Every reduction is exact: the optimum does not change.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -198,12 +199,41 @@ def binding_resources(
     total = [0] * len(resources)
     for opts in options:
         peak = [0] * len(resources)
+        seen: set[tuple[str, int]] = set()
         for o in opts:
+            group = (o.instance_type, o.instances)  # usage depends on nothing else
+            if group in seen:
+                continue
+            seen.add(group)
             for r, u in enumerate(usage(o, resources)):
                 if u > peak[r]:
                     peak[r] = u
         total = [a + b for a, b in zip(total, peak, strict=True)]
     return [r for r, q in enumerate(limits) if total[r] > q]
+
+
+def quota_shortfalls(problem: Problem, limit: float | None = None) -> list[tuple[int, float]]:
+    """Quota resources that cannot hold the work by the deadline: (resource, work needed).
+
+    Every step holds at least its leanest option's ``usage * P`` (unit-hours) of each
+    resource somewhere within ``[0, deadline]``, where the quota gives ``limit * deadline``:
+    more work than that proves that no plan exists, before any model is built.
+    """
+    horizon = problem.deadline if limit is None else limit
+    if horizon is None or not problem.resources or not all(problem.options):
+        return []
+    need = [0.0] * len(problem.resources)
+    for opts in problem.options:
+        least = [math.inf] * len(problem.resources)
+        for o in opts:
+            for r, u in enumerate(usage(o, problem.resources)):
+                least[r] = min(least[r], u * o.P)
+        need = [a + b for a, b in zip(need, least, strict=True)]
+    return [
+        (r, need[r])
+        for r, q in enumerate(problem.limits)
+        if need[r] > q * (horizon + TOL_H) * (1 + 1e-9)
+    ]
 
 
 def build_problem(

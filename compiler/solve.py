@@ -24,7 +24,14 @@ from exo.compiler.costmodel import prune_dominated, usage
 from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
 from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.milp import MilpResult, solve_milp
-from exo.compiler.problem import TOL_H, TOL_USD, Problem, binding_resources, longest_paths
+from exo.compiler.problem import (
+    TOL_H,
+    TOL_USD,
+    Problem,
+    binding_resources,
+    longest_paths,
+    quota_shortfalls,
+)
 from exo.compiler.schedule import (
     Jobs,
     asap,
@@ -180,6 +187,9 @@ def _stage(
     cheapest among the fastest is sought).
     """
     limit = _limit(problem, cap)
+    if not clock.affords(clock.model_s):
+        # no time for a solver model (its build cannot look at the clock): a quick plan
+        return _quick(problem, objective, cap, hint, clock)
     binding = binding_resources(problem.options, problem.resources, problem.limits)
     end = None if clock.remaining() is None else clock.elapsed() + (clock.share(fraction) or 0.0)
     if not binding:
@@ -206,6 +216,9 @@ def _stage(
         found = _accept(problem, objective, hint, None, cap, relaxed.bound)
     if found is None:
         found = _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift)
+    if (found is None or found.choice is None) and not clock.affords(clock.model_s):
+        quick = _quick(problem, objective, cap, hint, clock)
+        return replace(quick, bound=max(quick.bound, relaxed.bound))
     if found is None or found.choice is None:
         got = solve_exact(
             problem,
@@ -227,7 +240,7 @@ def _stage(
     _tell(clock, objective, found, "heuristic")
     stage_clock = clock.child(None if end is None else max(end - clock.elapsed(), 0.0))
     found = _search(problem, objective, cap, found, stage_clock, moves=_moves(problem))
-    if found.proven or stage_clock.expired():
+    if found.proven or not stage_clock.affords(stage_clock.model_s):
         return found
     assert found.choice is not None and found.starts is not None and found.value is not None
     span = makespan(problem.jobs(found.choice), found.starts)
@@ -427,7 +440,7 @@ def _repair(
     target = limit
     r = relaxed
     for _ in range(REPAIR_ROUNDS):
-        if r.choice is None or clock.expired():
+        if r.choice is None or not clock.affords(clock.model_s):
             break
         jobs = problem.jobs(r.choice)
         over = (
@@ -619,6 +632,41 @@ def _fallback(problem: Problem, objective: str, cap: float | None, bound: float)
     return min(cands, key=lambda s: s.value or 0.0) if cands else None
 
 
+def _quick(
+    problem: Problem,
+    objective: Literal["cost", "time"],
+    cap: float | None,
+    hint: tuple[int, ...] | None,
+    clock: Clock,
+) -> _Stage:
+    """A first plan without a solver model, for when the time limit leaves no room for one.
+
+    A few schedules at most: ``hint`` (a plan known to meet every constraint), the
+    cheapest option everywhere, the fastest option everywhere with the slack its
+    schedule leaves filled by cheaper options. The bound is the trivial one (every
+    step at its cheapest, or fastest, option), so the plan is ``optimal`` only when
+    it meets that bound.
+    """
+    trivial = trivial_cost_bound if objective == "cost" else trivial_makespan_bound
+    bound = trivial(problem)
+    cands: list[_Stage] = []
+    for choice in (hint, _pick(problem, "cost"), _pick(problem, "P")):
+        if choice is None:
+            continue
+        # one schedule each (the clock is spent): no priority rules tried after the first
+        got = _accept(problem, objective, choice, None, cap, bound, clock.expired)
+        if got is None:
+            continue
+        if objective == "cost":
+            got = _cheapen(problem, got, cap, bound)
+        cands.append(got)
+        if got.proven:
+            break
+    if not cands:
+        return _Stage(None, None, None, bound, False)
+    return min(cands, key=lambda st: st.value if st.value is not None else math.inf)
+
+
 def trivial_cost_bound(problem: Problem) -> float:
     """Every step at its cheapest option: a bound no plan can beat."""
     return sum(min(o.cost for o in opts) for opts in problem.options)
@@ -635,7 +683,7 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     """The best plan for the problem's objective, with a proven bound and gap."""
     if problem.size == 0:
         return Solution("optimal", (), (), 0.0, 0.0, 0.0, 0.0)
-    if any(not opts for opts in problem.options):
+    if any(not opts for opts in problem.options) or quota_shortfalls(problem):
         return Solution("infeasible")
     if problem.objective == "cost":
         st = _stage(problem, "cost", None, clock, 1.0)

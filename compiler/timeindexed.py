@@ -92,7 +92,8 @@ def exact_grid(problem: Problem, horizon_h: float) -> Grid | None:
     if num == 0:
         return None
     delta = num / den
-    if horizon_h / delta > MAX_PERIODS:
+    # a grid fine enough to underflow to 0.0 (many unrelated durations) is no grid
+    if delta <= 0.0 or horizon_h > MAX_PERIODS * delta:
         return None
     return Grid(
         delta,

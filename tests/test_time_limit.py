@@ -1,0 +1,117 @@
+"""Time limits and stop requests: a valid plan with an honest status and bound (issue #16).
+
+However early the search is told to stop (Ctrl-C, or a time limit spent by building
+the options), ``optimize`` returns a plan whose schedule meets every constraint,
+never a false ``optimal``, and a lower bound that is a real bound.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from exo.compiler.anytime import Clock
+from exo.compiler.catalog import load_catalog
+from exo.compiler.ir import Program, Quota, Workflow
+from exo.compiler.optimizer import optimize
+from exo.compiler.plan import Plan
+from exo.compiler.problem import build_problem
+from exo.compiler.solve import solve_problem
+from tests.optimizer_oracle import check_plan
+from tests.test_optimizer import CAT2, _dur
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gen_programs import generate  # noqa: E402  (a benchmark script, not a package)
+
+CATALOG = load_catalog("aws/us-east-1", ROOT)
+
+
+def _honest(plan: Plan, reference: Plan) -> None:
+    assert plan.expected_cost_usd is not None and plan.lower_bound_usd is not None
+    assert reference.expected_cost_usd is not None
+    assert plan.lower_bound_usd <= reference.expected_cost_usd + 1e-6
+    assert plan.lower_bound_usd <= plan.expected_cost_usd + 1e-6
+    if plan.status == "optimal":
+        assert plan.expected_cost_usd <= reference.expected_cost_usd + 1e-6
+        assert plan.gap == 0.0
+    else:
+        assert plan.gap is not None and plan.gap >= 0.0
+
+
+@pytest.fixture(scope="module")
+def quota_workflow() -> tuple[Program, Plan]:
+    program, _ = generate(16, seed=1, deadline="tight", quota=True, catalog=CATALOG)
+    # any valid plan will do: the optimum lies at or below its cost
+    return program, optimize(program, CATALOG, time_limit_s=10)
+
+
+@pytest.mark.parametrize("how", ["stop", "limit"])
+def test_a_search_stopped_at_once_returns_a_valid_plan(
+    how: str, quota_workflow: tuple[Program, Plan]
+) -> None:
+    program, reference = quota_workflow
+    if how == "stop":
+        plan = optimize(program, CATALOG, stop=lambda: True)
+        assert any("stopped on request" in line for line in plan.explanation)
+    else:
+        plan = optimize(program, CATALOG, time_limit_s=1e-6)
+    assert plan.status in ("optimal", "feasible")
+    assert check_plan(program, CATALOG, plan) == []
+    _honest(plan, reference)
+    if plan.status == "feasible" and how == "limit":
+        assert any("time limit of 1e-06 s reached" in line for line in plan.explanation)
+    # nothing is computed past the limit: the naive baseline is null, and says why
+    assert plan.baselines["naive"] is None
+    assert any("naive baseline: not computed" in line for line in plan.explanation)
+
+
+def test_no_model_is_started_that_the_time_left_cannot_hold(
+    quota_workflow: tuple[Program, Plan],
+) -> None:
+    """A model expected to take longer than the time left is skipped: the quick plan."""
+    program, reference = quota_workflow
+    problem, _ = build_problem(program, CATALOG)
+    clock = Clock(3600.0)
+    clock.model_s = 1e9
+    sol = solve_problem(problem, clock)
+    assert sol.status in ("optimal", "feasible") and sol.choice is not None
+    assert sol.lower_bound is not None and reference.expected_cost_usd is not None
+    assert sol.lower_bound <= reference.expected_cost_usd + 1e-6
+    if sol.status == "optimal":
+        assert sol.cost is not None and sol.cost <= reference.expected_cost_usd + 1e-6
+
+
+def test_the_fastest_plan_stopped_at_once_is_valid() -> None:
+    steps = []
+    for i in range(12):
+        after = (f"s{i - 1}",) if i % 3 else ()
+        steps.append(_dur(f"s{i}", {"SLOW": 2.0 + i % 4, "FAST": 0.5 + (i % 3) * 0.2}, after=after))
+    wf = Workflow.model_validate(
+        {"name": "hand", "objective": "time", "quota": Quota(accelerators={"FAST": 1, "SLOW": 2})}
+    )
+    program = Program(workflow=wf, steps=tuple(steps))
+    plan = optimize(program, CAT2, stop=lambda: True)
+    reference = optimize(program, CAT2)
+    assert plan.status in ("optimal", "feasible")
+    assert check_plan(program, CAT2, plan) == []
+    assert plan.makespan_h is not None and reference.makespan_h is not None
+    if plan.status == "optimal":
+        assert plan.makespan_h <= reference.makespan_h + 1e-6
+
+
+def test_a_quota_too_small_for_the_work_is_proven_infeasible_and_explained() -> None:
+    """Three 5-hour steps on the one SLOW GPU the quota allows need 15 h: a 12 h
+    deadline cannot hold them, whatever the order (each alone fits)."""
+    steps = tuple(_dur(f"s{i}", {"SLOW": 5.0}) for i in range(3))
+    wf = Workflow.model_validate(
+        {"name": "hand", "deadline_h": 12.0, "quota": Quota(accelerators={"SLOW": 1})}
+    )
+    program = Program(workflow=wf, steps=steps)
+    plan = optimize(program, CAT2)
+    assert plan.status == "infeasible"
+    text = "\n".join(plan.explanation)
+    assert "the quota of SLOW = 1 cannot hold the work by the deadline of 12.00 h" in text
+    assert "a quota of at least 2 or a deadline of at least 15.00 h" in text
