@@ -184,7 +184,9 @@ def copy_example(path: Path, tmp: Path) -> Path:
 def check_outputs(
     planned: PlannedWorkflow, report: RunReport, workflow_file: Path
 ) -> dict[str, list[dict[str, str]]]:
-    """Every shard published exactly once, by attempt 1, with the right range and env."""
+    """Every shard published exactly once, with the right range and env: by attempt 1, or for
+    a spot step by a later attempt when the cluster requeued it (its ``preempt`` partition
+    yields to on-demand jobs of the other runs sharing the one node)."""
     assert report.run_id is not None
     run_dir = workflow_file.parent / ".exo"
     (root,) = list((run_dir / "slurm").iterdir())
@@ -199,17 +201,14 @@ def check_outputs(
         assert published == sorted(f"shard-{i}" for i in range(n)), (job.step, published)
         staging = out / ".exo-staging"
         assert not staging.exists() or not any(staging.iterdir())
+        spot = planned.step_plan(job.step).spot
         recs = []
         for i in range(n):
             rec = probe_record(out / f"shard-{i}")
-            assert (rec["step"], rec["index"], rec["attempt"], rec["run"]) == (
-                job.step,
-                str(i),
-                "1",
-                report.run_id,
-            )
+            assert (rec["step"], rec["index"], rec["run"]) == (job.step, str(i), report.run_id)
+            assert rec["attempt"] == "1" or (spot and int(rec["attempt"]) > 1), rec
             assert rec["env"] == ",".join(
-                [job.step, str(i), rec["start"], rec["end"], "1", report.run_id]
+                [job.step, str(i), rec["start"], rec["end"], rec["attempt"], report.run_id]
             )
             recs.append(rec)
         records[job.step] = recs
@@ -414,7 +413,8 @@ def test_requeued_shard_completes_without_using_error_retries(
     assert [(a.attempt, a.outcome) for a in by_shard[1]] == [(1, "preempted"), (2, "succeeded")]
     assert all(a.spot is True and a.instance_type for a in book.attempts)
     lifetimes = {i: sum(a.seconds or 0.0 for a in by_shard[i]) for i in (0, 1)}
-    assert by_shard[1][0].seconds and lifetimes[1] > lifetimes[0]
+    # Both attempts of the requeued shard count (no wall-clock comparison: timings flake under load).
+    assert all(a.seconds and a.seconds > 0 for a in by_shard[1])
     act = actuals.compare(program, plan, _catalog(), book, report.run_id)
     (work,) = act.steps
     assert (work.attempts, work.preemptions, work.retries) == (3, 1, 0)
