@@ -87,6 +87,16 @@ def test_plan_still_loads_what_it_needs() -> None:
     assert "cvxpy" in modules and "exo.compiler.optimizer" in modules
 
 
+def test_backend_flags_do_not_load_the_kubernetes_client() -> None:
+    """Every backend's options become flags of ``compile`` and ``run``, so
+    every backend is registered at start-up; the Kubernetes client models load only when
+    Kubernetes artifacts are emitted."""
+    code, modules = imported_by("compile", "--help")
+    assert code == 0
+    assert "exo.backends.kubernetes.backend" in modules
+    assert _loaded(modules, ("kubernetes", "kubernetes_validate", "yaml")) == []
+
+
 def test_command_table_says_what_each_command_says() -> None:
     """``exoc --help`` lists commands from the table without importing them: each
     sentence there must be the command's own, and every command must be listed."""

@@ -13,18 +13,19 @@ Nothing is submitted: there is no API server to test submission against here.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
 
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 
 from ..api import Artifact, Backend, Capabilities, PlannedWorkflow
-from . import argo, checks
-from .jobs import RunRef, job
+from . import checks
 from .options import KubernetesOptions, placement
 from .resolve import Resolved, resolve, run_id, storage_root
-from .serialize import to_dict, to_yaml
+
+if TYPE_CHECKING:
+    from .jobs import RunRef
 
 
 def _options(options: BaseModel) -> KubernetesOptions:
@@ -49,6 +50,12 @@ class KubernetesBackend(Backend):
         return checks.check(planned, _options(options))
 
     def emit(self, planned: PlannedWorkflow, options: BaseModel) -> list[Artifact]:
+        # The Kubernetes client models load here, not when the backend is registered:
+        # every `exoc run` / `compile` lists every backend's options at start-up.
+        from . import argo
+        from .jobs import RunRef, job
+        from .serialize import to_dict, to_yaml
+
         opts = _options(options)
         problems = [d for d in self.check(planned, opts) if d.severity is Severity.ERROR]
         if problems:
