@@ -169,7 +169,7 @@ fi
 # --- 6. the summary ----------------------------------------------------------------------------
 say "summary"
 "$python" benchmarks/gpu/summarize.py report "$OUT/plan.json" "$OUT/status.json" \
-    --run-wall-s "$run_wall" --gpu "$gpu" \
+    --calibration "$OUT/calibration.json" --run-wall-s "$run_wall" --gpu "$gpu" \
     "${contrast_args[@]}" | tee "$OUT/summary.txt"
 say "done; files in $OUT: $(cd "$OUT" && echo *)"
 exit "$run_rc"

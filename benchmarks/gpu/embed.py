@@ -61,14 +61,12 @@ def tokens(
     return ids, mask.to(torch.int64)
 
 
-def embed(
-    model: BertModel, ids: torch.Tensor, mask: torch.Tensor, dtype: torch.dtype
-) -> torch.Tensor:
-    with torch.inference_mode(), torch.autocast(ids.device.type, dtype=dtype):
+def embed(model: BertModel, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
         hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1)
-    return torch.nn.functional.normalize(pooled.float(), dim=-1).to(torch.float16).cpu()
+    m = mask.unsqueeze(-1).float()
+    pooled = (hidden.float() * m).sum(1) / m.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1).to(torch.float16).cpu()
 
 
 def main() -> None:
@@ -79,21 +77,20 @@ def main() -> None:
 
     s = shard()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16
     torch.manual_seed(0)
     cfg = config(tiny)
     with device:
         model = BertModel(cfg, add_pooling_layer=False).eval()
     if device.type == "cuda":
-        model = model.to(dtype)
+        model = model.to(torch.bfloat16)  # a CPU stays in float32: bf16 is slow on most
     warm = min(s.batch_size or 1, 1024)
-    embed(model, *tokens(0, warm, args.seq_len, cfg.vocab_size, device), dtype)
+    embed(model, *tokens(0, warm, args.seq_len, cfg.vocab_size, device))
     if device.type == "cuda":
         torch.cuda.synchronize()
 
     for batch in s:
         ids, mask = tokens(batch.start, batch.end, args.seq_len, cfg.vocab_size, device)
-        vectors = embed(model, ids, mask, dtype)
+        vectors = embed(model, ids, mask)
         batch.commit({"embeddings.f16": vectors.numpy().tobytes()})
     s.assemble()
 

@@ -12,10 +12,14 @@
     timed from launch to exit; the mean, times the run's micro-batches, is what
     the whole run would take that way.
 
-``report PLAN STATUS [--contrast C.json] [--run-wall-s S] [--gpu NAME]``
+``report PLAN STATUS [--calibration CAL.json] [--contrast C.json] [--run-wall-s S] [--gpu NAME]``
     one line per step: planned and real duration, real/planned, the planned
     cost and the cost of the real replica-time at the plan's catalog price,
     items/s and startup; then the workflow's makespan and the contrast.
+    The planned items/s and startup are the calibration's (what the plan was
+    made with): ``exoc status`` takes no ``--calibration``, so its ``planned``
+    items/s and startup, and the verdict drawn from them, are the ``.exo``'s
+    declared figures; its durations and costs are the recorded plan's.
 
 PLAN is ``exoc plan --format json`` (DESIGN §4), STATUS ``exoc status --format
 json`` with its ``plan_vs_actual`` (docs/cli.md § Planned vs actual). Only the
@@ -149,13 +153,34 @@ class StepFigures:
         return None if self.replica_h is None else self.replica_h * self.price_per_h
 
 
-def step_figures(plan: Mapping[str, Any], status: Mapping[str, Any]) -> list[StepFigures]:
+def calibrated(
+    calibration: Mapping[str, Any] | None, sp: Mapping[str, Any]
+) -> tuple[float | None, float | None]:
+    """The step's items/s at its planned hardware and batch size, and its startup, measured."""
+    if calibration is None or sp["name"] not in calibration.get("steps", {}):
+        return None, None
+    cs = calibration["steps"][sp["name"]]
+    table = cs.get("throughput", {}).get(sp["accelerator"] or "cpu", {})
+    rate = table.get(str(sp["batch_size"]), table.get("*"))
+    return rate, cs.get("startup_s")
+
+
+def step_figures(
+    plan: Mapping[str, Any],
+    status: Mapping[str, Any],
+    calibration: Mapping[str, Any] | None = None,
+) -> list[StepFigures]:
     pva = status.get("plan_vs_actual") or {}
     actual = {s["name"]: s for s in pva.get("steps", [])}
     out = []
     for sp in plan["steps"]:
         a = actual.get(sp["name"], {})
-        planned, real = a.get("planned") or {}, a.get("actual") or {}
+        planned, real = dict(a.get("planned") or {}), a.get("actual") or {}
+        rate, startup = calibrated(calibration, sp)
+        if rate is not None:
+            planned["items_per_s"] = rate
+        if startup is not None:
+            planned["startup_s"] = startup
         tier = f"{sp['instance_type']} ({sp['accelerator'] or 'cpu'}) " + (
             "spot" if sp["spot"] else "on-demand"
         )
@@ -175,7 +200,7 @@ def step_figures(plan: Mapping[str, Any], status: Mapping[str, Any]) -> list[Ste
                 real_rate=real.get("items_per_s"),
                 planned_startup_s=planned.get("startup_s"),
                 real_startup_s=real.get("startup_s"),
-                verdict=str(a.get("verdict", "no ledger")),
+                verdict="measured" if rate is not None else str(a.get("verdict", "no ledger")),
             )
         )
     return out
@@ -196,7 +221,8 @@ def step_line(f: StepFigures) -> str:
         f"${f.price_per_h:g}/h = ${_num(f.real_cost, '.4f')} ({_num(cost_ratio, '.3f')}x); "
         f"items/s planned {_num(f.planned_rate, ',.0f')}, real {_num(f.real_rate, ',.0f')}; "
         f"startup planned {_num(f.planned_startup_s, '.1f')} s, "
-        f"real {_num(f.real_startup_s, '.1f')} s; verdict: {f.verdict}"
+        f"real {_num(f.real_startup_s, '.1f')} s"
+        + ("" if f.verdict == "measured" else f"; exoc status: {f.verdict}")
     )
 
 
@@ -206,8 +232,9 @@ def report(
     contrast: Mapping[str, Any] | None = None,
     run_wall_s: float | None = None,
     gpu: str | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    figures = step_figures(plan, status)
+    figures = step_figures(plan, status, calibration)
     pva = status.get("plan_vs_actual") or {}
     planned = float(plan["makespan_h"]) * 3600
     lines = [
@@ -261,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = sub.add_parser("report", help="the summary lines")
     r.add_argument("plan", type=Path)
     r.add_argument("status", type=Path)
+    r.add_argument("--calibration", type=Path, help="the plan's calibration file")
     r.add_argument("--contrast", type=Path)
     r.add_argument("--run-wall-s", type=float)
     r.add_argument("--gpu")
@@ -277,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(summary, sort_keys=True))
     else:
         contrast = load(args.contrast) if args.contrast else None
-        lines = report(load(args.plan), load(args.status), contrast, args.run_wall_s, args.gpu)
+        cal = load(args.calibration) if args.calibration else None
+        lines = report(load(args.plan), load(args.status), contrast, args.run_wall_s, args.gpu, cal)
         print("\n".join(lines))
     return 0
 
