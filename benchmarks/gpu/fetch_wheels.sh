@@ -6,7 +6,7 @@
 # installs these with --no-index --no-deps into a scratch folder.
 #
 #   bash benchmarks/gpu/fetch_wheels.sh            # then carry .whl/
-#   PY_VERSION=3.11 DEST=/tmp/whl311 bash benchmarks/gpu/fetch_wheels.sh   # a rehearsal here
+#   PY_VERSION=3.11 DEST=whl311 bash benchmarks/gpu/fetch_wheels.sh   # wheels for a rehearsal
 #
 # NOT carried, because the GPU machine has them (two versions of one package
 # on the path break the install): numpy, scipy, typer, click, rich, jinja2,
