@@ -32,7 +32,8 @@
 # EXO_GPU_BENCH_SITE (default /tmp/site: where the wheels are installed);
 # EXO_GPU_BENCH_SECONDS (seconds of embedding the run is sized to, default 60;
 # 15 with --tiny); EXO_GPU_BENCH_CONTRAST (processes of the contrast, default 3;
-# 0 skips it).
+# 0 skips it); EXO_GPU_BENCH_BUDGET_S (the contrast is skipped when the script
+# has run longer than this by then, default 200, so that it ends within ~4 min).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,6 +48,7 @@ python=${PYTHON:-python3}
 wheels=${WHEELS:-.whl}
 site=${EXO_GPU_BENCH_SITE:-/tmp/site}
 contrast=${EXO_GPU_BENCH_CONTRAST:-3}
+budget=${EXO_GPU_BENCH_BUDGET_S:-200}
 if [ -z "${OUT:-}" ]; then
     OUT=$(mktemp -d "${TMPDIR:-/tmp}/exo-gpu-out.XXXXXX")
 fi
@@ -159,6 +161,10 @@ rm -rf "$work/state" # the embeddings: ~1.5 KB an item
 
 # --- 5. the contrast: one process per micro-batch --------------------------------------------
 contrast_args=()
+if [ "$tiny" = 0 ] && awk -v e="$(elapsed "$begin")" -v b="$budget" 'BEGIN { exit !(e > b) }'; then
+    say "contrast skipped: more than ${budget}s spent already (EXO_GPU_BENCH_BUDGET_S)"
+    contrast=0
+fi
 if [ "$contrast" -gt 0 ]; then
     say "contrast: $contrast micro-batches, one process each"
     logged "$python" benchmarks/gpu/summarize.py contrast "$OUT/plan.json" \
