@@ -17,6 +17,7 @@ from exo.compiler.report.markdown import render_diff
 from exo.compiler.report.text import diff_renderable, render_plain_renderable
 
 from .conftest import REPO
+from .golden import golden
 
 DATA = REPO / "tests" / "data" / "report"
 
@@ -76,13 +77,13 @@ def test_diff_renderings(snapshot: SnapshotAssertion) -> None:
     d = fixture_diff()
     text = render_plain_renderable(diff_renderable(d), 100)
     assert "\x1b[" not in text
-    assert text == snapshot(name="text")
+    assert text == golden(snapshot, "txt", "text")
     md = render_diff(d)
     assert md.count("```") == 2
-    assert md == snapshot(name="markdown")
+    assert md == golden(snapshot, "md", "markdown")
     data = diffmod.to_json(d)
     assert data["summary"] == {"add": 1, "change": 2, "remove": 1, "same": 0}
-    assert json.dumps(data, indent=2, sort_keys=True) == snapshot(name="json")
+    assert json.dumps(data, indent=2, sort_keys=True) == golden(snapshot, "json", "json")
 
 
 def test_unchanged_steps_on_request() -> None:
