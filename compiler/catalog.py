@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from exo.compiler import limits
 from exo.compiler.accelerators import accelerator_memory_gib
@@ -39,6 +39,7 @@ from exo.compiler.diagnostics import (
     sort_diagnostics,
     suggest,
 )
+from exo.compiler.frozen import Frozen
 from exo.compiler.inputs import MAX_CATALOG_BYTES, InputRefused, read_regular_file
 from exo.compiler.names import (
     CATALOG_NAME_RULE,
@@ -46,10 +47,6 @@ from exo.compiler.names import (
     path_problem,
     text_problem,
 )
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class InstanceType(Frozen):

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict
 
+from exo.compiler.frozen import Frozen
 from exo.compiler.report import fmt
 from exo.compiler.report.svg import FONT, GRID, HATCH, INK, e, n, nice_step, ticks
 
@@ -36,11 +36,7 @@ PLANNED = "#ced4da"
 MIN_BAR = 3.0
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AttemptSpan(_Frozen):
+class AttemptSpan(Frozen):
     """One attempt of one shard; ``end_s`` ``None`` while it runs."""
 
     shard: int
@@ -52,7 +48,7 @@ class AttemptSpan(_Frozen):
     spot: bool
 
 
-class FigureRow(_Frozen):
+class FigureRow(Frozen):
     """One row of a step's table: ``unit`` is ``s`` (a duration), ``$`` or ``""``."""
 
     label: str
@@ -62,7 +58,7 @@ class FigureRow(_Frozen):
     deviation_pct: float | None = None
 
 
-class StepRun(_Frozen):
+class StepRun(Frozen):
     name: str
     #: The planned tier, e.g. ``c6i.xlarge spot``.
     tier: str
@@ -79,7 +75,7 @@ class StepRun(_Frozen):
     attempts: list[AttemptSpan]
 
 
-class RunView(_Frozen):
+class RunView(Frozen):
     run_id: str | None
     tolerance_pct: float
     planned_makespan_s: float
