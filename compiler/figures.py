@@ -1,25 +1,65 @@
-"""Number formatting shared by every report format (money, hours, tiers).
+"""How figures read in everything exo prints: money, hours, percentages, and a plan step's
+tier, replicas and alternatives (plans, explanations, infeasibility help, every report
+format).
 
-``money`` lives in :mod:`exo.compiler.formatting`, shared with the optimizer's
-explanations, and is re-exported here.
+Amounts stay numbers until they are written: :func:`money_figure` is the one rounding
+rule (the decimals shown and the amount rounded to them), :func:`money` writes it, and
+code that asks "do these read the same?" or "is this change nothing?" compares numbers
+(:func:`money_figure`, :func:`negligible_usd`), never rendered text.
 """
 
 from __future__ import annotations
 
-from exo.compiler.costmodel import option_label
-from exo.compiler.formatting import money
-from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report.why import Alternative
+import math
+from typing import TYPE_CHECKING
 
-__all__ = ["money"]
+from exo.compiler.costmodel import option_label
+from exo.compiler.plan import Plan, StepPlan
+
+if TYPE_CHECKING:
+    from exo.compiler.report.why import Alternative
+
+#: The smallest amount money writes as digits: a smaller one reads ``<$0.000001``, and a
+#: change smaller than it reads ``$0.00``.
+SMALLEST_USD = 5e-7
+
+
+def money_figure(usd: float) -> tuple[int | None, float]:
+    """What :func:`money` writes for ``usd``, as numbers: the decimals shown and the amount
+    rounded to them; from ten cents (rounded to a tenth of a cent) and for zero, two
+    decimals; below, two significant digits (at most six decimals). An amount too small
+    to show is ``(None, ±1.0)`` (its sign)."""
+    x = abs(usd)
+    if round(x, 3) >= 0.1 or x == 0.0:
+        digits = 2
+    elif x < SMALLEST_USD:
+        return None, math.copysign(1.0, usd)
+    else:
+        digits = min(6, 1 - math.floor(math.log10(x)))
+    return digits, round(usd, digits)
+
+
+def money(usd: float | None) -> str:
+    """``$1,234.56``; below ten cents two significant digits (``$0.0042``); ``-`` when unknown."""
+    if usd is None:
+        return "-"
+    digits, value = money_figure(usd)
+    sign = "-" if value < 0 else ""  # an amount that rounds to zero reads unsigned
+    if digits is None:
+        return f"{sign}<$0.000001"
+    return f"{sign}${abs(value):,.{digits}f}"
+
+
+def negligible_usd(usd: float) -> bool:
+    """Whether a change of ``usd`` is no change: smaller than the smallest amount shown."""
+    return abs(usd) < SMALLEST_USD
 
 
 def signed_money(usd: float) -> str:
     """``+$3.10`` / ``-$0.40`` / ``$0.00``."""
-    text = money(abs(usd))
-    if text == "$0.00" or abs(usd) < 5e-7:
+    if negligible_usd(usd):
         return "$0.00"
-    return ("+" if usd > 0 else "-") + text
+    return ("+" if usd > 0 else "-") + money(abs(usd))
 
 
 def hours(h: float | None) -> str:
@@ -50,7 +90,7 @@ def percent(fraction: float | None) -> str:
 
 def saving(saved_usd: float, fraction: float | None) -> str:
     """``saves $13.89 (58.5%)`` or, when the plan costs more, ``costs $0.23 (29.3%) more``."""
-    if saved_usd < 0 and money(-saved_usd) != "$0.00":
+    if saved_usd < 0:  # any amount more reads as more than $0.00
         frac = percent(-fraction) if fraction is not None else "-"
         return f"costs {money(-saved_usd)} ({frac}) more"
     return f"saves {money(max(saved_usd, 0.0))} ({percent(fraction)})"

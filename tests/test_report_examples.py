@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from exo.compiler import figures as fmt
 from exo.compiler.commands_plan import plan_json
 from exo.compiler.frontend import Compiled, compile_file
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
-from exo.compiler.report import fmt
 from exo.compiler.report.facts import Report, build_report
 from exo.compiler.report.html import render_html
 from exo.compiler.report.markdown import render_markdown

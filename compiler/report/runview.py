@@ -17,8 +17,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from exo.compiler import figures
 from exo.compiler.frozen import Frozen
-from exo.compiler.report import fmt
 from exo.compiler.report.svg import FONT, GRID, HATCH, INK, e, n, nice_step, ticks
 
 #: Fill per attempt outcome (the ledger's ``OUTCOMES`` plus ``running``).
@@ -159,7 +159,7 @@ def gantt(view: RunView, width: int = 960) -> str:
     body = [HATCH]
     step = nice_step(end)
     for t in ticks(0.0, end):
-        text = seconds(t) if step < 60 else fmt.hours(t / 3600.0)
+        text = seconds(t) if step < 60 else figures.hours(t / 3600.0)
         body.append(
             f'<line class="grid" x1="{n(x(t))}" y1="{top}" x2="{n(x(t))}" y2="{n(base)}" '
             f'stroke="{GRID}"/><text x="{n(x(t))}" y="{n(base + 16)}" text-anchor="middle" '
