@@ -15,19 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from exo.compiler.catalog import Catalog
 from exo.compiler.diagnostics import Diagnostic, Span
+from exo.compiler.frozen import Frozen
 from exo.compiler.ir import CPU_KEY, RUNTIME_PLACEHOLDERS, Program, Step
 from exo.compiler.plan import Plan, StepPlan
 
 #: Version of this interface; a plugin declares the version it was written for.
 API_VERSION = 1
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class PlannedWorkflow(Frozen):

@@ -26,7 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from exo.compiler.frozen import Frozen
 
 from .catalog import Catalog
 from .diagnostics import CompileError, Diagnostic
@@ -39,10 +41,6 @@ FORMAT: Literal[1] = 1
 #: Weight, in observed instance-hours, of the catalog's preemption rate when blending.
 PRIOR_HOURS = 10.0
 UNBATCHED = "*"
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class StepCalibration(Frozen):
@@ -223,4 +221,4 @@ def annotate(plan: Plan, notes: list[str]) -> Plan:
     if not notes:
         return plan
     lines = [f"calibrated: {n}" for n in notes]
-    return plan.model_copy(update={"explanation": [*plan.explanation, *lines]})
+    return plan.model_copy(update={"explanation": (*plan.explanation, *lines)})

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
+from exo.compiler import figures
 from exo.compiler.ir import Program, full_dag
 from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report import fmt
 
 
 def _q(s: str) -> str:
@@ -21,14 +21,14 @@ def _q(s: str) -> str:
 
 
 def _planned(step: StepPlan, confidence: float) -> list[str]:
-    shape = fmt.replicas_long(step)
+    shape = figures.replicas_long(step)
     if step.batch_size is not None:
         shape += f", batch {step.batch_size}"
     return [
-        fmt.tier(step),
+        figures.tier(step),
         shape,
-        f"start {fmt.hours(step.start_h)}, P {fmt.hours(step.p_duration_h)} ({confidence:.0%})",
-        f"{fmt.money(step.expected_cost_usd)} expected",
+        f"start {figures.hours(step.start_h)}, P {figures.hours(step.p_duration_h)} ({confidence:.0%})",
+        f"{figures.money(step.expected_cost_usd)} expected",
     ]
 
 
@@ -61,7 +61,7 @@ def _tight(plan: Plan | None, a: str, b: str) -> bool:
 def _title(plan: Plan) -> str:
     """``plan: $13.41 expected, 8h52m at 95% (optimal); bold: the critical path``."""
     return (
-        f"plan: {fmt.money(plan.expected_cost_usd)} expected, {fmt.hours(plan.makespan_h)} "
+        f"plan: {figures.money(plan.expected_cost_usd)} expected, {figures.hours(plan.makespan_h)} "
         f"at {plan.confidence:.0%} ({plan.status}); bold: the critical path"
     )
 

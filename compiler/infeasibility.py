@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from exo.compiler.costmodel import Option, Rejection, resource_label
 from exo.compiler.exact import SMALL_STEPS
-from exo.compiler.formatting import money
+from exo.compiler.figures import money
 from exo.compiler.ir import Program
 from exo.compiler.problem import (
     Enumeration,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from exo.compiler.frozen import Frozen
 from exo.compiler.names import require_env_names
 
 if TYPE_CHECKING:  # the graph library loads when a DAG is built, not with the IR
@@ -40,10 +41,6 @@ RUNTIME_PLACEHOLDERS: tuple[str, ...] = (
 CPU_KEY = "cpu"
 
 ParamValue = bool | int | float | str
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Loc(Frozen):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from exo.compiler.anytime import Clock, ProgressFn, StopFn
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import MAX_COUNTS, quota_limits, quota_resources, resource_label
-from exo.compiler.formatting import money
+from exo.compiler.figures import money
 from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline, Plan, StepPlan
 from exo.compiler.problem import (

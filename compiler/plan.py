@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from exo.compiler.frozen import Frozen
 
 
 def _no_baselines() -> dict[str, Baseline | None]:
@@ -65,7 +63,7 @@ class Plan(Frozen):
     lower_bound_usd: float | None
     baselines: dict[str, Baseline | None] = Field(default_factory=_no_baselines)
     steps: list[StepPlan] = Field(default_factory=list)
-    explanation: list[str] = Field(default_factory=list)
+    explanation: tuple[str, ...] = ()
     # --- additions (allowed by §4) ---
     catalog: str | None = None
     catalog_snapshot: str | None = None

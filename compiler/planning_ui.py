@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from exo.compiler.anytime import Progress, ProgressFn, StopFn
-from exo.compiler.formatting import money
+from exo.compiler.figures import money
 
 
 def describe(p: Progress) -> str:

@@ -10,12 +10,12 @@ import pydot
 import pytest
 from typer.testing import CliRunner
 
+from exo.compiler import figures as fmt
 from exo.compiler.cli import app
 from exo.compiler.frontend import compile_file
 from exo.compiler.graphviz import to_dot, to_mermaid
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
-from exo.compiler.report import fmt
 
 from .conftest import REPO
 

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
+from exo.compiler import figures as fmt
 from exo.compiler.frontend import compile_file
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
 from exo.compiler.report import diff as diffmod
-from exo.compiler.report import fmt, whatif
+from exo.compiler.report import whatif
 from exo.compiler.report.facts import build_report
 from exo.compiler.report.html import render_html
 

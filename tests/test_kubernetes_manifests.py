@@ -4,6 +4,7 @@ schema and Argo's own naming and condition rules, and snapshot-tested."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from exo.backends.api import PlannedWorkflow
 from exo.compiler.ir import step_dag
 
 from .conftest import all_examples
+from .golden import assert_files, golden
 from .test_kubernetes_helpers import (
     K8S_VERSIONS,
     all_objects,
@@ -188,7 +190,7 @@ def test_workflow_embeds_the_standalone_jobs(path: Path) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
 def test_manifests_snapshot(path: Path, snapshot: Any) -> None:
-    assert emit(planned(path), provider="karpenter") == snapshot
+    assert_files(snapshot, emit(planned(path), provider="karpenter"))
 
 
 @pytest.mark.parametrize("provider", ["aks", "eks", "gke", "karpenter", "none"])
@@ -204,7 +206,7 @@ def test_provider_snapshot(provider: str, snapshot: Any) -> None:
         for p, d in sorted(docs.items())
         if p.startswith("jobs/")
     }
-    assert placement == snapshot
+    assert json.dumps(placement, indent=2, sort_keys=True) + "\n" == golden(snapshot, "json")
 
 
 def test_emission_is_deterministic() -> None:

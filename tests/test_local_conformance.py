@@ -17,6 +17,7 @@ from exo.backends.local import LocalBackend, LocalOptions
 from exo.backends.local.procs import processes_with_env
 
 from .conftest import all_examples, example_id
+from .golden import golden
 from .localrun import driver_command, plan
 
 
@@ -41,7 +42,7 @@ def test_local_plan_snapshot(path: Path, snapshot: SnapshotAssertion) -> None:
     data = json.loads(artifact.content)
     # One entry per step, in dependency order, with the plan's shard counts.
     assert [s["name"] for s in data["steps"]] == [s.name for s in planned.program.steps]
-    assert artifact.content == snapshot
+    assert artifact.content == golden(snapshot, "json")
 
 
 # --- run-time conformance: shards, checkpoints, preemptions, a killed runner ---------------

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from exo.compiler import figures as fmt
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.costmodel import enumerate_options
 from exo.compiler.frontend import compile_file
@@ -23,7 +24,7 @@ from exo.compiler.ir import (
 )
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report import fmt, svg
+from exo.compiler.report import svg
 from exo.compiler.report.facts import build_report, peak_usage
 from exo.compiler.report.markdown import cell, render_markdown
 from exo.compiler.report.text import render_plain

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from exo.compiler import figures
 from exo.compiler.commands_plan import plan_json
 from exo.compiler.diagnostics import CompileError
 from exo.compiler.frontend import compile_file
@@ -17,6 +18,7 @@ from exo.compiler.report.markdown import render_diff
 from exo.compiler.report.text import diff_renderable, render_plain_renderable
 
 from .conftest import REPO
+from .golden import golden
 
 DATA = REPO / "tests" / "data" / "report"
 
@@ -76,13 +78,13 @@ def test_diff_renderings(snapshot: SnapshotAssertion) -> None:
     d = fixture_diff()
     text = render_plain_renderable(diff_renderable(d), 100)
     assert "\x1b[" not in text
-    assert text == snapshot(name="text")
+    assert text == golden(snapshot, "txt", "text")
     md = render_diff(d)
     assert md.count("```") == 2
-    assert md == snapshot(name="markdown")
+    assert md == golden(snapshot, "md", "markdown")
     data = diffmod.to_json(d)
     assert data["summary"] == {"add": 1, "change": 2, "remove": 1, "same": 0}
-    assert json.dumps(data, indent=2, sort_keys=True) == snapshot(name="json")
+    assert json.dumps(data, indent=2, sort_keys=True) == golden(snapshot, "json", "json")
 
 
 def test_unchanged_steps_on_request() -> None:
@@ -127,9 +129,9 @@ def test_a_shift_across_a_minute_boundary_is_not_a_change() -> None:
     index = old.steps[1]
     a = old.model_copy(update={"steps": [index.model_copy(update={"start_h": 5 + 0.7 / 60})]})
     b = old.model_copy(update={"steps": [index.model_copy(update={"start_h": 5 + 1.1 / 60})]})
-    assert (diffmod.fmt.hours(5 + 0.7 / 60), diffmod.fmt.hours(5 + 1.1 / 60)) == ("5h01m", "5h01m")
+    assert (figures.hours(5 + 0.7 / 60), figures.hours(5 + 1.1 / 60)) == ("5h01m", "5h01m")
     c = old.model_copy(update={"steps": [index.model_copy(update={"start_h": 5 + 1.6 / 60})]})
-    assert diffmod.fmt.hours(5 + 1.6 / 60) == "5h02m"
+    assert figures.hours(5 + 1.6 / 60) == "5h02m"
     assert diffmod.diff_plans(a, b).steps[0].action == "same"
     assert diffmod.diff_plans(b, c).steps[0].action == "same"  # 30 s apart, shown as 0m
     assert diffmod.diff_plans(a, c).steps[0].action == "change"  # 54 s apart: +1m

@@ -14,17 +14,18 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from exo.compiler import figures as fmt
 from exo.compiler.commands_plan import plan_json
 from exo.compiler.frontend import Compiled, compile_file
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
-from exo.compiler.report import fmt
 from exo.compiler.report.facts import Report, build_report
 from exo.compiler.report.html import render_html
 from exo.compiler.report.markdown import render_markdown
 from exo.compiler.report.text import render_plain
 
 from .conftest import all_examples, example_id
+from .golden import golden
 
 EXAMPLES = all_examples()
 NARROW = 64
@@ -65,7 +66,7 @@ def test_json_report(path: Path, snapshot: SnapshotAssertion) -> None:
         "explanation",
     ):
         assert key in data
-    assert text == snapshot
+    assert text == golden(snapshot, "json")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
@@ -92,12 +93,12 @@ def test_text_report(path: Path, snapshot: SnapshotAssertion) -> None:
             base.expected_cost_usd - (plan.expected_cost_usd or 0.0)
         )
         assert f"vs {s.label}: {fmt.saving(s.saved_usd, s.saved_fraction)}" in wide
-    assert wide == snapshot(name="wide")
+    assert wide == golden(snapshot, "txt", "wide")
     narrow = render_plain(rep, NARROW)
     assert max(len(line) for line in narrow.splitlines()) <= NARROW
     for s in plan.steps:
         assert s.name in narrow
-    assert narrow == snapshot(name="narrow")
+    assert narrow == golden(snapshot, "txt", "narrow")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
@@ -108,7 +109,7 @@ def test_markdown_report(path: Path, snapshot: SnapshotAssertion) -> None:
     assert len(table) == len(rep.plan.steps) + 1  # steps and the total
     assert md.count("<details>") == md.count("</details>")
     assert "solved in" not in md
-    assert md == snapshot
+    assert md == golden(snapshot, "md")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_id)

@@ -17,6 +17,7 @@ from exo.compiler.report.text import render_plain_renderable, whatif_renderable
 from exo.compiler.report.whatif import Sweep, WhatIfError, parse_what_if
 
 from .conftest import SPEC
+from .golden import golden
 
 
 @pytest.mark.parametrize(
@@ -118,9 +119,9 @@ def test_renderings(snapshot: SnapshotAssertion) -> None:
     wide = render_plain_renderable(whatif_renderable([result], 120), 120)
     narrow = render_plain_renderable(whatif_renderable([result], 60), 60)
     assert max(len(line) for line in narrow.splitlines()) <= 60
-    assert wide == snapshot(name="text")
-    assert narrow == snapshot(name="narrow")
-    assert render_whatif([result]) == snapshot(name="markdown")
+    assert wide == golden(snapshot, "txt", "text")
+    assert narrow == golden(snapshot, "txt", "narrow")
+    assert render_whatif([result]) == golden(snapshot, "md", "markdown")
     chart = svg.whatif(result, "cost")
     assert chart.count('class="point') == len(result.scenarios)
     assert 'class="point current"' in chart

@@ -24,6 +24,7 @@ from exo.backends.kubernetes import KubernetesBackend, KubernetesOptions
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 
 from .conftest import all_examples, example_id
+from .golden import golden
 
 
 @given(items=st.integers(0, 10_000), count=st.integers(1, 300))
@@ -82,4 +83,4 @@ def _table(path: Path) -> str:
 
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_every_example_runs_one_shard_per_replica(path: Path, snapshot: SnapshotAssertion) -> None:
-    assert _table(path) == snapshot
+    assert _table(path) == golden(snapshot, "txt")

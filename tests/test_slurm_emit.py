@@ -32,6 +32,7 @@ from exo.compiler.ir import Program, Step, Throughput, Workflow
 from exo.compiler.plan import Plan, StepPlan
 
 from .conftest import SPEC, all_examples, example_id
+from .golden import assert_files
 
 #: Options the examples are emitted with in snapshots (a preemptible partition for spot).
 OPTIONS = SlurmOptions(spot_partition="preempt", account="ml-batch")
@@ -111,7 +112,7 @@ def scripts(files: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_example_scripts_snapshot(path: Path, snapshot: object) -> None:
     files = emit(planned_example(path), OPTIONS)
-    assert scripts(files) == snapshot
+    assert_files(snapshot, scripts(files))
 
 
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)

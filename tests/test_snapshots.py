@@ -13,6 +13,7 @@ from exo.compiler.diagnostics import CompileError, render_all_text, render_json
 from exo.compiler.frontend import compile_file
 
 from .conftest import REPO, all_examples, example_id
+from .golden import golden
 
 BAD = sorted((REPO / "tests" / "data" / "bad").glob("*.exo"))
 
@@ -20,7 +21,9 @@ BAD = sorted((REPO / "tests" / "data" / "bad").glob("*.exo"))
 @pytest.mark.parametrize("path", all_examples(), ids=example_id)
 def test_ir_golden(path: Path, snapshot: SnapshotAssertion) -> None:
     program = compile_file(path).program
-    assert json.dumps(program.model_dump(mode="json"), indent=2, sort_keys=True) == snapshot
+    assert json.dumps(program.model_dump(mode="json"), indent=2, sort_keys=True) == golden(
+        snapshot, "json"
+    )
 
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
@@ -34,7 +37,7 @@ def test_diagnostics_golden(
     with pytest.raises(CompileError) as info:
         compile_file(path, label=label)
     text = render_all_text(info.value.diagnostics, info.value.sources).plain
-    assert text == snapshot(name="text")
+    assert text == golden(snapshot, "txt", "text")
     data = json.loads(render_json(info.value.diagnostics))
     assert all(d["span"] is None or d["span"]["file"] for d in data["diagnostics"])
-    assert render_json(info.value.diagnostics) == snapshot(name="json")
+    assert render_json(info.value.diagnostics) == golden(snapshot, "json", "json")

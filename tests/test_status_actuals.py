@@ -25,6 +25,7 @@ from exo.backends.runtime import actuals, ledger
 from exo.backends.runtime.ledger import LedgerWriter, Tier
 from exo.compiler.cli import app
 
+from .golden import golden
 from .localrun import plan, run, state_dir_of
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -103,14 +104,16 @@ def test_status_json_snapshot(fixed: actuals.RunActuals, snapshot: SnapshotAsser
     (step,) = fixed.steps
     assert (step.attempts, step.preemptions) == (3, 1)
     assert step.verdict.startswith("throughput ") and "below the declared 40" in step.verdict
-    assert json.dumps(fixed.model_dump(mode="json"), indent=2, sort_keys=True) == snapshot
+    assert json.dumps(fixed.model_dump(mode="json"), indent=2, sort_keys=True) == golden(
+        snapshot, "json"
+    )
 
 
 def test_status_text_snapshot(fixed: actuals.RunActuals, snapshot: SnapshotAssertion) -> None:
     out = io.StringIO()
     console = Console(file=out, width=100, color_system=None, force_terminal=False)
     status_view.render(fixed, console)
-    assert out.getvalue() == snapshot
+    assert out.getvalue() == golden(snapshot, "txt")
 
 
 def test_no_ledger_means_no_section(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from exo.compiler.report.facts import build_report
 from exo.compiler.report.html import render_html
 from exo.compiler.report.runview import AttemptSpan
 
+from .golden import golden
 from .localrun import plan, run, state_dir_of
 from .test_html_browser import browser, console_messages, run_browser  # noqa: F401 - fixture
 
@@ -81,7 +82,7 @@ def _section(page: str) -> str:
 
 
 def test_the_section_snapshot(page: str, snapshot: SnapshotAssertion) -> None:
-    assert _section(page) == snapshot
+    assert _section(page) == golden(snapshot, "html")
 
 
 def test_the_gantt_draws_plan_and_every_attempt(page: str) -> None:

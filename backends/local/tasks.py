@@ -23,9 +23,9 @@ from typing import Literal
 from urllib.parse import unquote, urlparse
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict
 
 from exo.compiler.diagnostics import Diagnostic
+from exo.compiler.frozen import Frozen
 from exo.compiler.ir import Step, step_dag
 from exo.compiler.names import require_env_names
 
@@ -37,10 +37,6 @@ from ..api import (
     shard_count,
     shard_range,
 )
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class OutputDir(Frozen):

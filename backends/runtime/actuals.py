@@ -22,9 +22,8 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
-
 from exo.compiler.catalog import Catalog
+from exo.compiler.frozen import Frozen
 from exo.compiler.ir import Program
 from exo.compiler.plan import Plan, StepPlan
 
@@ -34,10 +33,6 @@ from .ledger import AttemptEntry, Ledger
 #: Deviations within this fraction are "as planned" (DESIGN §6's fidelity target).
 TOLERANCE = 0.10
 FIELDS = ("start_s", "duration_s", "replica_hours", "cost_usd", "items_per_s", "startup_s")
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Figures(Frozen):
@@ -86,7 +81,7 @@ class RunActuals(Frozen):
     makespan_deviation_pct: float | None
     planned_cost_usd: float
     actual_cost_usd: float
-    steps: list[StepActuals]
+    steps: tuple[StepActuals, ...]
     #: On-demand replica-hours used by the fallback, over all steps.
     fallback_ondemand_hours: float = 0.0
     #: Ledger lines that could not be read (a torn last line).

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from exo.compiler import figures
 from exo.compiler.diagnostics import CompileError, Diagnostic
 from exo.compiler.inputs import MAX_PLAN_BYTES, InputRefused, read_regular_file
 from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report import fmt
 
 Action = Literal["add", "remove", "change", "same"]
 Value = str | float | int | bool | None
@@ -69,27 +69,27 @@ class PlanDiff:
 def _money(field: str, old: float | None, new: float | None) -> Change | None:
     if old is None and new is None:
         return None
-    if fmt.money(old) == fmt.money(new):
-        return None
-    if old is not None and new is not None and fmt.signed_money(new - old) == "$0.00":
-        return None
     delta = ""
     if old is not None and new is not None:
-        delta = fmt.signed_money(new - old)
+        if figures.money_figure(old) == figures.money_figure(new) or figures.negligible_usd(
+            new - old
+        ):
+            return None  # both read the same, or the change is too small to show
+        delta = figures.signed_money(new - old)
         if old > 0:
             delta += f", {(new - old) / old * 100:+.1f}%"
-    return Change(field, old, new, fmt.money(old), fmt.money(new), delta)
+    return Change(field, old, new, figures.money(old), figures.money(new), delta)
 
 
 def _hours(field: str, old: float | None, new: float | None) -> Change | None:
     if old is None and new is None:
         return None
-    if fmt.hours(old) == fmt.hours(new):
+    if figures.hours(old) == figures.hours(new):
         return None
-    if old is not None and new is not None and fmt.hours(new - old) == "0m":
+    if old is not None and new is not None and figures.hours(new - old) == "0m":
         return None
-    delta = fmt.signed_hours(new - old) if old is not None and new is not None else ""
-    return Change(field, old, new, fmt.hours(old), fmt.hours(new), delta)
+    delta = figures.signed_hours(new - old) if old is not None and new is not None else ""
+    return Change(field, old, new, figures.hours(old), figures.hours(new), delta)
 
 
 def _exact(field: str, old: Value, new: Value, show: Callable[[Value], str] = str) -> Change | None:
@@ -104,7 +104,7 @@ def _opt(v: Value) -> str:
 
 def _step_changes(a: StepPlan, b: StepPlan) -> tuple[Change, ...]:
     found = [
-        _exact("tier", fmt.tier(a), fmt.tier(b)),
+        _exact("tier", figures.tier(a), figures.tier(b)),
         _exact("batch", a.batch_size, b.batch_size, _opt),
         _exact("replicas", a.replicas, b.replicas),
         None if _packed_alike(a, b) else _exact("instances", a.instances, b.instances),
@@ -134,13 +134,13 @@ def _full(s: StepPlan) -> tuple[Change, ...]:
         else (Change("instances", None, s.instances, "-", str(s.instances)),)
     )
     return (
-        Change("tier", None, fmt.tier(s), "-", fmt.tier(s)),
-        Change("batch", None, s.batch_size, "-", fmt.batch(s)),
+        Change("tier", None, figures.tier(s), "-", figures.tier(s)),
+        Change("batch", None, s.batch_size, "-", figures.batch(s)),
         Change("replicas", None, s.replicas, "-", str(s.replicas)),
         *packed,
-        Change("start", None, s.start_h, "-", fmt.hours(s.start_h)),
-        Change("time", None, s.p_duration_h, "-", fmt.hours(s.p_duration_h)),
-        Change("cost", None, s.expected_cost_usd, "-", fmt.money(s.expected_cost_usd)),
+        Change("start", None, s.start_h, "-", figures.hours(s.start_h)),
+        Change("time", None, s.p_duration_h, "-", figures.hours(s.p_duration_h)),
+        Change("cost", None, s.expected_cost_usd, "-", figures.money(s.expected_cost_usd)),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 
 import networkx as nx
 
+from exo.compiler import figures
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
     Option,
@@ -24,7 +25,6 @@ from exo.compiler.costmodel import (
 )
 from exo.compiler.ir import Program, step_dag
 from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report import fmt
 from exo.compiler.report.why import (
     EPS_H,
     EPS_USD,
@@ -217,19 +217,19 @@ def _deadline(plan: Plan, cheap_free: float | None, cheap_quota: float | None) -
     d = plan.deadline_h
     m = plan.makespan_h or 0.0
     at_limit = d - m < AT_LIMIT_H
-    spare = "at the deadline" if at_limit else f"{fmt.hours(d - m)} to spare"
+    spare = "at the deadline" if at_limit else f"{figures.hours(d - m)} to spare"
     c = Constraint(
-        "deadline", fmt.hours(d), fmt.hours(m), spare, "binding" if at_limit else "slack"
+        "deadline", figures.hours(d), figures.hours(m), spare, "binding" if at_limit else "slack"
     )
     if plan.objective == "time":
         return c
     why = ""
     if cheap_free is not None and cheap_free > d + EPS_H:
-        why = f"the cheapest option of every step would take {fmt.hours(cheap_free)}"
+        why = f"the cheapest option of every step would take {figures.hours(cheap_free)}"
     elif cheap_free is not None and cheap_quota is not None and cheap_quota > d + EPS_H:
         why = (
             "the cheapest options would fit in time but not side by side under the quota "
-            f"({fmt.hours(cheap_quota)})"
+            f"({figures.hours(cheap_quota)})"
         )
     if why:
         return replace(c, state="binding" if at_limit else "shapes", detail=why)
@@ -241,12 +241,12 @@ def _budget(plan: Plan, fast_cost: float | None) -> Constraint:
     b = plan.budget_usd
     cost = plan.expected_cost_usd or 0.0
     at_limit = b - cost < AT_LIMIT_USD
-    spare = "at the budget" if at_limit else f"{fmt.money(b - cost)} under budget"
+    spare = "at the budget" if at_limit else f"{figures.money(b - cost)} under budget"
     c = Constraint(
-        "budget", fmt.money(b), fmt.money(cost), spare, "binding" if at_limit else "slack"
+        "budget", figures.money(b), figures.money(cost), spare, "binding" if at_limit else "slack"
     )
     if plan.objective == "time" and fast_cost is not None and fast_cost > b + EPS_USD:
-        why = f"the fastest option of every step would cost {fmt.money(fast_cost)}"
+        why = f"the fastest option of every step would cost {figures.money(fast_cost)}"
         return replace(c, state="binding" if at_limit else "shapes", detail=why)
     return c
 
@@ -374,9 +374,9 @@ def assumptions(plan: Plan, catalog: Catalog | None = None) -> tuple[tuple[str, 
         )
     )
     if plan.lower_bound_usd is not None:
-        bound = f"{fmt.money(plan.lower_bound_usd)} (no plan meeting the limits costs less)"
+        bound = f"{figures.money(plan.lower_bound_usd)} (no plan meeting the limits costs less)"
         if plan.gap is not None and plan.status == "feasible":
-            bound += f"; gap {fmt.percent(plan.gap)}"
+            bound += f"; gap {figures.percent(plan.gap)}"
         out.append(("proven lower bound", bound))
     return tuple(out)
 
@@ -401,7 +401,7 @@ def execution_assumptions(plan: Plan, program: Program | None) -> tuple[tuple[st
         if ck.kind == "batch":
             batch.append(s.name)
         elif ck.kind == "interval":
-            interval.append(f"{s.name} every {fmt.hours(ck.interval_h)}")
+            interval.append(f"{s.name} every {figures.hours(ck.interval_h)}")
     if batch:
         out.append(
             (

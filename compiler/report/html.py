@@ -16,9 +16,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from exo.compiler import __version__
+from exo.compiler import __version__, figures
 from exo.compiler.report import diff as diffmod
-from exo.compiler.report import fmt, svg, whatif
+from exo.compiler.report import svg, whatif
 from exo.compiler.report.diff import PlanDiff
 from exo.compiler.report.facts import Report
 from exo.compiler.report.whatif import SweepResult
@@ -41,11 +41,9 @@ def _cards(report: Report) -> dict[str, Any]:
     p = report.plan
     budget_note = deadline_note = ""
     if p.budget_usd is not None and p.expected_cost_usd is not None:
-        budget_note = f"budget {fmt.money(p.budget_usd)}, {fmt.money(p.budget_usd - p.expected_cost_usd)} to spare"
+        budget_note = f"budget {figures.money(p.budget_usd)}, {figures.money(p.budget_usd - p.expected_cost_usd)} to spare"
     if p.deadline_h is not None and p.makespan_h is not None:
-        deadline_note = (
-            f"deadline {fmt.hours(p.deadline_h)}, {fmt.hours(p.deadline_h - p.makespan_h)} to spare"
-        )
+        deadline_note = f"deadline {figures.hours(p.deadline_h)}, {figures.hours(p.deadline_h - p.makespan_h)} to spare"
     cards = []
     for s in report.savings:
         if s.saved_usd is None or s.cost_usd is None:
@@ -56,22 +54,22 @@ def _cards(report: Report) -> dict[str, Any]:
                     "note": "no such plan meets the limits",
                 }
             )
-        elif s.saved_usd < 0 and fmt.money(-s.saved_usd) != "$0.00":
-            frac = fmt.percent(-s.saved_fraction) if s.saved_fraction is not None else "-"
+        elif s.saved_usd < 0:  # any amount more reads as more than $0.00
+            frac = figures.percent(-s.saved_fraction) if s.saved_fraction is not None else "-"
             cards.append(
                 {
                     "label": f"extra vs {s.label}",
-                    "saved": fmt.money(-s.saved_usd),
-                    "note": f"{frac} above {fmt.money(s.cost_usd)} ({fmt.hours(s.makespan_h)})",
+                    "saved": figures.money(-s.saved_usd),
+                    "note": f"{frac} above {figures.money(s.cost_usd)} ({figures.hours(s.makespan_h)})",
                 }
             )
         else:
             cards.append(
                 {
                     "label": f"saved vs {s.label}",
-                    "saved": fmt.money(max(s.saved_usd, 0.0)),
-                    "note": f"{fmt.percent(s.saved_fraction)} of {fmt.money(s.cost_usd)} "
-                    f"({fmt.hours(s.makespan_h)})",
+                    "saved": figures.money(max(s.saved_usd, 0.0)),
+                    "note": f"{figures.percent(s.saved_fraction)} of {figures.money(s.cost_usd)} "
+                    f"({figures.hours(s.makespan_h)})",
                 }
             )
     return {"budget_note": budget_note, "deadline_note": deadline_note, "savings": cards}
@@ -85,15 +83,15 @@ def _rows(report: Report) -> list[dict[str, Any]]:
             {
                 "name": s.name,
                 "critical": s.on_critical_path,
-                "tier": fmt.tier(s),
-                "batch": fmt.batch(s),
-                "replicas": fmt.replicas(s),
+                "tier": figures.tier(s),
+                "batch": figures.batch(s),
+                "replicas": figures.replicas(s),
                 "instances": s.instances,
-                "start": fmt.hours(s.start_h),
-                "expected": fmt.hours(s.expected_duration_h),
-                "p": fmt.hours(s.p_duration_h),
-                "price": fmt.money(s.price_usd_per_hour) if s.price_usd_per_hour else "-",
-                "cost": fmt.money(s.expected_cost_usd),
+                "start": figures.hours(s.start_h),
+                "expected": figures.hours(s.expected_duration_h),
+                "p": figures.hours(s.p_duration_h),
+                "price": figures.money(s.price_usd_per_hour) if s.price_usd_per_hour else "-",
+                "cost": figures.money(s.expected_cost_usd),
             }
         )
     return out
@@ -107,9 +105,9 @@ def _why(report: Report) -> list[dict[str, Any]]:
         out.append(
             {
                 "name": r.plan.name,
-                "label": fmt.step_label(r.plan),
+                "label": figures.step_label(r.plan),
                 "reason": r.why.reason,
-                "alternatives": [fmt.alternative(a, report.plan) for a in r.why.alternatives],
+                "alternatives": [figures.alternative(a, report.plan) for a in r.why.alternatives],
             }
         )
     return out
@@ -169,7 +167,9 @@ def render_html(
 ) -> str:
     """The whole page as one string (deterministic when ``solve_time`` is off)."""
     p = report.plan
-    status = p.status + (f", gap {fmt.percent(p.gap)}" if p.status == "feasible" and p.gap else "")
+    status = p.status + (
+        f", gap {figures.percent(p.gap)}" if p.status == "feasible" and p.gap else ""
+    )
     feasible = report.feasible and bool(report.steps)
     colours = svg.tier_colours([r.plan for r in report.steps])
     context: dict[str, Any] = {
@@ -179,14 +179,14 @@ def render_html(
         "feasible": feasible,
         "facts": dict(report.assumptions),
         "assumptions": report.assumptions,
-        "deadline": fmt.hours(p.deadline_h) if p.deadline_h is not None else "none",
-        "budget": fmt.money(p.budget_usd) if p.budget_usd is not None else "none",
+        "deadline": figures.hours(p.deadline_h) if p.deadline_h is not None else "none",
+        "budget": figures.money(p.budget_usd) if p.budget_usd is not None else "none",
         "confidence": f"{p.confidence:.0%}",
         "solve_time": f"{p.solve_time_s:.2f} s"
         if solve_time and p.solve_time_s is not None
         else "",
-        "cost": fmt.money(p.expected_cost_usd),
-        "makespan": fmt.hours(p.makespan_h),
+        "cost": figures.money(p.expected_cost_usd),
+        "makespan": figures.hours(p.makespan_h),
         "colours": sorted(colours.items(), key=lambda kv: list(colours).index(kv[0])),
         "gantt": Markup(svg.gantt(report)) if feasible else "",
         "costs": Markup(svg.costs(report)) if feasible else "",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exo.compiler.report import diff, fmt, whatif
+from exo.compiler import figures
+from exo.compiler.report import diff, whatif
 from exo.compiler.report.diff import PlanDiff
 from exo.compiler.report.facts import Report
 from exo.compiler.report.whatif import SweepResult
@@ -33,8 +34,8 @@ def title(report: Report) -> str:
     if p.status == "infeasible":
         return f"### exo plan {code(p.workflow)}: infeasible"
     return (
-        f"### exo plan {code(p.workflow)}: {fmt.money(p.expected_cost_usd)} in "
-        f"{fmt.hours(p.makespan_h)} ({p.status})"
+        f"### exo plan {code(p.workflow)}: {figures.money(p.expected_cost_usd)} in "
+        f"{figures.hours(p.makespan_h)} ({p.status})"
     )
 
 
@@ -43,14 +44,14 @@ def summary_line(report: Report, *, solve_time: bool = True) -> str:
     facts = dict(report.assumptions)
     parts = [
         f"objective **{p.objective}**",
-        f"deadline **{fmt.hours(p.deadline_h) if p.deadline_h is not None else 'none'}**",
-        f"budget **{fmt.money(p.budget_usd) if p.budget_usd is not None else 'none'}**",
+        f"deadline **{figures.hours(p.deadline_h) if p.deadline_h is not None else 'none'}**",
+        f"budget **{figures.money(p.budget_usd) if p.budget_usd is not None else 'none'}**",
         f"confidence **{p.confidence:.0%}**",
         f"catalog {code(facts.get('catalog', 'unknown'))} "
         f"(prices {cell(facts.get('price snapshot', 'not dated'))})",
     ]
     if p.status == "feasible" and p.gap is not None:
-        parts.append(f"gap **{fmt.percent(p.gap)}**")
+        parts.append(f"gap **{figures.percent(p.gap)}**")
     if solve_time and p.solve_time_s is not None:
         parts.append(f"solved in {p.solve_time_s:.2f} s")
     return " · ".join(parts)
@@ -66,13 +67,13 @@ def steps_table(report: Report) -> list[str]:
         s = row.plan
         name = f"**{cell(s.name)}**" + (f" {CRITICAL}" if s.on_critical_path else "")
         lines.append(
-            f"| {name} | {cell(fmt.tier(s))} | {fmt.batch(s)} | {fmt.replicas(s)} | "
-            f"{fmt.hours(s.start_h)} | {fmt.hours(s.expected_duration_h)} / "
-            f"{fmt.hours(s.p_duration_h)} | {fmt.money(s.expected_cost_usd)} |"
+            f"| {name} | {cell(figures.tier(s))} | {figures.batch(s)} | {figures.replicas(s)} | "
+            f"{figures.hours(s.start_h)} | {figures.hours(s.expected_duration_h)} / "
+            f"{figures.hours(s.p_duration_h)} | {figures.money(s.expected_cost_usd)} |"
         )
     lines.append(
-        f"| **total** | | | | | **{fmt.hours(p.makespan_h)}** | "
-        f"**{fmt.money(p.expected_cost_usd)}** |"
+        f"| **total** | | | | | **{figures.hours(p.makespan_h)}** | "
+        f"**{figures.money(p.expected_cost_usd)}** |"
     )
     return lines
 
@@ -84,8 +85,8 @@ def savings_line(report: Report) -> str:
             parts.append(f"vs {s.label}: no such plan meets the limits")
         else:
             parts.append(
-                f"vs {s.label}: **{fmt.saving(s.saved_usd, s.saved_fraction)}** "
-                f"({fmt.money(s.cost_usd)} in {fmt.hours(s.makespan_h)})"
+                f"vs {s.label}: **{figures.saving(s.saved_usd, s.saved_fraction)}** "
+                f"({figures.money(s.cost_usd)} in {figures.hours(s.makespan_h)})"
             )
     return "**Against the baselines:** " + " · ".join(parts)
 
@@ -109,12 +110,12 @@ def why_lines(report: Report) -> list[str]:
     out = []
     for row in report.steps:
         w = row.why
-        head = f"- **{cell(row.plan.name)}** ({cell(fmt.step_label(row.plan))})"
+        head = f"- **{cell(row.plan.name)}** ({cell(figures.step_label(row.plan))})"
         if w is None:
             out.append(head + ": options not known")
             continue
         out.append(f"{head}: {cell(w.reason)}")
-        out += [f"  - {cell(fmt.alternative(a, report.plan))}" for a in w.alternatives]
+        out += [f"  - {cell(figures.alternative(a, report.plan))}" for a in w.alternatives]
     return out
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict
 
-from exo.compiler.report import fmt
+from exo.compiler import figures
+from exo.compiler.frozen import Frozen
 from exo.compiler.report.svg import FONT, GRID, HATCH, INK, e, n, nice_step, ticks
 
 #: Fill per attempt outcome (the ledger's ``OUTCOMES`` plus ``running``).
@@ -36,11 +36,7 @@ PLANNED = "#ced4da"
 MIN_BAR = 3.0
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AttemptSpan(_Frozen):
+class AttemptSpan(Frozen):
     """One attempt of one shard; ``end_s`` ``None`` while it runs."""
 
     shard: int
@@ -52,7 +48,7 @@ class AttemptSpan(_Frozen):
     spot: bool
 
 
-class FigureRow(_Frozen):
+class FigureRow(Frozen):
     """One row of a step's table: ``unit`` is ``s`` (a duration), ``$`` or ``""``."""
 
     label: str
@@ -62,7 +58,7 @@ class FigureRow(_Frozen):
     deviation_pct: float | None = None
 
 
-class StepRun(_Frozen):
+class StepRun(Frozen):
     name: str
     #: The planned tier, e.g. ``c6i.xlarge spot``.
     tier: str
@@ -79,7 +75,7 @@ class StepRun(_Frozen):
     attempts: list[AttemptSpan]
 
 
-class RunView(_Frozen):
+class RunView(Frozen):
     run_id: str | None
     tolerance_pct: float
     planned_makespan_s: float
@@ -163,7 +159,7 @@ def gantt(view: RunView, width: int = 960) -> str:
     body = [HATCH]
     step = nice_step(end)
     for t in ticks(0.0, end):
-        text = seconds(t) if step < 60 else fmt.hours(t / 3600.0)
+        text = seconds(t) if step < 60 else figures.hours(t / 3600.0)
         body.append(
             f'<line class="grid" x1="{n(x(t))}" y1="{top}" x2="{n(x(t))}" y2="{n(base)}" '
             f'stroke="{GRID}"/><text x="{n(x(t))}" y="{n(base + 16)}" text-anchor="middle" '

@@ -14,8 +14,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from exo.compiler import figures
 from exo.compiler.plan import Plan
-from exo.compiler.report import fmt
 from exo.compiler.report.svg import DEADLINE, FONT, GRID, INK, e, n, ticks
 from exo.compiler.simulate import Histogram, SimResult
 
@@ -90,11 +90,11 @@ def histogram(
 
 
 def _hours(h: float) -> str:
-    return fmt.hours(h) if math.isfinite(h) else "never"
+    return figures.hours(h) if math.isfinite(h) else "never"
 
 
 def _money(x: float) -> str:
-    return fmt.money(x) if math.isfinite(x) else "-"
+    return figures.money(x) if math.isfinite(x) else "-"
 
 
 def _pct(x: float | None) -> str:
@@ -113,8 +113,10 @@ def section(plan: Plan, res: SimResult) -> dict[str, Any]:
     charts = ""
     if res.makespan_hist is not None and res.cost_hist is not None:
         charts = histogram(
-            res.makespan_hist, label="Makespan over the runs", show=fmt.hours, marks=time_marks
-        ) + histogram(res.cost_hist, label="Cost over the runs", show=fmt.money, marks=cost_marks)
+            res.makespan_hist, label="Makespan over the runs", show=figures.hours, marks=time_marks
+        ) + histogram(
+            res.cost_hist, label="Cost over the runs", show=figures.money, marks=cost_marks
+        )
     return {
         "title": f"{res.runs:,} runs {how}, policy {res.policy}",
         "facts": [

@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
+from exo.compiler import figures
 from exo.compiler.plan import StepPlan
-from exo.compiler.report import fmt
 from exo.compiler.report.facts import Report
 from exo.compiler.report.whatif import SweepResult
 
@@ -159,7 +159,7 @@ def gantt(report: Report, width: int = 960) -> str:
             f'<line class="grid" x1="{n(x(t))}" y1="{top}" x2="{n(x(t))}" y2="{n(base)}" '
             f'stroke="{GRID}"/>'
             f'<text x="{n(x(t))}" y="{n(base + 16)}" text-anchor="middle" fill="#555">'
-            f"{e(fmt.hours(t) if step >= 1 / 60 else f'{t:g}h')}</text>"
+            f"{e(figures.hours(t) if step >= 1 / 60 else f'{t:g}h')}</text>"
         )
     for i, row in enumerate(report.steps):
         s = row.plan
@@ -168,10 +168,10 @@ def gantt(report: Report, width: int = 960) -> str:
         colour = colours[s.instance_type]
         weight = "700" if s.on_critical_path else "400"
         tip = (
-            f"{s.name}: {fmt.tier(s)}, {fmt.replicas_long(s)}"
+            f"{s.name}: {figures.tier(s)}, {figures.replicas_long(s)}"
             + (f", batch {s.batch_size}" if s.batch_size is not None else "")
-            + f"; start {fmt.hours(s.start_h)}, {fmt.hours(s.expected_duration_h)} expected, "
-            f"{fmt.hours(s.p_duration_h)} at {plan.confidence:.0%}; {fmt.money(s.expected_cost_usd)}"
+            + f"; start {figures.hours(s.start_h)}, {figures.hours(s.expected_duration_h)} expected, "
+            f"{figures.hours(s.p_duration_h)} at {plan.confidence:.0%}; {figures.money(s.expected_cost_usd)}"
         )
         body.append(
             f'<g class="gantt-row" data-step="{e(s.name)}"><title>{e(tip)}</title>'
@@ -202,7 +202,7 @@ def gantt(report: Report, width: int = 960) -> str:
             f'<g class="deadline"><line x1="{n(xd)}" y1="{top - 4}" x2="{n(xd)}" y2="{n(base)}" '
             f'stroke="{DEADLINE}" stroke-width="2" stroke-dasharray="6 4"/>'
             f'<text x="{n(xd - 4)}" y="{n(base + 30)}" text-anchor="end" fill="{DEADLINE}" '
-            f'font-weight="600">deadline {e(fmt.hours(plan.deadline_h))}</text></g>'
+            f'font-weight="600">deadline {e(figures.hours(plan.deadline_h))}</text></g>'
         )
     if plan.makespan_h is not None:
         xm = x(plan.makespan_h)
@@ -215,9 +215,9 @@ def gantt(report: Report, width: int = 960) -> str:
 
 def bar_text(s: StepPlan) -> str:
     """What a Gantt bar says: replicas (and instances) and the duration it spans."""
-    m = fmt.instances(s)
+    m = figures.instances(s)
     count = f"x{s.replicas}" + (f" on {m} inst." if m != s.replicas else "")
-    return f"{count} · {fmt.hours(s.p_duration_h)}"
+    return f"{count} · {figures.hours(s.p_duration_h)}"
 
 
 def _bar_label(s: StepPlan, x0: float, w: float, baseline: float, right: float) -> str:
@@ -260,13 +260,13 @@ def costs(report: Report, width: int = 960) -> str:
         w = max(value / top_cost * plot_w, 1.0)
         data = f' data-step="{e(step)}"' if step else ""
         return (
-            f'<g class="{cls}"{data}><title>{e(label)}: {e(fmt.money(value))}</title>'
+            f'<g class="{cls}"{data}><title>{e(label)}: {e(figures.money(value))}</title>'
             f'<text x="{label_w - 8}" y="{n(y + row_h / 2 + 2)}" text-anchor="end" '
             f'fill="{INK}">{e(label)}</text>'
             f'<rect class="bar" x="{label_w}" y="{n(y + 3)}" width="{n(w)}" height="{row_h - 8}" '
             f'rx="3" fill="{colour}"/>'
             f'<text x="{n(label_w + w + 6)}" y="{n(y + row_h / 2 + 2)}" fill="{INK}">'
-            f"{e(fmt.money(value))}</text></g>"
+            f"{e(figures.money(value))}</text></g>"
         )
 
     body: list[str] = []
@@ -364,7 +364,7 @@ def dag(report: Report) -> str:
         sub = f"{s.instance_type} {'spot' if s.spot else 'on-demand'} x{s.replicas}"
         sub = sub if len(sub) <= 26 else sub[:25] + "…"
         body.append(
-            f'<g class="node" data-step="{e(name)}"><title>{e(name)}: {e(fmt.step_label(s))}</title>'
+            f'<g class="node" data-step="{e(name)}"><title>{e(name)}: {e(figures.step_label(s))}</title>'
             f'<rect x="{n(x)}" y="{n(y)}" width="{node_w}" height="{node_h}" rx="7" '
             f'fill="{colour}" fill-opacity="0.18" {stroke}/>'
             f'<text x="{n(x + 10)}" y="{n(y + 19)}" font-weight="600" fill="{INK}">{e(short)}</text>'
@@ -395,10 +395,10 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
         v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
         if sc.plan.status != "infeasible" and v is not None:
             ys.append(v)
-    show_y = fmt.money if metric == "cost" else fmt.hours
+    show_y = figures.money if metric == "cost" else figures.hours
     show_x: Callable[[float], str] = {
-        "deadline": fmt.hours,
-        "budget": fmt.money,
+        "deadline": figures.hours,
+        "budget": figures.money,
         "confidence": lambda v: f"{v:g}",
     }[result.key]
     left, top, bottom = 84, 14, 56

@@ -17,7 +17,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from exo.compiler.report import diff, fmt, whatif
+from exo.compiler import figures
+from exo.compiler.report import diff, whatif
 from exo.compiler.report.diff import PlanDiff
 from exo.compiler.report.facts import Report, StepFacts
 from exo.compiler.report.whatif import SweepResult
@@ -43,13 +44,13 @@ def header(report: Report, *, solve_time: bool = True) -> Text:
     out.append(p.workflow, style="bold cyan")
     out.append("\n")
     _kv(out, "objective", p.objective)
-    _kv(out, "deadline", fmt.hours(p.deadline_h) if p.deadline_h is not None else "none")
-    _kv(out, "budget", fmt.money(p.budget_usd) if p.budget_usd is not None else "none")
+    _kv(out, "deadline", figures.hours(p.deadline_h) if p.deadline_h is not None else "none")
+    _kv(out, "budget", figures.money(p.budget_usd) if p.budget_usd is not None else "none")
     _kv(out, "confidence", f"{p.confidence:.0%}")
     out.append("\n")
     status: str = p.status
     if p.status == "feasible" and p.gap is not None:
-        status += f" (gap {fmt.percent(p.gap)})"
+        status += f" (gap {figures.percent(p.gap)})"
     _kv(out, "status", status, _STATUS_STYLE[p.status])
     if solve_time and p.solve_time_s is not None:
         _kv(out, "solved in", f"{p.solve_time_s:.2f} s")
@@ -81,7 +82,7 @@ def _tier(row: StepFacts) -> Text:
 
 def _duration(row: StepFacts) -> str:
     s = row.plan
-    return f"{fmt.hours(s.expected_duration_h)} / {fmt.hours(s.p_duration_h)}"
+    return f"{figures.hours(s.expected_duration_h)} / {figures.hours(s.p_duration_h)}"
 
 
 def steps_table(report: Report) -> Table:
@@ -93,18 +94,18 @@ def steps_table(report: Report) -> Table:
     table.add_column("batch", justify="right")
     table.add_column("repl", justify="right")
     table.add_column("start", justify="right")
-    table.add_column(f"time exp / {conf}", justify="right", footer=fmt.hours(p.makespan_h))
-    table.add_column("cost", justify="right", footer=fmt.money(p.expected_cost_usd))
+    table.add_column(f"time exp / {conf}", justify="right", footer=figures.hours(p.makespan_h))
+    table.add_column("cost", justify="right", footer=figures.money(p.expected_cost_usd))
     for row in report.steps:
         s = row.plan
         table.add_row(
             _name(row),
             _tier(row),
-            fmt.batch(s),
-            fmt.replicas(s),
-            fmt.hours(s.start_h),
+            figures.batch(s),
+            figures.replicas(s),
+            figures.hours(s.start_h),
             _duration(row),
-            fmt.money(s.expected_cost_usd),
+            figures.money(s.expected_cost_usd),
         )
     return table
 
@@ -122,18 +123,18 @@ def steps_blocks(report: Report) -> Text:
         if s.batch_size is not None:
             parts.append(f"batch {s.batch_size}")
         parts += [
-            f"x{fmt.replicas(s)}",
-            f"start {fmt.hours(s.start_h)}",
-            f"{fmt.hours(s.expected_duration_h)} ({conf}: {fmt.hours(s.p_duration_h)})",
+            f"x{figures.replicas(s)}",
+            f"start {figures.hours(s.start_h)}",
+            f"{figures.hours(s.expected_duration_h)} ({conf}: {figures.hours(s.p_duration_h)})",
         ]
         out.append(" · ".join(parts))
         out.append("  ")
-        out.append(fmt.money(s.expected_cost_usd), style="bold")
+        out.append(figures.money(s.expected_cost_usd), style="bold")
         out.append("\n")
     p = report.plan
     out.append("total", style="bold")
-    out.append(f"  {fmt.hours(p.makespan_h)}  ")
-    out.append(fmt.money(p.expected_cost_usd), style="bold")
+    out.append(f"  {figures.hours(p.makespan_h)}  ")
+    out.append(figures.money(p.expected_cost_usd), style="bold")
     return out
 
 
@@ -152,9 +153,10 @@ def savings_section(report: Report) -> Group:
             t.append("no such plan meets the limits")
         else:
             style = "green" if s.saved_usd > 0 else "yellow"
-            t.append(fmt.saving(s.saved_usd, s.saved_fraction), style=style)
+            t.append(figures.saving(s.saved_usd, s.saved_fraction), style=style)
             t.append(
-                f"  baseline {fmt.money(s.cost_usd)} in {fmt.hours(s.makespan_h)}", style="dim"
+                f"  baseline {figures.money(s.cost_usd)} in {figures.hours(s.makespan_h)}",
+                style="dim",
             )
         items.append((1, t))
     return _section("savings", items)
@@ -186,11 +188,11 @@ def why_section(report: Report) -> Group:
         w = row.why
         t = Text(row.plan.name, style="bold")
         t.append(" ")
-        t.append(fmt.step_label(row.plan), style="cyan")
+        t.append(figures.step_label(row.plan), style="cyan")
         t.append(": options not known" if w is None else f": {w.reason}")
         items.append((1, t))
         for alt in w.alternatives if w is not None else ():
-            items.append((2, Text(fmt.alternative(alt, p), style="dim")))
+            items.append((2, Text(figures.alternative(alt, p), style="dim")))
     return _section("why", items)
 
 

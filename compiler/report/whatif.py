@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from exo.compiler import figures
 from exo.compiler.diagnostics import Span
 from exo.compiler.ir import Program
 from exo.compiler.literals import LiteralError, classify_number
 from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report import fmt
 from exo.compiler.syntax import DurationLit, Num
 
 Key = Literal["deadline", "budget", "confidence"]
@@ -181,9 +181,9 @@ def value_label(key: Key, value: float | None) -> str:
     if value is None:
         return "none"
     if key == "deadline":
-        return fmt.hours(value)
+        return figures.hours(value)
     if key == "budget":
-        return fmt.money(value)
+        return figures.money(value)
     return f"{value:.3g}"
 
 
@@ -198,7 +198,7 @@ def changes(base: Plan, other: Plan) -> list[str]:
     for s in other.steps:
         was = old.get(s.name)
         if was is None or _choice(was) != _choice(s):
-            out.append(f"{s.name} → {fmt.step_label(s)}")
+            out.append(f"{s.name} → {figures.step_label(s)}")
     return out
 
 
@@ -222,9 +222,9 @@ def rows(result: SweepResult) -> list[Row]:
         feasible = p.status != "infeasible" and p.expected_cost_usd is not None
         cost_delta = makespan_delta = ""
         if feasible and not sc.current and base.expected_cost_usd is not None:
-            cost_delta = fmt.signed_money((p.expected_cost_usd or 0.0) - base.expected_cost_usd)
+            cost_delta = figures.signed_money((p.expected_cost_usd or 0.0) - base.expected_cost_usd)
         if feasible and not sc.current and base.makespan_h is not None:
-            makespan_delta = fmt.signed_hours((p.makespan_h or 0.0) - base.makespan_h)
+            makespan_delta = figures.signed_hours((p.makespan_h or 0.0) - base.makespan_h)
         moved: tuple[str, ...] = ()
         if not feasible:
             moved = tuple(p.explanation[:1])
@@ -235,9 +235,9 @@ def rows(result: SweepResult) -> list[Row]:
                 label=value_label(result.key, sc.value),
                 current=sc.current,
                 status=p.status,
-                cost=fmt.money(p.expected_cost_usd) if feasible else "-",
+                cost=figures.money(p.expected_cost_usd) if feasible else "-",
                 cost_delta=cost_delta,
-                makespan=fmt.hours(p.makespan_h) if feasible else "-",
+                makespan=figures.hours(p.makespan_h) if feasible else "-",
                 makespan_delta=makespan_delta,
                 changes=moved,
             )

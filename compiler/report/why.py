@@ -30,7 +30,7 @@ from exo.compiler.costmodel import (
     enumerate_step,
     workflow_confidence,
 )
-from exo.compiler.formatting import money
+from exo.compiler.figures import money
 from exo.compiler.ir import Program, step_dag
 from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.preemption import Confidence
