@@ -1,25 +1,35 @@
-"""What every ``exoc`` command shares: params, compiling with diagnostics, exit codes."""
+"""What every ``exoc`` command shares: exit codes, consoles, reporting diagnostics, and
+the library's entry points (:mod:`exo.compiler.pipeline`) with their failures turned
+into exit codes.
+
+The front end and the optimizer load when a command calls them, not when a command's
+module is imported, so that ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
+from exo.compiler.cli.options import resolve_time_limit
 from exo.compiler.diagnostics import (
     CompileError,
     Diagnostic,
+    Severity,
     print_diagnostics,
     render_json,
 )
 
 if TYPE_CHECKING:  # the front end loads when a command compiles, not for --help
     from exo.compiler.frontend import Compiled
+    from exo.compiler.plan import Plan
+    from exo.compiler.planned import PlannedWorkflow
 
 
 class Exit(IntEnum):
@@ -39,28 +49,8 @@ def stdout_console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-#: The workflow file argument of every command that takes one.
-FILE = Annotated[
-    Path, typer.Argument(metavar="FILE", help="The workflow file (.exo).", show_default=False)
-]
-PARAM_OPTION = typer.Option(
-    [], "-p", "--param", metavar="NAME=VALUE", help="Override a param (repeatable)."
-)
-CATALOG_OPTION = typer.Option(
-    None, "--catalog", metavar="PATH", help="Use this catalog (built-in name or CSV path)."
-)
-CALIBRATION_OPTION = typer.Option(
-    None,
-    "--calibration",
-    metavar="FILE",
-    help="Plan with the measured figures of this file (`exoc profile -o`, `exoc calibrate`).",
-)
-DIAG_FORMAT_OPTION = typer.Option(
-    "text", "--diagnostics-format", metavar="text|json", help="How errors are printed."
-)
-
-
 def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """``-p NAME=VALUE`` options as a mapping (a usage error if one has no ``=``)."""
     out: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -70,11 +60,51 @@ def parse_params(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def report(diagnostics: Sequence[Diagnostic], sources: dict[str, str], fmt: str = "text") -> None:
+def report(
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], fmt: str = "text"
+) -> None:
+    """Print diagnostics: rendered with their source lines on stderr, or JSON on stdout."""
     if fmt == "json":
         sys.stdout.write(render_json(diagnostics) + "\n")
     else:
-        print_diagnostics(diagnostics, sources, stderr_console())
+        print_diagnostics(diagnostics, dict(sources), stderr_console())
+
+
+def fail(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None = None) -> NoReturn:
+    """Print the diagnostics and exit 1."""
+    report(list(diagnostics), sources or {})
+    raise typer.Exit(Exit.DIAGNOSTICS)
+
+
+def report_or_fail(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> None:
+    """Print the diagnostics; exit 1 if one of them is an error (warnings only: go on)."""
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        fail(diagnostics, sources)
+    if diagnostics:
+        report(list(diagnostics), sources)
+
+
+def write_file(path: Path, content: str) -> None:
+    """Write an ``-o`` file; a path that cannot be written is a usage error (exit 2)."""
+    try:
+        path.write_text(content, encoding="utf-8")
+    except OSError as e:
+        cannot_write(path, e)
+
+
+def cannot_write(where: Path | str, e: OSError) -> NoReturn:
+    """``-o`` names a file, a read-only place, ...: the user's to fix (exit 2)."""
+    stderr_console().print(f"[bold red]error[/]: cannot write {where}: {e.strerror or e}")
+    raise typer.Exit(Exit.USAGE) from None
+
+
+def infeasible_exit(file: Path, plan: Plan) -> NoReturn:
+    """``no feasible plan for FILE`` and the plan's explanation on stderr, exit 3."""
+    console = stderr_console()
+    console.print(f"[bold red]no feasible plan[/bold red] for {file}", highlight=False)
+    for line in plan.explanation:
+        console.print(f"  {line}", markup=False, highlight=False)
+    raise typer.Exit(Exit.INFEASIBLE)
 
 
 def compile_or_exit(
@@ -84,7 +114,7 @@ def compile_or_exit(
     fmt: str = "text",
 ) -> Compiled:
     """Compile, or print every diagnostic and exit 1; warnings go to stderr either way."""
-    from exo.compiler.frontend import compile_file
+    from exo.compiler.pipeline import compile_file
 
     try:
         compiled = compile_file(file, parse_params(params), catalog=catalog, label=str(file))
@@ -98,10 +128,29 @@ def compile_or_exit(
 
 def calibrate_or_exit(compiled: Compiled, path: Path | None) -> tuple[Compiled, list[str]]:
     """``compiled`` with a calibration file's figures (E230 and exit 1 if it is not one)."""
-    from exo.compiler.calibration import calibrate_compiled
+    from exo.compiler.pipeline import calibrated
 
     try:
-        return calibrate_compiled(compiled, path)
+        return calibrated(compiled, path)
     except CompileError as e:
-        report(e.diagnostics, e.sources)
-        raise typer.Exit(Exit.DIAGNOSTICS) from None
+        fail(e.diagnostics, e.sources)
+
+
+def plan_or_exit(
+    file: Path,
+    params: Sequence[str],
+    catalog: str | None,
+    time_limit: float | None,
+    calibration: Path | None = None,
+) -> tuple[PlannedWorkflow, dict[str, str]]:
+    """:func:`~exo.compiler.pipeline.plan_for`, or its diagnostics (exit 1) or why no
+    plan exists (exit 3)."""
+    from exo.compiler.pipeline import Infeasible, plan_for
+
+    limit = resolve_time_limit(time_limit, unlimited=True)
+    try:
+        return plan_for(file, parse_params(params), catalog, limit, calibration)
+    except CompileError as e:
+        fail(e.diagnostics, e.sources)
+    except Infeasible as e:
+        infeasible_exit(file, e.plan)
