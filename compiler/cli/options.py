@@ -50,14 +50,12 @@ STATE_DIR_OPTION = typer.Option(
 
 
 def time_limit_option(default: str) -> Any:
-    """``--time-limit SECONDS``; ``default`` says what happens without it."""
+    """``--time-limit SECONDS``; ``default`` says what happens without it (the value is
+    checked by :func:`resolve_time_limit`, the same way for every command)."""
     return typer.Option(
         "--time-limit",
         metavar="SECONDS",
-        help=(
-            "Stop the search after this long with the best plan found and its proven gap "
-            f"({default}; 'inf' for no limit)."
-        ),
+        help=f"Stop the search after this long with the best plan found and its gap ({default}).",
     )
 
 

@@ -54,7 +54,9 @@ def plan(
     catalog: str | None = CATALOG_OPTION,
     time_limit: Annotated[
         float | None,
-        time_limit_option("default 60; Ctrl-C also stops it with the best plan so far"),
+        time_limit_option(
+            "default 60; 'inf' for no limit; Ctrl-C also stops it with the best plan so far"
+        ),
     ] = None,
     what_if: list[str] = report_commands.WHAT_IF_OPTION,
     compare: Path | None = report_commands.COMPARE_OPTION,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from exo.compiler.frontend import Compiled
     from exo.compiler.plan import Plan
     from exo.compiler.report.diff import PlanDiff
+    from exo.compiler.report.facts import Report
     from exo.compiler.report.whatif import Sweep, SweepResult
 
 # The report writers, the optimizer (numpy, scipy, cvxpy) and jinja2 are imported by the
@@ -111,7 +112,7 @@ def emit(
     """Render ``plan`` in ``fmt`` (with what-if and diff sections) to ``output`` or stdout."""
     from exo.compiler.optimizer import optimize
     from exo.compiler.report import diff as diffmod
-    from exo.compiler.report import markdown, text, whatif
+    from exo.compiler.report import markdown, whatif
     from exo.compiler.report.facts import build_report
 
     fmt = "markdown" if fmt == "md" else fmt
@@ -139,21 +140,34 @@ def emit(
             parts.append(markdown.render_diff(delta))
         content = "\n".join(parts)
     else:
-        console = Console(highlight=False, soft_wrap=False)
-        to_terminal = output is None and console.is_terminal
-        width = console.width if to_terminal else file_width()
-        items: list[RenderableType] = [text.report_renderable(rep, width)]
-        if results:
-            items.append(text.whatif_renderable(results, width))
-        if delta is not None:
-            items += ["", text.diff_renderable(delta)]
-        if to_terminal:
-            for item in items:
-                console.print(item)
+        text = _text(rep, results, delta, to_file=output is not None)
+        if text is None:
             return
-        content = "".join(text.render_plain_renderable(i, width) for i in items)
+        content = text
     if output is None:
         sys.stdout.write(content)
     else:
         write_file(output, content)
         stderr_console().print(f"{fmt} report written to {output} ({plan.status})")
+
+
+def _text(
+    rep: Report, results: Sequence[SweepResult], delta: PlanDiff | None, *, to_file: bool
+) -> str | None:
+    """The terminal report: printed at the terminal's width when stdout is one (``None``
+    returned), else the plain text at :func:`file_width`."""
+    from exo.compiler.report import text
+
+    console = Console(highlight=False, soft_wrap=False)
+    to_terminal = not to_file and console.is_terminal
+    width = console.width if to_terminal else file_width()
+    items: list[RenderableType] = [text.report_renderable(rep, width)]
+    if results:
+        items.append(text.whatif_renderable(results, width))
+    if delta is not None:
+        items += ["", text.diff_renderable(delta)]
+    if to_terminal:
+        for item in items:
+            console.print(item)
+        return None
+    return "".join(text.render_plain_renderable(i, width) for i in items)

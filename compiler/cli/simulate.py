@@ -149,44 +149,52 @@ def render_text(plan: Plan, res: SimResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+RUNS = Annotated[
+    int, typer.Option("--runs", metavar="N", help="Monte Carlo runs (1 to 1,000,000).")
+]
+TRACE = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trace",
+        metavar="PATH",
+        help="Replay this spot trace (repeatable; each run picks one at a random offset).",
+    ),
+]
+POLICY = Annotated[
+    str,
+    typer.Option(
+        "--policy",
+        metavar="none|fallback",
+        help="fallback: move a spot step's remaining work to on-demand when the slack "
+        "left cannot absorb another loss (deadline is an alias).",
+    ),
+]
+SEED = Annotated[int, typer.Option("--seed", metavar="S", help="Random seed.")]
+RELEASE = Annotated[
+    str,
+    typer.Option(
+        "--release",
+        metavar="asap|planned",
+        help="Start steps when their inputs are done (asap, as the runners do) "
+        "or not before their planned start.",
+    ),
+]
+FORMAT = Annotated[
+    str,
+    format_option(
+        "text|json|html", "Output format (html: the plan report with a simulation section)."
+    ),
+]
+
+
 def simulate(
     file: FILE,
-    runs: Annotated[
-        int, typer.Option("--runs", metavar="N", help="Monte Carlo runs (1 to 1,000,000).")
-    ] = 10_000,
-    trace: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--trace",
-            metavar="PATH",
-            help="Replay this spot trace (repeatable; each run picks one at a random offset).",
-        ),
-    ] = None,
-    policy: Annotated[
-        str,
-        typer.Option(
-            "--policy",
-            metavar="none|fallback",
-            help="fallback: move a spot step's remaining work to on-demand when the slack "
-            "left cannot absorb another loss (deadline is an alias).",
-        ),
-    ] = "none",
-    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Random seed.")] = 0,
-    release: Annotated[
-        str,
-        typer.Option(
-            "--release",
-            metavar="asap|planned",
-            help="Start steps when their inputs are done (asap, as the runners do) "
-            "or not before their planned start.",
-        ),
-    ] = "asap",
-    fmt: Annotated[
-        str,
-        format_option(
-            "text|json|html", "Output format (html: the plan report with a simulation section)."
-        ),
-    ] = "text",
+    runs: RUNS = 10_000,
+    trace: TRACE = None,
+    policy: POLICY = "none",
+    seed: SEED = 0,
+    release: RELEASE = "asap",
+    fmt: FORMAT = "text",
     output: Annotated[Path | None, output_option("PATH", "Write the output to this file.")] = None,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
