@@ -17,30 +17,16 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from exo.compiler.catalog import Catalog
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.frozen import Frozen
-from exo.compiler.ir import CPU_KEY, RUNTIME_PLACEHOLDERS, Program, Step
-from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.ir import CPU_KEY, RUNTIME_PLACEHOLDERS, Step
+from exo.compiler.plan import StepPlan
+from exo.compiler.planned import PlannedWorkflow as PlannedWorkflow  # made by the compiler
 
 #: Version of this interface; a plugin declares the version it was written for.
 API_VERSION = 1
 
 
-class PlannedWorkflow(Frozen):
-    """Everything a backend needs: the IR, the plan for it and the catalog used."""
-
-    program: Program
-    plan: Plan
-    catalog: Catalog
-    #: Folder of the entry ``.exo`` file: relative ``output`` paths are resolved against it.
-    base_dir: str
-
-    def step_plan(self, name: str) -> StepPlan:
-        sp = self.plan.step(name)
-        if sp is None:
-            raise KeyError(f"the plan has no step {name!r}")
-        return sp
 
 
 class Capabilities(Frozen):

@@ -27,6 +27,10 @@ itself is not collected: its name does not start with ``Test``). What it checks:
   ``--NAME-FIELD`` flags on the command line;
 - ``exoc compile --target NAME`` writes the same files the API returns.
 
+The command-line cases run ``exoc`` as a user does, in a fresh interpreter
+(``python -m exo.compiler``) that sees the same plugins as the test process: a
+backend never imports the CLI (``tests/test_layers.py``).
+
 Hooks: :meth:`example_files` (required), :attr:`good_options` (options every
 example is emitted with), :attr:`bad_options`, :meth:`planned` (to plan
 differently, e.g. with a catalog of your own).
@@ -39,6 +43,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,8 +58,8 @@ from .registry import flag_name, installed, resolve_options, validate_backend_cl
 _EMIT_SCRIPT = """
 import hashlib, json, sys
 from pathlib import Path
-from exo.backends.commands import plan_for
 from exo.backends.registry import installed, resolve_options
+from exo.compiler.pipeline import plan_for
 name, good, files = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
 backend = installed().backends[name]
 out = {}
@@ -68,6 +73,33 @@ print(json.dumps(out, sort_keys=True))
 
 
 _PLANS: dict[Path, PlannedWorkflow] = {}
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child that sees the same plugins (``sys.path``
+    may have been extended, e.g. by ``monkeypatch.syspath_prepend``)."""
+    path = os.pathsep.join(p for p in sys.path if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+@dataclass(frozen=True)
+class ExocResult:
+    """What ``exoc ARGS`` did: its exit code and its output (stdout, then stderr)."""
+
+    exit_code: int
+    output: str
+
+
+def exoc(args: list[str]) -> ExocResult:
+    """Run ``exoc ARGS`` in a fresh interpreter, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "exo.compiler", *args],
+        capture_output=True,
+        text=True,
+        env=_child_env(COLUMNS="100"),
+        check=False,
+    )
+    return ExocResult(proc.returncode, proc.stdout + proc.stderr)
 
 
 def errors(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -92,7 +124,7 @@ class BackendConformance:
 
     def planned(self, path: Path) -> PlannedWorkflow:
         """The plan of an example (planned once per process; plans do not depend on backends)."""
-        from .commands import plan_for
+        from exo.compiler.pipeline import plan_for
 
         key = path.resolve()
         if key not in _PLANS:
@@ -162,9 +194,7 @@ class BackendConformance:
         files = [str(p.resolve()) for p in self._examples()]
         results = []
         for seed in ("1", "2"):
-            # The child sees the same plugins as this process (sys.path may have been extended).
-            path = os.pathsep.join(p for p in sys.path if p)
-            env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": path}
+            env = _child_env(PYTHONHASHSEED=seed)
             proc = subprocess.run(
                 [
                     sys.executable,
@@ -211,17 +241,13 @@ class BackendConformance:
     def test_bad_option_flag_on_the_command_line(self, tmp_path: Path) -> None:
         if not self.bad_options:
             pytest.skip("no bad_options declared")
-        from typer.testing import CliRunner
-
-        from exo.compiler.cli import app
-
         bad = self.bad_options[0]
         args = ["compile", str(self._examples()[0]), "--target", self.backend_name]
         args += ["-o", str(tmp_path / "out")]
         for key, value in bad.items():
             flag = flag_name(self.backend_name, key)
             args += [flag, value if isinstance(value, str) else json.dumps(value)]
-        result = CliRunner().invoke(app, args)
+        result = exoc(args)
         # Unknown flags are usage errors (2); bad values are diagnostics (1).
         assert result.exit_code in (1, 2), result.output
         if result.exit_code == 1:
@@ -229,10 +255,6 @@ class BackendConformance:
         assert not (tmp_path / "out").exists()
 
     def test_cli_compile_writes_the_artifacts(self, tmp_path: Path) -> None:
-        from typer.testing import CliRunner
-
-        from exo.compiler.cli import app
-
         path = self._examples()[0]
         args = ["compile", str(path), "--target", self.backend_name, "-o", str(tmp_path)]
         for key, value in self.good_options.items():
@@ -241,7 +263,7 @@ class BackendConformance:
                 args.append(flag if value else "--no-" + flag[2:])
             else:
                 args += [flag, value if isinstance(value, str) else json.dumps(value)]
-        result = CliRunner().invoke(app, args)
+        result = exoc(args)
         assert result.exit_code == 0, result.output
         expected: dict[str, Any] = {a.path: a.content for a in self.emit(path)}
         written = {

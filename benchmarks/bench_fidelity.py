@@ -71,9 +71,9 @@ from exo.backends.api import (
     planned_throughput,
     shard_count,
 )
-from exo.backends.commands import plan_for
 from exo.backends.local import LocalBackend, LocalOptions
 from exo.compiler.ir import CPU_KEY, Step, step_dag
+from exo.compiler.pipeline import plan_for
 from exo.compiler.plan import StepPlan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

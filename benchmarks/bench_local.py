@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flow = work / "noop.exo"
         flow.write_text(WORKFLOW.format(shards=args.shards))
         (work / "Snakefile").write_text(SNAKEFILE.format(shards=args.shards))
-        from exo.backends.commands import plan_for
+        from exo.compiler.pipeline import plan_for
 
         planned, _ = plan_for(flow, {})
         assert planned.plan.steps[0].replicas == args.shards

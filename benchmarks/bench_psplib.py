@@ -364,7 +364,7 @@ def run_instance(
 
 
 def _trace(p: object) -> None:
-    from exo.compiler.planning_ui import describe
+    from exo.compiler.cli.planning import describe
 
     print("   ", describe(p), file=sys.stderr, flush=True)  # type: ignore[arg-type]
 

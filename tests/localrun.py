@@ -57,7 +57,7 @@ def sh_command(script: str, *args: str) -> str:
 
 
 def plan(path: Path, params: Mapping[str, str] | None = None) -> PlannedWorkflow:
-    from exo.backends.commands import plan_for
+    from exo.compiler.pipeline import plan_for
 
     planned, _ = plan_for(path, dict(params or {}))
     return planned

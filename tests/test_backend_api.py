@@ -22,7 +22,6 @@ import pytest
 from typer.testing import CliRunner
 
 from exo.backends.api import Artifact
-from exo.backends.commands import write_artifacts
 from exo.backends.conformance import BackendConformance
 from exo.backends.local import LocalBackend
 from exo.backends.registry import (
@@ -32,6 +31,7 @@ from exo.backends.registry import (
     unknown_blocks,
 )
 from exo.compiler.cli import app
+from exo.compiler.cli.compile import write_artifacts
 from exo.compiler.diagnostics import CompileError, Severity
 
 from .conftest import REPO, all_examples

@@ -9,9 +9,9 @@ import pytest
 import typer
 
 from exo.compiler.anytime import Clock, Progress
-from exo.compiler.commands_plan import resolve_time_limit
+from exo.compiler.cli.options import resolve_time_limit
+from exo.compiler.cli.planning import describe, planning
 from exo.compiler.optimizer import DEFAULT_TIME_LIMIT_S
-from exo.compiler.planning_ui import describe, planning
 
 
 def test_progress_line_says_best_bound_and_gap() -> None:

@@ -9,7 +9,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from exo.compiler import figures
-from exo.compiler.commands_plan import plan_json
+from exo.compiler.cli.plan import plan_json
 from exo.compiler.diagnostics import CompileError
 from exo.compiler.frontend import compile_file
 from exo.compiler.optimizer import optimize

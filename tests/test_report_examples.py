@@ -15,7 +15,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from exo.compiler import figures as fmt
-from exo.compiler.commands_plan import plan_json
+from exo.compiler.cli.plan import plan_json
 from exo.compiler.frontend import Compiled, compile_file
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan

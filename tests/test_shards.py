@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 from exo.backends.api import PlannedWorkflow, micro_batch_size, shard_count, shard_range, shards
-from exo.backends.commands import plan_for
 from exo.backends.kubernetes import KubernetesBackend, KubernetesOptions
 from exo.backends.slurm import SlurmBackend, SlurmOptions
+from exo.compiler.pipeline import plan_for
 
 from .conftest import all_examples, example_id
 from .golden import golden

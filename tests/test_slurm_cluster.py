@@ -33,7 +33,6 @@ from exo.backends.api import (
     expand,
     shard_count,
 )
-from exo.backends.commands import plan_for
 from exo.backends.conformance_run import ExecutionConformance, ProcessDriver, ShardDriver
 from exo.backends.runtime import actuals, ledger
 from exo.backends.slurm import SlurmBackend, SlurmOptions
@@ -41,6 +40,7 @@ from exo.backends.slurm import runner as slurm_runner
 from exo.backends.slurm.jobs import build
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.ir import Dataset, InputRef, Program, Step, Throughput, Workflow
+from exo.compiler.pipeline import plan_for
 from exo.compiler.plan import Plan, StepPlan
 
 from .conftest import REPO, SPEC, all_examples, example_id

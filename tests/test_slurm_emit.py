@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from exo.backends.api import ALIASES, PlannedWorkflow, expand, shard_count
-from exo.backends.commands import plan_for
 from exo.backends.conformance import BackendConformance
 from exo.backends.runtime.checkpoints import helper_files
 from exo.backends.slurm import SlurmBackend, SlurmOptions
@@ -29,6 +28,7 @@ from exo.backends.slurm.shell import PLACEHOLDER_VARS, literal, quote, word
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.diagnostics import CompileError, Severity
 from exo.compiler.ir import Program, Step, Throughput, Workflow
+from exo.compiler.pipeline import plan_for
 from exo.compiler.plan import Plan, StepPlan
 
 from .conftest import SPEC, all_examples, example_id

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from exo.backends import status_view
 from exo.backends.api import PlannedWorkflow, RunReport
-from exo.backends.commands import plan_for
 from exo.backends.runtime import actuals, fallback, ledger
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm.fallback import SlurmFallback, pending_indices
+from exo.compiler.cli import status_view
+from exo.compiler.pipeline import plan_for
 
 from . import test_slurm_cluster
 from .test_slurm_cluster import context, squeue, wait_for

@@ -18,7 +18,7 @@ import pytest
 import typer
 
 from exo.compiler.cli import COMMANDS, app
-from exo.compiler.cli_help import load_commands
+from exo.compiler.cli.help import load_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.exo"

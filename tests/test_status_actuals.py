@@ -20,10 +20,9 @@ from rich.console import Console
 from syrupy.assertion import SnapshotAssertion
 from typer.testing import CliRunner
 
-from exo.backends import status_view
 from exo.backends.runtime import actuals, ledger
 from exo.backends.runtime.ledger import LedgerWriter, Tier
-from exo.compiler.cli import app
+from exo.compiler.cli import app, status_view
 
 from .golden import golden
 from .localrun import plan, run, state_dir_of

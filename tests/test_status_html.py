@@ -16,10 +16,9 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from typer.testing import CliRunner
 
-from exo.backends import status_view
 from exo.backends.runtime import actuals, ledger
 from exo.backends.runtime.ledger import LedgerWriter, Tier
-from exo.compiler.cli import app
+from exo.compiler.cli import app, status_view
 from exo.compiler.report import runview
 from exo.compiler.report.facts import build_report
 from exo.compiler.report.html import render_html

@@ -14,37 +14,31 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exo.compiler import calibration as calibration_mod
-from exo.compiler.cli_support import (
+from exo.compiler.cli import report as report_commands
+from exo.compiler.cli.options import (
     CALIBRATION_OPTION,
     CATALOG_OPTION,
     FILE,
     PARAM_OPTION,
+    choose,
+    format_option,
+    output_option,
+    resolve_time_limit,
+    time_limit_option,
+)
+from exo.compiler.cli.support import (
     Exit,
     calibrate_or_exit,
     compile_or_exit,
     stderr_console,
+    write_file,
 )
-from exo.compiler.report import commands as report_commands
 
 if TYPE_CHECKING:
     from exo.compiler.plan import Plan
 
 #: text, json, html, markdown (md); every format but plain JSON is rendered by exo.compiler.report.
 FORMATS = report_commands.FORMATS
-
-
-def resolve_time_limit(seconds: float | None) -> float | None:
-    """``--time-limit``: the default when absent, no limit for ``inf``."""
-    if seconds is None:
-        from exo.compiler.optimizer import DEFAULT_TIME_LIMIT_S
-
-        return DEFAULT_TIME_LIMIT_S
-    if not seconds > 0:  # zero, negative or NaN
-        raise typer.BadParameter(
-            "must be a positive number of seconds ('inf' for no limit)", param_hint="--time-limit"
-        )
-    return None if seconds == float("inf") else seconds
 
 
 def plan_json(plan: Plan) -> str:
@@ -54,24 +48,14 @@ def plan_json(plan: Plan) -> str:
 
 def plan(
     file: FILE,
-    fmt: Annotated[
-        str, typer.Option("--format", metavar="text|json|html|markdown", help="The report format.")
-    ] = "text",
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", metavar="PATH", help="Write the report to this file."),
-    ] = None,
+    fmt: Annotated[str, format_option("text|json|html|markdown", "The report format.")] = "text",
+    output: Annotated[Path | None, output_option("PATH", "Write the report to this file.")] = None,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     time_limit: Annotated[
         float | None,
-        typer.Option(
-            "--time-limit",
-            metavar="SECONDS",
-            help=(
-                "Stop the search after this long with the best plan and its proven gap "
-                "(default 60; 'inf' for no limit). Ctrl-C also stops it with the best plan so far."
-            ),
+        time_limit_option(
+            "default 60; 'inf' for no limit; Ctrl-C also stops it with the best plan so far"
         ),
     ] = None,
     what_if: list[str] = report_commands.WHAT_IF_OPTION,
@@ -79,25 +63,19 @@ def plan(
     calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Plan a workflow: the cheapest placement meeting deadline, budget and quotas."""
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    choose(fmt, FORMATS)
     limit = resolve_time_limit(time_limit)
     sweeps = report_commands.parse_sweeps(what_if)
     earlier = report_commands.load_compare(compare)
-    from exo.compiler.optimizer import optimize
-    from exo.compiler.planning_ui import planning
+    from exo.compiler.cli.planning import planning
+    from exo.compiler.pipeline import plan_compiled
 
     compiled, notes = calibrate_or_exit(compile_or_exit(file, params, catalog), calibration)
     with planning() as ui:
-        result = optimize(
-            compiled.program,
-            compiled.catalog,
-            time_limit_s=limit,
-            progress=ui.progress,
-            stop=ui.stop,
+        result = plan_compiled(
+            compiled, time_limit_s=limit, notes=notes, progress=ui.progress, stop=ui.stop
         )
-    result = calibration_mod.annotate(result, notes)
-    time_limit = limit
+    code = Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK
     if fmt != "json" or sweeps or earlier is not None:
         report_commands.emit(
             fmt,
@@ -107,16 +85,16 @@ def plan(
             compare=earlier,
             compare_label=str(compare),
             output=output,
-            time_limit_s=time_limit,
+            time_limit_s=limit,
         )
-        raise typer.Exit(Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK)
+        raise typer.Exit(code)
     text = plan_json(result)  # the DESIGN §4 object, exactly
     if output is not None:
-        report_commands.write_file(output, text)
+        write_file(output, text)
         stderr_console().print(f"plan written to {output} ({result.status})")
     else:
         sys.stdout.write(text)
-    raise typer.Exit(Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK)
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exo.compiler.cli_support import (
+from exo.compiler.cli.options import (
     CATALOG_OPTION,
     DIAG_FORMAT_OPTION,
     FILE,
     PARAM_OPTION,
+    choose,
+    format_option,
+    resolve_time_limit,
+    time_limit_option,
+)
+from exo.compiler.cli.support import (
     Exit,
     compile_or_exit,
+    infeasible_exit,
     parse_params,
     report,
     stderr_console,
@@ -36,7 +43,7 @@ def check(
     diagnostics_format: str = DIAG_FORMAT_OPTION,
 ) -> None:
     """Validate workflows: exit 0, or 1 with every problem reported."""
-    from exo.compiler.frontend import compile_file
+    from exo.compiler.pipeline import compile_file
 
     every: list[Diagnostic] = []
     failed: list[tuple[Path, int]] = []
@@ -80,9 +87,7 @@ def check_summary(checked: int, failed: list[tuple[Path, int]], warned: int = 0)
 
 def graph(
     file: FILE,
-    fmt: Annotated[
-        str, typer.Option("--format", metavar="dot|mermaid", help="The graph language.")
-    ] = "dot",
+    fmt: Annotated[str, format_option("dot|mermaid", "The graph language.")] = "dot",
     plan: Annotated[
         bool,
         typer.Option(
@@ -93,36 +98,25 @@ def graph(
     ] = False,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
-    time_limit: Annotated[
-        float | None,
-        typer.Option(
-            "--time-limit", metavar="SECONDS", help="With --plan: stop the solver after this long."
-        ),
-    ] = None,
+    time_limit: Annotated[float | None, time_limit_option("with --plan; default: no limit")] = None,
 ) -> None:
     """Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid.
 
     Without --plan each step shows the hardware it may use; with --plan, where the
     plan puts it. Exit 3 when --plan finds no feasible plan.
     """
-    if fmt not in ("dot", "mermaid"):
-        raise typer.BadParameter("choose dot or mermaid", param_hint="--format")
-    if time_limit is not None and not time_limit > 0:
-        raise typer.BadParameter("must be a positive number of seconds", param_hint="--time-limit")
+    choose(fmt, ("dot", "mermaid"))
+    limit = resolve_time_limit(time_limit, unlimited=True)
     from exo.compiler.graphviz import to_dot, to_mermaid
 
     compiled = compile_or_exit(file, params, catalog)
     planned: Plan | None = None
     if plan:
-        from exo.compiler.optimizer import optimize
+        from exo.compiler.pipeline import plan_compiled
 
-        planned = optimize(compiled.program, compiled.catalog, time_limit_s=time_limit)
+        planned = plan_compiled(compiled, time_limit_s=limit)
         if planned.status == "infeasible":
-            console = stderr_console()
-            console.print(f"[bold red]no feasible plan[/bold red] for {file}", highlight=False)
-            for line in planned.explanation:
-                console.print(f"  {line}", markup=False, highlight=False)
-            raise typer.Exit(Exit.INFEASIBLE)
+            infeasible_exit(file, planned)
     render = to_dot if fmt == "dot" else to_mermaid
     sys.stdout.write(render(compiled.program, planned))
 

@@ -7,16 +7,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from exo.backends.api import PlannedWorkflow, RunReport
+from exo.backends.runtime import actuals, ledger
+from exo.backends.runtime.actuals import RunActuals, StepActuals
+from exo.backends.runtime.ledger import Ledger
 from exo.compiler.plan import Plan
 from exo.compiler.report.runview import AttemptSpan, FigureRow, RunView, StepRun
 from exo.compiler.report.runview import number as _number
 from exo.compiler.report.runview import seconds as duration
 from exo.compiler.report.runview import signed_pct as _dev
-
-from .api import PlannedWorkflow, RunReport
-from .runtime import actuals, ledger
-from .runtime.actuals import RunActuals, StepActuals
-from .runtime.ledger import Ledger
 
 
 def ledger_of(rep: RunReport, planned: PlannedWorkflow) -> tuple[Plan, Ledger] | None:
@@ -115,50 +114,50 @@ def render(act: RunActuals, console: Console) -> None:
         console.print(f"({act.skipped_lines} unreadable ledger line(s) skipped)", highlight=False)
 
 
+def _step_run(s: StepActuals, book: Ledger, t0: float) -> StepRun:
+    """One step of the HTML section: its figures, counts and attempts (times from ``t0``)."""
+    spans = [
+        AttemptSpan(
+            shard=a.shard,
+            attempt=a.attempt,
+            start_s=a.started_at - t0,
+            end_s=None if a.ended_at is None else a.ended_at - t0,
+            outcome=a.outcome,
+            instance_type=a.instance_type or s.instance_type,
+            spot=s.spot if a.spot is None else a.spot,
+        )
+        for a in book.of_step(s.name)
+    ]
+    figures = [
+        FigureRow(
+            label=label,
+            unit="s" if unit == "duration" else unit,
+            planned=getattr(s.planned, field),
+            actual=getattr(s.actual, field),
+            deviation_pct=s.deviation_pct.get(field),
+        )
+        for label, field, unit in ROWS
+    ]
+    return StepRun(
+        name=s.name,
+        tier=f"{s.instance_type} {'spot' if s.spot else 'on-demand'}",
+        replicas=s.replicas,
+        batch_size=s.batch_size,
+        tiers_used=s.tiers_used,
+        progress=s.progress,
+        verdict=s.verdict,
+        planned_start_s=s.planned.start_s or 0.0,
+        planned_duration_s=s.planned.duration_s or 0.0,
+        figures=figures,
+        counts=[(label, p, a) for label, p, a in _counts(s)],
+        attempts=spans,
+    )
+
+
 def view(act: RunActuals, book: Ledger) -> RunView:
     """The plain data the HTML report's planned-vs-actual section draws (times from the run's start)."""
     t0 = book.started_at or 0.0
     times = [t for a in book.attempts for t in (a.started_at, a.ended_at) if t is not None]
-    steps = []
-    for s in act.steps:
-        spans = [
-            AttemptSpan(
-                shard=a.shard,
-                attempt=a.attempt,
-                start_s=a.started_at - t0,
-                end_s=None if a.ended_at is None else a.ended_at - t0,
-                outcome=a.outcome,
-                instance_type=a.instance_type or s.instance_type,
-                spot=s.spot if a.spot is None else a.spot,
-            )
-            for a in book.of_step(s.name)
-        ]
-        figures = [
-            FigureRow(
-                label=label,
-                unit="s" if unit == "duration" else unit,
-                planned=getattr(s.planned, field),
-                actual=getattr(s.actual, field),
-                deviation_pct=s.deviation_pct.get(field),
-            )
-            for label, field, unit in ROWS
-        ]
-        steps.append(
-            StepRun(
-                name=s.name,
-                tier=f"{s.instance_type} {'spot' if s.spot else 'on-demand'}",
-                replicas=s.replicas,
-                batch_size=s.batch_size,
-                tiers_used=s.tiers_used,
-                progress=s.progress,
-                verdict=s.verdict,
-                planned_start_s=s.planned.start_s or 0.0,
-                planned_duration_s=s.planned.duration_s or 0.0,
-                figures=figures,
-                counts=[(label, p, a) for label, p, a in _counts(s)],
-                attempts=spans,
-            )
-        )
     return RunView(
         run_id=act.run_id,
         tolerance_pct=act.tolerance_pct,
@@ -169,7 +168,7 @@ def view(act: RunActuals, book: Ledger) -> RunView:
         actual_cost_usd=act.actual_cost_usd,
         cost_deviation_pct=actuals.deviation(act.actual_cost_usd, act.planned_cost_usd),
         as_of_s=(max(times) - t0) if times else 0.0,
-        steps=steps,
+        steps=[_step_run(s, book, t0) for s in act.steps],
         skipped_lines=act.skipped_lines,
     )
 

@@ -15,30 +15,33 @@ from typing import Annotated
 
 import typer
 
+from exo.backends.runtime import profiling
+from exo.backends.runtime.profiling import Measurement
 from exo.compiler import calibration
-from exo.compiler.cli_support import CATALOG_OPTION, FILE, PARAM_OPTION, Exit, parse_params, report
+from exo.compiler.cli.backend_flags import BackendFlagsCommand
+from exo.compiler.cli.options import (
+    CATALOG_OPTION,
+    FILE,
+    PARAM_OPTION,
+    STATE_DIR_OPTION,
+    TARGET,
+    output_option,
+)
+from exo.compiler.cli.runs import Run, default_state_dir, drive
+from exo.compiler.cli.support import Exit, fail, parse_params, plan_or_exit
+from exo.compiler.cli.targets import Request
 from exo.compiler.diagnostics import CompileError, Diagnostic
-from exo.compiler.frontend import compile_file
 from exo.compiler.ir import Step
+from exo.compiler.pipeline import compile_file
 from exo.compiler.plan import Plan
 
-from . import commands
-from .registry import installed
-from .runtime import profiling
-from .runtime.profiling import Measurement
-
 DEFAULT_ITEMS_PER_BATCH = 4
-
-
-def _fail(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None = None) -> None:
-    report(list(diagnostics), sources or {})
-    raise typer.Exit(Exit.DIAGNOSTICS)
 
 
 def _step_or_fail(steps: dict[str, Step], name: str) -> Step:
     step = steps.get(name)
     if step is None:
-        _fail(
+        fail(
             [
                 Diagnostic(
                     "E741",
@@ -47,10 +50,9 @@ def _step_or_fail(steps: dict[str, Step], name: str) -> Step:
                 )
             ]
         )
-        raise AssertionError  # unreachable
     if step.throughput is None or not step.command:
         what = "has no `command`" if not step.command else "declares a duration, not a throughput"
-        _fail([Diagnostic("E741", f"step `{name}` {what}; there is nothing to measure")])
+        fail([Diagnostic("E741", f"step `{name}` {what}; there is nothing to measure")])
     return step
 
 
@@ -60,7 +62,7 @@ def _hardware_or_fail(step: Step, file: Path) -> str:
     if key is not None:
         return key
     here = ", ".join(gpus) if gpus else "no GPU"
-    _fail(
+    fail(
         [
             Diagnostic(
                 "E740",
@@ -76,7 +78,6 @@ def _hardware_or_fail(step: Step, file: Path) -> str:
             )
         ]
     )
-    raise AssertionError  # unreachable
 
 
 def default_batch_sizes(step: Step, key: str) -> list[int]:
@@ -95,7 +96,7 @@ def _input_or_fail(step: Step, given: Path | None, datasets: dict[str, str]) -> 
         return ""
     if step.input.kind == "dataset":
         return datasets.get(step.input.name, "")
-    _fail(
+    fail(
         [
             Diagnostic(
                 "E742",
@@ -105,7 +106,6 @@ def _input_or_fail(step: Step, given: Path | None, datasets: dict[str, str]) -> 
             )
         ]
     )
-    raise AssertionError  # unreachable
 
 
 def is_batched(step: Step, key: str, sizes: Sequence[int]) -> bool:
@@ -140,7 +140,7 @@ def _check(results: Sequence[Measurement]) -> None:
             f"exited with code {m.exit_code}" if m.exit_code else "committed too little to measure"
         )
         tail = [ln for ln in m.log.splitlines() if ln.strip()][-8:]
-        _fail(
+        fail(
             [
                 Diagnostic(
                     "E743",
@@ -198,10 +198,7 @@ def profile(
         typer.Option("--input", metavar="DIR", help="A sample of the step's input ({input})."),
     ] = None,
     output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o", "--output", metavar="PATH", help="Also write (or update) this calibration file."
-        ),
+        Path | None, output_option("PATH", "Also write (or update) this calibration file.")
     ] = None,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
@@ -210,8 +207,7 @@ def profile(
     try:
         compiled = compile_file(file, parse_params(params), catalog=catalog, label=str(file))
     except CompileError as e:
-        _fail(e.diagnostics, dict(e.sources or {}))
-        return
+        fail(e.diagnostics, e.sources)
     program = compiled.program
     step = _step_or_fail({s.name: s for s in program.steps}, step_name)
     key = _hardware_or_fail(step, file)
@@ -225,6 +221,17 @@ def profile(
     results = profiling.profile(
         step, sizes, n, cwd=Path(compiled.base_dir), input_path=in_path, environ=dict(os.environ)
     )
+    _print_measurements(step, key, results)
+    _check(results)
+    batched = is_batched(step, key, sizes)
+    sys.stdout.write("\n".join(lines(key, results, n, batched)) + "\n")
+    if output is not None:
+        _write_calibration(output, _calibration(step, key, results, batched))
+        sys.stderr.write(f"wrote {output}\n")
+
+
+def _print_measurements(step: Step, key: str, results: Sequence[Measurement]) -> None:
+    """One line per batch size on stderr, with the declared rate beside the measured one."""
     for m in results:
         declared = step.throughput.rate(key, m.batch_size) if step.throughput else None
         sys.stderr.write(
@@ -234,18 +241,17 @@ def profile(
             + (f" (declared {declared:g})" if declared else "")
             + "\n"
         )
-    _check(results)
-    batched = is_batched(step, key, sizes)
-    sys.stdout.write("\n".join(lines(key, results, n, batched)) + "\n")
-    if output is not None:
-        cal = _calibration(step, key, results, batched)
-        if output.exists():
-            try:
-                cal = calibration.load(output).merged(cal)
-            except CompileError as e:
-                _fail(e.diagnostics)
-        output.write_text(cal.to_json(), "utf-8")
-        sys.stderr.write(f"wrote {output}\n")
+
+
+def _write_calibration(path: Path, cal: calibration.Calibration) -> calibration.Calibration:
+    """Write ``cal`` to ``path``, merged into the calibration file already there."""
+    if path.exists():
+        try:
+            cal = calibration.load(path).merged(cal)
+        except CompileError as e:
+            fail(e.diagnostics)
+    path.write_text(cal.to_json(), "utf-8")
+    return cal
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -264,19 +270,17 @@ def _parse_sizes(text: str) -> list[int]:
 def calibrate(
     ctx: typer.Context,
     file: FILE,
-    target: Annotated[str, commands.TARGET_OPTION] = "local",
-    state_dir: Path | None = commands.STATE_DIR_OPTION,
+    target: TARGET = "local",
+    state_dir: Path | None = STATE_DIR_OPTION,
     run_id: Annotated[
         str | None,
         typer.Option("--run", metavar="ID", help="This run instead of the latest one."),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="PATH",
-            help="The calibration file to write or update (default: FILE's stem + "
+        output_option(
+            "PATH",
+            "The calibration file to write or update (default: FILE's stem + "
             "`.calibration.json`, beside it).",
         ),
     ] = None,
@@ -284,28 +288,19 @@ def calibrate(
     catalog: str | None = CATALOG_OPTION,
 ) -> None:
     """Turn a run's ledger into a calibration file for `--calibration`."""
-    from .runtime import calibrate as calibrate_mod
-    from .runtime import ledger
+    from exo.backends.runtime import calibrate as calibrate_mod
+    from exo.backends.runtime import ledger
 
-    planned, sources = commands._plan_or_exit(file, params, catalog, None)
     if run_id is not None:
-        folder = (state_dir or commands.default_state_dir(file)).resolve()
+        planned, _ = plan_or_exit(file, params, catalog, None)
+        folder = (state_dir or default_state_dir(file)).resolve()
         path = calibrate_mod.find_ledger(folder, run_id)
     else:
-        registry = installed()
-        backend = commands._runnable_or_exit(commands._backend_or_exit(registry, target), "read")
-        options = commands._options_or_exit(ctx, registry, backend, planned, sources)
-        try:
-            rep = backend.status(
-                planned, options, commands._run_context(file, state_dir, None, False)
-            )
-        except CompileError as e:
-            _fail(e.diagnostics, dict(e.sources or sources))
-            return
+        rep, planned = drive(ctx, Request(file, target, params, catalog), "read", Run(state_dir))
         path = Path(rep.ledger) if rep.ledger else None
     if path is None or not path.is_file():
         which = f"run {run_id}" if run_id else "the latest run"
-        _fail(
+        fail(
             [
                 Diagnostic(
                     "E702",
@@ -314,17 +309,12 @@ def calibrate(
                 )
             ]
         )
-        return
     book = ledger.load(path)
     plan = Plan.model_validate(book.plan) if book.plan else planned.plan
-    cal = calibrate_mod.from_ledger(planned.program, plan, planned.catalog, book)
     out = output or file.with_name(f"{file.stem}.calibration.json")
-    if out.exists():
-        try:
-            cal = calibration.load(out).merged(cal)
-        except CompileError as e:
-            _fail(e.diagnostics)
-    out.write_text(cal.to_json(), "utf-8")
+    cal = _write_calibration(
+        out, calibrate_mod.from_ledger(planned.program, plan, planned.catalog, book)
+    )
     sys.stderr.write(
         f"wrote {out}: {len(cal.steps)} step(s), {len(cal.instance_types)} spot instance type(s); "
         f"plan with `exoc plan {file} --calibration {out}`\n"
@@ -333,4 +323,4 @@ def calibrate(
 
 def register(app: typer.Typer) -> None:
     app.command()(profile)
-    app.command(cls=commands.BackendFlagsCommand)(calibrate)
+    app.command(cls=BackendFlagsCommand)(calibrate)

@@ -1,8 +1,9 @@
-"""CLI glue for reports: ``exoc plan`` formats and flags, and the ``exoc diff`` command.
+"""The report options of ``exoc plan`` and how a report reaches the terminal or a file.
 
-``exoc plan`` (in :mod:`exo.compiler.commands_plan`) calls :func:`parse_sweeps`
-and :func:`load_compare` before planning (so bad flags fail fast) and
-:func:`emit` after, for every format except plain JSON.
+``exoc plan`` (:mod:`exo.compiler.cli.plan`) calls :func:`parse_sweeps` and
+:func:`load_compare` before planning (so bad flags fail fast) and :func:`emit`
+after, for every format except plain JSON. The reports themselves are pure
+functions of the plan, in :mod:`exo.compiler.report`.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console, RenderableType
 
-from exo.compiler.cli_support import Exit, report, stderr_console
+from exo.compiler.cli.support import Exit, report, stderr_console, write_file
 from exo.compiler.diagnostics import CompileError
 
 if TYPE_CHECKING:
     from exo.compiler.frontend import Compiled
     from exo.compiler.plan import Plan
     from exo.compiler.report.diff import PlanDiff
+    from exo.compiler.report.facts import Report
     from exo.compiler.report.whatif import Sweep, SweepResult
 
 # The report writers, the optimizer (numpy, scipy, cvxpy) and jinja2 are imported by the
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 #: Formats of ``exoc plan`` (``md`` is short for ``markdown``).
 FORMATS = ("text", "json", "html", "markdown", "md")
-DIFF_FORMATS = ("text", "json", "markdown", "md")
 #: Width of a text report written to a file or a pipe.
 FILE_WIDTH = 120
 
@@ -97,15 +98,6 @@ def _json(plan: Plan, sweeps: Sequence[SweepResult], compare: PlanDiff | None) -
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def write_file(path: Path, content: str) -> None:
-    """Write an ``-o`` file; a path that cannot be written is a usage error (exit 2)."""
-    try:
-        path.write_text(content, encoding="utf-8")
-    except OSError as e:
-        stderr_console().print(f"[bold red]error[/]: cannot write {path}: {e.strerror or e}")
-        raise typer.Exit(Exit.USAGE) from None
-
-
 def emit(
     fmt: str,
     plan: Plan,
@@ -120,7 +112,7 @@ def emit(
     """Render ``plan`` in ``fmt`` (with what-if and diff sections) to ``output`` or stdout."""
     from exo.compiler.optimizer import optimize
     from exo.compiler.report import diff as diffmod
-    from exo.compiler.report import markdown, text, whatif
+    from exo.compiler.report import markdown, whatif
     from exo.compiler.report.facts import build_report
 
     fmt = "markdown" if fmt == "md" else fmt
@@ -148,19 +140,10 @@ def emit(
             parts.append(markdown.render_diff(delta))
         content = "\n".join(parts)
     else:
-        console = Console(highlight=False, soft_wrap=False)
-        to_terminal = output is None and console.is_terminal
-        width = console.width if to_terminal else file_width()
-        items: list[RenderableType] = [text.report_renderable(rep, width)]
-        if results:
-            items.append(text.whatif_renderable(results, width))
-        if delta is not None:
-            items += ["", text.diff_renderable(delta)]
-        if to_terminal:
-            for item in items:
-                console.print(item)
+        text = _text(rep, results, delta, to_file=output is not None)
+        if text is None:
             return
-        content = "".join(text.render_plain_renderable(i, width) for i in items)
+        content = text
     if output is None:
         sys.stdout.write(content)
     else:
@@ -168,53 +151,23 @@ def emit(
         stderr_console().print(f"{fmt} report written to {output} ({plan.status})")
 
 
-# --------------------------------------------------------------------------- exoc diff
+def _text(
+    rep: Report, results: Sequence[SweepResult], delta: PlanDiff | None, *, to_file: bool
+) -> str | None:
+    """The terminal report: printed at the terminal's width when stdout is one (``None``
+    returned), else the plain text at :func:`file_width`."""
+    from exo.compiler.report import text
 
-
-def diff(
-    old: Annotated[
-        Path, typer.Argument(metavar="OLD", help="The earlier plan (exoc plan --format json).")
-    ],
-    new: Annotated[Path, typer.Argument(metavar="NEW", help="The later plan.")],
-    fmt: Annotated[
-        str, typer.Option("--format", metavar="text|markdown|json", help="The diff format.")
-    ] = "text",
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", metavar="PATH", help="Write the diff to this file."),
-    ] = None,
-    unchanged: Annotated[
-        bool, typer.Option("--unchanged", help="List unchanged steps too.")
-    ] = False,
-) -> None:
-    """Compare two saved plans: what changed per step (tier, batch, replicas, cost, time) and in total."""
-    if fmt not in DIFF_FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(DIFF_FORMATS)}", param_hint="--format")
-    from exo.compiler.report import diff as diffmod
-    from exo.compiler.report import markdown, text
-
-    a = load_compare(old)
-    b = load_compare(new)
-    assert a is not None and b is not None
-    d = diffmod.diff_plans(a, b, str(old), str(new))
-    if fmt == "json":
-        content = json.dumps(diffmod.to_json(d), indent=2, sort_keys=True) + "\n"
-    elif fmt in ("markdown", "md"):
-        content = markdown.render_diff(d, unchanged=unchanged)
-    else:
-        console = Console(highlight=False)
-        if output is None and console.is_terminal:
-            console.print(text.diff_renderable(d, unchanged=unchanged))
-            raise typer.Exit(Exit.OK)
-        content = text.render_plain_renderable(
-            text.diff_renderable(d, unchanged=unchanged), file_width()
-        )
-    if output is None:
-        sys.stdout.write(content)
-    else:
-        write_file(output, content)
-    raise typer.Exit(Exit.OK)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(diff)
+    console = Console(highlight=False, soft_wrap=False)
+    to_terminal = not to_file and console.is_terminal
+    width = console.width if to_terminal else file_width()
+    items: list[RenderableType] = [text.report_renderable(rep, width)]
+    if results:
+        items.append(text.whatif_renderable(results, width))
+    if delta is not None:
+        items += ["", text.diff_renderable(delta)]
+    if to_terminal:
+        for item in items:
+            console.print(item)
+        return None
+    return "".join(text.render_plain_renderable(i, width) for i in items)

@@ -19,18 +19,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exo.compiler.cli_support import (
+from exo.compiler.cli.options import (
     CATALOG_OPTION,
     FILE,
     PARAM_OPTION,
+    choose,
+    format_option,
+    output_option,
+)
+from exo.compiler.cli.support import (
     Exit,
     compile_or_exit,
-    report,
+    fail,
     stderr_console,
     stdout_console,
+    write_file,
 )
 
 if TYPE_CHECKING:
+    from exo.compiler.frontend import Compiled
     from exo.compiler.plan import Plan
     from exo.compiler.simulate import SimResult, Spread
 
@@ -142,66 +149,60 @@ def render_text(plan: Plan, res: SimResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+RUNS = Annotated[
+    int, typer.Option("--runs", metavar="N", help="Monte Carlo runs (1 to 1,000,000).")
+]
+TRACE = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trace",
+        metavar="PATH",
+        help="Replay this spot trace (repeatable; each run picks one at a random offset).",
+    ),
+]
+POLICY = Annotated[
+    str,
+    typer.Option(
+        "--policy",
+        metavar="none|fallback",
+        help="fallback: move a spot step's remaining work to on-demand when the slack "
+        "left cannot absorb another loss (deadline is an alias).",
+    ),
+]
+SEED = Annotated[int, typer.Option("--seed", metavar="S", help="Random seed.")]
+RELEASE = Annotated[
+    str,
+    typer.Option(
+        "--release",
+        metavar="asap|planned",
+        help="Start steps when their inputs are done (asap, as the runners do) "
+        "or not before their planned start.",
+    ),
+]
+FORMAT = Annotated[
+    str,
+    format_option(
+        "text|json|html", "Output format (html: the plan report with a simulation section)."
+    ),
+]
+
+
 def simulate(
     file: FILE,
-    runs: Annotated[
-        int, typer.Option("--runs", metavar="N", help="Monte Carlo runs (1 to 1,000,000).")
-    ] = 10_000,
-    trace: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--trace",
-            metavar="PATH",
-            help="Replay this spot trace (repeatable; each run picks one at a random offset).",
-        ),
-    ] = None,
-    policy: Annotated[
-        str,
-        typer.Option(
-            "--policy",
-            metavar="none|fallback",
-            help="fallback: move a spot step's remaining work to on-demand when the slack "
-            "left cannot absorb another loss (deadline is an alias).",
-        ),
-    ] = "none",
-    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Random seed.")] = 0,
-    release: Annotated[
-        str,
-        typer.Option(
-            "--release",
-            metavar="asap|planned",
-            help="Start steps when their inputs are done (asap, as the runners do) "
-            "or not before their planned start.",
-        ),
-    ] = "asap",
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            metavar="text|json|html",
-            help="Output format (html: the plan report with a simulation section).",
-        ),
-    ] = "text",
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", metavar="PATH", help="Write the output to this file."),
-    ] = None,
+    runs: RUNS = 10_000,
+    trace: TRACE = None,
+    policy: POLICY = "none",
+    seed: SEED = 0,
+    release: RELEASE = "asap",
+    fmt: FORMAT = "text",
+    output: Annotated[Path | None, output_option("PATH", "Write the output to this file.")] = None,
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
 ) -> None:
     """Monte Carlo of the plan: deadline and makespan met, cost spread, fallback hours."""
-    if fmt not in ("text", "json", "html"):
-        raise typer.BadParameter("choose one of text, json, html", param_hint="--format")
-    if policy not in POLICIES:
-        raise typer.BadParameter("choose one of none, fallback", param_hint="--policy")
-    if release not in ("asap", "planned"):
-        raise typer.BadParameter("choose one of asap, planned", param_hint="--release")
-    if not 1 <= runs <= MAX_RUNS:
-        raise typer.BadParameter(f"must be from 1 to {MAX_RUNS:,}", param_hint="--runs")
-    if seed < 0:
-        raise typer.BadParameter("must be 0 or more", param_hint="--seed")
+    _check_flags(fmt, policy, release, runs, seed)
     from exo.compiler.diagnostics import CompileError
-    from exo.compiler.optimizer import optimize
+    from exo.compiler.pipeline import plan_compiled
     from exo.compiler.simulate import plan_steps
     from exo.compiler.simulate import simulate as run_simulation
     from exo.compiler.spot_traces import load_traces
@@ -209,10 +210,9 @@ def simulate(
     try:
         traces = load_traces(trace or [])
     except CompileError as e:
-        report(e.diagnostics, e.sources)
-        raise typer.Exit(Exit.DIAGNOSTICS) from None
+        fail(e.diagnostics, e.sources)
     compiled = compile_or_exit(file, params, catalog)
-    plan = optimize(compiled.program, compiled.catalog)
+    plan = plan_compiled(compiled)
     if plan.status == "infeasible":
         sys.stderr.write("no feasible plan to simulate; `exoc plan` explains why\n")
         raise typer.Exit(Exit.INFEASIBLE)
@@ -231,20 +231,36 @@ def simulate(
         traces=traces,
         deadline_h=plan.deadline_h,
     )
+    _write(fmt, _render(fmt, plan, compiled, res), output)
+
+
+def _check_flags(fmt: str, policy: str, release: str, runs: int, seed: int) -> None:
+    """Usage errors (exit 2) before anything is compiled."""
+    choose(fmt, ("text", "json", "html"))
+    if policy not in POLICIES:
+        raise typer.BadParameter("choose one of none, fallback", param_hint="--policy")
+    choose(release, ("asap", "planned"), "--release")
+    if not 1 <= runs <= MAX_RUNS:
+        raise typer.BadParameter(f"must be from 1 to {MAX_RUNS:,}", param_hint="--runs")
+    if seed < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--seed")
+
+
+def _render(fmt: str, plan: Plan, compiled: Compiled, res: SimResult) -> str:
     if fmt == "json":
-        text = json.dumps(to_json(plan, res), indent=2, sort_keys=True) + "\n"
-    elif fmt == "html":
+        return json.dumps(to_json(plan, res), indent=2, sort_keys=True) + "\n"
+    if fmt == "html":
         from exo.compiler.report.facts import build_report
         from exo.compiler.report.html import render_html
         from exo.compiler.report.simulation import section
 
         rep = build_report(plan, compiled.program, compiled.catalog)
-        text = render_html(rep, simulation=section(plan, res))
-    else:
-        text = render_text(plan, res)
-    if output is not None:
-        from exo.compiler.report.commands import write_file
+        return render_html(rep, simulation=section(plan, res))
+    return render_text(plan, res)
 
+
+def _write(fmt: str, text: str, output: Path | None) -> None:
+    if output is not None:
         write_file(output, text)
         stderr_console().print(f"{fmt} simulation written to {output}")
     elif fmt == "text":

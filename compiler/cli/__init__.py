@@ -1,11 +1,16 @@
-"""The ``exoc`` command line (DESIGN §5).
+"""The ``exoc`` command line (DESIGN §5): the CLI's room.
 
 Exit codes: 0 success, 1 diagnostics, 2 usage error, 3 infeasible plan,
-130 interrupted. Commands live in their own modules and are listed here, in one
-table, so that the whole surface is visible in one place. A command's module is
-imported when the command runs (or shows its own help), so that every command
-starts as fast as what it needs allows: ``exoc check`` never loads the optimizer,
-the report writers or the backends.
+130 interrupted. Commands live in their own modules of this package and are
+listed here, in one table, so that the whole surface is visible in one place. A
+command's module is imported when the command runs (or shows its own help), so
+that every command starts as fast as what it needs allows: ``exoc check`` never
+loads the optimizer, the report writers or the backends.
+
+The package is the only part of the compiler that imports ``exo.backends``
+(``tests/test_layers.py``); the stages it drives are the library's entry
+points in :mod:`exo.compiler.pipeline`. Options shared by several commands are
+declared once, in :mod:`exo.compiler.cli.options`.
 """
 
 from __future__ import annotations
@@ -16,60 +21,60 @@ import sys
 import typer
 
 from exo.compiler import __version__
-from exo.compiler.cli_help import ExoGroup
+from exo.compiler.cli.help import ExoGroup
 
 #: Every command, in the order of ``--help``: name -> (the module whose ``register(app)``
 #: defines it, the first sentence of its help). ``tests/test_startup.py`` checks that
 #: each sentence is the command's own.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": (
-        "exo.compiler.commands_frontend",
+        "exo.compiler.cli.frontend",
         "Validate workflows: exit 0, or 1 with every problem reported.",
     ),
     "graph": (
-        "exo.compiler.commands_frontend",
+        "exo.compiler.cli.frontend",
         "Print the workflow DAG (steps and datasets) as Graphviz dot or Mermaid.",
     ),
     "ir": (
-        "exo.compiler.commands_frontend",
+        "exo.compiler.cli.frontend",
         "Print the typed IR as canonical JSON (sorted keys) for tools.",
     ),
     "plan": (
-        "exo.compiler.commands_plan",
+        "exo.compiler.cli.plan",
         "Plan a workflow: the cheapest placement meeting deadline, budget and quotas.",
     ),
     "simulate": (
-        "exo.compiler.commands_simulate",
+        "exo.compiler.cli.simulate",
         "Monte Carlo of the plan: deadline and makespan met, cost spread, fallback hours.",
     ),
     "diff": (
-        "exo.compiler.report.commands",
+        "exo.compiler.cli.diff",
         "Compare two saved plans: what changed per step (tier, batch, replicas, cost, time) "
         "and in total.",
     ),
     "backends": (
-        "exo.backends.commands",
+        "exo.compiler.cli.backends",
         "List the installed backends and their options (exit 1 if a plugin is broken).",
     ),
     "compile": (
-        "exo.backends.commands",
+        "exo.compiler.cli.compile",
         "Plan the workflow and write the target backend's artifacts, deterministically.",
     ),
     "run": (
-        "exo.backends.commands",
+        "exo.compiler.cli.runs",
         "Execute the workflow (local processes by default); resumes an unfinished run.",
     ),
-    "status": ("exo.backends.commands", "Show the state of the workflow's last run."),
+    "status": ("exo.compiler.cli.runs", "Show the state of the workflow's last run."),
     "cancel": (
-        "exo.backends.commands",
+        "exo.compiler.cli.runs",
         "Stop the workflow's running run (for backends that support it).",
     ),
     "profile": (
-        "exo.backends.commands_calibration",
+        "exo.compiler.cli.calibrate",
         "Run a step's command here on a small sample per batch size; print its measured figures.",
     ),
     "calibrate": (
-        "exo.backends.commands_calibration",
+        "exo.compiler.cli.calibrate",
         "Turn a run's ledger into a calibration file for `--calibration`.",
     ),
 }

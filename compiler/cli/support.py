@@ -1,0 +1,156 @@
+"""What every ``exoc`` command shares: exit codes, consoles, reporting diagnostics, and
+the library's entry points (:mod:`exo.compiler.pipeline`) with their failures turned
+into exit codes.
+
+The front end and the optimizer load when a command calls them, not when a command's
+module is imported, so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+
+from exo.compiler.cli.options import resolve_time_limit
+from exo.compiler.diagnostics import (
+    CompileError,
+    Diagnostic,
+    Severity,
+    print_diagnostics,
+    render_json,
+)
+
+if TYPE_CHECKING:  # the front end loads when a command compiles, not for --help
+    from exo.compiler.frontend import Compiled
+    from exo.compiler.plan import Plan
+    from exo.compiler.planned import PlannedWorkflow
+
+
+class Exit(IntEnum):
+    OK = 0
+    DIAGNOSTICS = 1
+    USAGE = 2
+    INFEASIBLE = 3
+    INTERRUPTED = 130
+
+
+def stderr_console() -> Console:
+    """Colour only on a terminal (rich's own detection; NO_COLOR is honoured)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """``-p NAME=VALUE`` options as a mapping (a usage error if one has no ``=``)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="-p")
+        out[name.strip()] = value
+    return out
+
+
+def report(
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], fmt: str = "text"
+) -> None:
+    """Print diagnostics: rendered with their source lines on stderr, or JSON on stdout."""
+    if fmt == "json":
+        sys.stdout.write(render_json(diagnostics) + "\n")
+    else:
+        print_diagnostics(diagnostics, dict(sources), stderr_console())
+
+
+def fail(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None = None) -> NoReturn:
+    """Print the diagnostics and exit 1."""
+    report(list(diagnostics), sources or {})
+    raise typer.Exit(Exit.DIAGNOSTICS)
+
+
+def report_or_fail(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> None:
+    """Print the diagnostics; exit 1 if one of them is an error (warnings only: go on)."""
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        fail(diagnostics, sources)
+    if diagnostics:
+        report(list(diagnostics), sources)
+
+
+def write_file(path: Path, content: str) -> None:
+    """Write an ``-o`` file; a path that cannot be written is a usage error (exit 2)."""
+    try:
+        path.write_text(content, encoding="utf-8")
+    except OSError as e:
+        cannot_write(path, e)
+
+
+def cannot_write(where: Path | str, e: OSError) -> NoReturn:
+    """``-o`` names a file, a read-only place, ...: the user's to fix (exit 2)."""
+    stderr_console().print(f"[bold red]error[/]: cannot write {where}: {e.strerror or e}")
+    raise typer.Exit(Exit.USAGE) from None
+
+
+def infeasible_exit(file: Path, plan: Plan) -> NoReturn:
+    """``no feasible plan for FILE`` and the plan's explanation on stderr, exit 3."""
+    console = stderr_console()
+    console.print(f"[bold red]no feasible plan[/bold red] for {file}", highlight=False)
+    for line in plan.explanation:
+        console.print(f"  {line}", markup=False, highlight=False)
+    raise typer.Exit(Exit.INFEASIBLE)
+
+
+def compile_or_exit(
+    file: Path,
+    params: Sequence[str] = (),
+    catalog: str | None = None,
+    fmt: str = "text",
+) -> Compiled:
+    """Compile, or print every diagnostic and exit 1; warnings go to stderr either way."""
+    from exo.compiler.pipeline import compile_file
+
+    try:
+        compiled = compile_file(file, parse_params(params), catalog=catalog, label=str(file))
+    except CompileError as e:
+        report(e.diagnostics, e.sources, fmt)
+        raise typer.Exit(Exit.DIAGNOSTICS) from None
+    if compiled.warnings:
+        print_diagnostics(compiled.warnings, compiled.sources, stderr_console())
+    return compiled
+
+
+def calibrate_or_exit(compiled: Compiled, path: Path | None) -> tuple[Compiled, list[str]]:
+    """``compiled`` with a calibration file's figures (E230 and exit 1 if it is not one)."""
+    from exo.compiler.pipeline import calibrated
+
+    try:
+        return calibrated(compiled, path)
+    except CompileError as e:
+        fail(e.diagnostics, e.sources)
+
+
+def plan_or_exit(
+    file: Path,
+    params: Sequence[str],
+    catalog: str | None,
+    time_limit: float | None,
+    calibration: Path | None = None,
+) -> tuple[PlannedWorkflow, dict[str, str]]:
+    """:func:`~exo.compiler.pipeline.plan_for`, or its diagnostics (exit 1) or why no
+    plan exists (exit 3)."""
+    from exo.compiler.pipeline import Infeasible, plan_for
+
+    limit = resolve_time_limit(time_limit, unlimited=True)
+    try:
+        return plan_for(file, parse_params(params), catalog, limit, calibration)
+    except CompileError as e:
+        fail(e.diagnostics, e.sources)
+    except Infeasible as e:
+        infeasible_exit(file, e.plan)

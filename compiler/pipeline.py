@@ -1,0 +1,116 @@
+"""The library entry points: a workflow file to checked IR, to a plan, to what a backend runs.
+
+Everything that goes from a file to a plan goes through here: the ``exoc``
+commands (:mod:`exo.compiler.cli`), the tests, the benchmarks and third-party
+tools. Nothing here prints, parses a command line or exits: a user error is a
+:class:`~exo.compiler.diagnostics.CompileError` carrying every diagnostic (and
+the source texts to render them), a workflow with no feasible plan is
+:class:`Infeasible` carrying the plan that says why.
+
+- :func:`compile_file`: the front end, text → IR (+ the catalog to plan on, the
+  sources, the warnings).
+- :func:`calibrated`: the IR with a calibration file's measured figures.
+- :func:`plan_compiled`: the optimizer on compiled IR → :class:`Plan` (infeasible
+  plans are returned, not raised, for the reports that explain them).
+- :func:`plan_for`: all of the above in one call → :class:`PlannedWorkflow`, what
+  every backend receives (``emit`` for artifacts; ``run``, ``status``, ``cancel``).
+
+:class:`PlannedWorkflow` is defined in :mod:`exo.compiler.planned` (and re-exported
+by ``exo.backends.api``). Importing this module costs what the front end costs:
+the plan models, calibration and the optimizer's stack (numpy, scipy, cvxpy)
+load when something is planned, so ``exoc check`` starts without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from exo.compiler.diagnostics import CompileError
+from exo.compiler.frontend import Compiled, compile_file
+
+if TYPE_CHECKING:
+    from exo.compiler.anytime import ProgressFn, StopFn
+    from exo.compiler.plan import Plan
+    from exo.compiler.planned import PlannedWorkflow
+
+__all__ = [
+    "CompileError",
+    "Compiled",
+    "Infeasible",
+    "calibrated",
+    "compile_file",
+    "plan_compiled",
+    "plan_for",
+    "planned_workflow",
+]
+
+
+class Infeasible(Exception):
+    """The optimizer found no plan; ``plan.explanation`` says why."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        super().__init__("; ".join(plan.explanation) or "no feasible plan")
+
+
+def calibrated(compiled: Compiled, path: Path | None) -> tuple[Compiled, list[str]]:
+    """``compiled`` with the figures of the calibration file at ``path`` (unchanged when
+    ``None``), and one note per declared figure replaced. Raises :class:`CompileError`
+    (E230) when the file is not a calibration file."""
+    from exo.compiler.calibration import calibrate_compiled
+
+    return calibrate_compiled(compiled, path)
+
+
+def plan_compiled(
+    compiled: Compiled,
+    *,
+    time_limit_s: float | None = None,
+    notes: Sequence[str] = (),
+    progress: ProgressFn | None = None,
+    stop: StopFn | None = None,
+) -> Plan:
+    """The plan of ``compiled`` (DESIGN §4), its explanation naming the calibration
+    ``notes``. ``time_limit_s=None`` searches to the end (deterministic); ``progress``
+    and ``stop`` are the optimizer's anytime hooks (:mod:`exo.compiler.anytime`)."""
+    from exo.compiler.calibration import annotate
+    from exo.compiler.optimizer import optimize
+
+    plan = optimize(
+        compiled.program, compiled.catalog, time_limit_s=time_limit_s, progress=progress, stop=stop
+    )
+    return annotate(plan, list(notes))
+
+
+def planned_workflow(compiled: Compiled, plan: Plan) -> PlannedWorkflow:
+    """What a backend receives for ``plan``; ``base_dir`` is made absolute."""
+    from exo.compiler.planned import PlannedWorkflow
+
+    return PlannedWorkflow(
+        program=compiled.program,
+        plan=plan,
+        catalog=compiled.catalog,
+        base_dir=str(Path(compiled.base_dir).resolve()),
+    )
+
+
+def plan_for(
+    path: Path,
+    params: Mapping[str, str],
+    catalog: str | None = None,
+    time_limit: float | None = None,
+    calibration: Path | None = None,
+) -> tuple[PlannedWorkflow, dict[str, str]]:
+    """Compile, calibrate and optimize ``path``: the one way every backend verb gets its plan.
+
+    Returns the planned workflow and the source texts (for rendering later
+    diagnostics). Raises :class:`CompileError` or :class:`Infeasible`.
+    """
+    compiled = compile_file(path, params, catalog=catalog, label=str(path))
+    compiled, notes = calibrated(compiled, calibration)
+    plan = plan_compiled(compiled, time_limit_s=time_limit, notes=notes)
+    if plan.status == "infeasible":
+        raise Infeasible(plan)
+    return planned_workflow(compiled, plan), dict(compiled.sources)
