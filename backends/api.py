@@ -27,8 +27,6 @@ from exo.compiler.planned import PlannedWorkflow as PlannedWorkflow  # made by t
 API_VERSION = 1
 
 
-
-
 class Capabilities(Frozen):
     #: ``exoc run --target NAME`` and ``exoc status`` are supported (the class
     #: must then implement :class:`RunnableBackend`).
