@@ -27,8 +27,6 @@ def dependents(jobs: Sequence[SlurmJob]) -> dict[str, set[str]]:
 
 
 #: Give up following after this long without an answer from the controller.
-
-
 LOST_CONTACT_S = 300.0
 
 
@@ -41,7 +39,7 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Snapshot:
     """Poll until no job of the run is queued; cancel steps that can never run."""
-    downstream = dependents(jobs)
+    below = dependents(jobs)
     cancelled_steps: set[str] = set()
     last_contact = time.monotonic()
     first = True
@@ -67,7 +65,7 @@ def follow(
             d
             for s in snap.steps
             if s.state == "failed"
-            for d in downstream[s.name]
+            for d in below[s.name]
             if d not in cancelled_steps
         }
         doomed_ids = [ids[d] for d in sorted(doomed) if d in ids and _is_queued(ids[d], queued)]

@@ -40,6 +40,8 @@ from .rundir import (
 )
 from .scheduler import SlurmUnavailable, unavailable
 
+#: Besides its own functions, the runner is where callers (the tests, tools) find the
+#: run directory's and the records' names; they live in ``rundir.py`` and ``records.py``.
 __all__ = [
     "RunConfig",
     "cancel",
