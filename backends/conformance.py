@@ -164,7 +164,7 @@ class BackendConformance:
 
     def test_registered_through_entry_point(self) -> None:
         registry = installed()
-        mine = [d for d in registry.problems if f"`{self.backend_name}`" in d.message]
+        mine = list(registry.broken.get(self.backend_name, ()))
         assert not mine, [d.message for d in mine]
         backend = self.backend()
         checked = validate_backend_class(self.backend_name, type(backend), "conformance")

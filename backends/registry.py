@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from exo.compiler.diagnostics import Diagnostic, Severity, did_you_mean
 
-from .api import API_VERSION, Backend, Capabilities, RunnableBackend
+from .api import API_VERSION, Backend, Capabilities, OptionsT, RunnableBackend
 
 #: The entry-point group backends register under.
 GROUP = "exo.backends"
@@ -42,21 +42,26 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 @dataclass(frozen=True, slots=True)
 class Registry:
-    """The loaded backends by name (sorted) and the problems found while loading."""
+    """The loaded backends by name (sorted) and, by name, why the others could not load."""
 
-    backends: Mapping[str, Backend] = field(default_factory=dict)
-    problems: tuple[Diagnostic, ...] = ()
+    backends: Mapping[str, Backend[Any]] = field(default_factory=dict)
+    #: Entry-point name -> the E703 diagnostics that made it unavailable.
+    broken: Mapping[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> tuple[Diagnostic, ...]:
+        """Every problem found while loading, in name order."""
+        return tuple(d for name in sorted(self.broken) for d in self.broken[name])
 
     def names(self) -> list[str]:
         return sorted(self.backends)
 
-    def lookup(self, name: str) -> Backend | list[Diagnostic]:
+    def lookup(self, name: str) -> Backend[Any] | list[Diagnostic]:
         """The backend called ``name``, or the diagnostics explaining why there is none."""
         if name in self.backends:
             return self.backends[name]
-        related = [d for d in self.problems if f"`{name}`" in d.message]
-        if related:
-            return list(related)
+        if name in self.broken:
+            return list(self.broken[name])
         return [
             Diagnostic(
                 "E701",
@@ -85,7 +90,7 @@ def _origin(ep: metadata.EntryPoint) -> str:
     return f"{where}, entry point `{ep.value}`"
 
 
-def validate_backend_class(name: str, obj: object, origin: str) -> Backend | Diagnostic:
+def validate_backend_class(name: str, obj: object, origin: str) -> Backend[Any] | Diagnostic:
     """Check that ``obj`` is a usable backend class and instantiate it."""
     if not (inspect.isclass(obj) and issubclass(obj, Backend)):
         return _problem(
@@ -139,40 +144,42 @@ def validate_backend_class(name: str, obj: object, origin: str) -> Backend | Dia
 
 def load_entry_points(entry_points: Iterable[metadata.EntryPoint]) -> Registry:
     """Load and validate the given entry points (in name order; duplicates are problems)."""
-    backends: dict[str, Backend] = {}
-    problems: list[Diagnostic] = []
+    backends: dict[str, Backend[Any]] = {}
+    broken: dict[str, list[Diagnostic]] = {}
     seen: dict[str, str] = {}
     for ep in sorted(entry_points, key=lambda e: (e.name, e.value)):
-        origin = _origin(ep)
         if ep.name in seen:
             if seen[ep.name] != ep.value:
-                problems.append(
+                broken.setdefault(ep.name, []).append(
                     _problem(
                         ep.name,
-                        origin,
+                        _origin(ep),
                         f"another plugin already registered this name ({seen[ep.name]})",
                         help=["uninstall one of the two distributions"],
                     )
                 )
             continue
         seen[ep.name] = ep.value
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-            where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
-            problems.append(
-                _problem(
-                    ep.name, origin, f"importing it failed: {type(exc).__name__}: {exc}{where}"
-                )
-            )
-            continue
-        result = validate_backend_class(ep.name, obj, origin)
+        result = _load(ep)
         if isinstance(result, Diagnostic):
-            problems.append(result)
+            broken.setdefault(ep.name, []).append(result)
         else:
             backends[ep.name] = result
-    return Registry(dict(sorted(backends.items())), tuple(problems))
+    return Registry(
+        dict(sorted(backends.items())), {name: tuple(ds) for name, ds in sorted(broken.items())}
+    )
+
+
+def _load(ep: metadata.EntryPoint) -> Backend[Any] | Diagnostic:
+    """Import one entry point and validate what it names."""
+    origin = _origin(ep)
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+        return _problem(ep.name, origin, f"importing it failed: {type(exc).__name__}: {exc}{where}")
+    return validate_backend_class(ep.name, obj, origin)
 
 
 def installed() -> Registry:
@@ -194,14 +201,15 @@ def _describe(value: object) -> str:
 
 
 def resolve_options(
-    backend: Backend,
+    backend: Backend[OptionsT],
     block: Mapping[str, object] | None = None,
     flags: Mapping[str, object] | None = None,
-) -> tuple[BaseModel | None, list[Diagnostic]]:
+) -> tuple[OptionsT | None, list[Diagnostic]]:
     """Validate ``backend NAME { ... }`` values overridden by CLI flags.
 
     ``flags`` is keyed by field name and holds only the flags actually given.
-    Returns the options model, or ``None`` with ``E701`` diagnostics.
+    Returns the backend's own options model (what its methods take), or ``None``
+    with ``E701`` diagnostics.
     """
     block = dict(block or {})
     flags = dict(flags or {})

@@ -87,17 +87,6 @@ def test_the_compiler_imports_backends_only_in_its_cli() -> None:
     assert violations(modules, None, "exo.backends")
 
 
-#: Imports between backends that the shared runtime (#17, part C: ``backends/runtime/``)
-#: removes. Its branch is merged separately: once merged, this set must be emptied
-#: (the test fails while an entry is stale, so it cannot be forgotten).
-PENDING_RUNTIME_MOVE = {
-    ("exo.backends.slurm.backend", "exo.backends.local"),
-    ("exo.backends.slurm.fallback", "exo.backends.local"),
-    ("exo.backends.slurm.jobs", "exo.backends.local"),
-    ("exo.backends.slurm.runner", "exo.backends.local"),
-}
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_backend_imports_another_backend(backend: str) -> None:
     modules = {
@@ -112,8 +101,14 @@ def test_no_backend_imports_another_backend(backend: str) -> None:
         if other != backend
         for m, _ in violations(modules, None, f"exo.backends.{other}")
     }
-    pending = {(m, i) for m, i in PENDING_RUNTIME_MOVE if within(m, f"exo.backends.{backend}")}
-    assert found == pending
+    assert found == set()
+
+
+def test_the_shared_runtime_imports_no_backend() -> None:
+    modules = {m: n for m, n in imports_of("backends").items() if within(m, "exo.backends.runtime")}
+    assert modules
+    for backend in BACKENDS:
+        assert violations(modules, None, f"exo.backends.{backend}") == set(), backend
 
 
 def test_no_backend_imports_the_cli() -> None:

@@ -87,6 +87,26 @@ def workflow(
                 },
             }
         )
+    return {
+        "apiVersion": ARGO_API_VERSION,
+        "kind": "Workflow",
+        "metadata": {
+            "generateName": workflow_prefix(planned),
+            "namespace": options.namespace,
+            "labels": _workflow_labels(planned),
+            "annotations": _annotations(planned),
+        },
+        "spec": {
+            "entrypoint": ENTRYPOINT,
+            "serviceAccountName": options.service_account,
+            "podGC": {"strategy": "OnPodSuccess"},
+            "templates": [{"name": ENTRYPOINT, "dag": {"tasks": tasks}}, *templates],
+        },
+    }
+
+
+def _annotations(planned: PlannedWorkflow) -> dict[str, str]:
+    """The plan's figures on the Workflow, for whoever looks at it in the cluster."""
     plan = planned.plan
     annotations = {
         "exo.dev/workflow-name": planned.program.workflow.name,
@@ -99,22 +119,7 @@ def workflow(
         annotations["exo.dev/makespan-h"] = f"{plan.makespan_h:.3f}"
     if plan.catalog:
         annotations["exo.dev/catalog"] = plan.catalog
-    return {
-        "apiVersion": ARGO_API_VERSION,
-        "kind": "Workflow",
-        "metadata": {
-            "generateName": workflow_prefix(planned),
-            "namespace": options.namespace,
-            "labels": _workflow_labels(planned),
-            "annotations": annotations,
-        },
-        "spec": {
-            "entrypoint": ENTRYPOINT,
-            "serviceAccountName": options.service_account,
-            "podGC": {"strategy": "OnPodSuccess"},
-            "templates": [{"name": ENTRYPOINT, "dag": {"tasks": tasks}}, *templates],
-        },
-    }
+    return annotations
 
 
 def _workflow_labels(planned: PlannedWorkflow) -> dict[str, str]:

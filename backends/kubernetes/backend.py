@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel
-
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 
 from ..api import Artifact, Backend, Capabilities, PlannedWorkflow
@@ -28,53 +26,46 @@ if TYPE_CHECKING:
     from .jobs import RunRef
 
 
-def _options(options: BaseModel) -> KubernetesOptions:
-    if isinstance(options, KubernetesOptions):
-        return options
-    return KubernetesOptions.model_validate(options.model_dump())
-
-
 def job_path(index: int, r: Resolved) -> str:
     return f"jobs/{index:02d}-{r.label}.yaml"
 
 
-class KubernetesBackend(Backend):
+class KubernetesBackend(Backend[KubernetesOptions]):
     name: ClassVar[str] = "kubernetes"
     description: ClassVar[str] = (
         "Emits one Indexed Job per step and an Argo Workflow that runs them in dependency order."
     )
     capabilities: ClassVar[Capabilities] = Capabilities(spot=True, accelerators=True)
-    Options: ClassVar[type[BaseModel]] = KubernetesOptions
+    Options: ClassVar[type[KubernetesOptions]] = KubernetesOptions
 
-    def check(self, planned: PlannedWorkflow, options: BaseModel) -> list[Diagnostic]:
-        return checks.check(planned, _options(options))
+    def check(self, planned: PlannedWorkflow, options: KubernetesOptions) -> list[Diagnostic]:
+        return checks.check(planned, options)
 
-    def emit(self, planned: PlannedWorkflow, options: BaseModel) -> list[Artifact]:
+    def emit(self, planned: PlannedWorkflow, options: KubernetesOptions) -> list[Artifact]:
         # The Kubernetes client models load here, not when the backend is registered:
         # every `exoc run` / `compile` lists every backend's options at start-up.
         from . import argo
         from .jobs import RunRef, job
         from .serialize import to_dict, to_yaml
 
-        opts = _options(options)
-        problems = [d for d in self.check(planned, opts) if d.severity is Severity.ERROR]
+        problems = [d for d in self.check(planned, options) if d.severity is Severity.ERROR]
         if problems:
             raise CompileError(problems)
-        where = placement(opts)
-        resolved = resolve(planned, opts)
-        run = RunRef(run_id(planned, opts))
-        account, role, binding = argo.rbac(planned, opts)
+        where = placement(options)
+        resolved = resolve(planned, options)
+        run = RunRef(run_id(planned, options))
+        account, role, binding = argo.rbac(planned, options)
         artifacts = [
-            Artifact("workflow.yaml", to_yaml(argo.workflow(planned, resolved, opts, where))),
+            Artifact("workflow.yaml", to_yaml(argo.workflow(planned, resolved, options, where))),
             Artifact("rbac/serviceaccount.yaml", to_yaml(to_dict(account))),
             Artifact("rbac/role.yaml", to_yaml(to_dict(role))),
             Artifact("rbac/rolebinding.yaml", to_yaml(to_dict(binding))),
         ]
         for i, r in enumerate(resolved, start=1):
             artifacts.append(
-                Artifact(job_path(i, r), to_yaml(to_dict(job(planned, r, opts, where, run))))
+                Artifact(job_path(i, r), to_yaml(to_dict(job(planned, r, options, where, run))))
             )
-        artifacts.append(Artifact("README.md", readme(planned, resolved, opts, run)))
+        artifacts.append(Artifact("README.md", readme(planned, resolved, options, run)))
         return sorted(artifacts, key=lambda a: a.path)
 
 

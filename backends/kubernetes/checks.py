@@ -43,6 +43,11 @@ def _bad_option(name: str, message: str, *help: str) -> Diagnostic:
 
 
 def option_problems(options: KubernetesOptions) -> list[Diagnostic]:
+    return [*_name_problems(options), *_node_problems(options), *_storage_option_problems(options)]
+
+
+def _name_problems(options: KubernetesOptions) -> list[Diagnostic]:
+    """Names and labels the options give, each checked against the rule of its kind."""
     out: list[Diagnostic] = []
 
     def need(name: str, value: str | None, ok: Callable[[str], bool], what: str) -> None:
@@ -85,6 +90,12 @@ def option_problems(options: KubernetesOptions) -> list[Diagnostic]:
                     "accelerator_values", f"{value!r} (for {accel}) is not a valid label value"
                 )
             )
+    return out
+
+
+def _node_problems(options: KubernetesOptions) -> list[Diagnostic]:
+    """The spot node label and taint."""
+    out: list[Diagnostic] = []
     if options.spot_label:
         try:
             key, value = parse_label(options.spot_label)
@@ -101,6 +112,12 @@ def option_problems(options: KubernetesOptions) -> list[Diagnostic]:
                 raise ValueError(f"{options.spot_taint!r} is not a valid taint")
         except ValueError as e:
             out.append(_bad_option("spot_taint", str(e)))
+    return out
+
+
+def _storage_option_problems(options: KubernetesOptions) -> list[Diagnostic]:
+    """Storage, the shell and the default image."""
+    out: list[Diagnostic] = []
     if options.storage_pvc and options.storage_prefix:
         out.append(
             _bad_option(
@@ -146,8 +163,16 @@ def _warning(step: Step, message: str, *help: str) -> Diagnostic:
 def _step_problems(
     planned: PlannedWorkflow, r: Resolved, options: KubernetesOptions, by_name: dict[str, Resolved]
 ) -> list[Diagnostic]:
+    return [
+        *_job_problems(r, options),
+        *_storage_problems(r, by_name),
+        *_placement_problems(r, options),
+    ]
+
+
+def _job_problems(r: Resolved, options: KubernetesOptions) -> list[Diagnostic]:
+    """The step's Job itself: its image, deadline, shard count and placeholders."""
     step, out = r.step, []
-    where = placement(options)
     if r.image_defaulted:
         out.append(
             _warning(
@@ -187,6 +212,12 @@ def _step_problems(
                     "read EXO_BATCH_START, EXO_BATCH_END, EXO_BATCH_SIZE or EXO_ATTEMPT from the environment instead, or pass the placeholder in `command`",
                 )
             )
+    return out
+
+
+def _storage_problems(r: Resolved, by_name: dict[str, Resolved]) -> list[Diagnostic]:
+    """Where the step's output, input and checkpoints live, and whether pods share them."""
+    step, out = r.step, []
     uses = used_placeholders(step.command)
     if "output" in uses and r.output is None:
         out.append(
@@ -232,6 +263,13 @@ def _step_problems(
                 severity=Severity.WARNING,
             )
         )
+    return out
+
+
+def _placement_problems(r: Resolved, options: KubernetesOptions) -> list[Diagnostic]:
+    """Which nodes the step's pods land on: spot, instance type, cloud, accelerator labels."""
+    step, out = r.step, []
+    where = placement(options)
     if r.plan.spot and where.spot_label is None:
         out.append(
             _warning(

@@ -23,8 +23,8 @@ from ..api import (
     RunReport,
 )
 from ..runtime import fallback
+from ..runtime.progress import make_reporter
 from . import runner, tasks
-from .progress import make_reporter
 from .spot import SpotConfig
 
 
@@ -109,15 +109,15 @@ def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig |
     )
 
 
-class LocalBackend(RunnableBackend):
+class LocalBackend(RunnableBackend[LocalOptions]):
     name: ClassVar[str] = "local"
     description: ClassVar[str] = (
         "Runs the plan on this machine as real processes: shards, retries, resumable state."
     )
     capabilities: ClassVar[Capabilities] = Capabilities(run=True, cancel=True)
-    Options: ClassVar[type[BaseModel]] = LocalOptions
+    Options: ClassVar[type[LocalOptions]] = LocalOptions
 
-    def check(self, planned: PlannedWorkflow, options: BaseModel) -> list[Diagnostic]:
+    def check(self, planned: PlannedWorkflow, options: LocalOptions) -> list[Diagnostic]:
         return tasks.check(planned)
 
     def graph(self, planned: PlannedWorkflow) -> tasks.TaskGraph:
@@ -126,12 +126,11 @@ class LocalBackend(RunnableBackend):
             raise CompileError(problems)
         return tasks.build(planned)
 
-    def emit(self, planned: PlannedWorkflow, options: BaseModel) -> list[Artifact]:
+    def emit(self, planned: PlannedWorkflow, options: LocalOptions) -> list[Artifact]:
         """``local-plan.json``: every step's shards, command, env and output (no secret values)."""
         return [Artifact("local-plan.json", self.graph(planned).to_json())]
 
-    def run(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
-        assert isinstance(options, LocalOptions)
+    def run(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:
         graph = self.graph(planned)
         config = runner.RunConfig(
             workflow_file=Path(ctx.workflow_file).resolve(),
@@ -161,13 +160,12 @@ class LocalBackend(RunnableBackend):
         config = replace(config, spot=spot_config(planned, options))
         return runner.execute(graph, config, reporter, provenance)
 
-    def status(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
+    def status(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:
         return runner.status(
             self.graph(planned), Path(ctx.workflow_file).resolve(), Path(ctx.state_dir).resolve()
         )
 
-    def cancel(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
-        assert isinstance(options, LocalOptions)
+    def cancel(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:
         return runner.cancel(
             self.graph(planned),
             Path(ctx.workflow_file).resolve(),

@@ -9,7 +9,6 @@ that publish finished shards.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import heapq
 import os
@@ -17,11 +16,9 @@ import random
 import selectors
 import shutil
 import signal
-import socket
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,12 +29,12 @@ from ..api import (
     expand,
     expand_command,
     runtime_values,
-    shard_environment,
 )
 from ..runtime import checkpoints
+from ..runtime.launch import shard_env
 from ..runtime.ledger import Recorder
-from . import procs
-from .progress import Reporter
+from ..runtime.progress import Reporter, step_state
+from . import procs, wakeup
 from .spot import Placement, SpotEmulation
 from .state import ShardRow, Store
 from .tasks import LocalStep, TaskGraph
@@ -183,17 +180,12 @@ class Loop:
     def states(self) -> dict[str, TaskState]:
         out: dict[str, TaskState] = {}
         for st in self.graph.steps:
-            name = st.name
-            if self.done[name] == st.shard_count:
-                out[name] = "done"
-            elif name in self.failed_steps:
-                out[name] = "failed"
-            elif any(out[n] in ("failed", "blocked") for n in st.needs):
-                out[name] = "blocked"
-            elif self.running_per_step[name]:
-                out[name] = "running"
-            else:
-                out[name] = "pending"
+            out[st.name] = step_state(
+                done=self.done[st.name] == st.shard_count,
+                failed=st.name in self.failed_steps,
+                needs=(out[n] for n in st.needs),
+                running=bool(self.running_per_step[st.name]),
+            )
         return out
 
     def progress(self, name: str, states: Mapping[str, TaskState] | None = None) -> StepProgress:
@@ -254,18 +246,10 @@ class Loop:
         """
         return str(checkpoints.shard_checkpoint(self.s.checkpoints, st.name, idx))
 
-    def _launch(
-        self,
-        st: LocalStep,
-        idx: int,
-        selector: selectors.BaseSelector,
-        place: Placement | None = None,
-    ) -> None:
-        row = self.rows[(st.name, idx)]
-        why = place.fallback if place is not None else None
-        attempt = row.attempts + 1
-        staging, log = self._paths(st, idx, attempt)
-        self._make_staging(staging)
+    def _command(
+        self, st: LocalStep, idx: int, attempt: int, staging: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argument vector and environment of one attempt (placeholders filled in)."""
         values = runtime_values(
             step=st.name,
             shard=st.shard(idx),
@@ -278,28 +262,58 @@ class Loop:
             checkpoint=self._checkpoint(st, idx),
         )
         values["input"] = self._input_for(st, values)
-        env = dict(self.s.base_env)
-        env.update({k: expand(v, values) for k, v in st.env.items()})
-        env.update({name: self.s.secrets[name] for name in st.secrets})
-        env.update(shard_environment(values))
-        if self.s.helper_lib is not None:
-            env["PYTHONPATH"] = checkpoints.python_path(self.s.helper_lib, env.get("PYTHONPATH"))
-        argv = expand_command(st.command, values)
+        env = shard_env(
+            self.s.base_env,
+            st.env,
+            values,
+            secrets={name: self.s.secrets[name] for name in st.secrets},
+            helper_lib=self.s.helper_lib,
+        )
+        return expand_command(st.command, values), env
+
+    def _not_started(
+        self,
+        st: LocalStep,
+        idx: int,
+        when: tuple[int, float, str | None],
+        staging: str,
+        log: str,
+        argv: list[str],
+        exc: OSError,
+    ) -> None:
+        """An attempt whose command could not start: an error (retried), with its log line."""
+        attempt, launched_at, why = when
+        with open(log, "a") as f:  # noqa: PTH123
+            f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
+        shutil.rmtree(staging, ignore_errors=True)
+        if self.s.ledger is not None:  # an attempt too, of no duration
+            sh = st.shard(idx)
+            self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at, why)
+            self.s.ledger.ended(st.name, idx, attempt, (sh.start, sh.end), None, "failed")
+        row = self.rows[(st.name, idx)]
+        self._set(row.with_(attempts=attempt, log=log, state="running"))
+        self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+
+    def _launch(
+        self,
+        st: LocalStep,
+        idx: int,
+        selector: selectors.BaseSelector,
+        place: Placement | None = None,
+    ) -> None:
+        row = self.rows[(st.name, idx)]
+        why = place.fallback if place is not None else None
+        attempt = row.attempts + 1
+        staging, log = self._paths(st, idx, attempt)
+        self._make_staging(staging)
+        argv, env = self._command(st, idx, attempt, staging)
         now = self.clock()
         launched_at = time.time()
         try:
             pid = self.launcher.start(argv, env, log)
         except OSError as exc:
-            _stop_for_the_machine(exc, log)
-            with open(log, "a") as f:  # noqa: PTH123
-                f.write(f"exo: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
-            shutil.rmtree(staging, ignore_errors=True)
-            if self.s.ledger is not None:  # an attempt too, of no duration
-                sh = st.shard(idx)
-                self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at, why)
-                self.s.ledger.ended(st.name, idx, attempt, (sh.start, sh.end), None, "failed")
-            self._set(row.with_(attempts=attempt, log=log, state="running"))
-            self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+            procs.stop_for_the_machine(exc, log)
+            self._not_started(st, idx, (attempt, launched_at, why), staging, log, argv, exc)
             return
         pidfd = os.pidfd_open(pid)
         deadline = now + st.timeout_s if st.timeout_s is not None else None
@@ -527,7 +541,7 @@ class Loop:
         states = self.states()
         self.reporter.begin([self.progress(n, states) for n in self.steps])
         selector = selectors.DefaultSelector()
-        with _signals() as wake, procs.working_directory(self.s.cwd):
+        with wakeup.signals() as wake, procs.working_directory(self.s.cwd):
             selector.register(wake.fileno(), selectors.EVENT_READ)
             try:
                 while True:
@@ -541,7 +555,7 @@ class Loop:
                     now = self.clock()
                     for key, _ in events:
                         if key.fd == wake.fileno():
-                            got = _drain(wake)
+                            got = wakeup.drain(wake)
                             if got:
                                 self.hard_stop = self.stopping
                                 self._stop(now)
@@ -566,57 +580,3 @@ class Loop:
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
         states = self.states()
         return Outcome(state, list(self.failures), [self.progress(n, states) for n in self.steps])
-
-
-def _stop_for_the_machine(exc: OSError, log: str) -> None:
-    """Re-raise what no retry can fix (a full disk, the log folder gone): the run stops (E751)."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
-        raise exc
-    folder = os.path.dirname(log)  # noqa: PTH120
-    if not os.path.isdir(folder):  # noqa: PTH112
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), folder) from exc
-
-
-def _drain(sock: socket.socket) -> bool:
-    got = False
-    while True:
-        try:
-            data = sock.recv(256)
-        except BlockingIOError:
-            return got
-        if not data:
-            return got
-        got = True
-
-
-@contextlib.contextmanager
-def _signals() -> Iterator[socket.socket]:
-    """Route SIGINT/SIGTERM/SIGHUP to a wake-up socket while the loop runs."""
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    if threading.current_thread() is not threading.main_thread():
-        try:
-            yield reader
-        finally:
-            reader.close()
-            writer.close()
-        return
-    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.getsignal(s) for s in handled}
-    old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-
-    def note(signum: int, frame: object) -> None:
-        # The wake-up fd already carries the signal number; nothing else to do here.
-        return None
-
-    try:
-        for s in handled:
-            signal.signal(s, note)
-        yield reader
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-        signal.set_wakeup_fd(old_fd)
-        reader.close()
-        writer.close()

@@ -157,3 +157,12 @@ def kill_orphans(run_id: str, recorded: Sequence[int], is_ours: Mapping[int, boo
                 pass
         time.sleep(0.01)
     return killed
+
+
+def stop_for_the_machine(exc: OSError, log: str) -> None:
+    """Re-raise what no retry can fix (a full disk, the log folder gone): the run stops (E751)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+        raise exc
+    folder = os.path.dirname(log)  # noqa: PTH120
+    if not os.path.isdir(folder):  # noqa: PTH112
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), folder) from exc

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -30,12 +29,21 @@ from pathlib import Path
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
 
-from ..api import RunReport, ShardFailure, StepProgress, TaskState, expand
-from ..runtime import checkpoints, escapes, failures, ledger, outlock
+from ..api import RunReport, ShardFailure, StepProgress, TaskState
+from ..runtime import checkpoints, escapes, failures, ledger, outlock, runs
+from ..runtime.outputs import (
+    STAGING,
+    OutputDir,
+    missing_note,
+    output_folder,
+    published,
+    shard_name,
+)
+from ..runtime.progress import Reporter, step_state
+from ..runtime.secrets import missing_secrets
 from ..runtime.trash import Trash
 from . import procs
 from .loop import Loop, LoopSettings
-from .progress import Reporter
 from .spot import SpotConfig
 from .state import (
     ShardRow,
@@ -49,7 +57,7 @@ from .state import (
     process_start,
     same_process,
 )
-from .tasks import OutputDir, TaskGraph
+from .tasks import TaskGraph
 
 DB_NAME = "state.sqlite"
 
@@ -87,34 +95,10 @@ def default_jobs(graph: TaskGraph | None = None) -> int:
     return max(cpu_count(), widest)
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
 def resolve_output(out: OutputDir, base_dir: Path, state_dir: Path, run_id: str, step: str) -> Path:
-    path = expand(out.path, {"run_id": run_id, "step": step})
-    if out.root == "workflow":
-        return (base_dir / path).resolve()
-    if out.root == "state":
-        return (state_dir / path).resolve()
-    return Path(path).resolve()
-
-
-def missing_secrets(graph: TaskGraph, environ: Mapping[str, str]) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
-    for st in graph.steps:
-        for name in st.secrets:
-            if name not in environ:
-                out.append(
-                    Diagnostic(
-                        "E704",
-                        f"step `{st.name}` needs the secret `{name}`, "
-                        "which is not set in the environment",
-                        help=(f"set it before running, e.g. `export {name}=...`",),
-                        notes=("secrets are passed to shards by name and never stored",),
-                    )
-                )
-    return out
+    return output_folder(
+        out, workflow_dir=base_dir, state_dir=state_dir, run_id=run_id, step=step
+    ).resolve()
 
 
 def locked_diagnostic(err: StateLocked) -> Diagnostic:
@@ -133,7 +117,7 @@ def _staging_for(state_dir: Path, output: Path, run_id: str, step: str) -> Path:
     preferred.parent.mkdir(parents=True, exist_ok=True)
     if preferred.parent.stat().st_dev == output.stat().st_dev:
         return preferred
-    return output / ".exo-staging" / run_id
+    return output / STAGING / run_id
 
 
 def _kill_leftovers(store: Store, run_id: str, state_dir: Path) -> int:
@@ -181,17 +165,6 @@ def _register_steps(
     return messages
 
 
-def _published(outputs: Mapping[str, Path]) -> dict[str, set[str]]:
-    """The entries of each output folder (one listing each, not one look-up per shard)."""
-    out: dict[str, set[str]] = {}
-    for name, path in outputs.items():
-        try:
-            out[name] = set(os.listdir(path))  # noqa: PTH208 - names only, once per step
-        except FileNotFoundError:
-            out[name] = set()
-    return out
-
-
 def _reconcile(
     store: Store,
     run_id: str,
@@ -206,23 +179,22 @@ def _reconcile(
     whole output folder) is run again: the state never claims an output that is not there.
     """
     rows = store.shards(run_id)
-    on_disk = _published(outputs)
+    on_disk = {name: published(path) for name, path in outputs.items()}
     changed: list[ShardRow] = []
     lost: dict[str, int] = {}
     for key, row in rows.items():
-        present = f"shard-{row.idx}" in on_disk[row.step]
+        present = shard_name(row.idx) in on_disk[row.step]
         if row.state == "done" and not present:
             lost[row.step] = lost.get(row.step, 0) + 1
             rows[key] = row.with_(state="pending", retries=0, pid=None, pid_start=None)
             changed.append(rows[key])
             continue
-        published = present
-        if published:
+        if present:
             # Published, then the runner may have died before removing the checkpoint.
             checkpoints.remove(checkpoints.shard_checkpoint(ckpt_root, row.step, row.idx))
         if row.state == "done":
             continue
-        if published:
+        if present:
             # Renamed into place, then the runner died before recording it.
             new = row.with_(state="done", pid=None, pid_start=None, reason=None)
         else:
@@ -232,10 +204,7 @@ def _reconcile(
             changed.append(new)
     store.save(run_id, changed)
     for step, count in sorted(lost.items()):
-        messages.append(
-            f"{step}: {count} published shard(s) are missing from {outputs[step]}; "
-            "running them again"
-        )
+        messages.append(missing_note(step, count, outputs[step]))
     return rows
 
 
@@ -299,7 +268,11 @@ def execute(
     graph: TaskGraph, config: RunConfig, reporter: Reporter, provenance: Provenance
 ) -> RunReport:
     """Start or resume a run of ``graph``. Raises CompileError (E704, E705) before starting."""
-    problems = missing_secrets(graph, config.environ)
+    problems = missing_secrets(
+        ((st.name, st.secrets) for st in graph.steps),
+        config.environ,
+        how="secrets are passed to shards by name and never stored",
+    )
     if problems:
         raise CompileError(problems)
     try:
@@ -329,6 +302,17 @@ def _make_outputs(outputs: Mapping[str, Path]) -> None:
         raise CompileError(problems)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A run made ready to start: its folders, and its shards agreeing with the disk."""
+
+    run_id: str
+    ckpt_root: Path
+    outputs: Mapping[str, Path]
+    staging: Mapping[str, Path]
+    rows: dict[tuple[str, int], ShardRow]
+
+
 def _execute_locked(
     graph: TaskGraph,
     config: RunConfig,
@@ -336,48 +320,12 @@ def _execute_locked(
     provenance: Provenance,
     trash: Trash,
 ) -> RunReport:
-    key = str(config.workflow_file)
     messages: list[str] = []
     store = open_store(config.state_dir / DB_NAME, fresh=config.fresh, notes=messages)
     held = contextlib.ExitStack()
     try:
-        last = store.latest_run(key)
-        if last is not None:
-            killed = _kill_leftovers(store, last.run_id, config.state_dir)
-            if killed:
-                messages.append(f"stopped {killed} process(es) left over from run {last.run_id}")
-        if last is not None and not config.fresh and last.state != "cancelled":
-            run_id = last.run_id
-            messages.append(f"resuming run {run_id}")
-        else:
-            run_id = new_run_id()
-            store.create_run(run_id, key, time.time())
-            messages.append(f"new run {run_id}")
-        trash.discard(config.state_dir / "staging" / run_id)
-        _drop_other_checkpoints(config.state_dir, run_id, trash)
-        ckpt_root = config.state_dir / checkpoints.CHECKPOINTS / run_id
-        trash.discard(ckpt_root / checkpoints.TRASH)
-        outputs = {
-            st.name: resolve_output(st.output, config.base_dir, config.state_dir, run_id, st.name)
-            for st in graph.steps
-        }
-        _make_outputs(outputs)
-        # Before anything is cleared or published: another runner may be writing them.
-        held.enter_context(outlock.locked(outputs.values()))
-        messages.extend(_register_steps(store, graph, run_id, outputs, ckpt_root, trash))
-        rows = _reconcile(store, run_id, outputs, ckpt_root, messages)
-        jobs = max(1, config.jobs)
-        messages.extend(concurrency_notes(graph, jobs))
-        if rows and all(r.state == "done" for r in rows.values()):
-            messages.append(
-                f"run {run_id} is complete: nothing to do (`--fresh` runs everything again)"
-            )
-        staging = {
-            name: _staging_for(config.state_dir, out, run_id, name) for name, out in outputs.items()
-        }
-        for path in staging.values():
-            if path.name == run_id:  # inside an output folder: leftovers of a crash
-                shutil.rmtree(path, ignore_errors=True)
+        run_id = _choose_run(store, config, messages)
+        ready = _prepare(store, graph, config, run_id, trash, held, messages)
         store.set_run(
             run_id,
             time.time(),
@@ -391,62 +339,23 @@ def _execute_locked(
         )
         for m in messages:
             reporter.message(m)
-        recorder = _recorder(config.state_dir, run_id, provenance, ckpt_root)
-        settings = LoopSettings(
-            run_id=run_id,
-            cwd=config.base_dir,
-            outputs=outputs,
-            staging=staging,
-            logs=config.state_dir / "logs" / run_id,
-            checkpoints=ckpt_root,
-            jobs=jobs,
-            backoff_s=config.backoff_s,
-            backoff_max_s=config.backoff_max_s,
-            grace_s=config.grace_s,
-            base_env=procs.base_environment(config.environ, config.clean_env),
-            secrets={n: config.environ[n] for st in graph.steps for n in st.secrets},
-            helper_lib=str(checkpoints.install_helper(config.state_dir / checkpoints.HELPER_LIB)),
-            ledger=recorder,
-            marker=str(escapes.marker_path(config.state_dir / "logs" / run_id)),
-            spot=config.spot.start(ckpt_root, time.monotonic()) if config.spot else None,
-        )
+        recorder = _recorder(config.state_dir, run_id, provenance, ready.ckpt_root)
+        settings = _settings(graph, config, ready, recorder)
         try:
-            outcome = Loop(graph, store, rows, settings, reporter).run()
+            outcome = Loop(graph, store, ready.rows, settings, reporter).run()
         finally:
             recorder.close()
         assert settings.marker is not None
-        escaped = escapes.stop_holders(Path(settings.marker))
-        if escaped:  # started by shards, outside their process groups (setsid, daemons)
-            messages.append(f"stopped {escaped} process(es) the shards left running")
-        state = outcome.state
-        run = store.latest_run(key)
-        if state == "interrupted" and run is not None and run.cancel_requested:
-            recorded = "cancelled"
-            messages.append(f"run {run_id} cancelled; `exoc run` will start a new run")
-        else:
-            recorded = state
-        store.set_run(run_id, time.time(), state=recorded, runner_pid=None, runner_start=None)
-        shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
-        if state == "done":  # every shard is published: no checkpoint is left to keep
-            checkpoints.remove(ckpt_root)
-        for path in staging.values():
-            if path.name == run_id:
-                shutil.rmtree(path.parent, ignore_errors=True)
-        if state == "failed":
-            messages.append(
-                "finished work is kept; fix the problem and run `exoc run` again to resume"
-            )
-        elif state == "interrupted" and recorded != "cancelled":
-            messages.append("interrupted; `exoc run` resumes where this run stopped")
-        elif state == "done":
+        _finish(store, config, ready, (outcome.state, Path(settings.marker)), messages)
+        if outcome.state == "done":
             messages.append(
                 "outputs: "
-                + ", ".join(f"{n} -> {outputs[n]}" for n in (st.name for st in graph.steps))
+                + ", ".join(f"{n} -> {ready.outputs[n]}" for n in (st.name for st in graph.steps))
             )
         return RunReport(
             workflow=graph.workflow,
             run_id=run_id,
-            state=state,
+            state=outcome.state,
             steps=outcome.steps,
             failures=outcome.failures,
             messages=messages,
@@ -454,6 +363,116 @@ def _execute_locked(
     finally:
         held.close()
         store.close()
+
+
+def _choose_run(store: Store, config: RunConfig, messages: list[str]) -> str:
+    """Resume the workflow's last run, or start a new one; stop what a dead runner left."""
+    key = str(config.workflow_file)
+    last = store.latest_run(key)
+    if last is not None:
+        killed = _kill_leftovers(store, last.run_id, config.state_dir)
+        if killed:
+            messages.append(f"stopped {killed} process(es) left over from run {last.run_id}")
+    if last is not None and not config.fresh and last.state != "cancelled":
+        messages.append(f"resuming run {last.run_id}")
+        return last.run_id
+    run_id = runs.new_run_id()
+    store.create_run(run_id, key, time.time())
+    messages.append(f"new run {run_id}")
+    return run_id
+
+
+def _prepare(
+    store: Store,
+    graph: TaskGraph,
+    config: RunConfig,
+    run_id: str,
+    trash: Trash,
+    held: contextlib.ExitStack,
+    messages: list[str],
+) -> _Prepared:
+    """Folders of the run (outputs locked in ``held``), steps registered, shards reconciled."""
+    trash.discard(config.state_dir / "staging" / run_id)
+    _drop_other_checkpoints(config.state_dir, run_id, trash)
+    ckpt_root = config.state_dir / checkpoints.CHECKPOINTS / run_id
+    trash.discard(ckpt_root / checkpoints.TRASH)
+    outputs = {
+        st.name: resolve_output(st.output, config.base_dir, config.state_dir, run_id, st.name)
+        for st in graph.steps
+    }
+    _make_outputs(outputs)
+    # Before anything is cleared or published: another runner may be writing them.
+    held.enter_context(outlock.locked(outputs.values()))
+    messages.extend(_register_steps(store, graph, run_id, outputs, ckpt_root, trash))
+    rows = _reconcile(store, run_id, outputs, ckpt_root, messages)
+    messages.extend(concurrency_notes(graph, max(1, config.jobs)))
+    if rows and all(r.state == "done" for r in rows.values()):
+        messages.append(
+            f"run {run_id} is complete: nothing to do (`--fresh` runs everything again)"
+        )
+    staging = {
+        name: _staging_for(config.state_dir, out, run_id, name) for name, out in outputs.items()
+    }
+    for path in staging.values():
+        if path.name == run_id:  # inside an output folder: leftovers of a crash
+            shutil.rmtree(path, ignore_errors=True)
+    return _Prepared(run_id, ckpt_root, outputs, staging, rows)
+
+
+def _settings(
+    graph: TaskGraph, config: RunConfig, ready: _Prepared, recorder: ledger.Recorder
+) -> LoopSettings:
+    run_id = ready.run_id
+    return LoopSettings(
+        run_id=run_id,
+        cwd=config.base_dir,
+        outputs=ready.outputs,
+        staging=ready.staging,
+        logs=config.state_dir / "logs" / run_id,
+        checkpoints=ready.ckpt_root,
+        jobs=max(1, config.jobs),
+        backoff_s=config.backoff_s,
+        backoff_max_s=config.backoff_max_s,
+        grace_s=config.grace_s,
+        base_env=procs.base_environment(config.environ, config.clean_env),
+        secrets={n: config.environ[n] for st in graph.steps for n in st.secrets},
+        helper_lib=str(checkpoints.install_helper(config.state_dir / checkpoints.HELPER_LIB)),
+        ledger=recorder,
+        marker=str(escapes.marker_path(config.state_dir / "logs" / run_id)),
+        spot=config.spot.start(ready.ckpt_root, time.monotonic()) if config.spot else None,
+    )
+
+
+def _finish(
+    store: Store,
+    config: RunConfig,
+    ready: _Prepared,
+    ended: tuple[str, Path],
+    messages: list[str],
+) -> None:
+    """Record how the run ended (its state, its marker file), stop what its shards left
+    running, tidy its folders."""
+    run_id = ready.run_id
+    state, marker = ended
+    escaped = escapes.stop_holders(marker)
+    if escaped:  # started by shards, outside their process groups (setsid, daemons)
+        messages.append(f"stopped {escaped} process(es) the shards left running")
+    run = store.latest_run(str(config.workflow_file))
+    cancelled = state == "interrupted" and run is not None and bool(run.cancel_requested)
+    if cancelled:
+        messages.append(f"run {run_id} cancelled; `exoc run` will start a new run")
+    recorded = "cancelled" if cancelled else state
+    store.set_run(run_id, time.time(), state=recorded, runner_pid=None, runner_start=None)
+    shutil.rmtree(config.state_dir / "staging" / run_id, ignore_errors=True)
+    if state == "done":  # every shard is published: no checkpoint is left to keep
+        checkpoints.remove(ready.ckpt_root)
+    for path in ready.staging.values():
+        if path.name == run_id:
+            shutil.rmtree(path.parent, ignore_errors=True)
+    if state == "failed":
+        messages.append("finished work is kept; fix the problem and run `exoc run` again to resume")
+    elif state == "interrupted" and not cancelled:
+        messages.append("interrupted; `exoc run` resumes where this run stopped")
 
 
 def _recorder(
@@ -477,17 +496,12 @@ def _step_progress(
         mine = [r for (name, _), r in rows.items() if name == st.name]
         done = sum(r.state == "done" for r in mine)
         running = sum(r.state == "running" for r in mine) if live else 0
-        state: TaskState
-        if mine and done == st.shard_count:
-            state = "done"
-        elif any(r.state == "failed" for r in mine):
-            state = "failed"
-        elif any(states.get(n) in ("failed", "blocked") for n in st.needs):
-            state = "blocked"
-        elif running:
-            state = "running"
-        else:
-            state = "pending"
+        state = step_state(
+            done=bool(mine) and done == st.shard_count,
+            failed=any(r.state == "failed" for r in mine),
+            needs=(states.get(n) for n in st.needs),
+            running=bool(running),
+        )
         states[st.name] = state
         out.append(
             StepProgress(

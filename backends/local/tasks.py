@@ -4,15 +4,9 @@ A pure function of the planned workflow. Paths are kept relative (to the
 workflow's folder or to the state directory) so the emitted manifest holds no
 machine paths and is byte-for-byte deterministic; the runner resolves them.
 
-Output locations (``output`` of a step):
-
-- a relative path -> that directory, relative to the workflow file's folder;
-- an absolute path or a ``file://`` URI -> that directory;
-- absent, or a non-local URI such as ``s3://...`` -> ``outputs/<step>`` under the
-  state directory (the local runner does not upload anywhere).
-
-``{run_id}`` and ``{step}`` may appear in ``output``; other runtime placeholders
-cannot (one directory holds every shard of a step).
+Output locations (``output`` of a step) are decided by
+:mod:`exo.backends.runtime.outputs`, as for Slurm: relative to the workflow's
+folder, absolute, or ``outputs/<step>`` under the state directory.
 """
 
 from __future__ import annotations
@@ -20,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Literal
-from urllib.parse import unquote, urlparse
 
 import networkx as nx
 
 from exo.compiler.diagnostics import Diagnostic
 from exo.compiler.frozen import Frozen
-from exo.compiler.ir import Step, step_dag
+from exo.compiler.ir import step_dag
 from exo.compiler.names import require_env_names
 
 from ..api import (
@@ -37,18 +30,8 @@ from ..api import (
     shard_count,
     shard_range,
 )
-
-
-class OutputDir(Frozen):
-    """Where a step publishes ``shard-<index>`` folders."""
-
-    #: ``workflow``: relative to the workflow's folder; ``state``: relative to the
-    #: state directory; ``absolute``: as written.
-    root: Literal["workflow", "state", "absolute"]
-    #: May contain ``{run_id}`` and ``{step}``.
-    path: str
-    #: Why the state directory is used (``None`` when the step chose the path).
-    note: str | None = None
+from ..runtime.outputs import OutputDir, output_dir
+from ..runtime.runs import downstream
 
 
 class LocalStep(Frozen):
@@ -110,35 +93,10 @@ class TaskGraph(Frozen):
 
     def dependents(self) -> dict[str, set[str]]:
         """For each step, every step downstream of it (transitively)."""
-        g: nx.DiGraph[str] = nx.DiGraph()
-        for s in self.steps:
-            g.add_node(s.name)
-            for n in s.needs:
-                g.add_edge(n, s.name)
-        return {n: set(nx.descendants(g, n)) for n in g.nodes}
+        return downstream((s.name, s.needs) for s in self.steps)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-
-
-def output_dir(step: Step) -> OutputDir:
-    raw = step.output
-    if raw is None or not raw.strip():
-        return OutputDir(
-            root="state", path=f"outputs/{step.name}", note="the step declares no output"
-        )
-    parsed = urlparse(raw)
-    if parsed.scheme == "file":
-        return OutputDir(root="absolute", path=unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1 and parsed.netloc:
-        return OutputDir(
-            root="state",
-            path=f"outputs/{step.name}",
-            note=f"`{raw}` is not a local path; the local runner keeps outputs on this machine",
-        )
-    if raw.startswith("/"):
-        return OutputDir(root="absolute", path=raw)
-    return OutputDir(root="workflow", path=raw)
 
 
 def check(planned: PlannedWorkflow) -> list[Diagnostic]:

@@ -27,8 +27,8 @@ from exo.compiler.frozen import Frozen
 from exo.compiler.ir import Program
 from exo.compiler.plan import Plan, StepPlan
 
-from ..api import planned_throughput
 from .ledger import AttemptEntry, Ledger
+from .shards import planned_throughput
 
 #: Deviations within this fraction are "as planned" (DESIGN §6's fidelity target).
 TOLERANCE = 0.10

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from exo.compiler.fallback import spot_attempt_fits
 
-from ..api import PlannedWorkflow, shard_count, shard_range
+from ..api import PlannedWorkflow
 from . import checkpoints
+from .shards import shard_count, shard_range
 
 
 @dataclass(frozen=True, slots=True)

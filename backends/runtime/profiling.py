@@ -29,8 +29,10 @@ from pathlib import Path
 from exo.compiler.ir import CPU_KEY, Step
 from exo.worker.contract import read_progress
 
-from ..api import Shard, expand, expand_command, runtime_values, shard_environment
 from . import checkpoints
+from .launch import shard_env
+from .placeholders import expand_command, runtime_values
+from .shards import Shard
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,7 @@ def _run_one(
         output=str(out),
         checkpoint=str(ckpt),
     )
-    env = dict(environ)
-    env.update({k: expand(v, values) for k, v in step.env.items()})
-    env.update(shard_environment(values))
-    env["PYTHONPATH"] = checkpoints.python_path(str(lib), env.get("PYTHONPATH"))
+    env = shard_env(environ, step.env, values, secrets={}, helper_lib=str(lib))
     argv = expand_command(step.command, values)
     log = folder / "log.txt"
     launched = time.time()
@@ -126,6 +125,14 @@ def _run_one(
             f.write(f"exo: cannot start {argv[0]!r}: {e.strerror or e}\n".encode())
             rc = 127
     wall = time.time() - launched
+    return _measurement(batch_size, ckpt, rc, (launched, wall), log)
+
+
+def _measurement(
+    batch_size: int, ckpt: Path, rc: int, times: tuple[float, float], log: Path
+) -> Measurement:
+    """What one profiling run shows (its launch time and wall seconds), from its checkpoint."""
+    launched, wall = times
     prog = read_progress(ckpt)
     firsts = [a.first_batch_at for a in prog.attempts if a.first_batch_at is not None]
     first = min(firsts) if firsts else None

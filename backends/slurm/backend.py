@@ -7,25 +7,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel
-
 from exo.compiler.diagnostics import Diagnostic
 
 from ..api import Artifact, Capabilities, PlannedWorkflow, RunContext, RunnableBackend, RunReport
-from ..local.progress import make_reporter
+from ..runtime.progress import make_reporter
 from . import emit, jobs, runner
 from .fallback import SlurmFallback
 from .options import SlurmOptions
 from .scheduler import Cluster
 
 
-def _options(options: BaseModel) -> SlurmOptions:
-    if isinstance(options, SlurmOptions):
-        return options
-    return SlurmOptions.model_validate(options.model_dump())
-
-
-class SlurmBackend(RunnableBackend):
+class SlurmBackend(RunnableBackend[SlurmOptions]):
     name: ClassVar[str] = "slurm"
     description: ClassVar[str] = (
         "sbatch job arrays chained with afterok dependencies; tiers map to partitions/QOS; "
@@ -34,15 +26,15 @@ class SlurmBackend(RunnableBackend):
     capabilities: ClassVar[Capabilities] = Capabilities(
         run=True, cancel=True, spot=True, accelerators=True
     )
-    Options: ClassVar[type[BaseModel]] = SlurmOptions
+    Options: ClassVar[type[SlurmOptions]] = SlurmOptions
 
-    def check(self, planned: PlannedWorkflow, options: BaseModel) -> list[Diagnostic]:
-        return jobs.check(planned, _options(options))
+    def check(self, planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
+        return jobs.check(planned, options)
 
-    def emit(self, planned: PlannedWorkflow, options: BaseModel) -> list[Artifact]:
+    def emit(self, planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
         """``submit.sh`` and ``steps/<step>.sbatch``; raises CompileError (E702) when
         :meth:`check` finds errors."""
-        return emit.render(planned, _options(options))
+        return emit.render(planned, options)
 
     def _config(self, options: SlurmOptions, ctx: RunContext) -> runner.RunConfig:
         return runner.RunConfig(
@@ -54,12 +46,11 @@ class SlurmBackend(RunnableBackend):
             environ=ctx.environ,
         )
 
-    def run(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
-        opts = _options(options)
-        artifacts = emit.render(planned, opts)
-        config = replace(self._config(opts, ctx), fallback=SlurmFallback.of(planned, opts))
+    def run(self, planned: PlannedWorkflow, options: SlurmOptions, ctx: RunContext) -> RunReport:
+        artifacts = emit.render(planned, options)
+        config = replace(self._config(options, ctx), fallback=SlurmFallback.of(planned, options))
         return runner.execute(
-            jobs.build(planned, opts),
+            jobs.build(planned, options),
             artifacts,
             planned.program.workflow.name,
             config,
@@ -67,14 +58,12 @@ class SlurmBackend(RunnableBackend):
             plan_json=planned.plan.model_dump_json(),
         )
 
-    def status(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
-        opts = _options(options)
+    def status(self, planned: PlannedWorkflow, options: SlurmOptions, ctx: RunContext) -> RunReport:
         return runner.status(
-            jobs.build(planned, opts), planned.program.workflow.name, self._config(opts, ctx)
+            jobs.build(planned, options), planned.program.workflow.name, self._config(options, ctx)
         )
 
-    def cancel(self, planned: PlannedWorkflow, options: BaseModel, ctx: RunContext) -> RunReport:
-        opts = _options(options)
+    def cancel(self, planned: PlannedWorkflow, options: SlurmOptions, ctx: RunContext) -> RunReport:
         return runner.cancel(
-            jobs.build(planned, opts), planned.program.workflow.name, self._config(opts, ctx)
+            jobs.build(planned, options), planned.program.workflow.name, self._config(options, ctx)
         )

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..api import PlannedWorkflow
-from ..local.progress import Reporter
 from ..runtime import fallback
+from ..runtime.progress import Reporter
 from . import scheduler
 from .jobs import Tier, tier
 from .options import SlurmOptions

@@ -32,7 +32,7 @@ from ..api import (
     shard_count,
     step_span,
 )
-from ..local.tasks import OutputDir, output_dir
+from ..runtime.outputs import OutputDir, output_dir
 from .options import MAX_TIME_MINUTES, SlurmOptions
 from .shell import PLACEHOLDER_VARS, Shell, literal, quote, word
 
@@ -201,47 +201,129 @@ def check(planned: PlannedWorkflow, options: SlurmOptions) -> list[Diagnostic]:
             )
         if (problem := output_placeholder_problem(step)) is not None:
             out.append(problem)
-        n = shard_count(step, sp)
-        if time_limit_minutes(step, sp, options) > MAX_TIME_MINUTES:
-            out.append(
-                Diagnostic(
-                    "E702",
-                    f"step `{step.name}` would need a time limit beyond the largest Slurm "
-                    f"can hold ({MAX_TIME_MINUTES} minutes)",
-                    step_span(step),
-                    help=("give the step a `timeout`, or allow more replicas",),
-                )
-            )
-        if options.max_array_size is not None and n > options.max_array_size:
-            out.append(
-                Diagnostic(
-                    "E702",
-                    f"step `{step.name}` runs {n} shards but the cluster's MaxArraySize is "
-                    f"{options.max_array_size}",
-                    step_span(step),
-                    help=(
-                        "cap the step's `replicas`, or raise MaxArraySize in slurm.conf "
-                        "and pass --slurm-max-array-size",
-                    ),
-                )
-            )
-        t = tier(step, sp, options)
-        if t.spot_unmapped:
-            out.append(
-                Diagnostic(
-                    "E702",
-                    f"step `{step.name}` is planned on a spot tier ({sp.instance_type}) but no "
-                    "preemptible partition or QOS is configured; it is submitted with --requeue "
-                    "to the on-demand partition",
-                    step_span(step),
-                    help=(
-                        "set `spot_partition`, `spot_partitions` or `spot_qos` in "
-                        "`backend slurm { ... }` (or --slurm-spot-partition)",
-                    ),
-                    severity=Severity.WARNING,
-                )
-            )
+        out.extend(_limit_problems(step, sp, options))
     return out
+
+
+def _limit_problems(step: Step, sp: StepPlan, options: SlurmOptions) -> list[Diagnostic]:
+    """What the cluster cannot hold (time limit, array size), and a spot tier with no home."""
+    out: list[Diagnostic] = []
+    n = shard_count(step, sp)
+    if time_limit_minutes(step, sp, options) > MAX_TIME_MINUTES:
+        out.append(
+            Diagnostic(
+                "E702",
+                f"step `{step.name}` would need a time limit beyond the largest Slurm "
+                f"can hold ({MAX_TIME_MINUTES} minutes)",
+                step_span(step),
+                help=("give the step a `timeout`, or allow more replicas",),
+            )
+        )
+    if options.max_array_size is not None and n > options.max_array_size:
+        out.append(
+            Diagnostic(
+                "E702",
+                f"step `{step.name}` runs {n} shards but the cluster's MaxArraySize is "
+                f"{options.max_array_size}",
+                step_span(step),
+                help=(
+                    "cap the step's `replicas`, or raise MaxArraySize in slurm.conf "
+                    "and pass --slurm-max-array-size",
+                ),
+            )
+        )
+    t = tier(step, sp, options)
+    if t.spot_unmapped:
+        out.append(
+            Diagnostic(
+                "E702",
+                f"step `{step.name}` is planned on a spot tier ({sp.instance_type}) but no "
+                "preemptible partition or QOS is configured; it is submitted with --requeue "
+                "to the on-demand partition",
+                step_span(step),
+                help=(
+                    "set `spot_partition`, `spot_partitions` or `spot_qos` in "
+                    "`backend slurm { ... }` (or --slurm-spot-partition)",
+                ),
+                severity=Severity.WARNING,
+            )
+        )
+    return out
+
+
+def _directives(
+    step: Step, sp: StepPlan, options: SlurmOptions, job: tuple[str, Tier, int, int]
+) -> tuple[list[str], int | None]:
+    """The ``#SBATCH`` options of a step's job (name, tier, shards, minutes), and the
+    seconds of warning a spot task gets before it is stopped (``None``: on-demand)."""
+    name, t, n, minutes = job
+    directives: list[str] = [f"--job-name={name}"]
+    if t.partition:
+        directives.append(f"--partition={t.partition}")
+    if t.qos:
+        directives.append(f"--qos={t.qos}")
+    if t.account:
+        directives.append(f"--account={t.account}")
+    if n > 1:
+        # One task per replica-shard, all at once (no throttle: shards are replicas).
+        directives.append(f"--array=0-{n - 1}")
+    directives.append(f"--time={format_time(minutes)}")
+    directives.append("--nodes=1")
+    directives.append("--ntasks=1")
+    if step.cpu:
+        directives.append(f"--cpus-per-task={step.cpu}")
+    if step.memory_gib:
+        directives.append(f"--mem={math.ceil(step.memory_gib * 1024)}M")
+    if sp.accelerator:
+        gpus = max(step.gpus, 1)
+        gtype = options.gres_type(sp.accelerator)
+        gres = f"{options.gres_name}:{gtype}:{gpus}" if gtype else f"{options.gres_name}:{gpus}"
+        directives.append(f"--gres={gres}")
+    signal_seconds: int | None = None
+    if t.spot:
+        signal_seconds = options.signal_seconds
+        directives.append("--requeue")
+        directives.append(f"--signal=B:USR1@{signal_seconds}")
+    directives.append("--open-mode=append")
+    directives.extend(options.extra_directives)
+    return directives, signal_seconds
+
+
+def _argv(step: Step, sp: StepPlan, options: SlurmOptions) -> list[Shell]:
+    """The command as shell words, inside ``apptainer exec`` when the options ask for it."""
+    argv = [word(a, PLACEHOLDER_VARS) for a in step.command]
+    if options.container == "apptainer" and step.image:
+        prefix = ["apptainer", "exec"]
+        if sp.accelerator:
+            prefix.append("--nv")
+        prefix.append(f"docker://{step.image}")
+        argv = [quote(p) for p in prefix] + argv
+    return argv
+
+
+def _input_word(planned: PlannedWorkflow, step: Step, outputs: dict[str, OutputDir]) -> Shell:
+    if step.input is None:
+        return literal("")
+    if step.input.kind == "dataset":
+        return literal(planned.program.datasets[step.input.name].uri or "")
+    return output_word(outputs[step.input.name], step.input.name)
+
+
+def _summary(step: Step, sp: StepPlan, n: int, options: SlurmOptions) -> list[str]:
+    """The plan's facts for the job script's header comment."""
+    summary = [
+        f"plan: {sp.instance_type}"
+        + (f" ({sp.accelerator_count} x {sp.accelerator})" if sp.accelerator else " (CPU)")
+        + (", spot" if sp.spot else ", on-demand")
+        + (f", batch size {sp.batch_size}" if sp.batch_size is not None else "")
+        + f", {sp.replicas} replica(s)",
+        f"shards: {n} (one per replica) over {step.items or 0} items; "
+        f"P-duration {sp.p_duration_h:.3f} h, "
+        f"expected cost ${sp.expected_cost_usd:.2f}",
+    ]
+    if step.image and options.container == "none":
+        summary.append(f"image (not used, container = none): {step.image}")
+    return summary
 
 
 def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
@@ -256,63 +338,9 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
         n = shard_count(step, sp)
         t = tier(step, sp, options)
         minutes = time_limit_minutes(step, sp, options)
-        directives: list[str] = [f"--job-name={job_name(wf, name)}"]
-        if t.partition:
-            directives.append(f"--partition={t.partition}")
-        if t.qos:
-            directives.append(f"--qos={t.qos}")
-        if t.account:
-            directives.append(f"--account={t.account}")
-        if n > 1:
-            # One task per replica-shard, all at once (no throttle: shards are replicas).
-            directives.append(f"--array=0-{n - 1}")
-        directives.append(f"--time={format_time(minutes)}")
-        directives.append("--nodes=1")
-        directives.append("--ntasks=1")
-        if step.cpu:
-            directives.append(f"--cpus-per-task={step.cpu}")
-        if step.memory_gib:
-            directives.append(f"--mem={math.ceil(step.memory_gib * 1024)}M")
-        if sp.accelerator:
-            gpus = max(step.gpus, 1)
-            gtype = options.gres_type(sp.accelerator)
-            gres = f"{options.gres_name}:{gtype}:{gpus}" if gtype else f"{options.gres_name}:{gpus}"
-            directives.append(f"--gres={gres}")
-        signal_seconds: int | None = None
-        if t.spot:
-            signal_seconds = options.signal_seconds
-            directives.append("--requeue")
-            directives.append(f"--signal=B:USR1@{signal_seconds}")
-        directives.append("--open-mode=append")
-        directives.extend(options.extra_directives)
-
-        argv = [word(a, PLACEHOLDER_VARS) for a in step.command]
-        if options.container == "apptainer" and step.image:
-            prefix = ["apptainer", "exec"]
-            if sp.accelerator:
-                prefix.append("--nv")
-            prefix.append(f"docker://{step.image}")
-            argv = [quote(p) for p in prefix] + argv
-
-        if step.input is None:
-            input_word = literal("")
-        elif step.input.kind == "dataset":
-            input_word = literal(program.datasets[step.input.name].uri or "")
-        else:
-            input_word = output_word(outputs[step.input.name], step.input.name)
-
-        summary = [
-            f"plan: {sp.instance_type}"
-            + (f" ({sp.accelerator_count} x {sp.accelerator})" if sp.accelerator else " (CPU)")
-            + (", spot" if sp.spot else ", on-demand")
-            + (f", batch size {sp.batch_size}" if sp.batch_size is not None else "")
-            + f", {sp.replicas} replica(s)",
-            f"shards: {n} (one per replica) over {step.items or 0} items; "
-            f"P-duration {sp.p_duration_h:.3f} h, "
-            f"expected cost ${sp.expected_cost_usd:.2f}",
-        ]
-        if step.image and options.container == "none":
-            summary.append(f"image (not used, container = none): {step.image}")
+        directives, signal_seconds = _directives(
+            step, sp, options, (job_name(wf, name), t, n, minutes)
+        )
         jobs.append(
             SlurmJob(
                 step=name,
@@ -332,14 +360,14 @@ def build(planned: PlannedWorkflow, options: SlurmOptions) -> list[SlurmJob]:
                 backoff_s=options.backoff_s,
                 backoff_max_s=options.backoff_max_s,
                 signal_seconds=signal_seconds,
-                argv=tuple(argv),
+                argv=tuple(_argv(step, sp, options)),
                 env=tuple((k, word(v, PLACEHOLDER_VARS)) for k, v in sorted(step.env.items())),
                 secrets=tuple(step.secrets),
-                input=input_word,
+                input=_input_word(planned, step, outputs),
                 output=output_word(outputs[name], name),
                 output_dir=outputs[name],
                 output_note=_output_note(step, outputs[name]),
-                summary=tuple(summary),
+                summary=tuple(_summary(step, sp, n, options)),
             )
         )
     return jobs

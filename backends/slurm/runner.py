@@ -1,416 +1,66 @@
 """``exoc run/status/cancel --target slurm``: submit a plan and follow it to the end.
 
-A run lives in one directory, ``<state dir>/slurm/<workflow key>/<run id>/``:
-the emitted ``submit.sh``, ``steps/*.sbatch`` and ``lib/`` (the worker helper),
-``jobs.tsv`` (step -> Slurm job id), ``logs/<step>/shard-<i>.log``,
-``state/<step>/shard-<i>.{done,failed,errors,restarts}`` (written by the job
-scripts), ``checkpoints/<step>/shard-<i>/`` (each unpublished shard's checkpoint
-folder) and ``outputs/`` for steps without a local ``output``. ``latest`` next to the run directories names
-the run ``exoc run`` resumes, ``status`` shows and ``cancel`` stops.
-
-Following needs no accounting database: ``squeue`` says what is still queued
-or running and the state files say how each shard ended. Jobs keep running
-when the follower stops (Ctrl-C); ``exoc run`` attaches to them again.
+A run lives in one directory (``rundir.py``: its layout, ``latest``, the
+scripts and job ids); the job scripts record how each shard ended
+(``records.py``); ``follow.py`` polls the queue until the run leaves it. Jobs
+keep running when the follower stops (Ctrl-C); ``exoc run`` attaches to them
+again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import os
-import re
-import secrets
-import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-
-import networkx as nx
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
 
-from ..api import Artifact, RunReport, RunState, ShardFailure, StepProgress, TaskState
-from ..local.progress import Reporter
-from ..runtime import checkpoints, failures, ledger
+from ..api import Artifact, RunReport
+from ..runtime import failures, ledger
+from ..runtime.progress import Reporter
+from ..runtime.runs import new_run_id
+from ..runtime.secrets import missing_secrets
 from . import scheduler
-from .fallback import SlurmFallback
+from .follow import dependents, ended_states, follow
 from .jobs import SlurmJob
-from .scheduler import Cluster, QueuedTask, SlurmUnavailable
+from .records import Snapshot, failure_lines, overall, snapshot, step_files
+from .records import _failure_reason as _failure_reason
+from .rundir import (
+    CANCELLED_MARK,
+    RunConfig,
+    forget_missing_outputs,
+    forget_shards,
+    latest_run,
+    output_path,
+    read_jobs,
+    remove_empty_staging,
+    set_latest,
+    submission_lock,
+    write_run,
+)
+from .scheduler import SlurmUnavailable, unavailable
 
-CANCELLED_MARK = "cancelled"
-#: Give up following after this long without an answer from the controller.
-LOST_CONTACT_S = 300.0
+#: Besides its own functions, the runner is where callers (the tests, tools) find the
+#: run directory's and the records' names; they live in ``rundir.py`` and ``records.py``.
+__all__ = [
+    "RunConfig",
+    "cancel",
+    "dependents",
+    "execute",
+    "forget_missing_outputs",
+    "forget_shards",
+    "latest_run",
+    "output_path",
+    "overall",
+    "read_jobs",
+    "snapshot",
+    "status",
+    "step_files",
+    "write_run",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class RunConfig:
-    workflow_file: Path
-    state_dir: Path
-    fresh: bool
-    poll_s: float
-    cluster: Cluster
-    environ: Mapping[str, str]
-    #: The deadline-aware fallback to on-demand (None: off, or no spot step).
-    fallback: SlurmFallback | None = None
-
-    @property
-    def base_dir(self) -> Path:
-        return self.workflow_file.parent
-
-    @property
-    def root(self) -> Path:
-        """Runs of this workflow file (several workflows may share a state directory)."""
-        digest = hashlib.sha256(str(self.workflow_file).encode()).hexdigest()[:10]
-        return self.state_dir / "slurm" / f"{self.workflow_file.stem}-{digest}"
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
-#: What :func:`new_run_id` writes; anything else in ``latest`` was not written by a runner.
-_RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-
-
-def _broken(path: Path, problem: str) -> CompileError:
-    return CompileError([failures.state_unreadable(path, problem, fresh=failures.FRESH_REPLACES)])
-
-
-def latest_run(config: RunConfig) -> Path | None:
-    """The run ``latest`` names (``None``: none yet, or its folder is gone); E750 if unreadable."""
-    path = config.root / "latest"
-    try:
-        data = path.read_bytes()[:4096]
-    except FileNotFoundError:
-        return None
-    except OSError as err:  # a folder, unreadable
-        raise _broken(path, err.strerror or str(err)) from None
-    run_id = data.decode("utf-8", "replace").strip()
-    if not _RUN_ID.match(run_id):
-        raise _broken(path, "it does not name a run (it is damaged, or not exo's)")
-    run_dir = config.root / run_id
-    return run_dir if run_dir.is_dir() else None
-
-
-def _set_latest(config: RunConfig, run_id: str) -> None:
-    config.root.mkdir(parents=True, exist_ok=True)
-    tmp = config.root / "latest.tmp"
-    tmp.write_text(run_id + "\n", "utf-8")
-    tmp.replace(config.root / "latest")
-
-
-def read_jobs(run_dir: Path) -> dict[str, str]:
-    """step -> Slurm job id of the last submission (empty before the first)."""
-    try:
-        text = (run_dir / "jobs.tsv").read_text("utf-8")
-    except OSError:
-        return {}
-    except UnicodeDecodeError:
-        raise _broken(run_dir / "jobs.tsv", "it is not text (damaged?)") from None
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        step, _, job = line.partition("\t")
-        if step and job:
-            if not job.isdigit():  # never hand squeue or scancel something else
-                raise _broken(run_dir / "jobs.tsv", f"{job[:20]!r} is not a Slurm job id")
-            out[step] = job
-    return out
-
-
-def dependents(jobs: Sequence[SlurmJob]) -> dict[str, set[str]]:
-    g: nx.DiGraph[str] = nx.DiGraph()
-    for j in jobs:
-        g.add_node(j.step)
-        for n in j.needs:
-            g.add_edge(n, j.step)
-    return {n: set(nx.descendants(g, n)) for n in g.nodes}
-
-
-# --- what the job scripts recorded ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StepFiles:
-    done: frozenset[int]
-    #: shard -> the ``.failed`` record (``attempts=N exit=RC``).
-    failed: dict[int, dict[str, str]]
-    errors: int
-    restarts: int
-
-
-def _read_int(path: Path) -> int:
-    try:
-        return int(path.read_text("utf-8").strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def step_files(run_dir: Path, step: str) -> StepFiles:
-    done: set[int] = set()
-    failed: dict[int, dict[str, str]] = {}
-    errors = restarts = 0
-    directory = run_dir / "state" / step
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        entries = []
-    for entry in entries:
-        stem, _, kind = entry.name.partition(".")
-        if not stem.startswith("shard-") or not stem[6:].isdigit():
-            continue
-        idx = int(stem[6:])
-        if kind == "done":
-            done.add(idx)
-        elif kind == "failed":
-            try:
-                text = Path(entry.path).read_bytes()[:4096].decode("utf-8", "replace")
-            except OSError:
-                text = ""
-            failed[idx] = dict(p.partition("=")[::2] for p in text.split() if "=" in p)
-        elif kind == "errors":
-            errors += _read_int(Path(entry.path))
-        elif kind == "restarts":
-            restarts += _read_int(Path(entry.path))
-    return StepFiles(frozenset(done), failed, errors, restarts)
-
-
-def log_path(run_dir: Path, step: str, shard: int) -> Path:
-    return run_dir / "logs" / step / f"shard-{shard}.log"
-
-
-# --- progress ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    steps: list[StepProgress]
-    failures: list[ShardFailure]
-    #: Any job of the run still pending or running.
-    active: bool
-
-
-def _failure_reason(rec: dict[str, str]) -> str:
-    why = rec.get("reason")
-    if why == "missing-secret":
-        return "a secret was not set in the job's environment"
-    if why == "preempted":
-        return f"requeued {rec.get('attempts', '?')} times (more than preemption_retries)"
-    if why == "timeout":
-        return f"the step's timeout stopped it (exit code {rec.get('exit', '?')})"
-    return f"exit code {rec.get('exit', '?')}"
-
-
-def snapshot(
-    run_dir: Path,
-    jobs: Sequence[SlurmJob],
-    ids: Mapping[str, str],
-    queued: Sequence[QueuedTask],
-    ended: Mapping[str, dict[str, tuple[str, str]]],
-) -> Snapshot:
-    """Per-step progress from the state files and the queue.
-
-    ``ended`` holds ``scontrol`` states of jobs that left the queue without
-    recording every shard (timeouts, cancelled dependents), to explain them.
-    """
-    by_job: dict[str, list[QueuedTask]] = {}
-    for q in queued:
-        by_job.setdefault(q.job_id, []).append(q)
-    states: dict[str, TaskState] = {}
-    steps: list[StepProgress] = []
-    failures: list[ShardFailure] = []
-    for j in jobs:
-        files = step_files(run_dir, j.step)
-        job_id = ids.get(j.step)
-        mine = by_job.get(job_id, []) if job_id else []
-        running = sum(1 for q in mine if q.state in ("RUNNING", "COMPLETING"))
-        state: TaskState
-        if len(files.done) >= j.shards:
-            state = "done"
-        elif files.failed:
-            state = "failed"
-        elif any(states.get(n) in ("failed", "blocked", "cancelled") for n in j.needs):
-            state = "blocked"
-        elif mine or job_id is None:
-            # Started once a shard has run; pending while only waiting in the queue.
-            state = "running" if running or files.done or files.restarts else "pending"
-        else:
-            # Left the queue with shards unrecorded: cancelled, timed out, node failure...
-            info = ended.get(job_id, {})
-            slurm_states = {s for s, _ in info.values()}
-            state = "cancelled" if slurm_states == {"CANCELLED"} else "failed"
-            if state == "failed":
-                missing = sorted(set(range(j.shards)) - files.done)
-                idx = missing[0] if missing else 0
-                key = str(idx) if j.shards > 1 else ""
-                slurm_state, reason = info.get(key, ("", ""))
-                what = slurm_state or "ended without recording a result"
-                failures.append(
-                    ShardFailure(
-                        step=j.step,
-                        shard=idx,
-                        attempts=0,
-                        reason=f"Slurm job {job_id}: {what}"
-                        + (f" ({reason})" if reason and reason != "None" else ""),
-                        log=str(log_path(run_dir, j.step, idx)),
-                    )
-                )
-        for idx, rec in sorted(files.failed.items()):
-            failures.append(
-                ShardFailure(
-                    step=j.step,
-                    shard=idx,
-                    attempts=int(rec.get("attempts", "0") or 0),
-                    reason=_failure_reason(rec),
-                    log=str(log_path(run_dir, j.step, idx)),
-                )
-            )
-        states[j.step] = state
-        steps.append(
-            StepProgress(
-                name=j.step,
-                state=state,
-                shards_total=j.shards,
-                shards_done=len(files.done),
-                shards_running=running,
-                # Errors minus the last one of each shard that failed for good.
-                retries=max(files.errors - len(files.failed), 0),
-                preemptions=files.restarts,
-            )
-        )
-    return Snapshot(steps, failures, active=bool(queued))
-
-
-def overall(snap: Snapshot, cancelled: bool) -> RunState:
-    if cancelled:
-        return "cancelled"
-    if snap.active:
-        return "submitted"
-    if all(s.state == "done" for s in snap.steps):
-        return "done"
-    if any(s.state in ("failed", "blocked") for s in snap.steps) or snap.failures:
-        return "failed"
-    return "cancelled"
-
-
-# --- submitting --------------------------------------------------------------------------------
-
-
-def write_run(run_dir: Path, artifacts: Sequence[Artifact]) -> list[str]:
-    """Write the scripts; returns the steps whose script changed since the last write."""
-    changed: list[str] = []
-    for a in artifacts:
-        path = run_dir / a.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        old = path.read_text("utf-8") if path.exists() else None
-        if old is not None and old != a.content and a.path.startswith("steps/"):
-            changed.append(Path(a.path).stem)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(a.content, "utf-8")
-        tmp.chmod(0o755 if a.executable else 0o644)
-        tmp.replace(path)
-    return changed
-
-
-def output_path(job: SlurmJob, run_dir: Path, workflow_dir: Path, run_id: str) -> Path:
-    """The folder ``job`` publishes shards into, as its script computes it."""
-    out = job.output_dir
-    path = out.path.replace("{step}", job.step).replace("{run_id}", run_id)
-    if out.root == "workflow":
-        return workflow_dir / path
-    if out.root == "state":
-        return run_dir / path
-    return Path(path)
-
-
-def forget_shards(
-    run_dir: Path, jobs: Sequence[SlurmJob], steps: Sequence[str], workflow_dir: Path
-) -> None:
-    """Steps whose definition changed since their shards were published: redo them."""
-    run_id = run_dir.name
-    for job in jobs:
-        if job.step not in steps:
-            continue
-        shutil.rmtree(run_dir / "state" / job.step, ignore_errors=True)
-        shutil.rmtree(
-            checkpoints.step_checkpoints(run_dir / checkpoints.CHECKPOINTS, job.step),
-            ignore_errors=True,
-        )
-        out = output_path(job, run_dir, workflow_dir, run_id)
-        if out.is_dir():
-            for entry in out.iterdir():
-                if entry.name.startswith("shard-") and entry.name[6:].isdigit():
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-
-
-def forget_missing_outputs(
-    run_dir: Path, jobs: Sequence[SlurmJob], workflow_dir: Path
-) -> list[str]:
-    """Shards recorded as done whose published folder is gone are done again (on resume).
-
-    The job script skips a shard with a ``.done`` record, so a deleted output
-    folder would otherwise stay missing while the run says it is complete.
-    """
-    messages: list[str] = []
-    for job in jobs:
-        out = output_path(job, run_dir, workflow_dir, run_dir.name)
-        try:
-            present = set(os.listdir(out))  # noqa: PTH208 - names only, once per step
-        except OSError:
-            present = set()
-        lost = [
-            i for i in sorted(step_files(run_dir, job.step).done) if f"shard-{i}" not in present
-        ]
-        for i in lost:
-            (run_dir / "state" / job.step / f"shard-{i}.done").unlink(missing_ok=True)
-        if lost:
-            messages.append(
-                f"{job.step}: {len(lost)} published shard(s) are missing from {out}; "
-                "running them again"
-            )
-    return messages
-
-
-@contextlib.contextmanager
-def submission_lock(root: Path) -> Iterator[None]:
-    """One ``exoc run`` decides and submits at a time; a second waits, then follows the jobs."""
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "lock").open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        yield
-
-
-def missing_secrets(jobs: Sequence[SlurmJob], environ: Mapping[str, str]) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
-    for j in jobs:
-        for name in j.secrets:
-            if name not in environ:
-                out.append(
-                    Diagnostic(
-                        "E704",
-                        f"step `{j.step}` needs the secret `{name}`, which is not set in the "
-                        "environment",
-                        help=(f"set it before running, e.g. `export {name}=...`",),
-                        notes=("secrets reach the jobs through sbatch's --export, by name",),
-                    )
-                )
-    return out
-
-
-def unavailable(err: SlurmUnavailable) -> CompileError:
-    return CompileError(
-        [
-            Diagnostic(
-                "E702",
-                f"cannot reach Slurm: {err}",
-                help=("check `sinfo`, and SLURM_CONF if the cluster's config is not the default",),
-            )
-        ]
-    )
+#: How the Slurm runner passes secrets (the note of E704).
+SECRETS_HOW = "secrets reach the jobs through sbatch's --export, by name"
 
 
 def submit_run(
@@ -443,99 +93,6 @@ def submit_run(
     return read_jobs(run_dir), [ln for ln in proc.stdout.splitlines() if ln.strip()]
 
 
-# --- the follow loop ----------------------------------------------------------------------------
-
-
-def follow(
-    config: RunConfig,
-    run_dir: Path,
-    jobs: Sequence[SlurmJob],
-    ids: Mapping[str, str],
-    reporter: Reporter,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Snapshot:
-    """Poll until no job of the run is queued; cancel steps that can never run."""
-    downstream = dependents(jobs)
-    cancelled_steps: set[str] = set()
-    last_contact = time.monotonic()
-    first = True
-    while True:
-        try:
-            queued = scheduler.queue(config.cluster, list(ids.values()))
-            last_contact = time.monotonic()
-        except SlurmUnavailable as err:
-            if time.monotonic() - last_contact > LOST_CONTACT_S:
-                raise unavailable(err) from None
-            sleep(config.poll_s)
-            continue
-        if config.fallback is not None:
-            config.fallback.apply(config.cluster, run_dir, ids, queued, reporter)
-        ended = _ended_states(config.cluster, jobs, ids, queued, run_dir)
-        snap = snapshot(run_dir, jobs, ids, queued, ended)
-        if first:
-            reporter.begin(snap.steps)
-            first = False
-        for s in snap.steps:
-            reporter.update(s)
-        doomed = {
-            d
-            for s in snap.steps
-            if s.state == "failed"
-            for d in downstream[s.name]
-            if d not in cancelled_steps
-        }
-        doomed_ids = [ids[d] for d in sorted(doomed) if d in ids and _is_queued(ids[d], queued)]
-        if doomed_ids:
-            reporter.message("cancelling steps that can never run: " + ", ".join(sorted(doomed)))
-            try:
-                scheduler.cancel(config.cluster, doomed_ids)
-            except SlurmUnavailable as err:
-                reporter.message(str(err))
-        cancelled_steps |= doomed
-        if not snap.active:
-            return snap
-        sleep(config.poll_s)
-
-
-def _is_queued(job_id: str, queued: Sequence[QueuedTask]) -> bool:
-    return any(q.job_id == job_id for q in queued)
-
-
-def _ended_states(
-    cluster: Cluster,
-    jobs: Sequence[SlurmJob],
-    ids: Mapping[str, str],
-    queued: Sequence[QueuedTask],
-    run_dir: Path,
-) -> dict[str, dict[str, tuple[str, str]]]:
-    """scontrol states of jobs that left the queue with shards neither done nor failed."""
-    out: dict[str, dict[str, tuple[str, str]]] = {}
-    in_queue = {q.job_id for q in queued}
-    for j in jobs:
-        job_id = ids.get(j.step)
-        if job_id is None or job_id in in_queue:
-            continue
-        files = step_files(run_dir, j.step)
-        if len(files.done) >= j.shards or files.failed:
-            continue
-        try:
-            out[job_id] = scheduler.job_states(cluster, job_id)
-        except SlurmUnavailable:
-            out[job_id] = {}
-    return out
-
-
-# --- run, status, cancel -----------------------------------------------------------------------
-
-
-def _failure_lines(failures: Sequence[ShardFailure]) -> list[str]:
-    out: list[str] = []
-    for f in failures:
-        tries = f" after {f.attempts} attempt(s)" if f.attempts else ""
-        out.append(f"step {f.step}, shard {f.shard} failed: {f.reason}{tries}; log: {f.log}")
-    return out
-
-
 def _check_array_sizes(config: RunConfig, jobs: Sequence[SlurmJob]) -> None:
     try:
         limit = scheduler.max_array_size(config.cluster)
@@ -565,7 +122,7 @@ def execute(
     plan_json: str | None = None,
 ) -> RunReport:
     """Submit (or resume, or attach to) the latest run and follow it to the end."""
-    problems = missing_secrets(jobs, config.environ)
+    problems = missing_secrets(((j.step, j.secrets) for j in jobs), config.environ, how=SECRETS_HOW)
     if problems:
         raise CompileError(problems)
     _check_array_sizes(config, jobs)
@@ -602,16 +159,28 @@ def execute(
             ],
         )
     reporter.end()
+    return _followed(workflow, config, jobs, run_dir, snap, messages)
+
+
+def _followed(
+    workflow: str,
+    config: RunConfig,
+    jobs: Sequence[SlurmJob],
+    run_dir: Path,
+    snap: Snapshot,
+    messages: list[str],
+) -> RunReport:
+    """The report of a run followed until it left the queue."""
     state = overall(snap, (run_dir / CANCELLED_MARK).exists())
     if state == "done":
-        _remove_empty_staging(run_dir, jobs, config.base_dir)
-    messages.extend(_failure_lines(snap.failures))
+        remove_empty_staging(run_dir, jobs, config.base_dir)
+    messages.extend(failure_lines(snap.failures))
     if state == "failed":
         messages.append("published shards are kept; fix the problem and `exoc run` again to resume")
     messages.append(f"run directory: {run_dir}")
     return RunReport(
         workflow=workflow,
-        run_id=run_id,
+        run_id=run_dir.name,
         state=state,
         steps=snap.steps,
         failures=snap.failures,
@@ -634,7 +203,7 @@ def _submit_or_attach(
         run_id = new_run_id()
         run_dir = config.root / run_id
         write_run(run_dir, artifacts)
-        _set_latest(config, run_id)
+        set_latest(config, run_id)
         ids, out = submit_run(config, run_dir, run_id, plan_json)
         return run_dir, run_id, ids, [f"new run {run_id}", *out]
     run_id = run_dir.name
@@ -660,14 +229,6 @@ def _submit_or_attach(
     )
 
 
-def _remove_empty_staging(run_dir: Path, jobs: Sequence[SlurmJob], workflow_dir: Path) -> None:
-    """The attempt folders' parent, once every shard is published (it is empty then)."""
-    for job in jobs:
-        staging = output_path(job, run_dir, workflow_dir, run_dir.name) / ".exo-staging"
-        with contextlib.suppress(OSError):
-            staging.rmdir()
-
-
 def status(jobs: Sequence[SlurmJob], workflow: str, config: RunConfig) -> RunReport:
     run_dir = latest_run(config)
     if run_dir is None:
@@ -680,7 +241,7 @@ def status(jobs: Sequence[SlurmJob], workflow: str, config: RunConfig) -> RunRep
     ids = read_jobs(run_dir)
     try:
         queued = scheduler.queue(config.cluster, list(ids.values()))
-        ended = _ended_states(config.cluster, jobs, ids, queued, run_dir)
+        ended = ended_states(config.cluster, jobs, ids, queued, run_dir)
     except SlurmUnavailable as err:
         raise unavailable(err) from None
     snap = snapshot(run_dir, jobs, ids, queued, ended)
@@ -694,7 +255,7 @@ def status(jobs: Sequence[SlurmJob], workflow: str, config: RunConfig) -> RunRep
         messages=[
             f"run directory: {run_dir}",
             "jobs: " + (", ".join(f"{s}={i}" for s, i in ids.items()) or "none submitted"),
-            *_failure_lines(snap.failures),
+            *failure_lines(snap.failures),
         ],
     )
 

@@ -14,9 +14,24 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from exo.compiler.diagnostics import CompileError, Diagnostic
+
 
 class SlurmUnavailable(Exception):
     """A Slurm command is missing or the controller does not answer."""
+
+
+def unavailable(err: SlurmUnavailable) -> CompileError:
+    """What :class:`SlurmUnavailable` means to the user of ``exoc run/status/cancel`` (E702)."""
+    return CompileError(
+        [
+            Diagnostic(
+                "E702",
+                f"cannot reach Slurm: {err}",
+                help=("check `sinfo`, and SLURM_CONF if the cluster's config is not the default",),
+            )
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)

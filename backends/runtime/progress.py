@@ -1,7 +1,13 @@
-"""Progress of a local run: rich bars on a terminal, plain lines otherwise."""
+"""Progress of a run, for every runner: a step's state, and how it is shown.
+
+:func:`step_state` is the one rule that turns a step's counts into its state;
+a :class:`Reporter` shows the steps as they change: rich bars on a terminal
+(:class:`Bars`), plain lines otherwise (:class:`Lines`), or nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import IO, Protocol
 
 from rich.console import Console
@@ -15,7 +21,21 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..api import StepProgress
+from ..api import StepProgress, TaskState
+
+
+def step_state(
+    *, done: bool, failed: bool, needs: Iterable[TaskState | None], running: bool
+) -> TaskState:
+    """A step's state: done, else failed, else blocked by a step it needs that failed (or
+    is blocked, or was cancelled), else running, else pending."""
+    if done:
+        return "done"
+    if failed:
+        return "failed"
+    if any(n in ("failed", "blocked", "cancelled") for n in needs):
+        return "blocked"
+    return "running" if running else "pending"
 
 
 class Reporter(Protocol):
