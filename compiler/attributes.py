@@ -158,6 +158,8 @@ STEP_ATTRIBUTES: tuple[Attribute, ...] = (
         "preemption_retries", "preemption_retries", typed(V.integer, minimum=0, limit=L.RETRIES)
     ),
     Attribute("timeout", "timeout_h", typed(V.duration_h, limit=L.DURATION_H)),
+    # documentation
+    Attribute("description", "description", S.read_description),
 )
 
 WORKFLOW_SHAPES = shapes(WORKFLOW_ATTRIBUTES)

@@ -16,7 +16,14 @@ from exo.compiler import limits as L
 from exo.compiler import values as V
 from exo.compiler.diagnostics import DiagnosticSink, Span, did_you_mean, excerpt
 from exo.compiler.ir import Checkpoint, Duration, InputRef, ReplicaRange, Throughput
-from exo.compiler.names import ENV_NAME_RULE, IMAGE_RULE, env_name_problem, image_problem
+from exo.compiler.names import (
+    ENV_NAME_RULE,
+    IMAGE_RULE,
+    MAX_DESCRIPTION,
+    description_problem,
+    env_name_problem,
+    image_problem,
+)
 from exo.compiler.reading import Reading
 from exo.compiler.scopes import kind_of
 from exo.compiler.syntax import (
@@ -148,6 +155,26 @@ def read_checkpoint(r: Reading, e: Entry, got: Got) -> Checkpoint | None:
         f"'checkpoint' must be batch, none or a duration such as 30m (got {_shown(v)})",
         v.span,
         help=did_you_mean(v.name, ("batch", "none")) if isinstance(v, Ref) else [],
+    )
+    return None
+
+
+def read_description(r: Reading, e: Entry, got: Got) -> str | None:
+    """One line of text; params may be placed in it (``"Summarise {corpus}"``)."""
+    s = V.string(r.sink, "description", r.value(e))
+    if s is None:
+        return None
+    text = r.template(s, runtime=False).replace("{{", "{").replace("}}", "}")
+    problem = description_problem(text)
+    if problem is None:
+        return text
+    r.sink.error(
+        "E211",
+        f"'description' \"{excerpt(text)}\" is not allowed: {problem}",
+        s.span,
+        help=[
+            f"to fix: say what the step does in one line of at most {MAX_DESCRIPTION} characters"
+        ],
     )
     return None
 
