@@ -206,10 +206,9 @@ _TEXT_SPACE = str.maketrans({"\n": " ", "\t": " "})
 
 
 def description_problem(text: str) -> str | None:
-    """Why ``text`` cannot be a step's ``description`` (one line of a report), or None."""
+    """Why ``text`` cannot be a step's ``description`` (one line of a report), or None:
+    the rule of paths (no control characters), at most :data:`MAX_DESCRIPTION` long."""
     if len(text) > MAX_DESCRIPTION:
         return f"it is {len(text)} characters long; the limit is {MAX_DESCRIPTION}"
-    bad = _first_control(text)
-    if bad is not None:
-        return f"it contains {_describe_char(bad)}; a description is one line"
-    return None
+    problem = path_problem(text)
+    return f"{problem}; a description is one line" if problem else None

@@ -285,34 +285,7 @@ def read_throughput(r: Reading, e: Entry, got: Got) -> Throughput | None:
         r.mark(sub.key_span, "perf", sub.key)
         v = r.deref(sub.value)
         if isinstance(v, MapV):
-            table: dict[int, float] = {}
-            for entry in v.entries:
-                b = (
-                    V.integer(sink, "batch size", entry.key, limit=L.BATCH_SIZE)
-                    if isinstance(entry.key, Num)
-                    else None
-                )
-                if not isinstance(entry.key, Num):
-                    sink.error(
-                        "E201",
-                        "type error: throughput map keys are batch sizes (whole numbers)",
-                        entry.key.span,
-                    )
-                rate = V.number(
-                    sink,
-                    f"throughput of {sub.key}",
-                    r.deref(entry.value),
-                    limit=L.THROUGHPUT,
-                )
-                if b is not None and rate is not None:
-                    if b in table:
-                        sink.error(
-                            "E103", f"batch size {b} given twice for {sub.key}", entry.key.span
-                        )
-                    table[b] = rate
-            if not v.entries:
-                sink.error("E202", f"throughput for {sub.key} is empty", v.span)
-            per_batch[sub.key] = dict(sorted(table.items()))
+            per_batch[sub.key] = _rate_table(r, sub.key, v)
         else:
             rate = V.number(sink, f"throughput of {sub.key}", v, limit=L.THROUGHPUT)
             if rate is not None:
@@ -323,6 +296,32 @@ def read_throughput(r: Reading, e: Entry, got: Got) -> Throughput | None:
     if not per_batch and not flat:
         return None  # every entry was refused, and reported
     return Throughput(per_batch=per_batch, flat=flat)
+
+
+def _rate_table(r: Reading, key: str, v: MapV) -> dict[int, float]:
+    """``{ 8: 1.2, 16: 2.0 }``: items per second by batch size, sorted by batch size."""
+    sink = r.sink
+    table: dict[int, float] = {}
+    for entry in v.entries:
+        b = (
+            V.integer(sink, "batch size", entry.key, limit=L.BATCH_SIZE)
+            if isinstance(entry.key, Num)
+            else None
+        )
+        if not isinstance(entry.key, Num):
+            sink.error(
+                "E201",
+                "type error: throughput map keys are batch sizes (whole numbers)",
+                entry.key.span,
+            )
+        rate = V.number(sink, f"throughput of {key}", r.deref(entry.value), limit=L.THROUGHPUT)
+        if b is not None and rate is not None:
+            if b in table:
+                sink.error("E103", f"batch size {b} given twice for {key}", entry.key.span)
+            table[b] = rate
+    if not v.entries:
+        sink.error("E202", f"throughput for {key} is empty", v.span)
+    return dict(sorted(table.items()))
 
 
 def read_duration(r: Reading, e: Entry, got: Got) -> Duration | None:
