@@ -13,8 +13,9 @@ in :mod:`.steps` (step attributes) or below (the workflow's).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from types import MappingProxyType
 from typing import Any
 
@@ -23,6 +24,7 @@ from exo.compiler import steps as S
 from exo.compiler import values as V
 from exo.compiler.ir import CPU_KEY, Quota
 from exo.compiler.reading import Reading, Shape
+from exo.compiler.sourcemap import Path
 from exo.compiler.syntax import Attr, Block, Entry
 
 Read = Callable[[Reading, Entry, Mapping[str, Any]], Any]
@@ -38,6 +40,30 @@ class Attribute:
     #: The field's value when the attribute is not written, from the fields read so far
     #: (None: the IR model's default).
     default: Callable[[Mapping[str, Any]], Any] | None = None
+    #: Its part path in the source map: ``(name,)``.
+    path: Path = dataclass_field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", (self.name,))
+
+
+class AttributeTable:
+    """The rows of one declaration kind, in order, with what lowering looks up in them."""
+
+    __slots__ = ("_defaults", "_position", "rows", "shapes")
+
+    def __init__(self, *rows: Attribute) -> None:
+        self.rows = rows
+        #: Attribute name → how it is written, in the table's order.
+        self.shapes: Mapping[str, Shape] = MappingProxyType({a.name: a.shape for a in rows})
+        self._position = MappingProxyType({a.name: i for i, a in enumerate(rows)})
+        self._defaults = frozenset(i for i, a in enumerate(rows) if a.default is not None)
+
+    def rows_for(self, written: Iterable[str]) -> list[Attribute]:
+        """The rows of the attributes written (names the table knows) and of those with a
+        default, in the table's order."""
+        at = {self._position[n] for n in written if n in self._position} | self._defaults
+        return [self.rows[i] for i in sorted(at)]
 
 
 def typed(reader: Callable[..., Any], **options: Any) -> Read:
@@ -47,11 +73,6 @@ def typed(reader: Callable[..., Any], **options: Any) -> Read:
         return reader(r.sink, e.key, r.value(e), **options)
 
     return read
-
-
-def shapes(table: tuple[Attribute, ...]) -> Mapping[str, Shape]:
-    """Attribute name → how it is written, in the table's order."""
-    return MappingProxyType({a.name: a.shape for a in table})
 
 
 # --- workflow readers -------------------------------------------------------------------
@@ -111,7 +132,7 @@ def _path(r: Reading, e: Entry, got: Mapping[str, Any]) -> str | None:
 
 # --- the tables -------------------------------------------------------------------------
 
-WORKFLOW_ATTRIBUTES: tuple[Attribute, ...] = (
+WORKFLOW_ATTRIBUTES = AttributeTable(
     Attribute("deadline", "deadline_h", typed(V.duration_h, limit=L.DURATION_H)),
     Attribute("budget", "budget_usd", typed(V.money_usd, limit=L.AMOUNT_USD)),
     Attribute("objective", "objective", typed(V.enum, words=("cost", "time"))),
@@ -120,12 +141,12 @@ WORKFLOW_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("quota", "quota", _quota, "block"),
 )
 
-DATASET_ATTRIBUTES: tuple[Attribute, ...] = (
+DATASET_ATTRIBUTES = AttributeTable(
     Attribute("uri", "uri", _path),
     Attribute("items", "items", typed(V.integer, limit=L.ITEMS)),
 )
 
-STEP_ATTRIBUTES: tuple[Attribute, ...] = (
+STEP_ATTRIBUTES = AttributeTable(
     # data flow
     Attribute("input", "input", S.read_input),
     Attribute("after", "after", S.read_after),
@@ -161,7 +182,3 @@ STEP_ATTRIBUTES: tuple[Attribute, ...] = (
     # documentation
     Attribute("description", "description", S.read_description),
 )
-
-WORKFLOW_SHAPES = shapes(WORKFLOW_ATTRIBUTES)
-DATASET_SHAPES = shapes(DATASET_ATTRIBUTES)
-STEP_SHAPES = shapes(STEP_ATTRIBUTES)

@@ -211,7 +211,7 @@ def check_hardware(
             }
             name_span = _at(smap.step(step.name))
             sink.add(missing_entry_warnings(step, catalog, name_span, spans, memo))
-    quota_spans = smap.below("workflow", "quota")
+    quota_spans = smap.below(("workflow",), "quota")
     for key, span in quota_spans.items():
         if key != CPU_KEY and key not in accels:
             _not_offered(sink, key, [*sorted(accels), CPU_KEY], catalog, span, what="quota")

@@ -172,7 +172,7 @@ def catalog_pass(fe: FrontEnd) -> FrontEnd:
     workflow = fe.lowered_program().workflow
     if workflow is None:
         return fe
-    span = fe.lowered_program().source_map.get(("workflow", "catalog"))
+    span = fe.lowered_program().source_map.span(("workflow",), "catalog")
     try:
         if fe.catalog_override is not None:
             catalog = load_catalog(fe.catalog_override, Path.cwd(), given_on_cli=True)

@@ -17,12 +17,9 @@ from typing import Any
 from exo.compiler import values as V
 from exo.compiler.attributes import (
     DATASET_ATTRIBUTES,
-    DATASET_SHAPES,
     STEP_ATTRIBUTES,
-    STEP_SHAPES,
     WORKFLOW_ATTRIBUTES,
-    WORKFLOW_SHAPES,
-    Attribute,
+    AttributeTable,
 )
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.ir import Dataset, ParamValue, Program, Step, Throughput, Workflow
@@ -103,7 +100,7 @@ def lower_program(names: Names) -> LoweredProgram:
         MappingProxyType(steps),
         frozenset(misspelt),
         MappingProxyType(backends),
-        SourceMap.of(d.spans for d in done),
+        SourceMap((d.path, d.spans) for d in done if d.path),
         tuple(x for d in done for x in d.diagnostics),
         tuple(x for d in done for x in d.bad_literal_uses),
         frozenset(x for d in done for x in d.poisoned_uses),
@@ -111,18 +108,18 @@ def lower_program(names: Names) -> LoweredProgram:
 
 
 def read_attributes(
-    r: Reading, attrs: Mapping[str, Entry], table: tuple[Attribute, ...]
+    r: Reading, attrs: Mapping[str, Entry], table: AttributeTable
 ) -> dict[str, Any]:
     """The IR fields of the attributes written, each read by its row of ``table``, in
     the table's order; where each was written goes to the source map."""
     got: dict[str, Any] = {}
-    for a in table:
+    for a in table.rows_for(attrs):
         e = attrs.get(a.name)
         if e is None:
             if a.default is not None:
                 got[a.field] = a.default(got)
             continue
-        r.mark(e.value.span if isinstance(e, Attr) else e.key_span, a.name)
+        r.spans.setdefault(a.path, e.value.span if isinstance(e, Attr) else e.key_span)
         got[a.field] = a.read(r, e, got)
     return got
 
@@ -136,7 +133,7 @@ def lower_workflow(names: Names) -> Lowered[Workflow | None]:
         return r.done(None)
     decl = found[0]
     check_name(r.sink, "workflow", decl.name, decl.name_span)
-    attrs = r.entries(decl.entries, WORKFLOW_SHAPES, "workflow")
+    attrs = r.entries(decl.entries, WORKFLOW_ATTRIBUTES.shapes, "workflow")
     got = read_attributes(r, attrs, WORKFLOW_ATTRIBUTES)
     kw = {"name": decl.name, "loc": r.loc(decl.name_span), **got}
     return r.done(Workflow(**{k: v for k, v in kw.items() if v is not None}))
@@ -186,7 +183,7 @@ def _workflow_decls(r: Reading, names: Names) -> list[Decl]:
 def lower_dataset(names: Names, scope: Scope, decl: Decl) -> Lowered[Dataset]:
     name = scope.prefix + decl.name
     r = Reading(names, scope, ("dataset", name))
-    attrs = r.entries(decl.entries, DATASET_SHAPES, "dataset")
+    attrs = r.entries(decl.entries, DATASET_ATTRIBUTES.shapes, "dataset")
     got = read_attributes(r, attrs, DATASET_ATTRIBUTES)
     return r.done(Dataset(name=name, loc=r.loc(decl.name_span), **got))
 
@@ -194,7 +191,7 @@ def lower_dataset(names: Names, scope: Scope, decl: Decl) -> Lowered[Dataset]:
 def lower_step(names: Names, scope: Scope, decl: Decl) -> Lowered[Step | None]:
     name = scope.prefix + decl.name
     r = Reading(names, scope, ("step", name))
-    attrs = r.entries(decl.entries, STEP_SHAPES, "step")
+    attrs = r.entries(decl.entries, STEP_ATTRIBUTES.shapes, "step")
     if scope.prefix and (problem := decl_name_problem(name, limit=MAX_QUALIFIED_NAME)):
         r.sink.error(
             "E208",

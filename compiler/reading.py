@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
 from exo.compiler.diagnostics import (
@@ -67,8 +68,10 @@ class Lowered(Generic[T]):
 
     value: T
     diagnostics: tuple[Diagnostic, ...] = ()
-    #: (IR path, span) of what was written, for the source map.
-    spans: tuple[tuple[Path, Span], ...] = ()
+    #: The declaration's path in the source map: ``("step", "corpora.clean")``.
+    path: Path = ()
+    #: Where each part of the declaration was written (part path → span).
+    spans: Mapping[Path, Span] = field(default_factory=lambda: MappingProxyType({}))
     #: Where a param holding a bad literal was used (its error is at the literal).
     bad_literal_uses: tuple[Span, ...] = ()
     #: Where a param in a cycle was used (type errors there only repeat E503/E504).
@@ -97,7 +100,7 @@ class Reading:
         #: IR path of the declaration: ``("step", "corpora.clean")``, ``("workflow",)``.
         self.path = path
         self.sink = DiagnosticSink()
-        self.spans: list[tuple[Path, Span]] = []
+        self.spans: dict[Path, Span] = {}
         self.bad_literal_uses: list[Span] = []
         self.poisoned_uses: list[Span] = []
         self.misspelt = False
@@ -106,15 +109,16 @@ class Reading:
         return Lowered(
             value,
             tuple(self.sink.items),
-            tuple(self.spans),
+            self.path,
+            MappingProxyType(self.spans),
             tuple(self.bad_literal_uses),
             tuple(self.poisoned_uses),
             self.misspelt,
         )
 
-    def mark(self, span: Span, *path: str) -> None:
-        """Record where the part ``path`` (below this declaration's) was written."""
-        self.spans.append(((*self.path, *path), span))
+    def mark(self, span: Span, *part: str) -> None:
+        """Record where ``part`` of this declaration was written (the first place)."""
+        self.spans.setdefault(part, span)
 
     def loc(self, span: Span) -> Loc:
         return Loc(file=self.scope.module.key, line=span.line, column=span.column)
@@ -133,7 +137,7 @@ class Reading:
         """Follow a name that refers to a param to the param's value."""
         if not isinstance(v, Ref) or depth > MAX_PARAM_DEPTH:
             return v
-        r = self.resolve(v.name, scope)
+        r = resolve(self.names.scopes, scope or self.scope, v.name)
         if r is None or not isinstance(r.target, Param):
             return v
         if r.key in self.names.params.poisoned:
@@ -156,7 +160,7 @@ class Reading:
             if runtime and part.name in RUNTIME_PLACEHOLDERS:
                 out.append("{" + part.name + "}")
                 continue
-            r = self.resolve(part.name, scope)
+            r = resolve(self.names.scopes, scope, part.name)
             if r is not None and isinstance(r.target, Param):
                 if r.key in self.names.params.poisoned:
                     continue  # a cycle: reported once, at the param (E503/E504)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from typing import NamedTuple
 
 from exo.compiler.diagnostics import Diagnostic, DiagnosticSink, Span, did_you_mean, excerpt
 from exo.compiler.modules import LoadedModule, LoadedProgram
@@ -22,6 +22,10 @@ DECL_KINDS = ("workflow", "dataset", "step", "backend")
 #: A param as a value: (module key, name in that module). Unique, unlike qualified
 #: names (a dotted name in one module may spell an alias's name in another).
 ParamKey = tuple[str, str]
+
+
+# Scopes hold plain dicts typed as read-only ``Mapping``s: nothing writes them once
+# built, and name lookups are the front end's innermost loop.
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +49,9 @@ class Scopes:
         return self.by_module[self.entry]
 
 
-@dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(NamedTuple):
+    """What a name refers to (a named tuple: name lookups are the front end's inner loop)."""
+
     qualified: str
     target: Decl | Param
     scope: Scope
@@ -90,10 +95,8 @@ def build_scopes(prog: LoadedProgram) -> tuple[Scopes, tuple[Diagnostic, ...]]:
                 _declare(sink, module, decls, item, "param")
         for name in decls:
             decl_order.setdefault(prefix + name, len(decl_order))
-        by_module[key] = Scope(module, prefix, MappingProxyType(decls))
-    return Scopes(prog.entry, MappingProxyType(by_module), MappingProxyType(decl_order)), tuple(
-        sink.items
-    )
+        by_module[key] = Scope(module, prefix, decls)
+    return Scopes(prog.entry, by_module, decl_order), tuple(sink.items)
 
 
 def _prefixes(prog: LoadedProgram) -> dict[str, str]:
@@ -148,8 +151,9 @@ def check_name(sink: DiagnosticSink, kind: str, name: str, span: Span) -> None:
 
 def resolve(scopes: Scopes, scope: Scope, name: str, depth: int = 0) -> Resolved | None:
     """What ``name`` written in ``scope`` refers to (through import aliases), or None."""
-    if name in scope.decls:
-        return Resolved(scope.prefix + name, scope.decls[name], scope, name)
+    target = scope.decls.get(name)
+    if target is not None:
+        return Resolved(scope.prefix + name, target, scope, name)
     if depth > 8:
         return None
     for i, ch in enumerate(name):

@@ -44,8 +44,8 @@ def rendered_errors(path: Path) -> str:
 
 
 def test_the_attribute_table_lists_it_last() -> None:
-    assert STEP_ATTRIBUTES[-1].name == "description"
-    assert STEP_ATTRIBUTES[-1].field == "description"
+    assert STEP_ATTRIBUTES.rows[-1].name == "description"
+    assert STEP_ATTRIBUTES.rows[-1].field == "description"
 
 
 def test_a_description_reaches_the_ir_with_params_placed(tmp_path: Path) -> None:
