@@ -158,9 +158,9 @@ def resolve(scopes: Scopes, scope: Scope, name: str, depth: int = 0) -> Resolved
         return None
     for i, ch in enumerate(name):
         if ch == "." and name[:i] in scope.module.imports:
-            target = scopes.by_module.get(scope.module.imports[name[:i]])
-            if target is not None:
-                return resolve(scopes, target, name[i + 1 :], depth + 1)
+            module = scopes.by_module.get(scope.module.imports[name[:i]])
+            if module is not None:
+                return resolve(scopes, module, name[i + 1 :], depth + 1)
     return None
 
 
