@@ -103,6 +103,7 @@ CODES: dict[str, CodeInfo] = _codes(
     ("E208", "name too long"),
     ("E209", "invalid container image reference"),
     ("E210", "invalid path or URI"),
+    ("E211", "invalid description"),
     ("E230", "bad calibration file"),
     ("E301", "step has no performance model"),
     ("E302", "batch size has no throughput entry"),

@@ -1,36 +1,45 @@
 """The front end in one call: files → checked IR (+ the catalog it is planned on).
 
-``compile_file`` runs the stages in order (load and parse every file, resolve
-names, lower to IR, check the graph, propagate item counts, check hardware
-against the catalog) and raises one :class:`CompileError` carrying every
-diagnostic found, together with the source texts needed to render them.
+``compile_file`` loads and parses every file, then runs :data:`PASSES` in order —
+each a pure function from one :class:`FrontEnd` value to the next — and raises one
+:class:`CompileError` carrying every diagnostic found, together with the source
+texts needed to render them:
+
+1. ``scopes``: one scope per module, names declared once (:mod:`.scopes`);
+2. ``overrides``: the ``-p`` values of the entry file's params (:mod:`.overrides`);
+3. ``param_cycles``: params naming params in a cycle or too long a chain (:mod:`.params`);
+4. ``lowering``: every declaration by the attribute table → IR values and the source
+   map (:mod:`.lower`, :mod:`.attributes`, :mod:`.steps`);
+5. ``graph``: cycles, the steps of the workflow in topological order, item counts
+   (:mod:`.checks`);
+6. ``catalog``: the catalog the workflow names, or ``--catalog``;
+7. ``hardware``: what each step names, offered by the catalog (:mod:`.checks`, :mod:`.hints`).
 """
 
 from __future__ import annotations
 
 import gc
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from exo.compiler.accelerators import accelerator_spec
-from exo.compiler.catalog import Catalog, builtin_catalogs_offering, load_catalog
-from exo.compiler.diagnostics import (
-    CompileError,
-    Diagnostic,
-    DiagnosticSink,
-    Severity,
-    Span,
-    sort_diagnostics,
-    suggest,
+from exo.compiler.catalog import Catalog, load_catalog
+from exo.compiler.checks import (
+    check_hardware,
+    dag_order,
+    step_edges,
+    used_datasets,
+    wanted_steps,
+    with_item_counts,
 )
-from exo.compiler.hints import missing_entry_warnings, quota_warnings
-from exo.compiler.ir import CPU_KEY, Dataset, Program, Step
-from exo.compiler.lower import Lowerer, backend_options, dag_checks, program_of
-from exo.compiler.modules import load_program
-from exo.compiler.steps import StepRefs, lower_step
-from exo.compiler.syntax import Decl
+from exo.compiler.diagnostics import CompileError, Diagnostic, Severity, Span, sort_diagnostics
+from exo.compiler.ir import Program, Step
+from exo.compiler.lower import LoweredProgram, lower_program, program_of
+from exo.compiler.modules import LoadedProgram, load_program
+from exo.compiler.overrides import apply_overrides
+from exo.compiler.params import Params, check_params
+from exo.compiler.reading import Names
+from exo.compiler.scopes import Scopes, build_scopes
 
 
 @dataclass(frozen=True)
@@ -59,76 +68,166 @@ def compile_file(
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _compile_file(Path(path), params, catalog, label)
+        path = Path(path)
+        state = FrontEnd(load_program(path, label=label), params or {}, catalog, path)
+        for run in PASSES:
+            state = run(state)
+        return finish(state)
     finally:
         if paused:
             gc.enable()
 
 
-def _compile_file(
-    path: Path,
-    params: Mapping[str, str] | None,
-    catalog: str | None,
-    label: str | None,
-) -> Compiled:
-    sources: dict[str, str] = {}
-    loaded = load_program(path, label=label)
-    sources.update(loaded.sources)
-    lw = Lowerer(loaded, params or {})
-    lw.build_scopes()
-    lw.apply_overrides()
-    lw.check_params()
-    workflow = lw.workflow()
+@dataclass(frozen=True, slots=True)
+class FrontEnd:
+    """What the front end knows so far: each pass returns a new one with its results."""
 
-    datasets: dict[str, Dataset] = {}
-    steps: dict[str, Step] = {}
-    refs: dict[str, StepRefs] = {}
-    backends: dict[str, dict[str, object]] = {}
-    entry = lw.scopes[loaded.entry]
-    for scope in lw.scopes.values():
-        for item in scope.module.syntax.items:
-            if not isinstance(item, Decl) or item.name_span is None:
-                continue
-            if scope.decls.get(item.name) is not item and item.kind in ("dataset", "step"):
-                continue  # a duplicate: already reported
-            if item.kind == "dataset":
-                ds = lw.dataset(scope, item)
-                datasets[ds.name] = ds
-            elif item.kind == "step":
-                lowered = lower_step(lw, scope, item)
-                if lowered is not None:
-                    steps[lowered[0].name] = lowered[0]
-                    refs[lowered[0].name] = lowered[1]
-            elif item.kind == "backend" and scope is entry:
-                if item.name in backends:
-                    lw.sink.error("E102", f"duplicate backend block '{item.name}'", item.name_span)
-                    continue
-                backends[item.name] = backend_options(lw, scope, item.entries)
+    loaded: LoadedProgram
+    overrides: Mapping[str, str]
+    #: ``--catalog``: replaces the workflow's catalog.
+    catalog_override: str | None
+    entry_path: Path
+    #: Everything found so far, in the order found.
+    diagnostics: tuple[Diagnostic, ...] = ()
+    #: Param cycles and over-long chains (E503, E504): the reports that type errors at
+    #: the uses of those params would repeat (those are dropped; these never are).
+    cycle_reports: tuple[Diagnostic, ...] = ()
+    #: Where a param holding a bad literal was used (its error is at the literal).
+    bad_literal_uses: tuple[Span, ...] = ()
+    scopes: Scopes | None = None
+    params: Params = field(default_factory=Params)
+    lowered: LoweredProgram | None = None
+    #: Every lowered step in topological order, None after a cycle.
+    order: tuple[str, ...] | None = None
+    #: The workflow's steps in that order, with item counts propagated.
+    steps: tuple[Step, ...] = ()
+    catalog: Catalog | None = None
+    #: Source texts of the catalogs read, to render their diagnostics.
+    catalog_sources: Mapping[str, str] = field(default_factory=dict)
 
-    # The workflow: entry steps and the imported steps they depend on.
-    edges = [(src, name, span) for name, r in refs.items() for src, span in r.edges if src in steps]
-    order = dag_checks(lw, steps, edges)
-    wanted = _wanted_steps(loaded.entry, steps)
-    ordered = _with_item_counts(lw, order, wanted, steps, datasets, refs) if order else []
+    def names(self) -> Names:
+        assert self.scopes is not None, "the scopes pass runs first"
+        return Names(self.scopes, self.params)
 
-    catalog_obj: Catalog | None = None
-    if workflow is not None:
-        catalog_obj = _load_catalog(
-            lw.sink, workflow.catalog, catalog, path, sources, lw.catalog_span
+    def lowered_program(self) -> LoweredProgram:
+        assert self.lowered is not None, "the lowering pass runs before the checks"
+        return self.lowered
+
+
+def scopes_pass(fe: FrontEnd) -> FrontEnd:
+    scopes, found = build_scopes(fe.loaded)
+    return replace(fe, scopes=scopes, diagnostics=fe.diagnostics + found)
+
+
+def overrides_pass(fe: FrontEnd) -> FrontEnd:
+    done = apply_overrides(fe.names().scopes, fe.overrides)
+    return replace(
+        fe,
+        params=done.value,
+        diagnostics=fe.diagnostics + done.diagnostics,
+        bad_literal_uses=fe.bad_literal_uses + done.bad_literal_uses,
+    )
+
+
+def param_cycles_pass(fe: FrontEnd) -> FrontEnd:
+    poisoned, found = check_params(fe.names().scopes, fe.params)
+    return replace(
+        fe,
+        params=replace(fe.params, poisoned=poisoned),
+        diagnostics=fe.diagnostics + found,
+        cycle_reports=found,
+    )
+
+
+def lowering_pass(fe: FrontEnd) -> FrontEnd:
+    lowered = lower_program(fe.names())
+    return replace(
+        fe,
+        lowered=lowered,
+        diagnostics=fe.diagnostics + lowered.diagnostics,
+        bad_literal_uses=fe.bad_literal_uses + lowered.bad_literal_uses,
+    )
+
+
+def graph_pass(fe: FrontEnd) -> FrontEnd:
+    lp = fe.lowered_program()
+    edges = step_edges(lp.steps, lp.source_map)
+    order, found = dag_order(fe.names().scopes.decl_order, lp.steps, edges)
+    steps: list[Step] = []
+    if order:
+        wanted = wanted_steps(fe.loaded.entry, lp.steps)
+        steps, counted = with_item_counts(
+            order, wanted, lp.steps, lp.datasets, lp.misspelt, lp.source_map
         )
-    if catalog_obj is not None:
-        check_hardware(lw.sink, ordered, refs, catalog_obj, lw)
+        found += counted
+    return replace(
+        fe,
+        order=None if order is None else tuple(order),
+        steps=tuple(steps),
+        diagnostics=fe.diagnostics + found,
+    )
 
-    found = with_literal_errors(loaded.literal_errors, lw.diagnostics(), lw.bad_literal_uses)
+
+def catalog_pass(fe: FrontEnd) -> FrontEnd:
+    workflow = fe.lowered_program().workflow
+    if workflow is None:
+        return fe
+    span = fe.lowered_program().source_map.span(("workflow",), "catalog")
+    try:
+        if fe.catalog_override is not None:
+            catalog = load_catalog(fe.catalog_override, Path.cwd(), given_on_cli=True)
+        else:
+            catalog = load_catalog(workflow.catalog, fe.entry_path.resolve().parent, ref_span=span)
+    except CompileError as e:
+        return replace(
+            fe,
+            diagnostics=fe.diagnostics + tuple(e.diagnostics),
+            catalog_sources={**fe.catalog_sources, **e.sources},
+        )
+    return replace(fe, catalog=catalog)
+
+
+def hardware_pass(fe: FrontEnd) -> FrontEnd:
+    if fe.catalog is None:
+        return fe
+    lp = fe.lowered_program()
+    cleanly = not any(d.severity is Severity.ERROR for d in fe.diagnostics)
+    found = check_hardware(
+        list(fe.steps), lp.misspelt, lp.source_map, fe.catalog, lowered_cleanly=cleanly
+    )
+    return replace(fe, diagnostics=fe.diagnostics + found)
+
+
+Pass = Callable[[FrontEnd], FrontEnd]
+
+#: The front end's passes, in order (see the module's docstring).
+PASSES: tuple[Pass, ...] = (
+    scopes_pass,
+    overrides_pass,
+    param_cycles_pass,
+    lowering_pass,
+    graph_pass,
+    catalog_pass,
+    hardware_pass,
+)
+
+
+def finish(fe: FrontEnd) -> Compiled:
+    """The checked program, or one :class:`CompileError` with every error found."""
+    sources = {**fe.loaded.sources, **fe.catalog_sources}
+    lp = fe.lowered_program()
+    repeats = lp.poisoned_uses
+    kept = [d for d in fe.diagnostics if d.span not in repeats or d in fe.cycle_reports]
+    found = with_literal_errors(fe.loaded.literal_errors, kept, list(fe.bad_literal_uses))
     failed = any(d.severity is Severity.ERROR for d in found)
-    if failed or workflow is None or catalog_obj is None or order is None:
+    workflow = lp.workflow
+    if failed or workflow is None or fe.catalog is None or fe.order is None:
         found = found or [Diagnostic("E901", "compilation failed without a diagnostic")]
         raise CompileError(sort_diagnostics(found), sources)
-    program = program_of(
-        lw, workflow, _used_datasets(datasets, ordered, loaded.entry), ordered, backends
-    )
-    warnings = tuple(sort_diagnostics(d for d in lw.sink.items if d.severity is Severity.WARNING))
-    return Compiled(program, catalog_obj, path.resolve().parent, sources, warnings)
+    datasets = used_datasets(lp.datasets, list(fe.steps), fe.loaded.entry)
+    program = program_of(fe.names(), workflow, datasets, fe.steps, lp.backends)
+    warnings = tuple(sort_diagnostics(d for d in fe.diagnostics if d.severity is Severity.WARNING))
+    return Compiled(program, fe.catalog, fe.entry_path.resolve().parent, sources, warnings)
 
 
 def with_literal_errors(
@@ -149,199 +248,4 @@ def _overlap(a: Span, b: Span) -> bool:
         a.file == b.file
         and (a.line, a.column) < (b.end_line, b.end_column)
         and (b.line, b.column) < (a.end_line, a.end_column)
-    )
-
-
-def _with_item_counts(
-    lw: Lowerer,
-    order: list[str],
-    wanted: set[str],
-    steps: dict[str, Step],
-    datasets: dict[str, Dataset],
-    refs: dict[str, StepRefs],
-) -> list[Step]:
-    """The wanted steps in topological order, each with its item count propagated along
-    ``input``; E306 for a throughput step without one. A step with an unknown attribute
-    (perhaps a misspelt ``input`` or ``items``) has an unknown count rather than none,
-    and so have the steps that read from it: no knock-on E306 for them."""
-    items: dict[str, int | None] = {}
-    unknown: set[str] = set()
-    ordered: list[Step] = []
-    for name in order:
-        if name not in wanted:
-            continue
-        step = steps[name]
-        n = step.items
-        if n is None and step.input is not None:
-            if step.input.kind == "dataset":
-                n = datasets[step.input.name].items
-            else:
-                n = items.get(step.input.name)
-                if n is None and step.input.name in unknown:
-                    unknown.add(name)
-        if n is None and refs[name].misspelt:
-            unknown.add(name)
-        items[name] = n
-        if (
-            step.throughput is not None
-            and n is None
-            and name not in unknown
-            and not refs[name].items_written
-        ):
-            lw.sink.error(
-                "E306",
-                f"step '{name}' has a throughput but no item count",
-                refs[name].name_span,
-                help=[
-                    "to fix: set items = N, or take input from a dataset with items "
-                    "(or from a step that has them)",
-                ],
-            )
-        ordered.append(step.model_copy(update={"items": n}) if n != step.items else step)
-    return ordered
-
-
-def _wanted_steps(entry_key: str, steps: dict[str, Step]) -> set[str]:
-    """Steps of the entry file, and the imported steps they depend on."""
-    wanted = {n for n, s in steps.items() if s.loc is not None and s.loc.file == entry_key}
-    stack = list(wanted)
-    while stack:
-        for p in steps[stack.pop()].predecessors():
-            if p in steps and p not in wanted:
-                wanted.add(p)
-                stack.append(p)
-    return wanted
-
-
-def _used_datasets(
-    datasets: dict[str, Dataset], steps: list[Step], entry_key: str
-) -> dict[str, Dataset]:
-    """Datasets of the entry file, and the imported datasets the workflow reads."""
-    used = {s.input.name for s in steps if s.input is not None and s.input.kind == "dataset"}
-    return {
-        n: d
-        for n, d in sorted(datasets.items())
-        if n in used or (d.loc is not None and d.loc.file == entry_key)
-    }
-
-
-def _load_catalog(
-    sink: DiagnosticSink,
-    ref: str,
-    override: str | None,
-    entry: Path,
-    sources: dict[str, str],
-    span: Span | None,
-) -> Catalog | None:
-    try:
-        if override is not None:
-            return load_catalog(override, Path.cwd(), given_on_cli=True)
-        return load_catalog(ref, entry.resolve().parent, ref_span=span)
-    except CompileError as e:
-        sources.update(e.sources)
-        sink.add(e.diagnostics)
-        return None
-
-
-def check_hardware(
-    sink: DiagnosticSink,
-    steps: list[Step],
-    refs: dict[str, StepRefs],
-    catalog: Catalog,
-    lw: Lowerer,
-) -> None:
-    """Accelerators, instance types, perf keys and quotas must exist in the catalog."""
-    accels = catalog.accelerators()
-    types = catalog.instance_types()
-    offered = sorted(accels | types)
-    memo: dict[tuple[object, ...], dict[str, list[str]]] = {}
-    # "will not be considered" (E308) only for a file that lowered cleanly: after an
-    # error (a refused throughput or duration entry) it would only repeat that error.
-    lowered_cleanly = not sink.has_errors
-    for step in steps:
-        r = refs.get(step.name)
-        if r is None:
-            continue
-        for name in step.accelerators:
-            if name in accels or name in types:
-                continue
-            span = r.accelerator_spans.get(name)
-            _not_offered(sink, name, offered, catalog, span)
-        usable = set(step.accelerators) | {
-            i.instance_type for i in catalog.instances if i.accelerator in step.accelerators
-        }
-        if not step.accelerators:
-            usable = {CPU_KEY} | {
-                i.instance_type for i in catalog.instances if i.accelerator is None
-            }
-        keys: set[str] = set()
-        if step.throughput is not None:
-            keys |= step.throughput.keys()
-        if step.duration is not None:
-            keys |= set(step.duration.per_key)
-        for key in sorted(keys):
-            if key in usable or r.misspelt:
-                continue
-            span = r.perf_key_spans.get(key)
-            if key in accels or key in types or key == CPU_KEY:
-                what = "accelerators" if step.accelerators else "a CPU-only step"
-                hint = (
-                    f"to fix: add {key} to accelerators, or remove this entry"
-                    if step.accelerators
-                    else "to fix: a CPU-only step measures throughput as cpu = N"
-                )
-                sink.error(
-                    "E307",
-                    f"'{key}' has a performance entry but the step cannot run on it ({what})",
-                    span,
-                    help=[hint],
-                )
-            else:
-                _not_offered(sink, key, sorted(usable), catalog, span)
-        if lowered_cleanly and not r.misspelt:
-            sink.add(missing_entry_warnings(step, catalog, r.name_span, r.accelerator_spans, memo))
-    for key, span in lw.quota_spans.items():
-        if key != CPU_KEY and key not in accels:
-            _not_offered(sink, key, [*sorted(accels), CPU_KEY], catalog, span, what="quota")
-    sink.add(quota_warnings(steps, catalog, lw.quota_spans))
-
-
-def _not_offered(
-    sink: DiagnosticSink,
-    name: str,
-    offered: list[str],
-    catalog: Catalog,
-    span: Span | None,
-    *,
-    what: str = "accelerator or instance type",
-) -> None:
-    """E403. A name another built-in catalog offers is not misspelt: say where it is
-    offered instead of suggesting a neighbour by spelling (``A10G`` is not ``A100``)."""
-    spec = accelerator_spec(name)
-    canonical = spec.name if spec is not None and spec.name != name else None
-    elsewhere = [
-        c
-        for c in builtin_catalogs_offering(canonical or name)
-        if c != catalog.name and not (canonical and canonical in offered)
-    ]
-    if canonical is not None and canonical in offered:
-        help = [f"did you mean `{canonical}`?"]
-    elif elsewhere:
-        shown = canonical or name
-        where = ", ".join(f"`{c}`" for c in elsewhere)
-        help = [
-            f"`{shown}` is offered by the built-in catalog{'s' if len(elsewhere) > 1 else ''} "
-            f"{where}: use it (catalog = {json.dumps(elsewhere[0])}, or --catalog "
-            f"{elsewhere[0]}), or pick what this catalog offers",
-        ]
-    elif spec is not None:
-        help = [f"no built-in catalog offers `{spec.name}`; add it to a catalog CSV of your own"]
-    else:
-        match = suggest(name, offered)
-        help = [f"did you mean `{match}`?"] if match else []
-    sink.error(
-        "E403",
-        f"{what} '{name}' is not offered by the catalog '{catalog.name}'",
-        span,
-        help=[*help, "offered: " + ", ".join(offered)],
     )

@@ -161,6 +161,9 @@ class Step(Frozen):
     retries: int = 0
     preemption_retries: int = 10
     timeout_h: float | None = None
+    # documentation: what the step does, in a line (reports); absent from the IR's
+    # JSON when not written, so that the IR of a program without one is unchanged
+    description: str | None = Field(default=None, exclude_if=lambda v: v is None)
     loc: Loc | None = None
 
     @field_validator("env", "secrets")

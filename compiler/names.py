@@ -50,6 +50,8 @@ MAX_IMAGE_REFERENCE = 512
 
 #: Longest path or URI (``catalog``, ``output``, a dataset's ``uri``).
 MAX_PATH = 4096
+#: Longest step ``description`` (characters): a line of a report.
+MAX_DESCRIPTION = 200
 #: Longest free-text catalog cell (``source``, ``note``).
 MAX_TEXT_CELL = 500
 
@@ -201,3 +203,12 @@ def text_problem(text: str, *, limit: int = MAX_TEXT_CELL) -> str | None:
 
 
 _TEXT_SPACE = str.maketrans({"\n": " ", "\t": " "})
+
+
+def description_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a step's ``description`` (one line of a report), or None:
+    the rule of paths (no control characters), at most :data:`MAX_DESCRIPTION` long."""
+    if len(text) > MAX_DESCRIPTION:
+        return f"it is {len(text)} characters long; the limit is {MAX_DESCRIPTION}"
+    problem = path_problem(text)
+    return f"{problem}; a description is one line" if problem else None

@@ -12,19 +12,30 @@ cycle). Linear in the number of params and references.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from exo.compiler.diagnostics import Span
+from exo.compiler.diagnostics import Diagnostic, DiagnosticSink, Span
+from exo.compiler.scopes import ParamKey, Scopes, resolve
 from exo.compiler.syntax import ListV, MapV, Param, RangeV, Ref, Str, Value
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from exo.compiler.lower import Lowerer, Scope
-
 #: Longest chain of params naming params (``a = b``, ``b = c`` ... is a chain of 3).
 MAX_PARAM_DEPTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The params' values as lowering reads them."""
+
+    #: Values given with ``-p`` (each param's declared value is in its declaration).
+    values: Mapping[ParamKey, Value] = field(default_factory=lambda: MappingProxyType({}))
+    #: Params in a cycle or an over-long chain, or leading into one: nothing to look up.
+    poisoned: frozenset[ParamKey] = frozenset()
 
 
 def references(value: Value) -> Iterator[tuple[str, Span]]:
@@ -48,33 +59,37 @@ def references(value: Value) -> Iterator[tuple[str, Span]]:
                 pass
 
 
-def check_params(lw: Lowerer) -> set[int]:
-    """Report cycles and over-long chains; return the ``id`` of every param in one.
+def check_params(
+    scopes: Scopes, params: Params
+) -> tuple[frozenset[ParamKey], tuple[Diagnostic, ...]]:
+    """Report cycles and over-long chains; return every param in one (or leading into one).
 
     Most programs have no param naming a param: then there is nothing to check, and the
     graph library is not loaded."""
-    named: dict[int, tuple[str, Param]] = {}
-    nodes: dict[int, None] = {}  # in the order first seen, as a param or as a reference
-    edges: list[tuple[int, int]] = []
-    for scope in lw.scopes.values():
+    named: dict[ParamKey, tuple[str, Param]] = {}
+    nodes: dict[ParamKey, None] = {}  # in the order first seen, as a param or as a reference
+    edges: list[tuple[ParamKey, ParamKey]] = []
+    for scope in scopes.by_module.values():
         for name, decl in scope.decls.items():
             if not isinstance(decl, Param):
                 continue
-            named[id(decl)] = (scope.prefix + name, decl)
-            nodes.setdefault(id(decl))
-            for ref, _span in references(lw.param_values.get(id(decl), decl.value)):
-                target = _param(lw, scope, ref)
-                if target is not None:
-                    nodes.setdefault(id(target))
-                    edges.append((id(decl), id(target)))
+            key = (scope.module.key, name)
+            named[key] = (scope.prefix + name, decl)
+            nodes.setdefault(key)
+            for ref, _span in references(params.values.get(key, decl.value)):
+                r = resolve(scopes, scope, ref)
+                if r is not None and isinstance(r.target, Param):
+                    nodes.setdefault(r.key)
+                    edges.append((key, r.key))
     if not edges:
-        return set()
+        return frozenset(), ()
     import networkx as nx
 
-    graph: nx.DiGraph[int] = nx.DiGraph()
+    sink = DiagnosticSink()
+    graph: nx.DiGraph[ParamKey] = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)
-    poisoned: set[int] = set()
+    poisoned: set[ParamKey] = set()
     order = {node: i for i, node in enumerate(graph.nodes)}
     for comp in nx.strongly_connected_components(graph):
         first = min(comp, key=order.__getitem__)
@@ -85,13 +100,13 @@ def check_params(lw: Lowerer) -> set[int]:
         back = min(sub.successors(first), key=order.__getitem__)
         cycle = [first, *nx.shortest_path(sub, back, first)]
         names = [named[n][0] for n in cycle]
-        lw.sink.error(
+        sink.error(
             "E503",
             f"parameter cycle: {' -> '.join(names)}",
             named[first][1].name_span,
             help=["to fix: give one of these params a value instead of another param's name"],
         )
-    poisoned |= _too_deep(lw, graph, named, poisoned)
+    poisoned |= _too_deep(sink, graph, named, poisoned)
     # A param that leads into a cycle cannot be looked up either (reported at the cycle).
     stack = list(poisoned)
     while stack:
@@ -99,22 +114,20 @@ def check_params(lw: Lowerer) -> set[int]:
             if p not in poisoned:
                 poisoned.add(p)
                 stack.append(p)
-    return poisoned
-
-
-def _param(lw: Lowerer, scope: Scope, name: str) -> Param | None:
-    r = lw.resolve(scope, name)
-    return r.target if r is not None and isinstance(r.target, Param) else None
+    return frozenset(poisoned), tuple(sink.items)
 
 
 def _too_deep(
-    lw: Lowerer, graph: nx.DiGraph[int], named: dict[int, tuple[str, Param]], cyclic: set[int]
-) -> set[int]:
+    sink: DiagnosticSink,
+    graph: nx.DiGraph[ParamKey],
+    named: dict[ParamKey, tuple[str, Param]],
+    cyclic: set[ParamKey],
+) -> set[ParamKey]:
     """Params at the head of a chain longer than :data:`MAX_PARAM_DEPTH` (reported once each)."""
     import networkx as nx
 
     dag = graph.subgraph(n for n in graph.nodes if n not in cyclic)
-    depth: dict[int, int] = {}
+    depth: dict[ParamKey, int] = {}
     for node in reversed(list(nx.topological_sort(dag))):
         below = [depth[s] for s in dag.successors(node) if s in depth]
         depth[node] = 1 + max(below, default=0)
@@ -123,7 +136,7 @@ def _too_deep(
         if depth[node] != MAX_PARAM_DEPTH + 1:
             continue  # reported at the param where the chain first gets too long
         name, param = named[node]
-        lw.sink.error(
+        sink.error(
             "E504",
             f"param '{name}' starts a chain of {depth[node]} params naming params; "
             f"at most {MAX_PARAM_DEPTH} are followed",

@@ -16,11 +16,12 @@ ends no later than it did), which is how exact solver schedules are cleaned up.
 from __future__ import annotations
 
 import bisect
-import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from exo.compiler.toposort import kahn_order
 
 #: Two times closer than this (hours) are equal when checking a schedule (3.6 µs).
 TIME_EPS = 1e-9
@@ -54,18 +55,7 @@ def priority_order(jobs: Jobs, priority: Sequence[float]) -> list[int]:
 
     Ties are broken by position, so the order is deterministic.
     """
-    succ = jobs.successors()
-    indeg = [len(ps) for ps in jobs.preds]
-    ready = [(priority[i], i) for i in range(jobs.size) if indeg[i] == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        _, i = heapq.heappop(ready)
-        order.append(i)
-        for j in succ[i]:
-            indeg[j] -= 1
-            if indeg[j] == 0:
-                heapq.heappush(ready, (priority[j], j))
+    order = kahn_order(jobs.successors(), [len(ps) for ps in jobs.preds], priority)
     if len(order) != jobs.size:
         raise ValueError("the precedence graph has a cycle")
     return order

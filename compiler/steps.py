@@ -1,23 +1,31 @@
-"""Lowering and validating ``step`` declarations (DESIGN §2 step attributes)."""
+"""Reading ``step`` attributes and the step rules (DESIGN §2 step attributes).
+
+Each reader takes the :class:`Reading` of its step, the attribute as written and
+the IR fields read so far (in the order of the attribute table,
+:data:`exo.compiler.attributes.STEP_ATTRIBUTES`), and returns the IR value or
+``None`` after reporting why. :func:`performance_rules` checks what holds
+between attributes once all are read.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from exo.compiler import limits as L
 from exo.compiler import values as V
 from exo.compiler.diagnostics import DiagnosticSink, Span, did_you_mean, excerpt
-from exo.compiler.ir import Checkpoint, Duration, InputRef, ReplicaRange, Step, Throughput
-from exo.compiler.lower import STEP_ATTRS, Lowerer, Scope, check_path
+from exo.compiler.ir import Checkpoint, Duration, InputRef, ReplicaRange, Throughput
 from exo.compiler.names import (
     ENV_NAME_RULE,
     IMAGE_RULE,
-    MAX_QUALIFIED_NAME,
-    decl_name_problem,
+    MAX_DESCRIPTION,
+    description_problem,
     env_name_problem,
     image_problem,
 )
+from exo.compiler.reading import Reading
+from exo.compiler.scopes import kind_of
 from exo.compiler.syntax import (
     Attr,
     Block,
@@ -33,175 +41,142 @@ from exo.compiler.syntax import (
     describe,
 )
 
-
-@dataclass
-class StepRefs:
-    """Spans kept for checks that need the whole program (graph, catalog)."""
-
-    name_span: Span
-    edges: list[tuple[str, Span]] = field(default_factory=list)
-    accelerator_spans: dict[str, Span] = field(default_factory=dict)
-    perf_key_spans: dict[str, Span] = field(default_factory=dict)
-    input_span: Span | None = None
-    misspelt: bool = False
-    #: ``items`` is written (even when its value was refused): no "no item count".
-    items_written: bool = False
+Got = Mapping[str, Any]
 
 
-def lower_step(lw: Lowerer, scope: Scope, decl: Decl) -> tuple[Step, StepRefs] | None:
-    sink = lw.sink
-    before = len(sink.items)
-    attrs = lw.entries(decl, STEP_ATTRS, "step")
-    name = scope.prefix + decl.name
-    refs = StepRefs(decl.name_span)
-    if scope.prefix and (problem := decl_name_problem(name, limit=MAX_QUALIFIED_NAME)):
-        sink.error(
-            "E208",
-            f"the qualified name of step '{decl.name}' is too long: {problem}",
-            decl.name_span,
-            help=["to fix: import the module under a shorter name (import ... as NAME)"],
-        )
-    # A misspelt attribute makes later hardware checks guess wrong: skip them.
-    refs.misspelt = any(d.code == "E104" for d in sink.items[before:])
-    kw: dict[str, Any] = {"name": name, "loc": lw.loc(scope, decl.name_span)}
+def read_input(r: Reading, e: Entry, got: Got) -> InputRef | None:
+    ref = _reference(r, r.value(e), "input", ("dataset", "step"))
+    return InputRef(kind=ref[0], name=ref[1]) if ref is not None else None
 
-    def val(key: str) -> Value:
-        return lw.value(scope, attrs[key])
 
-    # data flow
-    if "input" in attrs:
-        v = val("input")
-        r = _reference(lw, scope, v, "input", ("dataset", "step"))
-        if r is not None:
-            kind, qname = r
-            kw["input"] = InputRef(kind=kind, name=qname)
-            refs.input_span = v.span
-            if kind == "step":
-                refs.edges.append((qname, v.span))
-    if "after" in attrs:
-        items = V.items_of(sink, "after", val("after"))
-        after: list[str] = []
-        for it in items or ():
-            r = _reference(lw, scope, lw.deref(scope, it), "after", ("step",))
-            if r is not None and r[1] not in after:
-                after.append(r[1])
-                refs.edges.append((r[1], it.span))
-        kw["after"] = tuple(after)
-    if "items" in attrs:
-        kw["items"] = V.integer(sink, "items", val("items"), limit=L.ITEMS)
-        refs.items_written = True
-    if "output" in attrs:
-        s = V.string(sink, "output", val("output"))
-        kw["output"] = check_path(lw, "output", s, lw.template(scope, s)) if s else None
-    # execution
-    if "image" in attrs:
-        s = V.string(sink, "image", val("image"))
-        kw["image"] = _image(sink, s, lw.template(scope, s)) if s else None
-    if "command" in attrs:
-        lst = V.string_list(sink, "command", val("command"))
-        if lst is not None:
-            if not lst:
-                sink.error("E202", "'command' is empty", val("command").span)
-            kw["command"] = tuple(lw.template(scope, s) for s in lst)
-    if "env" in attrs:
-        kw["env"] = _env(lw, scope, attrs["env"])
-    if "secrets" in attrs:
-        lst = V.string_list(sink, "secrets", val("secrets"))
-        if lst is not None:
-            ok = [s for s in lst if env_name_ok(sink, "secret", s.text, s.span)]
-            for s in ok:
-                if s.text in kw.get("env", {}):
-                    sink.error(
-                        "E207",
-                        f"'{s.text}' is both a secret and an `env` entry",
-                        s.span,
-                        help=["to fix: keep one of them; a secret's value comes from the runner"],
-                    )
-            kw["secrets"] = tuple(dict.fromkeys(s.text for s in ok))
-    # hardware
-    if "accelerators" in attrs:
-        names = V.name_list(sink, "accelerators", val("accelerators"))
-        if names is not None:
-            if not names:
-                sink.error(
-                    "E202",
-                    "'accelerators' is empty",
-                    val("accelerators").span,
-                    help=["to fix: remove it for a CPU-only step, or list accelerator types"],
-                )
-            kw["accelerators"] = tuple(dict.fromkeys(n for n, _ in names))
-            for n, v in names:
-                refs.accelerator_spans.setdefault(n, v.span)
-    has_accel = bool(kw.get("accelerators"))
-    if "gpus" in attrs:
-        g = V.integer(sink, "gpus", val("gpus"), limit=L.GPUS)
-        if g is not None and not has_accel and "accelerators" not in attrs:
-            sink.error(
-                "E201",
-                "'gpus' is set but the step lists no accelerators",
-                attrs["gpus"].key_span,
-                help=["to fix: add accelerators = [A100, ...] or remove gpus"],
-            )
-        kw["gpus"] = g
-    elif has_accel:
-        kw["gpus"] = 1
-    if "cpu" in attrs:
-        kw["cpu"] = V.integer(sink, "cpu", val("cpu"), limit=L.CPUS)
-    if "memory" in attrs:
-        kw["memory_gib"] = V.size_gib(sink, "memory", val("memory"), limit=L.SIZE_GIB)
-    # performance model
-    if "throughput" in attrs:
-        kw["throughput"] = _throughput(lw, scope, attrs["throughput"], refs)
-    if "duration" in attrs:
-        kw["duration"] = _duration(lw, scope, attrs["duration"], refs)
-    if "startup" in attrs:
-        kw["startup_h"] = V.duration_h(
-            sink, "startup", val("startup"), positive=False, limit=L.DURATION_H
-        )
-    # choices
-    if "batch_sizes" in attrs:
-        bs = V.int_list(sink, "batch_sizes", val("batch_sizes"), limit=L.BATCH_SIZE)
-        if bs is not None:
-            kw["batch_sizes"] = tuple(dict.fromkeys(b for b, _ in bs))
-            _check_batches(lw, bs, kw.get("throughput"))
-    if "replicas" in attrs:
-        rv = val("replicas")
-        if isinstance(rv, RangeV):  # bounds may name params: replicas = 1..max_replicas
-            rv = RangeV(rv.span, _bound(lw, scope, rv.low), _bound(lw, scope, rv.high))
-        rr = V.int_range(sink, "replicas", rv, limit=L.REPLICAS)
-        if rr is not None:
-            kw["replicas"] = ReplicaRange(min=rr[0], max=rr[1])
-    if "model_memory" in attrs:
-        kw["model_memory_gib"] = V.size_gib(
-            sink, "model_memory", val("model_memory"), limit=L.SIZE_GIB
-        )
-    if "memory_per_item" in attrs:
-        kw["memory_per_item_gib"] = V.size_gib(
-            sink, "memory_per_item", val("memory_per_item"), limit=L.SIZE_GIB
-        )
-    # preemption and failure
-    if "spot" in attrs:
-        kw["spot"] = V.enum(sink, "spot", val("spot"), ("allowed", "never", "only"))
-    if "checkpoint" in attrs:
-        kw["checkpoint"] = _checkpoint(lw, val("checkpoint"))
-    if "retries" in attrs:
-        kw["retries"] = V.integer(sink, "retries", val("retries"), minimum=0, limit=L.RETRIES)
-    if "preemption_retries" in attrs:
-        kw["preemption_retries"] = V.integer(
-            sink, "preemption_retries", val("preemption_retries"), minimum=0, limit=L.RETRIES
-        )
-    if "timeout" in attrs:
-        kw["timeout_h"] = V.duration_h(sink, "timeout", val("timeout"), limit=L.DURATION_H)
+def read_after(r: Reading, e: Entry, got: Got) -> tuple[str, ...]:
+    after: list[str] = []
+    for it in V.items_of(r.sink, "after", r.value(e)) or ():
+        ref = _reference(r, r.deref(it), "after", ("step",))
+        if ref is not None and ref[1] not in after:
+            after.append(ref[1])
+            r.mark(it.span, "after", ref[1])
+    return tuple(after)
 
-    _performance_rules(lw, decl, attrs, kw)
-    clean = {k: v for k, v in kw.items() if v is not None}
-    if "throughput" in clean and "batch_sizes" not in clean:
-        tp: Throughput = clean["throughput"]
-        clean["batch_sizes"] = tuple(sorted({b for t in tp.per_batch.values() for b in t}))
-    try:
-        return Step(**clean), refs
-    except ValueError:  # pragma: no cover - every field was validated above
+
+def read_output(r: Reading, e: Entry, got: Got) -> str | None:
+    s = V.string(r.sink, "output", r.value(e))
+    return r.path_text("output", s) if s else None
+
+
+def read_image(r: Reading, e: Entry, got: Got) -> str | None:
+    s = V.string(r.sink, "image", r.value(e))
+    return _image(r.sink, s, r.template(s)) if s else None
+
+
+def read_command(r: Reading, e: Entry, got: Got) -> tuple[str, ...] | None:
+    lst = V.string_list(r.sink, "command", r.value(e))
+    if lst is None:
         return None
+    if not lst:
+        r.sink.error("E202", "'command' is empty", r.value(e).span)
+    return tuple(r.template(s) for s in lst)
+
+
+def read_secrets(r: Reading, e: Entry, got: Got) -> tuple[str, ...] | None:
+    lst = V.string_list(r.sink, "secrets", r.value(e))
+    if lst is None:
+        return None
+    ok = [s for s in lst if env_name_ok(r.sink, "secret", s.text, s.span)]
+    for s in ok:
+        if s.text in (got.get("env") or {}):
+            r.sink.error(
+                "E207",
+                f"'{s.text}' is both a secret and an `env` entry",
+                s.span,
+                help=["to fix: keep one of them; a secret's value comes from the runner"],
+            )
+    return tuple(dict.fromkeys(s.text for s in ok))
+
+
+def read_accelerators(r: Reading, e: Entry, got: Got) -> tuple[str, ...] | None:
+    names = V.name_list(r.sink, "accelerators", r.value(e))
+    if names is None:
+        return None
+    if not names:
+        r.sink.error(
+            "E202",
+            "'accelerators' is empty",
+            r.value(e).span,
+            help=["to fix: remove it for a CPU-only step, or list accelerator types"],
+        )
+    for n, v in names:
+        r.mark(v.span, "accelerators", n)
+    return tuple(dict.fromkeys(n for n, _ in names))
+
+
+def read_gpus(r: Reading, e: Entry, got: Got) -> int | None:
+    g = V.integer(r.sink, "gpus", r.value(e), limit=L.GPUS)
+    if g is not None and "accelerators" not in got:
+        r.sink.error(
+            "E201",
+            "'gpus' is set but the step lists no accelerators",
+            e.key_span,
+            help=["to fix: add accelerators = [A100, ...] or remove gpus"],
+        )
+    return g
+
+
+def default_gpus(got: Got) -> int | None:
+    """One device per replica on a step that lists accelerators and does not say."""
+    return 1 if got.get("accelerators") else None
+
+
+def read_batch_sizes(r: Reading, e: Entry, got: Got) -> tuple[int, ...] | None:
+    bs = V.int_list(r.sink, "batch_sizes", r.value(e), limit=L.BATCH_SIZE)
+    if bs is None:
+        return None
+    _check_batches(r.sink, bs, got.get("throughput"))
+    return tuple(dict.fromkeys(b for b, _ in bs))
+
+
+def read_replicas(r: Reading, e: Entry, got: Got) -> ReplicaRange | None:
+    rv = r.value(e)
+    if isinstance(rv, RangeV):  # bounds may name params: replicas = 1..max_replicas
+        rv = RangeV(rv.span, _bound(r, rv.low), _bound(r, rv.high))
+    rr = V.int_range(r.sink, "replicas", rv, limit=L.REPLICAS)
+    return ReplicaRange(min=rr[0], max=rr[1]) if rr is not None else None
+
+
+def read_checkpoint(r: Reading, e: Entry, got: Got) -> Checkpoint | None:
+    v = r.value(e)
+    if isinstance(v, DurationLit):
+        h = V.duration_h(r.sink, "checkpoint", v, limit=L.DURATION_H)
+        return Checkpoint(kind="interval", interval_h=h) if h is not None else None
+    if isinstance(v, Ref) and v.name in ("batch", "none"):
+        return Checkpoint(kind=v.name)
+    r.sink.error(
+        "E204",
+        f"'checkpoint' must be batch, none or a duration such as 30m (got {_shown(v)})",
+        v.span,
+        help=did_you_mean(v.name, ("batch", "none")) if isinstance(v, Ref) else [],
+    )
+    return None
+
+
+def read_description(r: Reading, e: Entry, got: Got) -> str | None:
+    """One line of text; params may be placed in it (``"Summarise {corpus}"``)."""
+    s = V.string(r.sink, "description", r.value(e))
+    if s is None:
+        return None
+    text = r.template(s, runtime=False).replace("{{", "{").replace("}}", "}")
+    problem = description_problem(text)
+    if problem is None:
+        return text
+    r.sink.error(
+        "E211",
+        f"'description' \"{excerpt(text)}\" is not allowed: {problem}",
+        s.span,
+        help=[
+            f"to fix: say what the step does in one line of at most {MAX_DESCRIPTION} characters"
+        ],
+    )
+    return None
 
 
 def env_name_ok(sink: DiagnosticSink, what: str, name: str, span: Span) -> bool:
@@ -231,64 +206,62 @@ def _image(sink: DiagnosticSink, s: Str, text: str) -> str | None:
     return None
 
 
-def _bound(lw: Lowerer, scope: Scope, v: Num | Ref) -> Num | Ref:
-    d = lw.deref(scope, v)
+def _bound(r: Reading, v: Num | Ref) -> Num | Ref:
+    d = r.deref(v)
     if isinstance(d, Num | Ref):
         return d
     return Ref(v.span, describe(d))
 
 
-def _reference(
-    lw: Lowerer, scope: Scope, v: Value, attr: str, kinds: tuple[str, ...]
-) -> tuple[str, str] | None:
+def _reference(r: Reading, v: Value, attr: str, kinds: tuple[str, ...]) -> tuple[str, str] | None:
     if not isinstance(v, Ref):
         want = " or ".join(f"a {k}" for k in kinds)
-        lw.sink.error("E201", f"type error: '{attr}' expects the name of {want}", v.span)
+        r.sink.error("E201", f"type error: '{attr}' expects the name of {want}", v.span)
         return None
-    r = lw.resolve(scope, v.name)
-    if r is None:
-        lw.sink.error(
+    found = r.resolve(v.name)
+    if found is None:
+        r.sink.error(
             "E101",
             f"unknown name '{v.name}'",
             v.span,
-            help=did_you_mean(v.name, lw.visible_names(scope, kinds), quote="'"),
+            help=did_you_mean(v.name, r.visible_names(kinds), quote="'"),
         )
         return None
-    kind = r.target.kind if isinstance(r.target, Decl) else "param"
+    kind = kind_of(found.target)
     if kind not in kinds:
         want = " or ".join(f"a {k}" for k in kinds)
-        lw.sink.error(
+        r.sink.error(
             "E114",
             f"'{v.name}' is a {kind}, but '{attr}' expects {want}",
             v.span,
         )
         return None
-    return kind, r.qualified
+    return kind, found.qualified
 
 
-def _env(lw: Lowerer, scope: Scope, e: Entry) -> dict[str, str]:
+def read_env(r: Reading, e: Entry, got: Got) -> dict[str, str]:
     assert isinstance(e, Block)
     out: dict[str, str] = {}
     for sub in e.entries:
         if not isinstance(sub, Attr):
-            lw.sink.error("E201", 'type error: env entries are NAME = "value"', sub.key_span)
+            r.sink.error("E201", 'type error: env entries are NAME = "value"', sub.key_span)
             continue
         if sub.key in out:
-            lw.sink.error("E103", f"duplicate env variable '{excerpt(sub.key)}'", sub.key_span)
+            r.sink.error("E103", f"duplicate env variable '{excerpt(sub.key)}'", sub.key_span)
             continue
-        if not env_name_ok(lw.sink, "env", sub.key, sub.key_span):
+        if not env_name_ok(r.sink, "env", sub.key, sub.key_span):
             continue
-        v = lw.deref(scope, sub.value)
+        v = r.deref(sub.value)
         if isinstance(v, Num):
             v = Str(v.span, (str(v.value),))
-        s = V.string(lw.sink, f"env {sub.key}", v)
+        s = V.string(r.sink, f"env {sub.key}", v)
         if s is not None:
-            out[sub.key] = lw.template(scope, s)
+            out[sub.key] = r.template(s)
     return dict(sorted(out.items()))
 
 
-def _throughput(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Throughput | None:
-    sink = lw.sink
+def read_throughput(r: Reading, e: Entry, got: Got) -> Throughput | None:
+    sink = r.sink
     if not isinstance(e, Block):
         sink.error(
             "E201",
@@ -309,37 +282,10 @@ def _throughput(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Throughp
                 sub.key_span,
             )
             continue
-        refs.perf_key_spans.setdefault(sub.key, sub.key_span)
-        v = lw.deref(scope, sub.value)
+        r.mark(sub.key_span, "perf", sub.key)
+        v = r.deref(sub.value)
         if isinstance(v, MapV):
-            table: dict[int, float] = {}
-            for entry in v.entries:
-                b = (
-                    V.integer(sink, "batch size", entry.key, limit=L.BATCH_SIZE)
-                    if isinstance(entry.key, Num)
-                    else None
-                )
-                if not isinstance(entry.key, Num):
-                    sink.error(
-                        "E201",
-                        "type error: throughput map keys are batch sizes (whole numbers)",
-                        entry.key.span,
-                    )
-                rate = V.number(
-                    sink,
-                    f"throughput of {sub.key}",
-                    lw.deref(scope, entry.value),
-                    limit=L.THROUGHPUT,
-                )
-                if b is not None and rate is not None:
-                    if b in table:
-                        sink.error(
-                            "E103", f"batch size {b} given twice for {sub.key}", entry.key.span
-                        )
-                    table[b] = rate
-            if not v.entries:
-                sink.error("E202", f"throughput for {sub.key} is empty", v.span)
-            per_batch[sub.key] = dict(sorted(table.items()))
+            per_batch[sub.key] = _rate_table(r, sub.key, v)
         else:
             rate = V.number(sink, f"throughput of {sub.key}", v, limit=L.THROUGHPUT)
             if rate is not None:
@@ -352,43 +298,52 @@ def _throughput(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Throughp
     return Throughput(per_batch=per_batch, flat=flat)
 
 
-def _duration(lw: Lowerer, scope: Scope, e: Entry, refs: StepRefs) -> Duration | None:
+def _rate_table(r: Reading, key: str, v: MapV) -> dict[int, float]:
+    """``{ 8: 1.2, 16: 2.0 }``: items per second by batch size, sorted by batch size."""
+    sink = r.sink
+    table: dict[int, float] = {}
+    for entry in v.entries:
+        b = (
+            V.integer(sink, "batch size", entry.key, limit=L.BATCH_SIZE)
+            if isinstance(entry.key, Num)
+            else None
+        )
+        if not isinstance(entry.key, Num):
+            sink.error(
+                "E201",
+                "type error: throughput map keys are batch sizes (whole numbers)",
+                entry.key.span,
+            )
+        rate = V.number(sink, f"throughput of {key}", r.deref(entry.value), limit=L.THROUGHPUT)
+        if b is not None and rate is not None:
+            if b in table:
+                sink.error("E103", f"batch size {b} given twice for {key}", entry.key.span)
+            table[b] = rate
+    if not v.entries:
+        sink.error("E202", f"throughput for {key} is empty", v.span)
+    return dict(sorted(table.items()))
+
+
+def read_duration(r: Reading, e: Entry, got: Got) -> Duration | None:
     if isinstance(e, Attr):
-        h = V.duration_h(lw.sink, "duration", lw.deref(scope, e.value), limit=L.DURATION_H)
+        h = V.duration_h(r.sink, "duration", r.deref(e.value), limit=L.DURATION_H)
         return Duration(default_h=h) if h is not None else None
     per_key: dict[str, float] = {}
     for sub in e.entries:
         if not isinstance(sub, Attr):
-            lw.sink.error("E201", "type error: duration entries are KEY = 2h", sub.key_span)
+            r.sink.error("E201", "type error: duration entries are KEY = 2h", sub.key_span)
             continue
         if sub.key in per_key:
-            lw.sink.error("E103", f"duplicate duration for '{sub.key}'", sub.key_span)
+            r.sink.error("E103", f"duplicate duration for '{sub.key}'", sub.key_span)
             continue
-        refs.perf_key_spans.setdefault(sub.key, sub.key_span)
-        h = V.duration_h(
-            lw.sink, f"duration of {sub.key}", lw.deref(scope, sub.value), limit=L.DURATION_H
-        )
+        r.mark(sub.key_span, "perf", sub.key)
+        h = V.duration_h(r.sink, f"duration of {sub.key}", r.deref(sub.value), limit=L.DURATION_H)
         if h is not None:
             per_key[sub.key] = h
     if not e.entries:
-        lw.sink.error("E202", "'duration' is empty", e.key_span)
+        r.sink.error("E202", "'duration' is empty", e.key_span)
         return None
     return Duration(per_key=per_key)
-
-
-def _checkpoint(lw: Lowerer, v: Value) -> Checkpoint | None:
-    if isinstance(v, DurationLit):
-        h = V.duration_h(lw.sink, "checkpoint", v, limit=L.DURATION_H)
-        return Checkpoint(kind="interval", interval_h=h) if h is not None else None
-    if isinstance(v, Ref) and v.name in ("batch", "none"):
-        return Checkpoint(kind=v.name)
-    lw.sink.error(
-        "E204",
-        f"'checkpoint' must be batch, none or a duration such as 30m (got {_shown(v)})",
-        v.span,
-        help=did_you_mean(v.name, ("batch", "none")) if isinstance(v, Ref) else [],
-    )
-    return None
 
 
 def _shown(v: Value) -> str:
@@ -397,7 +352,9 @@ def _shown(v: Value) -> str:
     return getattr(v, "text", "a value") if not isinstance(v, Str) else f'"{v.text}"'
 
 
-def _check_batches(lw: Lowerer, bs: list[tuple[int, Value]], tp: Throughput | None) -> None:
+def _check_batches(
+    sink: DiagnosticSink, bs: list[tuple[int, Value]], tp: Throughput | None
+) -> None:
     if tp is None or not tp.per_batch:
         return
     for b, v in bs:
@@ -406,7 +363,7 @@ def _check_batches(lw: Lowerer, bs: list[tuple[int, Value]], tp: Throughput | No
         keys = sorted(tp.per_batch)
         where = keys[0] if len(keys) == 1 else "any of " + ", ".join(keys)
         have = sorted({x for t in tp.per_batch.values() for x in t})
-        lw.sink.error(
+        sink.error(
             "E302",
             f"batch size {b} has no throughput for {where}",
             v.span,
@@ -417,10 +374,10 @@ def _check_batches(lw: Lowerer, bs: list[tuple[int, Value]], tp: Throughput | No
         )
 
 
-def _performance_rules(
-    lw: Lowerer, decl: Decl, attrs: dict[str, Entry], kw: dict[str, Any]
-) -> None:
-    sink = lw.sink
+def performance_rules(r: Reading, decl: Decl, attrs: Mapping[str, Entry], got: Got) -> None:
+    """What holds between a step's attributes: throughput or duration (E301, E305), what
+    a duration step cannot have (E303), what checkpoint = batch needs (E304)."""
+    sink = r.sink
     has_tp = "throughput" in attrs
     has_dur = "duration" in attrs
     if has_tp and has_dur:
@@ -449,8 +406,8 @@ def _performance_rules(
                     attrs[key].key_span,
                     help=["to fix: remove it, or describe the step by throughput instead"],
                 )
-    cp = kw.get("checkpoint")
-    tp = kw.get("throughput")
+    cp = got.get("checkpoint")
+    tp = got.get("throughput")
     if isinstance(cp, Checkpoint) and cp.kind == "batch" and "checkpoint" in attrs:
         span = (
             attrs["checkpoint"].value.span

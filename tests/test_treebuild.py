@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from lark import Lark
 
 from exo.compiler import literals, treebuild
+from exo.compiler.checks import dag_order
 from exo.compiler.diagnostics import Span
 from exo.compiler.literals import LiteralError, classify_number, decode_string
-from exo.compiler.lower import dag_checks
 from exo.compiler.parser import ExoParser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def test_dag_order_is_networkx_order(n: int, pairs: list[tuple[int, int]], rng: 
     ends = [sorted((a % n, b % n)) for a, b in pairs]
     edges = [(names[a], names[b], _span()) for a, b in ends]
     edges = [e for e in edges if e[0] != e[1]]  # forward edges only: acyclic
-    order = dag_checks(lw, dict.fromkeys(names), edges)  # type: ignore[arg-type]
+    order, _ = dag_order(lw.decl_order, dict.fromkeys(names), edges)
     g: nx.DiGraph[str] = nx.DiGraph()
     g.add_nodes_from(names)
     g.add_edges_from((a, b) for a, b, _ in edges)

@@ -50,6 +50,8 @@ class StepFacts:
     #: Preemptions per hour of the chosen spot tier (``None`` on demand or unknown).
     preemptions_per_hour: float | None
     why: Why | None
+    #: The step's ``description`` (needs the program).
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +435,12 @@ def _rates(plan: Plan, catalog: Catalog | None) -> Mapping[str, float | None]:
     return out
 
 
+def _descriptions(program: Program | None) -> dict[str, str]:
+    if program is None:
+        return {}
+    return {s.name: s.description for s in program.steps if s.description is not None}
+
+
 def build_report(
     plan: Plan, program: Program | None = None, catalog: Catalog | None = None
 ) -> Report:
@@ -451,8 +459,11 @@ def build_report(
             options = step_options(program, catalog, plan.confidence)
             whys = explain(program, catalog, plan, options)
     rates = _rates(plan, catalog)
+    about = _descriptions(program)
     rows = tuple(
-        StepFacts(s, floats.get(s.name, 0.0), rates.get(s.name), whys.get(s.name))
+        StepFacts(
+            s, floats.get(s.name, 0.0), rates.get(s.name), whys.get(s.name), about.get(s.name)
+        )
         for s in plan.steps
     )
     return Report(

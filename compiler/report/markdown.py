@@ -139,6 +139,13 @@ def render_markdown(report: Report, *, solve_time: bool = True) -> str:
         lines += steps_table(report)
         if any(r.plan.on_critical_path for r in report.steps):
             lines += ["", f"{CRITICAL} on the critical path"]
+        about = [
+            f"- **{cell(r.plan.name)}**: {cell(r.description)}"
+            for r in report.steps
+            if r.description is not None
+        ]
+        if about:
+            lines += ["", "**Steps**", "", *about]
         lines += ["", savings_line(report), "", "**Constraints**", "", *constraint_lines(report)]
         if any(r.why is not None for r in report.steps):
             lines += ["", *details("Why each step runs where it does", why_lines(report))]

@@ -145,6 +145,17 @@ def _section(title: str, items: list[tuple[int, Text]]) -> Group:
     return Group(*parts)
 
 
+def about_section(report: Report) -> Group | None:
+    """What each step does, in the user's words (``description``), where one is written."""
+    items = []
+    for row in report.steps:
+        if row.description is not None:
+            t = Text(row.plan.name, style="bold")
+            t.append(f": {row.description}")
+            items.append((1, t))
+    return _section("steps", items) if items else None
+
+
 def savings_section(report: Report) -> Group:
     items: list[tuple[int, Text]] = []
     for s in report.savings:
@@ -223,6 +234,8 @@ def report_renderable(report: Report, width: int, *, solve_time: bool = True) ->
             parts.append(steps_table(report))
         else:
             parts += [Text(), steps_blocks(report), Text()]
+        if (about := about_section(report)) is not None:
+            parts += [about, Text()]
         parts += [savings_section(report), Text(), constraints_section(report)]
         if any(r.why is not None for r in report.steps):
             parts += [Text(), why_section(report)]
