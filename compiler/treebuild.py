@@ -14,6 +14,12 @@ and drives the parse, and the actions are keyed by each rule's exact expansion,
 so a grammar change that the actions do not cover is refused when the parser
 is built (``tests/test_treebuild.py`` checks it), never silently misparsed.
 
+The parse makes one or more syntax nodes and spans a token (874k tokens for a
+10,000-step workflow), so the hot paths avoid Python work per token where the value
+is the same: pass-through rules reduce through C callables, a string already seen
+reuses its decoding, and spans and the commonest nodes are stored through their
+slots rather than a frozen dataclass's ``__init__`` (``_builder``).
+
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
 ``.type`` and the position attributes, which both have.
@@ -21,8 +27,10 @@ its own token class (not a ``str``): the actions read only ``.value``,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
@@ -39,23 +47,104 @@ from exo.compiler.syntax import (
     Node,
     Num,
     Param,
+    Placeholder,
     RangeV,
     Ref,
     Str,
     Value,
 )
 
+T = TypeVar("T")
 Action = Callable[[list[Any]], Any]
+#: A decoded string's parts, and where each placeholder among them sits relative to
+#: the opening quote (``None`` for text; ``None`` for the whole when there is none).
+_Layout = tuple[tuple[str | Placeholder, ...], tuple[tuple[str, int, int] | None, ...] | None]
+#: Distinct strings whose decoding a parser keeps.
+STRING_MEMO_MAX = 4096
 #: (rule name, names of the symbols it expands to), as Lark lists its rules.
 RuleKey = tuple[str, tuple[str, ...]]
 
 
+def _layout(node: Str) -> _Layout:
+    """What of a decoded string does not depend on where it is (see ``TreeBuilder.string``)."""
+    if not any(isinstance(p, Placeholder) for p in node.parts):
+        return node.parts, None
+    column = node.span.column
+    holes = tuple(
+        (p.name, p.span.column - column, p.span.end_column - column)
+        if isinstance(p, Placeholder)
+        else None
+        for p in node.parts
+    )
+    return node.parts, holes
+
+
+def _builder(cls: type[T], fields: tuple[str, ...]) -> Callable[..., T]:
+    """``cls(*values)`` for a frozen, slotted dataclass, built in ~60% of the time.
+
+    A frozen dataclass's ``__init__`` stores each field through ``object.__setattr__``,
+    and a file makes several nodes and spans a token; this stores them through the
+    slots themselves. Only for classes whose ``__init__`` does nothing else (no
+    defaults, no ``__post_init__``): ``fields`` must be the class's fields, in order,
+    which is checked here, so a field added to a node is never left unset."""
+    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    if names != fields or hasattr(cls, "__post_init__"):
+        raise RuntimeError(f"{cls.__name__} is not built from {fields}")
+    sets = [getattr(cls, name).__set__ for name in fields]
+    new = object.__new__
+    if len(sets) == 2:
+        s0, s1 = sets
+
+        def build2(a: Any, b: Any) -> T:
+            obj = new(cls)
+            s0(obj, a)
+            s1(obj, b)
+            return obj
+
+        return build2
+    if len(sets) == 4:
+        s0, s1, s2, s3 = sets
+
+        def build4(a: Any, b: Any, c: Any, d: Any) -> T:
+            obj = new(cls)
+            s0(obj, a)
+            s1(obj, b)
+            s2(obj, c)
+            s3(obj, d)
+            return obj
+
+        return build4
+    if len(sets) == 5:
+        s0, s1, s2, s3, s4 = sets
+
+        def build5(a: Any, b: Any, c: Any, d: Any, e: Any) -> T:
+            obj = new(cls)
+            s0(obj, a)
+            s1(obj, b)
+            s2(obj, c)
+            s3(obj, d)
+            s4(obj, e)
+            return obj
+
+        return build5
+    raise RuntimeError(f"no builder for {len(sets)} fields")
+
+
+# The nodes a file makes most of (one or more a token): strings, names, attributes,
+# placeholders, and the spans of all of them.
+_span = _builder(Span, ("file", "line", "column", "end_line", "end_column"))
+_str = _builder(Str, ("span", "parts"))
+_ref = _builder(Ref, ("span", "name"))
+_attr = _builder(Attr, ("span", "key", "key_span", "value"))
+_placeholder = _builder(Placeholder, ("name", "span"))
+
+
 def span_of(file: str, tok: Any) -> Span:
-    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
+    return _span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
 def _join(a: Span, b: Span) -> Span:
-    return Span(a.file, a.line, a.column, b.end_line, b.end_column)
+    return _span(a.file, a.line, a.column, b.end_line, b.end_column)
 
 
 class TreeBuilder:
@@ -65,33 +154,60 @@ class TreeBuilder:
         self.file = "<input>"
         #: Bad literals: collected, so that every one in a file is reported.
         self.errors: list[Diagnostic] = []
+        #: Strings already decoded, by their raw text: a workflow repeats most of its
+        #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
+        self._strings: dict[str, _Layout] = {}
 
     # --- terminals (called by the parser as it shifts each token) ------------------------
 
     def string(self, tok: Any) -> Str:
         raw = tok.value
-        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
-        try:
-            return decode_string(raw, span)
-        except LiteralError as e:
-            self.errors.append(e.diagnostic)
-            return Str(span, (raw[1:-1],))
+        line, column = tok.line, tok.column
+        span = _span(self.file, line, column, tok.end_line, tok.end_column)
+        layout = self._strings.get(raw)
+        if layout is None:
+            try:
+                node = decode_string(raw, span)
+            except LiteralError as e:
+                self.errors.append(e.diagnostic)
+                return Str(span, (raw[1:-1],))
+            if len(self._strings) < STRING_MEMO_MAX:
+                self._strings[raw] = _layout(node)
+            return node
+        parts, holes = layout
+        if holes is None:
+            return _str(span, parts)
+        file = self.file
+        return _str(
+            span,
+            tuple(
+                _placeholder(h[0], _span(file, line, column + h[1], line, column + h[2]))
+                if h is not None
+                else part
+                for part, h in zip(parts, holes, strict=True)
+            ),
+        )
 
     def number(self, tok: Any) -> Value:
-        return self._classified(tok, classify_number)
+        text = tok.value
+        span = _span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        try:
+            return classify_number(text, span)
+        except LiteralError as e:
+            return self._bad(e, span, text)
 
     def money(self, tok: Any) -> Value:
-        return self._classified(tok, classify_money)
-
-    def _classified(self, tok: Any, classify: Callable[[str, Span], Value]) -> Value:
-        """A number or money literal, or (its error collected) a stand-in for it."""
         text = tok.value
-        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        span = _span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
         try:
-            return classify(text, span)
+            return classify_money(text, span)
         except LiteralError as e:
-            self.errors.append(e.diagnostic)
-            return BadLiteral(span, 1, text)
+            return self._bad(e, span, text)
+
+    def _bad(self, e: LiteralError, span: Span, text: str) -> Value:
+        """A stand-in for a literal that cannot be read, its error collected."""
+        self.errors.append(e.diagnostic)
+        return BadLiteral(span, 1, text)
 
     def terminal_actions(self) -> dict[str, Callable[[Any], Any]]:
         return {"STRING": self.string, "NUMLIT": self.number, "MONEY": self.money}
@@ -101,17 +217,17 @@ class TreeBuilder:
     def ref(self, c: list[Any]) -> Value:
         tok = c[0]
         name = tok.value
-        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        span = _span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
         if name == "true" or name == "false":
             return Bool(span, name == "true")
-        return Ref(span, name)
+        return _ref(span, name)
 
     def list_of(self, items: Sequence[Value]) -> ListV:
-        span = _join(items[0].span, items[-1].span) if items else Span(self.file, 0, 0, 0, 0)
+        span = _join(items[0].span, items[-1].span) if items else _span(self.file, 0, 0, 0, 0)
         return ListV(span, tuple(items))
 
     def map_of(self, entries: Sequence[MapEntry]) -> MapV:
-        span = _join(entries[0].span, entries[-1].span) if entries else Span(self.file, 0, 0, 0, 0)
+        span = _join(entries[0].span, entries[-1].span) if entries else _span(self.file, 0, 0, 0, 0)
         return MapV(span, tuple(entries))
 
     def map_entry(self, c: list[Any]) -> MapEntry:
@@ -136,12 +252,17 @@ class TreeBuilder:
     def _key(self, k: Any) -> tuple[str, Span]:
         if isinstance(k, Str):
             return k.text, k.span
-        return k.value, Span(self.file, k.line, k.column, k.end_line, k.end_column)
+        return k.value, _span(self.file, k.line, k.column, k.end_line, k.end_column)
 
     def attr(self, c: list[Any]) -> Attr:
-        key, key_span = self._key(c[0])
-        value = c[2]
-        return Attr(_join(key_span, value.span), key, key_span, value)
+        k, value = c[0], c[2]
+        if isinstance(k, Str):
+            key, ks = k.text, k.span
+        else:
+            key = k.value
+            ks = _span(self.file, k.line, k.column, k.end_line, k.end_column)
+        vs = value.span
+        return _attr(_span(ks.file, ks.line, ks.column, vs.end_line, vs.end_column), key, ks, value)
 
     def block(self, c: list[Any]) -> Block:
         key, key_span = self._key(c[0])
@@ -214,37 +335,31 @@ class TreeBuilder:
             # Repetitions: a list, started by the first item and extended in place.
             ("__start_star_0", ("_item",)): _new_list,
             ("__start_star_0", ("__start_star_0", "_item")): _append_second,
-            ("__body_star_1", ("_entry", "_COMMA")): _new_list,
+            ("__body_star_1", ("_entry", "_COMMA")): _new_list_of_first,
             ("__body_star_1", ("_entry",)): _new_list,
             ("__body_star_1", ("__body_star_1", "_entry", "_COMMA")): _append_second,
             ("__body_star_1", ("__body_star_1", "_entry")): _append_second,
             ("__list_star_2", ("_COMMA", "value")): _new_list_of_second,
             ("__list_star_2", ("__list_star_2", "_COMMA", "value")): _append_third,
-            ("__map_star_3", ("map_entry", "_COMMA")): _new_list,
+            ("__map_star_3", ("map_entry", "_COMMA")): _new_list_of_first,
             ("__map_star_3", ("map_entry",)): _new_list,
             ("__map_star_3", ("__map_star_3", "map_entry", "_COMMA")): _append_second,
             ("__map_star_3", ("__map_star_3", "map_entry")): _append_second,
         }
 
 
-def _first(c: list[Any]) -> Any:
-    return c[0]
-
-
-def _empty(c: list[Any]) -> tuple[()]:
-    return ()
+# The parser hands every action a fresh list of the rule's children, so the most
+# frequent actions can be C callables (no Python frame per reduction): the first
+# child, an empty tuple, a copy of the one-child list, the first child alone.
+_first: Action = itemgetter(0)
+_empty: Action = tuple
+_new_list: Action = list
+_new_list_of_first: Action = itemgetter(slice(0, 1))
+_new_list_of_second: Action = itemgetter(slice(1, 2))
 
 
 def _tuple_of_first(c: list[Any]) -> tuple[Any, ...]:
     return tuple(c[0])
-
-
-def _new_list(c: list[Any]) -> list[Any]:
-    return [c[0]]
-
-
-def _new_list_of_second(c: list[Any]) -> list[Any]:
-    return [c[1]]
 
 
 def _append_second(c: list[Any]) -> list[Any]:

@@ -118,6 +118,36 @@ def test_number_memo_gives_the_same_nodes() -> None:
             classify_number("8hrs", _span())
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab {}\\"n_.-x1', max_size=24), st.integers(1, 40), st.integers(1, 80))
+def test_string_memo_gives_the_same_nodes(body: str, line: int, column: int) -> None:
+    raw = '"' + body.replace('"', '\\"') + '"'
+    builder = treebuild.TreeBuilder()
+    builder.file = "m.exo"
+
+    def token(at: int) -> Any:
+        return SimpleNamespace(
+            value=raw, line=line, column=at, end_line=line, end_column=at + len(raw)
+        )
+
+    first, again = builder.string(token(column)), builder.string(token(column + 7))
+    fresh = treebuild.TreeBuilder()
+    fresh.file = "m.exo"
+    assert shape(again) == shape(fresh.string(token(column + 7)))  # read from the memo
+    assert shape(first) == shape(fresh.string(token(column)))
+    assert builder.errors == fresh.errors[::-1]  # an error is reported both times
+
+
+def test_fast_builders_make_the_same_values() -> None:
+    span = treebuild.span_of("a.exo", SimpleNamespace(line=3, column=4, end_line=3, end_column=9))
+    assert type(span) is Span and span == Span("a.exo", 3, 4, 3, 9)
+    assert hash(span) == hash(Span("a.exo", 3, 4, 3, 9))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        span.line = 1  # type: ignore[misc]
+    with pytest.raises(RuntimeError, match="is not built from"):  # a field added or moved
+        treebuild._builder(Span, ("file", "line", "column", "end_column", "end_line"))
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(2, 30), st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29))), st.randoms()
