@@ -23,6 +23,7 @@ from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
 from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
 from exo.compiler.heuristics import Found, cheapen, shorten
+from exo.compiler.ir import Objective
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import (
     TOL_H,
@@ -84,7 +85,7 @@ class _Stage:
 
 
 def _value(
-    problem: Problem, objective: str, choice: Sequence[int], starts: Sequence[float]
+    problem: Problem, objective: Objective, choice: Sequence[int], starts: Sequence[float]
 ) -> float:
     if objective == "cost":
         return problem.cost(choice)
@@ -135,7 +136,7 @@ def best_schedule(
     return best
 
 
-def _enough(problem: Problem, objective: str, cap: float | None) -> float | None:
+def _enough(problem: Problem, objective: Objective, cap: float | None) -> float | None:
     """For the cost objective any schedule within the limit will do; for time, the best."""
     return _limit(problem, cap) if objective == "cost" else None
 
@@ -147,7 +148,7 @@ def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | 
 
 def _from_milp(
     problem: Problem,
-    objective: str,
+    objective: Objective,
     r: MilpResult,
     cap: float | None,
     bound: float,
@@ -167,14 +168,14 @@ def _from_milp(
     return _Stage(r.choice, starts, value, bound, proven)
 
 
-def _tol(objective: str, value: float) -> float:
+def _tol(objective: Objective, value: float) -> float:
     base = TOL_USD if objective == "cost" else TOL_H
     return base + 1e-9 * abs(value)
 
 
 def _stage(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     clock: Clock,
     fraction: float,
@@ -280,13 +281,13 @@ def _moves(problem: Problem) -> int:
     return max(20, min(500, 10_000 // max(problem.size, 1)))
 
 
-def _tell(clock: Clock, objective: Literal["cost", "time"], st: _Stage, phase: str) -> None:
+def _tell(clock: Clock, objective: Objective, st: _Stage, phase: str) -> None:
     clock.report(objective, phase, best=st.value, bound=st.bound)
 
 
 def _search(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     st: _Stage,
     clock: Clock,
@@ -319,7 +320,7 @@ def _search(
 
 def _relaxation(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     limit: float | None,
     binding: Sequence[int],
     clock: Clock,
@@ -380,7 +381,7 @@ def _slim(problem: Problem) -> tuple[Problem, Callable[[MilpResult], MilpResult]
     return replace(problem, options=fronts), lift
 
 
-def _best(objective: str, a: _Stage | None, b: _Stage | None) -> _Stage:
+def _best(objective: Objective, a: _Stage | None, b: _Stage | None) -> _Stage:
     """The better of two results; both bounds are valid, so the larger one is kept.
 
     Values equal within the tolerance count as equal (two schedules of one choice
@@ -401,7 +402,7 @@ def _best(objective: str, a: _Stage | None, b: _Stage | None) -> _Stage:
 
 def _repair(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     clock: Clock,
     fraction: float,
@@ -490,7 +491,7 @@ def _cheapen(problem: Problem, st: _Stage, cap: float | None, bound: float) -> _
 
 def _crash(
     problem: Problem,
-    objective: str,
+    objective: Objective,
     choice: Sequence[int],
     cap: float | None,
     bound: float,
@@ -597,7 +598,7 @@ def _holds_no_more(problem: Problem, step: int, k: int, use: Sequence[int]) -> b
 
 def _accept(
     problem: Problem,
-    objective: str,
+    objective: Objective,
     choice: Sequence[int],
     guide: Sequence[float] | None,
     cap: float | None,
@@ -622,7 +623,9 @@ def _pick(problem: Problem, by: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _fallback(problem: Problem, objective: str, cap: float | None, bound: float) -> _Stage | None:
+def _fallback(
+    problem: Problem, objective: Objective, cap: float | None, bound: float
+) -> _Stage | None:
     """Simple plans (cheapest or fastest option everywhere) when the solver found none."""
     cands: list[_Stage] = []
     for key in ("cost", "P"):
@@ -634,7 +637,7 @@ def _fallback(problem: Problem, objective: str, cap: float | None, bound: float)
 
 def _quick(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     hint: tuple[int, ...] | None,
     clock: Clock,

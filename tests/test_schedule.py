@@ -7,6 +7,7 @@ import random
 import pytest
 
 from exo.compiler.schedule import (
+    SMALL_PROFILE,
     Jobs,
     asap,
     critical,
@@ -37,6 +38,25 @@ def random_jobs(seed: int, n: int, resources: int = 2) -> Jobs:
 @pytest.mark.parametrize("seed", range(30))
 def test_serial_sgs_matches_a_plain_reference(seed: int) -> None:
     jobs = random_jobs(seed, 12 + seed % 7)
+    rng = random.Random(seed)
+    order = priority_order(jobs, [rng.random() for _ in range(jobs.size)])
+    got = serial_sgs(jobs, order)
+    names = [str(i) for i in range(jobs.size)]
+    ref = reference_sgs(
+        [names[i] for i in order],
+        {names[i]: jobs.durations[i] for i in range(jobs.size)},
+        {names[i]: list(jobs.usages[i]) for i in range(jobs.size)},
+        list(jobs.limits),
+        {names[j]: [names[i] for i in jobs.preds[j]] for j in range(jobs.size)},
+    )
+    assert got == [ref[n] for n in names]
+    assert violations(jobs, got) == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_large_profile_matches_the_plain_reference(seed: int) -> None:
+    """Above SMALL_PROFILE steps the numpy profile (buffers that grow) is used: same starts."""
+    jobs = random_jobs(500 + seed, SMALL_PROFILE + 150, resources=3)
     rng = random.Random(seed)
     order = priority_order(jobs, [rng.random() for _ in range(jobs.size)])
     got = serial_sgs(jobs, order)
