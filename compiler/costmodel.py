@@ -78,6 +78,8 @@ DENSE_COUNTS = 192
 LADDER_COUNTS = 64
 #: A plan meets its deadline within this many hours (``problem.TOL_H``).
 DEADLINE_TOL_H = 1e-6
+#: Steps whose candidates are computed in one pass of arrays (bounds their memory).
+STEPS_AT_ONCE = 500
 #: Figures beyond these are not represented (the option is rejected as out of range).
 MAX_HOURS = 1e12
 MAX_USD = 1e15
@@ -426,6 +428,16 @@ def enumerate_steps(
     and words the rejections.
     """
     conf = _as_confidence(confidence)
+    out: list[Enumerated] = []
+    for lo in range(0, len(steps), STEPS_AT_ONCE):
+        out.extend(_enumerate_some(steps[lo : lo + STEPS_AT_ONCE], catalog, conf, deadline_h))
+    return out
+
+
+def _enumerate_some(
+    steps: Sequence[Step], catalog: Catalog, conf: Confidence, deadline_h: float | None
+) -> list[Enumerated]:
+    """:func:`enumerate_steps` of a few hundred steps (one pass of arrays)."""
     rejected: list[list[Rejection]] = [[] for _ in steps]
     sampled: list[list[Sampled]] = [[] for _ in steps]
     fams: list[Family] = []

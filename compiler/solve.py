@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
@@ -30,7 +29,6 @@ from exo.compiler.problem import (
     TOL_USD,
     Problem,
     binding_resources,
-    longest_paths,
     quota_shortfalls,
 )
 from exo.compiler.schedule import (
@@ -44,28 +42,16 @@ from exo.compiler.schedule import (
     serial_sgs,
     tails,
 )
+from exo.compiler.solution import Solution as Solution  # re-exported: part of this API
+from exo.compiler.solution import Status as Status
+from exo.compiler.solution import pick as _pick
+from exo.compiler.solution import trivial_cost_bound as trivial_cost_bound
+from exo.compiler.solution import trivial_makespan_bound as trivial_makespan_bound
 
 #: Above this many options (after pruning), large quota problems use a slimmer model.
 SLIM_OPTIONS = 40_000
 #: Tightening rounds of the large-problem quota heuristic.
 REPAIR_ROUNDS = 6
-
-Status = Literal["optimal", "feasible", "infeasible"]
-
-
-@dataclass(frozen=True, slots=True)
-class Solution:
-    status: Status
-    choice: tuple[int, ...] | None = None
-    starts: tuple[float, ...] | None = None
-    cost: float | None = None
-    makespan: float | None = None
-    #: Proven lower bound on the optimal expected cost (USD).
-    lower_bound: float | None = None
-    #: Relative gap of the primary objective (0 when optimal).
-    gap: float | None = None
-    #: Why no plan was found although none was proven impossible, if so.
-    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +64,8 @@ class _Stage:
     bound: float
     proven: bool
     infeasible: bool = False
+    #: Proven by the trivial bound alone (no solver model).
+    trivial: bool = False
 
     @staticmethod
     def impossible() -> _Stage:
@@ -614,15 +602,6 @@ def _accept(
     return _Stage(tuple(choice), starts, value, bound, value <= bound + _tol(objective, value))
 
 
-def _pick(problem: Problem, by: str) -> tuple[int, ...]:
-    """Every step's cheapest (``by = "cost"``) or fastest (``"P"``) option."""
-    out: list[int] = []
-    for opts in problem.options:
-        keys = [(o.cost, o.P) if by == "cost" else (o.P, o.cost) for o in opts]
-        out.append(min(range(len(opts)), key=keys.__getitem__))
-    return tuple(out)
-
-
 def _fallback(
     problem: Problem, objective: Objective, cap: float | None, bound: float
 ) -> _Stage | None:
@@ -667,25 +646,14 @@ def _quick(
             break
     if not cands:
         return _Stage(None, None, None, bound, False)
-    return min(cands, key=lambda st: st.value if st.value is not None else math.inf)
-
-
-def trivial_cost_bound(problem: Problem) -> float:
-    """Every step at its cheapest option: a bound no plan can beat."""
-    return sum(min(o.cost for o in opts) for opts in problem.options)
-
-
-def trivial_makespan_bound(problem: Problem) -> float:
-    """Every step at its fastest option, quotas ignored: no plan ends sooner."""
-    fastest = [min(o.P for o in opts) for opts in problem.options]
-    head, _ = longest_paths(problem, fastest)
-    return max((h + f for h, f in zip(head, fastest, strict=True)), default=0.0)
+    best = min(cands, key=lambda st: st.value if st.value is not None else math.inf)
+    return replace(best, trivial=best.proven)
 
 
 def solve_problem(problem: Problem, clock: Clock) -> Solution:
     """The best plan for the problem's objective, with a proven bound and gap."""
     if problem.size == 0:
-        return Solution("optimal", (), (), 0.0, 0.0, 0.0, 0.0)
+        return Solution("optimal", (), (), 0.0, 0.0, 0.0, 0.0, proved_by="bound")
     if any(not opts for opts in problem.options) or quota_shortfalls(problem):
         return Solution("infeasible")
     if problem.objective == "cost":
@@ -711,7 +679,10 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     if cost <= floor + _tol("cost", cost):
         # every step already runs its cheapest option: nothing among the fastest is cheaper
         return _solution(
-            problem, first, _Stage(first.choice, first.starts, cost, floor, True), clock
+            problem,
+            first,
+            _Stage(first.choice, first.starts, cost, floor, True, trivial=True),
+            clock,
         )
     second = _stage(problem, "cost", cap, clock, 1.0, hint=first.choice)
     if second.choice is None or second.value is None:
@@ -746,6 +717,7 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
     bound = max(trivial_cost_bound(problem), costs.bound)
     bound = min(bound, cost)
     proven = primary.proven and costs.proven
+    trivial = primary.trivial and costs.trivial
     if problem.objective == "cost":
         gap = 0.0 if proven else _rel(cost, bound)
     elif not primary.proven:
@@ -760,6 +732,7 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
         span,
         bound,
         gap,
+        proved_by="bound" if proven and trivial else "solver",
     )
 
 

@@ -11,6 +11,7 @@ from scipy import special
 from scipy.stats import poisson
 
 from exo.compiler.candidates import Family, Rejection, families, replicas_per_instance
+from exo.compiler import costmodel
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.costmodel import (
     Option,
@@ -593,8 +594,12 @@ def _one_by_one(step: Step, conf: Confidence) -> tuple[list[Option], list[Reject
     return sorted(opts, key=lambda o: o.key), early + rejected
 
 
-def test_options_of_many_steps_at_once_are_the_reference_to_the_bit() -> None:
-    """The array pass gives every step what make_option gives each candidate, bit for bit."""
+def test_options_of_many_steps_at_once_are_the_reference_to_the_bit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The array pass gives every step what make_option gives each candidate, bit for bit
+    (in passes of 7 steps here, so that steps meet in and across passes)."""
+    monkeypatch.setattr(costmodel, "STEPS_AT_ONCE", 7)
     rng = random.Random(11)
     steps = []
     for i in range(40):

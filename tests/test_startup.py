@@ -108,3 +108,10 @@ def test_command_table_says_what_each_command_says() -> None:
     assert registered == {name: help for name, (_, help) in COMMANDS.items()}
     group = typer.main.get_command(app)
     assert group.list_commands(typer.Context(group)) == list(COMMANDS)  # type: ignore[attr-defined]
+
+
+def test_plan_proven_by_the_trivial_bound_does_not_load_the_solver() -> None:
+    """The quickstart's cheapest option everywhere meets every limit: no model, no cvxpy."""
+    code, modules = imported_by("plan", str(QUICKSTART))
+    assert code == 0
+    assert _loaded(modules, ("cvxpy", "highspy")) == []
