@@ -10,8 +10,8 @@ import pytest
 from scipy import special
 from scipy.stats import poisson
 
-from exo.compiler.candidates import Family, Rejection, families, replicas_per_instance
 from exo.compiler import costmodel
+from exo.compiler.candidates import Family, Rejection, families, replicas_per_instance
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.costmodel import (
     Option,
