@@ -37,7 +37,7 @@ def all_on_demand(program: Program, enum: Enumeration, clock: Clock) -> Baseline
     """The optimum with spot disallowed (from the plan's enumeration), or ``None`` when
     that is infeasible."""
     problem = problem_from(program, without_spot(enum))
-    sol = proven_by_bound(problem)
+    sol = proven_by_bound(problem, clock.expired)
     if sol is None:  # the solver stack loads only when a model is needed
         from exo.compiler.solve import solve_problem
 

@@ -130,7 +130,7 @@ def _solve(problem: Problem, clock: Clock) -> Solution:
     The solver stack (cvxpy, HiGHS) loads only in the second case: a workflow
     whose cheapest option everywhere meets every limit plans without it.
     """
-    quick = proven_by_bound(problem)
+    quick = proven_by_bound(problem, clock.expired)
     if quick is not None:
         clock.report(problem.objective, "trivial bound", best=quick.cost, bound=quick.cost)
         return quick

@@ -126,43 +126,62 @@ def prune_dominated(
     if len(options) <= 1:
         return list(options)
     if not resources:
-        ordered = sorted(options, key=lambda o: (o.cost, o.P, o.key))
-        kept: list[Option] = []
-        best_p = math.inf
-        for o in ordered:  # cheapest first: keep what is strictly faster than all before
-            if best_p > o.P:
-                kept.append(o)
-                best_p = o.P
-        return sorted(kept, key=lambda o: o.key)
+        return [o for _, o in sorted((_key(o), o) for o in _fastest_first(options))]
     # Options of one instance type and instance count hold the same resources: among
     # them only the (cost, P) Pareto front can survive, which is cheap to find.
     groups: dict[tuple[str, int], list[Option]] = {}
     for o in options:
         groups.setdefault((o.instance_type, o.instances), []).append(o)
-    survivors: list[Option] = []
-    uses: dict[int, tuple[int, ...]] = {}
+    ordered: list[tuple[float, float, tuple[int, ...], tuple[str, bool, int, int], Option]] = []
     for members in groups.values():
         u0 = usage(members[0], resources)
-        for o in prune_dominated(members):
-            survivors.append(o)
-            uses[id(o)] = u0
-    ordered = sorted(survivors, key=lambda o: (o.cost, o.P, uses[id(o)], o.key))
+        ordered.extend((o.cost, o.P, u0, _key(o), o) for o in _fastest_first(members))
+    ordered.sort(key=lambda e: e[:4])
     # Only an option holding nothing outside ``o``'s resources can dominate ``o``:
     # fronts are kept per support (the set of resources held).
-    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...], Option]]] = {}
+    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...]]]] = {}
+    supports: dict[tuple[int, ...], frozenset[int]] = {}
+    kept: list[tuple[tuple[str, bool, int, int], Option]] = []
+    for _, p, u, key, o in ordered:
+        support = supports.get(u)
+        if support is None:
+            support = supports[u] = frozenset(i for i, v in enumerate(u) if v)
+        if not _dominated(p, u, support, fronts):
+            fronts.setdefault(support, []).append((p, u))
+            kept.append((key, o))
+    kept.sort(key=lambda e: e[0])
+    return [o for _, o in kept]
+
+
+def _key(o: Option) -> tuple[str, bool, int, int]:
+    """:attr:`Option.key`, without the property's cost (called for every option)."""
+    return (o.instance_type, o.spot, -1 if o.batch_size is None else o.batch_size, o.replicas)
+
+
+def _fastest_first(options: Sequence[Option]) -> list[Option]:
+    """The (cost, P) Pareto front: cheapest first, each strictly faster than all before it."""
+    ordered = sorted(options, key=lambda o: (o.cost, o.P, _key(o)))
+    kept: list[Option] = []
+    best_p = math.inf
     for o in ordered:
-        u = uses[id(o)]
-        support = frozenset(i for i, v in enumerate(u) if v)
-        dominated = False
-        for sup, front in fronts.items():
-            if not sup <= support:
-                continue
+        if best_p > o.P:
+            kept.append(o)
+            best_p = o.P
+    return kept
+
+
+def _dominated(
+    p: float,
+    u: tuple[int, ...],
+    support: frozenset[int],
+    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...]]]],
+) -> bool:
+    """Whether a kept option (all come before, so no dearer) is no slower and holds no more."""
+    for sup, front in fronts.items():
+        if not sup <= support:
+            continue
+        for fp, fu in front:
             # anything dominated by a dropped option is dominated by a kept one (transitivity)
-            if any(
-                p <= o.P and all(a <= b for a, b in zip(v, u, strict=True)) for p, v, _ in front
-            ):
-                dominated = True
-                break
-        if not dominated:
-            fronts.setdefault(support, []).append((o.P, u, o))
-    return sorted((o for front in fronts.values() for _, _, o in front), key=lambda o: o.key)
+            if fp <= p and (fu is u or all(a <= b for a, b in zip(fu, u, strict=True))):
+                return True
+    return False

@@ -11,6 +11,7 @@ HiGHS), which ``exoc plan`` and ``exoc run`` then never import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,13 +61,14 @@ def trivial_makespan_bound(problem: Problem) -> float:
     return max((h + f for h, f in zip(head, fastest, strict=True)), default=0.0)
 
 
-def proven_by_bound(problem: Problem) -> Solution | None:
+def proven_by_bound(problem: Problem, expired: Callable[[], bool] | None = None) -> Solution | None:
     """The cheapest option everywhere, when it meets every limit: optimal, no model needed.
 
     ``objective = cost`` only. Its cost is the trivial bound, so no plan costs
     less; the schedule is the one the solver's path would report for it (ASAP,
     or the serial schedule by longest remaining path, improved, under quotas).
     ``None`` when that plan misses the deadline or the budget (the solver decides).
+    ``expired``: the clock, which the improvement of a quota schedule looks at.
     """
     if problem.objective != "cost" or not all(problem.options):
         return None
@@ -79,7 +81,7 @@ def proven_by_bound(problem: Problem) -> Solution | None:
         starts = serial_sgs(jobs, priority_order(jobs, [-v for v in tails(jobs)]))
         if not problem.meets_deadline(makespan(jobs, starts)):
             return None
-        starts = improve(jobs, starts)
+        starts = improve(jobs, starts, expired=expired)
     else:
         starts = asap(jobs)
     span = makespan(jobs, starts)
