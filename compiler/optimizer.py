@@ -134,8 +134,7 @@ def _solve(problem: Problem, clock: Clock) -> Solution:
     whose cheapest option everywhere meets every limit plans without it.
     """
     quick = proven_by_bound(problem, clock.expired)
-    if quick is not None:
-        clock.report(problem.objective, "trivial bound", best=quick.cost, bound=quick.cost)
+    if quick is not None:  # found at once: no search to show progress of
         return quick
     from exo.compiler.solve import solve_problem
 
@@ -274,12 +273,12 @@ def _proof_line(objective: Objective, sol: Solution) -> str:
         return "optimal: proven by the solver (HiGHS)"
     if objective == "cost":
         return (
-            "optimal: proven without a solver model: every step runs its cheapest option, "
-            "so no plan costs less"
+            "optimal: proven without a solver model: each step's cheapest option meets "
+            "every limit, so no plan costs less"
         )
     return (
-        "optimal: proven without a solver model: no plan ends sooner than every step "
-        "at its fastest option, and none as fast costs less"
+        "optimal: proven without a solver model: no plan ends sooner than each step's "
+        "fastest option allows, and none as fast costs less"
     )
 
 
