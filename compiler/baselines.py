@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
@@ -26,14 +27,21 @@ from exo.compiler.ir import Program
 from exo.compiler.plan import Baseline
 from exo.compiler.problem import Enumeration, ordered_steps, problem_from, without_spot
 from exo.compiler.schedule import Jobs, makespan, priority_order, serial_sgs
-from exo.compiler.solve import Clock, solve_problem
+from exo.compiler.solution import proven_by_bound
+
+if TYPE_CHECKING:
+    from exo.compiler.anytime import Clock
 
 
 def all_on_demand(program: Program, enum: Enumeration, clock: Clock) -> Baseline | None:
     """The optimum with spot disallowed (from the plan's enumeration), or ``None`` when
     that is infeasible."""
     problem = problem_from(program, without_spot(enum))
-    sol = solve_problem(problem, clock)
+    sol = proven_by_bound(problem, clock.expired)
+    if sol is None:  # the solver stack loads only when a model is needed
+        from exo.compiler.solve import solve_problem
+
+        sol = solve_problem(problem, clock)
     if sol.cost is None or sol.makespan is None:
         return None
     return Baseline(expected_cost_usd=sol.cost, makespan_h=sol.makespan)

@@ -23,12 +23,10 @@ at most :data:`MAX_COUNTS` (+ a ladder) per instance type and batch size.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from exo.compiler.candidates import (
     Family,
@@ -37,14 +35,39 @@ from exo.compiler.candidates import (
 )
 from exo.compiler.candidates import Rejection as Rejection  # re-exported: part of this API
 from exo.compiler.catalog import Catalog, InstanceType
-from exo.compiler.ir import Program, Quota, Step
+from exo.compiler.ir import Program, Step
+from exo.compiler.option import Option as Option  # re-exported: part of this API
+from exo.compiler.option import option_label as option_label
+from exo.compiler.optionrows import CandidateRows, Figures, row_figures
 from exo.compiler.preemption import (
     MAX_PREEMPTIONS,
     Confidence,
     expected_hours,
-    expected_hours_array,
     preemption_quantile,
-    preemption_quantiles,
+)
+from exo.compiler.quota import (  # re-exported: part of this API
+    CPU_RESOURCE as CPU_RESOURCE,
+)
+from exo.compiler.quota import (
+    ResourceKey as ResourceKey,
+)
+from exo.compiler.quota import (
+    apply_quota as apply_quota,
+)
+from exo.compiler.quota import (
+    prune_dominated as prune_dominated,
+)
+from exo.compiler.quota import (
+    quota_limits as quota_limits,
+)
+from exo.compiler.quota import (
+    quota_resources as quota_resources,
+)
+from exo.compiler.quota import (
+    resource_label as resource_label,
+)
+from exo.compiler.quota import (
+    usage as usage,
 )
 
 #: Instance counts per instance type and batch size enumerated one by one.
@@ -55,77 +78,11 @@ DENSE_COUNTS = 192
 LADDER_COUNTS = 64
 #: A plan meets its deadline within this many hours (``problem.TOL_H``).
 DEADLINE_TOL_H = 1e-6
+#: Steps whose candidates are computed in one pass of arrays (bounds their memory).
+STEPS_AT_ONCE = 500
 #: Figures beyond these are not represented (the option is rejected as out of range).
 MAX_HOURS = 1e12
 MAX_USD = 1e15
-
-
-class Option(NamedTuple):
-    """One way to run a step, with the DESIGN §3 figures (hours and USD).
-
-    A named tuple (immutable, hashable, cheap to build: a workflow of 1,000
-    steps has about 85,000 of them).
-    """
-
-    step: str
-    instance_type: str
-    #: ``None`` for a CPU instance.
-    accelerator: str | None
-    accelerator_count: int
-    vcpus: int
-    spot: bool
-    #: ``None`` for duration steps and batch-independent throughput.
-    batch_size: int | None
-    replicas: int
-    #: Price per instance-hour of the chosen tier (spot or on-demand).
-    price_usd_per_hour: float
-    #: Items per second per replica (throughput steps), else ``None``.
-    throughput: float | None
-    #: The key the throughput / duration was found under (instance type, accelerator or ``cpu``).
-    perf_key: str
-    #: Preemptions per hour (0 on demand).
-    preemptions_per_hour: float
-    #: Hours of work lost to one preemption at most (``c``; 0 on demand).
-    checkpoint_h: float
-    #: Preemptions during ``P`` allowed at the confidence (``k``; 0 on demand).
-    preemptions_at_confidence: int
-    T: float
-    E: float
-    P: float
-    cost: float
-    #: Instances rented: ``m = ceil(replicas / per_instance)``.
-    instances: int = 1
-    #: Replicas one instance holds (``k_i``).
-    per_instance: int = 1
-
-    @property
-    def key(self) -> tuple[str, bool, int, int]:
-        """A total, deterministic order of the options of one step."""
-        return (
-            self.instance_type,
-            self.spot,
-            -1 if self.batch_size is None else self.batch_size,
-            self.replicas,
-        )
-
-    def label(self) -> str:
-        """``g5.xlarge spot x4, batch 32``: how a person names this option."""
-        return option_label(
-            self.instance_type, self.spot, self.replicas, self.batch_size, self.instances
-        )
-
-
-def option_label(
-    instance_type: str, spot: bool, replicas: int, batch_size: int | None, instances: int
-) -> str:
-    """``p4d.24xlarge spot x8 on 1 instance, batch 32`` (instances named when they differ)."""
-    tier = "spot" if spot else "on-demand"
-    text = f"{instance_type} {tier} x{replicas}"
-    if instances != replicas:
-        text += f" on {instances} instance{'s' if instances != 1 else ''}"
-    if batch_size is not None:
-        text += f", batch {batch_size}"
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +279,8 @@ def instance_counts(
         return m, min(m * per_instance, high)
 
     if m_hi - m_lo < MAX_COUNTS:
-        return [pair(m) for m in range(m_lo, m_hi + 1)], []
+        pairs = [(m, m * per_instance) for m in range(m_lo, m_hi)]
+        return [*pairs, pair(m_hi)], []
     start = max(m_lo, min(first_useful or m_lo, m_hi))
     chosen = {m_lo, m_hi, *range(start, min(start + DENSE_COUNTS, m_hi + 1))}
     top = min(start + DENSE_COUNTS, m_hi)
@@ -374,25 +332,12 @@ def _sampled(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """One candidate before its figures: a family, a replica count, a tier."""
-
-    fam: Family
-    instances: int
-    replicas: int
-    spot: bool
-    t: float
-
-
-def _family_rows(
+def _family_counts(
     step: Step, fam: Family, deadline_h: float | None, sampled: list[Sampled]
-) -> list[_Row]:
-    """The family's (instance count, replicas, tier) candidates; huge ranges are sampled."""
+) -> list[tuple[int, int]]:
+    """The family's ``(instances, replicas)`` candidates; huge ranges are sampled."""
     if fam.throughput is None:  # a duration step: one replica
-        assert fam.duration_h is not None
-        t = step.startup_h + fam.duration_h
-        return [_Row(fam, 1, 1, spot, t) for spot in fam.flags]
+        return [(1, 1)]
     high = step.replicas.max
     useful = _first_useful(step, fam, high, deadline_h)
     counts, gaps = instance_counts(step.replicas.min, high, fam.per_instance, first_useful=useful)
@@ -401,40 +346,63 @@ def _family_rows(
             got = _sampled(step, fam, spot, gap, high)
             if got is not None:
                 sampled.append(got)
-    rows: list[_Row] = []
-    for m, n in counts:
-        t = work_hours(step, n, fam.throughput)
-        rows.extend(_Row(fam, m, n, spot, t) for spot in fam.flags)
-    return rows
+    return counts
 
 
-def _spot_figures(
-    step: Step, rows: Sequence[_Row], confidence: Confidence
-) -> tuple[list[int | None], list[float | None]]:
-    """``k`` and ``E`` of every row (0 and ``None`` on demand), spot rows in one array each."""
-    ks: list[int | None] = [0] * len(rows)
-    es: list[float | None] = [None] * len(rows)
-    spot = [i for i, r in enumerate(rows) if r.spot and r.fam.inst.spot_preemptions_per_hour > 0]
-    if not spot:
-        return ks, es
-    miss: dict[int, float] = {}
-    ts, cs, loss, rates, eps = [], [], [], [], []
-    for i in spot:
-        r = rows[i]
-        c = checkpoint_hours(step, r.fam.batch_size, r.fam.throughput, r.t)
-        ts.append(r.t)
-        cs.append(c)
-        loss.append(c + step.startup_h)
-        rates.append(r.fam.inst.spot_preemptions_per_hour)
-        if r.instances not in miss:
-            miss[r.instances] = confidence.miss(r.instances)
-        eps.append(miss[r.instances])
-    got_k = preemption_quantiles(ts, loss, rates, eps)
-    got_e = expected_hours_array(ts, step.startup_h, cs, rates)
-    for i, k, e in zip(spot, got_k, got_e, strict=True):
-        ks[i] = k
-        es[i] = e
-    return ks, es
+def _assemble(
+    steps: Sequence[Step],
+    fams: Sequence[Family],
+    owner: Sequence[int],
+    rows: CandidateRows,
+    fig: Figures,
+) -> list[list[Option]]:
+    """The rows that are options, as :class:`Option` values, per step (field order).
+
+    Figures that :func:`make_option` shares are shared here too (the price and λ
+    of the instance type; ``E = P = T`` and ``c = 0`` on demand): a million
+    options hold a million fewer floats each time.
+    """
+    new = tuple.__new__
+    per_fam = [
+        (
+            owner[i],
+            steps[owner[i]].name,
+            f.inst.instance_type,
+            f.inst.accelerator,
+            f.inst.accelerator_count,
+            f.inst.vcpus,
+            f.batch_size,
+            f.throughput,
+            f.perf_key,
+            f.per_instance,
+            f.inst.ondemand_usd_per_hour,
+            f.inst.spot_usd_per_hour,
+            f.inst.spot_preemptions_per_hour,
+        )
+        for i, f in enumerate(fams)
+    ]
+    out: list[list[Option]] = [[] for _ in steps]
+    good = fig.good
+    columns = zip(
+        good.tolist(),
+        fig.c[good].tolist(),
+        fig.t[good].tolist(),
+        fig.e[good].tolist(),
+        fig.p[good].tolist(),
+        fig.cost[good].tolist(),
+        strict=True,
+    )
+    fam, spot, replicas, instances, ks = rows.fam, rows.spot, rows.replicas, rows.instances, fig.k
+    zero = 0.0
+    for i, c, t, e, p, cost in columns:
+        s, name, it, acc, count, vcpus, batch, theta, key, per, od, sp, lam = per_fam[fam[i]]
+        if not spot[i]:
+            sp, lam, c, e, p = od, zero, zero, t, t
+        elif not lam > 0.0:
+            e = p = t
+        row = (name, it, acc, count, vcpus, spot[i], batch, replicas[i], sp, theta, key, lam)
+        out[s].append(new(Option, (*row, c, ks[i], t, e, p, cost, instances[i], per)))
+    return out
 
 
 def _as_confidence(confidence: Confidence | float) -> Confidence:
@@ -454,38 +422,76 @@ def enumerate_step(
     ``q_s`` itself). ``deadline_h`` only steers which instance counts of a huge
     replica range are enumerated one by one (see :func:`instance_counts`).
     """
+    return enumerate_steps([step], catalog, confidence, deadline_h=deadline_h)[0]
+
+
+def enumerate_steps(
+    steps: Sequence[Step],
+    catalog: Catalog,
+    confidence: Confidence | float,
+    *,
+    deadline_h: float | None = None,
+) -> list[Enumerated]:
+    """:func:`enumerate_step` of every step, the figures of all their candidates at once.
+
+    The figures come from arrays (:mod:`exo.compiler.optionrows`), with the same
+    floating-point operations as :func:`make_option`, which stays the reference
+    and words the rejections.
+    """
     conf = _as_confidence(confidence)
-    opts: list[Option] = []
-    rejected: list[Rejection] = []
-    sampled: list[Sampled] = []
-    rows: list[_Row] = []
-    for fam in families(step, catalog):
-        if isinstance(fam, Rejection):
-            rejected.append(fam)
-        else:
-            rows.extend(_family_rows(step, fam, deadline_h, sampled))
-    ks, es = _spot_figures(step, rows, conf)
-    for r, k, e in zip(rows, ks, es, strict=True):
+    out: list[Enumerated] = []
+    for lo in range(0, len(steps), STEPS_AT_ONCE):
+        out.extend(_enumerate_some(steps[lo : lo + STEPS_AT_ONCE], catalog, conf, deadline_h))
+    return out
+
+
+def _enumerate_some(
+    steps: Sequence[Step], catalog: Catalog, conf: Confidence, deadline_h: float | None
+) -> list[Enumerated]:
+    """:func:`enumerate_steps` of a few hundred steps (one pass of arrays)."""
+    rejected: list[list[Rejection]] = [[] for _ in steps]
+    sampled: list[list[Sampled]] = [[] for _ in steps]
+    fams: list[Family] = []
+    owner: list[int] = []
+    rows = CandidateRows()
+    for s, step in enumerate(steps):
+        for fam in families(step, catalog):
+            if isinstance(fam, Rejection):
+                rejected[s].append(fam)
+                continue
+            rows.add(len(fams), fam.flags, _family_counts(step, fam, deadline_h, sampled[s]))
+            fams.append(fam)
+            owner.append(s)
+    if not fams:
+        return [Enumerated([], rejected[s], sampled[s]) for s in range(len(steps))]
+    names = {n: r for r, n in enumerate(sorted({f.inst.instance_type for f in fams}))}
+    rank = [names[f.inst.instance_type] for f in fams]
+    of_fam = [steps[o] for o in owner]
+    fig = row_figures(of_fam, fams, rows, conf, (owner, rank), max_hours=MAX_HOURS, max_usd=MAX_USD)
+    opts = _assemble(steps, fams, owner, rows, fig)
+    for i in fig.bad:
+        f = rows.fam[i]
+        fam, s = fams[f], owner[f]
         item = make_option(
-            step,
-            r.fam.inst,
-            spot=r.spot,
-            batch_size=r.fam.batch_size,
-            replicas=r.replicas,
-            throughput=r.fam.throughput,
-            t=r.t,
-            perf_key=r.fam.perf_key,
+            steps[s],
+            fam.inst,
+            spot=rows.spot[i],
+            batch_size=fam.batch_size,
+            replicas=rows.replicas[i],
+            throughput=fam.throughput,
+            t=float(fig.t[i]),
+            perf_key=fam.perf_key,
             confidence=conf,
-            per_instance=r.fam.per_instance,
-            preemptions=k,
-            expected=e,
+            per_instance=fam.per_instance,
+            preemptions=fig.k[i],
+            expected=float(fig.e[i]),
         )
-        if isinstance(item, Option):
-            opts.append(item)
+        if isinstance(item, Option):  # never expected: the arrays said it was out of range
+            opts[s].append(item)
+            opts[s].sort(key=lambda o: o.key)
         else:
-            rejected.append(item)
-    opts.sort(key=lambda o: o.key)
-    return Enumerated(opts, rejected, sampled)
+            rejected[s].append(item)
+    return [Enumerated(opts[s], rejected[s], sampled[s]) for s in range(len(steps))]
 
 
 def enumerate_with_rejections(
@@ -555,140 +561,3 @@ def option_for(
             per_instance=fam.per_instance,
         )
     return None
-
-
-# --------------------------------------------------------------------------- quotas
-
-
-def quota_resources(quota: Quota) -> tuple[str, ...]:
-    """Resource names of a quota: ``accel:TYPE`` per accelerator type, then ``cpu``."""
-    names = [f"accel:{a}" for a in sorted(quota.accelerators)]
-    if quota.cpu is not None:
-        names.append("cpu")
-    return tuple(names)
-
-
-def quota_limits(quota: Quota) -> tuple[int, ...]:
-    limits = [quota.accelerators[a] for a in sorted(quota.accelerators)]
-    if quota.cpu is not None:
-        limits.append(quota.cpu)
-    return tuple(limits)
-
-
-@functools.cache
-def _resource_index(resources: tuple[str, ...]) -> tuple[int, dict[str, int]]:
-    cpu = resources.index("cpu") if "cpu" in resources else -1
-    accel = {r.removeprefix("accel:"): i for i, r in enumerate(resources) if r != "cpu"}
-    return cpu, accel
-
-
-def usage(option: Option, resources: Sequence[str]) -> tuple[int, ...]:
-    """What the option's instances hold of each resource (all their accelerators and vCPUs)."""
-    cpu, accel = _resource_index(tuple(resources))
-    out = [0] * len(resources)
-    if cpu >= 0:
-        out[cpu] = option.instances * option.vcpus
-    if option.accelerator is not None:
-        a = accel.get(option.accelerator)
-        if a is not None:
-            out[a] = option.instances * option.accelerator_count
-    return tuple(out)
-
-
-def resource_label(resource: str) -> str:
-    return resource.removeprefix("accel:")
-
-
-def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], list[Rejection]]:
-    """Options whose instances alone fit the quota, and a rejection for each one that doesn't."""
-    resources = quota_resources(quota)
-    limits = quota_limits(quota)
-    if not resources:
-        return list(options), []
-    kept: list[Option] = []
-    rejected: list[Rejection] = []
-    excess: dict[tuple[str, int], tuple[str, int, int] | None] = {}
-    for o in options:
-        group = (o.instance_type, o.instances)  # usage depends on nothing else
-        if group not in excess:
-            use = usage(o, resources)
-            over = [(r, u, q) for r, u, q in zip(resources, use, limits, strict=True) if u > q]
-            excess[group] = over[0] if over else None
-        first = excess[group]
-        if first is None:
-            kept.append(o)
-            continue
-        r, u, q = first
-        count = f"{o.instances} instance{'s' if o.instances != 1 else ''}"
-        rejected.append(
-            Rejection(
-                o.step,
-                o.instance_type,
-                "quota",
-                f"{o.replicas} replicas on {count} of {o.instance_type} hold {u} "
-                f"{resource_label(r)}, more than the quota of {q}",
-                spot=o.spot,
-                batch_size=o.batch_size,
-                replicas=o.replicas,
-                cost=o.cost,
-            )
-        )
-    return kept, rejected
-
-
-# --------------------------------------------------------------------------- pruning
-
-
-def prune_dominated(options: Sequence[Option], resources: Sequence[str] = ()) -> list[Option]:
-    """Drop every option another option of the same step dominates (exact).
-
-    ``a`` dominates ``b`` when ``a.cost <= b.cost``, ``a.P <= b.P`` and ``a`` holds no
-    more of any quota resource than ``b``. Replacing ``b`` by ``a`` in any plan keeps
-    every constraint (the interval ``[start, start + P)`` shrinks, the usage does
-    not grow) and does not raise the cost or the makespan, so some optimum uses
-    only undominated options. Among options with equal figures the first in
-    :attr:`Option.key` order is kept. Input options must belong to one step.
-    """
-    if len(options) <= 1:
-        return list(options)
-    if not resources:
-        ordered = sorted(options, key=lambda o: (o.cost, o.P, o.key))
-        kept: list[Option] = []
-        best_p = math.inf
-        for o in ordered:  # cheapest first: keep what is strictly faster than all before
-            if best_p > o.P:
-                kept.append(o)
-                best_p = o.P
-        return sorted(kept, key=lambda o: o.key)
-    # Options of one instance type and instance count hold the same resources: among
-    # them only the (cost, P) Pareto front can survive, which is cheap to find.
-    groups: dict[tuple[str, int], list[Option]] = {}
-    for o in options:
-        groups.setdefault((o.instance_type, o.instances), []).append(o)
-    survivors: list[Option] = []
-    uses: dict[int, tuple[int, ...]] = {}
-    for members in groups.values():
-        u0 = usage(members[0], resources)
-        for o in prune_dominated(members):
-            survivors.append(o)
-            uses[id(o)] = u0
-    ordered = sorted(survivors, key=lambda o: (o.cost, o.P, uses[id(o)], o.key))
-    # Only an option holding nothing outside ``o``'s resources can dominate ``o``:
-    # fronts are kept per support (the set of resources held).
-    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...], Option]]] = {}
-    for o in ordered:
-        u = uses[id(o)]
-        support = frozenset(i for i, v in enumerate(u) if v)
-        dominated = False
-        for sup, front in fronts.items():
-            if not sup <= support:
-                continue
-            # anything dominated by a dropped option is dominated by a kept one (transitivity)
-            if any(
-                p <= o.P and all(a <= b for a, b in zip(v, u, strict=True)) for p, v, _ in front
-            ):
-                dominated = True
-                break
-        if not dominated:
-            fronts.setdefault(support, []).append((o.P, u, o))
-    return sorted((o for front in fronts.values() for _, _, o in front), key=lambda o: o.key)

@@ -39,6 +39,8 @@ RUNTIME_PLACEHOLDERS: tuple[str, ...] = (
 
 #: Key of a throughput / duration entry that applies to CPU instance types.
 CPU_KEY = "cpu"
+#: What a workflow minimises: the expected cost, or the makespan (DESIGN §2).
+Objective = Literal["cost", "time"]
 
 ParamValue = bool | int | float | str
 
@@ -62,7 +64,7 @@ class Workflow(Frozen):
     name: str
     deadline_h: float | None = None
     budget_usd: float | None = None
-    objective: Literal["cost", "time"] = "cost"
+    objective: Objective = "cost"
     #: Built-in catalog name (``aws/us-east-1``) or a path relative to the entry file's folder.
     catalog: str = "aws/us-east-1"
     confidence: float = 0.95

@@ -167,13 +167,19 @@ def _exprel_array(
 
 
 def expected_hours_array(
-    t: Sequence[float], startup_h: float, checkpoint_h: Sequence[float], rate: Sequence[float]
+    t: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]],
+    startup_h: float | np.ndarray[Any, np.dtype[np.float64]],
+    checkpoint_h: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]],
+    rate: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]],
 ) -> list[float]:
-    """:func:`expected_hours` for many options of one step (the same formula, vectorised)."""
+    """:func:`expected_hours` for many options (the same formula, vectorised).
+
+    ``startup_h``: one startup for all, or one per option.
+    """
     tt = np.asarray(t, dtype=np.float64)
     c = np.asarray(checkpoint_h, dtype=np.float64)
     lam = np.asarray(rate, dtype=np.float64)
-    s = startup_h
+    s = np.asarray(startup_h, dtype=np.float64)
     with np.errstate(all="ignore"):
         w = tt - s
         whole = (w > 0.0) & (c > 0.0) & np.isfinite(c) & (c <= w) & np.isfinite(w / c)
@@ -227,9 +233,9 @@ _WINDOWS = (8, 32)
 
 
 def preemption_quantiles(
-    t: Sequence[float],
-    loss_h: Sequence[float],
-    rate: float | Sequence[float],
+    t: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]],
+    loss_h: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]],
+    rate: float | Sequence[float] | np.ndarray[Any, np.dtype[np.float64]],
     miss: Sequence[float],
 ) -> list[int | None]:
     """:func:`preemption_quantile` for many options of one instance type at once.

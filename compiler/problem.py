@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import networkx as nx
 
@@ -19,15 +18,17 @@ from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
     Option,
     Rejection,
+    ResourceKey,
     Sampled,
     apply_quota,
-    enumerate_step,
+    enumerate_steps,
     prune_dominated,
     quota_limits,
     quota_resources,
     usage,
     workflow_confidence,
 )
+from exo.compiler.ir import Objective as Objective  # re-exported: part of this API
 from exo.compiler.ir import Program, Step, step_dag
 from exo.compiler.preemption import Confidence
 from exo.compiler.schedule import Jobs
@@ -37,8 +38,6 @@ TOL_H = 1e-6
 #: A plan meets the budget when its expected cost is at most ``budget + TOL_USD``.
 TOL_USD = 1e-6
 
-Objective = Literal["cost", "time"]
-
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -47,7 +46,7 @@ class Problem:
     names: tuple[str, ...]
     preds: tuple[tuple[int, ...], ...]
     options: tuple[tuple[Option, ...], ...]
-    resources: tuple[str, ...]
+    resources: tuple[ResourceKey, ...]
     limits: tuple[int, ...]
     deadline: float | None
     budget: float | None
@@ -123,8 +122,9 @@ def enumerate_program(
     within: dict[str, tuple[Option, ...]] = {}
     rejections: dict[str, tuple[Rejection, ...]] = {}
     sampled: dict[str, tuple[Sampled, ...]] = {}
-    for step in program.steps:
-        got = enumerate_step(step, catalog, conf, deadline_h=program.workflow.deadline_h)
+    deadline = program.workflow.deadline_h
+    every = enumerate_steps(program.steps, catalog, conf, deadline_h=deadline)
+    for step, got in zip(program.steps, every, strict=True):
         opts, why, skipped = got.options, got.rejections, got.sampled
         if not allow_spot:
             opts = [o for o in opts if not o.spot]
@@ -191,7 +191,7 @@ def base_problem(program: Program, enum: Enumeration) -> Problem:
 
 
 def binding_resources(
-    options: Sequence[Sequence[Option]], resources: Sequence[str], limits: Sequence[int]
+    options: Sequence[Sequence[Option]], resources: Sequence[ResourceKey], limits: Sequence[int]
 ) -> list[int]:
     """Resources the steps could exceed if each ran at its largest usage at the same time."""
     if not resources:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,8 +84,20 @@ class _Profile:
 
     def __init__(self, limits: tuple[int, ...]) -> None:
         self.limits = np.asarray(limits, dtype=np.int64)
-        self.times = np.zeros(1, dtype=np.float64)
-        self.levels = np.zeros((1, len(limits)), dtype=np.int64)
+        # segments live at the front of buffers with room to grow: a new boundary
+        # shifts only the segments after it (schedules grow mostly at their end),
+        # where ``np.insert`` copied the whole profile for each one
+        self._times = np.zeros(64, dtype=np.float64)
+        self._levels = np.zeros((64, len(limits)), dtype=np.int64)
+        self._n = 1
+
+    @property
+    def times(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return self._times[: self._n]
+
+    @property
+    def levels(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        return self._levels[: self._n]
 
     def earliest(self, est: float, duration: float, use: tuple[int, ...]) -> float:
         """The earliest start >= est with room for ``use`` during ``[start, start + duration)``.
@@ -117,11 +130,18 @@ class _Profile:
             size *= 4
 
     def _split(self, x: float) -> int:
-        idx = int(np.searchsorted(self.times, x, side="left"))
-        if idx < len(self.times) and self.times[idx] == x:
+        n = self._n
+        idx = int(np.searchsorted(self._times[:n], x, side="left"))
+        if idx < n and self._times[idx] == x:
             return idx
-        self.times = np.insert(self.times, idx, x)
-        self.levels = np.insert(self.levels, idx, self.levels[idx - 1], axis=0)
+        if n == len(self._times):  # full: double the room (amortised O(1) per boundary)
+            self._times = np.concatenate([self._times, np.zeros(n, dtype=np.float64)])
+            self._levels = np.concatenate([self._levels, np.zeros_like(self._levels)])
+        self._times[idx + 1 : n + 1] = self._times[idx:n]
+        self._levels[idx + 1 : n + 1] = self._levels[idx:n]
+        self._times[idx] = x
+        self._levels[idx] = self._levels[idx - 1]
+        self._n = n + 1
         return idx
 
     def has_room(self, start: float, duration: float, use: tuple[int, ...]) -> bool:
@@ -138,7 +158,7 @@ class _Profile:
             return
         a = self._split(start)
         b = self._split(start + duration)
-        self.levels[a:b] += np.asarray(use, dtype=np.int64)
+        self._levels[a:b] += np.asarray(use, dtype=np.int64)
 
 
 class _SmallProfile:

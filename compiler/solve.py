@@ -17,19 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
 from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
 from exo.compiler.heuristics import Found, cheapen, shorten
+from exo.compiler.ir import Objective
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import (
     TOL_H,
     TOL_USD,
     Problem,
     binding_resources,
-    longest_paths,
     quota_shortfalls,
 )
 from exo.compiler.schedule import (
@@ -43,28 +42,16 @@ from exo.compiler.schedule import (
     serial_sgs,
     tails,
 )
+from exo.compiler.solution import Solution as Solution  # re-exported: part of this API
+from exo.compiler.solution import Status as Status
+from exo.compiler.solution import pick as _pick
+from exo.compiler.solution import trivial_cost_bound as trivial_cost_bound
+from exo.compiler.solution import trivial_makespan_bound as trivial_makespan_bound
 
 #: Above this many options (after pruning), large quota problems use a slimmer model.
 SLIM_OPTIONS = 40_000
 #: Tightening rounds of the large-problem quota heuristic.
 REPAIR_ROUNDS = 6
-
-Status = Literal["optimal", "feasible", "infeasible"]
-
-
-@dataclass(frozen=True, slots=True)
-class Solution:
-    status: Status
-    choice: tuple[int, ...] | None = None
-    starts: tuple[float, ...] | None = None
-    cost: float | None = None
-    makespan: float | None = None
-    #: Proven lower bound on the optimal expected cost (USD).
-    lower_bound: float | None = None
-    #: Relative gap of the primary objective (0 when optimal).
-    gap: float | None = None
-    #: Why no plan was found although none was proven impossible, if so.
-    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +64,8 @@ class _Stage:
     bound: float
     proven: bool
     infeasible: bool = False
+    #: Proven by the trivial bound alone (no solver model).
+    trivial: bool = False
 
     @staticmethod
     def impossible() -> _Stage:
@@ -84,7 +73,7 @@ class _Stage:
 
 
 def _value(
-    problem: Problem, objective: str, choice: Sequence[int], starts: Sequence[float]
+    problem: Problem, objective: Objective, choice: Sequence[int], starts: Sequence[float]
 ) -> float:
     if objective == "cost":
         return problem.cost(choice)
@@ -135,7 +124,7 @@ def best_schedule(
     return best
 
 
-def _enough(problem: Problem, objective: str, cap: float | None) -> float | None:
+def _enough(problem: Problem, objective: Objective, cap: float | None) -> float | None:
     """For the cost objective any schedule within the limit will do; for time, the best."""
     return _limit(problem, cap) if objective == "cost" else None
 
@@ -147,7 +136,7 @@ def _within(problem: Problem, jobs: Jobs, starts: Sequence[float], cap: float | 
 
 def _from_milp(
     problem: Problem,
-    objective: str,
+    objective: Objective,
     r: MilpResult,
     cap: float | None,
     bound: float,
@@ -167,14 +156,14 @@ def _from_milp(
     return _Stage(r.choice, starts, value, bound, proven)
 
 
-def _tol(objective: str, value: float) -> float:
+def _tol(objective: Objective, value: float) -> float:
     base = TOL_USD if objective == "cost" else TOL_H
     return base + 1e-9 * abs(value)
 
 
 def _stage(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     clock: Clock,
     fraction: float,
@@ -280,13 +269,13 @@ def _moves(problem: Problem) -> int:
     return max(20, min(500, 10_000 // max(problem.size, 1)))
 
 
-def _tell(clock: Clock, objective: Literal["cost", "time"], st: _Stage, phase: str) -> None:
+def _tell(clock: Clock, objective: Objective, st: _Stage, phase: str) -> None:
     clock.report(objective, phase, best=st.value, bound=st.bound)
 
 
 def _search(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     st: _Stage,
     clock: Clock,
@@ -319,7 +308,7 @@ def _search(
 
 def _relaxation(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     limit: float | None,
     binding: Sequence[int],
     clock: Clock,
@@ -380,7 +369,7 @@ def _slim(problem: Problem) -> tuple[Problem, Callable[[MilpResult], MilpResult]
     return replace(problem, options=fronts), lift
 
 
-def _best(objective: str, a: _Stage | None, b: _Stage | None) -> _Stage:
+def _best(objective: Objective, a: _Stage | None, b: _Stage | None) -> _Stage:
     """The better of two results; both bounds are valid, so the larger one is kept.
 
     Values equal within the tolerance count as equal (two schedules of one choice
@@ -401,7 +390,7 @@ def _best(objective: str, a: _Stage | None, b: _Stage | None) -> _Stage:
 
 def _repair(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     clock: Clock,
     fraction: float,
@@ -490,7 +479,7 @@ def _cheapen(problem: Problem, st: _Stage, cap: float | None, bound: float) -> _
 
 def _crash(
     problem: Problem,
-    objective: str,
+    objective: Objective,
     choice: Sequence[int],
     cap: float | None,
     bound: float,
@@ -597,7 +586,7 @@ def _holds_no_more(problem: Problem, step: int, k: int, use: Sequence[int]) -> b
 
 def _accept(
     problem: Problem,
-    objective: str,
+    objective: Objective,
     choice: Sequence[int],
     guide: Sequence[float] | None,
     cap: float | None,
@@ -613,16 +602,9 @@ def _accept(
     return _Stage(tuple(choice), starts, value, bound, value <= bound + _tol(objective, value))
 
 
-def _pick(problem: Problem, by: str) -> tuple[int, ...]:
-    """Every step's cheapest (``by = "cost"``) or fastest (``"P"``) option."""
-    out: list[int] = []
-    for opts in problem.options:
-        keys = [(o.cost, o.P) if by == "cost" else (o.P, o.cost) for o in opts]
-        out.append(min(range(len(opts)), key=keys.__getitem__))
-    return tuple(out)
-
-
-def _fallback(problem: Problem, objective: str, cap: float | None, bound: float) -> _Stage | None:
+def _fallback(
+    problem: Problem, objective: Objective, cap: float | None, bound: float
+) -> _Stage | None:
     """Simple plans (cheapest or fastest option everywhere) when the solver found none."""
     cands: list[_Stage] = []
     for key in ("cost", "P"):
@@ -634,7 +616,7 @@ def _fallback(problem: Problem, objective: str, cap: float | None, bound: float)
 
 def _quick(
     problem: Problem,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     cap: float | None,
     hint: tuple[int, ...] | None,
     clock: Clock,
@@ -664,25 +646,14 @@ def _quick(
             break
     if not cands:
         return _Stage(None, None, None, bound, False)
-    return min(cands, key=lambda st: st.value if st.value is not None else math.inf)
-
-
-def trivial_cost_bound(problem: Problem) -> float:
-    """Every step at its cheapest option: a bound no plan can beat."""
-    return sum(min(o.cost for o in opts) for opts in problem.options)
-
-
-def trivial_makespan_bound(problem: Problem) -> float:
-    """Every step at its fastest option, quotas ignored: no plan ends sooner."""
-    fastest = [min(o.P for o in opts) for opts in problem.options]
-    head, _ = longest_paths(problem, fastest)
-    return max((h + f for h, f in zip(head, fastest, strict=True)), default=0.0)
+    best = min(cands, key=lambda st: st.value if st.value is not None else math.inf)
+    return replace(best, trivial=best.proven)
 
 
 def solve_problem(problem: Problem, clock: Clock) -> Solution:
     """The best plan for the problem's objective, with a proven bound and gap."""
     if problem.size == 0:
-        return Solution("optimal", (), (), 0.0, 0.0, 0.0, 0.0)
+        return Solution("optimal", (), (), 0.0, 0.0, 0.0, 0.0, proved_by="bound")
     if any(not opts for opts in problem.options) or quota_shortfalls(problem):
         return Solution("infeasible")
     if problem.objective == "cost":
@@ -708,7 +679,10 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     if cost <= floor + _tol("cost", cost):
         # every step already runs its cheapest option: nothing among the fastest is cheaper
         return _solution(
-            problem, first, _Stage(first.choice, first.starts, cost, floor, True), clock
+            problem,
+            first,
+            _Stage(first.choice, first.starts, cost, floor, True, trivial=True),
+            clock,
         )
     second = _stage(problem, "cost", cap, clock, 1.0, hint=first.choice)
     if second.choice is None or second.value is None:
@@ -743,6 +717,7 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
     bound = max(trivial_cost_bound(problem), costs.bound)
     bound = min(bound, cost)
     proven = primary.proven and costs.proven
+    trivial = primary.trivial and costs.trivial
     if problem.objective == "cost":
         gap = 0.0 if proven else _rel(cost, bound)
     elif not primary.proven:
@@ -757,6 +732,7 @@ def _solution(problem: Problem, primary: _Stage, costs: _Stage, clock: Clock) ->
         span,
         bound,
         gap,
+        proved_by="bound" if proven and trivial else "solver",
     )
 
 

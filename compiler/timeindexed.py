@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from exo.compiler.costmodel import usage
 from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
-from exo.compiler.problem import Problem
+from exo.compiler.problem import Objective, Problem
 
 Rounding = Literal["exact"]
 
@@ -265,7 +265,7 @@ def solve_grid(
     problem: Problem,
     grid: Grid,
     *,
-    objective: Literal["cost", "time"],
+    objective: Objective,
     horizon_h: float,
     time_limit_s: float | None,
     start: tuple[Sequence[int], Sequence[float]] | None = None,
@@ -372,7 +372,7 @@ def _warm(
     grid: Grid,
     cols: Columns,
     plan: tuple[Sequence[int], Sequence[float]],
-    objective: str,
+    objective: Objective,
 ) -> dict[int, np.ndarray[Any, np.dtype[np.float64]]] | None:
     """Start values of a plan whose starts lie on the grid within the windows."""
     choice, starts = plan

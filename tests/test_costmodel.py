@@ -10,14 +10,19 @@ import pytest
 from scipy import special
 from scipy.stats import poisson
 
-from exo.compiler.candidates import replicas_per_instance
+from exo.compiler import costmodel
+from exo.compiler.candidates import Family, Rejection, families, replicas_per_instance
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.costmodel import (
     Option,
     apply_quota,
+    checkpoint_hours,
     enumerate_options,
+    enumerate_step,
+    enumerate_steps,
     explain_rejections,
     instance_counts,
+    make_option,
     prune_dominated,
     quota_resources,
     usage,
@@ -546,6 +551,82 @@ def test_docs_worked_examples(
     assert o.preemptions_at_confidence == k
     assert pytest.approx(p, abs=1e-6) == o.P
     assert o.cost == pytest.approx(cost, abs=1e-6)
+
+
+def _one_by_one(step: Step, conf: Confidence) -> tuple[list[Option], list[Rejection]]:
+    """The reference: :func:`make_option` on every candidate, one call each.
+
+    Rejections: the candidates' (hardware, entries) first, then the options'.
+    """
+    opts: list[Option] = []
+    early: list[Rejection] = []
+    rejected: list[Rejection] = []
+    for fam in families(step, CATALOG):
+        if not isinstance(fam, Family):
+            early.append(fam)
+            continue
+        counts = [(1, 1)]
+        if fam.throughput is not None:
+            counts, _ = instance_counts(step.replicas.min, step.replicas.max, fam.per_instance)
+        for _, n in counts:
+            for spot in fam.flags:
+                t = step.startup_h + (
+                    fam.duration_h
+                    if fam.throughput is None
+                    else (step.items or 0) / (n * fam.throughput * 3600.0)
+                )
+                c = checkpoint_hours(step, fam.batch_size, fam.throughput, t)
+                lam = fam.inst.spot_preemptions_per_hour
+                got = make_option(
+                    step,
+                    fam.inst,
+                    spot=spot,
+                    batch_size=fam.batch_size,
+                    replicas=n,
+                    throughput=fam.throughput,
+                    t=t,
+                    perf_key=fam.perf_key,
+                    confidence=conf,
+                    per_instance=fam.per_instance,
+                    expected=expected_hours_array([t], step.startup_h, [c], [lam])[0],
+                )
+                (opts if isinstance(got, Option) else rejected).append(got)  # type: ignore[arg-type]
+    return sorted(opts, key=lambda o: o.key), early + rejected
+
+
+def test_options_of_many_steps_at_once_are_the_reference_to_the_bit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The array pass gives every step what make_option gives each candidate, bit for bit
+    (in passes of 7 steps here, so that steps meet in and across passes)."""
+    monkeypatch.setattr(costmodel, "STEPS_AT_ONCE", 7)
+    rng = random.Random(11)
+    steps = []
+    for i in range(40):
+        kind = rng.choice(["batch", "none", "interval"])
+        steps.append(
+            gpu_step(
+                name=f"s{i}",
+                items=rng.choice([10, 36_000, 5_000_000, 10**9]),
+                startup_h=rng.choice([0.0, 0.1, 0.5]),
+                replicas=ReplicaRange(min=rng.choice([1, 2]), max=rng.choice([1, 4, 9, 300])),
+                spot=rng.choice(["allowed", "never", "only"]),
+                checkpoint=Checkpoint(kind=kind, interval_h=0.25 if kind == "interval" else None),
+                throughput=Throughput(
+                    per_batch={
+                        "A10G": {8: rng.uniform(0.01, 5), 16: rng.uniform(0.01, 9)},
+                        "H100": {8: rng.uniform(1, 20), 16: rng.uniform(1, 30)},
+                    }
+                ),
+            )
+        )
+    conf = Confidence(0.95, len(steps))
+    together = enumerate_steps(steps, CATALOG, conf)
+    for step, got in zip(steps, together, strict=True):
+        want_opts, want_rejected = _one_by_one(step, conf)
+        assert got.options == want_opts
+        assert got.rejections == want_rejected
+        assert got == enumerate_step(step, CATALOG, conf)
 
 
 def test_vectorised_quantiles_match_the_scalar_search() -> None:

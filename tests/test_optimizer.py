@@ -357,3 +357,36 @@ def test_the_baseline_is_not_solved_past_the_time_limit() -> None:
     base, line = _all_on_demand(program, enum, sol, True, Clock(1e-9))
     assert base is None
     assert "not computed, the plan used the whole time limit" in line
+
+
+@pytest.mark.parametrize("deadline", [10.0, 6.0])
+def test_the_trivial_bound_proves_only_what_the_solver_would(deadline: float) -> None:
+    """Slow everywhere (the cheapest) meets a 10 h deadline: optimal without a model, at
+    the solver's optimum; at 6 h it does not, and the solver decides."""
+    from exo.compiler.anytime import Clock
+    from exo.compiler.problem import build_problem
+    from exo.compiler.solution import proven_by_bound
+    from exo.compiler.solve import solve_problem
+
+    steps = (
+        _dur("a", {"SLOW": 4.0, "FAST": 1.0}),
+        _dur("b", {"SLOW": 4.0, "FAST": 1.0}, after=("a",)),
+        _dur("c", {"SLOW": 6.0, "FAST": 2.0}),
+    )
+    program = Program(workflow=_wf(deadline_h=deadline), steps=steps)
+    problem, _ = build_problem(program, CAT2)
+    quick = proven_by_bound(problem)
+    solved = solve_problem(problem, Clock(None))
+    plan = optimize(program, CAT2)
+    assert plan.status == solved.status == "optimal"
+    lines = "\n".join(plan.explanation)
+    if deadline == 10.0:
+        assert quick is not None and quick.proved_by == "bound"
+        assert quick.cost == pytest.approx(solved.cost) == pytest.approx(14.0)
+        assert "optimal: proven without a solver model" in lines
+        assert "HiGHS" not in lines
+    else:
+        assert quick is None
+        assert plan.expected_cost_usd == pytest.approx(15.0)
+        assert "optimal: proven by the solver (HiGHS)" in lines
+    assert check_plan(program, CAT2, plan) == []

@@ -24,6 +24,7 @@ from exo.compiler.ir import (
 )
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.quota import accelerator_resource
 from exo.compiler.report import svg
 from exo.compiler.report.facts import build_report, peak_usage
 from exo.compiler.report.markdown import cell, render_markdown
@@ -298,7 +299,7 @@ def test_quota_peak_and_binding() -> None:
     prog = program(gpu, twin, deadline_h=1.5, quota=Quota(accelerators={"L4": 4}))
     plan = optimize(prog, CATALOG)
     assert plan.status == "optimal"
-    peak = peak_usage(plan, "accel:L4", CATALOG)
+    peak = peak_usage(plan, accelerator_resource("L4"), CATALOG)
     assert peak <= 4
     rep = build_report(plan, prog, CATALOG)
     quota = next(c for c in rep.constraints if c.name == "quota L4")

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from exo.compiler.schedule import (
+    SMALL_PROFILE,
     Jobs,
     asap,
     critical,
@@ -34,9 +35,8 @@ def random_jobs(seed: int, n: int, resources: int = 2) -> Jobs:
     return Jobs(durations, tuple(preds), usages, limits)
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_serial_sgs_matches_a_plain_reference(seed: int) -> None:
-    jobs = random_jobs(seed, 12 + seed % 7)
+def _matches_the_reference(jobs: Jobs, seed: int) -> None:
+    """The serial SGS over a random precedence-feasible order gives the reference's starts."""
     rng = random.Random(seed)
     order = priority_order(jobs, [rng.random() for _ in range(jobs.size)])
     got = serial_sgs(jobs, order)
@@ -50,6 +50,17 @@ def test_serial_sgs_matches_a_plain_reference(seed: int) -> None:
     )
     assert got == [ref[n] for n in names]
     assert violations(jobs, got) == []
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_serial_sgs_matches_a_plain_reference(seed: int) -> None:
+    _matches_the_reference(random_jobs(seed, 12 + seed % 7), seed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_large_profile_matches_the_plain_reference(seed: int) -> None:
+    """Above SMALL_PROFILE steps the numpy profile (buffers that grow) is used: same starts."""
+    _matches_the_reference(random_jobs(500 + seed, SMALL_PROFILE + 150, resources=3), seed)
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -25,6 +25,7 @@ from exo.compiler.costmodel import (
 )
 from exo.compiler.ir import Program, step_dag
 from exo.compiler.plan import Plan, StepPlan
+from exo.compiler.quota import CPU_RESOURCE, ResourceKey, accelerator_of
 from exo.compiler.report.why import (
     EPS_H,
     EPS_USD,
@@ -169,7 +170,7 @@ def _pick(opts: Sequence[Option], by: str) -> Option:
 def _greedy_span(
     chosen: Sequence[Option],
     preds: tuple[tuple[int, ...], ...],
-    resources: tuple[str, ...],
+    resources: tuple[ResourceKey, ...],
     limits: tuple[int, ...],
 ) -> tuple[float, float]:
     """Makespan of one option per step: as soon as possible, and under the quota."""
@@ -185,17 +186,17 @@ def _greedy_span(
         return free, float("inf")
 
 
-def _usage_of(step: StepPlan, resource: str, catalog: Catalog | None) -> int:
-    if resource == "cpu":
+def _usage_of(step: StepPlan, resource: ResourceKey, catalog: Catalog | None) -> int:
+    if resource == CPU_RESOURCE:
         inst = catalog.get(step.instance_type) if catalog is not None else None
         vcpus = inst.vcpus if inst is not None else step.vcpus
         return step.instances * vcpus
-    if step.accelerator is not None and resource == f"accel:{step.accelerator}":
+    if step.accelerator is not None and accelerator_of(resource) == step.accelerator:
         return step.instances * step.accelerator_count
     return 0
 
 
-def peak_usage(plan: Plan, resource: str, catalog: Catalog | None = None) -> int:
+def peak_usage(plan: Plan, resource: ResourceKey, catalog: Catalog | None = None) -> int:
     """The most of ``resource`` the planned steps hold at one instant.
 
     A step holds its usage on ``[start, start + P)``; at equal times releases come
@@ -289,7 +290,7 @@ def constraints(
     if plan.status == "infeasible" or not plan.steps:
         return ()  # the plan's explanation says which limit cannot be met
     cheap_free = cheap_quota = fast_cost = None
-    resources: tuple[str, ...] = ()
+    resources: tuple[ResourceKey, ...] = ()
     limits: tuple[int, ...] = ()
     outside: dict[str, list[str]] = {}
     if program is not None and catalog is not None:
