@@ -181,3 +181,33 @@ step b {{
     assert "E742" in exoc("profile", str(wf), "b")[2]
     code, _, err = exoc("profile", str(wf), "a")  # commits nothing through the helper
     assert code == 1 and "E743" in err and "Traceback" not in err
+
+
+def test_status_compares_with_the_calibrated_figures_the_run_was_planned_with(
+    tmp_path: Path,
+) -> None:
+    wf = synthetic_workflow(tmp_path)
+    cal_path = tmp_path / "cal.json"
+    measured = RATE * 0.9
+    cal = Calibration(
+        steps={"work": StepCalibration(startup_s=1.5, throughput={"cpu": {"20": measured}})}
+    )
+    cal_path.write_text(cal.model_dump_json(), encoding="utf-8")
+    state = ["--state-dir", str(tmp_path / "state")]
+    code, _, err = exoc("run", str(wf), "--calibration", str(cal_path), *state)
+    assert code == 0, err
+    # Without the calibration, status warns that its planned figures are the declared ones.
+    code, out, err = exoc("status", str(wf), "--format", "json", *state)
+    assert code == 0, err
+    assert "planned with calibrated figures" in err and "--calibration FILE" in err
+    (step,) = json.loads(out)["plan_vs_actual"]["steps"]
+    assert step["planned"]["items_per_s"] == RATE
+    # With it, the planned items/s and startup are those the run was planned with.
+    code, out, err = exoc(
+        "status", str(wf), "--format", "json", "--calibration", str(cal_path), *state
+    )
+    assert code == 0, err
+    assert "calibrated figures" not in err
+    (step,) = json.loads(out)["plan_vs_actual"]["steps"]
+    assert step["planned"]["items_per_s"] == measured
+    assert step["planned"]["startup_s"] == 1.5

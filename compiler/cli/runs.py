@@ -136,6 +136,9 @@ def emit_status(rep: RunReport, fmt: str, planned: PlannedWorkflow) -> None:
     """``exoc status`` in ``fmt``: the report with the run's planned vs actual."""
     from exo.compiler.cli import status_view  # planned vs actual, from the run's ledger
 
+    warning = status_view.calibration_warning(rep, planned)
+    if warning is not None:
+        stderr_console().print(warning, highlight=False, markup=False)
     if fmt == "html":
         sys.stdout.write(status_view.html(rep, planned))
         if not rep.ledger or not Path(rep.ledger).is_file():
@@ -200,10 +203,11 @@ def status(
     params: list[str] = PARAM_OPTION,
     catalog: str | None = CATALOG_OPTION,
     time_limit: TIME_LIMIT = None,
+    calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Show the state of the workflow's last run."""
     choose(fmt, ("text", "json", "html"))
-    req = Request(file, target, params, catalog, time_limit)
+    req = Request(file, target, params, catalog, time_limit, calibration)
     rep, planned = drive(ctx, req, "status", Run(state_dir))
     emit_status(rep, fmt, planned)
 

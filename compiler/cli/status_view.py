@@ -28,6 +28,25 @@ def ledger_of(rep: RunReport, planned: PlannedWorkflow) -> tuple[Plan, Ledger] |
     return plan, book
 
 
+def _calibrated(plan: Plan) -> list[str]:
+    return [line for line in plan.explanation if line.startswith("calibrated: ")]
+
+
+def calibration_warning(rep: RunReport, planned: PlannedWorkflow) -> str | None:
+    """A warning when the run was planned with a calibration and ``status`` was not given
+    one: the planned items/s and startup it would compare with are then the ``.exo``'s
+    declared figures, not the ones the run was planned with."""
+    found = ledger_of(rep, planned)
+    if found is None or not _calibrated(found[0]) or _calibrated(planned.plan):
+        return None
+    return (
+        "warning: this run was planned with calibrated figures "
+        f"({'; '.join(x.removeprefix('calibrated: ') for x in _calibrated(found[0]))}); "
+        "the planned items/s and startup below are the .exo's declared ones. "
+        "To fix: pass the calibration file the run used: exoc status ... --calibration FILE"
+    )
+
+
 def actuals_for(rep: RunReport, planned: PlannedWorkflow) -> RunActuals | None:
     """Planned vs actual for the report's run, if its backend keeps a ledger and it exists."""
     found = ledger_of(rep, planned)
