@@ -153,9 +153,9 @@ logged timeout "$limit" "$python" -m exo.compiler run "${run_args[@]}" --state-d
     --fresh || run_rc=$?
 run_wall=$(elapsed "$t0")
 say "exoc run: exit $run_rc after ${run_wall}s"
-exoc status "$flow" -p "items=$items" "${quota[@]}" --state-dir "$work/state" --format json \
+exoc status "$flow" -p "items=$items" "${quota[@]}" --state-dir "$work/state" --calibration "$OUT/calibration.json" --format json \
     >"$OUT/status.json" 2>>"$log"
-exoc status "$flow" -p "items=$items" "${quota[@]}" --state-dir "$work/state" --format html \
+exoc status "$flow" -p "items=$items" "${quota[@]}" --state-dir "$work/state" --calibration "$OUT/calibration.json" --format html \
     >"$OUT/status.html" 2>>"$log"
 rm -rf "$work/state" # the embeddings: ~1.5 KB an item
 
