@@ -165,3 +165,28 @@ def test_the_quota_holds_exactly_when_the_original_capacities_hold(name: str) ->
         accepted += exo_ok
         rejected += not exo_ok
     assert accepted and rejected  # both sides of the equivalence were exercised
+
+
+def test_an_unproven_makespan_gets_back_the_time_the_cost_stage_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``objective = time`` the makespan gets 60 % of the limit; while it is
+    unproven, the cheapest-among-the-fastest search takes half of what is left
+    and the makespan search resumes with the rest (the real search, watched)."""
+    import exo.compiler.solve as solve
+
+    resumed: list[float | None] = []
+    real = solve._resume
+
+    def watched(problem: Any, first: Any, clock: Any) -> Any:
+        resumed.append(clock.remaining())
+        return real(problem, first, clock)
+
+    monkeypatch.setattr(solve, "_resume", watched)
+    # 18 jobs, two resources: not proven within seconds (docs/benchmarks.md)
+    row, inst, plan = _plan("j1861_5", time_limit_s=20.0)
+    span = _check(inst, plan)
+    assert span >= row.optimum
+    if plan.status != "optimal":
+        assert resumed, "the unproven makespan never got the time back"
+        assert all(left is not None and left > 0.0 for left in resumed)
