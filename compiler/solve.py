@@ -25,7 +25,7 @@ from typing import Literal
 
 from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
-from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
+from exo.compiler.exact import SMALL_STEPS, solve_exact, watch, whole_periods
 from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import (
@@ -259,7 +259,10 @@ def _improve(
     Each uses what the ones before it left of ``stage_clock``.
     """
     limit = _limit(problem, cap)
-    found = _search(problem, objective, cap, found, stage_clock, moves=_moves(problem))
+    # the moves are a fixed amount of work, but under load they must leave the
+    # exact model its time (PSPLIB j108_7: 25 s of moves, then no exact model)
+    first = stage_clock.child(stage_clock.share(PRE_SEARCH_SHARE))
+    found = _search(problem, objective, cap, found, first, moves=_moves(problem))
     if found.proven or not stage_clock.affords(stage_clock.model_s):
         return found
     assert found.choice is not None and found.starts is not None and found.value is not None
@@ -278,6 +281,8 @@ def _improve(
             # the plan in hand meets every constraint: the model has no better one
             return replace(found, proven=True, bound=found.value)
         bound = max(found.bound, got.result.bound)
+        if objective == "time" and got.period is not None:
+            bound = whole_periods(bound, got.period)
         better = _from_milp(problem, objective, got.result, cap, bound)
         found = _best(objective, found, better)
         found = replace(found, bound=max(found.bound, bound))
@@ -290,6 +295,10 @@ def _improve(
     if stage_clock.remaining() is None:
         return found  # no time limit: the deterministic search above was all
     return _search(problem, objective, cap, found, stage_clock, moves=None)
+
+
+#: The share of a stage's time the local search before the exact model may use.
+PRE_SEARCH_SHARE = 0.2
 
 
 def _moves(problem: Problem) -> int:

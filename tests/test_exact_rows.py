@@ -154,3 +154,13 @@ def test_cliques_need_a_quota_edge() -> None:
     for clique in quota_cliques(g):
         assert len({s for s, _ in clique}) >= 2
         assert any(g.edges[a, b]["quota"] for a, b in itertools.combinations(clique, 2))
+
+
+def test_a_makespan_bound_rounds_up_to_whole_periods() -> None:
+    from exo.compiler.exact import whole_periods
+
+    assert whole_periods(19.73, 1.0) == 20.0
+    assert whole_periods(20.0, 1.0) == 20.0
+    assert whole_periods(20.0000001, 1.0) == pytest.approx(20.0000001)  # never lowered
+    assert whole_periods(1.1, 0.5) == 1.5
+    assert whole_periods(-float("inf"), 1.0) == -float("inf")
