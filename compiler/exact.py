@@ -38,6 +38,9 @@ class Exact:
     result: MilpResult
     #: The model is exact: its optimum is the problem's (so its bound is the problem's).
     exact: bool
+    #: The exact grid's period (hours) when the time-indexed model ran: every
+    #: makespan bound rounds up to a whole number of them (:func:`whole_periods`).
+    period: float | None = None
 
 
 def watch(
@@ -55,6 +58,20 @@ def watch(
         clock.report(objective, phase, best=best, bound=bound)
 
     return Watch(stopped=clock.expired, progress=progress)
+
+
+def whole_periods(bound: float, delta: float) -> float:
+    """A makespan bound rounded up to whole periods of the exact grid.
+
+    On an exact grid the optimal makespan is the grid model's, a whole number
+    of periods (:mod:`exo.compiler.timeindexed`), so no optimum lies between a
+    bound and the next multiple of ``delta`` above it (a bound of 19.7 periods
+    proves a plan of 20).
+    """
+    if not math.isfinite(bound) or delta <= 0.0:
+        return bound
+    periods = math.ceil(bound / delta - 1e-6)
+    return max(bound, periods * delta)
 
 
 def solve_exact(
@@ -92,17 +109,21 @@ def solve_exact(
             if got is not None:
                 r = got.run
                 status = r.status
+                bound = got.bound
+                if objective == "time":
+                    bound = whole_periods(bound, grid.delta)
                 return Exact(
                     MilpResult(
                         status if status != "unknown" else "unknown",
                         got.choice,
                         got.starts,
                         got.value,
-                        got.bound,
+                        bound,
                         r.build_s,
                         r.solve_s,
                     ),
                     exact=True,
+                    period=grid.delta,
                 )
     if problem.size > SMALL_STEPS:
         return None

@@ -107,8 +107,6 @@ def run(
     ``start``: values of some variables of a known solution (keys as in
     ``variables``); HiGHS fills in the others and uses it if it is feasible.
     """
-    import highspy
-
     t0 = time.perf_counter()
     data, _, _ = prob.get_problem_data(cp.HIGHS)
     cols: dict[int, int] = data["param_prob"].var_id_to_col
@@ -133,6 +131,56 @@ def run(
     is_mip = bool(bools.size or ints.size)
 
     quiet_highs()
+    model = _Model(
+        n_cols,
+        n_rows,
+        a,
+        np.asarray(data["c"], dtype=np.float64),
+        col_lo,
+        col_hi,
+        row_lo,
+        b,
+        integrality,
+    )
+    h = _solver(model, options, time_limit_s)
+    if start:
+        _set_start(h, variables, cols, start)
+    interrupted = [False]
+    if watch is not None and is_mip:
+        _subscribe(h, watch, interrupted)
+    t1 = time.perf_counter()
+    h.run()
+    if start and is_mip and not interrupted[0] and _mismatch(h, model.c):
+        # HiGHS 1.16 can report a better objective than the solution it hands
+        # back when a start was set (seen when presolve solves the model): the
+        # model is solved again without the start, in the time that is left
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t1)
+        h = _solver(model, options, left)
+        if watch is not None:
+            _subscribe(h, watch, interrupted)
+        h.run()
+    t2 = time.perf_counter()
+    return _result(h, variables, cols, is_mip, interrupted[0], t1 - t0, t2 - t1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """The matrix form HiGHS reads (``row_lo <= A x <= row_hi``, ``col_lo <= x <= col_hi``)."""
+
+    n_cols: int
+    n_rows: int
+    a: Any
+    c: np.ndarray[Any, np.dtype[np.float64]]
+    col_lo: np.ndarray[Any, np.dtype[np.float64]]
+    col_hi: np.ndarray[Any, np.dtype[np.float64]]
+    row_lo: np.ndarray[Any, np.dtype[np.float64]]
+    row_hi: np.ndarray[Any, np.dtype[np.float64]]
+    integrality: np.ndarray[Any, np.dtype[np.int32]]
+
+
+def _solver(model: _Model, options: Mapping[str, Any] | None, time_limit_s: float | None) -> Any:
+    import highspy
+
     hs: Any = highspy
     h = hs.Highs()
     h.setOptionValue("output_flag", False)
@@ -142,39 +190,51 @@ def run(
         h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
     inf = h.inf
     h.passModel(
-        n_cols,
-        n_rows,
-        a.nnz,
+        model.n_cols,
+        model.n_rows,
+        model.a.nnz,
         1,  # column-wise
         1,  # minimise
         0.0,
-        np.asarray(data["c"], dtype=np.float64),
-        np.where(np.isfinite(col_lo), col_lo, -inf),
-        np.where(np.isfinite(col_hi), col_hi, inf),
-        np.where(np.isfinite(row_lo), row_lo, -inf),
-        b,
-        a.indptr.astype(np.int32),
-        a.indices.astype(np.int32),
-        a.data.astype(np.float64),
-        integrality,
+        model.c,
+        np.where(np.isfinite(model.col_lo), model.col_lo, -inf),
+        np.where(np.isfinite(model.col_hi), model.col_hi, inf),
+        np.where(np.isfinite(model.row_lo), model.row_lo, -inf),
+        model.row_hi,
+        model.a.indptr.astype(np.int32),
+        model.a.indices.astype(np.int32),
+        model.a.data.astype(np.float64),
+        model.integrality,
     )
-    if start:
-        idx: list[np.ndarray[Any, Any]] = []
-        val: list[np.ndarray[Any, Any]] = []
-        for which, values in start.items():
-            var = variables[which]
-            first = cols[var.id]
-            idx.append(np.arange(first, first + var.size, dtype=np.int32))
-            val.append(np.asarray(values, dtype=np.float64).ravel())
-        ii = np.concatenate(idx)
-        h.setSolution(len(ii), ii, np.concatenate(val))
-    interrupted = [False]
-    if watch is not None and is_mip:
-        _subscribe(h, watch, interrupted)
-    t1 = time.perf_counter()
-    h.run()
-    t2 = time.perf_counter()
-    return _result(h, variables, cols, is_mip, interrupted[0], t1 - t0, t2 - t1)
+    return h
+
+
+def _set_start(
+    h: Any,
+    variables: Mapping[int, cp.Variable],
+    cols: Mapping[int, int],
+    start: Mapping[int, np.ndarray[Any, np.dtype[np.float64]]],
+) -> None:
+    idx: list[np.ndarray[Any, Any]] = []
+    val: list[np.ndarray[Any, Any]] = []
+    for which, values in start.items():
+        var = variables[which]
+        first = cols[var.id]
+        idx.append(np.arange(first, first + var.size, dtype=np.int32))
+        val.append(np.asarray(values, dtype=np.float64).ravel())
+    ii = np.concatenate(idx)
+    h.setSolution(len(ii), ii, np.concatenate(val))
+
+
+def _mismatch(h: Any, c: np.ndarray[Any, np.dtype[np.float64]]) -> bool:
+    """The solution handed back does not have the objective value HiGHS reports."""
+    info = h.getInfo()
+    if int(info.primal_solution_status) != 2:
+        return False
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    got = float(c @ x)
+    said = float(info.objective_function_value)
+    return abs(got - said) > 1e-6 * max(1.0, abs(said))
 
 
 def _subscribe(h: Any, watch: Watch, interrupted: list[bool]) -> None:

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from exo.compiler.costmodel import usage
 from exo.compiler.highs import Watch, run
 from exo.compiler.problem import Problem, longest_paths
+from exo.compiler.quotarows import scaled_quotas
 
 _CP: Any = cp  # parts of cvxpy that its type hints do not declare
 
@@ -59,8 +60,10 @@ class _Data:
     step_of: np.ndarray[Any, np.dtype[np.int64]]
     cost: np.ndarray[Any, np.dtype[np.float64]]
     p: np.ndarray[Any, np.dtype[np.float64]]
-    #: usage[k, r]
+    #: usage[k, r], each quota rounded (:mod:`exo.compiler.quotarows`)
     use: np.ndarray[Any, np.dtype[np.float64]]
+    #: The quotas' limits, rounded alike.
+    limits: tuple[int, ...]
 
     @property
     def n(self) -> int:
@@ -73,12 +76,13 @@ def _data(problem: Problem) -> _Data:
     p: list[float] = []
     use: list[tuple[int, ...]] = []
     step_of: list[int] = []
+    scaled, limits = scaled_quotas(problem)
     for s, opts in enumerate(problem.options):
         offsets.append(len(cost))
-        for o in opts:
+        for k, o in enumerate(opts):
             cost.append(o.cost)
             p.append(o.P)
-            use.append(usage(o, problem.resources))
+            use.append(scaled[s][k])
             step_of.append(s)
     r = len(problem.resources)
     return _Data(
@@ -87,6 +91,7 @@ def _data(problem: Problem) -> _Data:
         np.array(cost, dtype=np.float64),
         np.array(p, dtype=np.float64),
         np.array(use, dtype=np.float64).reshape(len(cost), r),
+        limits,
     )
 
 
@@ -293,7 +298,7 @@ def _capacity_cuts(
     - windows: the same for the options of steps that cannot start before ``a``
       nor end after ``M - b`` (their heads and tails by the fastest options).
     """
-    q = float(problem.limits[r])
+    q = float(d.limits[r])
     use = d.use[:, r]
     out: list[Any] = []
 
@@ -384,8 +389,9 @@ def _disjunctive(
     ]
     cons.extend(_transitive(pairs, sv))
     for r in resources:
-        q = problem.limits[r]
-        cap = [max(usage(o, problem.resources)[r] for o in opts) for opts in problem.options]
+        q = d.limits[r]
+        ends = (*d.offsets[1:], d.n)
+        cap = [float(d.use[a:b, r].max()) for a, b in zip(d.offsets, ends, strict=True)]
         rel = [e for e, (i, j) in enumerate(pairs) if cap[i] > 0 and cap[j] > 0]
         if not rel:
             continue

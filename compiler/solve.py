@@ -9,7 +9,11 @@
   deadline of the relaxation until the heuristic schedule meets the real one,
   with the first relaxation's bound as the proven bound.
 - ``objective = time`` is lexicographic: first the shortest makespan, then the
-  cheapest plan whose makespan is at most that (within ``TOL_H``).
+  cheapest plan whose makespan is at most that (within ``TOL_H``). Under a time
+  limit, a makespan not yet proven gets back the time the cost stage leaves
+  (:data:`RESUME_ROUNDS`): it resumes from its plan and bound, and a shorter
+  makespan sends the cost stage round again; the whole limit is used until
+  both are proven.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated, usage
-from exo.compiler.exact import SMALL_STEPS, solve_exact, watch
+from exo.compiler.exact import SMALL_STEPS, solve_exact, watch, whole_periods
 from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.ir import Objective
 from exo.compiler.milp import MilpResult, solve_milp
@@ -228,7 +232,26 @@ def _stage(
         )
     _tell(clock, objective, found, "heuristic")
     stage_clock = clock.child(None if end is None else max(end - clock.elapsed(), 0.0))
-    found = _search(problem, objective, cap, found, stage_clock, moves=_moves(problem))
+    return _improve(problem, objective, cap, found, stage_clock, binding)
+
+
+def _improve(
+    problem: Problem,
+    objective: Objective,
+    cap: float | None,
+    found: _Stage,
+    stage_clock: Clock,
+    binding: Sequence[int],
+) -> _Stage:
+    """From a plan that meets every constraint: local search, the exact model, local search.
+
+    Each uses what the ones before it left of ``stage_clock``.
+    """
+    limit = _limit(problem, cap)
+    # the moves are a fixed amount of work, but under load they must leave the
+    # exact model its time (PSPLIB j108_7: 25 s of moves, then no exact model)
+    first = stage_clock.child(stage_clock.share(PRE_SEARCH_SHARE))
+    found = _search(problem, objective, cap, found, first, moves=_moves(problem))
     if found.proven or not stage_clock.affords(stage_clock.model_s):
         return found
     assert found.choice is not None and found.starts is not None and found.value is not None
@@ -247,6 +270,8 @@ def _stage(
             # the plan in hand meets every constraint: the model has no better one
             return replace(found, proven=True, bound=found.value)
         bound = max(found.bound, got.result.bound)
+        if objective == "time" and got.period is not None:
+            bound = whole_periods(bound, got.period)
         better = _from_milp(problem, objective, got.result, cap, bound)
         found = _best(objective, found, better)
         found = replace(found, bound=max(found.bound, bound))
@@ -259,6 +284,10 @@ def _stage(
     if stage_clock.remaining() is None:
         return found  # no time limit: the deterministic search above was all
     return _search(problem, objective, cap, found, stage_clock, moves=None)
+
+
+#: The share of a stage's time the local search before the exact model may use.
+PRE_SEARCH_SHARE = 0.2
 
 
 def _moves(problem: Problem) -> int:
@@ -650,6 +679,14 @@ def _quick(
     return replace(best, trivial=best.proven)
 
 
+#: The share of the time left that the cost stage gets while the makespan is unproven.
+COST_SHARE = 0.5
+#: Rounds in which an unproven makespan gets back the time the cost stage left.
+RESUME_ROUNDS = 3
+#: The share of the time left that each such round may use (the rest: a new cost stage).
+RESUME_SHARE = 0.7
+
+
 def solve_problem(problem: Problem, clock: Clock) -> Solution:
     """The best plan for the problem's objective, with a proven bound and gap."""
     if problem.size == 0:
@@ -673,23 +710,44 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
         if first.choice is None:
             return _solution(problem, first, first, clock)
     assert first.value is not None
-    cap = first.value + TOL_H
+    # an unproven makespan keeps a share of what is left for itself (below)
+    second = _cheapest_within(problem, first, clock, 1.0 if first.proven else COST_SHARE)
+    for last in [False] * (RESUME_ROUNDS - 1) + [True]:
+        # the cost stage left time and the makespan is unproven: it gets the time back
+        if first.proven or clock.remaining() is None or not clock.affords(2 * clock.model_s):
+            break
+        again = _resume(problem, first, clock.child(clock.share(1.0 if last else RESUME_SHARE)))
+        if again.value is None or again.value >= first.value - _tol("time", first.value):
+            first = replace(first, bound=again.bound, proven=again.proven)
+            continue
+        # a shorter makespan: the cheapest plan within it (a quick one if no time is left)
+        first = again
+        second = _cheapest_within(problem, first, clock, 1.0 if first.proven else COST_SHARE)
+    return _solution(problem, first, second, clock)
+
+
+def _cheapest_within(problem: Problem, first: _Stage, clock: Clock, fraction: float) -> _Stage:
+    """The cost stage of ``objective = time``: the cheapest plan within the first's makespan."""
+    assert first.value is not None and first.choice is not None
     cost = problem.cost(first.choice)
     floor = trivial_cost_bound(problem)
     if cost <= floor + _tol("cost", cost):
         # every step already runs its cheapest option: nothing among the fastest is cheaper
-        return _solution(
-            problem,
-            first,
-            _Stage(first.choice, first.starts, cost, floor, True, trivial=True),
-            clock,
-        )
-    second = _stage(problem, "cost", cap, clock, 1.0, hint=first.choice)
+        return _Stage(first.choice, first.starts, cost, floor, True, trivial=True)
+    cap = first.value + TOL_H
+    second = _stage(problem, "cost", cap, clock, fraction, hint=first.choice)
     if second.choice is None or second.value is None:
         # the first stage's plan is within the cap, so "infeasible" is a numerical artefact
         bound = -math.inf if second.infeasible else second.bound
         second = _Stage(first.choice, first.starts, problem.cost(first.choice), bound, False)
-    return _solution(problem, first, second, clock)
+    return second
+
+
+def _resume(problem: Problem, first: _Stage, clock: Clock) -> _Stage:
+    """The makespan stage again, from its plan and bound, within ``clock``."""
+    binding = binding_resources(problem.options, problem.resources, problem.limits)
+    got = _improve(problem, "time", None, first, clock, binding)
+    return replace(got, bound=max(got.bound, first.bound))
 
 
 def _cost_is_fixed(problem: Problem) -> bool:

@@ -13,7 +13,13 @@ one per period of its duration.
 - precedence ``i -> j``, per period ``t``: ``j`` can have started by ``t`` only
   if ``i`` had started by ``t - p_i`` (``sum_k z[j,k,t] <= sum_k z[i,k,t-p_ik]``);
 - quota ``r``, per period ``t``: ``sum u_k (z[s,k,t] - z[s,k,t-p_k]) <= Q_r``
-  (an option runs in ``t`` when it started by ``t`` but not by ``t - p``);
+  (an option runs in ``t`` when it started by ``t`` but not by ``t - p``), with
+  usages and limit rounded to their smallest exact form
+  (:mod:`exo.compiler.quotarows`);
+- cliques, per period: options that can never overlap (a quota, the same step
+  or a precedence chain keeps each pair apart) run at most one at a time
+  (:mod:`exo.compiler.conflicts`), which the relaxation of the quota rows alone
+  does not see;
 - makespan (``objective = time``): ``w[t] <= ended_s(t)`` for every sink ``s``,
   ``M = horizon - sum w``; otherwise the horizon (the deadline, or a cap on
   the makespan) bounds every end;
@@ -42,10 +48,11 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from exo.compiler.costmodel import usage
+from exo.compiler.conflicts import conflict_graph, quota_cliques
 from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
+from exo.compiler.quotarows import scaled_quotas
 
 Rounding = Literal["exact"]
 
@@ -53,6 +60,16 @@ Rounding = Literal["exact"]
 MAX_PERIODS = 4000
 #: Most start variables ``y[s, k, t]`` of a model.
 MAX_STARTS = 150_000
+#: HiGHS settings once a plan is known: its sub-MIP heuristics (RINS, RENS,
+#: feasibility jump, reduced-cost fixing at the root) look for plans, and on
+#: PSPLIB's small multi-mode instances they took most of the time while the
+#: bound, what is missing, stood still (docs/benchmarks.md).
+PROVING_OPTIONS: dict[str, bool] = {
+    "mip_heuristic_run_rins": False,
+    "mip_heuristic_run_rens": False,
+    "mip_heuristic_run_feasibility_jump": False,
+    "mip_heuristic_run_root_reduced_cost": False,
+}
 #: ``P / delta`` within this of a whole number counts as whole (relative).
 WHOLE_TOL = 1e-9
 
@@ -218,19 +235,49 @@ def _structure(problem: Problem, grid: Grid, cols: Columns) -> _Rows:
             if all(t - p[i][k] >= cols.ls[i][k] for k in ki):
                 break  # i has surely ended by t: the rest hold trivially
             rows.add([(cols.col(j, k, t), 1.0) for k in kj] + need, 0.0)
-    for r, limit in enumerate(problem.limits):
-        _quota_rows(problem, grid, cols, r, limit, rows)
+    use, limits = scaled_quotas(problem)
+    for r, limit in enumerate(limits):
+        _quota_rows(problem, grid, cols, [[u[r] for u in opts] for opts in use], limit, rows)
+    if limits:
+        live = [_live(cols, s) for s in range(problem.size)]
+        for clique in quota_cliques(conflict_graph(problem, use, limits, live)):
+            _clique_rows(grid, cols, clique, rows)
     return rows
 
 
+def _clique_rows(grid: Grid, cols: Columns, clique: Sequence[tuple[int, int]], rows: _Rows) -> None:
+    """``sum run(t) <= 1`` over options that can never overlap, where two of them can run."""
+    spans = [(s, k, cols.es[s], cols.ls[s][k] + grid.periods[s][k]) for s, k in clique]
+    lo = min(a for _, _, a, _ in spans)
+    hi = max(b for _, _, _, b in spans)
+    for t in range(lo, hi):
+        here = [(s, k) for s, k, a, b in spans if a <= t < b]
+        if len({s for s, _ in here}) < 2:
+            continue
+        terms: list[tuple[int | None, float]] = []
+        for s, k in here:
+            terms.append((cols.col(s, k, t), 1.0))
+            terms.append((cols.col(s, k, t - grid.periods[s][k]), -1.0))
+        rows.add(terms, 1.0)
+
+
 def _quota_rows(
-    problem: Problem, grid: Grid, cols: Columns, r: int, limit: int, rows: _Rows
+    problem: Problem,
+    grid: Grid,
+    cols: Columns,
+    use: Sequence[Sequence[int]],
+    limit: int,
+    rows: _Rows,
 ) -> None:
-    """``sum u (z[t] - z[t - p]) <= Q`` in the periods where the quota can bind."""
+    """``sum u (z[t] - z[t - p]) <= Q`` in the periods where the quota can bind.
+
+    ``use[s][k]``: the usage of option ``k`` of step ``s`` (rounded, see
+    :mod:`exo.compiler.quotarows`), ``limit`` the quota's.
+    """
     users: list[tuple[int, int, float]] = []
-    for s, opts in enumerate(problem.options):
+    for s in range(problem.size):
         for k in _live(cols, s):
-            u = float(usage(opts[k], problem.resources)[r])
+            u = float(use[s][k])
             if u > 0 and grid.periods[s][k] > 0:
                 users.append((s, k, u))
     if not users:
@@ -306,7 +353,8 @@ def solve_grid(
         offset = 0.0
     prob = cp.Problem(goal, cons)
     warm = None if start is None else _warm(problem, grid, cols, start, objective)
-    got = run(prob, variables, time_limit_s=time_limit_s, start=warm, watch=watch)
+    opts = PROVING_OPTIONS if warm is not None else None
+    got = run(prob, variables, time_limit_s=time_limit_s, start=warm, watch=watch, options=opts)
     scale = grid.delta if objective == "time" else 1.0
     bound = (got.bound + offset) * scale if math.isfinite(got.bound) else got.bound
     if got.values is None:

@@ -165,3 +165,56 @@ def test_the_quota_holds_exactly_when_the_original_capacities_hold(name: str) ->
         accepted += exo_ok
         rejected += not exo_ok
     assert accepted and rejected  # both sides of the equivalence were exercised
+
+
+def test_an_unproven_makespan_gets_back_the_time_the_cost_stage_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``objective = time`` the makespan gets 60 % of the limit; while it is
+    unproven, the cheapest-among-the-fastest search takes half of what is left
+    and the makespan search resumes with the rest (the real search, watched)."""
+    import exo.compiler.solve as solve
+
+    resumed: list[float | None] = []
+    real = solve._resume
+
+    def watched(problem: Any, first: Any, clock: Any) -> Any:
+        resumed.append(clock.remaining())
+        return real(problem, first, clock)
+
+    monkeypatch.setattr(solve, "_resume", watched)
+    # 18 jobs, two resources: not proven within seconds (docs/benchmarks.md)
+    row, inst, plan = _plan("j1861_5", time_limit_s=20.0)
+    span = _check(inst, plan)
+    assert span >= row.optimum
+    if plan.status != "optimal":
+        assert resumed, "the unproven makespan never got the time back"
+        assert all(left is not None and left > 0.0 for left in resumed)
+
+
+def test_a_started_solve_hands_back_the_solution_it_reports() -> None:
+    """HiGHS 1.16, given a start, can report a better objective than the
+    solution it returns (j108_7's cheapest plan within 20 h: $2.96 reported,
+    the $3.00 start handed back); the run is then repeated without the start."""
+    from exo.compiler.problem import build_problem
+    from exo.compiler.timeindexed import exact_grid, solve_grid
+
+    _, inst = _instance("j108_7")
+    exo, cat = B.to_exo(inst, "units")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
+        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
+        compiled = compile_file(Path(tmp) / "flow.exo")
+    problem = build_problem(compiled.program, compiled.catalog)[0]
+    grid = exact_grid(problem, 20.0)
+    assert grid is not None
+    start = (
+        (1, 0, 1, 1, 1, 2, 1, 1, 1, 0),
+        (0.0, 2.0, 0.0, 2.0, 12.0, 16.0, 12.0, 4.0, 18.0, 14.0),
+    )
+    got = solve_grid(
+        problem, grid, objective="cost", horizon_h=20.0 + 1e-6, time_limit_s=None, start=start
+    )
+    assert got is not None and got.choice is not None and got.value is not None
+    assert problem.cost(got.choice) == pytest.approx(got.value)
+    assert got.value < problem.cost(start[0])
