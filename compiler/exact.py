@@ -25,7 +25,7 @@ from exo.compiler.anytime import Clock
 from exo.compiler.highs import Watch
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import Problem
-from exo.compiler.timeindexed import exact_grid, horizon_periods, solve_grid
+from exo.compiler.timeindexed import Grid, exact_grid, horizon_periods, solve_grid
 
 #: Problems up to this many steps get the exact disjunctive quota model (continuous time).
 SMALL_STEPS = 30
@@ -94,37 +94,9 @@ def solve_exact(
     if horizon is not None:
         grid = exact_grid(problem, horizon)
         if grid is not None:
-            scale = grid.delta if objective == "time" else 1.0
-            # the time-indexed makespan is the horizon minus the periods after the end
-            offset = float(horizon_periods(grid, horizon)) if objective == "time" else 0.0
-            got = solve_grid(
-                problem,
-                grid,
-                objective=objective,
-                horizon_h=horizon,
-                time_limit_s=seconds,
-                start=None if plan is None else (plan[0], plan[1]),
-                watch=watch(clock, objective, "exact model (time-indexed)", scale, offset),
-            )
+            got = _time_indexed(problem, grid, objective, horizon, clock, seconds, plan)
             if got is not None:
-                r = got.run
-                status = r.status
-                bound = got.bound
-                if objective == "time":
-                    bound = whole_periods(bound, grid.delta)
-                return Exact(
-                    MilpResult(
-                        status if status != "unknown" else "unknown",
-                        got.choice,
-                        got.starts,
-                        got.value,
-                        bound,
-                        r.build_s,
-                        r.solve_s,
-                    ),
-                    exact=True,
-                    period=grid.delta,
-                )
+                return got
     if problem.size > SMALL_STEPS:
         return None
     exact = solve_milp(
@@ -139,3 +111,47 @@ def solve_exact(
         watch=watch(clock, objective, "exact model (disjunctive)"),
     )
     return Exact(exact, exact=True)
+
+
+def _time_indexed(
+    problem: Problem,
+    grid: Grid,
+    objective: Literal["cost", "time"],
+    horizon: float,
+    clock: Clock,
+    seconds: float | None,
+    plan: tuple[Sequence[int], Sequence[float], float] | None,
+) -> Exact | None:
+    """The time-indexed model on ``grid`` up to ``horizon``; ``None`` when it does not fit."""
+    scale = grid.delta if objective == "time" else 1.0
+    # the time-indexed makespan is the horizon minus the periods after the end
+    offset = float(horizon_periods(grid, horizon)) if objective == "time" else 0.0
+    got = solve_grid(
+        problem,
+        grid,
+        objective=objective,
+        horizon_h=horizon,
+        time_limit_s=seconds,
+        start=None if plan is None else (plan[0], plan[1]),
+        watch=watch(clock, objective, "exact model (time-indexed)", scale, offset),
+    )
+    if got is None:
+        return None
+    r = got.run
+    status = r.status
+    bound = got.bound
+    if objective == "time":
+        bound = whole_periods(bound, grid.delta)
+    return Exact(
+        MilpResult(
+            status if status != "unknown" else "unknown",
+            got.choice,
+            got.starts,
+            got.value,
+            bound,
+            r.build_s,
+            r.solve_s,
+        ),
+        exact=True,
+        period=grid.delta,
+    )

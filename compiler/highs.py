@@ -110,38 +110,8 @@ def run(
     t0 = time.perf_counter()
     data, _, _ = prob.get_problem_data(cp.HIGHS)
     cols: dict[int, int] = data["param_prob"].var_id_to_col
-    a = data["A"].tocsc()
-    n_rows, n_cols = a.shape
-    dims = data["dims"]
-    n_eq = int(dims.zero)
-    b = np.asarray(data["b"], dtype=np.float64)
-    row_lo = np.concatenate([b[:n_eq], np.full(n_rows - n_eq, -np.inf)])
-    lb = data["lower_bounds"]
-    ub = data["upper_bounds"]
-    col_lo = np.full(n_cols, -np.inf) if lb is None else np.asarray(lb, dtype=np.float64).copy()
-    col_hi = np.full(n_cols, np.inf) if ub is None else np.asarray(ub, dtype=np.float64).copy()
-    bools = np.asarray(data["bool_vars_idx"], dtype=np.int64)
-    ints = np.asarray(data["int_vars_idx"], dtype=np.int64)
-    if bools.size:
-        col_lo[bools] = np.maximum(col_lo[bools], 0.0)
-        col_hi[bools] = np.minimum(col_hi[bools], 1.0)
-    integrality = np.zeros(n_cols, dtype=np.int32)
-    integrality[bools] = 1
-    integrality[ints] = 1
-    is_mip = bool(bools.size or ints.size)
-
+    model, is_mip = _matrix(data)
     quiet_highs()
-    model = _Model(
-        n_cols,
-        n_rows,
-        a,
-        np.asarray(data["c"], dtype=np.float64),
-        col_lo,
-        col_hi,
-        row_lo,
-        b,
-        integrality,
-    )
     h = _solver(model, options, time_limit_s)
     if start:
         _set_start(h, variables, cols, start)
@@ -176,6 +146,41 @@ class _Model:
     row_lo: np.ndarray[Any, np.dtype[np.float64]]
     row_hi: np.ndarray[Any, np.dtype[np.float64]]
     integrality: np.ndarray[Any, np.dtype[np.int32]]
+
+
+def _matrix(data: Mapping[str, Any]) -> tuple[_Model, bool]:
+    """cvxpy's HiGHS problem data in matrix form, and whether any column is integer."""
+    a = data["A"].tocsc()
+    n_rows, n_cols = a.shape
+    dims = data["dims"]
+    n_eq = int(dims.zero)
+    b = np.asarray(data["b"], dtype=np.float64)
+    row_lo = np.concatenate([b[:n_eq], np.full(n_rows - n_eq, -np.inf)])
+    lb = data["lower_bounds"]
+    ub = data["upper_bounds"]
+    col_lo = np.full(n_cols, -np.inf) if lb is None else np.asarray(lb, dtype=np.float64).copy()
+    col_hi = np.full(n_cols, np.inf) if ub is None else np.asarray(ub, dtype=np.float64).copy()
+    bools = np.asarray(data["bool_vars_idx"], dtype=np.int64)
+    ints = np.asarray(data["int_vars_idx"], dtype=np.int64)
+    if bools.size:
+        col_lo[bools] = np.maximum(col_lo[bools], 0.0)
+        col_hi[bools] = np.minimum(col_hi[bools], 1.0)
+    integrality = np.zeros(n_cols, dtype=np.int32)
+    integrality[bools] = 1
+    integrality[ints] = 1
+    is_mip = bool(bools.size or ints.size)
+    model = _Model(
+        n_cols,
+        n_rows,
+        a,
+        np.asarray(data["c"], dtype=np.float64),
+        col_lo,
+        col_hi,
+        row_lo,
+        b,
+        integrality,
+    )
+    return model, is_mip
 
 
 def _solver(model: _Model, options: Mapping[str, Any] | None, time_limit_s: float | None) -> Any:
