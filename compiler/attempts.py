@@ -120,10 +120,8 @@ def run_attempts(
     n = start.size
     t = start.astype(np.float64).copy()
     rem = np.full(n, float(inst.work_h), dtype=np.float64)
-    spot = np.zeros(n)
-    od = np.zeros(n)
-    finish = np.full(n, np.inf)
-    fell = np.zeros(n, dtype=bool)
+    out = Attempts(np.full(n, np.inf), np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool))
+    finish, spot = out.finish, out.spot_h
     r, c = inst.startup_h, inst.checkpoint_h
     saves = 0.0 < c < inst.work_h
     active = np.flatnonzero(t <= horizon_h)
@@ -131,22 +129,10 @@ def run_attempts(
         if not active.size:
             break
         ta, ra = t[active], rem[active]
-        if clock is not None:
-            assert sets is not None and offset is not None
-            o = offset[active]
-            wait, until = clock.next_up(sets[active], ta + o)
-            s, end = ta + wait, ta + until
-        else:
-            s, end = ta, np.full(active.size, np.inf)
+        s, end = _spot_window(clock, sets, offset, active, ta)
         if due_h is not None:  # the fallback: may a spot attempt still start at s?
-            switch = due_h - ra - margin_h(r, c)
-            go = s > switch
-            ids = active[go]
-            at = np.maximum(ta[go], switch[go])
-            finish[ids] = at + r + ra[go]
-            od[ids] = r + ra[go]
-            fell[ids] = True
-            active, ta, ra, s, end = active[~go], ta[~go], ra[~go], s[~go], end[~go]
+            stay = _fall_back(out, due_h, inst, active, ta, ra, s)
+            active, ta, ra, s, end = active[stay], ta[stay], ra[stay], s[stay], end[stay]
         late = s > horizon_h
         active, ra, s, end = active[~late], ra[~late], s[~late], end[~late]
         gap = end - s
@@ -166,4 +152,38 @@ def run_attempts(
         active = ids
     else:
         raise ValueError("too many preemptions to simulate (rate x duration too large)")
-    return Attempts(finish, spot, od, fell)
+    return out
+
+
+def _spot_window(
+    clock: TraceClock | None,
+    sets: IntArray | None,
+    offset: Array | None,
+    active: IntArray,
+    ta: Array,
+) -> tuple[Array, Array]:
+    """When each active item's next spot attempt can start, and when its capacity ends."""
+    if clock is None:
+        return ta, np.full(active.size, np.inf)
+    assert sets is not None and offset is not None
+    o = offset[active]
+    wait, until = clock.next_up(sets[active], ta + o)
+    return ta + wait, ta + until
+
+
+def _fall_back(
+    out: Attempts, due_h: float, inst: Instance, active: IntArray, ta: Array, ra: Array, s: Array
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Move to on-demand, in ``out``, the items whose spot attempt at ``s`` no longer fits.
+
+    Returns the mask of the items that stay on spot.
+    """
+    r = inst.startup_h
+    switch = due_h - ra - margin_h(r, inst.checkpoint_h)
+    go = s > switch
+    ids = active[go]
+    at = np.maximum(ta[go], switch[go])
+    out.finish[ids] = at + r + ra[go]
+    out.ondemand_h[ids] = r + ra[go]
+    out.fell_back[ids] = True
+    return ~go

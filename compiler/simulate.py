@@ -306,11 +306,70 @@ def simulate(
     planned = max((s.start_h + s.p_h for s in steps), default=0.0)
     target = planned if deadline_h is None else deadline_h
     due = due_times(steps, target)
+    horizon = _horizon_h(steps, traces, target)
+    zones = _Zones.draw(rng, traces, runs) if traces else None
+    fallback = policy == "fallback"
+    out = _run_steps(rng, steps, due, runs, release, fallback, zones, horizon)
+    span, cost = out.span, out.cost
+    return SimResult(
+        runs=runs,
+        seed=seed,
+        release=release,
+        steps=out.stats,
+        planned_makespan_h=planned,
+        makespan_hit_rate=_rate(span, planned),
+        all_steps_hit_rate=float(out.all_hit.mean()),
+        mean_makespan_h=float(span.mean()),
+        mean_cost_usd=float(cost.mean()),
+        cost_stderr_usd=float(cost.std(ddof=1) / np.sqrt(runs)) if runs > 1 else 0.0,
+        expected_cost_usd=sum(s.expected_cost_usd for s in steps),
+        policy=policy,
+        traces=tuple(t.name for t in traces),
+        deadline_h=deadline_h,
+        deadline_hit_rate=None if deadline_h is None else _rate(span, deadline_h),
+        makespan_h=Spread.of(span),
+        cost_usd=Spread.of(cost),
+        ondemand_h=float(out.ondemand_h.mean()),
+        fallback_rate=float(out.fell_back.mean()),
+        unfinished_rate=float(np.isinf(span).mean()),
+        ondemand_ceiling_usd=sum(_ondemand_cost(s) for s in steps),
+        makespan_hist=Histogram.of(span),
+        cost_hist=Histogram.of(cost),
+    )
+
+
+def _horizon_h(steps: Sequence[SimStep], traces: Sequence[SpotTrace], target: float) -> float:
+    """When a run counts as stuck: well past the target or the longest step."""
     # a run may wait out a whole trace period or two for capacity; beyond, it is stuck
     longest = max((t.period_h for t in traces), default=0.0)
     horizon = HORIZON_FACTOR * max(target, max((s.p_h for s in steps), default=0.0), 1e-9)
     horizon += 2.0 * longest
-    zones = _Zones.draw(rng, traces, runs) if traces else None
+    return horizon
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """Every run of every step, per run: the makespan and totals over the steps."""
+
+    span: Array
+    cost: Array
+    ondemand_h: Array
+    fell_back: Bools
+    all_hit: Bools
+    stats: tuple[StepStats, ...]
+
+
+def _run_steps(
+    rng: np.random.Generator,
+    steps: Sequence[SimStep],
+    due: Sequence[float],
+    runs: int,
+    release: Release,
+    fallback: bool,
+    zones: _Zones | None,
+    horizon: float,
+) -> _Runs:
+    """Run the steps in order, each from when its predecessors finish (and its start, if planned)."""
     finish: list[Array] = []
     cost = np.zeros(runs)
     od_h = np.zeros(runs)
@@ -322,9 +381,7 @@ def simulate(
         for p in s.preds:
             ready = np.maximum(ready, finish[p])
         start = np.maximum(ready, s.start_h) if release == "planned" else ready
-        r = _run_step(
-            rng, s, start, due_h=d if policy == "fallback" else None, zones=zones, horizon_h=horizon
-        )
+        r = _run_step(rng, s, start, due_h=d if fallback else None, zones=zones, horizon_h=horizon)
         with np.errstate(invalid="ignore"):
             duration = r.finish - start
         hit = duration <= s.p_h * (1.0 + TOL) + TOL
@@ -337,31 +394,7 @@ def simulate(
     span = np.zeros(runs)
     for f in finish:
         span = np.maximum(span, f)
-    return SimResult(
-        runs=runs,
-        seed=seed,
-        release=release,
-        steps=tuple(stats),
-        planned_makespan_h=planned,
-        makespan_hit_rate=_rate(span, planned),
-        all_steps_hit_rate=float(all_hit.mean()),
-        mean_makespan_h=float(span.mean()),
-        mean_cost_usd=float(cost.mean()),
-        cost_stderr_usd=float(cost.std(ddof=1) / np.sqrt(runs)) if runs > 1 else 0.0,
-        expected_cost_usd=sum(s.expected_cost_usd for s in steps),
-        policy=policy,
-        traces=tuple(t.name for t in traces),
-        deadline_h=deadline_h,
-        deadline_hit_rate=None if deadline_h is None else _rate(span, deadline_h),
-        makespan_h=Spread.of(span),
-        cost_usd=Spread.of(cost),
-        ondemand_h=float(od_h.mean()),
-        fallback_rate=float(any_fell.mean()),
-        unfinished_rate=float(np.isinf(span).mean()),
-        ondemand_ceiling_usd=sum(_ondemand_cost(s) for s in steps),
-        makespan_hist=Histogram.of(span),
-        cost_hist=Histogram.of(cost),
-    )
+    return _Runs(span, cost, od_h, any_fell, all_hit, tuple(stats))
 
 
 def _od_price(s: SimStep) -> float:

@@ -47,14 +47,7 @@ def histogram(
     body = [
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{INK}"/>'
     ]
-    for t in ticks(lo, hi, 5):
-        x = px(t)
-        body.append(
-            f'<line x1="{n(x)}" y1="{top}" x2="{n(x)}" y2="{top + plot_h}" stroke="{GRID}"/>'
-        )
-        body.append(
-            f'<text x="{n(x)}" y="{top + plot_h + 16}" text-anchor="middle" fill="{INK}">{e(show(t))}</text>'
-        )
+    body += _grid(ticks(lo, hi, 5), px, show, top, plot_h)
     for i, c in enumerate(h.counts):
         if not c:
             continue
@@ -65,16 +58,7 @@ def histogram(
             f'height="{n(bh)}" fill="{BAR}"><title>{e(show(h.edges[i]))} to {e(show(h.edges[i + 1]))}: '
             f"{c} runs</title></rect>"
         )
-    for k, (name, v, colour) in enumerate(marks):
-        x = px(v)
-        right_half = x > left + plot_w / 2  # the label goes inwards, never off the chart
-        anchor, tx = ("end", x - 3) if right_half else ("start", x + 3)
-        body.append(
-            f'<line class="mark" x1="{n(x)}" y1="{top - 4}" x2="{n(x)}" y2="{top + plot_h}" '
-            f'stroke="{colour}" stroke-width="2" stroke-dasharray="4 3"/>'
-            f'<text x="{n(tx)}" y="{top - 8 + 11 * (k % 2)}" text-anchor="{anchor}" '
-            f'fill="{colour}" font-size="11">{e(name)} {e(show(v))}</text>'
-        )
+    body += _marks(marks, px, show, top, plot_h, middle=left + plot_w / 2)
     if h.beyond:
         body.append(
             f'<text x="{left + plot_w}" y="{height - 4}" text-anchor="end" fill="{INK}">'
@@ -87,6 +71,50 @@ def histogram(
         + "".join(body)
         + "</svg>"
     )
+
+
+def _grid(
+    at: Sequence[float],
+    px: Callable[[float], float],
+    show: Callable[[float], str],
+    top: int,
+    plot_h: int,
+) -> list[str]:
+    """A vertical grid line and an x-axis label at each tick."""
+    out: list[str] = []
+    for t in at:
+        x = px(t)
+        out.append(
+            f'<line x1="{n(x)}" y1="{top}" x2="{n(x)}" y2="{top + plot_h}" stroke="{GRID}"/>'
+        )
+        out.append(
+            f'<text x="{n(x)}" y="{top + plot_h + 16}" text-anchor="middle" fill="{INK}">{e(show(t))}</text>'
+        )
+    return out
+
+
+def _marks(
+    marks: Sequence[tuple[str, float, str]],
+    px: Callable[[float], float],
+    show: Callable[[float], str],
+    top: int,
+    plot_h: int,
+    *,
+    middle: float,
+) -> list[str]:
+    """A dashed labelled line per mark; labels alternate between two rows."""
+    out: list[str] = []
+    for k, (name, v, colour) in enumerate(marks):
+        x = px(v)
+        right_half = x > middle  # the label goes inwards, never off the chart
+        anchor, tx = ("end", x - 3) if right_half else ("start", x + 3)
+        out.append(
+            f'<line class="mark" x1="{n(x)}" y1="{top - 4}" x2="{n(x)}" y2="{top + plot_h}" '
+            f'stroke="{colour}" stroke-width="2" stroke-dasharray="4 3"/>'
+            f'<text x="{n(tx)}" y="{top - 8 + 11 * (k % 2)}" text-anchor="{anchor}" '
+            f'fill="{colour}" font-size="11">{e(name)} {e(show(v))}</text>'
+        )
+    return out
 
 
 def _hours(h: float) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 
 from exo.compiler import figures
-from exo.compiler.plan import StepPlan
+from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.report.facts import Report
-from exo.compiler.report.whatif import SweepResult
+from exo.compiler.report.whatif import Scenario, SweepResult
 
 PALETTE: tuple[str, ...] = (
     "#4e79a7",
@@ -163,42 +164,70 @@ def gantt(report: Report, width: int = 960) -> str:
         )
     for i, row in enumerate(report.steps):
         s = row.plan
-        y = top + i * row_h + 5
-        h = row_h - 10
-        colour = colours[s.instance_type]
-        weight = "700" if s.on_critical_path else "400"
-        tip = (
-            f"{s.name}: {figures.tier(s)}, {figures.replicas_long(s)}"
-            + (f", batch {s.batch_size}" if s.batch_size is not None else "")
-            + f"; start {figures.hours(s.start_h)}, {figures.hours(s.expected_duration_h)} expected, "
-            f"{figures.hours(s.p_duration_h)} at {plan.confidence:.0%}; {figures.money(s.expected_cost_usd)}"
+        bar = _Bar(y=top + i * row_h + 5, h=row_h - 10, colour=colours[s.instance_type])
+        body += _gantt_row(s, plan.confidence, x, bar, label_w, label_w + plot_w)
+    body += _plan_lines(plan, x, top, base)
+    return _svg(width, height, body, f"Schedule of {plan.workflow}", "gantt")
+
+
+@dataclass(frozen=True, slots=True)
+class _Bar:
+    """Where a Gantt row's bar lies (top and height) and its colour."""
+
+    y: int
+    h: int
+    colour: str
+
+
+def _gantt_row(
+    s: StepPlan,
+    confidence: float,
+    x: Callable[[float], float],
+    bar: _Bar,
+    label_w: int,
+    right: float,
+) -> list[str]:
+    """One step's row: its name, the bar to its duration at confidence, the expected end."""
+    y, h = bar.y, bar.h
+    weight = "700" if s.on_critical_path else "400"
+    tip = (
+        f"{s.name}: {figures.tier(s)}, {figures.replicas_long(s)}"
+        + (f", batch {s.batch_size}" if s.batch_size is not None else "")
+        + f"; start {figures.hours(s.start_h)}, {figures.hours(s.expected_duration_h)} expected, "
+        f"{figures.hours(s.p_duration_h)} at {confidence:.0%}; {figures.money(s.expected_cost_usd)}"
+    )
+    out = [
+        f'<g class="gantt-row" data-step="{e(s.name)}"><title>{e(tip)}</title>'
+        f'<text x="{label_w - 8}" y="{n(y + h / 2 + 4)}" text-anchor="end" '
+        f'font-weight="{weight}" fill="{INK}">{e(s.name)}</text>'
+    ]
+    w = max(x(s.start_h + s.p_duration_h) - x(s.start_h), MIN_BAR)
+    stroke = f' stroke="{INK}" stroke-width="2"' if s.on_critical_path else ""
+    out.append(
+        f'<rect class="bar{" spot" if s.spot else ""}{" critical" if s.on_critical_path else ""}" '
+        f'x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" height="{h}" rx="3" '
+        f'fill="{bar.colour}"{stroke}/>'
+    )
+    if s.spot:
+        out.append(
+            f'<rect class="hatch" x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" '
+            f'height="{h}" rx="3" fill="url(#hatch)"/>'
         )
-        body.append(
-            f'<g class="gantt-row" data-step="{e(s.name)}"><title>{e(tip)}</title>'
-            f'<text x="{label_w - 8}" y="{n(y + h / 2 + 4)}" text-anchor="end" '
-            f'font-weight="{weight}" fill="{INK}">{e(s.name)}</text>'
-        )
-        w = max(x(s.start_h + s.p_duration_h) - x(s.start_h), MIN_BAR)
-        stroke = f' stroke="{INK}" stroke-width="2"' if s.on_critical_path else ""
-        body.append(
-            f'<rect class="bar{" spot" if s.spot else ""}{" critical" if s.on_critical_path else ""}" '
-            f'x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" height="{h}" rx="3" '
-            f'fill="{colour}"{stroke}/>'
-        )
-        if s.spot:
-            body.append(
-                f'<rect class="hatch" x="{n(x(s.start_h))}" y="{n(y)}" width="{n(w)}" '
-                f'height="{h}" rx="3" fill="url(#hatch)"/>'
-            )
-        body.append(_bar_label(s, x(s.start_h), w, y + h / 2 + 4, label_w + plot_w))
-        xe = x(s.start_h + s.expected_duration_h)
-        body.append(
-            f'<line class="expected" x1="{n(xe)}" y1="{n(y - 2)}" x2="{n(xe)}" y2="{n(y + h + 2)}" '
-            f'stroke="{INK}" stroke-width="1.5"/></g>'
-        )
+    out.append(_bar_label(s, x(s.start_h), w, y + h / 2 + 4, right))
+    xe = x(s.start_h + s.expected_duration_h)
+    out.append(
+        f'<line class="expected" x1="{n(xe)}" y1="{n(y - 2)}" x2="{n(xe)}" y2="{n(y + h + 2)}" '
+        f'stroke="{INK}" stroke-width="1.5"/></g>'
+    )
+    return out
+
+
+def _plan_lines(plan: Plan, x: Callable[[float], float], top: int, base: int) -> list[str]:
+    """The deadline (dashed, labelled) and the planned makespan (dotted) across the rows."""
+    out: list[str] = []
     if plan.deadline_h is not None:
         xd = x(plan.deadline_h)
-        body.append(
+        out.append(
             f'<g class="deadline"><line x1="{n(xd)}" y1="{top - 4}" x2="{n(xd)}" y2="{n(base)}" '
             f'stroke="{DEADLINE}" stroke-width="2" stroke-dasharray="6 4"/>'
             f'<text x="{n(xd - 4)}" y="{n(base + 30)}" text-anchor="end" fill="{DEADLINE}" '
@@ -206,11 +235,11 @@ def gantt(report: Report, width: int = 960) -> str:
         )
     if plan.makespan_h is not None:
         xm = x(plan.makespan_h)
-        body.append(
+        out.append(
             f'<line class="makespan" x1="{n(xm)}" y1="{top - 4}" x2="{n(xm)}" y2="{n(base)}" '
             f'stroke="{INK}" stroke-width="1" stroke-dasharray="2 3"/>'
         )
-    return _svg(width, height, body, f"Schedule of {plan.workflow}", "gantt")
+    return out
 
 
 def bar_text(s: StepPlan) -> str:
@@ -389,20 +418,81 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
     """One curve: expected cost (``metric="cost"``) or makespan against the swept value."""
     pts = [sc for sc in result.scenarios if sc.value is not None]
     lifted = [sc for sc in result.scenarios if sc.value is None]
-    xs = [sc.value for sc in pts if sc.value is not None]
-    ys: list[float] = []
-    for sc in result.scenarios:
-        v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
-        if sc.plan.status != "infeasible" and v is not None:
-            ys.append(v)
     show_y = figures.money if metric == "cost" else figures.hours
     show_x: Callable[[float], str] = {
         "deadline": figures.hours,
         "budget": figures.money,
         "confidence": lambda v: f"{v:g}",
     }[result.key]
-    left, top, bottom = 84, 14, 56
     height = 236
+    f = _whatif_frame(result, metric, show_x, width, height)
+    body = _whatif_y_axis(f, show_y, _y_title(result, metric))
+    if lifted:
+        xs_sep = f.left + f.plot_w + f.extra * 0.3
+        body.append(
+            f'<line x1="{n(xs_sep)}" y1="{f.top}" x2="{n(xs_sep)}" y2="{f.top + f.plot_h}" '
+            f'stroke="#bbb" stroke-dasharray="3 3"/>'
+        )
+    body += _whatif_x_labels(result, f, show_x)
+    line = []
+    for sc in pts:
+        v = _metric(sc, metric)
+        if sc.plan.status != "infeasible" and v is not None:
+            line.append(f"{n(f.px(sc.value))},{n(f.py(v))}")
+    if len(line) > 1:
+        body.append(
+            f'<polyline class="curve" points="{" ".join(line)}" fill="none" stroke="#4e79a7" '
+            'stroke-width="2"/>'
+        )
+    body += _whatif_points(result, metric, f, show_x, show_y)
+    body.append(
+        f'<text class="axis-title x" x="{n(f.left + (f.plot_w + f.extra) / 2)}" y="{height - 6}" '
+        f'text-anchor="middle" fill="{INK}">{e(result.key)}</text>'
+    )
+    what = "expected cost" if metric == "cost" else "makespan"
+    return _svg(width, height, body, f"{what} by {result.key}", f"whatif whatif-{metric}")
+
+
+def _metric(sc: Scenario, metric: str) -> float | None:
+    """The scenario's expected cost or makespan (``None``: the plan has none)."""
+    return sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """A what-if chart's plot area and its two scales; ``extra``: room for the "no limit" point."""
+
+    left: int
+    top: int
+    plot_w: float
+    plot_h: int
+    extra: int
+    x_lo: float
+    x_hi: float
+    y_hi: float
+
+    def px(self, v: float | None) -> float:
+        if v is None:
+            return self.left + self.plot_w + self.extra * 0.65
+        return self.left + (v - self.x_lo) / (self.x_hi - self.x_lo) * self.plot_w
+
+    def py(self, v: float) -> float:
+        return self.top + self.plot_h - v / self.y_hi * self.plot_h
+
+
+def _whatif_frame(
+    result: SweepResult, metric: str, show_x: Callable[[float], str], width: int, height: int
+) -> _Frame:
+    """The plot area left by the axes' labels, and the ranges of the swept values and the metric."""
+    pts = [sc for sc in result.scenarios if sc.value is not None]
+    lifted = [sc for sc in result.scenarios if sc.value is None]
+    xs = [sc.value for sc in pts if sc.value is not None]
+    ys: list[float] = []
+    for sc in result.scenarios:
+        v = _metric(sc, metric)
+        if sc.plan.status != "infeasible" and v is not None:
+            ys.append(v)
+    left, top, bottom = 84, 14, 56
     extra = 80 if lifted else 0
     # room for half the last label past the last point (the labels are centred)
     last = max((sc.value for sc in pts if sc.value is not None), default=None)
@@ -414,63 +504,62 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
         x_lo, x_hi = x_lo * 0.9, x_hi * 1.1 + 1e-9
     y_hi = max(ys) * 1.1 if ys else 1.0
     y_hi = y_hi if y_hi > 0 else 1.0
+    return _Frame(left, top, plot_w, plot_h, extra, x_lo, x_hi, y_hi)
 
-    def px(v: float | None) -> float:
-        if v is None:
-            return left + plot_w + extra * 0.65
-        return left + (v - x_lo) / (x_hi - x_lo) * plot_w
 
-    def py(v: float) -> float:
-        return top + plot_h - v / y_hi * plot_h
-
+def _whatif_y_axis(f: _Frame, show_y: Callable[[float], str], title: str) -> list[str]:
+    """Horizontal grid lines with the metric's labels, and the axis title."""
     body: list[str] = []
-    for t in ticks(0.0, y_hi, 4):
+    for t in ticks(0.0, f.y_hi, 4):
         body.append(
-            f'<line x1="{left}" y1="{n(py(t))}" x2="{n(left + plot_w + extra)}" y2="{n(py(t))}" '
-            f'stroke="{GRID}"/><text x="{left - 6}" y="{n(py(t) + 4)}" text-anchor="end" '
-            f'fill="#555">{e(show_y(t))}</text>'
+            f'<line x1="{f.left}" y1="{n(f.py(t))}" x2="{n(f.left + f.plot_w + f.extra)}" '
+            f'y2="{n(f.py(t))}" stroke="{GRID}"/><text x="{f.left - 6}" y="{n(f.py(t) + 4)}" '
+            f'text-anchor="end" fill="#555">{e(show_y(t))}</text>'
         )
     body.append(
-        f'<text class="axis-title y" transform="translate(14,{n(top + plot_h / 2)}) rotate(-90)" '
-        f'text-anchor="middle" fill="{INK}">{e(_y_title(result, metric))}</text>'
+        f'<text class="axis-title y" transform="translate(14,{n(f.top + f.plot_h / 2)}) rotate(-90)" '
+        f'text-anchor="middle" fill="{INK}">{e(title)}</text>'
     )
-    if lifted:
-        xs_sep = left + plot_w + extra * 0.3
-        body.append(
-            f'<line x1="{n(xs_sep)}" y1="{top}" x2="{n(xs_sep)}" y2="{top + plot_h}" '
-            f'stroke="#bbb" stroke-dasharray="3 3"/>'
-        )
+    return body
+
+
+def _whatif_x_labels(result: SweepResult, f: _Frame, show_x: Callable[[float], str]) -> list[str]:
+    """A tick per scenario, labelled on one of two rows where the labels fit."""
+    body: list[str] = []
+    bottom = f.top + f.plot_h
     labels = ["no limit" if sc.value is None else show_x(sc.value) for sc in result.scenarios]
-    rows = spread_labels([px(sc.value) for sc in result.scenarios], labels)
+    rows = spread_labels([f.px(sc.value) for sc in result.scenarios], labels)
     for sc, text, row in zip(result.scenarios, labels, rows, strict=True):
-        tx = px(sc.value)
+        tx = f.px(sc.value)
         body.append(
-            f'<line class="xtick" x1="{n(tx)}" y1="{top + plot_h}" x2="{n(tx)}" '
-            f'y2="{top + plot_h + 4 + (ROW_GAP if row == 1 else 0)}" stroke="#999"/>'
+            f'<line class="xtick" x1="{n(tx)}" y1="{bottom}" x2="{n(tx)}" '
+            f'y2="{bottom + 4 + (ROW_GAP if row == 1 else 0)}" stroke="#999"/>'
         )
         if row is None:
             continue  # no room: the point's tooltip names it
         weight = ' font-weight="650"' if sc.current else ""
         body.append(
-            f'<text class="xlabel row{row}" x="{n(tx)}" y="{top + plot_h + 16 + ROW_GAP * row}" '
+            f'<text class="xlabel row{row}" x="{n(tx)}" y="{bottom + 16 + ROW_GAP * row}" '
             f'text-anchor="middle" fill="#555"{weight}>{e(text)}</text>'
         )
-    line = []
-    for sc in pts:
-        v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
-        if sc.plan.status != "infeasible" and v is not None:
-            line.append(f"{n(px(sc.value))},{n(py(v))}")
-    if len(line) > 1:
-        body.append(
-            f'<polyline class="curve" points="{" ".join(line)}" fill="none" stroke="#4e79a7" '
-            'stroke-width="2"/>'
-        )
+    return body
+
+
+def _whatif_points(
+    result: SweepResult,
+    metric: str,
+    f: _Frame,
+    show_x: Callable[[float], str],
+    show_y: Callable[[float], str],
+) -> list[str]:
+    """A dot per scenario (ringed: the plan as it is), a red cross where it is infeasible."""
+    body: list[str] = []
     for sc in result.scenarios:
-        v = sc.plan.expected_cost_usd if metric == "cost" else sc.plan.makespan_h
+        v = _metric(sc, metric)
         label = "none" if sc.value is None else show_x(sc.value)
-        cx = px(sc.value)
+        cx = f.px(sc.value)
         if sc.plan.status == "infeasible" or v is None:
-            cy = top + plot_h
+            cy = f.top + f.plot_h
             body.append(
                 f'<g class="point infeasible"><title>{e(result.key)} {e(label)}: infeasible</title>'
                 f'<path d="M{n(cx - 5)},{n(cy - 5)} L{n(cx + 5)},{n(cy + 5)} M{n(cx - 5)},{n(cy + 5)} '
@@ -482,11 +571,6 @@ def whatif(result: SweepResult, metric: str, width: int = 460) -> str:
         body.append(
             f'<g class="point{" current" if sc.current else ""}"><title>{e(result.key)} {e(label)}: '
             f"{e(show_y(v))}{' (now)' if sc.current else ''}</title>"
-            f'<circle cx="{n(cx)}" cy="{n(py(v))}" r="{r}" fill="#4e79a7"{ring}/></g>'
+            f'<circle cx="{n(cx)}" cy="{n(f.py(v))}" r="{r}" fill="#4e79a7"{ring}/></g>'
         )
-    body.append(
-        f'<text class="axis-title x" x="{n(left + (plot_w + extra) / 2)}" y="{height - 6}" '
-        f'text-anchor="middle" fill="{INK}">{e(result.key)}</text>'
-    )
-    what = "expected cost" if metric == "cost" else "makespan"
-    return _svg(width, height, body, f"{what} by {result.key}", f"whatif whatif-{metric}")
+    return body
