@@ -175,30 +175,13 @@ def make_option(
     k = 0
     e = p = t
     if spot and lam > 0.0:
-        r = step.startup_h
-        got = (
-            preemption_quantile(t, c + r, lam, confidence.miss(m))
-            if preemptions == -1
-            else preemptions
-        )
-        e = expected_hours(t, r, c, lam) if expected is None else expected
+        got, e, p = _spot_hours(step, t, c, lam, m, confidence, preemptions, expected)
         if got is None:
             return _unpromisable(step, inst, batch_size, replicas, m, t, c, lam, price * m * e)
         k = got
-        p = t + k * (c + r)
     cost = m * price * e
     if _too_large(t, e, p) or not math.isfinite(cost) or cost > MAX_USD:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "out_of_range",
-            f"{replicas} x {inst.instance_type} ({'spot' if spot else 'on-demand'}) would "
-            f"take {p:.3g} h and cost ${cost:.3g}, beyond what the model represents "
-            f"(at most {MAX_HOURS:.0e} h and ${MAX_USD:.0e})",
-            spot=spot,
-            batch_size=batch_size,
-            replicas=replicas,
-        )
+        return _out_of_range(step, inst, spot, batch_size, replicas, p, cost)
     return Option(  # positional, in field order: the fast way to build a named tuple
         step.name,
         inst.instance_type,
@@ -220,6 +203,57 @@ def make_option(
         cost,
         m,
         per_instance,
+    )
+
+
+def _spot_hours(
+    step: Step,
+    t: float,
+    c: float,
+    lam: float,
+    instances: int,
+    confidence: Confidence,
+    preemptions: int | None,
+    expected: float | None,
+) -> tuple[int | None, float, float]:
+    """``k``, ``E`` and ``P = T + k (c + r)`` of a preemptible candidate (DESIGN §3).
+
+    ``k`` is ``None`` when none exists (then ``P`` is meaningless). ``k`` and ``E``
+    are the caller's when it computed them already (``preemptions != -1``,
+    ``expected`` given).
+    """
+    r = step.startup_h
+    got = (
+        preemption_quantile(t, c + r, lam, confidence.miss(instances))
+        if preemptions == -1
+        else preemptions
+    )
+    e = expected_hours(t, r, c, lam) if expected is None else expected
+    if got is None:
+        return None, e, t
+    return got, e, t + got * (c + r)
+
+
+def _out_of_range(
+    step: Step,
+    inst: InstanceType,
+    spot: bool,
+    batch_size: int | None,
+    replicas: int,
+    p: float,
+    cost: float,
+) -> Rejection:
+    """A candidate whose figures are beyond what the model represents."""
+    return Rejection(
+        step.name,
+        inst.instance_type,
+        "out_of_range",
+        f"{replicas} x {inst.instance_type} ({'spot' if spot else 'on-demand'}) would "
+        f"take {p:.3g} h and cost ${cost:.3g}, beyond what the model represents "
+        f"(at most {MAX_HOURS:.0e} h and ${MAX_USD:.0e})",
+        spot=spot,
+        batch_size=batch_size,
+        replicas=replicas,
     )
 
 

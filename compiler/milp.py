@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from exo.compiler.costmodel import usage
-from exo.compiler.highs import Watch, run
+from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.problem import Problem, longest_paths
 from exo.compiler.quotarows import scaled_quotas
 
@@ -215,7 +215,35 @@ def solve_milp(
     m_lo = max((head[s] + fastest[s] for s in range(n_steps)), default=0.0)
     mk = cp.Variable(bounds=[m_lo, math.inf])
     assign = _rows(d.step_of.tolist(), range(d.n), [1.0] * d.n, (n_steps, d.n))
-    cons: list[Any] = [assign @ x == 1, mk <= h]
+    cons: list[Any] = [assign @ x == 1, mk <= h, *_timing(problem, d, x, t, mk)]
+    if problem.budget is not None:
+        cons.append(d.cost @ x <= problem.budget)
+    for r in energy:
+        cons.extend(_capacity_cuts(problem, d, x, mk, r, head, tail))
+    if exact_quota:
+        cons.extend(_disjunctive(problem, d, x, t, h, exact_quota))
+    goal = cp.Minimize(d.cost @ x if objective == "cost" else mk)
+    prob = cp.Problem(goal, cons)
+    t1 = time.perf_counter()
+    warm = None if start is None or relax else _warm_start(d, start)
+    try:
+        got = run(prob, {0: x, 1: t}, time_limit_s=time_limit_s, start=warm, watch=watch)
+    except (cp.error.SolverError, ValueError):
+        # HiGHS gave up (numerically extreme figures): no solution and no bound,
+        # the caller falls back to simple plans and reports what it can prove
+        t2 = time.perf_counter()
+        return MilpResult("unknown", None, None, None, -math.inf, t1 - t0, t2 - t1)
+    build = t1 - t0 + got.build_s
+    return _relaxed_result(got, build) if relax else _result(d, n_steps, got, build)
+
+
+def _timing(
+    problem: Problem, d: _Data, x: cp.Variable, t: cp.Variable, mk: cp.Variable
+) -> list[Any]:
+    """Precedence (``t_j >= t_i + P_i(x)`` per edge) and makespan (``M >= t_s + P_s(x)``
+    per sink) rows."""
+    n_steps = problem.size
+    cons: list[Any] = []
     edges = [(i, j) for j in range(n_steps) for i in problem.preds[j]]
     if edges:
         diff = _rows(
@@ -228,40 +256,35 @@ def solve_milp(
     succ = problem.successors()
     sinks = [s for s in range(n_steps) if not succ[s]]
     cons.append(_select(sinks, n_steps) @ t + _duration_rows(d, sinks) @ x <= mk)
-    if problem.budget is not None:
-        cons.append(d.cost @ x <= problem.budget)
-    for r in energy:
-        cons.extend(_capacity_cuts(problem, d, x, mk, r, head, tail))
-    if exact_quota:
-        cons.extend(_disjunctive(problem, d, x, t, h, exact_quota))
-    goal = cp.Minimize(d.cost @ x if objective == "cost" else mk)
-    prob = cp.Problem(goal, cons)
-    t1 = time.perf_counter()
-    warm = None
-    if start is not None and not relax:
-        xs = np.zeros(d.n)
-        for st, k in enumerate(start[0]):
-            xs[d.offsets[st] + k] = 1.0
-        warm = {0: xs, 1: np.asarray(start[1], dtype=np.float64)}
-    try:
-        got = run(prob, {0: x, 1: t}, time_limit_s=time_limit_s, start=warm, watch=watch)
-    except (cp.error.SolverError, ValueError):
-        # HiGHS gave up (numerically extreme figures): no solution and no bound,
-        # the caller falls back to simple plans and reports what it can prove
-        t2 = time.perf_counter()
-        return MilpResult("unknown", None, None, None, -math.inf, t1 - t0, t2 - t1)
-    build = t1 - t0 + got.build_s
-    if relax:
-        ok = got.status == "optimal"
-        return MilpResult(
-            "optimal" if ok else ("infeasible" if got.status == "infeasible" else "unknown"),
-            None,
-            None,
-            got.value if ok else None,
-            got.bound,
-            build,
-            got.solve_s,
-        )
+    return cons
+
+
+def _warm_start(
+    d: _Data, start: tuple[Sequence[int], Sequence[float]]
+) -> dict[int, np.ndarray[Any, np.dtype[np.float64]]]:
+    """A plan (option positions and start times) as values of ``x`` and ``t`` for HiGHS."""
+    xs = np.zeros(d.n)
+    for st, k in enumerate(start[0]):
+        xs[d.offsets[st] + k] = 1.0
+    return {0: xs, 1: np.asarray(start[1], dtype=np.float64)}
+
+
+def _relaxed_result(got: RunResult, build: float) -> MilpResult:
+    """The LP relaxation's answer: its optimum is the bound, and there is no choice."""
+    ok = got.status == "optimal"
+    return MilpResult(
+        "optimal" if ok else ("infeasible" if got.status == "infeasible" else "unknown"),
+        None,
+        None,
+        got.value if ok else None,
+        got.bound,
+        build,
+        got.solve_s,
+    )
+
+
+def _result(d: _Data, n_steps: int, got: RunResult, build: float) -> MilpResult:
+    """The MILP's answer: the chosen option per step and the model's start times."""
     if got.values is None:
         status: MilpStatus = "infeasible" if got.status == "infeasible" else "unknown"
         return MilpResult(status, None, None, None, got.bound, build, got.solve_s)
@@ -389,27 +412,51 @@ def _disjunctive(
     ]
     cons.extend(_transitive(pairs, sv))
     for r in resources:
-        q = d.limits[r]
-        ends = (*d.offsets[1:], d.n)
-        cap = [float(d.use[a:b, r].max()) for a, b in zip(d.offsets, ends, strict=True)]
-        rel = [e for e, (i, j) in enumerate(pairs) if cap[i] > 0 and cap[j] > 0]
-        if not rel:
-            continue
-        ui = _usage_rows(d, [ii[e] for e in rel], r) @ x
-        uj = _usage_rows(d, [jj[e] for e in rel], r) @ x
-        ci = np.array([cap[ii[e]] for e in rel], dtype=np.float64)
-        cj = np.array([cap[jj[e]] for e in rel], dtype=np.float64)
-        ovr = _select(rel, n_pairs) @ ov
-        svr = _select(rel, n_pairs) @ sv
-        v_ij = cp.Variable(len(rel), nonneg=True)  # i counted at t_j
-        v_ji = cp.Variable(len(rel), nonneg=True)  # j counted at t_i
-        cons.append(v_ij >= ui - _CP.multiply(ci, 2 - ovr - svr))
-        cons.append(v_ji >= uj - _CP.multiply(cj, 1 - ovr + svr))
-        # load at every step's start
-        at_j = _rows([jj[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))
-        at_i = _rows([ii[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))
-        own = _usage_rows(d, range(n_steps), r) @ x
-        cons.append(own + at_j @ v_ij + at_i @ v_ji <= q)
+        cons.extend(_load_at_starts(problem, d, x, pairs, ov, sv, r))
+    return cons
+
+
+def _load_at_starts(
+    problem: Problem,
+    d: _Data,
+    x: cp.Variable,
+    pairs: Sequence[tuple[int, int]],
+    ov: cp.Variable,
+    sv: cp.Variable,
+    r: int,
+) -> list[Any]:
+    """Quota ``r`` at every step's start: its own usage plus every ``v`` counted there.
+
+    Only pairs where both steps may use ``r`` get ``v_ij`` / ``v_ji`` (see
+    :func:`_disjunctive`).
+    """
+    n_steps = problem.size
+    n_pairs = len(pairs)
+    ii = [i for i, _ in pairs]
+    jj = [j for _, j in pairs]
+    q = d.limits[r]
+    ends = (*d.offsets[1:], d.n)
+    cap = [float(d.use[a:b, r].max()) for a, b in zip(d.offsets, ends, strict=True)]
+    rel = [e for e, (i, j) in enumerate(pairs) if cap[i] > 0 and cap[j] > 0]
+    if not rel:
+        return []
+    ui = _usage_rows(d, [ii[e] for e in rel], r) @ x
+    uj = _usage_rows(d, [jj[e] for e in rel], r) @ x
+    ci = np.array([cap[ii[e]] for e in rel], dtype=np.float64)
+    cj = np.array([cap[jj[e]] for e in rel], dtype=np.float64)
+    ovr = _select(rel, n_pairs) @ ov
+    svr = _select(rel, n_pairs) @ sv
+    v_ij = cp.Variable(len(rel), nonneg=True)  # i counted at t_j
+    v_ji = cp.Variable(len(rel), nonneg=True)  # j counted at t_i
+    cons: list[Any] = [
+        v_ij >= ui - _CP.multiply(ci, 2 - ovr - svr),
+        v_ji >= uj - _CP.multiply(cj, 1 - ovr + svr),
+    ]
+    # load at every step's start
+    at_j = _rows([jj[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))
+    at_i = _rows([ii[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))
+    own = _usage_rows(d, range(n_steps), r) @ x
+    cons.append(own + at_j @ v_ij + at_i @ v_ji <= q)
     return cons
 
 

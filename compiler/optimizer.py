@@ -83,27 +83,9 @@ def optimize(
         "naive": None if naive_late else naive(program, catalog, enum),
     }
     rest = clock.child(None)
-    wf = program.workflow
 
     def plan(sol_status: Status, steps: list[StepPlan], explanation: list[str]) -> Plan:
-        return Plan(
-            workflow=wf.name,
-            objective=wf.objective,
-            status=sol_status,
-            deadline_h=wf.deadline_h,
-            budget_usd=wf.budget_usd,
-            confidence=wf.confidence,
-            expected_cost_usd=sol.cost if steps else None,
-            makespan_h=sol.makespan if steps else None,
-            lower_bound_usd=sol.lower_bound if steps else None,
-            baselines=baselines,
-            steps=steps,
-            explanation=explanation,
-            catalog=catalog.name,
-            catalog_snapshot=catalog.snapshot,
-            solve_time_s=time.perf_counter() - t0,
-            gap=sol.gap if steps else None,
-        )
+        return _plan(program, catalog, sol, baselines, sol_status, steps, explanation, t0)
 
     if sol.status == "infeasible" or sol.choice is None or sol.starts is None:
         from exo.compiler.infeasibility import explain_infeasible
@@ -113,6 +95,51 @@ def optimize(
             lines.extend(explain_infeasible(program, enum, rest))
         return plan("infeasible", [], lines)
     lines = explain_plan(program, problem, sol, on_demand, enum)
+    lines.extend(_search_lines(clock, sol, time_limit_s, baseline_line, naive_late))
+    return plan(sol.status, step_plans(problem, sol), lines)
+
+
+def _plan(
+    program: Program,
+    catalog: Catalog,
+    sol: Solution,
+    baselines: dict[str, Baseline | None],
+    status: Status,
+    steps: list[StepPlan],
+    explanation: list[str],
+    t0: float,
+) -> Plan:
+    """The Plan of ``sol`` (its figures only when it has steps), timed from ``t0``."""
+    wf = program.workflow
+    return Plan(
+        workflow=wf.name,
+        objective=wf.objective,
+        status=status,
+        deadline_h=wf.deadline_h,
+        budget_usd=wf.budget_usd,
+        confidence=wf.confidence,
+        expected_cost_usd=sol.cost if steps else None,
+        makespan_h=sol.makespan if steps else None,
+        lower_bound_usd=sol.lower_bound if steps else None,
+        baselines=baselines,
+        steps=steps,
+        explanation=explanation,
+        catalog=catalog.name,
+        catalog_snapshot=catalog.snapshot,
+        solve_time_s=time.perf_counter() - t0,
+        gap=sol.gap if steps else None,
+    )
+
+
+def _search_lines(
+    clock: Clock,
+    sol: Solution,
+    time_limit_s: float | None,
+    baseline_line: str,
+    naive_late: bool,
+) -> list[str]:
+    """How the search ended (stopped, out of time) and which baselines it left unsolved."""
+    lines: list[str] = []
     if clock.stopped():
         lines.append("stopped on request: the best plan found so far, with its proven gap")
     elif sol.status == "feasible" and clock.expired():
@@ -124,7 +151,7 @@ def optimize(
         lines.append(baseline_line)
     if naive_late:
         lines.append("naive baseline: not computed, the plan used the whole time limit")
-    return plan(sol.status, step_plans(problem, sol), lines)
+    return lines
 
 
 def _solve(problem: Problem, clock: Clock) -> Solution:
