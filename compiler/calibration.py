@@ -216,9 +216,20 @@ def calibrate_compiled(compiled: Compiled, path: Path | None) -> tuple[Compiled,
     return replace(compiled, program=program, catalog=catalog), notes
 
 
+#: How a plan's explanation line names a declared figure that calibration replaced.
+CALIBRATED = "calibrated: "
+
+
 def annotate(plan: Plan, notes: list[str]) -> Plan:
     """The plan, its explanation saying which declared figures calibration replaced."""
     if not notes:
         return plan
-    lines = [f"calibrated: {n}" for n in notes]
+    lines = [f"{CALIBRATED}{n}" for n in notes]
     return plan.model_copy(update={"explanation": (*plan.explanation, *lines)})
+
+
+def calibration_notes(plan: Plan) -> list[str]:
+    """The notes :func:`annotate` added to ``plan`` (empty: planned with declared figures)."""
+    return [
+        line.removeprefix(CALIBRATED) for line in plan.explanation if line.startswith(CALIBRATED)
+    ]

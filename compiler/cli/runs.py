@@ -136,15 +136,16 @@ def emit_status(rep: RunReport, fmt: str, planned: PlannedWorkflow) -> None:
     """``exoc status`` in ``fmt``: the report with the run's planned vs actual."""
     from exo.compiler.cli import status_view  # planned vs actual, from the run's ledger
 
-    warning = status_view.calibration_warning(rep, planned)
+    found = status_view.ledger_of(rep, planned)  # read once: the ledger may be long
+    warning = status_view.calibration_warning(found, planned)
     if warning is not None:
         stderr_console().print(warning, highlight=False, markup=False)
     if fmt == "html":
-        sys.stdout.write(status_view.html(rep, planned))
-        if not rep.ledger or not Path(rep.ledger).is_file():
+        sys.stdout.write(status_view.html(found, rep, planned))
+        if found is None:
             stderr_console().print("no run ledger yet: the page shows the plan only")
         return
-    act = status_view.actuals_for(rep, planned)
+    act = status_view.actuals_for(found, rep, planned)
     if fmt == "json":
         data = rep.model_dump(mode="json")
         data["plan_vs_actual"] = act.model_dump(mode="json") if act else None

@@ -11,14 +11,18 @@ from exo.backends.api import PlannedWorkflow, RunReport
 from exo.backends.runtime import actuals, ledger
 from exo.backends.runtime.actuals import RunActuals, StepActuals
 from exo.backends.runtime.ledger import Ledger
+from exo.compiler.calibration import calibration_notes
 from exo.compiler.plan import Plan
 from exo.compiler.report.runview import AttemptSpan, FigureRow, RunView, StepRun
 from exo.compiler.report.runview import number as _number
 from exo.compiler.report.runview import seconds as duration
 from exo.compiler.report.runview import signed_pct as _dev
 
+#: A run's ledger and the plan it ran (see :func:`ledger_of`).
+Recorded = tuple[Plan, Ledger]
 
-def ledger_of(rep: RunReport, planned: PlannedWorkflow) -> tuple[Plan, Ledger] | None:
+
+def ledger_of(rep: RunReport, planned: PlannedWorkflow) -> Recorded | None:
     """The report's run ledger and the plan it ran, if its backend keeps one and it exists."""
     if not rep.ledger or not Path(rep.ledger).is_file():
         return None
@@ -28,28 +32,24 @@ def ledger_of(rep: RunReport, planned: PlannedWorkflow) -> tuple[Plan, Ledger] |
     return plan, book
 
 
-def _calibrated(plan: Plan) -> list[str]:
-    return [line for line in plan.explanation if line.startswith("calibrated: ")]
-
-
-def calibration_warning(rep: RunReport, planned: PlannedWorkflow) -> str | None:
+def calibration_warning(found: Recorded | None, planned: PlannedWorkflow) -> str | None:
     """A warning when the run was planned with a calibration and ``status`` was not given
     one: the planned items/s and startup it would compare with are then the ``.exo``'s
     declared figures, not the ones the run was planned with."""
-    found = ledger_of(rep, planned)
-    if found is None or not _calibrated(found[0]) or _calibrated(planned.plan):
+    notes = calibration_notes(found[0]) if found is not None else []
+    if not notes or calibration_notes(planned.plan):
         return None
     return (
-        "warning: this run was planned with calibrated figures "
-        f"({'; '.join(x.removeprefix('calibrated: ') for x in _calibrated(found[0]))}); "
+        f"warning: this run was planned with calibrated figures ({'; '.join(notes)}); "
         "the planned items/s and startup below are the .exo's declared ones. "
         "To fix: pass the calibration file the run used: exoc status ... --calibration FILE"
     )
 
 
-def actuals_for(rep: RunReport, planned: PlannedWorkflow) -> RunActuals | None:
+def actuals_for(
+    found: Recorded | None, rep: RunReport, planned: PlannedWorkflow
+) -> RunActuals | None:
     """Planned vs actual for the report's run, if its backend keeps a ledger and it exists."""
-    found = ledger_of(rep, planned)
     if found is None:
         return None
     plan, book = found
@@ -192,17 +192,14 @@ def view(act: RunActuals, book: Ledger) -> RunView:
     )
 
 
-def html(rep: RunReport, planned: PlannedWorkflow) -> str:
+def html(found: Recorded | None, rep: RunReport, planned: PlannedWorkflow) -> str:
     """The plan report of the run's plan with its planned-vs-actual section (when a ledger exists)."""
     from exo.compiler.report import runview
     from exo.compiler.report.facts import build_report
     from exo.compiler.report.html import render_html
 
-    found = ledger_of(rep, planned)
     plan = found[0] if found else planned.plan
-    section = None
-    if found is not None:
-        act = actuals.compare(planned.program, plan, planned.catalog, found[1], rep.run_id)
-        section = runview.section(view(act, found[1]))
+    act = actuals_for(found, rep, planned)
+    section = runview.section(view(act, found[1])) if act is not None and found else None
     report = build_report(plan, planned.program, planned.catalog)
     return render_html(report, actuals=section, solve_time=False)
