@@ -12,19 +12,28 @@ command records through the worker helper gives the figures:
 
 A command that does not use the worker helper records nothing; the
 measurement then says so instead of guessing.
+
+Stopping it (Ctrl-C, SIGTERM, SIGHUP) stops the command too: each run starts
+in a session of its own, and on any interruption its whole process group gets
+SIGTERM, then SIGKILL after a grace period, before the scratch folder is
+removed and the interruption goes on up (``exoc`` exits 130).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from exo.compiler.ir import CPU_KEY, Step
 from exo.worker.contract import read_progress
@@ -109,23 +118,79 @@ def _run_one(
     launched = time.time()
     with log.open("wb") as f:
         try:
-            proc = subprocess.run(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                timeout=timeout_s,
-                check=False,
-            )
-            rc = proc.returncode
-        except subprocess.TimeoutExpired:
-            rc = -1
+            rc = _run_in_own_group(argv, cwd=cwd, env=env, log=f, timeout_s=timeout_s)
         except OSError as e:
             f.write(f"exo: cannot start {argv[0]!r}: {e.strerror or e}\n".encode())
             rc = 127
     wall = time.time() - launched
     return _measurement(batch_size, ckpt, rc, (launched, wall), log)
+
+
+#: Seconds a stopped command gets between SIGTERM and SIGKILL.
+GRACE_S = 5.0
+
+
+def _run_in_own_group(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: IO[bytes], timeout_s: float
+) -> int:
+    """Run ``argv`` in a session of its own; its exit code, or -1 when it ran past ``timeout_s``.
+
+    Whatever ends the wait early (the time limit, Ctrl-C, SIGTERM turned into
+    an exception by :func:`_signals_raise`) stops the command's whole process
+    group, so nothing it started outlives the profile.
+    """
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        return -1
+    except BaseException:
+        _stop_group(proc)
+        raise
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group ``proc`` leads, SIGKILL after :data:`GRACE_S`; reap ``proc``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what it started and left behind
+        return
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``KeyboardInterrupt`` (as Ctrl-C is) while profiling."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in handled}
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        for s in handled:
+            signal.signal(s, interrupt)
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _measurement(
@@ -164,19 +229,20 @@ def profile(
     """Run the step's command once per batch size on ``items`` items, in a scratch folder."""
     work = Path(tempfile.mkdtemp(prefix="exo-profile-"))
     try:
-        return [
-            _run_one(
-                step,
-                b,
-                items,
-                cwd=cwd,
-                input_path=input_path,
-                environ=environ,
-                timeout_s=timeout_s,
-                work=work,
-            )
-            for b in batch_sizes
-        ]
+        with _signals_raise():
+            return [
+                _run_one(
+                    step,
+                    b,
+                    items,
+                    cwd=cwd,
+                    input_path=input_path,
+                    environ=environ,
+                    timeout_s=timeout_s,
+                    work=work,
+                )
+                for b in batch_sizes
+            ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
