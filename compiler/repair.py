@@ -399,7 +399,8 @@ def quick(
 
     A few schedules at most: ``hint`` (a plan known to meet every constraint), the
     cheapest option everywhere, that plan crashed until it meets the deadline
-    (:func:`traded`), the fastest option everywhere; each with the slack its
+    (:func:`traded`), the fastest option everywhere (for ``objective = cost`` only
+    when none of the others fits); each with the slack its
     schedule leaves filled by cheaper options. The bound is the trivial one (every
     step at its cheapest, or fastest, option), so the plan is ``optimal`` only when
     it meets that bound.
@@ -415,16 +416,16 @@ def quick(
             else accept(problem, objective, choice, None, cap, bound, clock.expired)
         )
 
+    cands: list[Stage] = []
     plans = (
         scheduled(hint),
         scheduled(_pick(problem, "cost")),
-        lambda: traded(problem, objective, cap, bound, clock),
+        lambda: traded(problem, objective, cap, bound, clock if cands else grace(clock)),
         scheduled(_pick(problem, "P")),
     )
-    cands: list[Stage] = []
-    for make in plans:
-        if cands and clock.expired():
-            break
+    for n, make in enumerate(plans):
+        if cands and (clock.expired() or (objective == "cost" and n == len(plans) - 1)):
+            break  # the fastest plan is the cheapest plan's last resort, not a rival
         got = make()
         if got is None:
             continue
@@ -437,6 +438,21 @@ def quick(
         return Stage(None, None, None, bound, False)
     best = min(cands, key=lambda st: st.value if st.value is not None else math.inf)
     return replace(best, trivial=best.proven)
+
+
+#: When the limit is spent before any plan, the trade-off's plan may still take this
+#: share of the limit (at least :data:`GRACE_MIN_S`): the tolerance a time limit has
+#: (issue #16), spent on a plan near the cheapest rather than on the fastest option
+#: everywhere (its schedule costs about as much: at 1,000 steps 0.2-0.3 CPU s each).
+GRACE_SHARE = 0.1
+GRACE_MIN_S = 1.0
+
+
+def grace(clock: Clock) -> Clock:
+    """``clock``, or a short one of its own when it is spent (a stop request still ends it)."""
+    if not clock.expired() or clock.stopped() or clock.total is None:
+        return clock
+    return Clock(max(GRACE_SHARE * clock.total, GRACE_MIN_S), stop=clock.stop)
 
 
 def traded(

@@ -56,7 +56,7 @@ def crash(
     moves = 0
     while True:
         durations = [problem.options[s][k].P for s, k in enumerate(current)]
-        head, tail = longest_paths(problem, durations)
+        head, tail = longest_paths(problem, durations, succ)
         slack = [limit - (h + p + t) for h, p, t in zip(head, durations, tail, strict=True)]
         worst = min(slack, default=0.0)
         if worst >= -TOL_H:
@@ -143,7 +143,8 @@ def relax(
         key=lambda s: (cheapest[s] - problem.options[s][current[s]].cost, s),
     )
     durations = [problem.options[s][k].P for s, k in enumerate(current)]
-    head, tail = longest_paths(problem, durations)
+    succ = problem.successors()
+    head, tail = longest_paths(problem, durations, succ)
     for s in order:
         opts = problem.options[s]
         cur = opts[current[s]]
@@ -157,7 +158,7 @@ def relax(
         durations[s] = opts[current[s]].P
         if expired is not None and expired():
             break
-        head, tail = longest_paths(problem, durations)
+        head, tail = longest_paths(problem, durations, succ)
     return current
 
 
@@ -197,7 +198,8 @@ def unload(
         for r, e in enumerate(work.of(s, k)):
             held[r] += e
     durations = [problem.options[s][k].P for s, k in enumerate(current)]
-    head, tail = longest_paths(problem, durations)
+    succ = problem.successors()
+    head, tail = longest_paths(problem, durations, succ)
     moves = 0
     while True:
         over = [r for r, (h, c) in enumerate(zip(held, caps, strict=True)) if h > c + 1e-9]
@@ -214,7 +216,7 @@ def unload(
             held[r] += b - a
         current[s] = k
         durations[s] = problem.options[s][k].P
-        head, tail = longest_paths(problem, durations)
+        head, tail = longest_paths(problem, durations, succ)
 
 
 class _Work:

@@ -19,29 +19,12 @@ from exo.compiler.problem import Problem, longest_paths
 from exo.compiler.repair import quick
 from exo.compiler.solution import pick
 from exo.compiler.tradeoff import crash, relax, unload, within_limit
+from tests.test_exact_rows import _opt as exact_option
 
 
 def _opt(step: str, k: int, hours: float, cost: float) -> Option:
-    return Option(
-        step=step,
-        instance_type=f"{step}-{k}",
-        accelerator=None,
-        accelerator_count=0,
-        vcpus=1,
-        spot=False,
-        batch_size=None,
-        replicas=1,
-        price_usd_per_hour=cost / hours,
-        throughput=None,
-        perf_key=f"{step}-{k}",
-        preemptions_per_hour=0.0,
-        checkpoint_h=0.0,
-        preemptions_at_confidence=0,
-        T=hours,
-        E=hours,
-        P=hours,
-        cost=cost,
-    )
+    """A CPU option of ``hours`` at ``cost`` (the exact-rows tests' option, repriced)."""
+    return exact_option(step, f"{step}-{k}", 0, 1, hours)._replace(cost=cost)
 
 
 def _problem(
@@ -197,3 +180,15 @@ def test_work_moves_off_a_full_quota_to_the_cheapest_other_resource() -> None:
     assert st.choice == (0, 1, 1) and st.value == 32.0
     # no capacity left anywhere: nothing to move to
     assert unload(p, [0, 0, 0], 12.0, 0.5) is None
+
+
+def test_a_limit_spent_before_any_plan_still_gets_the_trade_off() -> None:
+    """The options took the whole limit: the quick plan is the trade-off's, within a grace,
+    not the fastest option everywhere."""
+    p = _problem(
+        DIAMOND, [[(10, 10), (6, 22)], [(10, 10), (6, 18)], [(10, 10), (6, 18)], [(10, 10)]], 26.0
+    )
+    spent = Clock(0.0)
+    assert spent.expired()
+    st = quick(p, "cost", None, None, spent)
+    assert st.choice == (1, 0, 0, 0) and st.value == 52.0
