@@ -92,7 +92,9 @@ def _stage(
     limit = _limit(problem, cap)
     if not clock.affords(clock.model_s):
         # no time for a solver model (its build cannot look at the clock): a quick plan
-        return _quick(problem, objective, cap, hint, clock)
+        quick = _quick(problem, objective, cap, hint, clock)
+        _tell(clock, objective, quick, "quick plan")
+        return quick
     binding = binding_resources(problem.options, problem.resources, problem.limits)
     end = None if clock.remaining() is None else clock.elapsed() + (clock.share(fraction) or 0.0)
     if not binding:
