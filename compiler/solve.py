@@ -51,6 +51,8 @@ from exo.compiler.solution import trivial_makespan_bound as trivial_makespan_bou
 
 #: Above this many options (after pruning), large quota problems use a slimmer model.
 SLIM_OPTIONS = 40_000
+#: The share of a stage's time the trade-off plan the relaxation starts from may use.
+SEED_SHARE = 0.25
 
 
 def _from_milp(
@@ -99,8 +101,10 @@ def _stage(
     end = None if clock.remaining() is None else clock.elapsed() + (clock.share(fraction) or 0.0)
     if not binding:
         return _without_quotas(problem, objective, cap, clock, fraction)
-    # a plan without a model first (a fraction of a second): the relaxation starts from it
-    seed = _traded(problem, objective, cap, trivial_cost_bound(problem), clock)
+    # a plan without a model first (a fraction of a second at 1,000 steps, never more
+    # than a share of the stage's time): the relaxation starts from it
+    seed_clock = clock.child(clock.share(fraction * SEED_SHARE))
+    seed = _traded(problem, objective, cap, trivial_cost_bound(problem), seed_clock)
     if seed is not None:
         _tell(clock, objective, seed, "heuristic")
     relaxed, lift, model = _relaxation(problem, objective, limit, binding, clock, fraction, seed)
