@@ -261,16 +261,28 @@ def drop_slack_resources(problem: Problem) -> Problem:
     )
 
 
-def longest_paths(problem: Problem, durations: Sequence[float]) -> tuple[list[float], list[float]]:
-    """Per step: longest path ending before it (head) and starting after it (tail)."""
+def longest_paths(
+    problem: Problem,
+    durations: Sequence[float],
+    succ: Sequence[Sequence[int]] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Per step: longest path ending before it (head) and starting after it (tail).
+
+    ``succ``: the problem's successors, when the caller already has them (a
+    search that asks after every move).
+    """
     n = problem.size
     head = [0.0] * n
-    for j in range(n):
-        head[j] = max((head[i] + durations[i] for i in problem.preds[j]), default=0.0)
-    succ = problem.successors()
+    for j, ps in enumerate(problem.preds):
+        if ps:
+            head[j] = max([head[i] + durations[i] for i in ps])
+    if succ is None:
+        succ = problem.successors()
     tail = [0.0] * n
     for i in reversed(range(n)):
-        tail[i] = max((durations[j] + tail[j] for j in succ[i]), default=0.0)
+        ss = succ[i]
+        if ss:
+            tail[i] = max([durations[j] + tail[j] for j in ss])
     return head, tail
 
 

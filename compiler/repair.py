@@ -7,8 +7,10 @@ When the relaxation's choice is not accepted, :func:`repair` looks for one that
 is (crashing the critical chain, tightening the relaxation's deadline, the
 fastest option everywhere); :func:`fallback` tries the simplest plans when the
 solver found none, and :func:`quick` makes a plan without a solver model when
-the time limit leaves no room for one. :func:`fill_slack` makes a plan cheaper
-without moving its schedule.
+the time limit leaves no room for one. :func:`traded` makes a cheap plan within
+the deadline without a solver model (the time-cost trade-off of
+:mod:`exo.compiler.tradeoff`, then the quota's chains). :func:`fill_slack` makes a
+plan cheaper without moving its schedule.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ from exo.compiler.schedule import (
 )
 from exo.compiler.solution import pick as _pick
 from exo.compiler.solution import trivial_cost_bound, trivial_makespan_bound
+from exo.compiler.tradeoff import unload, within_limit
 
 #: Tightening rounds of the large-problem quota heuristic.
 REPAIR_ROUNDS = 6
+#: Rounds of :func:`traded` that take work off the quotas, each with a lower utilisation.
+UNLOAD_ROUNDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +349,15 @@ def _holds_no_more(problem: Problem, step: int, k: int, use: Sequence[int]) -> b
     return all(a <= b for a, b in zip(mine, use, strict=True))
 
 
+def too_long(problem: Problem, choice: Sequence[int], cap: float | None) -> bool:
+    """The choice's longest path alone ends after the limit: no schedule of it fits."""
+    limit = limit_of(problem, cap)
+    if limit is None:
+        return False
+    jobs = problem.jobs(choice, with_quota=False)
+    return makespan(jobs, asap(jobs)) > limit + TOL_H
+
+
 def accept(
     problem: Problem,
     objective: Objective,
@@ -384,19 +398,35 @@ def quick(
     """A first plan without a solver model, for when the time limit leaves no room for one.
 
     A few schedules at most: ``hint`` (a plan known to meet every constraint), the
-    cheapest option everywhere, the fastest option everywhere with the slack its
+    cheapest option everywhere, that plan crashed until it meets the deadline
+    (:func:`traded`), the fastest option everywhere (for ``objective = cost`` only
+    when none of the others fits); each with the slack its
     schedule leaves filled by cheaper options. The bound is the trivial one (every
     step at its cheapest, or fastest, option), so the plan is ``optimal`` only when
     it meets that bound.
     """
     trivial = trivial_cost_bound if objective == "cost" else trivial_makespan_bound
     bound = trivial(problem)
-    cands: list[Stage] = []
-    for choice in (hint, _pick(problem, "cost"), _pick(problem, "P")):
-        if choice is None:
-            continue
+
+    def scheduled(choice: Sequence[int] | None) -> Callable[[], Stage | None]:
         # one schedule each (the clock is spent): no priority rules tried after the first
-        got = accept(problem, objective, choice, None, cap, bound, clock.expired)
+        return lambda: (
+            None
+            if choice is None or too_long(problem, choice, cap)
+            else accept(problem, objective, choice, None, cap, bound, clock.expired)
+        )
+
+    cands: list[Stage] = []
+    plans = (
+        scheduled(hint),
+        scheduled(_pick(problem, "cost")),
+        lambda: traded(problem, objective, cap, bound, clock if cands else grace(clock)),
+        scheduled(_pick(problem, "P")),
+    )
+    for n, make in enumerate(plans):
+        if cands and (clock.expired() or (objective == "cost" and n == len(plans) - 1)):
+            break  # the fastest plan is the cheapest plan's last resort, not a rival
+        got = make()
         if got is None:
             continue
         if objective == "cost":
@@ -408,3 +438,56 @@ def quick(
         return Stage(None, None, None, bound, False)
     best = min(cands, key=lambda st: st.value if st.value is not None else math.inf)
     return replace(best, trivial=best.proven)
+
+
+#: When the limit is spent before any plan, the trade-off's plan may still take this
+#: share of the limit (at least :data:`GRACE_MIN_S`): the tolerance a time limit has
+#: (issue #16), spent on a plan near the cheapest rather than on the fastest option
+#: everywhere (its schedule costs about as much: at 1,000 steps 0.2-0.3 CPU s each).
+GRACE_SHARE = 0.1
+GRACE_MIN_S = 1.0
+
+
+def grace(clock: Clock) -> Clock:
+    """``clock``, or a short one of its own when it is spent (a stop request still ends it)."""
+    if not clock.expired() or clock.stopped() or clock.total is None:
+        return clock
+    return Clock(max(GRACE_SHARE * clock.total, GRACE_MIN_S), stop=clock.stop)
+
+
+def traded(
+    problem: Problem, objective: Objective, cap: float | None, bound: float, clock: Clock
+) -> Stage | None:
+    """The cheapest option everywhere, crashed until it ends by the limit (no solver model).
+
+    First on the precedence graph alone (:func:`exo.compiler.tradeoff.within_limit`:
+    the upgrades with the lowest extra cost per critical hour saved, then what no
+    longer needs them given back). If its schedule under the quotas is late, work
+    moves off the quotas that bind (:func:`exo.compiler.tradeoff.unload`): first
+    down to what they hold by the deadline, then to a lower utilisation each round,
+    by how late the last schedule was, until a schedule fits. Last resort: crashing
+    the chains that wait for a quota (:func:`crash`). ``None`` for
+    ``objective = time`` (the fastest plan is sought there) and without a limit.
+    """
+    limit = limit_of(problem, cap)
+    if objective != "cost" or limit is None:
+        return None
+    base = within_limit(problem, _pick(problem, "cost"), limit, clock.expired)
+    if base is None:
+        return None
+    got = accept(problem, objective, base, None, cap, bound, clock.expired)
+    utilisation = 1.0
+    for _ in range(UNLOAD_ROUNDS):
+        if got is not None or clock.expired():
+            return got
+        choice = unload(problem, base, limit, utilisation, clock.expired)
+        if choice is None:
+            break
+        starts = best_schedule(problem, choice, None, limit, clock.expired)
+        span = makespan(problem.jobs(choice), starts)
+        if span <= limit + TOL_H:
+            return accept(problem, objective, choice, starts, cap, bound, clock.expired)
+        utilisation *= max(min(limit / span, 0.97), 0.5)
+    if got is not None or clock.expired():
+        return got
+    return crash(problem, objective, base, cap, bound, clock)

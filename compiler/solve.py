@@ -39,6 +39,7 @@ from exo.compiler.repair import limit_of as _limit
 from exo.compiler.repair import quick as _quick
 from exo.compiler.repair import repair as _repair
 from exo.compiler.repair import tol as _tol
+from exo.compiler.repair import traded as _traded
 from exo.compiler.repair import value_of as _value
 from exo.compiler.repair import within as _within
 from exo.compiler.schedule import improve, makespan
@@ -50,6 +51,8 @@ from exo.compiler.solution import trivial_makespan_bound as trivial_makespan_bou
 
 #: Above this many options (after pruning), large quota problems use a slimmer model.
 SLIM_OPTIONS = 40_000
+#: The share of a stage's time the trade-off plan the relaxation starts from may use.
+SEED_SHARE = 0.25
 
 
 def _from_milp(
@@ -91,12 +94,20 @@ def _stage(
     limit = _limit(problem, cap)
     if not clock.affords(clock.model_s):
         # no time for a solver model (its build cannot look at the clock): a quick plan
-        return _quick(problem, objective, cap, hint, clock)
+        quick = _quick(problem, objective, cap, hint, clock)
+        _tell(clock, objective, quick, "quick plan")
+        return quick
     binding = binding_resources(problem.options, problem.resources, problem.limits)
     end = None if clock.remaining() is None else clock.elapsed() + (clock.share(fraction) or 0.0)
     if not binding:
         return _without_quotas(problem, objective, cap, clock, fraction)
-    relaxed, lift, model = _relaxation(problem, objective, limit, binding, clock, fraction)
+    # a plan without a model first (a fraction of a second at 1,000 steps, never more
+    # than a share of the stage's time): the relaxation starts from it
+    seed_clock = clock.child(clock.share(fraction * SEED_SHARE))
+    seed = _traded(problem, objective, cap, trivial_cost_bound(problem), seed_clock)
+    if seed is not None:
+        _tell(clock, objective, seed, "heuristic")
+    relaxed, lift, model = _relaxation(problem, objective, limit, binding, clock, fraction, seed)
     if relaxed.status == "infeasible":
         return _Stage.impossible()
     clock.report(objective, "relaxation", bound=relaxed.bound)
@@ -107,6 +118,8 @@ def _stage(
         found = _accept(problem, objective, hint, None, cap, relaxed.bound)
     if found is None:
         found = _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift)
+    if seed is not None:
+        found = _best(objective, found, replace(seed, bound=max(seed.bound, relaxed.bound)))
     if (found is None or found.choice is None) and not clock.affords(clock.model_s):
         quick = _quick(problem, objective, cap, hint, clock)
         return replace(quick, bound=max(quick.bound, relaxed.bound))
@@ -271,8 +284,13 @@ def _relaxation(
     binding: Sequence[int],
     clock: Clock,
     fraction: float,
+    seed: _Stage | None = None,
 ) -> tuple[MilpResult, Callable[[MilpResult], MilpResult], Problem]:
-    """The energy-cut relaxation: a bound, and a choice to start from."""
+    """The energy-cut relaxation: a bound, and a choice to start from.
+
+    ``seed``: a plan that meets every constraint (so also the relaxation's), which
+    HiGHS starts from (not on the slimmer model, whose options differ).
+    """
     model: Problem = problem
     lift: Callable[[MilpResult], MilpResult] = _same
     lp_bound: float | None = None
@@ -292,6 +310,9 @@ def _relaxation(
         lp_bound = lp.bound
         model, lift = _slim(problem)
     share = 0.3 if problem.size <= SMALL_STEPS else 0.6
+    start = None
+    if seed is not None and seed.choice is not None and seed.starts is not None:
+        start = (seed.choice, seed.starts) if model is problem else None
     relaxed = lift(
         solve_milp(
             model,
@@ -299,6 +320,7 @@ def _relaxation(
             deadline=limit,
             energy=binding,
             time_limit_s=clock.share(fraction * share),
+            start=start,
             watch=watch(clock, objective, "relaxation"),
         )
     )
