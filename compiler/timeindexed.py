@@ -73,7 +73,8 @@ PROVING_OPTIONS: dict[str, bool] = {
 #: HiGHS settings when asking only whether a plan ends by the horizon (no
 #: objective): no heuristics at all. Most such questions have no plan, and
 #: HiGHS' depth-first dives find one where it exists; on PSPLIB ``j1036_5`` and
-#: ``j1040_7`` this halved the CPU time of both answers (docs/benchmarks.md).
+#: ``j1040_7`` this halved the CPU time of the proofs that none exists and
+#: found the plans that do in about the same time (docs/benchmarks.md).
 FEASIBILITY_OPTIONS: dict[str, bool | float] = {**PROVING_OPTIONS, "mip_heuristic_effort": 0.0}
 #: ``P / delta`` within this of a whole number counts as whole (relative).
 WHOLE_TOL = 1e-9
