@@ -84,12 +84,14 @@ def _stage(
     clock: Clock,
     fraction: float,
     hint: tuple[int, ...] | None = None,
+    guide: Sequence[float] | None = None,
 ) -> _Stage:
     """Minimise one objective within the deadline, the budget and ``cap`` on the makespan.
 
     ``fraction``: the share of the clock's remaining time this stage may use;
     ``hint``: a choice known to meet every constraint (the fastest plan, when the
-    cheapest among the fastest is sought).
+    cheapest among the fastest is sought); ``guide``: its starts, the order its
+    schedule is rebuilt in (the priority rules alone may miss its makespan).
     """
     limit = _limit(problem, cap)
     if not clock.affords(clock.model_s):
@@ -115,7 +117,7 @@ def _stage(
     if found is not None and found.proven:
         return found
     if found is None and hint is not None:
-        found = _accept(problem, objective, hint, None, cap, relaxed.bound)
+        found = _accept(problem, objective, hint, guide, cap, relaxed.bound)
     if found is None:
         found = _repair(problem, objective, cap, clock, fraction, relaxed, binding, model, lift)
     if seed is not None:
@@ -424,7 +426,7 @@ def _cheapest_within(problem: Problem, first: _Stage, clock: Clock, fraction: fl
         # every step already runs its cheapest option: nothing among the fastest is cheaper
         return _Stage(first.choice, first.starts, cost, floor, True, trivial=True)
     cap = first.value + TOL_H
-    second = _stage(problem, "cost", cap, clock, fraction, hint=first.choice)
+    second = _stage(problem, "cost", cap, clock, fraction, hint=first.choice, guide=first.starts)
     if second.choice is None or second.value is None:
         # the first stage's plan is within the cap, so "infeasible" is a numerical artefact
         bound = -math.inf if second.infeasible else second.bound

@@ -3,19 +3,25 @@
 - rounded quotas (:mod:`exo.compiler.quotarows`): a set of concurrent options
   meets the rounded quota exactly when it meets the original one;
 - clique rows (:mod:`exo.compiler.conflicts`): on small hand-made problems the
-  time-indexed model with both finds the brute-forced optimal makespan.
+  time-indexed model with both finds the brute-forced optimal makespan;
+- the descent (:func:`exo.compiler.exact.solve_exact` for ``objective = time``):
+  from a poor plan, one period at a time, it reaches the brute-forced optimum
+  and proves it, also from a plan off the grid.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 
 import pytest
 
+from exo.compiler.anytime import Clock
 from exo.compiler.conflicts import conflict_graph, quota_cliques
 from exo.compiler.costmodel import Option, usage
-from exo.compiler.problem import Problem
+from exo.compiler.exact import solve_exact
+from exo.compiler.problem import Problem, binding_resources
 from exo.compiler.quotarows import quota_divisor, scaled_quotas
 from exo.compiler.timeindexed import exact_grid, solve_grid
 
@@ -98,6 +104,13 @@ def _brute_force(p: Problem, horizon: int) -> int:
     return best
 
 
+@functools.cache
+def _optimum(seed: int) -> int:
+    """The brute-forced optimal makespan of ``_problem(seed)`` (computed once per seed)."""
+    p = _problem(seed)
+    return _brute_force(p, int(sum(max(o.P for o in opts) for opts in p.options)))
+
+
 def test_the_divisor_rounds_the_vcpu_encoding_back_to_units() -> None:
     # PSPLIB's second resource: q units as 100 q + 1 vCPUs against 100 cap + 99
     assert quota_divisor([[501, 701, 1001], [801, 901], *[[101]] * 50], 1499) == 100
@@ -139,7 +152,7 @@ def test_the_time_indexed_optimum_with_cliques_is_the_brute_forced_one(seed: int
     assert grid is not None
     got = solve_grid(p, grid, objective="time", horizon_h=horizon, time_limit_s=None)
     assert got is not None and got.run.status == "optimal"
-    assert got.value == _brute_force(p, horizon)
+    assert got.value == _optimum(seed)
     # the models' own schedule meets the original quotas at every instant
     assert got.choice is not None and got.starts is not None
     assert _fits(p, got.choice, tuple(round(t) for t in got.starts))
@@ -164,3 +177,66 @@ def test_a_makespan_bound_rounds_up_to_whole_periods() -> None:
     assert whole_periods(20.0000001, 1.0) == pytest.approx(20.0000001)  # never lowered
     assert whole_periods(1.1, 0.5) == 1.5
     assert whole_periods(-float("inf"), 1.0) == -float("inf")
+
+
+def _one_after_another(
+    p: Problem, offset: float
+) -> tuple[tuple[int, ...], tuple[float, ...], float]:
+    """A poor plan that meets every quota: option 0 everywhere, one step at a time."""
+    choice = tuple(0 for _ in p.options)
+    starts: list[float] = []
+    t = offset
+    for s in range(p.size):
+        starts.append(t)
+        t += p.options[s][0].P
+    return choice, tuple(starts), t
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_the_descent_proves_the_brute_forced_makespan(seed: int, offset: float) -> None:
+    p = _problem(seed)
+    optimum = _optimum(seed)
+    # offset 0.5: the plan ends half a period after a whole one, so the first
+    # question must be "a whole number of periods below it", not "a period less"
+    plan = _one_after_another(p, offset)
+    binding = binding_resources(p.options, p.resources, p.limits)
+    got = solve_exact(
+        p,
+        objective="time",
+        limit=None,
+        binding=binding,
+        clock=Clock(None),
+        seconds=None,
+        plan=plan,
+    )
+    assert got is not None and got.exact and got.period == 1.0
+    r = got.result
+    if r.status == "infeasible":
+        # nothing ends a period sooner: the plan in hand is the optimum
+        assert plan[2] - offset == optimum and offset == 0.0
+        return
+    assert r.status == "optimal"
+    assert r.value == optimum == r.bound
+    assert r.choice is not None and r.starts is not None
+    assert _fits(p, r.choice, tuple(round(t) for t in r.starts))
+    ends = [t + p.options[s][k].P for s, (k, t) in enumerate(zip(r.choice, r.starts, strict=True))]
+    assert max(ends) == optimum
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_asking_for_any_plan_within_a_horizon_answers_exactly(seed: int) -> None:
+    p = _problem(seed)
+    horizon = int(sum(max(o.P for o in opts) for opts in p.options))
+    optimum = _optimum(seed)
+    grid = exact_grid(p, horizon)
+    assert grid is not None
+    none = solve_grid(p, grid, objective=None, horizon_h=optimum - 1, time_limit_s=None)
+    assert none is not None and none.run.status == "infeasible" and none.choice is None
+    some = solve_grid(p, grid, objective=None, horizon_h=optimum, time_limit_s=None)
+    assert some is not None and some.choice is not None and some.starts is not None
+    assert _fits(p, some.choice, tuple(round(t) for t in some.starts))
+    ends = [
+        t + p.options[s][k].P for s, (k, t) in enumerate(zip(some.choice, some.starts, strict=True))
+    ]
+    assert max(ends) <= optimum
