@@ -524,10 +524,9 @@ def test_pruning_is_the_definition_with_ties_and_incomparable_usages(seed: int) 
         )  # fmt: skip
     res = quota_resources(Quota(accelerators={"A10G": 8, "H100": 8}, cpu=64))
     for r in ((), res, res[:1], res[1:]):
-        figures = {o.key: (o.cost, o.P, usage(o, r)) for o in opts}
 
         def beats(a: Option, b: Option, r: tuple[str, ...] = r) -> bool:
-            fa, fb = figures[a.key], figures[b.key]
+            fa, fb = (a.cost, a.P, usage(a, r)), (b.cost, b.P, usage(b, r))
             return _dominates(a, b, r) and (fa != fb or a.key < b.key)
 
         want = sorted((o for o in opts if not any(beats(a, o) for a in opts)), key=lambda o: o.key)
