@@ -137,7 +137,8 @@ def enumerate_program(
             skipped = [g for g in skipped if not g.spot]
         kept, over = apply_quota(opts, quota)
         options[step.name] = tuple(opts)
-        within[step.name] = tuple(kept)
+        # one tuple when the quota keeps every option (860,000 pointers at 10,000 steps)
+        within[step.name] = options[step.name] if len(kept) == len(opts) else tuple(kept)
         rejections[step.name] = (*why, *over)
         sampled[step.name] = tuple(skipped)
     return Enumeration(options, within, rejections, sampled, conf)
