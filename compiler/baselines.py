@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def all_on_demand(program: Program, enum: Enumeration, clock: Clock) -> Baseline | None:
     """The optimum with spot disallowed (from the plan's enumeration), or ``None`` when
     that is infeasible."""
-    problem = problem_from(program, without_spot(enum))
+    problem = problem_from(program, without_spot(enum), clock.expired)
     sol = proven_by_bound(problem, clock.expired)
     if sol is None:  # the solver stack loads only when a model is needed
         from exo.compiler.solve import solve_problem

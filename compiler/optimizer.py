@@ -23,8 +23,9 @@ from exo.compiler.problem import (
     TOL_USD,
     Enumeration,
     Problem,
-    build_problem,
+    enumerate_program,
     longest_paths,
+    problem_from,
 )
 from exo.compiler.schedule import critical, violations
 from exo.compiler.solution import Solution, Status, proven_by_bound
@@ -41,6 +42,10 @@ BASELINE_SHARE = 0.2
 #: per-candidate build this ratio was first set against, 0.5, while a model costs
 #: what it did: at 1,000 steps about 2.3 s quiet, against about 1 s of options.)
 MODEL_PER_BUILD = 1.5
+#: The naive baseline (its options and one schedule) is not started with less time left
+#: than this share of what reducing, solving and scheduling the plan took after its
+#: options were built (it schedules the same steps once, without the reductions).
+NAIVE_PER_PLAN = 0.5
 
 
 def optimize(
@@ -64,7 +69,10 @@ def optimize(
     from exo.compiler.baselines import naive
 
     built = time.perf_counter()
-    problem, enum = build_problem(program, catalog, allow_spot=allow_spot)
+    enum = enumerate_program(program, catalog, allow_spot=allow_spot)
+    enumerated = time.perf_counter()
+    # the reductions (exact, optional) stop when the time is up; the options cannot
+    problem = problem_from(program, enum, clock.expired)
     # A solver model of the problem costs a multiple of what building the options
     # did (both walk every option), on this machine at this load.
     clock.model_s = MODEL_PER_BUILD * (time.perf_counter() - built)
@@ -73,11 +81,18 @@ def optimize(
     main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
     sol = account_for_sampled(problem, enum, _solve(problem, main_clock))
     uses_spot = sol.choice is not None and any(o.spot for o in problem.chosen(sol.choice))
+    # the baseline reduces and schedules the on-demand part of what the plan did
+    after = time.perf_counter() - enumerated
     on_demand, baseline_line = _all_on_demand(
-        program, enum, sol, separate and (uses_spot or sol.status != "optimal"), clock
+        program,
+        enum,
+        sol,
+        separate and (uses_spot or sol.status != "optimal"),
+        clock,
+        after * _on_demand_share(enum),
     )
-    # the naive plan's schedule costs as much as a search's first one: not past the limit
-    naive_late = clock.expired()
+    # the naive plan's schedule costs about what the plan's first one did: not past the limit
+    naive_late = not clock.affords(NAIVE_PER_PLAN * after)
     baselines: dict[str, Baseline | None] = {
         "all_on_demand": on_demand,
         "naive": None if naive_late else naive(program, catalog, enum),
@@ -149,8 +164,13 @@ def _search_lines(
         )
     if baseline_line and (time_limit_s is not None or clock.stopped()):
         lines.append(baseline_line)
-    if naive_late:
+    if naive_late and clock.expired():
         lines.append("naive baseline: not computed, the plan used the whole time limit")
+    elif naive_late:
+        lines.append(
+            "naive baseline: not computed, the time the plan left cannot hold its schedule "
+            "(a longer --time-limit leaves it room)"
+        )
     return lines
 
 
@@ -168,20 +188,30 @@ def _solve(problem: Problem, clock: Clock) -> Solution:
     return solve_problem(problem, clock)
 
 
+def _on_demand_share(enum: Enumeration) -> float:
+    """The share of the options within the quota that are on demand."""
+    total = sum(len(opts) for opts in enum.within_quota.values())
+    kept = sum(1 for opts in enum.within_quota.values() for o in opts if not o.spot)
+    return kept / total if total else 1.0
+
+
 def _all_on_demand(
     program: Program,
     enum: Enumeration,
     sol: Solution,
     separate: bool,
     clock: Clock,
+    expected_s: float = 0.0,
 ) -> tuple[Baseline | None, str]:
     """The all-on-demand baseline, from the plan itself when they coincide, and a line on how.
 
     ``separate`` is false when they coincide: no option of any step is spot (the
     problems are the same), or the plan is proven optimal and uses no spot (the
     baseline's options are a subset of the plan's, so the plan is optimal among
-    them too). When the plan used the whole time limit, the baseline is not
-    solved past it: it is ``null``, and the line says why.
+    them too). When the plan used the whole time limit, or the time left cannot
+    hold ``expected_s`` (what its reductions and schedule are expected to take,
+    work that cannot all look at the clock), the baseline is not solved past
+    it: it is ``null``, and the line says why.
     """
     from exo.compiler.baselines import all_on_demand
 
@@ -197,6 +227,12 @@ def _all_on_demand(
         return None, (
             "all_on_demand baseline: not computed, the plan used the whole time limit "
             "(a longer --time-limit leaves it its share)"
+        )
+    if not clock.affords(expected_s):
+        return None, (
+            f"all_on_demand baseline: not computed, the {clock.remaining() or 0.0:.1f} s "
+            f"the plan left cannot hold it (about {expected_s:.1f} s here, by what the "
+            "plan took; a longer --time-limit leaves it its share)"
         )
     base = all_on_demand(program, enum, clock.child(None))
     return base, (

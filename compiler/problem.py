@@ -9,7 +9,7 @@ the budget can use. Every reduction is exact: the optimum does not change.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import networkx as nx
@@ -37,6 +37,11 @@ from exo.compiler.schedule import Jobs
 TOL_H = 1e-6
 #: A plan meets the budget when its expected cost is at most ``budget + TOL_USD``.
 TOL_USD = 1e-6
+#: Steps pruned between two looks at the clock.
+CLOCK_EVERY = 64
+
+#: The clock of the request (true once the time is up); ``None``: no limit.
+Expired = Callable[[], bool] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,8 @@ def enumerate_program(
             skipped = [g for g in skipped if not g.spot]
         kept, over = apply_quota(opts, quota)
         options[step.name] = tuple(opts)
-        within[step.name] = tuple(kept)
+        # one tuple when the quota keeps every option (860,000 pointers at 10,000 steps)
+        within[step.name] = options[step.name] if len(kept) == len(opts) else tuple(kept)
         rejections[step.name] = (*why, *over)
         sampled[step.name] = tuple(skipped)
     return Enumeration(options, within, rejections, sampled, conf)
@@ -164,11 +170,13 @@ def without_spot(enum: Enumeration) -> Enumeration:
     )
 
 
-def base_problem(program: Program, enum: Enumeration) -> Problem:
+def base_problem(program: Program, enum: Enumeration, expired: Expired = None) -> Problem:
     """Every step with its undominated options within the quota (no bound reductions).
 
     Quota resources that can never bind (all steps at their largest usage at once
-    fit) are left out, so that they do not keep dominated options alive.
+    fit) are left out, so that they do not keep dominated options alive. Once
+    ``expired()`` is true, the steps not yet pruned keep all their options
+    (pruning is exact but optional: a plan may use a dominated option).
     """
     steps = ordered_steps(program)
     pos = {s.name: i for i, s in enumerate(steps)}
@@ -180,7 +188,7 @@ def base_problem(program: Program, enum: Enumeration) -> Problem:
     return Problem(
         names=tuple(s.name for s in steps),
         preds=tuple(tuple(sorted(pos[p] for p in s.predecessors())) for s in steps),
-        options=tuple(tuple(prune_dominated(enum.within_quota[s.name], resources)) for s in steps),
+        options=prune_each([enum.within_quota[s.name] for s in steps], resources, expired),
         resources=resources,
         limits=tuple(all_limits[r] for r in keep),
         deadline=wf.deadline_h,
@@ -188,6 +196,19 @@ def base_problem(program: Program, enum: Enumeration) -> Problem:
         objective=wf.objective,
         confidence=wf.confidence,
     )
+
+
+def prune_each(
+    options: Sequence[Sequence[Option]], resources: Sequence[ResourceKey], expired: Expired
+) -> tuple[tuple[Option, ...], ...]:
+    """:func:`prune_dominated` of every step's options while the clock has time left."""
+    out: list[tuple[Option, ...]] = []
+    for s, opts in enumerate(options):
+        if expired is not None and s % CLOCK_EVERY == 0 and expired():
+            out.extend(tuple(o) for o in options[s:])
+            break
+        out.append(tuple(prune_dominated(opts, resources)))
+    return tuple(out)
 
 
 def binding_resources(
@@ -237,16 +258,22 @@ def quota_shortfalls(problem: Problem, limit: float | None = None) -> list[tuple
 
 
 def build_problem(
-    program: Program, catalog: Catalog, *, allow_spot: bool = True
+    program: Program, catalog: Catalog, *, allow_spot: bool = True, expired: Expired = None
 ) -> tuple[Problem, Enumeration]:
-    """The reduced problem and the full enumeration it came from."""
+    """The reduced problem and the full enumeration it came from.
+
+    ``expired``: the request's clock; dominance pruning stops when it runs out (it
+    is exact and optional); the options themselves are always all built, and the
+    bound reductions always run (a few passes, and what lets the cheapest option
+    everywhere prove a plan optimal without a model).
+    """
     enum = enumerate_program(program, catalog, allow_spot=allow_spot)
-    return problem_from(program, enum), enum
+    return problem_from(program, enum, expired), enum
 
 
-def problem_from(program: Program, enum: Enumeration) -> Problem:
-    """The reduced problem of an enumeration."""
-    return drop_slack_resources(reduce_by_bounds(base_problem(program, enum)))
+def problem_from(program: Program, enum: Enumeration, expired: Expired = None) -> Problem:
+    """The reduced problem of an enumeration (pruned until ``expired()``, if given)."""
+    return drop_slack_resources(reduce_by_bounds(base_problem(program, enum, expired)))
 
 
 def drop_slack_resources(problem: Problem) -> Problem:

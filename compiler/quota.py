@@ -122,35 +122,74 @@ def prune_dominated(
     not grow) and does not raise the cost or the makespan, so some optimum uses
     only undominated options. Among options with equal figures the first in
     :attr:`Option.key` order is kept. Input options must belong to one step.
+
+    One pass in ``(cost, P, usage, key)`` order: an option is dominated exactly
+    when an option kept before it holds no more and is no slower (anything a
+    dropped option dominates, the kept one that dropped it dominates too).
+    ``reach[u]`` is the least ``P`` kept so far among usages within ``u``, so the
+    test is one look-up; options of one instance type and count share a usage.
     """
     if len(options) <= 1:
         return list(options)
     if not resources:
         return [o for _, o in sorted((_key(o), o) for o in _fastest_first(options))]
-    # Options of one instance type and instance count hold the same resources: among
-    # them only the (cost, P) Pareto front can survive, which is cheap to find.
-    groups: dict[tuple[str, int], list[Option]] = {}
-    for o in options:
-        groups.setdefault((o.instance_type, o.instances), []).append(o)
-    ordered: list[tuple[float, float, tuple[int, ...], tuple[str, bool, int, int], Option]] = []
-    for members in groups.values():
-        u0 = usage(members[0], resources)
-        ordered.extend((o.cost, o.P, u0, _key(o), o) for o in _fastest_first(members))
-    ordered.sort(key=lambda e: e[:4])
-    # Only an option holding nothing outside ``o``'s resources can dominate ``o``:
-    # fronts are kept per support (the set of resources held).
-    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...]]]] = {}
-    supports: dict[tuple[int, ...], frozenset[int]] = {}
-    kept: list[tuple[tuple[str, bool, int, int], Option]] = []
-    for _, p, u, key, o in ordered:
-        support = supports.get(u)
-        if support is None:
-            support = supports[u] = frozenset(i for i, v in enumerate(u) if v)
-        if not _dominated(p, u, support, fronts):
-            fronts.setdefault(support, []).append((p, u))
-            kept.append((key, o))
-    kept.sort(key=lambda e: e[0])
-    return [o for _, o in kept]
+    res = tuple(resources)
+    guard = _guard(len(res))
+    uses: dict[tuple[str, int], int] = {}
+    packed: list[int] = []
+    rows: list[tuple[float, float, int, str, bool, int, int, int, int]] = []
+    for i, o in enumerate(options):
+        group = (o.instance_type, o.instances)  # usage depends on nothing else
+        g = uses.get(group)
+        if g is None:
+            g = uses[group] = len(packed)
+            packed.append(_pack(usage(o, res)))
+        batch = -1 if o.batch_size is None else o.batch_size
+        rows.append((o.cost, o.P, packed[g], o.instance_type, o.spot, batch, o.replicas, i, g))
+    rows.sort()  # the position (unique) decides before options would be compared
+    within: dict[int, list[int]] = {}
+    reach = [math.inf] * len(packed)
+    kept: list[tuple[str, bool, int, int, int]] = []
+    for _, p, pu, it, spot, batch, replicas, i, g in rows:
+        if reach[g] <= p:
+            continue
+        kept.append((it, spot, batch, replicas, i))
+        more = within.get(g)
+        if more is None:  # the usages that hold no less of every resource than this one
+            more = within[g] = [
+                j for j, pv in enumerate(packed) if ((pv | guard) - pu) & guard == guard
+            ]
+        for v in more:
+            if reach[v] > p:
+                reach[v] = p
+    kept.sort()
+    return [options[e[-1]] for e in kept]
+
+
+#: Bits per resource when a usage is packed into one integer (the top one a guard).
+_FIELD = 64
+
+
+@functools.cache
+def _pack(usage: tuple[int, ...]) -> int:
+    """A usage as one integer, the first resource in the highest field.
+
+    Integers then order as the tuples do, and ``u <= v`` everywhere is one
+    subtraction (:func:`_guard`): no field borrows from the next, and a field's
+    guard bit survives exactly when ``v`` holds at least ``u`` there.
+    """
+    out = 0
+    for x in usage:
+        if not 0 <= x < 1 << (_FIELD - 1):
+            raise ValueError(f"a usage of {x} does not fit a packed field")
+        out = (out << _FIELD) | x
+    return out
+
+
+@functools.cache
+def _guard(width: int) -> int:
+    """The guard bits of packed usages of ``width`` resources (see :func:`_pack`)."""
+    return sum(1 << (k * _FIELD + _FIELD - 1) for k in range(width))
 
 
 def _key(o: Option) -> tuple[str, bool, int, int]:
@@ -168,20 +207,3 @@ def _fastest_first(options: Sequence[Option]) -> list[Option]:
             kept.append(o)
             best_p = o.P
     return kept
-
-
-def _dominated(
-    p: float,
-    u: tuple[int, ...],
-    support: frozenset[int],
-    fronts: dict[frozenset[int], list[tuple[float, tuple[int, ...]]]],
-) -> bool:
-    """Whether a kept option (all come before, so no dearer) is no slower and holds no more."""
-    for sup, front in fronts.items():
-        if not sup <= support:
-            continue
-        for fp, fu in front:
-            # anything dominated by a dropped option is dominated by a kept one (transitivity)
-            if fp <= p and (fu is u or all(a <= b for a, b in zip(fu, u, strict=True))):
-                return True
-    return False

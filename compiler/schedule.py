@@ -115,13 +115,21 @@ class _Profile:
         while True:
             hi = min(n, lo + size)
             bad = np.flatnonzero(np.any(self.levels[lo:hi] > free, axis=1)) + lo
-            for b in bad.tolist():
-                if times[b] >= t + duration:
-                    return t
-                if b + 1 >= n:  # the last segment is empty: ``use`` alone is too big
+            if bad.size:
+                # the start tried before each full segment: ``t``, then the end of each
+                # full segment before it (later ends are later); the first whose
+                # interval ends by the next full segment's start is the answer
+                if int(bad[-1]) + 1 >= n:  # the last, empty, segment: ``use`` alone is too big
+                    ends = np.append(times[bad[:-1] + 1], np.inf)
+                else:
+                    ends = times[bad + 1]
+                tried = np.maximum(np.concatenate(([t], ends[:-1])), t)
+                fits = np.flatnonzero(times[bad] >= tried + duration)
+                if fits.size:
+                    return float(tried[fits[0]])
+                if not np.isfinite(ends[-1]):
                     raise ValueError("a step holds more than the quota on its own")
-                if times[b + 1] > t:
-                    t = float(times[b + 1])
+                t = max(t, float(ends[-1]))
             if hi >= n or times[hi - 1] >= t + duration:
                 if hi >= n and bad.size and int(bad[-1]) + 1 >= n:
                     raise ValueError("a step holds more than the quota on its own")
@@ -233,13 +241,30 @@ def _profile(jobs: Jobs) -> _Profile | _SmallProfile:
     return _SmallProfile(jobs.limits) if jobs.size <= SMALL_PROFILE else _Profile(jobs.limits)
 
 
+#: Steps placed between two looks at the clock in a schedule pass that may stop early.
+CLOCK_EVERY = 128
+
+
 def serial_sgs(jobs: Jobs, order: Sequence[int]) -> list[float]:
     """Start times from the serial schedule generation scheme over ``order``."""
+    got = serial_sgs_within(jobs, order, None)
+    assert got is not None  # without a clock the pass always ends
+    return got
+
+
+def serial_sgs_within(
+    jobs: Jobs, order: Sequence[int], expired: Callable[[], bool] | None
+) -> list[float] | None:
+    """:func:`serial_sgs`, or ``None`` as soon as ``expired()`` turns true during the pass
+    (a pass over 10,000 steps takes seconds: the passes that improve a schedule
+    already found are abandoned when the time is up, not finished past it)."""
     if not jobs.limits:
         return asap(jobs)
     profile = _profile(jobs)
     starts: list[float | None] = [None] * jobs.size
-    for j in order:
+    for n, j in enumerate(order):
+        if expired is not None and n % CLOCK_EVERY == CLOCK_EVERY - 1 and expired():
+            return None
         est = 0.0
         for i in jobs.preds[j]:
             si = starts[i]
@@ -354,7 +379,8 @@ def improve(
     early as possible in order of those late starts. Neither pass can lengthen
     the schedule (each keeps every step where the previous schedule allowed it),
     and together they often close gaps the first schedule left. ``expired``: a
-    clock to look at before each round.
+    clock looked at during each pass; a pass cut short leaves the best schedule
+    so far.
     """
     best = list(starts)
     if not jobs.limits:
@@ -365,10 +391,14 @@ def improve(
         if expired is not None and expired():
             break
         finish = [s + d for s, d in zip(best, jobs.durations, strict=True)]
-        late = serial_sgs(rev, priority_order(rev, [-f for f in finish]))
+        late = serial_sgs_within(rev, priority_order(rev, [-f for f in finish]), expired)
+        if late is None:
+            break
         span = makespan(rev, late)
         back = [span - r - d for r, d in zip(late, jobs.durations, strict=True)]
-        fwd = serial_sgs(jobs, priority_order(jobs, back))
+        fwd = serial_sgs_within(jobs, priority_order(jobs, back), expired)
+        if fwd is None:
+            break
         fwd_span = makespan(jobs, fwd)
         if fwd_span < best_span - 1e-12:
             best, best_span = fwd, fwd_span

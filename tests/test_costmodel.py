@@ -505,6 +505,35 @@ def test_pruning_keeps_exactly_the_undominated(seed: int) -> None:
         assert kept == sorted(kept, key=lambda o: o.key)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_pruning_is_the_definition_with_ties_and_incomparable_usages(seed: int) -> None:
+    """Synthetic options with many equal costs and durations and usages that neither
+    hold less than the other: kept is exactly what no other option beats (equal
+    figures keep the first by key), against the O(n^2) definition."""
+    rng = random.Random(seed)
+    kinds = [("a1", "A10G", 1, 8), ("a4", "A10G", 4, 48), ("h1", "H100", 1, 16), ("c", None, 0, 4)]
+    opts = []
+    for i in range(rng.randrange(2, 60)):
+        it, acc, count, vcpus = rng.choice(kinds)
+        cost, p = float(rng.randrange(1, 6)), float(rng.randrange(1, 6))
+        opts.append(
+            Option(
+                "s", it, acc, count, vcpus, rng.random() < 0.5, rng.choice([None, 8, 16]), i,
+                1.0, None, it, 0.0, 0.0, 0, p, p, p, cost, rng.randrange(1, 4), 1,
+            )
+        )  # fmt: skip
+    res = quota_resources(Quota(accelerators={"A10G": 8, "H100": 8}, cpu=64))
+    for r in ((), res, res[:1], res[1:]):
+
+        def beats(a: Option, b: Option, r: tuple[str, ...] = r) -> bool:
+            fa, fb = (a.cost, a.P, usage(a, r)), (b.cost, b.P, usage(b, r))
+            return _dominates(a, b, r) and (fa != fb or a.key < b.key)
+
+        want = sorted((o for o in opts if not any(beats(a, o) for a in opts)), key=lambda o: o.key)
+        assert prune_dominated(opts, r) == want
+        assert prune_dominated(list(reversed(opts)), r) == want
+
+
 def test_pruning_with_quota_keeps_smaller_footprints() -> None:
     step = gpu_step(replicas=ReplicaRange(min=1, max=4), accelerators=("A10G",))
     opts = enumerate_options(step, CATALOG, 0.95)

@@ -128,3 +128,33 @@ def test_fill_slack_keeps_the_schedule_valid_and_never_costs_more(seed: int) -> 
     cheaper = fill_slack(problem, fast, starts, limit)
     assert violations(problem.jobs(cheaper), starts, limit + 1e-6) == []
     assert problem.cost(cheaper) <= problem.cost(fast) + 1e-9
+
+
+def test_a_pass_the_clock_stops_is_abandoned_and_improve_keeps_the_best() -> None:
+    """A schedule pass looks at the clock as it goes: out of time it returns ``None``
+    (large schedules take seconds a pass), and ``improve`` keeps the best it had."""
+    from exo.compiler.schedule import serial_sgs_within
+
+    jobs = random_jobs(11, SMALL_PROFILE + 150, resources=3)
+    order = priority_order(jobs, [float(i) for i in range(jobs.size)])
+    first = serial_sgs(jobs, order)
+    assert serial_sgs_within(jobs, order, lambda: False) == first
+    assert serial_sgs_within(jobs, order, lambda: True) is None
+    for budget in (0, 3, 7, 40):
+        calls = iter(range(10**6))
+        better = improve(jobs, first, expired=lambda b=budget, c=calls: next(c) >= b)
+        assert makespan(jobs, better) <= makespan(jobs, first) + 1e-12
+        assert violations(jobs, better) == []
+
+
+@pytest.mark.parametrize("seed", range(3, 8))
+def test_large_crowded_profile_matches_the_plain_reference(seed: int) -> None:
+    """One resource, tight: long runs of full segments (the vectorised search for room)."""
+    _matches_the_reference(random_jobs(900 + seed, SMALL_PROFILE + 100, resources=1), seed)
+
+
+def test_a_step_larger_than_the_quota_is_refused_by_the_large_profile() -> None:
+    jobs = random_jobs(5, SMALL_PROFILE + 10, resources=2)
+    big = Jobs(jobs.durations, jobs.preds, (*jobs.usages[:-1], (99, 0)), jobs.limits)
+    with pytest.raises(ValueError, match="more than the quota on its own"):
+        serial_sgs(big, priority_order(big, [float(i) for i in range(big.size)]))

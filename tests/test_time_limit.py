@@ -115,3 +115,45 @@ def test_a_quota_too_small_for_the_work_is_proven_infeasible_and_explained() -> 
     text = "\n".join(plan.explanation)
     assert "the quota of SLOW = 1 cannot hold the work by the deadline of 12.00 h" in text
     assert "a quota of at least 2 or a deadline of at least 15.00 h" in text
+
+
+def test_the_reductions_stop_when_the_time_is_up(
+    quota_workflow: tuple[Program, Plan],
+) -> None:
+    """Pruning looks at the clock: out of time, every step keeps its options within the
+    quota that the bound reductions leave (pruning is exact but optional), and the
+    quick plan of that problem is still valid and honest."""
+    from exo.compiler.problem import enumerate_program, problem_from
+    from exo.compiler.solution import proven_by_bound
+
+    program, reference = quota_workflow
+    enum = enumerate_program(program, CATALOG)
+    full = problem_from(program, enum)
+    late = problem_from(program, enum, lambda: True)
+    within = {n: set(opts) for n, opts in enum.within_quota.items()}
+    for name, lo, fo in zip(late.names, late.options, full.options, strict=True):
+        assert set(fo) <= set(lo) <= within[name]  # pruning commutes with the reductions
+    assert sum(map(len, late.options)) > sum(map(len, full.options))
+    # with time left, the same reductions as without a clock
+    assert problem_from(program, enum, lambda: False) == full
+    sol = proven_by_bound(late) or solve_problem(late, Clock(1e-9))
+    assert sol.status in ("optimal", "feasible") and sol.cost is not None
+    assert reference.lower_bound_usd is not None
+    assert sol.cost >= reference.lower_bound_usd - 1e-6
+
+
+def test_a_baseline_the_time_left_cannot_hold_is_not_started() -> None:
+    """The all-on-demand baseline expected to take longer than the time left is null,
+    and the explanation says why (it is not solved past the limit)."""
+    from exo.compiler.optimizer import _all_on_demand
+    from exo.compiler.problem import enumerate_program
+    from exo.compiler.solution import Solution
+
+    program, catalog = generate(8, seed=2, deadline="tight", quota=True, catalog=CATALOG)
+    enum = enumerate_program(program, catalog)
+    sol = Solution("feasible", (), (), 1.0, 1.0, 0.5, 0.5)
+    base, line = _all_on_demand(program, enum, sol, True, Clock(3600.0), 1e9)
+    assert base is None
+    assert "all_on_demand baseline: not computed" in line and "cannot hold it" in line
+    base, line = _all_on_demand(program, enum, sol, True, Clock(3600.0), 0.0)
+    assert base is not None and "solved on its own" in line
