@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.exo"
 OVERNIGHT = ROOT / "examples" / "overnight_classify.exo"
 
-#: Never imported by ``--help``, ``--version`` or ``check``.
-HEAVY = ("numpy", "scipy", "cvxpy", "networkx", "jinja2", "kubernetes", "yaml")
+#: Never imported by ``--help``, ``--version`` or ``check`` (rich: not when nothing is
+#: reported and stderr is not a terminal, as here).
+HEAVY = ("numpy", "scipy", "cvxpy", "networkx", "jinja2", "kubernetes", "yaml", "rich")
 #: Only needed once a command runs a stage.
 STAGES = ("exo.compiler.optimizer", "exo.compiler.report.html", "exo.backends.api")
 
