@@ -113,13 +113,17 @@ def _root(
     """exo: compile batch AI workflows into the cheapest plan that meets the deadline."""
 
 
-#: Commands that read their inputs and write only stdout, stderr and files they close
-#: (``-o``): when one has ended, all that is left is the interpreter's teardown, which
-#: frees every object of every module one by one (0.1-0.15 s of CPU after ``exoc check``,
-#: more once numpy and scipy are loaded) for a process that is about to end anyway.
-#: ``""`` is ``exoc`` itself (``--help``, ``--version``). Commands that start processes,
-#: threads or keep a run's ledger open (``run``, ``status``, ...) end as usual.
-QUICK_EXIT = frozenset({"", "check", "graph", "ir", "plan", "simulate", "diff", "backends"})
+#: Commands whose process has nothing left to do but the interpreter's teardown when
+#: they return, which frees every object of every module one by one (0.1-0.15 s of CPU
+#: after ``exoc check``, 0.5 s and more once numpy, scipy and networkx are loaded) in a
+#: process about to end anyway; :func:`leave` ends them without it. ``""`` is ``exoc``
+#: itself (``--help``, ``--version``). They write stdout, stderr and files they close;
+#: ``run`` also writes its ledger and state through unbuffered descriptors and a SQLite
+#: store it closes, and its shards are separate processes it has waited for or stopped
+#: when it returns. Commands not listed (``status``, ``profile``, ...) end as usual.
+QUICK_EXIT = frozenset(
+    {"", "check", "graph", "ir", "plan", "simulate", "diff", "backends", "compile", "run"}
+)
 
 
 def command_of(argv: Sequence[str]) -> str:
