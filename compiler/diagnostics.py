@@ -14,12 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from exo.compiler.names import has_control, is_control
+
+if TYPE_CHECKING:  # rich loads when a diagnostic is rendered, not for every `exoc check`
+    from rich.console import Console
+    from rich.text import Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +330,8 @@ def _window(line: str, start: int, width: int) -> tuple[str, int, int]:
 
 def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> Text:
     """One diagnostic as a compiler prints it: location, message, source line, caret, help."""
+    from rich.text import Text
+
     d = diagnostic
     out = Text()
     style = "bold red" if d.severity is Severity.ERROR else "bold yellow"
@@ -364,6 +367,8 @@ def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> Text:
 
 
 def render_all_text(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> Text:
+    from rich.text import Text
+
     out = Text()
     for i, d in enumerate(diagnostics):
         if i:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from exo.compiler.cli.frontend import check_summary
+from exo.compiler.cli.support import print_line
 
 from .conftest import SPEC
 
@@ -52,6 +56,25 @@ def test_check_many_files_reports_all() -> None:
     )
     assert r.returncode == 1
     assert "bad_objective.exo:4:15" in r.stderr and "missing_unit.exo:3:14" in r.stderr
+
+
+def test_check_summary_is_the_same_text_plain_or_styled(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off a terminal the summary is written without rich, on one through it: the same
+    characters, and a file name in brackets is a name, not markup."""
+    line = check_summary(2, [(Path("bad[red].exo"), 2)])
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    print_line(line)
+    plain = capsys.readouterr().err
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    print_line(line)
+    styled = capsys.readouterr().err
+    assert plain == "2 errors in 1 of 2 files checked: bad[red].exo\n"
+    assert styled != plain and re.sub(r"\x1b\[[0-9;]*m", "", styled) == plain
 
 
 def test_check_json_diagnostics() -> None:

@@ -34,7 +34,7 @@ from exo.backends.kubernetes import KubernetesBackend, KubernetesOptions
 from exo.backends.local import LocalBackend, LocalOptions
 from exo.backends.registry import installed, resolve_options
 from exo.backends.slurm import SlurmBackend, SlurmOptions
-from exo.backends.slurm.shell import is_sbatch_option
+from exo.backends.slurm.options import is_sbatch_option
 from exo.compiler.catalog import Catalog, CatalogError, InstanceType, parse_catalog
 from exo.compiler.cli import app
 from exo.compiler.diagnostics import CompileError, render_all_text

@@ -17,30 +17,27 @@ from pathlib import Path
 import pytest
 import typer
 
-from exo.compiler.cli import COMMANDS, app
+from exo.compiler.cli import COMMANDS, QUICK_EXIT, app, command_of
 from exo.compiler.cli.help import load_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.exo"
 OVERNIGHT = ROOT / "examples" / "overnight_classify.exo"
 
-#: Never imported by ``--help``, ``--version`` or ``check``.
-HEAVY = ("numpy", "scipy", "cvxpy", "networkx", "jinja2", "kubernetes", "yaml")
+#: Never imported by ``--help``, ``--version`` or ``check`` (rich: not when nothing is
+#: reported and stderr is not a terminal, as here).
+HEAVY = ("numpy", "scipy", "cvxpy", "networkx", "jinja2", "kubernetes", "yaml", "rich")
 #: Only needed once a command runs a stage.
 STAGES = ("exo.compiler.optimizer", "exo.compiler.report.html", "exo.backends.api")
 
+#: Runs ``exoc ARGS`` as the ``exoc`` script does (the quick exit included) and prints the
+#: modules loaded from an ``atexit`` callback, which the quick exit runs too.
 _PROBE = """
-import json, sys
+import atexit, json, sys
 from exo.compiler.cli import main
+atexit.register(lambda: print("\\nMODULES " + json.dumps(sorted(sys.modules))))
 sys.argv = ["exoc", *json.loads(sys.argv[1])]
-try:
-    main()
-except SystemExit as e:
-    code = e.code
-else:
-    code = 0
-sys.stdout.flush()
-print("\\nMODULES " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+main()
 """
 
 
@@ -50,12 +47,11 @@ def imported_by(*args: str) -> tuple[int, set[str]]:
         [sys.executable, "-c", _PROBE, json.dumps(list(args))],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=ROOT,
     )
     line = next(x for x in out.stdout.splitlines() if x.startswith("MODULES "))
-    data = json.loads(line.removeprefix("MODULES "))
-    return int(data["code"] or 0), set(data["modules"])
+    return out.returncode, set(json.loads(line.removeprefix("MODULES ")))
 
 
 def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -117,3 +113,53 @@ def test_plan_proven_by_the_trivial_bound_does_not_load_the_solver() -> None:
     code, modules = imported_by("plan", str(QUICKSTART))
     assert code == 0
     assert _loaded(modules, ("cvxpy", "highspy")) == []
+
+
+_LEAVE = """
+import atexit, sys, threading, time
+from pathlib import Path
+from exo.compiler.cli import leave
+atexit.register(lambda: Path(sys.argv[1]).write_text("atexit ran"))
+sys.stdout.write("x" * 100_000)  # buffered: a pipe
+if sys.argv[2] == "thread":
+    threading.Thread(target=time.sleep, args=(0.2,)).start()
+leave(3)
+sys.stdout.write("returned")
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["alone", "with-a-thread"])
+def test_quick_exit_keeps_what_the_teardown_would_do(tmp_path: Path, thread: bool) -> None:
+    """``leave`` skips only the teardown: buffered output is written and ``atexit``
+    callbacks run; with another thread alive it returns and the interpreter ends as usual."""
+    marker = tmp_path / "marker"
+    out = subprocess.run(
+        [sys.executable, "-c", _LEAVE, str(marker), "thread" if thread else "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.stderr == ""
+    assert out.stdout == "x" * 100_000 + ("returned" if thread else "")
+    assert out.returncode == (0 if thread else 3)
+    assert marker.read_text() == "atexit ran"
+
+
+def test_quick_exit_writes_all_of_a_large_output() -> None:
+    """``exoc ir`` through a pipe, left by the quick exit: the whole JSON arrives."""
+    out = subprocess.run(
+        [sys.executable, "-m", "exo.compiler", "ir", str(OVERNIGHT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["workflow"]
+
+
+def test_the_command_is_the_first_argument_that_is_not_an_option() -> None:
+    assert command_of(["--version"]) == ""
+    assert command_of(["check", "--help"]) == "check"
+    assert command_of(["-h", "run", "x.exo"]) == "run"
+    assert {"", "check", "run"} <= QUICK_EXIT and "status" not in QUICK_EXIT

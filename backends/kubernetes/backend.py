@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, ClassVar
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 
 from ..api import Artifact, Backend, Capabilities, PlannedWorkflow
-from . import checks
 from .options import KubernetesOptions, placement
-from .resolve import Resolved, resolve, run_id, storage_root
 
 if TYPE_CHECKING:
     from .jobs import RunRef
+    from .resolve import Resolved
 
 
 def job_path(index: int, r: Resolved) -> str:
@@ -39,13 +38,16 @@ class KubernetesBackend(Backend[KubernetesOptions]):
     Options: ClassVar[type[KubernetesOptions]] = KubernetesOptions
 
     def check(self, planned: PlannedWorkflow, options: KubernetesOptions) -> list[Diagnostic]:
+        from . import checks
+
         return checks.check(planned, options)
 
     def emit(self, planned: PlannedWorkflow, options: KubernetesOptions) -> list[Artifact]:
-        # The Kubernetes client models load here, not when the backend is registered:
-        # every `exoc run` / `compile` lists every backend's options at start-up.
+        # The Kubernetes client models (and the checks) load here, not when the backend is
+        # registered: every `exoc run` / `compile` lists every backend's options at start-up.
         from . import argo
         from .jobs import RunRef, job
+        from .resolve import resolve, run_id
         from .serialize import to_dict, to_yaml
 
         problems = [d for d in self.check(planned, options) if d.severity is Severity.ERROR]
@@ -110,6 +112,8 @@ def readme(
             f"{'spot' if r.plan.spot else 'on-demand'} | {r.shards} | {r.parallelism} | "
             f"{r.step.retries} | {r.deadline_s} s |"
         )
+    from .resolve import storage_root
+
     lines += ["", "Each shard is one pod per planned replica, over its share of the items."]
     root = storage_root(options)
     if root is not None:

@@ -6,13 +6,11 @@ import hashlib
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exo.compiler import spot_traces
 from exo.compiler.diagnostics import CompileError, Diagnostic
-from exo.compiler.plan import Plan
 
 from ..api import (
     Artifact,
@@ -22,10 +20,13 @@ from ..api import (
     RunnableBackend,
     RunReport,
 )
-from ..runtime import fallback
-from ..runtime.progress import make_reporter
-from . import runner, tasks
-from .spot import SpotConfig
+
+if TYPE_CHECKING:
+    from . import tasks
+    from .spot import SpotConfig
+
+# The task graph (networkx), the runner and spot emulation (numpy) load when a method
+# needs them: every `exoc run` and `compile` registers every backend for its options' flags.
 
 
 def program_fingerprint(planned: PlannedWorkflow) -> str:
@@ -90,6 +91,11 @@ class LocalOptions(BaseModel):
 
 def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig | None:
     """Emulated spot and the fallback for a run (``None``: no spot step, or neither asked)."""
+    from exo.compiler import spot_traces
+
+    from ..runtime import fallback
+    from .spot import SpotConfig
+
     emulate = options.spot_trace is not None or options.spot_rate is not None
     if options.fallback == "none" and not emulate:
         return None
@@ -118,9 +124,13 @@ class LocalBackend(RunnableBackend[LocalOptions]):
     Options: ClassVar[type[LocalOptions]] = LocalOptions
 
     def check(self, planned: PlannedWorkflow, options: LocalOptions) -> list[Diagnostic]:
+        from . import tasks
+
         return tasks.check(planned)
 
     def graph(self, planned: PlannedWorkflow) -> tasks.TaskGraph:
+        from . import tasks
+
         problems = self.check(planned, LocalOptions())
         if problems:
             raise CompileError(problems)
@@ -131,6 +141,11 @@ class LocalBackend(RunnableBackend[LocalOptions]):
         return [Artifact("local-plan.json", self.graph(planned).to_json())]
 
     def run(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:
+        from exo.compiler.plan import Plan
+
+        from ..runtime.progress import make_reporter
+        from . import runner
+
         graph = self.graph(planned)
         config = runner.RunConfig(
             workflow_file=Path(ctx.workflow_file).resolve(),
@@ -161,11 +176,15 @@ class LocalBackend(RunnableBackend[LocalOptions]):
         return runner.execute(graph, config, reporter, provenance)
 
     def status(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:
+        from . import runner
+
         return runner.status(
             self.graph(planned), Path(ctx.workflow_file).resolve(), Path(ctx.state_dir).resolve()
         )
 
     def cancel(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:
+        from . import runner
+
         return runner.cancel(
             self.graph(planned),
             Path(ctx.workflow_file).resolve(),

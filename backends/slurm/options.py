@@ -15,12 +15,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .shell import is_sbatch_option
-
 #: Partition, QOS, account and GRES names: what Slurm accepts in its config files.
 SLURM_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 #: Longest ``--time``: Slurm keeps time limits as 32-bit minutes (0xffffffff is INFINITE).
 MAX_TIME_MINUTES = 0xFFFFFFFE
+#: One ``#SBATCH`` option. sbatch reads these lines with its own rules (quotes
+#: group, a backslash escapes even inside quotes, an unquoted ``#`` ends the line,
+#: a line break ends the directives) and bash reads them as comments: an option
+#: keeps to characters that mean nothing to either, so it needs no quoting at all.
+#: (Here, not in ``shell``, so that the options load without the script templates.)
+SBATCH_OPTION = re.compile(r"-[A-Za-z0-9_.,:=/@%+|&*!()\[\]-]*")
+
+
+def is_sbatch_option(text: str) -> bool:
+    return SBATCH_OPTION.fullmatch(text) is not None
 
 
 def _split_pairs(value: object) -> object:

@@ -28,6 +28,7 @@ from exo.compiler.ir import RUNTIME_PLACEHOLDERS
 from exo.compiler.names import require_env_names
 
 from ..api import ALIASES
+from .options import is_sbatch_option
 
 #: Same syntax as :func:`exo.backends.api.expand`: ``{{``/``}}`` are braces, ``{name}`` a placeholder.
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -96,17 +97,6 @@ def word(template: str, variables: Mapping[str, str]) -> Shell:
     literal.append(template[pos:])
     flush()
     return Shell("".join(parts) or "''")
-
-
-#: One ``#SBATCH`` option. sbatch reads these lines with its own rules (quotes
-#: group, a backslash escapes even inside quotes, an unquoted ``#`` ends the line,
-#: a line break ends the directives) and bash reads them as comments: an option
-#: keeps to characters that mean nothing to either, so it needs no quoting at all.
-SBATCH_OPTION = re.compile(r"-[A-Za-z0-9_.,:=/@%+|&*!()\[\]-]*")
-
-
-def is_sbatch_option(text: str) -> bool:
-    return SBATCH_OPTION.fullmatch(text) is not None
 
 
 def directive(value: object) -> Shell:

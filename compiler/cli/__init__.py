@@ -15,8 +15,11 @@ declared once, in :mod:`exo.compiler.cli.options`.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
+from collections.abc import Sequence
 
 import typer
 
@@ -110,9 +113,62 @@ def _root(
     """exo: compile batch AI workflows into the cheapest plan that meets the deadline."""
 
 
-def main() -> None:
+#: Commands whose process has nothing left to do but the interpreter's teardown when
+#: they return, which frees every object of every module one by one (0.1-0.15 s of CPU
+#: after ``exoc check``, 0.5 s and more once numpy, scipy and networkx are loaded) in a
+#: process about to end anyway; :func:`leave` ends them without it. ``""`` is ``exoc``
+#: itself (``--help``, ``--version``). They write stdout, stderr and files they close;
+#: ``run`` also writes its ledger and state through unbuffered descriptors and a SQLite
+#: store it closes, and its shards are separate processes it has waited for or stopped
+#: when it returns. Commands not listed (``status``, ``profile``, ...) end as usual.
+QUICK_EXIT = frozenset(
+    {"", "check", "graph", "ir", "plan", "simulate", "diff", "backends", "compile", "run"}
+)
+
+
+def command_of(argv: Sequence[str]) -> str:
+    """The command an argument list runs (``""``: none). ``exoc``'s own options
+    (``--help``, ``--version``) take no value, so the command is the first argument that
+    is not an option."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def leave(code: int) -> None:
+    """End the process with ``code`` now, without the interpreter's teardown, if
+    nothing but that teardown is left to do; otherwise return.
+
+    What the teardown would do that matters is done here first: ``atexit`` callbacks
+    (which also run ``weakref.finalize`` finalizers such as temporary folders' clean-up,
+    and ``logging``'s flush) and flushing stdout and stderr. Another live thread could
+    still be writing, so then the interpreter joins it as usual; so it does when
+    flushing fails (a closed pipe), to report it as Python always does."""
+    if threading.active_count() > 1:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
+
+
+def main(quick_exit: bool = True) -> None:
+    """``exoc``: run the command of ``sys.argv``, then exit (``quick_exit``: without the
+    interpreter's teardown where :data:`QUICK_EXIT` allows it)."""
     try:
         app(standalone_mode=True)
+    except SystemExit as e:
+        code = e.code
+        quick = quick_exit and command_of(sys.argv[1:]) in QUICK_EXIT
+        if quick and (code is None or isinstance(code, int)):
+            leave(code or 0)
+        raise
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

@@ -16,7 +16,6 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-import click
 import typer
 
 from exo.backends.api import Backend
@@ -162,6 +161,8 @@ def options_listing(backend: Backend, width: int) -> str:
         rows.append((term, option_help(desc, default, info.annotation)))
     if not rows:
         return ""
+    import click  # only `exoc backends` lists them this way
+
     formatter = click.HelpFormatter(width=max(min(width, 100), 60))
     with formatter.indentation():
         formatter.write_dl(rows, col_max=36)

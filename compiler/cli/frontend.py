@@ -21,11 +21,12 @@ from exo.compiler.cli.options import (
 )
 from exo.compiler.cli.support import (
     Exit,
+    Line,
     compile_or_exit,
     infeasible_exit,
     parse_params,
+    print_line,
     report,
-    stderr_console,
 )
 from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 
@@ -66,22 +67,22 @@ def check(
     if diagnostics_format == "json":
         report(every, {}, "json")
     elif summary := check_summary(len(files), failed, warned):
-        stderr_console().print(summary, highlight=False)
+        print_line(summary)
     raise typer.Exit(Exit.DIAGNOSTICS if failed else Exit.OK)
 
 
-def check_summary(checked: int, failed: list[tuple[Path, int]], warned: int = 0) -> str:
+def check_summary(checked: int, failed: list[tuple[Path, int]], warned: int = 0) -> Line:
     """The last line of ``exoc check``: ``ok``, or, for several files, the grand total."""
     files = f"{checked} file{'s' if checked != 1 else ''} checked"
     if not failed:
         note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
-        return f"[green]ok[/green]: {files}{note}"
+        return (("ok", "green"), (f": {files}{note}", ""))
     if checked == 1:
-        return ""  # the file's own "N errors found" is the total
+        return ()  # the file's own "N errors found" is the total
     errors = sum(n for _, n in failed)
     return (
-        f"[bold red]{errors} error{'s' if errors != 1 else ''}[/bold red] in "
-        f"{len(failed)} of {files}: " + ", ".join(str(f) for f, _ in failed)
+        (f"{errors} error{'s' if errors != 1 else ''}", "bold red"),
+        (f" in {len(failed)} of {files}: " + ", ".join(str(f) for f, _ in failed), ""),
     )
 
 

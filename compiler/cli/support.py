@@ -8,6 +8,7 @@ module is imported, so that ``--help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
 
 from exo.compiler.cli.options import resolve_time_limit
 from exo.compiler.diagnostics import (
@@ -27,6 +27,8 @@ from exo.compiler.diagnostics import (
 )
 
 if TYPE_CHECKING:  # the front end loads when a command compiles, not for --help
+    from rich.console import Console
+
     from exo.compiler.frontend import Compiled
     from exo.compiler.plan import Plan
     from exo.compiler.planned import PlannedWorkflow
@@ -40,13 +42,46 @@ class Exit(IntEnum):
     INTERRUPTED = 130
 
 
+#: One line of styled text: (text, rich style) parts, the style ``""`` for none.
+Line = tuple[tuple[str, str], ...]
+
+
 def stderr_console() -> Console:
     """Colour only on a terminal (rich's own detection; NO_COLOR is honoured)."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
+
+
+def plain_stderr() -> bool:
+    """Would rich print to stderr without escape codes? Not a terminal, and neither
+    ``TTY_COMPATIBLE`` nor ``FORCE_COLOR`` (the variables rich reads) says otherwise."""
+    env = os.environ
+    if env.get("TTY_COMPATIBLE") in ("0", "1"):
+        return env["TTY_COMPATIBLE"] == "0"
+    if "FORCE_COLOR" in env:
+        return env["FORCE_COLOR"] == ""
+    try:
+        return not sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+def print_line(line: Line) -> None:
+    """``line`` on stderr: styled through rich on a terminal, else as plain text, the
+    same characters rich would write, without loading rich (30-50 ms of start-up)."""
+    if plain_stderr():
+        sys.stderr.write("".join(text for text, _ in line) + "\n")
+        return
+    from rich.text import Text
+
+    stderr_console().print(Text.assemble(*line))
 
 
 def parse_params(items: Sequence[str]) -> dict[str, str]:
