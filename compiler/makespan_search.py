@@ -275,6 +275,8 @@ def _restart(search: _Search, pop: list[_Member], clock: Clock) -> list[_Member]
 def children_for(problem: Problem) -> int:
     """Schedules of a search without a time limit: a deterministic amount of work.
 
-    Each schedules every step about five times, so they shrink as steps grow.
+    Each schedules every step about five times, so they shrink as steps grow:
+    twice the local search's moves (:func:`exo.compiler.solve._moves`), which
+    cost as much each.
     """
-    return max(20, min(2_000, 100_000 // max(problem.size, 1)))
+    return max(20, min(2_000, 20_000 // max(problem.size, 1)))

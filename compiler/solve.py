@@ -221,7 +221,7 @@ PRE_SEARCH_SHARE = 0.2
 #: The same for the makespan above the exact disjunctive model's size, where the
 #: genetic search (:mod:`exo.compiler.makespan_search`) finds what the
 #: time-indexed model does not (PSPLIB j60/j90, docs/benchmarks.md).
-LARGE_PRE_SEARCH_SHARE = 0.35
+LARGE_PRE_SEARCH_SHARE = 0.5
 
 
 def _large_makespan(problem: Problem, objective: Objective) -> bool:
@@ -268,7 +268,9 @@ def _search(
     if _large_makespan(problem, objective):
         # anytime under a time limit; without one, a deterministic number of schedules
         most = None if budget.remaining() is not None else children_for(problem)
-        got = evolve(problem, plan, budget, bound=st.bound, cap=limit, max_children=most)
+        # the search after the exact model draws other children than the one before it
+        seed = 0 if moves is not None else 1
+        got = evolve(problem, plan, budget, bound=st.bound, cap=limit, seed=seed, max_children=most)
         value = got.makespan
     elif objective == "time":
         got = shorten(problem, plan, budget, bound=st.bound, cap=limit, max_moves=moves)
