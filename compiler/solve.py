@@ -27,6 +27,7 @@ from exo.compiler.costmodel import prune_dominated
 from exo.compiler.exact import SMALL_STEPS, solve_exact, watch, whole_periods
 from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.ir import Objective
+from exo.compiler.makespan_search import children_for, evolve
 from exo.compiler.milp import MilpResult, solve_milp
 from exo.compiler.problem import TOL_H, Problem, binding_resources, quota_shortfalls
 from exo.compiler.repair import Stage as _Stage
@@ -194,7 +195,7 @@ def _improve(
     limit = _limit(problem, cap)
     # the moves are a fixed amount of work, but under load they must leave the
     # exact model its time (PSPLIB j108_7: 25 s of moves, then no exact model)
-    first = stage_clock.child(stage_clock.share(PRE_SEARCH_SHARE))
+    first = stage_clock.child(stage_clock.share(_pre_search_share(problem, objective)))
     found = _search(problem, objective, cap, found, first, moves=_moves(problem))
     if found.proven or not stage_clock.affords(stage_clock.model_s):
         return found
@@ -232,6 +233,19 @@ def _improve(
 
 #: The share of a stage's time the local search before the exact model may use.
 PRE_SEARCH_SHARE = 0.2
+#: The same for the makespan above the exact disjunctive model's size, where the
+#: genetic search (:mod:`exo.compiler.makespan_search`) finds what the
+#: time-indexed model does not (PSPLIB j60/j90, docs/benchmarks.md).
+LARGE_PRE_SEARCH_SHARE = 0.5
+
+
+def _large_makespan(problem: Problem, objective: Objective) -> bool:
+    """The makespan of a problem above the exact disjunctive model's size: the genetic search."""
+    return objective == "time" and problem.size > SMALL_STEPS
+
+
+def _pre_search_share(problem: Problem, objective: Objective) -> float:
+    return LARGE_PRE_SEARCH_SHARE if _large_makespan(problem, objective) else PRE_SEARCH_SHARE
 
 
 def _moves(problem: Problem) -> int:
@@ -266,7 +280,14 @@ def _search(
         problem.cost(st.choice),
     )
     limit = _limit(problem, cap)
-    if objective == "time":
+    if _large_makespan(problem, objective):
+        # anytime under a time limit; without one, a deterministic number of schedules
+        most = None if budget.remaining() is not None else children_for(problem)
+        # the search after the exact model draws other children than the one before it
+        seed = 0 if moves is not None else 1
+        got = evolve(problem, plan, budget, bound=st.bound, cap=limit, seed=seed, max_children=most)
+        value = got.makespan
+    elif objective == "time":
         got = shorten(problem, plan, budget, bound=st.bound, cap=limit, max_moves=moves)
         value = got.makespan
     else:

@@ -1,0 +1,282 @@
+"""Makespan search above the exact size: a genetic algorithm on activity lists.
+
+For ``objective = time`` on workflows too large for the exact disjunctive model
+(more than :data:`~exo.compiler.exact.SMALL_STEPS` steps), the time left after
+the relaxation is spent here. The representation is the standard one of the
+resource-constrained project scheduling literature (Hartmann 1998, "A
+competitive genetic algorithm for resource-constrained project scheduling",
+Naval Research Logistics 45): an individual is a precedence-feasible *activity
+list* (and, for steps with several options, an option per step); its schedule
+is the serial schedule generation scheme over the list
+(:func:`~exo.compiler.schedule.serial_sgs`), improved by forward-backward
+passes (double justification, :func:`~exo.compiler.schedule.improve`; Valls,
+Ballestín and Quintanilla 2005, "Justification and RCPSP: a technique that
+pays", EJOR 165), and the list is then rewritten in the order of the improved
+start times, so that children inherit the improvement.
+
+- Crossover: Hartmann's two-point crossover (the head of the mother, then the
+  father's order of what is missing, then the mother's), which keeps every
+  list precedence-feasible; options: the mother's up to the first cut, the
+  father's after it.
+- Mutation: a step moves to a random place between its last predecessor and
+  its first successor in the list; with several options, a step of the list may
+  take another one.
+- The population starts from the plan's own list, lists drawn around it (its
+  start times, jittered) and lists drawn afresh (latest start first, jittered):
+  around the plan alone it stalls where the plan is (PSPLIB j601_7 stayed at
+  the 75 periods it started from).
+- Steady state: a child enters the population in place of the worst member when
+  it is no longer than it and its schedule is not already there; after a run of
+  children without a new best, all but the best few are drawn again, half
+  around them and half afresh (a restart).
+
+Everything is seeded (the same children in the same order on every run): only
+how many the clock allows differs between runs. The search never lengthens the
+plan it starts from, keeps its choice's budget and the makespan cap, and stops
+at the proven bound.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from exo.compiler.anytime import Clock
+from exo.compiler.heuristics import Found
+from exo.compiler.problem import TOL_H, Problem
+from exo.compiler.schedule import Jobs, improve, makespan, priority_order, serial_sgs, tails
+
+#: Individuals in the population.
+POPULATION = 40
+#: Of them, kept through a restart.
+ELITE = 4
+#: Children without a new best before a restart, per member of the population.
+RESTART_AFTER = 12
+#: Children between two looks at the clock.
+CHECK_EVERY = 4
+#: Chance that a child's list is mutated (one step moved); its options, per step, 1/steps.
+MUTATION = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    order: tuple[int, ...]
+    choice: tuple[int, ...]
+    starts: tuple[float, ...]
+    makespan: float
+
+
+class _Search:
+    """The population and the operators of one search (one problem, one random stream)."""
+
+    def __init__(self, problem: Problem, rng: random.Random, cap: float | None) -> None:
+        self.problem = problem
+        self.rng = rng
+        self.cap = cap
+        self.succ = problem.successors()
+        self._jobs: dict[tuple[int, ...], Jobs] = {}
+        self.multi = [s for s, opts in enumerate(problem.options) if len(opts) > 1]
+
+    def jobs(self, choice: tuple[int, ...]) -> Jobs:
+        got = self._jobs.get(choice)
+        if got is None:
+            if len(self._jobs) > 256:
+                self._jobs.clear()
+            got = self._jobs[choice] = self.problem.jobs(choice)
+        return got
+
+    def evaluate(self, order: Sequence[int], choice: tuple[int, ...]) -> _Member | None:
+        """The list's schedule, improved, and the list of its start order (None: not allowed)."""
+        problem = self.problem
+        if self.multi and not problem.meets_budget(problem.cost(choice)):
+            return None
+        jobs = self.jobs(choice)
+        starts = improve(jobs, serial_sgs(jobs, order), rounds=2)
+        span = makespan(jobs, starts)
+        if self.cap is not None and span > self.cap + TOL_H:
+            return None
+        ordered = tuple(sorted(range(jobs.size), key=lambda j: (starts[j], j)))
+        return _Member(ordered, choice, tuple(starts), span)
+
+    def sample(self, base: _Member, noise: float) -> _Member | None:
+        """A list drawn around ``base``: its start times, jittered by ``noise`` of the makespan."""
+        span = max(base.makespan, 1e-9)
+        rng = self.rng
+        keys = [s + rng.uniform(0.0, noise) * span for s in base.starts]
+        return self.evaluate(priority_order(self.jobs(base.choice), keys), base.choice)
+
+    def fresh(self, choice: tuple[int, ...], noise: float) -> _Member | None:
+        """A list drawn afresh: latest start first (the longest path to the end), jittered."""
+        jobs = self.jobs(choice)
+        late = tails(jobs)
+        span = max(max(late, default=0.0), 1e-9)
+        rng = self.rng
+        keys = [-t + rng.uniform(0.0, noise) * span for t in late]
+        return self.evaluate(priority_order(jobs, keys), choice)
+
+    def crossover(self, mother: _Member, father: _Member) -> tuple[list[int], list[int]]:
+        n = len(mother.order)
+        q1, q2 = sorted(self.rng.sample(range(n + 1), 2))
+        child = list(mother.order[:q1])
+        taken = set(child)
+        for j in father.order:
+            if len(child) >= q2:
+                break
+            if j not in taken:
+                child.append(j)
+                taken.add(j)
+        child.extend(j for j in mother.order if j not in taken)
+        cut = set(mother.order[:q1])
+        choice = [mother.choice[s] if s in cut else father.choice[s] for s in range(n)]
+        return child, choice
+
+    def mutate(self, order: list[int], choice: list[int]) -> None:
+        rng = self.rng
+        if rng.random() < MUTATION:
+            self._shift(order)
+        for s in self.multi:
+            if rng.random() * len(order) < 1.0:
+                choice[s] = rng.randrange(len(self.problem.options[s]))
+
+    def _shift(self, order: list[int]) -> None:
+        """One step moved to a random place that keeps the list precedence-feasible."""
+        rng = self.rng
+        where = {j: k for k, j in enumerate(order)}
+        j = rng.choice(order)
+        lo = max((where[i] for i in self.problem.preds[j]), default=-1) + 1
+        hi = min((where[i] for i in self.succ[j]), default=len(order))
+        k = where[j]
+        order.pop(k)
+        # after removing j, the places between its predecessors and successors
+        # are lo .. hi - 1 (hi moved down by one)
+        order.insert(rng.randint(lo, hi - 1), j)
+
+
+def evolve(
+    problem: Problem,
+    plan: Found,
+    clock: Clock,
+    *,
+    bound: float = 0.0,
+    cap: float | None = None,
+    seed: int = 0,
+    max_children: int | None = None,
+) -> Found:
+    """A plan with a shorter makespan than ``plan`` (or ``plan``), until ``bound`` or the clock.
+
+    ``cap``: schedules must end by then; ``max_children``: stop after about this
+    many schedules (a deterministic amount of work). Each new best goes to the
+    clock's progress report.
+    """
+    if not problem.limits or plan.makespan <= bound + TOL_H:
+        return plan
+    search = _Search(problem, random.Random(seed), cap)
+    first = search.evaluate(_start_order(plan), plan.choice)
+    if first is None:
+        return plan
+    pop = _initial(search, first, clock, max_children)
+    best = min(pop, key=_rank)
+    if best.makespan < plan.makespan - TOL_H:
+        clock.report("time", "genetic search", best=best.makespan)
+    children = len(pop)
+    stale = 0
+    while best.makespan > bound + TOL_H:
+        if max_children is not None and children >= max_children:
+            break
+        if children % CHECK_EVERY == 0 and clock.expired():
+            break
+        children += 1
+        child = _child(search, pop)
+        if child is None:
+            continue
+        stale += 1
+        if child.makespan < best.makespan - TOL_H:
+            best, stale = child, 0
+            clock.report("time", "genetic search", best=best.makespan)
+        _insert(pop, child)
+        if stale >= RESTART_AFTER * POPULATION:
+            pop = _restart(search, pop, clock)
+            stale = 0
+    if best.makespan >= plan.makespan - TOL_H:
+        return plan
+    return Found(best.choice, best.starts, best.makespan, problem.cost(best.choice))
+
+
+def _start_order(plan: Found) -> list[int]:
+    return sorted(range(len(plan.starts)), key=lambda j: (plan.starts[j], j))
+
+
+def _rank(m: _Member) -> float:
+    return m.makespan
+
+
+def _initial(search: _Search, first: _Member, clock: Clock, most: int | None) -> list[_Member]:
+    """The plan's own list, lists drawn around it and lists drawn afresh (at most ``most``)."""
+    return _fill(search, [first], [first], clock, most)
+
+
+def _fill(
+    search: _Search,
+    pop: list[_Member],
+    around: list[_Member],
+    clock: Clock,
+    most: int | None = None,
+) -> list[_Member]:
+    """``pop`` filled up to :data:`POPULATION`: half around ``around``, half afresh."""
+    rng = search.rng
+    k = 0
+    tries = 4 * POPULATION if most is None else min(4 * POPULATION, most)
+    while len(pop) < POPULATION and k < tries:
+        k += 1
+        if k % CHECK_EVERY == 0 and clock.expired():
+            break
+        base = around[k % len(around)]
+        if k % 2:
+            got = search.sample(base, 0.02 + 0.2 * rng.random())
+        else:
+            got = search.fresh(base.choice, 0.05 + 0.5 * rng.random())
+        if got is not None:
+            _insert(pop, got, grow=True)
+    return pop
+
+
+def _child(search: _Search, pop: list[_Member]) -> _Member | None:
+    mother, father = _pick(search.rng, pop), _pick(search.rng, pop)
+    order, choice = search.crossover(mother, father)
+    search.mutate(order, choice)
+    return search.evaluate(order, tuple(choice))
+
+
+def _pick(rng: random.Random, pop: list[_Member]) -> _Member:
+    """Binary tournament: the shorter of two members drawn at random."""
+    a, b = rng.choice(pop), rng.choice(pop)
+    return a if a.makespan <= b.makespan else b
+
+
+def _insert(pop: list[_Member], m: _Member, *, grow: bool = False) -> None:
+    """``m`` in place of the longest member, unless its schedule is already there."""
+    if any(p.starts == m.starts and p.choice == m.choice for p in pop):
+        return
+    if grow:
+        pop.append(m)
+        return
+    worst = max(range(len(pop)), key=lambda i: pop[i].makespan)
+    if m.makespan <= pop[worst].makespan:
+        pop[worst] = m
+
+
+def _restart(search: _Search, pop: list[_Member], clock: Clock) -> list[_Member]:
+    """The best few kept, the rest drawn afresh, half of them around the best few."""
+    keep = sorted(pop, key=_rank)[:ELITE]
+    return _fill(search, list(keep), keep, clock)
+
+
+def children_for(problem: Problem) -> int:
+    """Schedules of a search without a time limit: a deterministic amount of work.
+
+    Each schedules every step about five times, so they shrink as steps grow:
+    twice the local search's moves (:func:`exo.compiler.solve._moves`), which
+    cost as much each.
+    """
+    return max(20, min(2_000, 20_000 // max(problem.size, 1)))
