@@ -33,7 +33,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from exo.compiler import treebuild
+from exo.compiler import compound, treebuild
 from exo.compiler.diagnostics import CompileError, Diagnostic, Span, sort_diagnostics
 from exo.compiler.literals import LiteralError
 from exo.compiler.recovery import blank, declaration_around, offset_of
@@ -89,6 +89,12 @@ class _Depth:
         self.depth -= 1
         return tok
 
+    def inner(self, tok: Token) -> Token:
+        """A compound token (``compound.py``): a bracket opened and closed."""
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(tok)
+        return tok
+
 
 def _table_cache(grammar: str) -> str | bool:
     """Where Lark keeps the analysed LALR tables between runs (the user cache folder),
@@ -126,8 +132,15 @@ class ExoParser:
         self._grammar = grammar
         self._lark = self._build(grammar, {})
         plugins = _compiled_lark() if compiled else None
-        #: The compiled parser, tried first; ``_lark`` (pure Python) makes the diagnostics.
-        self._fast = self._build(grammar, plugins) if plugins is not None else None
+        self._compiled = plugins is not None
+        #: The fast parser, tried first: ``exo.lark`` with compound tokens, compiled
+        #: where lark-cython is installed; ``_lark`` (pure Python, ``exo.lark`` alone)
+        #: parses a file it fails on and makes the diagnostics. None: ``_lark`` alone.
+        self._fast = (
+            self._build(grammar + compound.extension(self._lark), plugins or {})
+            if compiled
+            else None
+        )
 
     def _build(self, grammar: str, extra: dict[str, Any]) -> Lark:
         callbacks = {
@@ -135,6 +148,8 @@ class ExoParser:
             "LSQB": self._depth.open,
             "RBRACE": self._depth.close,
             "RSQB": self._depth.close,
+            compound.LIST: self._depth.inner,
+            compound.MAP: self._depth.inner,
         }
         lark = Lark(
             grammar,
@@ -152,7 +167,7 @@ class ExoParser:
     @property
     def compiled(self) -> bool:
         """Whether the compiled parser (lark-cython) is in use."""
-        return self._fast is not None
+        return self._compiled
 
     @cached_property
     def _plain(self) -> Lark:
