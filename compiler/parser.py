@@ -6,11 +6,13 @@ spans taken from the tokens. Lark errors become diagnostics that say what was
 expected in the user's terms; nesting depth is bounded in the lexer so that
 absurd input gets a diagnostic instead of exhausting the stack.
 
-Where the optional ``lark-cython`` (the Lark project's compiled LALR parser and
-lexer, ``pip install 'exoc[fast]'``) is installed, a file is parsed with it
-first, on the same grammar, tables and actions; a file it cannot parse is parsed
-again with Lark's pure-Python parser, whose errors make the diagnostics, so that
-they are the same with or without it. ``EXO_PARSER=python`` turns it off.
+A file is parsed first by a fast parser: ``exo.lark`` with compound tokens
+(``compound.py``: a flat list or map as one token, the same nodes built), on the
+optional ``lark-cython`` (the Lark project's compiled LALR parser and lexer,
+``pip install 'exoc[fast]'``) where it is installed (``EXO_PARSER=python`` turns it
+off). A file the fast parser cannot parse is parsed again on ``exo.lark`` alone with
+Lark's pure-Python parser, whose errors make the diagnostics, so that they are the
+same with or without either.
 """
 
 from __future__ import annotations
