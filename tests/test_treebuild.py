@@ -260,3 +260,30 @@ def test_compound_tokens_refuse_a_grammar_they_do_not_cover() -> None:
         assert changed != grammar
         with pytest.raises(RuntimeError, match=r"compound\.py expects"):
             compound.extension(Lark(changed, parser="lalr", maybe_placeholders=False))
+
+
+def test_compound_tokens_on_the_pure_python_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without lark-cython (or with ``EXO_PARSER=python``) the fast path is Lark's
+    pure-Python parser on the same compound grammar: the same trees and errors."""
+    import sys
+
+    monkeypatch.setenv("EXO_PARSER", "python")
+    pure = ExoParser()
+    assert not pure.compiled and pure._fast is not None
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gen_workflows
+
+    texts = [gen_workflows.to_exo(gen_workflows.generate(60, 3))]
+    texts += [p.read_text("utf-8") for p in SOURCES if p.suffix == ".exo" and _utf8(p)]
+    for text in texts:
+        a, b = _PLAIN.parse_recovering(text, "f.exo"), pure.parse_recovering(text, "f.exo")
+        assert shape(a.module) == shape(b.module)
+        assert a.errors == b.errors
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_text("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
