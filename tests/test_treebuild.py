@@ -172,7 +172,7 @@ def test_dag_order_is_networkx_order(n: int, pairs: list[tuple[int, int]], rng: 
 # --- compound tokens (``compound.py``): the fast parser's flat lists and maps ------------
 
 _PLAIN = ExoParser(compiled=False)
-_FAST = ExoParser()
+_FAST = ExoParser(compound_from=0)  # compound tokens on every file, however small
 
 
 def _same_parse(text: str) -> None:
@@ -236,7 +236,7 @@ def test_compound_tokens_agree_on_random_lists_and_maps(values: list[str], depth
 
 
 def test_compound_tokens_are_taken_and_refused_where_they_should() -> None:
-    fast = ExoParser()
+    fast = ExoParser(compound_from=0)
     made: list[str] = []
     for name in ("flat_list", "flat_map"):
         action = getattr(fast._builder, name)
@@ -246,7 +246,7 @@ def test_compound_tokens_are_taken_and_refused_where_they_should() -> None:
     fast.parse('workflow w {\n  a = ["x", 1]\n  b = {1: 2}\n  c = [[1]]\n}\n', "f.exo")
     assert made == ["flat_list", "flat_map", "flat_list"]  # the inner [1] of c only
     deep = "workflow w {\n  a = " + "[" * 31 + '["x"]' + "]" * 31 + "\n}\n"
-    errors = ExoParser().parse_recovering(deep, "f.exo").syntax_errors
+    errors = ExoParser(compound_from=0).parse_recovering(deep, "f.exo").syntax_errors
     assert [d.code for d in errors] == ["E008"]  # the compound's bracket is counted
 
 
@@ -268,8 +268,8 @@ def test_compound_tokens_on_the_pure_python_parser(monkeypatch: pytest.MonkeyPat
     import sys
 
     monkeypatch.setenv("EXO_PARSER", "python")
-    pure = ExoParser()
-    assert not pure.compiled and pure._fast is not None
+    pure = ExoParser(compound_from=0)
+    assert not pure.compiled and pure._first("x") is pure._fast
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import gen_workflows
 
