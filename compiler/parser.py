@@ -6,11 +6,14 @@ spans taken from the tokens. Lark errors become diagnostics that say what was
 expected in the user's terms; nesting depth is bounded in the lexer so that
 absurd input gets a diagnostic instead of exhausting the stack.
 
-Where the optional ``lark-cython`` (the Lark project's compiled LALR parser and
-lexer, ``pip install 'exoc[fast]'``) is installed, a file is parsed with it
-first, on the same grammar, tables and actions; a file it cannot parse is parsed
-again with Lark's pure-Python parser, whose errors make the diagnostics, so that
-they are the same with or without it. ``EXO_PARSER=python`` turns it off.
+A file of :data:`COMPOUND_MIN_CHARS` or more is parsed first by a fast parser:
+``exo.lark`` with compound tokens (``compound.py``: a flat list or map as one token,
+the same nodes built), a smaller one on ``exo.lark`` alone, both on the optional
+``lark-cython`` (the Lark project's compiled LALR parser and lexer,
+``pip install 'exoc[fast]'``) where it is installed (``EXO_PARSER=python`` turns it
+off). A file the first parser cannot parse is parsed again on ``exo.lark`` alone with
+Lark's pure-Python parser, whose errors make the diagnostics, so that they are the
+same with or without either.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from exo.compiler import treebuild
+from exo.compiler import compound, treebuild
 from exo.compiler.diagnostics import CompileError, Diagnostic, Span, sort_diagnostics
 from exo.compiler.literals import LiteralError
 from exo.compiler.recovery import blank, declaration_around, offset_of
@@ -43,6 +46,9 @@ from exo.compiler.syntax import Item, Module, Param, Value
 MAX_DEPTH = 32
 #: Largest source file accepted (bytes).
 MAX_FILE_BYTES = 16 * 2**20
+#: Files shorter than this (characters) are parsed without compound tokens: compiling
+#: their patterns costs a small file more than they save (docs/benchmarks.md).
+COMPOUND_MIN_CHARS = 32 * 1024
 #: Syntax errors reported per file; parsing stops after this many.
 MAX_SYNTAX_ERRORS = 25
 
@@ -89,6 +95,12 @@ class _Depth:
         self.depth -= 1
         return tok
 
+    def inner(self, tok: Token) -> Token:
+        """A compound token (``compound.py``): a bracket opened and closed."""
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(tok)
+        return tok
+
 
 def _table_cache(grammar: str) -> str | bool:
     """Where Lark keeps the analysed LALR tables between runs (the user cache folder),
@@ -119,15 +131,32 @@ def _compiled_lark() -> dict[str, Any] | None:
 class ExoParser:
     """A reusable parser (building the LALR tables takes a moment; parsing is cheap)."""
 
-    def __init__(self, compiled: bool = True) -> None:
+    def __init__(self, compiled: bool = True, compound_from: int = COMPOUND_MIN_CHARS) -> None:
+        """``compiled=False``: ``exo.lark`` on Lark's pure-Python parser alone (the
+        reference). ``compound_from``: the size from which compound tokens are used."""
         grammar = resources.files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
         self._builder = treebuild.TreeBuilder()
         self._depth = _Depth()
         self._grammar = grammar
         self._lark = self._build(grammar, {})
-        plugins = _compiled_lark() if compiled else None
-        #: The compiled parser, tried first; ``_lark`` (pure Python) makes the diagnostics.
-        self._fast = self._build(grammar, plugins) if plugins is not None else None
+        self._plugins = _compiled_lark() if compiled else None
+        self._use_fast = compiled
+        self._compound_from = compound_from
+        #: ``exo.lark`` alone on lark-cython, tried first on a file under ``compound_from``.
+        self._small = self._build(grammar, self._plugins) if self._plugins is not None else None
+
+    @cached_property
+    def _fast(self) -> Lark:
+        """The parser tried first on a large file: ``exo.lark`` with compound tokens,
+        compiled where lark-cython is installed. ``_lark`` (pure Python, ``exo.lark``
+        alone) parses any file a first parser fails on and makes the diagnostics."""
+        return self._build(self._grammar + compound.extension(self._lark), self._plugins or {})
+
+    def _first(self, text: str) -> Lark | None:
+        """The parser to try first on ``text``, or None for ``_lark`` alone."""
+        if not self._use_fast:
+            return None
+        return self._fast if len(text) >= self._compound_from else self._small
 
     def _build(self, grammar: str, extra: dict[str, Any]) -> Lark:
         callbacks = {
@@ -135,6 +164,8 @@ class ExoParser:
             "LSQB": self._depth.open,
             "RBRACE": self._depth.close,
             "RSQB": self._depth.close,
+            compound.LIST: self._depth.inner,
+            compound.MAP: self._depth.inner,
         }
         lark = Lark(
             grammar,
@@ -152,7 +183,7 @@ class ExoParser:
     @property
     def compiled(self) -> bool:
         """Whether the compiled parser (lark-cython) is in use."""
-        return self._fast is not None
+        return self._plugins is not None
 
     @cached_property
     def _plain(self) -> Lark:
@@ -192,12 +223,13 @@ class ExoParser:
         self, text: str, file: str
     ) -> tuple[tuple[Item, ...], tuple[Diagnostic, tuple[int, int]] | None]:
         """One parse: the items, or the first syntax error and the text to skip."""
-        if self._fast is not None:
+        first = self._first(text)
+        if first is not None:
             self._builder.file = file
             self._builder.errors = []
             self._depth.depth = 0
             try:
-                fast = self._fast.parse(text)
+                fast = first.parse(text)
             except Exception:  # parsed again below: Lark's own errors make the diagnostics
                 pass
             else:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from exo.compiler import compound
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
 from exo.compiler.syntax import (
@@ -157,13 +158,17 @@ class TreeBuilder:
         #: Strings already decoded, by their raw text: a workflow repeats most of its
         #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
         self._strings: dict[str, _Layout] = {}
+        #: Reads the items of a compound token (``compound.scanner``); set by ``install``.
+        self._scan: Callable[..., Any] = _no_compounds
 
     # --- terminals (called by the parser as it shifts each token) ------------------------
 
     def string(self, tok: Any) -> Str:
-        raw = tok.value
-        line, column = tok.line, tok.column
-        span = _span(self.file, line, column, tok.end_line, tok.end_column)
+        return self._string(tok.value, tok.line, tok.column, tok.end_column)
+
+    def _string(self, raw: str, line: int, column: int, end_column: int) -> Str:
+        """A string token's node (strings, like every literal, lie on one line)."""
+        span = _span(self.file, line, column, line, end_column)
         layout = self._strings.get(raw)
         if layout is None:
             try:
@@ -189,16 +194,20 @@ class TreeBuilder:
         )
 
     def number(self, tok: Any) -> Value:
-        text = tok.value
-        span = _span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return self._number(tok.value, tok.line, tok.column, tok.end_column)
+
+    def _number(self, text: str, line: int, column: int, end_column: int) -> Value:
+        span = _span(self.file, line, column, line, end_column)
         try:
             return classify_number(text, span)
         except LiteralError as e:
             return self._bad(e, span, text)
 
     def money(self, tok: Any) -> Value:
-        text = tok.value
-        span = _span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return self._money(tok.value, tok.line, tok.column, tok.end_column)
+
+    def _money(self, text: str, line: int, column: int, end_column: int) -> Value:
+        span = _span(self.file, line, column, line, end_column)
         try:
             return classify_money(text, span)
         except LiteralError as e:
@@ -210,14 +219,22 @@ class TreeBuilder:
         return BadLiteral(span, 1, text)
 
     def terminal_actions(self) -> dict[str, Callable[[Any], Any]]:
-        return {"STRING": self.string, "NUMLIT": self.number, "MONEY": self.money}
+        return {
+            "STRING": self.string,
+            "NUMLIT": self.number,
+            "MONEY": self.money,
+            compound.LIST: self.flat_list,
+            compound.MAP: self.flat_map,
+        }
 
     # --- values and entries ------------------------------------------------------------------
 
     def ref(self, c: list[Any]) -> Value:
         tok = c[0]
-        name = tok.value
-        span = _span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return self._ref(tok.value, tok.line, tok.column, tok.end_column)
+
+    def _ref(self, name: str, line: int, column: int, end_column: int) -> Value:
+        span = _span(self.file, line, column, line, end_column)
         if name == "true" or name == "false":
             return Bool(span, name == "true")
         return _ref(span, name)
@@ -235,6 +252,55 @@ class TreeBuilder:
         if not isinstance(key, Node):  # a name token; numbers and strings are nodes already
             key = Ref(span_of(self.file, key), key.value)
         return MapEntry(_join(key.span, value.span), key, value)
+
+    # --- compound tokens (``compound.py``): a flat list or map as one token -------------
+
+    def _items(self, tok: Any) -> list[tuple[str, int, int]]:
+        """Each item of a compound token: its text, line and column (1-based)."""
+        text: str = tok.value
+        line, column = tok.line, tok.column
+        scan = self._scan
+        out: list[tuple[str, int, int]] = []
+        flat = "\n" not in text
+        m = scan(text)
+        while m is not None:
+            start = m.start(1)
+            newline = -1 if flat else text.rfind("\n", 0, start)
+            if newline < 0:
+                out.append((m[1], line, column + start))
+            else:
+                out.append((m[1], line + text.count("\n", 0, start), start - newline))
+            m = scan(text, m.end())
+        return out
+
+    def _value(self, text: str, line: int, column: int) -> Value:
+        """An item's node, as ``value`` builds it from the item's own token."""
+        end = column + len(text)
+        first = text[0]
+        if first == '"':
+            return self._string(text, line, column, end)
+        if first == "$":
+            return self._money(text, line, column, end)
+        if first == "-" or first.isdigit():
+            return self._number(text, line, column, end)
+        return self._ref(text, line, column, end)
+
+    def flat_list(self, tok: Any) -> ListV:
+        value = self._value
+        return self.list_of([value(*item) for item in self._items(tok)])
+
+    def flat_map(self, tok: Any) -> MapV:
+        items = self._items(tok)
+        entries: list[MapEntry] = []
+        for i in range(0, len(items), 2):
+            text, line, column = items[i]
+            if text[0] == '"' or text[0] == "-" or text[0].isdigit():
+                key: Value = self._value(text, line, column)
+            else:  # a name as a key is a name, even ``true`` (``map_entry``)
+                key = Ref(_span(self.file, line, column, line, column + len(text)), text)
+            value = self._value(*items[i + 1])
+            entries.append(MapEntry(_join(key.span, value.span), key, value))  # type: ignore[arg-type]
+        return self.map_of(entries)
 
     def range(self, c: list[Any]) -> RangeV:
         ends: list[Num | Ref] = []
@@ -316,6 +382,8 @@ class TreeBuilder:
             ("value", ("list",)): _first,
             ("value", ("map",)): _first,
             ("value", ("range",)): _first,
+            ("value", (compound.LIST,)): _first,  # the fast parser's compound tokens
+            ("value", (compound.MAP,)): _first,
             ("range", ("_bound", "__ANON_0", "_bound")): self.range,
             ("_bound", ("NUMLIT",)): _first,
             ("_bound", ("IDENT",)): _first,
@@ -356,6 +424,10 @@ _empty: Action = tuple
 _new_list: Action = list
 _new_list_of_first: Action = itemgetter(slice(0, 1))
 _new_list_of_second: Action = itemgetter(slice(1, 2))
+
+
+def _no_compounds(text: str, pos: int = 0) -> Any:
+    raise RuntimeError("a compound token from a parser without compound tokens")
 
 
 def _tuple_of_first(c: list[Any]) -> tuple[Any, ...]:
@@ -399,6 +471,8 @@ def install(lark: Any, builder: TreeBuilder) -> None:
         raise RuntimeError(f"exo.lark rules without a syntax-tree action: {missing}")
     callbacks.clear()
     callbacks.update(builder.terminal_actions())
+    if any(t.name == compound.LIST for t in lark.terminals):
+        builder._scan = compound.scanner(lark).match
     reductions = {id(r): _Reduction(r) for r in rules}
     for key, rule in wanted.items():
         callbacks[reductions[id(rule)]] = actions[key]

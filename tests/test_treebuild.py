@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lark import Lark
 
-from exo.compiler import literals, treebuild
+from exo.compiler import compound, literals, treebuild
 from exo.compiler.checks import dag_order
 from exo.compiler.diagnostics import Span
 from exo.compiler.literals import LiteralError, classify_number, decode_string
@@ -167,3 +167,123 @@ def test_dag_order_is_networkx_order(n: int, pairs: list[tuple[int, int]], rng: 
     g.add_edges_from((a, b) for a, b, _ in edges)
     key = lw.decl_order
     assert order == list(nx.lexicographical_topological_sort(g, key=lambda s: f"{key[s]:09d}"))
+
+
+# --- compound tokens (``compound.py``): the fast parser's flat lists and maps ------------
+
+_PLAIN = ExoParser(compiled=False)
+_FAST = ExoParser(compound_from=0)  # compound tokens on every file, however small
+
+
+def _same_parse(text: str) -> None:
+    """The fast parser (compound tokens, compiled where installed) gives exactly the
+    tree and the diagnostics of ``exo.lark`` alone on Lark's pure-Python parser."""
+    a, b = _PLAIN.parse_recovering(text, "f.exo"), _FAST.parse_recovering(text, "f.exo")
+    assert shape(a.module) == shape(b.module)
+    assert a.errors == b.errors
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_compound_tokens_build_the_same_tree_on_every_line_variant(path: Path) -> None:
+    """Every file, and copies of it with one line deleted or doubled (eight lines
+    of each file, spread over it: every line of every file is checked by hand
+    before a change to the parser, see docs/benchmarks.md)."""
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        pytest.skip("not UTF-8 (the E002 conformance input)")
+    lines = text.splitlines(keepends=True)
+    _same_parse(text)
+    for i in range(0, len(lines), max(1, len(lines) // 8)):
+        _same_parse("".join(lines[:i] + lines[i + 1 :]))
+        _same_parse("".join(lines[: i + 1] + lines[i:]))
+
+
+_ATOMS = st.sampled_from(
+    ['"x"', '"{model}"', '"a{b}c"', '"q\\"u"', '"bad \\q"', '"{x"', '""', "1", "-2.5", "3e3",
+     "4h", "1h30m", "16GiB", "5parsecs", "1__0", "1e5h", "$5", "$1__0", "a", "a.b", "x-y",
+     "true", "false", "import", "param", "as", "importx", "A100-80GB", "1..2", "[1]", "{}"]
+)  # fmt: skip
+_SEPS = st.sampled_from(["", " ", "  ", "\n", "\n    ", ' # note ] } "x\n', "\t", "\r\n"])
+
+
+@st.composite
+def _flat(draw: Any) -> str:
+    """A list or map of literals, well formed or not, spread over lines with comments."""
+
+    def sep() -> str:
+        return str(draw(_SEPS))
+
+    items = draw(st.lists(_ATOMS, max_size=5))
+    if draw(st.booleans()):
+        body = [f"{sep()}{a}{sep()}" for a in items]
+        joiner = "," if draw(st.integers(0, 9)) else ""
+        trail = "," if draw(st.booleans()) else ""
+        return "[" + joiner.join(body) + (trail + sep() if items else "") + "]"
+    keys = draw(st.lists(_ATOMS, min_size=len(items), max_size=len(items)))
+    entries = [f"{sep()}{k}{sep()}:{sep()}{v}{sep()}" for k, v in zip(keys, items, strict=True)]
+    joiner = draw(st.sampled_from([",", ", ", " ", ",,"]))
+    return "{" + joiner.join(entries) + sep() + "}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_flat(), min_size=1, max_size=3), st.integers(0, 31))
+def test_compound_tokens_agree_on_random_lists_and_maps(values: list[str], depth: int) -> None:
+    """Random flat (and not quite flat) lists and maps, at any depth up to the limit:
+    the same tree, literal errors and syntax errors (E008 included)."""
+    attrs = "\n".join(f"  a{i} = {'[' * depth}{v}{']' * depth}" for i, v in enumerate(values))
+    _same_parse(f"workflow w {{\n{attrs}\n}}\nparam p = {values[0]}\n")
+
+
+def test_compound_tokens_are_taken_and_refused_where_they_should() -> None:
+    fast = ExoParser(compound_from=0)
+    made: list[str] = []
+    for name in ("flat_list", "flat_map"):
+        action = getattr(fast._builder, name)
+        fast._fast._callbacks[getattr(compound, "LIST" if name == "flat_list" else "MAP")] = (
+            lambda tok, action=action, name=name: made.append(name) or action(tok)
+        )
+    fast.parse('workflow w {\n  a = ["x", 1]\n  b = {1: 2}\n  c = [[1]]\n}\n', "f.exo")
+    assert made == ["flat_list", "flat_map", "flat_list"]  # the inner [1] of c only
+    deep = "workflow w {\n  a = " + "[" * 31 + '["x"]' + "]" * 31 + "\n}\n"
+    errors = ExoParser(compound_from=0).parse_recovering(deep, "f.exo").syntax_errors
+    assert [d.code for d in errors] == ["E008"]  # the compound's bracket is counted
+
+
+def test_compound_tokens_refuse_a_grammar_they_do_not_cover() -> None:
+    grammar = (ROOT / "compiler" / "exo.lark").read_text("utf-8")
+    for old, new in (
+        ("%ignore COMMENT", '%ignore COMMENT\n%ignore ";"'),
+        ("/[A-Za-z_]", "/[a-z_]"),
+    ):
+        changed = grammar.replace(old, new, 1)
+        assert changed != grammar
+        with pytest.raises(RuntimeError, match=r"compound\.py expects"):
+            compound.extension(Lark(changed, parser="lalr", maybe_placeholders=False))
+
+
+def test_compound_tokens_on_the_pure_python_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without lark-cython (or with ``EXO_PARSER=python``) the fast path is Lark's
+    pure-Python parser on the same compound grammar: the same trees and errors."""
+    import sys
+
+    monkeypatch.setenv("EXO_PARSER", "python")
+    pure = ExoParser(compound_from=0)
+    assert not pure.compiled and pure._first("x") is pure._fast
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gen_workflows
+
+    texts = [gen_workflows.to_exo(gen_workflows.generate(60, 3))]
+    texts += [p.read_text("utf-8") for p in SOURCES if p.suffix == ".exo" and _utf8(p)]
+    for text in texts:
+        a, b = _PLAIN.parse_recovering(text, "f.exo"), pure.parse_recovering(text, "f.exo")
+        assert shape(a.module) == shape(b.module)
+        assert a.errors == b.errors
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        path.read_text("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

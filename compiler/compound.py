@@ -1,0 +1,103 @@
+"""Compound tokens: a flat list or map lexed as one token on the parser's fast path.
+
+A 10,000-step workflow is 874k tokens, most of them inside flat lists and maps
+(``command = ["python", "-m", ...]``, ``throughput { A100 = { 16: 2.3, 32: 3.8 } }``),
+and each token costs the lexer a match, the LALR loop a shift and, for lists, a
+reduction or two. Here a whole list or map whose items are single literals (strings,
+numbers, amounts, names; keys as ``map_key`` allows) is one token, ``FLATLIST`` or
+``FLATMAP``, whose action builds the same nodes, spans included, from the items it
+scans (``TreeBuilder.flat_list``/``flat_map``).
+
+The grammar stays ``exo.lark``: the two terminals are added to ``value`` by
+``%extend`` and their patterns are built from ``exo.lark``'s own terminals
+(``STRING``, ``NUMLIT``, ``MONEY``, ``IDENT`` and the ignored white space and
+comments), so a compound token matches exactly a sequence of ``exo.lark`` tokens
+that ``list`` or ``map`` accepts. Each item's pattern can end only where the plain
+lexer's token ends (no item can end just before white space, ``#``, ``,``, ``:``,
+``]`` or ``}`` inside a longer token), so the items are the plain lexer's tokens.
+Anything else (a nested list, a range, a keyword, a syntax error) does not match,
+and the plain tokens are lexed instead. Only the fast parser uses these tokens: a
+file it cannot parse is parsed again on ``exo.lark`` alone, whose errors make the
+diagnostics (``parser.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: The compound terminals and the rule they extend.
+LIST, MAP = "FLATLIST", "FLATMAP"
+#: Above ``NUMLIT.2``: tried before ``[`` and ``{`` wherever a value may start.
+PRIORITY = 3
+#: What ``exo.lark`` ignores between tokens, as the separator below reads it.
+_IGNORED = {"WS": "(?:[ \t\x0c\r\n])+", "COMMENT": "#[^\n]*"}
+#: A comment: to the end of its line, as the lexer reads it (never cut short by
+#: backtracking, which would let an item be read inside it).
+_COMMENT = r"#[^\n]*(?=\n)"
+#: White space and comments between items, without nested repetitions (no
+#: catastrophic backtracking on a list that turns out not to be flat).
+_SEP = rf"[ \t\f\r\n]*(?:{_COMMENT}[ \t\f\r\n]*)*"
+#: A character that continues a name, and a name (``exo.lark``'s ``IDENT``).
+_IDENT_CHAR = r"(?:[A-Za-z0-9_\-]|\.(?!\.))"
+_IDENT = f"[A-Za-z_]{_IDENT_CHAR}*"
+
+
+def _patterns(lark: Any) -> dict[str, str]:
+    """The regular expressions of ``exo.lark``'s terminals, checked against what this
+    module assumes; a grammar change it does not cover is refused, never misparsed."""
+    regexps = {t.name: t.pattern.to_regexp() for t in lark.terminals}
+    ignored = {name: regexps.get(name) for name in lark.lexer_conf.ignore}
+    if ignored != _IGNORED:
+        raise RuntimeError(f"exo.lark ignores {ignored}, compound.py expects {_IGNORED}")
+    if regexps.get("IDENT") != _IDENT:
+        raise RuntimeError(
+            f"exo.lark's IDENT is {regexps.get('IDENT')}, compound.py expects {_IDENT}"
+        )
+    for name in ("STRING", "NUMLIT", "MONEY"):
+        if name not in regexps:
+            raise RuntimeError(f"exo.lark has no terminal {name}")
+    return regexps
+
+
+def _keywords(lark: Any, ident: str) -> list[str]:
+    """Keywords such as ``import`` that are also names: never taken as an item."""
+    words = [t.pattern.value for t in lark.terminals if t.pattern.type == "str"]
+    return sorted(w for w in words if re.fullmatch(ident, w))
+
+
+def _items(lark: Any) -> tuple[str, str]:
+    """Patterns of a list item (a value) and of a map key."""
+    p = _patterns(lark)
+    ident = p["IDENT"]
+    keywords = "|".join(re.escape(w) for w in _keywords(lark, ident))
+    name = f"(?!(?:{keywords})(?!{_IDENT_CHAR})){ident}" if keywords else ident
+    value = f"(?:{p['STRING']})|(?:{p['NUMLIT']})|(?:{p['MONEY']})|{name}"
+    key = f"(?:{p['NUMLIT']})|{name}|(?:{p['STRING']})"
+    return f"(?:{value})", f"(?:{key})"
+
+
+def extension(lark: Any) -> str:
+    """The grammar text added to ``exo.lark`` for the fast parser."""
+    value, key = _items(lark)
+    s = _SEP
+    flat_list = rf"\[{s}(?:{value}{s}(?:,{s}{value}{s})*(?:,{s})?)?\]"
+    flat_map = rf"\{{{s}(?:{key}{s}:{s}{value}{s}(?:,{s})?)*\}}"
+    return (
+        f"\n%extend value: {LIST} | {MAP}\n"
+        f"{LIST}.{PRIORITY}: /{_slashed(flat_list)}/\n"
+        f"{MAP}.{PRIORITY}: /{_slashed(flat_map)}/\n"
+    )
+
+
+def _slashed(pattern: str) -> str:
+    """A pattern written between Lark's slashes."""
+    return pattern.replace("/", "\\/").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def scanner(lark: Any) -> re.Pattern[str]:
+    """Matches, from the end of one item of a compound token, what separates it from
+    the next and that item (group 1); it does not match after the last item. Use it
+    with ``match`` from each end in turn: a search could find an item in a comment."""
+    value, _ = _items(lark)
+    return re.compile(rf"(?:[ \t\f\r\n,:\[\]{{}}]|{_COMMENT})*({value})")
