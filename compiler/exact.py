@@ -53,12 +53,21 @@ def watch(
     phase: str,
     scale: float = 1.0,
     offset: float = 0.0,
+    *,
+    plans: bool = True,
+    bounds: bool = True,
 ) -> Watch:
-    """HiGHS polls the clock (time limit, Ctrl-C) and reports ``(value + offset) * scale``."""
+    """HiGHS polls the clock (time limit, Ctrl-C) and reports ``(value + offset) * scale``.
+
+    ``plans``: the model's incumbents are plans of the problem (not so for a
+    relaxation, whose solutions may break a quota at some instant); ``bounds``:
+    its proven bound holds for the problem (not so for a model over fewer
+    options). What is not true of the problem is not reported as progress.
+    """
 
     def progress(primal: float, dual: float) -> None:
-        best = (primal + offset) * scale if math.isfinite(primal) else None
-        bound = (dual + offset) * scale if math.isfinite(dual) else None
+        best = (primal + offset) * scale if plans and math.isfinite(primal) else None
+        bound = (dual + offset) * scale if bounds and math.isfinite(dual) else None
         clock.report(objective, phase, best=best, bound=bound)
 
     return Watch(stopped=clock.expired, progress=progress)

@@ -344,7 +344,9 @@ def _relaxation(
             energy=binding,
             time_limit_s=clock.share(fraction * share),
             start=start,
-            watch=watch(clock, objective, "relaxation"),
+            # its solutions are not plans (the energy rows relax the quotas), and a
+            # slimmer model's bound is not one for every option
+            watch=watch(clock, objective, "relaxation", plans=False, bounds=model is problem),
         )
     )
     if lp_bound is not None:
