@@ -31,7 +31,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,10 +76,17 @@ class SpotConfig:
     time_scale: float = 1.0
     seed: int = 0
 
-    def start(self, checkpoints: Path, now: float) -> SpotEmulation:
-        """The emulation of a run whose checkpoints are under ``checkpoints``; ``now``: loop clock."""
-        began = fallback.run_started(checkpoints / STARTED)
-        return SpotEmulation(self, checkpoints, now - max(0.0, time.time() - began))
+    def start(
+        self, checkpoints: Path, now: float, wall: Callable[[], float] = time.time
+    ) -> SpotEmulation:
+        """The emulation of a run whose checkpoints are under ``checkpoints``; ``now``: loop clock.
+
+        ``wall``: seconds since the epoch (the run's start is kept as one, so a
+        resumed run keeps its clock); read once, for both the start and now.
+        """
+        t = wall()
+        began = fallback.run_started(checkpoints / STARTED, now=lambda: t)
+        return SpotEmulation(self, checkpoints, now - max(0.0, t - began))
 
 
 @dataclass(slots=True)
