@@ -115,7 +115,7 @@ class SpotEmulation:
         key = (step, idx)
         # A string and os calls, not Path objects: this runs before every spot attempt.
         mark = f"{self.checkpoints}/{step}/shard-{idx}.ondemand"
-        if key not in self.moved and os.path.isfile(mark):  # moved by an earlier `exoc run`
+        if key not in self.moved and os.path.isfile(mark):  # noqa: PTH113 - moved by an earlier run
             self.moved[key] = Path(mark).read_text(encoding="utf-8").strip() or "moved earlier"
         if key in self.moved:
             return Placement(spot=False, fallback=self.moved[key])
