@@ -8,7 +8,9 @@ slows every tool alike), it times:
 - **exo runner**: the local backend executing a planned 1,000-shard step whose
   command is ``["true"]``, through its Python API in a fresh interpreter, timed
   around ``LocalBackend.run`` (the per-shard work: a private output folder, a
-  log file, process start, exit status, atomic publish, SQLite state);
+  log file, process start, exit status, atomic publish, SQLite state, the run
+  ledger, the spot fallback's check), with the modules ``exoc run`` has loaded
+  by then (the runner, the cost model) imported before the clock starts;
 - **exoc run**: the same from the command line, as a user types it, in a fresh
   process (interpreter start-up, compiling and optimizing the workflow
   included);
@@ -65,12 +67,16 @@ rule noop:
     shell: "true && touch {{output}}"
 """
 
-# Runs in a fresh interpreter: times LocalBackend.run only (imports excluded).
+# Runs in a fresh interpreter: times LocalBackend.run only, imports excluded. The backend
+# loads its runner and the cost model (for the spot fallback's due times) inside ``run``;
+# in ``exoc run`` the planner has loaded them by then, so they are imported here first
+# and the clock measures the per-shard work.
 RUNNER = """
 import json, os, sys, time
 from pathlib import Path
 from exo.backends.api import PlannedWorkflow, RunContext
 from exo.backends.local import LocalBackend, LocalOptions
+import exo.backends.local.runner, exo.backends.local.spot, exo.compiler.costmodel, exo.compiler.simulate
 planned_json, workflow, state, jobs = sys.argv[1:5]
 planned = PlannedWorkflow.model_validate_json(Path(planned_json).read_text())
 ctx = RunContext(workflow_file=workflow, state_dir=state, jobs=int(jobs), fresh=True,

@@ -165,9 +165,9 @@ def read_batches(folder: Path) -> list[BatchRecord]:
     return out
 
 
-def committed_ranges(folder: Path) -> list[tuple[int, int]]:
+def committed_ranges(folder: str | os.PathLike[str]) -> list[tuple[int, int]]:
     """``(start, end)`` of the committed batches, without reading their records (quicker)."""
-    directory = folder / BATCHES
+    directory = os.path.join(folder, BATCHES)
     try:
         names = os.listdir(directory)
     except OSError:
@@ -175,7 +175,7 @@ def committed_ranges(folder: Path) -> list[tuple[int, int]]:
     out = []
     for name in names:
         m = _BATCH_FOLDER.match(name)
-        if m is not None and _size(directory / name / RECORD):
+        if m is not None and _size(Path(directory, name, RECORD)):
             out.append((int(m.group(1)), int(m.group(2))))
     return sorted(out)
 
@@ -214,6 +214,8 @@ def read_attempts(folder: Path) -> list[AttemptRecord]:
 
 def read_progress(folder: str | os.PathLike[str]) -> Progress:
     """Everything recorded in a checkpoint folder (empty if it does not exist)."""
+    if not os.path.isdir(folder):  # one stat: most shards of most runs keep nothing
+        return Progress((), ())
     path = Path(folder)
     return Progress(tuple(read_batches(path)), tuple(read_attempts(path)))
 

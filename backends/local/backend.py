@@ -91,14 +91,16 @@ class LocalOptions(BaseModel):
 
 def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig | None:
     """Emulated spot and the fallback for a run (``None``: no spot step, or neither asked)."""
+    emulate = options.spot_trace is not None or options.spot_rate is not None
+    if options.fallback == "none" and not emulate:
+        return None
+    if not any(sp.spot for sp in planned.plan.steps):
+        return None  # checked first: the cost model (scipy, networkx) loads only for spot
     from exo.compiler import spot_traces
 
     from ..runtime import fallback
     from .spot import SpotConfig
 
-    emulate = options.spot_trace is not None or options.spot_rate is not None
-    if options.fallback == "none" and not emulate:
-        return None
     steps = fallback.spot_steps(planned)
     if not steps:
         return None

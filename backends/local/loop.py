@@ -244,7 +244,8 @@ class Loop:
         does): a run of many short shards that keep nothing pays no file-system
         operation for it (see docs/benchmarks.md, local runner).
         """
-        return str(checkpoints.shard_checkpoint(self.s.checkpoints, st.name, idx))
+        # The same path as checkpoints.shard_checkpoint, without making Path objects per shard.
+        return f"{self.s.checkpoints}/{st.name}/{checkpoints.shard_folder_name(idx)}"
 
     def _command(
         self, st: LocalStep, idx: int, attempt: int, staging: str
@@ -420,9 +421,7 @@ class Loop:
             os.rename(att.staging, target)  # noqa: PTH104
         # Published: the shard's progress is no longer needed (a crash before this
         # line leaves it for runner._reconcile to remove).
-        self.remover.discard(
-            checkpoints.shard_checkpoint(self.s.checkpoints, att.step.name, att.idx)
-        )
+        self.remover.discard(self._checkpoint(att.step, att.idx))
         row = self.rows[(att.step.name, att.idx)]
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -119,9 +120,10 @@ class SpotEmulation:
         if st is None:
             return None
         key = (step, idx)
-        mark = self.checkpoints / step / f"shard-{idx}.ondemand"
-        if key not in self.moved and mark.is_file():  # moved by an earlier `exoc run`
-            self.moved[key] = mark.read_text(encoding="utf-8").strip() or "moved earlier"
+        # A string and os calls, not Path objects: this runs before every spot attempt.
+        mark = f"{self.checkpoints}/{step}/shard-{idx}.ondemand"
+        if key not in self.moved and os.path.isfile(mark):  # noqa: PTH113 - moved by an earlier run
+            self.moved[key] = Path(mark).read_text(encoding="utf-8").strip() or "moved earlier"
         if key in self.moved:
             return Placement(spot=False, fallback=self.moved[key])
         switch_at = math.inf
@@ -131,8 +133,8 @@ class SpotEmulation:
             if fallback.must_fall_back(st, elapsed_h, left):
                 why = self.moved[key] = fallback.describe(st, elapsed_h, left)
                 with contextlib.suppress(OSError):  # in memory for this run in any case
-                    mark.parent.mkdir(parents=True, exist_ok=True)
-                    mark.write_text(why + "\n", encoding="utf-8")
+                    Path(mark).parent.mkdir(parents=True, exist_ok=True)
+                    Path(mark).write_text(why + "\n", encoding="utf-8")
                 return Placement(spot=False, fallback=why, moved=True)
             due = switch_time_h(st.due_h, left, st.restart_h, st.checkpoint_h)
             switch_at = self.started + due * 3600.0 + 1e-3  # just past: the rule then says move

@@ -71,15 +71,16 @@ class Remover:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exo-checkpoints")
         self.seq = 0
 
-    def discard(self, path: Path) -> None:
+    def discard(self, folder: str | Path) -> None:
         # Plain os calls: this runs once per published shard (see docs/benchmarks.md).
         try:
-            os.rmdir(path)  # noqa: PTH106 - the common case of a command that kept nothing
+            os.rmdir(folder)  # noqa: PTH106 - the common case of a command that kept nothing
             return
         except FileNotFoundError:
             return
         except OSError:
             pass
+        path = Path(folder)
         self.seq += 1
         aside = self.trash / f"{path.parent.name}.{path.name}.{os.getpid()}.{self.seq}"
         try:

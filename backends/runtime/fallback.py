@@ -82,6 +82,8 @@ def remaining_h(step: SpotStep, committed_items: int, shard_items: int) -> float
 
 def shard_remaining_h(step: SpotStep, checkpoint_root: Path, index: int) -> float:
     """The shard's remaining work, read from its checkpoint folder."""
+    if not step.saves:  # all of it whatever the folder says (see remaining_h): no read
+        return step.work_h
     shard = shard_range(step.items, step.shards, index) if step.items else None
     if shard is None:
         return step.work_h

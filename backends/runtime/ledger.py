@@ -174,8 +174,9 @@ class Recorder:
         self.tiers = tiers
         self.checkpoints = checkpoints
 
-    def _folder(self, step: str, shard: int) -> Path:
-        return self.checkpoints / step / f"shard-{shard}"
+    def _folder(self, step: str, shard: int) -> str:
+        # A string, not a Path: this runs twice per attempt (see docs/benchmarks.md).
+        return f"{self.checkpoints}/{step}/shard-{shard}"
 
     def started(
         self,
