@@ -66,8 +66,6 @@ def optimize(
     """
     t0 = time.perf_counter()
     clock = Clock(time_limit_s, stop=stop, progress=progress)  # the limit counts the imports
-    from exo.compiler.baselines import naive
-
     built = time.perf_counter()
     enum = enumerate_program(program, catalog, allow_spot=allow_spot)
     enumerated = time.perf_counter()
@@ -80,23 +78,11 @@ def optimize(
     left = clock.remaining()
     main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
     sol = account_for_sampled(problem, enum, _solve(problem, main_clock))
-    uses_spot = sol.choice is not None and any(o.spot for o in problem.chosen(sol.choice))
-    # the baseline reduces and schedules the on-demand part of what the plan did
     after = time.perf_counter() - enumerated
-    on_demand, baseline_line = _all_on_demand(
-        program,
-        enum,
-        sol,
-        separate and (uses_spot or sol.status != "optimal"),
-        clock,
-        after * _on_demand_share(enum),
+    baselines, baseline_line, naive_late = _baselines(
+        program, catalog, enum, problem, sol, separate, clock, after
     )
-    # the naive plan's schedule costs about what the plan's first one did: not past the limit
-    naive_late = not clock.affords(NAIVE_PER_PLAN * after)
-    baselines: dict[str, Baseline | None] = {
-        "all_on_demand": on_demand,
-        "naive": None if naive_late else naive(program, catalog, enum),
-    }
+    on_demand = baselines["all_on_demand"]
     rest = clock.child(None)
 
     def plan(sol_status: Status, steps: list[StepPlan], explanation: list[str]) -> Plan:
@@ -112,6 +98,41 @@ def optimize(
     lines = explain_plan(program, problem, sol, on_demand, enum)
     lines.extend(_search_lines(clock, sol, time_limit_s, baseline_line, naive_late))
     return plan(sol.status, step_plans(problem, sol), lines)
+
+
+def _baselines(
+    program: Program,
+    catalog: Catalog,
+    enum: Enumeration,
+    problem: Problem,
+    sol: Solution,
+    separate: bool,
+    clock: Clock,
+    after: float,
+) -> tuple[dict[str, Baseline | None], str, bool]:
+    """The baselines the time left can hold, the all-on-demand line, and whether naive was late.
+
+    ``after``: seconds the plan took once its options were built.
+    """
+    from exo.compiler.baselines import naive
+
+    uses_spot = sol.choice is not None and any(o.spot for o in problem.chosen(sol.choice))
+    # the baseline reduces and schedules the on-demand part of what the plan did
+    on_demand, baseline_line = _all_on_demand(
+        program,
+        enum,
+        sol,
+        separate and (uses_spot or sol.status != "optimal"),
+        clock,
+        after * _on_demand_share(enum),
+    )
+    # the naive plan's schedule costs about what the plan's first one did: not past the limit
+    naive_late = not clock.affords(NAIVE_PER_PLAN * after)
+    baselines: dict[str, Baseline | None] = {
+        "all_on_demand": on_demand,
+        "naive": None if naive_late else naive(program, catalog, enum),
+    }
+    return baselines, baseline_line, naive_late
 
 
 def _plan(
