@@ -32,7 +32,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,15 +77,13 @@ class SpotConfig:
     time_scale: float = 1.0
     seed: int = 0
 
-    def start(
-        self, checkpoints: Path, now: float, wall: Callable[[], float] = time.time
-    ) -> SpotEmulation:
+    def start(self, checkpoints: Path, now: float) -> SpotEmulation:
         """The emulation of a run whose checkpoints are under ``checkpoints``; ``now``: loop clock.
 
-        ``wall``: seconds since the epoch (the run's start is kept as one, so a
-        resumed run keeps its clock); read once, for both the start and now.
+        The run's start is kept as seconds since the epoch (so a resumed run keeps
+        its clock); the wall clock is read once, for both the start and now.
         """
-        t = wall()
+        t = time.time()
         began = fallback.run_started(checkpoints / STARTED, now=lambda: t)
         return SpotEmulation(self, checkpoints, now - max(0.0, t - began))
 
