@@ -33,7 +33,10 @@ b)`` keeps every order, and intervals that overlap pairwise share an instant),
 so the grid optimum *is* the optimum, and every grid schedule is a schedule.
 
 Windows: a step starts no earlier than its predecessors' shortest chain allows
-and ends no later than the horizon minus its successors' shortest chain.
+and ends no later than the horizon minus its successors' shortest chain; for
+the questions in :data:`NARROWED` they are narrowed further by energetic
+reasoning and shaving (:mod:`exo.compiler.windows`), which keeps every plan
+within the horizon and may prove that there is none without building a model.
 """
 
 from __future__ import annotations
