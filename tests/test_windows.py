@@ -134,3 +134,28 @@ def test_a_stop_before_shaving_keeps_every_plan() -> None:
         w = narrow(periods, preds, succ, use, limits, horizon, stopped=lambda: True)
         assert w is not None
         assert all(_within(w, plan) for plan in _plans(inst, horizon))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_cost_model_on_narrowed_windows_keeps_its_optimum(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exo.compiler import timeindexed
+    from exo.compiler.timeindexed import exact_grid, solve_grid
+
+    from .test_exact_rows import _fits, _optimum, _problem
+
+    p = _problem(seed)
+    horizon = _optimum(seed)  # the cost stage's horizon: the best makespan
+    grid = exact_grid(p, horizon)
+    assert grid is not None
+    narrowed = solve_grid(p, grid, objective="cost", horizon_h=horizon, time_limit_s=None)
+    monkeypatch.setattr(timeindexed, "NARROWED", (None,))
+    wide = solve_grid(p, grid, objective="cost", horizon_h=horizon, time_limit_s=None)
+    assert narrowed is not None and wide is not None
+    assert narrowed.run.status == wide.run.status == "optimal"
+    assert narrowed.value == pytest.approx(wide.value)
+    assert narrowed.choice is not None and narrowed.starts is not None
+    assert _fits(p, narrowed.choice, tuple(round(t) for t in narrowed.starts))
+    pairs = enumerate(zip(narrowed.choice, narrowed.starts, strict=True))
+    assert max(t + p.options[s][k].P for s, (k, t) in pairs) <= horizon
