@@ -8,7 +8,9 @@ Which model proves what (measured on PSPLIB, see docs/benchmarks.md):
   relaxation counts every period's load. For ``objective = time`` from a plan,
   up to :data:`SMALL_STEPS` steps, it descends (:func:`_descend`): "is there a
   plan a whole period shorter?", a smaller model with no objective, until the
-  answer is no (a proof); above, the makespan model keeps giving a bound.
+  answer is no (a proof; the question's windows are narrowed first, which
+  often answers it with no model, :mod:`exo.compiler.windows`); above, the
+  makespan model keeps giving a bound.
 - Otherwise, for up to :data:`SMALL_STEPS` steps, the continuous-time
   disjunctive model (:func:`exo.compiler.milp.solve_milp` with ``exact_quota``),
   with its big-M horizon cut down to the best plan's makespan.

@@ -33,12 +33,16 @@ b)`` keeps every order, and intervals that overlap pairwise share an instant),
 so the grid optimum *is* the optimum, and every grid schedule is a schedule.
 
 Windows: a step starts no earlier than its predecessors' shortest chain allows
-and ends no later than the horizon minus its successors' shortest chain.
+and ends no later than the horizon minus its successors' shortest chain; for
+the questions in :data:`NARROWED` they are narrowed further by energetic
+reasoning and shaving (:mod:`exo.compiler.windows`), which keeps every plan
+within the horizon and may prove that there is none without building a model.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -53,6 +57,7 @@ from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
+from exo.compiler.windows import Windows, narrow, precedence_windows
 
 Rounding = Literal["exact"]
 
@@ -76,6 +81,15 @@ PROVING_OPTIONS: dict[str, bool] = {
 #: ``j1040_7`` this halved the CPU time of the proofs that none exists and
 #: found the plans that do in about the same time (docs/benchmarks.md).
 FEASIBILITY_OPTIONS: dict[str, bool | float] = {**PROVING_OPTIONS, "mip_heuristic_effort": 0.0}
+#: The questions whose windows are narrowed first (:mod:`exo.compiler.windows`): "any
+#: plan by the horizon?" and the cheapest plan by it (the cost stage of
+#: ``objective = time`` asks it at the best makespan, where the windows are
+#: tightest). Not the makespan model: its horizon is a plan's makespan, not the
+#: one asked for, and above 30 steps (where it runs) shaving is slow.
+NARROWED: tuple[Objective | None, ...] = (None, "cost")
+#: Most of a question's time limit spent narrowing its windows
+#: before the model (the model gets the rest and what shaving left unused).
+SHAVE_SHARE = 0.5
 #: ``P / delta`` within this of a whole number counts as whole (relative).
 WHOLE_TOL = 1e-9
 
@@ -154,31 +168,28 @@ def horizon_periods(grid: Grid, horizon_h: float) -> int:
     return math.floor(ratio + WHOLE_TOL * max(1.0, ratio))
 
 
-def columns(problem: Problem, grid: Grid, horizon: int) -> Columns | None:
-    """Every start period an option can use within the horizon (``None``: too many)."""
+def columns(
+    problem: Problem, grid: Grid, horizon: int, windows: Windows | None = None
+) -> Columns | None:
+    """Every start period an option can use within the horizon (``None``: too many).
+
+    ``windows``: narrower windows than the precedence chains give (:mod:`exo.compiler.windows`).
+    """
     n = problem.size
-    shortest = [min(ps) for ps in grid.periods]
-    head = [0] * n
-    for j in range(n):
-        head[j] = max((head[i] + shortest[i] for i in problem.preds[j]), default=0)
-    succ = problem.successors()
-    tail = [0] * n
-    for i in reversed(range(n)):
-        tail[i] = max((shortest[j] + tail[j] for j in succ[i]), default=0)
+    if windows is None:
+        windows = precedence_windows(grid.periods, problem.preds, problem.successors(), horizon)
+    head = windows.es
     count = 0
-    ls: list[tuple[int, ...]] = []
     first: list[tuple[int, ...]] = []
     for s in range(n):
-        lasts = tuple(horizon - p - tail[s] for p in grid.periods[s])
         firsts = []
-        for last in lasts:
+        for last in windows.ls[s]:
             firsts.append(count)
             count += max(0, last - head[s] + 1)
         if count > MAX_STARTS:
             return None
-        ls.append(lasts)
         first.append(tuple(firsts))
-    return Columns(tuple(head), tuple(ls), tuple(first), count, horizon)
+    return Columns(tuple(head), windows.ls, tuple(first), count, horizon)
 
 
 class _Rows:
@@ -332,12 +343,19 @@ def solve_grid(
     ``start``: a plan (options, starts in hours) on the grid to start from.
     """
     horizon = horizon_periods(grid, horizon_h)
-    cols = columns(problem, grid, horizon)
+    windows = None
+    if objective in NARROWED:
+        t0 = time.perf_counter()
+        windows = _narrowed(problem, grid, horizon, time_limit_s, watch)
+        if windows is None:
+            return _none_fits()
+        if time_limit_s is not None:
+            time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
+    cols = columns(problem, grid, horizon, windows)
     if cols is None:
         return None
     if any(not _live(cols, s) for s in range(problem.size)):
-        empty = RunResult("infeasible", None, None, math.inf, False, 0.0, 0.0)
-        return GridResult(empty, None, None, math.inf, None)
+        return _none_fits()
     z = cp.Variable(cols.n, boolean=True)
     rows = _structure(problem, grid, cols)
     pick = _Rows()
@@ -375,6 +393,36 @@ def solve_grid(
     choice, starts = _decode(problem, cols, got.values[0])
     value = None if got.value is None else (got.value + offset) * scale
     return GridResult(got, tuple(choice), tuple(s * grid.delta for s in starts), bound, value)
+
+
+def _narrowed(
+    problem: Problem,
+    grid: Grid,
+    horizon: int,
+    time_limit_s: float | None,
+    watch: Watch | None,
+) -> Windows | None:
+    """The windows of every plan within the horizon (:mod:`exo.compiler.windows`).
+
+    Shaving stops when the watch says so or at :data:`SHAVE_SHARE` of the time
+    limit (the windows narrowed by then hold); ``None``: no plan fits.
+    """
+    end = None if time_limit_s is None else time.perf_counter() + SHAVE_SHARE * time_limit_s
+
+    def stopped() -> bool:
+        if watch is not None and watch.stopped():
+            return True
+        return end is not None and time.perf_counter() >= end
+
+    use, limits = scaled_quotas(problem)
+    succ = problem.successors()
+    return narrow(grid.periods, problem.preds, succ, use, limits, horizon, stopped=stopped)
+
+
+def _none_fits() -> GridResult:
+    """No plan ends by the horizon: a window closed, no model needed."""
+    empty = RunResult("infeasible", None, None, math.inf, False, 0.0, 0.0)
+    return GridResult(empty, None, None, math.inf, None)
 
 
 def _chosen_vector(problem: Problem, cols: Columns, f: Any) -> np.ndarray[Any, Any]:

@@ -1,0 +1,331 @@
+"""Start windows on a grid, narrowed by precedence and energetic reasoning.
+
+For "is there a plan that ends by period ``H``?" (the descent of
+:mod:`exo.compiler.exact`), every step ``s`` must start in a window: no earlier
+than ``es[s]`` and, in option ``k``, no later than ``ls[s][k]``. The time-indexed
+model (:mod:`exo.compiler.timeindexed`) has one start variable per period of
+each window, so the narrower the windows, the smaller the model and the tighter
+its relaxation; and when a window closes for every option of a step, no plan
+ends by ``H`` and no model is needed.
+
+Two rules narrow the windows, applied in turn until neither changes anything:
+
+- **precedence**: a step starts after each predecessor's earliest end (its
+  shortest live option), and ends before each successor's latest start;
+- **energetic reasoning** (Lopez, Erschler and Esquirol 1992; Baptiste, Le
+  Pape and Nuijten 2001, ch. 3), per quota ``r`` with limit ``Q``: within any
+  interval ``[a, b)`` of periods, each step uses at least its *minimal
+  intersection* ``W_s(a, b)``, the least of ``u_k * overlap`` over its options
+  ``k`` and over its starts in the window (the overlap of a fixed-length
+  interval with ``[a, b)`` is least at one end of the window). If the steps
+  together need more than ``Q (b - a)``, no plan fits; and option ``k`` of step
+  ``s`` cannot start at ``t`` when ``u_k * overlap(t)`` plus what the other
+  steps need exceeds ``Q (b - a)`` for some interval. Starts are removed only
+  from the ends of a window (the windows stay intervals).
+
+Every removed start is one no plan ending by ``H`` can use, so the model on
+the narrowed windows has exactly the same plans: the reasoning is a proof step,
+never a heuristic. Quotas are read in their exact rounded form
+(:mod:`exo.compiler.quotarows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Passes of precedence + energy before giving up on a fixpoint (each pass is cheap).
+MAX_PASSES = 50
+#: Largest horizon (periods) the energetic rule looks at: its tables are ``H x H``.
+MAX_ENERGY_PERIODS = 120
+
+Array = np.ndarray[Any, np.dtype[np.int64]]
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Earliest start per step; latest start per option (below ``es``: the option is out)."""
+
+    es: tuple[int, ...]
+    ls: tuple[tuple[int, ...], ...]
+
+
+def precedence_windows(
+    periods: Sequence[Sequence[int]],
+    preds: Sequence[Sequence[int]],
+    succ: Sequence[Sequence[int]],
+    horizon: int,
+) -> Windows:
+    """Windows from the shortest chains before and after each step (steps in topological order)."""
+    n = len(periods)
+    shortest = [min(ps) for ps in periods]
+    head = [0] * n
+    for j in range(n):
+        head[j] = max((head[i] + shortest[i] for i in preds[j]), default=0)
+    tail = [0] * n
+    for i in reversed(range(n)):
+        tail[i] = max((shortest[j] + tail[j] for j in succ[i]), default=0)
+    return Windows(
+        tuple(head),
+        tuple(tuple(horizon - p - tail[s] for p in periods[s]) for s in range(n)),
+    )
+
+
+def narrow(
+    periods: Sequence[Sequence[int]],
+    preds: Sequence[Sequence[int]],
+    succ: Sequence[Sequence[int]],
+    use: Sequence[Sequence[Sequence[int]]],
+    limits: Sequence[int],
+    horizon: int,
+    *,
+    stopped: Callable[[], bool] | None = None,
+) -> Windows | None:
+    """The windows of every plan that ends by ``horizon``; ``None``: no such plan.
+
+    ``periods[s][k]``: option ``k`` of step ``s`` in periods; ``use[s][k][r]`` its
+    (rounded) usage of quota ``r``, whose limit is ``limits[r]``. The rules run to
+    their fixpoint, then each window end is *shaved* (:func:`_shave`) until
+    ``stopped()`` says the time is up (what was narrowed by then holds).
+    """
+    rules = _Rules(periods, preds, succ, use, limits, horizon)
+    base = precedence_windows(periods, preds, succ, horizon)
+    got = rules.propagate(list(base.es), [list(x) for x in base.ls])
+    if got is None:
+        return None
+    es, ls = got
+    if rules.energy:
+        shaved = _shave(rules, es, ls, stopped or (lambda: False))
+        if shaved is None:
+            return None
+        es, ls = shaved
+    return Windows(tuple(es), tuple(tuple(x) for x in ls))
+
+
+class _Rules:
+    """The precedence and energetic rules of one question (its steps, quotas and horizon)."""
+
+    def __init__(
+        self,
+        periods: Sequence[Sequence[int]],
+        preds: Sequence[Sequence[int]],
+        succ: Sequence[Sequence[int]],
+        use: Sequence[Sequence[Sequence[int]]],
+        limits: Sequence[int],
+        horizon: int,
+    ) -> None:
+        self.periods, self.preds, self.succ = periods, preds, succ
+        self.use, self.limits, self.horizon = use, limits, horizon
+        self.energy = horizon <= MAX_ENERGY_PERIODS and any(limits)
+        self.overlaps = _Overlaps(horizon)
+
+    def propagate(
+        self, es: list[int], ls: list[list[int]]
+    ) -> tuple[list[int], list[list[int]]] | None:
+        """Both rules in turn until nothing changes (``None``: a window closed)."""
+        for _ in range(MAX_PASSES):
+            if not _precedence(self.periods, self.preds, self.succ, es, ls):
+                return None
+            if not self.energy:
+                break
+            changed = _energetic(self.periods, self.use, self.limits, self.overlaps, es, ls)
+            if changed is None:
+                return None
+            if not changed:
+                break
+        return es, ls
+
+    def fits(self, es: Sequence[int], ls: Sequence[Sequence[int]], s: int, k: int, t: int) -> bool:
+        """Whether the rules leave every window open with step ``s`` started at ``t`` in ``k``."""
+        trial_ls = [list(x) for x in ls]
+        trial_ls[s] = [t if j == k else t - 1 for j in range(len(ls[s]))]
+        trial_es = list(es)
+        trial_es[s] = t
+        return self.propagate(trial_es, trial_ls) is not None
+
+
+def _shave(
+    rules: _Rules, es: list[int], ls: list[list[int]], stopped: Callable[[], bool]
+) -> tuple[list[int], list[list[int]]] | None:
+    """Shaving (Martin and Shmoys 1996; Caseau and Laburthe): drop a window's end
+    when fixing the step there (in that option) lets the rules close a window.
+
+    Each probe is a proof that no plan starts the step there, so the narrowed
+    windows hold every plan; the rules alone see only what every start of a
+    window shares, a probe sees what one start forces on the others.
+    """
+    changed = True
+    while changed and not stopped():
+        changed = False
+        for s in range(len(es)):
+            moved = _shave_step(rules, es, ls, s, stopped)
+            if moved is None:
+                return None
+            changed = changed or moved
+        got = rules.propagate(es, ls)
+        if got is None:
+            return None
+        es, ls = got
+    return es, ls
+
+
+def _shave_step(
+    rules: _Rules, es: list[int], ls: list[list[int]], s: int, stopped: Callable[[], bool]
+) -> bool | None:
+    """Shave step ``s``'s windows in place (``None``: none of its starts fits; else: changed)."""
+    firsts: list[int] = []
+    changed = False
+    for k in _live(es[s], ls[s]):
+        hi = ls[s][k]
+        while hi >= es[s] and not (stopped() or rules.fits(es, ls, s, k, hi)):
+            hi -= 1
+        lo = es[s]
+        while lo <= hi and not (stopped() or rules.fits(es, ls, s, k, lo)):
+            lo += 1
+        changed = changed or hi != ls[s][k]
+        ls[s][k] = hi
+        if lo <= hi:
+            firsts.append(lo)
+    if not firsts:
+        return None
+    changed = changed or min(firsts) != es[s]
+    es[s] = min(firsts)
+    return changed
+
+
+def _live(es: int, ls: Sequence[int]) -> list[int]:
+    return [k for k, last in enumerate(ls) if last >= es]
+
+
+def _precedence(
+    periods: Sequence[Sequence[int]],
+    preds: Sequence[Sequence[int]],
+    succ: Sequence[Sequence[int]],
+    es: list[int],
+    ls: list[list[int]],
+) -> bool:
+    """Push earliest starts forward and latest starts back along the edges (``False``: empty)."""
+    n = len(periods)
+    for j in range(n):
+        for i in preds[j]:
+            live = _live(es[i], ls[i])
+            if not live:
+                return False
+            es[j] = max(es[j], es[i] + min(periods[i][k] for k in live))
+    for i in reversed(range(n)):
+        for j in succ[i]:
+            live = _live(es[j], ls[j])
+            if not live:
+                return False
+            latest = max(ls[j][k] for k in live)
+            for k in range(len(ls[i])):
+                ls[i][k] = min(ls[i][k], latest - periods[i][k])
+    return all(_live(es[s], ls[s]) for s in range(n))
+
+
+class _Overlaps:
+    """Periods of ``[start, start + p)`` inside each interval ``[a, b)`` (row ``a``, column
+    ``b - 1``), kept once computed: a shaving run asks for the same few hundred often."""
+
+    def __init__(self, horizon: int) -> None:
+        self.a = np.arange(horizon, dtype=np.int64)[:, None]
+        self.b = np.arange(1, horizon + 1, dtype=np.int64)[None, :]
+        self.width: Array = np.maximum(self.b - self.a, 0)
+        self.known: dict[tuple[int, int], Array] = {}
+
+    def __call__(self, start: int, p: int) -> Array:
+        got = self.known.get((start, p))
+        if got is None:
+            got = np.maximum(np.minimum(start + p, self.b) - np.maximum(start, self.a), 0)
+            self.known[(start, p)] = got
+        return got
+
+
+def _energetic(
+    periods: Sequence[Sequence[int]],
+    use: Sequence[Sequence[Sequence[int]]],
+    limits: Sequence[int],
+    ov: _Overlaps,
+    es: list[int],
+    ls: list[list[int]],
+) -> bool | None:
+    """One pass of the energetic rule over every quota (``None``: no plan; else: changed)."""
+    width = ov.width
+    changed = False
+    for r, limit in enumerate(limits):
+        users = [s for s in range(len(periods)) if any(u[r] > 0 for u in use[s])]
+        if not users:
+            continue
+        need = {s: _least(periods[s], [u[r] for u in use[s]], es[s], ls[s], ov) for s in users}
+        total = sum(need.values())
+        room = limit * width - total
+        if (room < 0).any():
+            return None
+        for s in users:
+            spare = room + need[s]  # what step s may use of each interval
+            moved = _shrink(periods[s], [u[r] for u in use[s]], es, ls, s, spare, ov)
+            if moved:
+                changed = True
+                if not _live(es[s], ls[s]):
+                    return None
+                # the other steps' room counts this step's new, larger least need
+                fresh = _least(periods[s], [u[r] for u in use[s]], es[s], ls[s], ov)
+                room = room + need[s] - fresh
+                need[s] = fresh
+                if (room < 0).any():
+                    return None
+    return changed
+
+
+def _least(
+    periods: Sequence[int], use: Sequence[int], es: int, ls: Sequence[int], ov: _Overlaps
+) -> Array:
+    """The least a step uses of each interval, over its live options and window ends."""
+    least: Array | None = None
+    for k in _live(es, ls):
+        p = periods[k]
+        got = use[k] * np.minimum(ov(es, p), ov(ls[k], p))
+        least = got if least is None else np.minimum(least, got)
+    assert least is not None
+    return least
+
+
+def _fits(p: int, u: int, t: int, spare: Array, ov: _Overlaps) -> bool:
+    return u == 0 or bool((u * ov(t, p) <= spare).all())
+
+
+def _shrink(
+    periods: Sequence[int],
+    use: Sequence[int],
+    es: list[int],
+    ls: list[list[int]],
+    s: int,
+    spare: Array,
+    ov: _Overlaps,
+) -> bool:
+    """Cut the starts at the ends of step ``s``'s windows that do not fit ``spare``."""
+    changed = False
+    first: int | None = None
+    for k in _live(es[s], ls[s]):
+        t = ls[s][k]
+        while t >= es[s] and not _fits(periods[k], use[k], t, spare, ov):
+            t -= 1
+        if t != ls[s][k]:
+            ls[s][k] = t
+            changed = True
+        lo = es[s]
+        while lo <= t and not _fits(periods[k], use[k], lo, spare, ov):
+            lo += 1
+        if lo <= t:
+            first = lo if first is None else min(first, lo)
+    new_es = es[s] if first is None else first
+    if first is None:
+        ls[s] = [es[s] - 1] * len(ls[s])
+        return True
+    if new_es != es[s]:
+        es[s] = new_es
+        changed = True
+    return changed
