@@ -447,8 +447,9 @@ def resume(problem: Problem, sol: Solution, clock: Clock) -> Solution:
     need it (not computed because the time left cannot hold them, or done early)
     it comes back here: the search goes on from the plan (the local search, the
     exact model from the plan where one fits, the local search again) until the
-    clock runs out or the bound is reached. Returns ``sol`` as it is without a
-    time limit (the search is then deterministic and already done), for a plan
+    clock runs out or the bound is reached. Returns ``sol`` as it is: without a
+    time limit (the search is then deterministic and already done), with less
+    time left than one solver model takes (:attr:`Clock.model_s`), for a plan
     already proven, and for ``objective = time`` (its makespan stage decides the gap).
     """
     if (
@@ -458,7 +459,9 @@ def resume(problem: Problem, sol: Solution, clock: Clock) -> Solution:
         or sol.starts is None
         or sol.cost is None
         or clock.remaining() is None
-        or clock.expired()
+        # a few schedules (the local search looks at the clock between them) and
+        # the exact model's build cannot stop: no less time than a model takes
+        or not clock.affords(clock.model_s)
     ):
         return sol
     bound = -math.inf if sol.lower_bound is None else sol.lower_bound
