@@ -77,11 +77,13 @@ def optimize(
     separate = allow_spot and any(o.spot for opts in enum.options.values() for o in opts)
     left = clock.remaining()
     main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
-    sol = account_for_sampled(problem, enum, _solve(problem, main_clock))
+    raw = _solve(problem, main_clock)
+    sol = account_for_sampled(problem, enum, raw)
     after = time.perf_counter() - enumerated
     baselines, baseline_line, naive_late = _baselines(
         program, catalog, enum, problem, sol, separate, clock, after
     )
+    sol = _resumed(problem, enum, raw, sol, clock)
     on_demand = baselines["all_on_demand"]
     rest = clock.child(None)
 
@@ -193,6 +195,22 @@ def _search_lines(
             "(a longer --time-limit leaves it room)"
         )
     return lines
+
+
+def _resumed(
+    problem: Problem, enum: Enumeration, raw: Solution, sol: Solution, clock: Clock
+) -> Solution:
+    """``sol`` improved with the share of the limit the baselines left (see ``solve.resume``).
+
+    ``raw``: the solver's solution before :func:`account_for_sampled`, which is
+    applied again to the improved one.
+    """
+    if raw.status != "feasible" or clock.remaining() is None or clock.expired():
+        return sol  # the solver stack is loaded only for a plan it can improve
+    from exo.compiler.solve import resume
+
+    got = resume(problem, raw, clock.child(None))
+    return sol if got is raw else account_for_sampled(problem, enum, got)
 
 
 def _solve(problem: Problem, clock: Clock) -> Solution:

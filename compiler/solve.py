@@ -440,6 +440,42 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     return _solution(problem, first, second, clock)
 
 
+def resume(problem: Problem, sol: Solution, clock: Clock) -> Solution:
+    """A cost plan not yet proven, improved with the time ``clock`` has left.
+
+    The optimizer keeps a share of the limit for the baselines; when they do not
+    need it (not computed because the time left cannot hold them, or done early)
+    it comes back here: the search goes on from the plan (the local search, the
+    exact model from the plan where one fits, the local search again) until the
+    clock runs out or the bound is reached. Returns ``sol`` as it is: without a
+    time limit (the search is then deterministic and already done), with less
+    time left than one solver model takes (:attr:`Clock.model_s`), for a plan
+    already proven, and for ``objective = time`` (its makespan stage decides the gap).
+    """
+    if (
+        problem.objective != "cost"
+        or sol.status != "feasible"
+        or sol.choice is None
+        or sol.starts is None
+        or sol.cost is None
+        or clock.remaining() is None
+        # a few schedules (the local search looks at the clock between them) and
+        # the exact model's build cannot stop: no less time than a model takes
+        or not clock.affords(clock.model_s)
+    ):
+        return sol
+    bound = -math.inf if sol.lower_bound is None else sol.lower_bound
+    found = _Stage(sol.choice, sol.starts, sol.cost, bound, False)
+    binding = binding_resources(problem.options, problem.resources, problem.limits)
+    got = _improve(problem, "cost", None, found, clock, binding)
+    got = replace(got, bound=max(got.bound, bound))
+    if got.value is not None and got.value <= got.bound + _tol("cost", got.value):
+        got = replace(got, proven=True)
+    if not got.proven and got.value is not None and got.value >= sol.cost - _tol("cost", sol.cost):
+        return sol
+    return _solution(problem, got, got, clock)
+
+
 def _cheapest_within(problem: Problem, first: _Stage, clock: Clock, fraction: float) -> _Stage:
     """The cost stage of ``objective = time``: the cheapest plan within the first's makespan."""
     assert first.value is not None and first.choice is not None

@@ -157,3 +157,53 @@ def test_a_baseline_the_time_left_cannot_hold_is_not_started() -> None:
     assert "all_on_demand baseline: not computed" in line and "cannot hold it" in line
     base, line = _all_on_demand(program, enum, sol, True, Clock(3600.0), 0.0)
     assert base is not None and "solved on its own" in line
+
+
+def test_the_time_the_baselines_leave_goes_back_to_the_plan(
+    quota_workflow: tuple[Program, Plan],
+) -> None:
+    """A cost plan the search left unproven (here the quick plan, no time for a model)
+    goes on from where it stopped with the time the baselines did not use: the exact
+    model started from the plan proves the 16-step optimum. Without a time limit, or
+    for a plan already proven, nothing runs."""
+    from exo.compiler.schedule import violations
+    from exo.compiler.solve import resume
+
+    program, reference = quota_workflow
+    problem, _ = build_problem(program, CATALOG)
+    clock = Clock(3600.0)
+    clock.model_s = 1e9  # no time for a model: the quick plan
+    quick = solve_problem(problem, clock)
+    assert quick.status == "feasible" and quick.cost is not None and quick.gap
+    assert resume(problem, quick, Clock(None)) is quick
+    got = resume(problem, quick, Clock(600.0))
+    assert got.choice is not None and got.starts is not None and got.cost is not None
+    assert violations(problem.jobs(got.choice), got.starts, problem.deadline) == []
+    assert got.cost <= quick.cost + 1e-9
+    assert got.lower_bound is not None and quick.lower_bound is not None
+    assert got.lower_bound >= quick.lower_bound - 1e-9
+    assert reference.expected_cost_usd is not None
+    assert got.lower_bound <= reference.expected_cost_usd + 1e-6
+    assert got.status == "optimal" and got.gap == 0.0
+    assert resume(problem, got, Clock(600.0)) is got
+
+
+def test_the_plan_resumes_after_the_baselines_only_while_time_is_left(
+    quota_workflow: tuple[Program, Plan],
+) -> None:
+    """The optimizer's hand-over: a spent clock, or a proven plan, leaves the solution
+    as it is (and does not load the solver stack for it)."""
+    from exo.compiler.optimizer import _resumed
+    from exo.compiler.problem import enumerate_program, problem_from
+
+    program, _ = quota_workflow
+    enum = enumerate_program(program, CATALOG)
+    problem = problem_from(program, enum)
+    clock = Clock(3600.0)
+    clock.model_s = 1e9
+    quick = solve_problem(problem, clock)
+    assert quick.status == "feasible" and quick.cost is not None
+    assert _resumed(problem, enum, quick, quick, Clock(1e-9)) is quick
+    got = _resumed(problem, enum, quick, quick, Clock(600.0))
+    assert got.status == "optimal" and got.cost is not None and got.cost <= quick.cost + 1e-9
+    assert _resumed(problem, enum, got, got, Clock(600.0)) is got
