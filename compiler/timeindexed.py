@@ -42,9 +42,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
@@ -53,6 +52,9 @@ from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
+
+if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
+    import cvxpy as cp
 
 Rounding = Literal["exact"]
 
@@ -338,6 +340,8 @@ def solve_grid(
     if any(not _live(cols, s) for s in range(problem.size)):
         empty = RunResult("infeasible", None, None, math.inf, False, 0.0, 0.0)
         return GridResult(empty, None, None, math.inf, None)
+    import cvxpy as cp
+
     z = cp.Variable(cols.n, boolean=True)
     rows = _structure(problem, grid, cols)
     pick = _Rows()
@@ -391,6 +395,8 @@ def _finish(
     problem: Problem, grid: Grid, cols: Columns
 ) -> tuple[cp.Variable, tuple[sp.csr_matrix, sp.csr_matrix]]:
     """``w[t]``: every sink has ended by period ``t`` (``w[t] <= ended_s(t)`` per sink)."""
+    import cvxpy as cp
+
     succ = problem.successors()
     sinks = [s for s in range(problem.size) if not succ[s]]
     h = cols.horizon
