@@ -23,6 +23,7 @@ at most :data:`MAX_COUNTS` (+ a ladder) per instance type and batch size.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -334,6 +335,14 @@ def instance_counts(
     return [pair(m) for m in ms], gaps
 
 
+@functools.lru_cache(maxsize=4096)
+def _instance_counts(
+    low: int, high: int, per_instance: int, first_useful: int | None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """:func:`instance_counts`, once per distinct range (families share them; read only)."""
+    return instance_counts(low, high, per_instance, first_useful=first_useful)
+
+
 def _first_useful(step: Step, fam: Family, high: int, deadline_h: float | None) -> int | None:
     """The fewest instances whose work hours ``T`` fit the deadline (``P >= T``)."""
     if deadline_h is None or fam.throughput is None:
@@ -382,7 +391,7 @@ def _family_counts(
         return [(1, 1)]
     high = step.replicas.max
     useful = _first_useful(step, fam, high, deadline_h)
-    counts, gaps = instance_counts(step.replicas.min, high, fam.per_instance, first_useful=useful)
+    counts, gaps = _instance_counts(step.replicas.min, high, fam.per_instance, useful)
     for spot in fam.flags:
         for gap in gaps:
             got = _sampled(step, fam, spot, gap, high)
