@@ -9,6 +9,7 @@ adds the baselines and explains the result (or the infeasibility).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import replace
@@ -123,11 +124,18 @@ def _model_estimate(wall_s: float, cpu_s: float) -> float:
 
     A model costs a multiple of what building the options did (both walk every
     option), on this machine at this load; the first one also imports the solver
-    stack, whose CPU seconds take as long as the build's CPU seconds did.
+    stack, whose CPU seconds are stretched by the load: by as much as the build's
+    were, or by the load average per CPU (a short build may have had a CPU to
+    itself in a burst; at load 16 on 2 CPUs the import took 9-12 s of wall time).
     """
     estimate = MODEL_PER_BUILD * wall_s
     if "cvxpy" not in sys.modules:
-        estimate += SOLVER_IMPORT_CPU_S * max(wall_s / cpu_s if cpu_s > 0.0 else 1.0, 1.0)
+        measured = wall_s / cpu_s if cpu_s > 0.0 else 1.0
+        try:
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+        except (AttributeError, OSError):  # no load average on this system
+            load = 1.0
+        estimate += SOLVER_IMPORT_CPU_S * max(measured, load, 1.0)
     return estimate
 
 
