@@ -10,7 +10,9 @@ baselines of DESIGN §4.
 ``optimize()`` call (options, solve, the all-on-demand and naive baselines, the
 explanation) under ``--time-limit`` (default: the limits above), with the
 process's peak memory (``ru_maxrss``) after each case and the CPU seconds of the call
-(what the machine's load does not change); ``--cases tight-quota``
+(what the machine's load does not change), and how many steps the time limit
+left without their spot options (``no spot``: built on demand only, with a
+bound on the spot ones; ``docs/cost-model.md`` § 6); ``--cases tight-quota``
 runs only that case (run one size and case per process for its own peak).
 
 Usage::
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import re
 import resource
 import sys
 import time
@@ -112,15 +115,25 @@ def run_whole(
         "status": plan.status,
         "gap": plan.gap,
         "peak_mb": peak_kib / 1024,
+        "no_spot": unbuilt_steps(plan.explanation),
     }
+
+
+def unbuilt_steps(explanation: list[str]) -> int:
+    """Steps whose spot options the time limit left unbuilt, as the explanation says."""
+    for line in explanation:
+        got = re.match(r"time limit: the spot options of (\d+) of the", line)
+        if got:
+            return int(got.group(1))
+    return 0
 
 
 def whole_table(args: argparse.Namespace) -> None:
     print(
         "| steps | deadline | quota | limit s | optimize() s | CPU s | over the limit | status "
-        "| gap | peak MB |"
+        "| gap | peak MB | no spot |"
     )
-    print("|---:|---|---|---:|---:|---:|---:|---|---:|---:|")
+    print("|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for n, deadline, quota in cases(args):
         limit = args.time_limit if args.time_limit is not None else limit_for(n)
         r = run_whole(n, deadline, quota, args.seed, limit, args.cache)
@@ -129,7 +142,8 @@ def whole_table(args: argparse.Namespace) -> None:
             f"| {n:,} | {deadline} | {r['quota']} | {limit:g} | {r['total_s']:.2f} "
             f"| {float(r['cpu_s']):.2f} "  # type: ignore[arg-type]
             f"| {float(r['over']):+.1%} | {r['status']} "  # type: ignore[arg-type]
-            f"| {'-' if gap is None else f'{float(gap):.3%}'} | {float(r['peak_mb']):.0f} |",  # type: ignore[arg-type]
+            f"| {'-' if gap is None else f'{float(gap):.3%}'} | {float(r['peak_mb']):.0f} "  # type: ignore[arg-type]
+            f"| {r['no_spot']:,} |",
             flush=True,
         )
 

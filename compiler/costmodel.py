@@ -23,10 +23,11 @@ at most :data:`MAX_COUNTS` (+ a ladder) per instance type and batch size.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from exo.compiler.candidates import (
     Family,
@@ -111,6 +112,14 @@ class Enumerated:
     options: list[Option]
     rejections: list[Rejection]
     sampled: list[Sampled]
+    #: Spot options not built (the time limit): one bound per family, all its counts.
+    unbuilt: list[Sampled] = field(default_factory=list)
+
+
+#: Called before each batch of steps with its first step's position and its size:
+#: whether the batch's spot options are built (``False``: on demand only, and a bound
+#: per family on the spot options not built). :mod:`exo.compiler.buildclock` decides.
+SpotGate = Callable[[int, int], bool]
 
 
 # --------------------------------------------------------------------------- formulas
@@ -326,6 +335,14 @@ def instance_counts(
     return [pair(m) for m in ms], gaps
 
 
+@functools.lru_cache(maxsize=4096)
+def _instance_counts(
+    low: int, high: int, per_instance: int, first_useful: int | None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """:func:`instance_counts`, once per distinct range (families share them; read only)."""
+    return instance_counts(low, high, per_instance, first_useful=first_useful)
+
+
 def _first_useful(step: Step, fam: Family, high: int, deadline_h: float | None) -> int | None:
     """The fewest instances whose work hours ``T`` fit the deadline (``P >= T``)."""
     if deadline_h is None or fam.throughput is None:
@@ -374,13 +391,30 @@ def _family_counts(
         return [(1, 1)]
     high = step.replicas.max
     useful = _first_useful(step, fam, high, deadline_h)
-    counts, gaps = instance_counts(step.replicas.min, high, fam.per_instance, first_useful=useful)
+    counts, gaps = _instance_counts(step.replicas.min, high, fam.per_instance, useful)
     for spot in fam.flags:
         for gap in gaps:
             got = _sampled(step, fam, spot, gap, high)
             if got is not None:
                 sampled.append(got)
     return counts
+
+
+def _unbuilt(step: Step, fam: Family) -> Sampled | None:
+    """Lower bounds on every spot option of ``fam``, for a family whose were not built.
+
+    Every instance count of the family, as :func:`_sampled` bounds a skipped range
+    (``None``: none of them can be promised); a duration step's one option costs at
+    least ``price x T`` and takes at least ``T`` (``E >= T``, ``P >= T``).
+    """
+    if fam.throughput is None:
+        assert fam.duration_h is not None and fam.inst.spot_usd_per_hour is not None
+        t = step.startup_h + fam.duration_h
+        price = fam.inst.spot_usd_per_hour
+        return Sampled(step.name, fam.inst.instance_type, True, None, 1, 1, price * t, t)
+    high = step.replicas.max
+    counts = (-(-step.replicas.min // fam.per_instance), -(-high // fam.per_instance))
+    return _sampled(step, fam, True, counts, high)
 
 
 def _assemble(
@@ -472,26 +506,38 @@ def enumerate_steps(
     confidence: Confidence | float,
     *,
     deadline_h: float | None = None,
+    spot: SpotGate | None = None,
 ) -> list[Enumerated]:
     """:func:`enumerate_step` of every step, the figures of all their candidates at once.
 
     The figures come from arrays (:mod:`exo.compiler.optionrows`), with the same
     floating-point operations as :func:`make_option`, which stays the reference
-    and words the rejections.
+    and words the rejections. ``spot``: asked before each batch of steps whether
+    its spot options are built (default: always); where not, a family that also
+    runs on demand gets a bound on its spot options instead (``unbuilt``), and a
+    spot-only family is built as usual.
     """
     conf = _as_confidence(confidence)
     out: list[Enumerated] = []
     for lo in range(0, len(steps), STEPS_AT_ONCE):
-        out.extend(_enumerate_some(steps[lo : lo + STEPS_AT_ONCE], catalog, conf, deadline_h))
+        some = steps[lo : lo + STEPS_AT_ONCE]
+        full = spot is None or spot(lo, len(some))
+        out.extend(_enumerate_some(some, catalog, conf, deadline_h, with_spot=full))
     return out
 
 
 def _enumerate_some(
-    steps: Sequence[Step], catalog: Catalog, conf: Confidence, deadline_h: float | None
+    steps: Sequence[Step],
+    catalog: Catalog,
+    conf: Confidence,
+    deadline_h: float | None,
+    *,
+    with_spot: bool = True,
 ) -> list[Enumerated]:
     """:func:`enumerate_steps` of a few hundred steps (one pass of arrays)."""
     rejected: list[list[Rejection]] = [[] for _ in steps]
     sampled: list[list[Sampled]] = [[] for _ in steps]
+    unbuilt: list[list[Sampled]] = [[] for _ in steps]
     fams: list[Family] = []
     owner: list[int] = []
     rows = CandidateRows()
@@ -500,11 +546,16 @@ def _enumerate_some(
             if isinstance(fam, Rejection):
                 rejected[s].append(fam)
                 continue
+            if not with_spot and fam.flags == (False, True):
+                bound = _unbuilt(step, fam)
+                if bound is not None:
+                    unbuilt[s].append(bound)
+                fam = replace(fam, flags=(False,))
             rows.add(len(fams), fam.flags, _family_counts(step, fam, deadline_h, sampled[s]))
             fams.append(fam)
             owner.append(s)
     if not fams:
-        return [Enumerated([], rejected[s], sampled[s]) for s in range(len(steps))]
+        return [Enumerated([], rejected[s], sampled[s], unbuilt[s]) for s in range(len(steps))]
     names = {n: r for r, n in enumerate(sorted({f.inst.instance_type for f in fams}))}
     rank = [names[f.inst.instance_type] for f in fams]
     of_fam = [steps[o] for o in owner]
@@ -532,7 +583,7 @@ def _enumerate_some(
             opts[s].sort(key=lambda o: o.key)
         else:
             rejected[s].append(item)
-    return [Enumerated(opts[s], rejected[s], sampled[s]) for s in range(len(steps))]
+    return [Enumerated(opts[s], rejected[s], sampled[s], unbuilt[s]) for s in range(len(steps))]
 
 
 def enumerate_with_rejections(

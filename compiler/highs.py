@@ -25,10 +25,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import cvxpy as cp
 import numpy as np
+
+if TYPE_CHECKING:  # imported where a model is solved: a plan without one never loads it
+    import cvxpy as cp
 
 RunStatus = Literal["optimal", "feasible", "infeasible", "unknown"]
 
@@ -107,6 +109,8 @@ def run(
     ``start``: values of some variables of a known solution (keys as in
     ``variables``); HiGHS fills in the others and uses it if it is feasible.
     """
+    import cvxpy as cp
+
     t0 = time.perf_counter()
     data, _, _ = prob.get_problem_data(cp.HIGHS)
     cols: dict[int, int] = data["param_prob"].var_id_to_col

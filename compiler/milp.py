@@ -23,9 +23,8 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
@@ -34,7 +33,8 @@ from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.problem import Problem, longest_paths
 from exo.compiler.quotarows import scaled_quotas
 
-_CP: Any = cp  # parts of cvxpy that its type hints do not declare
+if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
+    import cvxpy as cp
 
 MilpStatus = Literal["optimal", "feasible", "infeasible", "unknown"]
 
@@ -202,6 +202,8 @@ def solve_milp(
     (disjunctive model; meant for small problems). ``start``: a plan (options and
     start times) HiGHS starts from; ``watch``: progress and stop requests.
     """
+    import cvxpy as cp
+
     t0 = time.perf_counter()
     d = _data(problem)
     n_steps = problem.size
@@ -388,6 +390,8 @@ def _disjunctive(
     ``o = 1`` that started no later. ``v_ij`` carries ``u_i(x)`` when ``i`` is
     counted at ``t_j`` (``o = 1`` and ``s = 1``) and may be 0 otherwise.
     """
+    import cvxpy as cp
+
     pairs = conflict_pairs(problem, resources)
     if not pairs:
         return []
@@ -446,11 +450,14 @@ def _load_at_starts(
     cj = np.array([cap[jj[e]] for e in rel], dtype=np.float64)
     ovr = _select(rel, n_pairs) @ ov
     svr = _select(rel, n_pairs) @ sv
+    import cvxpy as cp
+
+    cpa: Any = cp  # parts of cvxpy that its type hints do not declare
     v_ij = cp.Variable(len(rel), nonneg=True)  # i counted at t_j
     v_ji = cp.Variable(len(rel), nonneg=True)  # j counted at t_i
     cons: list[Any] = [
-        v_ij >= ui - _CP.multiply(ci, 2 - ovr - svr),
-        v_ji >= uj - _CP.multiply(cj, 1 - ovr + svr),
+        v_ij >= ui - cpa.multiply(ci, 2 - ovr - svr),
+        v_ji >= uj - cpa.multiply(cj, 1 - ovr + svr),
     ]
     # load at every step's start
     at_j = _rows([jj[e] for e in rel], range(len(rel)), [1.0] * len(rel), (n_steps, len(rel)))

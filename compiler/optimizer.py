@@ -9,10 +9,13 @@ adds the baselines and explains the result (or the infeasibility).
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from dataclasses import replace
 
 from exo.compiler.anytime import Clock, ProgressFn, StopFn
+from exo.compiler.buildclock import SpotGate
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import MAX_COUNTS, quota_limits, quota_resources, resource_label
 from exo.compiler.figures import money
@@ -42,6 +45,10 @@ BASELINE_SHARE = 0.2
 #: per-candidate build this ratio was first set against, 0.5, while a model costs
 #: what it did: at 1,000 steps about 2.3 s quiet, against about 1 s of options.)
 MODEL_PER_BUILD = 1.5
+#: CPU seconds that importing the solver stack (cvxpy, highspy) takes, which the first
+#: model pays (1.4-1.6 measured on the 2-core machine; imported only where a model is
+#: built, so a plan without one never pays it).
+SOLVER_IMPORT_CPU_S = 1.5
 #: The naive baseline (its options and one schedule) is not started with less time left
 #: than this share of what reducing, solving and scheduling the plan took after its
 #: options were built (it schedules the same steps once, without the reductions).
@@ -66,20 +73,13 @@ def optimize(
     """
     t0 = time.perf_counter()
     clock = Clock(time_limit_s, stop=stop, progress=progress)  # the limit counts the imports
-    built = time.perf_counter()
-    enum = enumerate_program(program, catalog, allow_spot=allow_spot)
-    enumerated = time.perf_counter()
-    # the reductions (exact, optional) stop when the time is up; the options cannot
-    problem = problem_from(program, enum, clock.expired)
-    # A solver model of the problem costs a multiple of what building the options
-    # did (both walk every option), on this machine at this load.
-    clock.model_s = MODEL_PER_BUILD * (time.perf_counter() - built)
-    separate = allow_spot and any(o.spot for opts in enum.options.values() for o in opts)
-    left = clock.remaining()
-    main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
-    raw = _solve(problem, main_clock)
-    sol = account_for_sampled(problem, enum, raw)
-    after = time.perf_counter() - enumerated
+    # spot options only for the steps the limit leaves time for (all, without a limit)
+    gate = SpotGate(clock, len(program.steps))
+    enum, problem, raw, sol, after = _search(program, catalog, allow_spot, clock, gate)
+    if enum.unbuilt and (sol.status == "infeasible" or sol.choice is None):
+        # no plan on demand where spot was not built proves nothing: build them all
+        enum, problem, raw, sol, after = _search(program, catalog, allow_spot, clock, None)
+    separate = allow_spot and (bool(enum.unbuilt) or _any_spot(enum))
     baselines, baseline_line, naive_late = _baselines(
         program, catalog, enum, problem, sol, separate, clock, after
     )
@@ -100,6 +100,50 @@ def optimize(
     lines = explain_plan(program, problem, sol, on_demand, enum)
     lines.extend(_search_lines(clock, sol, time_limit_s, baseline_line, naive_late))
     return plan(sol.status, step_plans(problem, sol), lines)
+
+
+def _search(
+    program: Program, catalog: Catalog, allow_spot: bool, clock: Clock, gate: SpotGate | None
+) -> tuple[Enumeration, Problem, Solution, Solution, float]:
+    """The options (spot where ``gate`` lets them be built), the reduced problem, the
+    solver's plan, that plan with its bound over every option, and the seconds after
+    the options."""
+    built, cpu = time.perf_counter(), time.process_time()
+    enum = enumerate_program(program, catalog, allow_spot=allow_spot, spot=gate)
+    enumerated = time.perf_counter()
+    # the reductions (exact, optional) stop when the time is up; the options cannot
+    problem = problem_from(program, enum, clock.expired)
+    clock.model_s = _model_estimate(time.perf_counter() - built, time.process_time() - cpu)
+    separate = allow_spot and (bool(enum.unbuilt) or _any_spot(enum))
+    left = clock.remaining()
+    main_clock = clock.child(None if left is None or not separate else left * (1 - BASELINE_SHARE))
+    raw = _solve(problem, main_clock)
+    sol = account_for_sampled(problem, enum, raw)
+    return enum, problem, raw, sol, time.perf_counter() - enumerated
+
+
+def _model_estimate(wall_s: float, cpu_s: float) -> float:
+    """Seconds a first solver model is expected to take, from how long the options took.
+
+    A model costs a multiple of what building the options did (both walk every
+    option), on this machine at this load; the first one also imports the solver
+    stack, whose CPU seconds are stretched by the load: by as much as the build's
+    were, or by the load average per CPU (a short build may have had a CPU to
+    itself in a burst; at load 16 on 2 CPUs the import took 9-12 s of wall time).
+    """
+    estimate = MODEL_PER_BUILD * wall_s
+    if "cvxpy" not in sys.modules:
+        measured = wall_s / cpu_s if cpu_s > 0.0 else 1.0
+        try:
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+        except (AttributeError, OSError):  # no load average on this system
+            load = 1.0
+        estimate += SOLVER_IMPORT_CPU_S * max(measured, load, 1.0)
+    return estimate
+
+
+def _any_spot(enum: Enumeration) -> bool:
+    return any(o.spot for opts in enum.options.values() for o in opts)
 
 
 def _baselines(
@@ -366,6 +410,7 @@ def explain_plan(
     if enum is not None:
         lines.extend(confidence_lines(problem, sol, enum))
         lines.extend(sampled_lines(enum))
+        lines.extend(unbuilt_lines(enum))
     return lines
 
 
@@ -426,16 +471,30 @@ def sampled_lines(enum: Enumeration) -> list[str]:
     ]
 
 
+def unbuilt_lines(enum: Enumeration) -> list[str]:
+    steps = sum(1 for bounds in enum.unbuilt.values() if bounds)
+    if not steps:
+        return []
+    total = len(enum.options)
+    return [
+        f"time limit: the spot options of {steps} of the {total} steps were not built "
+        "(the limit left no time for them); those steps were planned on demand, and the "
+        "lower bound covers every spot option not built (a longer --time-limit builds them)"
+    ]
+
+
 def account_for_sampled(problem: Problem, enum: Enumeration, sol: Solution) -> Solution:
     """The solution's bound over every option, the skipped instance counts included.
 
-    A plan that uses a skipped option of step ``s`` costs at least that range's
-    ``cost_lb`` plus every other step's cheapest option, and takes at least its
+    The spot options not built in time (``enum.unbuilt``) count as skipped ranges
+    (each has the same bounds). A plan that uses a skipped option of step ``s``
+    costs at least that range's ``cost_lb`` plus every other step's cheapest option, and takes at least its
     ``p_lb`` (with the fastest options elsewhere). Ranges that cannot meet the
     deadline or the budget do not count; the others lower the proven bound, and
     the plan is optimal only if none could beat it.
     """
-    gaps = {n: g for n, g in enum.sampled.items() if g}
+    names = dict.fromkeys([*enum.sampled, *enum.unbuilt])
+    gaps = {n: g for n in names if (g := (*enum.sampled.get(n, ()), *enum.unbuilt.get(n, ())))}
     if not gaps or sol.choice is None or sol.cost is None or sol.makespan is None:
         return sol
     pos = {n: i for i, n in enumerate(problem.names)}

@@ -8,9 +8,10 @@ the budget can use. Every reduction is exact: the optimum does not change.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -20,6 +21,7 @@ from exo.compiler.costmodel import (
     Rejection,
     ResourceKey,
     Sampled,
+    SpotGate,
     apply_quota,
     enumerate_steps,
     prune_dominated,
@@ -107,6 +109,8 @@ class Enumeration:
     sampled: Mapping[str, tuple[Sampled, ...]]
     #: The workflow's confidence and N, the steps with a spot option.
     confidence: Confidence
+    #: Bounds on the spot options not built before the time limit (per step, per family).
+    unbuilt: Mapping[str, tuple[Sampled, ...]] = field(default_factory=dict)
 
 
 def ordered_steps(program: Program) -> list[Step]:
@@ -119,16 +123,29 @@ def ordered_steps(program: Program) -> list[Step]:
 
 
 def enumerate_program(
-    program: Program, catalog: Catalog, *, allow_spot: bool = True
+    program: Program, catalog: Catalog, *, allow_spot: bool = True, spot: SpotGate | None = None
 ) -> Enumeration:
+    """Every step's options; ``spot`` decides which batches of steps get their spot
+    options built (:func:`exo.compiler.costmodel.enumerate_steps`; default: all)."""
     conf = workflow_confidence(program, catalog)
     quota = program.workflow.quota
     options: dict[str, tuple[Option, ...]] = {}
     within: dict[str, tuple[Option, ...]] = {}
     rejections: dict[str, tuple[Rejection, ...]] = {}
     sampled: dict[str, tuple[Sampled, ...]] = {}
+    unbuilt: dict[str, tuple[Sampled, ...]] = {}
     deadline = program.workflow.deadline_h
-    every = enumerate_steps(program.steps, catalog, conf, deadline_h=deadline)
+    # close to a million acyclic tuples at 10,000 steps: the cyclic collector would
+    # traverse them again and again (half the CPU of the build). Paused meanwhile.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        every = enumerate_steps(
+            program.steps, catalog, conf, deadline_h=deadline, spot=spot if allow_spot else None
+        )
+    finally:
+        if paused:
+            gc.enable()
     for step, got in zip(program.steps, every, strict=True):
         opts, why, skipped = got.options, got.rejections, got.sampled
         if not allow_spot:
@@ -141,7 +158,9 @@ def enumerate_program(
         within[step.name] = options[step.name] if len(kept) == len(opts) else tuple(kept)
         rejections[step.name] = (*why, *over)
         sampled[step.name] = tuple(skipped)
-    return Enumeration(options, within, rejections, sampled, conf)
+        if got.unbuilt and allow_spot:
+            unbuilt[step.name] = tuple(got.unbuilt)
+    return Enumeration(options, within, rejections, sampled, conf, unbuilt)
 
 
 def without_spot(enum: Enumeration) -> Enumeration:

@@ -80,16 +80,19 @@ def apply_quota(options: Sequence[Option], quota: Quota) -> tuple[list[Option], 
     limits = quota_limits(quota)
     if not resources:
         return list(options), []
+    # usage depends on the instance type and count only: one check per group
+    groups = {(o.instance_type, o.instances): o for o in options}
+    excess: dict[tuple[str, int], tuple[ResourceKey, int, int] | None] = {}
+    for group, o in groups.items():
+        use = usage(o, resources)
+        over = [(r, u, q) for r, u, q in zip(resources, use, limits, strict=True) if u > q]
+        excess[group] = over[0] if over else None
+    if not any(excess.values()):  # the common case: the quota holds every option
+        return list(options), []
     kept: list[Option] = []
     rejected: list[Rejection] = []
-    excess: dict[tuple[str, int], tuple[ResourceKey, int, int] | None] = {}
     for o in options:
-        group = (o.instance_type, o.instances)  # usage depends on nothing else
-        if group not in excess:
-            use = usage(o, resources)
-            over = [(r, u, q) for r, u, q in zip(resources, use, limits, strict=True) if u > q]
-            excess[group] = over[0] if over else None
-        first = excess[group]
+        first = excess[(o.instance_type, o.instances)]
         if first is None:
             kept.append(o)
             continue

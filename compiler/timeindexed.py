@@ -46,9 +46,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
@@ -58,6 +57,9 @@ from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
 from exo.compiler.windows import Windows, narrow, precedence_windows
+
+if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
+    import cvxpy as cp
 
 Rounding = Literal["exact"]
 
@@ -356,6 +358,8 @@ def solve_grid(
         return None
     if any(not _live(cols, s) for s in range(problem.size)):
         return _none_fits()
+    import cvxpy as cp
+
     z = cp.Variable(cols.n, boolean=True)
     rows = _structure(problem, grid, cols)
     pick = _Rows()
@@ -439,6 +443,8 @@ def _finish(
     problem: Problem, grid: Grid, cols: Columns
 ) -> tuple[cp.Variable, tuple[sp.csr_matrix, sp.csr_matrix]]:
     """``w[t]``: every sink has ended by period ``t`` (``w[t] <= ended_s(t)`` per sink)."""
+    import cvxpy as cp
+
     succ = problem.successors()
     sinks = [s for s in range(problem.size) if not succ[s]]
     h = cols.horizon

@@ -85,6 +85,15 @@ def test_plan_still_loads_what_it_needs() -> None:
     assert "cvxpy" in modules and "exo.compiler.optimizer" in modules
 
 
+def test_a_quick_plan_with_no_time_for_a_model_does_not_load_the_solver() -> None:
+    """The same workflow under a limit its options already spend: the search returns the
+    quick plan (no model fits the time left), so cvxpy and HiGHS are never imported."""
+    code, modules = imported_by("plan", "--format", "json", "--time-limit", "0.001", str(OVERNIGHT))
+    assert code == 0
+    assert "exo.compiler.solve" in modules  # the search ran: the quick proof did not hold
+    assert _loaded(modules, ("cvxpy", "highspy")) == []
+
+
 def test_backend_flags_do_not_load_the_kubernetes_client() -> None:
     """Every backend's options become flags of ``compile`` and ``run``, so
     every backend is registered at start-up; the Kubernetes client models load only when
