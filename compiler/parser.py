@@ -151,25 +151,21 @@ class ExoParser:
         self._plugins = _compiled_lark() if compiled else None
         self._use_fast = compiled
         self._compound_from = compound_from
-        #: ``exo.lark`` alone on lark-cython, tried first on a file under ``compound_from``,
-        #: with Lark's basic lexer: one scanner for the whole file where the contextual
-        #: lexer compiles one per parser state on first use (about 16 regular expressions
-        #: on a small file, most of a first parse). Where it parses a file it gives the
-        #: contextual lexer's tokens: it takes the terminal the contextual lexer would,
-        #: unless that one is not acceptable where it stands, and then the parse fails
-        #: and ``_lark`` (contextual) parses the file again.
-        self._small = (
-            self._build(grammar, self._plugins, lexer="basic")
-            if self._plugins is not None
-            else None
-        )
+        #: ``exo.lark`` alone, tried first on a file under ``compound_from`` (on lark-cython
+        #: where installed), with Lark's basic lexer: one scanner for the whole file where
+        #: the contextual lexer compiles one per parser state on first use (about 16
+        #: regular expressions on a small file, most of a first parse). Where it parses a
+        #: file it gives the contextual lexer's tokens: it takes the terminal the
+        #: contextual lexer would, unless that one is not acceptable where it stands, and
+        #: then the parse fails and ``_lark`` (contextual) parses the file again.
+        self._small = self._build(grammar, self._plugins or {}, lexer="basic") if compiled else None
 
     @cached_property
     def _lark(self) -> Lark:
-        """``exo.lark`` alone on Lark's pure-Python parser: it parses a file no first
-        parser could (a file with a syntax error, or every file without lark-cython) and
-        its errors make the diagnostics. Built when first needed: a file that parses on
-        lark-cython never needs it."""
+        """``exo.lark`` alone on Lark's pure-Python parser and contextual lexer: it parses
+        a file no first parser could (a file with a syntax error, a keyword used as a
+        name) and its errors make the diagnostics. Built when first needed: a file the
+        first parser reads never needs it."""
         return self._build(self._grammar, {})
 
     @cached_property

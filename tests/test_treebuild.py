@@ -95,11 +95,15 @@ def test_compiled_parser_builds_the_same_tree(path: Path) -> None:
     assert a.errors == b.errors
 
 
-@pytest.mark.skipif(not ExoParser().compiled, reason="lark-cython is not installed")
-def test_keywords_as_names_fall_back_to_the_contextual_lexer() -> None:
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_keywords_as_names_fall_back_to_the_contextual_lexer(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A small file is tried first with Lark's basic lexer, to which ``as``, ``param``
     and ``import`` are always keywords: where they are names the first parse fails and
-    the contextual parser reads the file, to the same tree and no error."""
+    the contextual parser reads the file, to the same tree and no error. So on
+    lark-cython and on Lark's own parser (``EXO_PARSER=python``)."""
+    monkeypatch.setenv("EXO_PARSER", engine)
     text = 'import "m.exo" as param\nparam as = 3\nworkflow w {\n  import = as\n}\n'
     fast = ExoParser()
     parsed = fast.parse_recovering(text, "f.exo")
@@ -109,6 +113,21 @@ def test_keywords_as_names_fall_back_to_the_contextual_lexer() -> None:
     quick = ExoParser()
     quick.parse((ROOT / "examples" / "quickstart.exo").read_text("utf-8"), "q.exo")
     assert "_lark" not in vars(quick)  # a file the first parser reads builds no other
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_basic_lexer_first_on_lark_alone_builds_the_same_tree(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without lark-cython (``EXO_PARSER=python``) a small file is also tried first with
+    the basic lexer, on Lark's pure-Python parser: the same tree and errors."""
+    monkeypatch.setenv("EXO_PARSER", "python")
+    text = path.read_text("utf-8")
+    plain, first = ExoParser(compiled=False), ExoParser()
+    assert not first.compiled
+    a, b = plain.parse_recovering(text, "f.exo"), first.parse_recovering(text, "f.exo")
+    assert shape(a.module) == shape(b.module)
+    assert a.errors == b.errors
 
 
 @pytest.mark.skipif(not ExoParser().compiled, reason="lark-cython is not installed")
