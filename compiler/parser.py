@@ -1,6 +1,6 @@
 """Parsing: ``.exo`` text → :class:`exo.compiler.syntax.Module`, or diagnostics.
 
-The Lark grammar (``exo.lark``, LALR, ``strict``) builds syntax nodes directly
+The Lark grammar (``exo.lark``, LALR) builds syntax nodes directly
 through one action per rule (``treebuild.py``): no intermediate parse tree,
 spans taken from the tokens. Lark errors become diagnostics that say what was
 expected in the user's terms; nesting depth is bounded in the lexer so that
@@ -102,17 +102,20 @@ class _Depth:
         return tok
 
 
-def _table_cache(grammar: str) -> str | bool:
+def _table_cache(grammar: str, options: str = "") -> str | bool:
     """Where Lark keeps the analysed LALR tables between runs (the user cache folder),
     or False when it cannot be created. Lark checks the grammar, options and versions
-    hash stored in the file and rebuilds on any mismatch; this saves ~0.2 s per run."""
+    hash stored in the file and rebuilds on any mismatch; this saves ~0.2 s per run.
+    ``options`` (the Lark options that differ between the parsers built, such as the
+    lexer or strict mode) is part of the name, so that no two parsers share a file and
+    rebuild it in turn."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     folder = Path(base) / "exo"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (OSError, RuntimeError):  # RuntimeError: no home folder
         return False
-    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(f"{grammar}\0{options}".encode()).hexdigest()[:16]
     return str(folder / f"lark-{digest}-py{sys.version_info.major}{sys.version_info.minor}.pickle")
 
 
@@ -131,19 +134,39 @@ def _compiled_lark() -> dict[str, Any] | None:
 class ExoParser:
     """A reusable parser (building the LALR tables takes a moment; parsing is cheap)."""
 
-    def __init__(self, compiled: bool = True, compound_from: int = COMPOUND_MIN_CHARS) -> None:
+    def __init__(
+        self, compiled: bool = True, compound_from: int = COMPOUND_MIN_CHARS, strict: bool = False
+    ) -> None:
         """``compiled=False``: ``exo.lark`` on Lark's pure-Python parser alone (the
-        reference). ``compound_from``: the size from which compound tokens are used."""
+        reference). ``compound_from``: the size from which compound tokens are used.
+        ``strict``: build every parser in Lark's strict mode, which refuses a grammar
+        with a shift/reduce conflict or two terminals that can match the same text
+        (it needs ``interegular``). The grammar is fixed, so the tests build it strict
+        (``tests/test_treebuild.py``) and ``exoc`` does not pay for the check."""
         grammar = resources.files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
         self._builder = treebuild.TreeBuilder()
         self._depth = _Depth()
         self._grammar = grammar
-        self._lark = self._build(grammar, {})
+        self._strict = strict
         self._plugins = _compiled_lark() if compiled else None
         self._use_fast = compiled
         self._compound_from = compound_from
-        #: ``exo.lark`` alone on lark-cython, tried first on a file under ``compound_from``.
-        self._small = self._build(grammar, self._plugins) if self._plugins is not None else None
+        #: ``exo.lark`` alone, tried first on a file under ``compound_from`` (on lark-cython
+        #: where installed), with Lark's basic lexer: one scanner for the whole file where
+        #: the contextual lexer compiles one per parser state on first use (about 16
+        #: regular expressions on a small file, most of a first parse). Where it parses a
+        #: file it gives the contextual lexer's tokens: it takes the terminal the
+        #: contextual lexer would, unless that one is not acceptable where it stands, and
+        #: then the parse fails and ``_lark`` (contextual) parses the file again.
+        self._small = self._build(grammar, self._plugins or {}, lexer="basic") if compiled else None
+
+    @cached_property
+    def _lark(self) -> Lark:
+        """``exo.lark`` alone on Lark's pure-Python parser and contextual lexer: it parses
+        a file no first parser could (a file with a syntax error, a keyword used as a
+        name) and its errors make the diagnostics. Built when first needed: a file the
+        first parser reads never needs it."""
+        return self._build(self._grammar, {})
 
     @cached_property
     def _fast(self) -> Lark:
@@ -158,7 +181,7 @@ class ExoParser:
             return None
         return self._fast if len(text) >= self._compound_from else self._small
 
-    def _build(self, grammar: str, extra: dict[str, Any]) -> Lark:
+    def _build(self, grammar: str, extra: dict[str, Any], lexer: str = "contextual") -> Lark:
         callbacks = {
             "LBRACE": self._depth.open,
             "LSQB": self._depth.open,
@@ -170,11 +193,12 @@ class ExoParser:
         lark = Lark(
             grammar,
             parser="lalr",
-            strict=True,
+            lexer=lexer,
+            strict=self._strict,
             propagate_positions=False,
             maybe_placeholders=False,
             lexer_callbacks=callbacks,
-            cache=_table_cache(grammar),
+            cache=_table_cache(grammar, f"lexer={lexer} strict={self._strict}"),
             **extra,
         )
         treebuild.install(lark, self._builder)

@@ -23,8 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lark import Lark
+from lark.exceptions import LarkError
 
 from exo.compiler import compound, literals, treebuild
+from exo.compiler import parser as parser_module
 from exo.compiler.checks import dag_order
 from exo.compiler.diagnostics import Span
 from exo.compiler.literals import LiteralError, classify_number, decode_string
@@ -59,12 +61,71 @@ def test_every_rule_has_an_action() -> None:
         treebuild.install(lark, treebuild.TreeBuilder())
 
 
+def test_the_grammar_passes_larks_strict_mode() -> None:
+    """``exoc`` builds its parsers without Lark's strict mode (its check needs
+    ``interegular`` and the grammar is fixed): here every grammar it builds, ``exo.lark``
+    alone and with compound tokens, is refused on any shift/reduce conflict or terminal
+    collision, and a strict parser reads a file as the usual one does."""
+    strict = ExoParser(strict=True, compound_from=0)
+    # Each parser is built on first use: the one for plain exo.lark, then with compounds.
+    assert strict._lark.options.strict and strict._fast.options.strict
+    text = (ROOT / "examples" / "quickstart.exo").read_text("utf-8")
+    assert shape(strict.parse(text, "f.exo")) == shape(ExoParser().parse(text, "f.exo"))
+    # Strict and plain parsers are cached apart (Lark rebuilds on an options mismatch).
+    grammar = (ROOT / "compiler" / "exo.lark").read_text("utf-8")
+    names = {parser_module._table_cache(grammar, o) for o in ("strict=True", "strict=False")}
+    assert len(names) == 2
+    # What strict mode refuses and a plain build accepts: a shift/reduce conflict, and a
+    # terminal that can match a STRING's text.
+    conflict = grammar.replace("?value:", '?value: value "+" value\n    |', 1)
+    collision = grammar.replace("?value:", "?value: TEXT\n    |", 1) + '\nTEXT: /"[a-z]*"/\n'
+    for bad in (conflict, collision):
+        Lark(bad, parser="lalr", maybe_placeholders=False).parse("param x = abc\n")
+        with pytest.raises(LarkError):
+            Lark(bad, parser="lalr", strict=True, maybe_placeholders=False).parse("param x = a\n")
+
+
 @pytest.mark.skipif(not ExoParser().compiled, reason="lark-cython is not installed")
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
 def test_compiled_parser_builds_the_same_tree(path: Path) -> None:
     text = path.read_text("utf-8")
     plain, fast = ExoParser(compiled=False), ExoParser()
     a, b = plain.parse_recovering(text, "f.exo"), fast.parse_recovering(text, "f.exo")
+    assert shape(a.module) == shape(b.module)
+    assert a.errors == b.errors
+
+
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_keywords_as_names_fall_back_to_the_contextual_lexer(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file is tried first with Lark's basic lexer, to which ``as``, ``param``
+    and ``import`` are always keywords: where they are names the first parse fails and
+    the contextual parser reads the file, to the same tree and no error. So on
+    lark-cython and on Lark's own parser (``EXO_PARSER=python``)."""
+    monkeypatch.setenv("EXO_PARSER", engine)
+    text = 'import "m.exo" as param\nparam as = 3\nworkflow w {\n  import = as\n}\n'
+    fast = ExoParser()
+    parsed = fast.parse_recovering(text, "f.exo")
+    assert parsed.errors == ()
+    assert "_lark" in vars(fast)  # the fallback ran
+    assert shape(parsed.module) == shape(ExoParser(compiled=False).parse(text, "f.exo"))
+    quick = ExoParser()
+    quick.parse((ROOT / "examples" / "quickstart.exo").read_text("utf-8"), "q.exo")
+    assert "_lark" not in vars(quick)  # a file the first parser reads builds no other
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_basic_lexer_first_on_lark_alone_builds_the_same_tree(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without lark-cython (``EXO_PARSER=python``) a small file is also tried first with
+    the basic lexer, on Lark's pure-Python parser: the same tree and errors."""
+    monkeypatch.setenv("EXO_PARSER", "python")
+    text = path.read_text("utf-8")
+    plain, first = ExoParser(compiled=False), ExoParser()
+    assert not first.compiled
+    a, b = plain.parse_recovering(text, "f.exo"), first.parse_recovering(text, "f.exo")
     assert shape(a.module) == shape(b.module)
     assert a.errors == b.errors
 

@@ -131,11 +131,19 @@ class ExoCommand(TyperCommand):
         write_help(self, ctx, formatter)
 
 
-def load_commands(module_name: str) -> dict[str, Any]:
-    """The click commands that ``module_name``'s ``register(app)`` defines, by name."""
+def load_commands(module_name: str, only: str | None = None) -> dict[str, Any]:
+    """The click commands that ``module_name``'s ``register(app)`` defines, by name
+    (``only``: just that one; typer reads every parameter of each command it builds)."""
     module = importlib.import_module(module_name)
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     module.register(app)
+    if only is not None:
+        app.registered_commands = [
+            info
+            for info in app.registered_commands
+            if (info.name or typer.main.get_command_name(getattr(info.callback, "__name__", "")))
+            == only
+        ]
     # Every command writes its help with argument names and full option names.
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):
@@ -157,7 +165,7 @@ class ExoGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in self.lazy:
-            for name, command in load_commands(self.lazy[cmd_name][0]).items():
+            for name, command in load_commands(self.lazy[cmd_name][0], cmd_name).items():
                 self.commands.setdefault(name, command)
         return super().get_command(ctx, cmd_name)
 
