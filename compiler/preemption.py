@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 #: The largest preemption count the confidence rule looks at (DESIGN §3).
 MAX_PREEMPTIONS = 10_000
@@ -38,6 +37,17 @@ MAX_PREEMPTIONS = 10_000
 _SERIES = 1e-5
 #: ``exp`` overflows a double above this.
 _EXP_MAX = 709.0
+
+
+def _pdtrc(k: Any, mu: Any) -> Any:
+    """``scipy.special.pdtrc``: ``P[Poisson(mu) > k]``, element by element.
+
+    scipy.special is imported here, on the first Poisson tail, not with this module:
+    with its array-API layer it costs about as much as numpy, and ``exoc run`` of a
+    plan with no spot option (or ``exoc status``, ``exoc check``) never needs it."""
+    from scipy import special
+
+    return special.pdtrc(k, mu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +149,7 @@ def _start(a: float, b: float, miss: float) -> float:
 
 
 def _tail(k: float, a: float, b: float) -> float:
-    return float(special.pdtrc(k, a + b * k))
+    return float(_pdtrc(k, a + b * k))
 
 
 def _bisect(lo: float, a: float, b: float, miss: float) -> int | None:
@@ -218,7 +228,7 @@ def preemption_quantile(t: float, loss_h: float, rate: float, miss: float) -> in
     while lo < min(mono, MAX_PREEMPTIONS + 1):
         hi = min(lo + size, mono, MAX_PREEMPTIONS + 1)
         ks = np.arange(lo, hi, dtype=np.float64)
-        hit = np.flatnonzero(special.pdtrc(ks, a + b * ks) <= miss)
+        hit = np.flatnonzero(_pdtrc(ks, a + b * ks) <= miss)
         if hit.size:
             return int(lo) + int(hit[0])
         lo, size = hi, size * 8
@@ -261,7 +271,7 @@ def preemption_quantiles(
         if open_.size == 0:
             return out
         ks = k[open_, None] + np.arange(width, dtype=np.float64)[None, :]
-        hit = (special.pdtrc(ks, a[open_, None] + b[open_, None] * ks) <= eps[open_, None]) & (
+        hit = (_pdtrc(ks, a[open_, None] + b[open_, None] * ks) <= eps[open_, None]) & (
             ks <= MAX_PREEMPTIONS
         )
         found = hit.any(axis=1)
@@ -301,8 +311,8 @@ def _bisect_all(
     if lo.size == 0:
         return []
     hi = np.full(lo.shape, float(MAX_PREEMPTIONS))
-    reach = special.pdtrc(hi, a + b * hi) <= eps
-    now = special.pdtrc(lo, a + b * lo) <= eps
+    reach = _pdtrc(hi, a + b * hi) <= eps
+    now = _pdtrc(lo, a + b * lo) <= eps
     hi = np.where(now, lo, hi)  # lo itself qualifies: the interval is closed
     lo = lo.copy()
     for _ in range(16):  # 2^14 > 10,001: the interval closes
@@ -310,7 +320,7 @@ def _bisect_all(
         if not gap.any():
             break
         mid = np.floor((lo + hi) / 2.0)
-        good = special.pdtrc(mid, a + b * mid) <= eps
+        good = _pdtrc(mid, a + b * mid) <= eps
         hi = np.where(gap & good, mid, hi)
         lo = np.where(gap & ~good, mid, lo)
     return [int(h) if r or n else None for h, r, n in zip(hi, reach, now, strict=True)]
@@ -320,4 +330,6 @@ def poisson_cdf(k: int, mu: float) -> float:
     """``P[X <= k]`` for ``X ~ Poisson(mu)``."""
     if mu <= 0.0:
         return 1.0
+    from scipy import special  # loaded when used: see _pdtrc
+
     return float(special.pdtr(k, mu))

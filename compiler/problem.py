@@ -13,8 +13,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-import networkx as nx
-
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
     Option,
@@ -31,9 +29,10 @@ from exo.compiler.costmodel import (
     workflow_confidence,
 )
 from exo.compiler.ir import Objective as Objective  # re-exported: part of this API
-from exo.compiler.ir import Program, Step, step_dag
+from exo.compiler.ir import Program, Step
 from exo.compiler.preemption import Confidence
 from exo.compiler.schedule import Jobs
+from exo.compiler.toposort import order_by_needs
 
 #: A plan meets the deadline when its makespan is at most ``deadline + TOL_H`` hours (3.6 ms).
 TOL_H = 1e-6
@@ -115,11 +114,8 @@ class Enumeration:
 
 def ordered_steps(program: Program) -> list[Step]:
     """The program's steps in a topological order, ties by declaration order."""
-    g = step_dag(program)
-    index = {s.name: i for i, s in enumerate(program.steps)}
-    order = list(nx.lexicographical_topological_sort(g, key=lambda n: index[n]))
     by_name = {s.name: s for s in program.steps}
-    return [by_name[n] for n in order]
+    return [by_name[n] for n in order_by_needs([(s.name, s.predecessors()) for s in program.steps])]
 
 
 def enumerate_program(

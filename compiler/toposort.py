@@ -34,3 +34,24 @@ def kahn_order(
             if waiting[j] == 0:
                 heapq.heappush(ready, (priority[j], j))
     return order
+
+
+def order_by_needs(needs: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """Names in a topological order, ties by their position in ``needs``.
+
+    ``needs`` lists each node once as ``(name, the names it needs)`` (a workflow's steps
+    and their predecessors); a need that is not listed is ignored. The order networkx's
+    ``lexicographical_topological_sort`` gives with the position as key, without loading
+    networkx (``exoc run`` orders its steps with it). A cycle raises ``ValueError``: callers
+    order programs whose graph was checked."""
+    index = {name: i for i, (name, _) in enumerate(needs)}
+    successors: list[list[int]] = [[] for _ in needs]
+    indegree = [0] * len(needs)
+    for i, (_, before) in enumerate(needs):
+        for j in {index[n] for n in before if n in index}:
+            successors[j].append(i)
+            indegree[i] += 1
+    order = kahn_order(successors, indegree, range(len(needs)))
+    if len(order) != len(needs):
+        raise ValueError("the graph has a cycle")
+    return [needs[i][0] for i in order]

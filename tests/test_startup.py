@@ -124,6 +124,34 @@ def test_plan_proven_by_the_trivial_bound_does_not_load_the_solver() -> None:
     assert _loaded(modules, ("cvxpy", "highspy")) == []
 
 
+_RUN = """\
+workflow noop {{
+  deadline = 24h
+}}
+
+step noop {{
+  command  = ["true"]
+  items    = 4
+  cpu      = 1
+  throughput {{ cpu = 1 }}
+  replicas = 4
+  spot     = {spot}
+}}
+"""
+
+
+@pytest.mark.parametrize("spot", ["never", "allowed"])
+def test_run_loads_no_graph_library_and_scipy_only_for_spot(tmp_path: Path, spot: str) -> None:
+    """``exoc run`` orders steps without networkx; scipy's Poisson tails load only when
+    the plan weighs a spot option (``spot = never``: the run needs numpy alone)."""
+    flow = tmp_path / "noop.exo"
+    flow.write_text(_RUN.format(spot=spot))
+    code, modules = imported_by("run", str(flow), "--fresh")
+    assert code == 0
+    assert _loaded(modules, ("networkx", "cvxpy", "jinja2", "kubernetes")) == []
+    assert bool(_loaded(modules, ("scipy",))) == (spot == "allowed")
+
+
 _LEAVE = """
 import atexit, sys, threading, time
 from pathlib import Path

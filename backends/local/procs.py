@@ -61,7 +61,7 @@ class Launcher:
         return os.posix_spawn(
             program,
             list(argv),
-            dict(env),
+            env,  # read once, here: the caller's mapping, not a copy
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),

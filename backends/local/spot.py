@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +47,8 @@ from ..runtime.fallback import SpotStep
 
 #: In the run's checkpoint root: when the fallback's clock started (a resumed run keeps it).
 STARTED = ".fallback-started"
+#: A shard the fallback moved to on-demand, in its step's checkpoint folder (its reason inside).
+_MARK = re.compile(r"^shard-(\d+)\.ondemand$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class SpotEmulation:
     #: Loop clock at the run's start (the rule's time 0).
     started: float
     moved: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: Steps whose ``.ondemand`` marks from earlier runs have been read into ``moved``.
+    marks_read: set[str] = field(default_factory=set)
     rng: random.Random = field(init=False)
     clock: TraceClock | None = field(init=False)
 
@@ -112,16 +116,35 @@ class SpotEmulation:
         wait, until = self.clock.next_up(np.zeros(1, dtype=np.int64), np.array([x]))
         return float(wait[0]) * 3600.0 / scale, float(until[0]) * 3600.0 / scale
 
+    def _read_marks(self, step: str) -> None:
+        """The shards of ``step`` that an earlier run moved to on-demand (their marks).
+
+        One listing per step, not a look-up per attempt: only this emulation writes marks
+        while the run holds the state lock, and it keeps what it writes in ``moved``."""
+        self.marks_read.add(step)
+        try:
+            entries = list((self.checkpoints / step).iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            m = _MARK.match(entry.name)
+            if m is None or (step, int(m.group(1))) in self.moved:
+                continue
+            try:
+                why = entry.read_text(encoding="utf-8").strip()
+            except OSError:  # not a readable file: not a mark
+                continue
+            self.moved[(step, int(m.group(1)))] = why or "moved earlier"
+
     def place(self, step: str, idx: int, now: float) -> Placement | None:
         """The next attempt of shard ``idx`` of ``step`` (``None``: not a spot step)."""
         st = self.config.steps.get(step)
         if st is None:
             return None
         key = (step, idx)
-        # A string and os calls, not Path objects: this runs before every spot attempt.
+        if step not in self.marks_read:
+            self._read_marks(step)
         mark = f"{self.checkpoints}/{step}/shard-{idx}.ondemand"
-        if key not in self.moved and os.path.isfile(mark):  # noqa: PTH113 - moved by an earlier run
-            self.moved[key] = Path(mark).read_text(encoding="utf-8").strip() or "moved earlier"
         if key in self.moved:
             return Placement(spot=False, fallback=self.moved[key])
         switch_at = math.inf

@@ -15,12 +15,10 @@ import hashlib
 import json
 from typing import Literal
 
-import networkx as nx
-
 from exo.compiler.diagnostics import Diagnostic
 from exo.compiler.frozen import Frozen
-from exo.compiler.ir import step_dag
 from exo.compiler.names import require_env_names
+from exo.compiler.toposort import order_by_needs
 
 from ..api import (
     PlannedWorkflow,
@@ -126,8 +124,7 @@ def check(planned: PlannedWorkflow) -> list[Diagnostic]:
 def build(planned: PlannedWorkflow) -> TaskGraph:
     """The task graph of a plan that passed :func:`check`."""
     program = planned.program
-    declared = {s.name: i for i, s in enumerate(program.steps)}
-    order = list(nx.lexicographical_topological_sort(step_dag(program), key=declared.__getitem__))
+    order = order_by_needs([(s.name, s.predecessors()) for s in program.steps])
     steps: list[LocalStep] = []
     for name in order:
         step = program.step(name)

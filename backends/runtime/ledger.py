@@ -62,8 +62,13 @@ class Tier:
     batch_size: int | None = None
 
 
+#: ``json.dumps(..., sort_keys=True)`` builds an encoder per call; this is the same encoder
+#: (the same bytes), built once: the ledger writes two lines per shard attempt.
+_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
 def _line(record: Mapping[str, Any]) -> bytes:
-    return (json.dumps({"v": FORMAT, **record}, sort_keys=True) + "\n").encode("utf-8")
+    return (_ENCODER.encode({"v": FORMAT, **record}) + "\n").encode("utf-8")
 
 
 class LedgerWriter:

@@ -7,8 +7,6 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 
-import networkx as nx
-
 #: What :func:`new_run_id` writes; anything else was not written by a runner.
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
@@ -19,10 +17,23 @@ def new_run_id() -> str:
 
 
 def downstream(steps: Iterable[tuple[str, Sequence[str]]]) -> dict[str, set[str]]:
-    """For each step (name, the steps it needs), every step downstream of it, transitively."""
-    g: nx.DiGraph[str] = nx.DiGraph()
+    """For each step (name, the steps it needs), every step downstream of it, transitively.
+
+    A plain search from each step (a workflow has tens of steps): no graph library, so that
+    a run's start-up does not load one."""
+    after: dict[str, list[str]] = {}
     for name, needs in steps:
-        g.add_node(name)
+        after.setdefault(name, [])
         for n in needs:
-            g.add_edge(n, name)
-    return {n: set(nx.descendants(g, n)) for n in g.nodes}
+            after.setdefault(n, []).append(name)
+    out: dict[str, set[str]] = {}
+    for start in after:
+        seen: set[str] = set()
+        todo = list(after[start])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(after[n])
+        out[start] = seen
+    return out
