@@ -372,18 +372,7 @@ def solve_grid(
     if problem.budget is not None:
         cons.append(cost @ z <= problem.budget)
     variables: dict[int, cp.Variable] = {0: z}
-    if objective == "time":
-        w, sink_rows = _finish(problem, grid, cols)
-        cons.append(sink_rows[0] @ z - sink_rows[1] @ w >= 0)
-        goal = cp.Minimize(-np.ones(cols.horizon) @ w)  # makespan = horizon - sum(w)
-        variables[1] = w
-        offset = float(horizon)
-    elif objective == "cost":
-        goal = cp.Minimize(cost @ z)
-        offset = 0.0
-    else:
-        goal = cp.Minimize(np.zeros(cols.n) @ z)  # any plan within the horizon
-        offset = 0.0
+    goal, offset = _goal(problem, grid, cols, objective, z, cost, cons, variables)
     prob = cp.Problem(goal, cons)
     warm = None if start is None else _warm(problem, grid, cols, start, objective)
     opts: Mapping[str, bool | float] | None = PROVING_OPTIONS if warm is not None else None
@@ -397,6 +386,32 @@ def solve_grid(
     choice, starts = _decode(problem, cols, got.values[0])
     value = None if got.value is None else (got.value + offset) * scale
     return GridResult(got, tuple(choice), tuple(s * grid.delta for s in starts), bound, value)
+
+
+def _goal(
+    problem: Problem,
+    grid: Grid,
+    cols: Columns,
+    objective: Objective | None,
+    z: cp.Variable,
+    cost: np.ndarray[Any, Any],
+    cons: list[Any],
+    variables: dict[int, cp.Variable],
+) -> tuple[cp.Minimize, float]:
+    """The model's objective and the offset of its value (periods, for ``time``).
+
+    ``time`` adds the finish variables (to ``variables``) and their rows (to ``cons``).
+    """
+    import cvxpy as cp
+
+    if objective == "time":
+        w, sink_rows = _finish(problem, grid, cols)
+        cons.append(sink_rows[0] @ z - sink_rows[1] @ w >= 0)
+        variables[1] = w
+        return cp.Minimize(-np.ones(cols.horizon) @ w), float(cols.horizon)  # horizon - sum(w)
+    if objective == "cost":
+        return cp.Minimize(cost @ z), 0.0
+    return cp.Minimize(np.zeros(cols.n) @ z), 0.0  # any plan within the horizon
 
 
 def _narrowed(
