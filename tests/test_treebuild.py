@@ -283,7 +283,7 @@ def _attrs(draw: Any) -> str:
     return "\n".join(lines)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_attrs(), st.integers(0, 31))
 def test_compound_attributes_agree_on_random_attributes(attrs: str, depth: int) -> None:
     """Compound attributes (``key = literal``, ``key = [...]``, ``key = {...}`` as one
