@@ -1,24 +1,28 @@
-"""Compound tokens: a flat list or map lexed as one token on the parser's fast path.
+"""Compound tokens: a flat list, a flat map or a whole attribute lexed as one token on
+the parser's fast path.
 
 A 10,000-step workflow is 874k tokens, most of them inside flat lists and maps
-(``command = ["python", "-m", ...]``, ``throughput { A100 = { 16: 2.3, 32: 3.8 } }``),
-and each token costs the lexer a match, the LALR loop a shift and, for lists, a
-reduction or two. Here a whole list or map whose items are single literals (strings,
-numbers, amounts, names; keys as ``map_key`` allows) is one token, ``FLATLIST`` or
-``FLATMAP``, whose action builds the same nodes, spans included, from the items it
-scans (``TreeBuilder.flat_list``/``flat_map``).
+(``command = ["python", "-m", ...]``, ``throughput { A100 = { 16: 2.3, 32: 3.8 } }``)
+and in attributes (``gpus = 4``), and each token costs the lexer a match, the LALR
+loop a shift and a reduction or two. Here a whole list or map whose items are single
+literals (strings, numbers, amounts, names; keys as ``map_key`` allows) is one token,
+``FLATLIST`` or ``FLATMAP``, and an attribute whose value is a single literal or such a
+list or map (``key = value``, the key a name or a string) is one token, ``FLATATTR``;
+their actions build the same nodes, spans included, from the items they scan
+(``TreeBuilder.flat_list``/``flat_map``/``flat_attr``).
 
-The grammar stays ``exo.lark``: the two terminals are added to ``value`` by
+The grammar stays ``exo.lark``: the terminals are added to ``value`` and ``_entry`` by
 ``%extend`` and their patterns are built from ``exo.lark``'s own terminals
 (``STRING``, ``NUMLIT``, ``MONEY``, ``IDENT`` and the ignored white space and
 comments), so a compound token matches exactly a sequence of ``exo.lark`` tokens
-that ``list`` or ``map`` accepts. Each item's pattern can end only where the plain
-lexer's token ends (no item can end just before white space, ``#``, ``,``, ``:``,
-``]`` or ``}`` inside a longer token), so the items are the plain lexer's tokens.
-Anything else (a nested list, a range, a keyword, a syntax error) does not match,
-and the plain tokens are lexed instead. Only the fast parser uses these tokens: a
-file it cannot parse is parsed again on ``exo.lark`` alone, whose errors make the
-diagnostics (``parser.py``).
+that ``list``, ``map`` or ``attr`` accepts. Each item's pattern can end only where the
+plain lexer's token ends (no item can end just before white space, ``#``, ``,``, ``:``,
+``]`` or ``}`` inside a longer token; an attribute's single literal is followed by
+neither a character that would continue it nor a range's ``..``), so the items are the
+plain lexer's tokens. Anything else (a nested list, a range, a keyword, a syntax error)
+does not match, and the plain tokens are lexed instead. Only the fast parser uses these
+tokens: a file it cannot parse is parsed again on ``exo.lark`` alone, whose errors make
+the diagnostics (``parser.py``).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: The compound terminals and the rule they extend.
-LIST, MAP = "FLATLIST", "FLATMAP"
+#: The compound terminals: values (``value``) and attributes (``_entry``).
+LIST, MAP, ATTR = "FLATLIST", "FLATMAP", "FLATATTR"
 #: Above ``NUMLIT.2``: tried before ``[`` and ``{`` wherever a value may start.
 PRIORITY = 3
 #: What ``exo.lark`` ignores between tokens, as the separator below reads it.
@@ -66,15 +70,31 @@ def _keywords(lark: Any, ident: str) -> list[str]:
     return sorted(w for w in words if re.fullmatch(ident, w))
 
 
+def _keyword(lark: Any) -> str:
+    """A keyword such as ``import`` as a whole word, or a pattern that never matches."""
+    keywords = "|".join(re.escape(w) for w in _keywords(lark, _patterns(lark)["IDENT"]))
+    return f"(?:{keywords})(?!{_IDENT_CHAR})" if keywords else "(?!)"
+
+
+def _name(lark: Any, ident: str) -> str:
+    """A name that is not a keyword."""
+    return f"(?!{_keyword(lark)}){ident}"
+
+
 def _items(lark: Any) -> tuple[str, str]:
     """Patterns of a list item (a value) and of a map key."""
     p = _patterns(lark)
-    ident = p["IDENT"]
-    keywords = "|".join(re.escape(w) for w in _keywords(lark, ident))
-    name = f"(?!(?:{keywords})(?!{_IDENT_CHAR})){ident}" if keywords else ident
+    name = _name(lark, p["IDENT"])
     value = f"(?:{p['STRING']})|(?:{p['NUMLIT']})|(?:{p['MONEY']})|{name}"
     key = f"(?:{p['NUMLIT']})|{name}|(?:{p['STRING']})"
     return f"(?:{value})", f"(?:{key})"
+
+
+def _attr_key(lark: Any) -> str:
+    """Pattern of an attribute's key (``exo.lark``'s ``key``: a name, not a keyword, or
+    a string)."""
+    p = _patterns(lark)
+    return f"(?:{_name(lark, p['IDENT'])}|(?:{p['STRING']}))"
 
 
 def extension(lark: Any) -> str:
@@ -83,10 +103,20 @@ def extension(lark: Any) -> str:
     s = _SEP
     flat_list = rf"\[{s}(?:{value}{s}(?:,{s}{value}{s})*(?:,{s})?)?\]"
     flat_map = rf"\{{{s}(?:{key}{s}:{s}{value}{s}(?:,{s})?)*\}}"
+    # A single literal ends only where the plain lexer's token ends (never inside a
+    # longer name or number, backtracked) and is not the low end of a range. After an
+    # attribute's value the plain lexer reads ``import`` and ``param`` as keywords (its
+    # state after a value is shared with ``param_decl``): such an attribute is left to it.
+    literal = rf"{value}(?!{_IDENT_CHAR}|[.+$\"])(?!{s}\.\.)"
+    flat_attr = (
+        rf"{_attr_key(lark)}{s}={s}(?:{flat_list}|{flat_map}|{literal})(?!{s}{_keyword(lark)})"
+    )
     return (
         f"\n%extend value: {LIST} | {MAP}\n"
         f"{LIST}.{PRIORITY}: /{_slashed(flat_list)}/\n"
         f"{MAP}.{PRIORITY}: /{_slashed(flat_map)}/\n"
+        f"%extend _entry: {ATTR}\n"
+        f"{ATTR}.{PRIORITY}: /{_slashed(flat_attr)}/\n"
     )
 
 
@@ -101,3 +131,9 @@ def scanner(lark: Any) -> re.Pattern[str]:
     with ``match`` from each end in turn: a search could find an item in a comment."""
     value, _ = _items(lark)
     return re.compile(rf"(?:[ \t\f\r\n,:\[\]{{}}]|{_COMMENT})*({value})")
+
+
+def attr_splitter(lark: Any) -> re.Pattern[str]:
+    """Matches the start of a compound attribute: its key (group 1) and what separates
+    it from its value (the match ends where the value starts)."""
+    return re.compile(rf"({_attr_key(lark)}){_SEP}={_SEP}")

@@ -7,7 +7,7 @@ expected in the user's terms; nesting depth is bounded in the lexer so that
 absurd input gets a diagnostic instead of exhausting the stack.
 
 A file of :data:`COMPOUND_MIN_CHARS` or more is parsed first by a fast parser:
-``exo.lark`` with compound tokens (``compound.py``: a flat list or map as one token,
+``exo.lark`` with compound tokens (``compound.py``: a flat list, map or attribute as one token,
 the same nodes built), a smaller one on ``exo.lark`` alone, both on the optional
 ``lark-cython`` (the Lark project's compiled LALR parser and lexer,
 ``pip install 'exoc[fast]'``) where it is installed (``EXO_PARSER=python`` turns it
@@ -47,8 +47,9 @@ MAX_DEPTH = 32
 #: Largest source file accepted (bytes).
 MAX_FILE_BYTES = 16 * 2**20
 #: Files shorter than this (characters) are parsed without compound tokens: compiling
-#: their patterns costs a small file more than they save (docs/benchmarks.md).
-COMPOUND_MIN_CHARS = 32 * 1024
+#: their patterns costs a small file more than they save (about 85 kB, 170 generated
+#: steps, is where they break even: docs/benchmarks.md).
+COMPOUND_MIN_CHARS = 96 * 1024
 #: Syntax errors reported per file; parsing stops after this many.
 MAX_SYNTAX_ERRORS = 25
 
@@ -100,6 +101,11 @@ class _Depth:
         if self.depth >= MAX_DEPTH:
             raise _TooDeep(tok)
         return tok
+
+    def attr(self, tok: Token) -> Token:
+        """A compound attribute: a bracket opened and closed when its value is a list or
+        a map (the only values that end with one)."""
+        return self.inner(tok) if tok.value[-1] in "]}" else tok
 
 
 def _table_cache(grammar: str, options: str = "") -> str | bool:
@@ -189,6 +195,7 @@ class ExoParser:
             "RSQB": self._depth.close,
             compound.LIST: self._depth.inner,
             compound.MAP: self._depth.inner,
+            compound.ATTR: self._depth.attr,
         }
         lark = Lark(
             grammar,

@@ -158,8 +158,10 @@ class TreeBuilder:
         #: Strings already decoded, by their raw text: a workflow repeats most of its
         #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
         self._strings: dict[str, _Layout] = {}
-        #: Reads the items of a compound token (``compound.scanner``); set by ``install``.
+        #: Read the items of a compound token (``compound.scanner``) and the key of a
+        #: compound attribute (``compound.attr_splitter``); set by ``install``.
         self._scan: Callable[..., Any] = _no_compounds
+        self._split: Callable[..., Any] = _no_compounds
 
     # --- terminals (called by the parser as it shifts each token) ------------------------
 
@@ -225,6 +227,7 @@ class TreeBuilder:
             "MONEY": self.money,
             compound.LIST: self.flat_list,
             compound.MAP: self.flat_map,
+            compound.ATTR: self.flat_attr,
         }
 
     # --- values and entries ------------------------------------------------------------------
@@ -255,10 +258,9 @@ class TreeBuilder:
 
     # --- compound tokens (``compound.py``): a flat list or map as one token -------------
 
-    def _items(self, tok: Any) -> list[tuple[str, int, int]]:
-        """Each item of a compound token: its text, line and column (1-based)."""
-        text: str = tok.value
-        line, column = tok.line, tok.column
+    def _items(self, text: str, line: int, column: int) -> list[tuple[str, int, int]]:
+        """Each item of a compound list or map written at ``line``, ``column``: its text,
+        line and column (1-based)."""
         scan = self._scan
         out: list[tuple[str, int, int]] = []
         flat = "\n" not in text
@@ -286,11 +288,17 @@ class TreeBuilder:
         return self._ref(text, line, column, end)
 
     def flat_list(self, tok: Any) -> ListV:
+        return self._flat_list(tok.value, tok.line, tok.column)
+
+    def _flat_list(self, text: str, line: int, column: int) -> ListV:
         value = self._value
-        return self.list_of([value(*item) for item in self._items(tok)])
+        return self.list_of([value(*item) for item in self._items(text, line, column)])
 
     def flat_map(self, tok: Any) -> MapV:
-        items = self._items(tok)
+        return self._flat_map(tok.value, tok.line, tok.column)
+
+    def _flat_map(self, text: str, line: int, column: int) -> MapV:
+        items = self._items(text, line, column)
         entries: list[MapEntry] = []
         for i in range(0, len(items), 2):
             text, line, column = items[i]
@@ -301,6 +309,32 @@ class TreeBuilder:
             value = self._value(*items[i + 1])
             entries.append(MapEntry(_join(key.span, value.span), key, value))  # type: ignore[arg-type]
         return self.map_of(entries)
+
+    def flat_attr(self, tok: Any) -> Attr:
+        """``key = value`` as one token: the ``Attr`` that ``attr`` builds."""
+        text: str = tok.value
+        line, column = tok.line, tok.column
+        m = self._split(text)
+        raw, at = m[1], m.end()
+        if raw[0] == '"':
+            k = self._string(raw, line, column, column + len(raw))
+            key, ks = k.text, k.span
+        else:
+            key, ks = raw, _span(self.file, line, column, line, column + len(raw))
+        newline = text.rfind("\n", 0, at)
+        if newline >= 0:
+            line, column = line + text.count("\n", 0, at), at - newline
+        else:
+            column += at
+        first = text[at]
+        if first == "[":
+            value: Value = self._flat_list(text[at:], line, column)
+        elif first == "{":
+            value = self._flat_map(text[at:], line, column)
+        else:
+            value = self._value(text[at:], line, column)
+        vs = value.span
+        return _attr(_span(ks.file, ks.line, ks.column, vs.end_line, vs.end_column), key, ks, value)
 
     def range(self, c: list[Any]) -> RangeV:
         ends: list[Num | Ref] = []
@@ -371,6 +405,7 @@ class TreeBuilder:
             ("body", ()): _empty,
             ("_entry", ("attr",)): _first,
             ("_entry", ("block",)): _first,
+            ("_entry", (compound.ATTR,)): _first,  # the fast parser's compound attribute
             ("attr", ("key", "EQUAL", "value")): self.attr,
             ("block", ("key", "LBRACE", "body", "RBRACE")): self.block,
             ("key", ("IDENT",)): _first,
@@ -473,6 +508,7 @@ def install(lark: Any, builder: TreeBuilder) -> None:
     callbacks.update(builder.terminal_actions())
     if any(t.name == compound.LIST for t in lark.terminals):
         builder._scan = compound.scanner(lark).match
+        builder._split = compound.attr_splitter(lark).match
     reductions = {id(r): _Reduction(r) for r in rules}
     for key, rule in wanted.items():
         callbacks[reductions[id(rule)]] = actions[key]

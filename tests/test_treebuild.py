@@ -299,16 +299,57 @@ def test_compound_tokens_agree_on_random_lists_and_maps(values: list[str], depth
 def test_compound_tokens_are_taken_and_refused_where_they_should() -> None:
     fast = ExoParser(compound_from=0)
     made: list[str] = []
-    for name in ("flat_list", "flat_map"):
+    for name, terminal in (
+        ("flat_list", compound.LIST),
+        ("flat_map", compound.MAP),
+        ("flat_attr", compound.ATTR),
+    ):
         action = getattr(fast._builder, name)
-        fast._fast._callbacks[getattr(compound, "LIST" if name == "flat_list" else "MAP")] = (
-            lambda tok, action=action, name=name: made.append(name) or action(tok)
+        fast._fast._callbacks[terminal] = lambda tok, action=action, name=name: (
+            made.append(name) or action(tok)
         )
-    fast.parse('workflow w {\n  a = ["x", 1]\n  b = {1: 2}\n  c = [[1]]\n}\n', "f.exo")
-    assert made == ["flat_list", "flat_map", "flat_list"]  # the inner [1] of c only
+    text = 'workflow w {\n  a = ["x", 1]\n  b = {1: 2}\n  c = [[1]]\n  r = 1..2\n  s = "x"\n}\n'
+    fast.parse(text + "param p = [1]\nparam q = {a: b}\n", "f.exo")
+    # c's inner [1] only; not the range; the params' values are not attributes
+    assert made == ["flat_attr", "flat_attr", "flat_list", "flat_attr", "flat_list", "flat_map"]
     deep = "workflow w {\n  a = " + "[" * 31 + '["x"]' + "]" * 31 + "\n}\n"
     errors = ExoParser(compound_from=0).parse_recovering(deep, "f.exo").syntax_errors
     assert [d.code for d in errors] == ["E008"]  # the compound's bracket is counted
+    for value, codes in (("[1]", ["E008"]), ("{}", ["E008"]), ("1", []), ('"[x]"', [])):
+        blocks = "workflow w {\n" + "b {\n" * 31 + f"a = {value}\n" + "}\n" * 32
+        _same_parse(blocks)
+        errors = ExoParser(compound_from=0).parse_recovering(blocks, "f.exo").syntax_errors
+        assert [d.code for d in errors] == codes  # only a list or map opens a bracket
+
+
+_KEYS = st.sampled_from(
+    ["a", "x-y", "a.b", "a.", '"k"', '"k y"', '"{p}"', '"bad \\q"', "import", "as", "param",
+     "importx", "true", "_", "1", "a..b"]
+)  # fmt: skip
+_AFTER = st.sampled_from(
+    ["", " ", ",", " ,", "..3", " .. 3", "..", "x", "-1", '"s"', ".5", "+1", "$1", "\n", " # c\n",
+     "}", "{", "=", ":", "[1]", "e5", "s", "_0"]
+)  # fmt: skip
+
+
+@st.composite
+def _attrs(draw: Any) -> str:
+    """Attributes of one line each, well formed or not: a key, ``=``, a literal, list or
+    map, and whatever follows it (a range's dots, a name run on, another value ...)."""
+    lines = []
+    for _ in range(draw(st.integers(1, 4))):
+        value = draw(st.one_of(_ATOMS, _flat()))
+        gap = (draw(_SEPS), draw(_SEPS))
+        lines.append(f"{draw(_KEYS)}{gap[0]}={gap[1]}{value}{draw(_AFTER)}")
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_attrs(), st.integers(0, 31))
+def test_compound_attributes_agree_on_random_attributes(attrs: str, depth: int) -> None:
+    """Compound attributes (``key = literal``, ``key = [...]``, ``key = {...}`` as one
+    token) against ``exo.lark`` alone, inside blocks nested up to the limit."""
+    _same_parse("workflow w {\n" + "b {\n" * depth + attrs + "\n" + "}\n" * (depth + 1))
 
 
 def test_compound_tokens_refuse_a_grammar_they_do_not_cover() -> None:
