@@ -1,8 +1,10 @@
-"""Makespan search above the exact size: a genetic algorithm on activity lists.
+"""Makespan search: a genetic algorithm on activity lists (and mode lists).
 
 For ``objective = time`` on workflows too large for the exact disjunctive model
 (more than :data:`~exo.compiler.exact.SMALL_STEPS` steps), the time left after
-the relaxation is spent here. The representation is the standard one of the
+the relaxation is spent here. Up to that size, when steps have several options
+(multi-mode project scheduling), the same search with the options searched too
+(:func:`shorter_modes`) hands the exact stage's descent a shorter plan. The representation is the standard one of the
 resource-constrained project scheduling literature (Hartmann 1998, "A
 competitive genetic algorithm for resource-constrained project scheduling",
 Naval Research Logistics 45): an individual is a precedence-feasible *activity
@@ -29,6 +31,13 @@ start times, so that children inherit the improvement.
   it is no longer than it and its schedule is not already there; after a run of
   children without a new best, all but the best few are drawn again, half
   around them and half afresh (a restart).
+
+- The mode search (``modes=True``): half of the fresh members draw each step's
+  option at random (Hartmann 2001); a share of the children choose each option
+  as the step is scheduled, the one that finishes first
+  (:meth:`_Search.earliest_finish`); every new best goes through a descent over
+  single option changes (:meth:`_Search.modes_improved`); a child's schedule is
+  improved by forward-backward passes only when it is near the population.
 
 Everything is seeded (the same children in the same order on every run): only
 how many the clock allows differs between runs. The search never lengthens the
