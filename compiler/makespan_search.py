@@ -83,6 +83,10 @@ MODE_PATIENCE = 8
 #: In the mode search, the chance that a child's options are chosen as it is
 #: scheduled (:meth:`_Search.earliest_finish`) rather than inherited.
 EARLIEST_FINISH = 0.3
+#: Passes of the descent over single option changes (each tries every other
+#: option of every step): bounds its work without a time limit (PSPLIB j10-j30
+#: multi-mode: at most four passes were seen).
+MODE_PASSES = 4
 #: See :attr:`_Search.worst`.
 JUSTIFY_WITHIN = 1.05
 #: Chance that a child's list is mutated (one step moved); its options, per step, 1/steps.
@@ -208,12 +212,12 @@ class _Search:
         A change is kept when the makespan gets shorter, or stays and the steps
         hold less of the quotas (duration x units, summed): that leaves room for
         the others, and the next change may use it. Stops at a pass without a
-        change or when the clock says.
+        change, after :data:`MODE_PASSES` passes or when the clock says.
         """
         best, work = m, self.work(m.choice)
-        changed = True
-        while changed:
-            changed = False
+        changed, passes = True, 0
+        while changed and passes < MODE_PASSES:
+            changed, passes = False, passes + 1
             for s in self.rng.sample(self.multi, len(self.multi)):
                 if clock.expired():
                     return best
