@@ -29,6 +29,7 @@ from typing import Literal
 
 from exo.compiler.anytime import Clock
 from exo.compiler.highs import Watch
+from exo.compiler.makespan_search import shorter_modes
 from exo.compiler.milp import MilpResult, MilpStatus, solve_milp
 from exo.compiler.problem import Problem
 from exo.compiler.timeindexed import Grid, exact_grid, horizon_periods, solve_grid
@@ -210,8 +211,10 @@ def _descend(
     """
     t0 = time.perf_counter()
     end = None if seconds is None else t0 + seconds
-    best: tuple[tuple[int, ...], tuple[float, ...]] | None = None
-    span = plan[2]
+    # steps with several options: a shorter plan from the mode search first
+    shorter = shorter_modes(problem, plan, clock, seconds)
+    best = None if shorter is None else shorter[:2]
+    span = plan[2] if shorter is None else shorter[2]
     stop = Watch(stopped=clock.expired)
     while not clock.expired():
         left = None if end is None else end - time.perf_counter()

@@ -1,8 +1,10 @@
-"""Makespan search above the exact size: a genetic algorithm on activity lists.
+"""Makespan search: a genetic algorithm on activity lists (and mode lists).
 
 For ``objective = time`` on workflows too large for the exact disjunctive model
 (more than :data:`~exo.compiler.exact.SMALL_STEPS` steps), the time left after
-the relaxation is spent here. The representation is the standard one of the
+the relaxation is spent here. Up to that size, when steps have several options
+(multi-mode project scheduling), the same search with the options searched too
+(:func:`shorter_modes`) hands the exact stage's descent a shorter plan. The representation is the standard one of the
 resource-constrained project scheduling literature (Hartmann 1998, "A
 competitive genetic algorithm for resource-constrained project scheduling",
 Naval Research Logistics 45): an individual is a precedence-feasible *activity
@@ -30,6 +32,13 @@ start times, so that children inherit the improvement.
   children without a new best, all but the best few are drawn again, half
   around them and half afresh (a restart).
 
+- The mode search (``modes=True``): half of the fresh members draw each step's
+  option at random (Hartmann 2001); a share of the children choose each option
+  as the step is scheduled, the one that finishes first
+  (:meth:`_Search.earliest_finish`); every new best goes through a descent over
+  single option changes (:meth:`_Search.modes_improved`); a child's schedule is
+  improved by forward-backward passes only when it is near the population.
+
 Everything is seeded (the same children in the same order on every run): only
 how many the clock allows differs between runs. The search never lengthens the
 plan it starts from, keeps its choice's budget and the makespan cap, and stops
@@ -43,9 +52,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exo.compiler.anytime import Clock
+from exo.compiler.costmodel import usage
 from exo.compiler.heuristics import Found
 from exo.compiler.problem import TOL_H, Problem
-from exo.compiler.schedule import Jobs, improve, makespan, priority_order, serial_sgs, tails
+from exo.compiler.schedule import (
+    Jobs,
+    improve,
+    makespan,
+    priority_order,
+    profile_of,
+    serial_sgs,
+    tails,
+)
+from exo.compiler.solution import trivial_makespan_bound
 
 #: Individuals in the population.
 POPULATION = 40
@@ -55,6 +74,21 @@ ELITE = 4
 RESTART_AFTER = 12
 #: Children between two looks at the clock.
 CHECK_EVERY = 4
+#: The share of the exact stage's time the mode search before the descent may use
+#: (:func:`shorter_modes`).
+MODE_SHARE = 0.3
+#: Children without a new best (per member of the population) before the mode
+#: search hands the rest of its share to the descent.
+MODE_PATIENCE = 8
+#: In the mode search, the chance that a child's options are chosen as it is
+#: scheduled (:meth:`_Search.earliest_finish`) rather than inherited.
+EARLIEST_FINISH = 0.3
+#: Passes of the descent over single option changes (each tries every other
+#: option of every step): bounds its work without a time limit (PSPLIB j10-j30
+#: multi-mode: at most four passes were seen).
+MODE_PASSES = 4
+#: See :attr:`_Search.worst`.
+JUSTIFY_WITHIN = 1.05
 #: Chance that a child's list is mutated (one step moved); its options, per step, 1/steps.
 MUTATION = 0.5
 
@@ -70,13 +104,25 @@ class _Member:
 class _Search:
     """The population and the operators of one search (one problem, one random stream)."""
 
-    def __init__(self, problem: Problem, rng: random.Random, cap: float | None) -> None:
+    def __init__(
+        self, problem: Problem, rng: random.Random, cap: float | None, *, modes: bool = False
+    ) -> None:
         self.problem = problem
         self.rng = rng
         self.cap = cap
         self.succ = problem.successors()
         self._jobs: dict[tuple[int, ...], Jobs] = {}
         self.multi = [s for s, opts in enumerate(problem.options) if len(opts) > 1]
+        #: the mode search: modes drawn for the population and a descent over mode
+        #: changes on each new best (:func:`shorter_modes`)
+        self.modes = modes and bool(self.multi)
+        #: in the mode search, the population's longest makespan: a schedule longer
+        #: than this by more than :data:`JUSTIFY_WITHIN` is not worth improving
+        self.worst: float | None = None
+        #: per step, per option: its duration and its units of each quota
+        self.shapes = [
+            [(o.P, usage(o, problem.resources)) for o in opts] for opts in problem.options
+        ]
 
     def jobs(self, choice: tuple[int, ...]) -> Jobs:
         got = self._jobs.get(choice)
@@ -92,7 +138,9 @@ class _Search:
         if self.multi and not problem.meets_budget(problem.cost(choice)):
             return None
         jobs = self.jobs(choice)
-        starts = improve(jobs, serial_sgs(jobs, order), rounds=2)
+        starts = serial_sgs(jobs, order)
+        if self.worst is None or makespan(jobs, starts) < self.worst * JUSTIFY_WITHIN:
+            starts = improve(jobs, starts, rounds=2)
         span = makespan(jobs, starts)
         if self.cap is not None and span > self.cap + TOL_H:
             return None
@@ -114,6 +162,89 @@ class _Search:
         rng = self.rng
         keys = [-t + rng.uniform(0.0, noise) * span for t in late]
         return self.evaluate(priority_order(jobs, keys), choice)
+
+    def drawn_choice(self, base: tuple[int, ...]) -> tuple[int, ...]:
+        """A mode list drawn around ``base``: each step with several options keeps its
+        option or takes one at random (even odds), so the population is not held to
+        the plan's modes (Hartmann 2001: modes drawn at random for the first
+        generation)."""
+        if not self.modes:
+            return base
+        rng = self.rng
+        choice = list(base)
+        for s in self.multi:
+            if rng.random() < 0.5:
+                choice[s] = rng.randrange(len(self.problem.options[s]))
+        return tuple(choice)
+
+    def earliest_finish(self, order: Sequence[int], choice: tuple[int, ...]) -> _Member | None:
+        """The list scheduled with each step's option chosen as it is placed: the one
+        that finishes first (then the one holding the least quota), so the modes
+        follow the room the schedule leaves. With a budget, ``choice`` as it is."""
+        problem = self.problem
+        if problem.budget is not None:
+            return self.evaluate(order, choice)
+        profile = profile_of(Jobs((), (), (), problem.limits), ())
+        finish = [0.0] * len(order)
+        got = list(choice)
+        for j in order:
+            est = max((finish[i] for i in problem.preds[j]), default=0.0)
+            pick: tuple[float, float, int, float] | None = None
+            for k, (d, use) in enumerate(self.shapes[j]):
+                t = profile.earliest(est, d, use)
+                key = (
+                    t + d,
+                    d * sum(u / q for u, q in zip(use, problem.limits, strict=True) if q > 0),
+                    k,
+                    t,
+                )
+                if pick is None or key < pick:
+                    pick = key
+            assert pick is not None
+            end, _, k, t = pick
+            got[j], finish[j] = k, end
+            profile.add(t, self.shapes[j][k][0], self.shapes[j][k][1])
+        return self.evaluate(order, tuple(got))
+
+    def modes_improved(self, m: _Member, clock: Clock) -> _Member:
+        """``m`` after a descent over single mode changes, each scheduled in ``m``'s order.
+
+        A change is kept when the makespan gets shorter, or stays and the steps
+        hold less of the quotas (duration x units, summed): that leaves room for
+        the others, and the next change may use it. Stops at a pass without a
+        change, after :data:`MODE_PASSES` passes or when the clock says.
+        """
+        best, work = m, self.work(m.choice)
+        changed, passes = True, 0
+        while changed and passes < MODE_PASSES:
+            changed, passes = False, passes + 1
+            for s in self.rng.sample(self.multi, len(self.multi)):
+                if clock.expired():
+                    return best
+                for k in range(len(self.problem.options[s])):
+                    if k == best.choice[s]:
+                        continue
+                    choice = (*best.choice[:s], k, *best.choice[s + 1 :])
+                    got = self.evaluate(best.order, choice)
+                    if got is None or got.makespan > best.makespan + TOL_H:
+                        continue
+                    less = self.work(choice)
+                    if got.makespan < best.makespan - TOL_H or less < work - 1e-9:
+                        best, work, changed = got, less, True
+        return best
+
+    def work(self, choice: tuple[int, ...]) -> float:
+        """Quota held over time by ``choice``: each step's duration x its units, relative
+        to each quota, summed."""
+        jobs = self.jobs(choice)
+        if not jobs.limits:
+            return 0.0
+        return sum(
+            d * u / q
+            for d, use in zip(jobs.durations, jobs.usages, strict=True)
+            for u, q in zip(use, jobs.limits, strict=True)
+            if q > 0
+        )
 
     def crossover(self, mother: _Member, father: _Member) -> tuple[list[int], list[int]]:
         n = len(mother.order)
@@ -162,37 +293,51 @@ def evolve(
     cap: float | None = None,
     seed: int = 0,
     max_children: int | None = None,
+    patience: int | None = None,
+    modes: bool = False,
 ) -> Found:
     """A plan with a shorter makespan than ``plan`` (or ``plan``), until ``bound`` or the clock.
 
     ``cap``: schedules must end by then; ``max_children``: stop after about this
-    many schedules (a deterministic amount of work). Each new best goes to the
-    clock's progress report.
+    many schedules (a deterministic amount of work); ``patience``: stop after
+    this many children without a new best. Each new best goes to the clock's
+    progress report. ``modes``: the mode search of :func:`shorter_modes` (modes
+    drawn for the population, each new best through a descent over single mode
+    changes, :meth:`_Search.modes_improved`).
     """
     if not problem.limits or plan.makespan <= bound + TOL_H:
         return plan
-    search = _Search(problem, random.Random(seed), cap)
+    search = _Search(problem, random.Random(seed), cap, modes=modes)
     first = search.evaluate(_start_order(plan), plan.choice)
     if first is None:
         return plan
+    if search.modes:
+        first = search.modes_improved(first, clock)
     pop = _initial(search, first, clock, max_children)
     best = min(pop, key=_rank)
     if best.makespan < plan.makespan - TOL_H:
         clock.report("time", "genetic search", best=best.makespan)
     children = len(pop)
-    stale = 0
+    stale = since = 0
     while best.makespan > bound + TOL_H:
         if max_children is not None and children >= max_children:
+            break
+        if patience is not None and since >= patience:
             break
         if children % CHECK_EVERY == 0 and clock.expired():
             break
         children += 1
+        since += 1
+        if search.modes:
+            search.worst = max(m.makespan for m in pop)
         child = _child(search, pop)
         if child is None:
             continue
         stale += 1
         if child.makespan < best.makespan - TOL_H:
-            best, stale = child, 0
+            if search.modes:
+                child = search.modes_improved(child, clock)
+            best, stale, since = child, 0, 0
             clock.report("time", "genetic search", best=best.makespan)
         _insert(pop, child)
         if stale >= RESTART_AFTER * POPULATION:
@@ -235,7 +380,7 @@ def _fill(
         if k % 2:
             got = search.sample(base, 0.02 + 0.2 * rng.random())
         else:
-            got = search.fresh(base.choice, 0.05 + 0.5 * rng.random())
+            got = search.fresh(search.drawn_choice(base.choice), 0.05 + 0.5 * rng.random())
         if got is not None:
             _insert(pop, got, grow=True)
     return pop
@@ -245,6 +390,8 @@ def _child(search: _Search, pop: list[_Member]) -> _Member | None:
     mother, father = _pick(search.rng, pop), _pick(search.rng, pop)
     order, choice = search.crossover(mother, father)
     search.mutate(order, choice)
+    if search.modes and search.rng.random() < EARLIEST_FINISH:
+        return search.earliest_finish(order, tuple(choice))
     return search.evaluate(order, tuple(choice))
 
 
@@ -280,3 +427,58 @@ def children_for(problem: Problem) -> int:
     cost as much each.
     """
     return max(20, min(2_000, 20_000 // max(problem.size, 1)))
+
+
+def shorter_modes(
+    problem: Problem,
+    plan: tuple[Sequence[int], Sequence[float], float],
+    clock: Clock,
+    seconds: float | None,
+) -> tuple[tuple[int, ...], tuple[float, ...], float] | None:
+    """A plan shorter than ``plan`` (choice, starts, makespan) from the mode search, or ``None``.
+
+    For quota problems where steps have several options, before the exact
+    stage asks its questions (:func:`exo.compiler.exact.solve_exact`): the
+    genetic search with modes (Hartmann 2001, "Project scheduling with multiple
+    modes: a genetic algorithm", Annals of OR 102: activity list and mode list,
+    modes drawn for the first generation and inherited with the list's head in
+    crossover), each new best through a descent over single mode changes.
+    The descent then asks for a plan shorter than the search's, in a model with
+    fewer periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
+    after :data:`MODE_PATIENCE` children per member without a new best, at the
+    lower bound, or, without a time limit, after :func:`children_for`
+    children (a deterministic amount of work).
+    """
+    if not problem.limits or all(len(opts) <= 1 for opts in problem.options):
+        return None
+    choice, starts, span = tuple(plan[0]), tuple(plan[1]), plan[2]
+    found = Found(choice, starts, span, problem.cost(choice))
+    whole = clock.remaining() if seconds is None else seconds
+    got = evolve(
+        problem,
+        found,
+        clock.child(None if whole is None else whole * MODE_SHARE),
+        bound=lower_bound(problem),
+        seed=2,
+        max_children=children_for(problem) if whole is None else None,
+        patience=MODE_PATIENCE * POPULATION,
+        modes=True,
+    )
+    if got is found or got.makespan >= span - TOL_H:
+        return None
+    return got.choice, got.starts, got.makespan
+
+
+def lower_bound(problem: Problem) -> float:
+    """No plan ends sooner: the longest path at the fastest options, and each quota's
+    least work (per step, the least duration x units over its options) over its limit."""
+    bound = trivial_makespan_bound(problem)
+    if not problem.limits:
+        return bound
+    least = [0.0] * len(problem.limits)
+    for opts in problem.options:
+        uses = [(o.P, usage(o, problem.resources)) for o in opts]
+        for r in range(len(least)):
+            least[r] += min((p * use[r] for p, use in uses), default=0.0)
+    energy = (w / q for w, q in zip(least, problem.limits, strict=True) if q > 0)
+    return max(bound, max(energy, default=0.0))
