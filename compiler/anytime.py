@@ -54,9 +54,12 @@ class Clock:
         *,
         stop: StopFn | None = None,
         progress: ProgressFn | None = None,
+        started: float | None = None,
     ) -> None:
         self.seconds = seconds
-        self.start = time.perf_counter()
+        #: When the time began (``time.perf_counter()``; by default now): ``exoc plan``
+        #: passes its process's start, so the limit is the time the user waits.
+        self.start = time.perf_counter() if started is None else started
         self.stop = stop
         self.progress = progress
         self._best: dict[str, float] = {}
@@ -68,6 +71,17 @@ class Clock:
         #: give a first answer: work that cannot look at the clock. Set from how long
         #: building the options took (so it follows the machine's load); 0 = unknown.
         self.model_s = 0.0
+        #: Seconds kept back at the end of the limit (:meth:`keep`).
+        self.kept = 0.0
+
+    def keep(self, seconds: float) -> None:
+        """Keep ``seconds`` at the end of the limit for the work after the search.
+
+        The search sees a limit that much shorter (and so do the clocks made from
+        this one afterwards), so that what follows it, which cannot look at the
+        clock, ends within the real one.
+        """
+        self.kept = max(seconds, 0.0)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -75,7 +89,7 @@ class Clock:
     def remaining(self) -> float | None:
         if self.seconds is None:
             return None
-        return max(self.seconds - self.elapsed(), 0.0)
+        return max(self.seconds - self.kept - self.elapsed(), 0.0)
 
     def share(self, fraction: float) -> float | None:
         left = self.remaining()

@@ -17,14 +17,13 @@ Everything here is a pure function of the step, the catalog and the
 :class:`Rejection` values, so that an infeasible plan can say *why* (memory fit,
 quota, no spot price, no throughput or duration entry, spot that cannot be
 promised). Every loop is bounded: a replica range is walked by instance counts,
-at most :data:`MAX_COUNTS` (+ a ladder) per instance type and batch size.
+at most :data:`MAX_COUNTS` (+ a ladder) per instance type and batch size
+(:mod:`exo.compiler.replicacounts`, with the bounds on the counts not walked).
 :func:`prune_dominated` removes options that can never be needed; it is exact.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,39 +69,28 @@ from exo.compiler.quota import (
 from exo.compiler.quota import (
     usage as usage,
 )
+from exo.compiler.replicacounts import (  # re-exported: part of this API
+    MAX_COUNTS as MAX_COUNTS,
+)
+from exo.compiler.replicacounts import (
+    Sampled as Sampled,
+)
+from exo.compiler.replicacounts import (
+    checkpoint_hours as checkpoint_hours,
+)
+from exo.compiler.replicacounts import family_counts, unbuilt_bound
+from exo.compiler.replicacounts import (
+    instance_counts as instance_counts,
+)
+from exo.compiler.replicacounts import (
+    work_hours as work_hours,
+)
 
-#: Instance counts per instance type and batch size enumerated one by one.
-MAX_COUNTS = 256
-#: Beyond that: this many consecutive counts from the first that can meet the deadline ...
-DENSE_COUNTS = 192
-#: ... and a geometric ladder of this many counts up to the largest.
-LADDER_COUNTS = 64
-#: A plan meets its deadline within this many hours (``problem.TOL_H``).
-DEADLINE_TOL_H = 1e-6
 #: Steps whose candidates are computed in one pass of arrays (bounds their memory).
 STEPS_AT_ONCE = 500
 #: Figures beyond these are not represented (the option is rejected as out of range).
 MAX_HOURS = 1e12
 MAX_USD = 1e15
-
-
-@dataclass(frozen=True, slots=True)
-class Sampled:
-    """Instance counts ``first..last`` of one family that were not enumerated.
-
-    Only a replica range of more than :data:`MAX_COUNTS` instance counts is
-    sampled. Every skipped option costs at least ``cost_lb`` and takes at least
-    ``p_lb`` hours, which is what proves (or bounds) the optimum afterwards.
-    """
-
-    step: str
-    instance_type: str
-    spot: bool
-    batch_size: int | None
-    first: int
-    last: int
-    cost_lb: float
-    p_lb: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,29 +111,6 @@ SpotGate = Callable[[int, int], bool]
 
 
 # --------------------------------------------------------------------------- formulas
-
-
-def work_hours(step: Step, replicas: int, throughput: float) -> float:
-    """``T = S + W / (n * θ * 3600)`` for a throughput step (``inf`` when it overflows)."""
-    items = step.items or 0
-    return step.startup_h + items / (replicas * throughput * 3600.0)
-
-
-def checkpoint_hours(
-    step: Step, batch_size: int | None, throughput: float | None, t: float
-) -> float:
-    """``c``: the work one preemption can lose (DESIGN §3).
-
-    ``batch``: one batch (``b / θ / 3600``); an interval: that interval; ``none``:
-    all the work, ``T - S``. A batch checkpoint without a batch size (a
-    batch-independent throughput) has no batch to resume from and counts as ``none``.
-    """
-    ck = step.checkpoint
-    if ck.kind == "interval" and ck.interval_h is not None:
-        return ck.interval_h
-    if ck.kind == "batch" and batch_size is not None and throughput:
-        return batch_size / throughput / 3600.0
-    return max(t - step.startup_h, 0.0)
 
 
 def _too_large(t: float, e: float, p: float) -> bool:
@@ -299,124 +264,6 @@ def _unpromisable(
     )
 
 
-# --------------------------------------------------------------------------- replica counts
-
-
-def instance_counts(
-    low: int, high: int, per_instance: int, *, first_useful: int | None = None
-) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """``(m, n)`` pairs to enumerate for replicas ``low..high``, and skipped ``m`` ranges.
-
-    For ``m`` instances only the most replicas they hold, ``n = min(m k, high)``,
-    can be in an optimum: fewer replicas on the same instances cost more and take
-    longer. Up to :data:`MAX_COUNTS` instance counts are all enumerated; a larger
-    range (a huge ``replicas`` range) keeps the smallest and the largest count,
-    :data:`DENSE_COUNTS` consecutive counts from ``first_useful`` (the first
-    that can meet the deadline) and a geometric ladder above them; what lies
-    between is returned as skipped ranges.
-    """
-    m_lo = -(-low // per_instance)
-    m_hi = -(-high // per_instance)
-
-    def pair(m: int) -> tuple[int, int]:
-        return m, min(m * per_instance, high)
-
-    if m_hi - m_lo < MAX_COUNTS:
-        pairs = [(m, m * per_instance) for m in range(m_lo, m_hi)]
-        return [*pairs, pair(m_hi)], []
-    start = max(m_lo, min(first_useful or m_lo, m_hi))
-    chosen = {m_lo, m_hi, *range(start, min(start + DENSE_COUNTS, m_hi + 1))}
-    top = min(start + DENSE_COUNTS, m_hi)
-    if top < m_hi:
-        ratio = (m_hi / top) ** (1.0 / LADDER_COUNTS)
-        chosen.update(min(m_hi, round(top * ratio**i)) for i in range(LADDER_COUNTS + 1))
-    ms = sorted(chosen)
-    gaps = [(a + 1, b - 1) for a, b in itertools.pairwise(ms) if b - a > 1]
-    return [pair(m) for m in ms], gaps
-
-
-@functools.lru_cache(maxsize=4096)
-def _instance_counts(
-    low: int, high: int, per_instance: int, first_useful: int | None
-) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """:func:`instance_counts`, once per distinct range (families share them; read only)."""
-    return instance_counts(low, high, per_instance, first_useful=first_useful)
-
-
-def _first_useful(step: Step, fam: Family, high: int, deadline_h: float | None) -> int | None:
-    """The fewest instances whose work hours ``T`` fit the deadline (``P >= T``)."""
-    if deadline_h is None or fam.throughput is None:
-        return None
-    room = deadline_h + DEADLINE_TOL_H - step.startup_h
-    if room <= 0.0:
-        return None
-    need = (step.items or 0) / (room * fam.throughput * 3600.0)
-    if not math.isfinite(need) or need > high:
-        return None
-    return max(1, math.ceil(need / fam.per_instance))
-
-
-def _sampled(
-    step: Step, fam: Family, spot: bool, gap: tuple[int, int], high: int
-) -> Sampled | None:
-    """Lower bounds on the cost and duration of the options of a skipped range.
-
-    ``E >= T`` and ``n <= m k``, so ``cost = m p E >= p (m S + W / (k θ 3600))``; and
-    ``P >= T >= S + W / (n θ 3600)`` with ``n <= min(last k, high)``. ``None`` for a
-    spot range none of whose options can be promised (``λ (c + r) >= 1`` for all).
-    """
-    assert fam.throughput is not None
-    price = fam.inst.spot_usd_per_hour if spot else fam.inst.ondemand_usd_per_hour
-    assert price is not None
-    first, last = gap
-    items = step.items or 0
-    per_hour = fam.throughput * 3600.0
-    cost_lb = price * (first * step.startup_h + items / (fam.per_instance * per_hour))
-    p_lb = step.startup_h + items / (min(last * fam.per_instance, high) * per_hour)
-    if spot:
-        # c + r: fixed for batch / interval checkpoints; T >= p_lb without checkpoints
-        loss = checkpoint_hours(step, fam.batch_size, fam.throughput, p_lb) + step.startup_h
-        if fam.inst.spot_preemptions_per_hour * loss >= 1.0:
-            return None
-    return Sampled(
-        step.name, fam.inst.instance_type, spot, fam.batch_size, first, last, cost_lb, p_lb
-    )
-
-
-def _family_counts(
-    step: Step, fam: Family, deadline_h: float | None, sampled: list[Sampled]
-) -> list[tuple[int, int]]:
-    """The family's ``(instances, replicas)`` candidates; huge ranges are sampled."""
-    if fam.throughput is None:  # a duration step: one replica
-        return [(1, 1)]
-    high = step.replicas.max
-    useful = _first_useful(step, fam, high, deadline_h)
-    counts, gaps = _instance_counts(step.replicas.min, high, fam.per_instance, useful)
-    for spot in fam.flags:
-        for gap in gaps:
-            got = _sampled(step, fam, spot, gap, high)
-            if got is not None:
-                sampled.append(got)
-    return counts
-
-
-def _unbuilt(step: Step, fam: Family) -> Sampled | None:
-    """Lower bounds on every spot option of ``fam``, for a family whose were not built.
-
-    Every instance count of the family, as :func:`_sampled` bounds a skipped range
-    (``None``: none of them can be promised); a duration step's one option costs at
-    least ``price x T`` and takes at least ``T`` (``E >= T``, ``P >= T``).
-    """
-    if fam.throughput is None:
-        assert fam.duration_h is not None and fam.inst.spot_usd_per_hour is not None
-        t = step.startup_h + fam.duration_h
-        price = fam.inst.spot_usd_per_hour
-        return Sampled(step.name, fam.inst.instance_type, True, None, 1, 1, price * t, t)
-    high = step.replicas.max
-    counts = (-(-step.replicas.min // fam.per_instance), -(-high // fam.per_instance))
-    return _sampled(step, fam, True, counts, high)
-
-
 def _assemble(
     steps: Sequence[Step],
     fams: Sequence[Family],
@@ -547,11 +394,11 @@ def _enumerate_some(
                 rejected[s].append(fam)
                 continue
             if not with_spot and fam.flags == (False, True):
-                bound = _unbuilt(step, fam)
+                bound = unbuilt_bound(step, fam)
                 if bound is not None:
                     unbuilt[s].append(bound)
                 fam = replace(fam, flags=(False,))
-            rows.add(len(fams), fam.flags, _family_counts(step, fam, deadline_h, sampled[s]))
+            rows.add(len(fams), fam.flags, family_counts(step, fam, deadline_h, sampled[s]))
             fams.append(fam)
             owner.append(s)
     if not fams:

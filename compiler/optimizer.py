@@ -49,6 +49,16 @@ MODEL_PER_BUILD = 1.5
 #: model pays (1.4-1.6 measured on the 2-core machine; imported only where a model is
 #: built, so a plan without one never pays it).
 SOLVER_IMPORT_CPU_S = 1.5
+#: Seconds the work after pruning that cannot look at the clock is expected to take per
+#: second that building the options took: the bound reductions, the quota resources left
+#: binding, and the first schedule (10,000 steps, tight deadline, quotas: 3.0 CPU s on
+#: pruned options, 4.0 with pruning cut short, against 9.2 for the build). Pruning stops
+#: with this much time left, so that a plan comes back within the limit.
+TAIL_PER_BUILD = 0.5
+#: Likewise for what follows the search: the bound over the spot options not built, the
+#: plan's figures, its schedule checked again, the explanation (10,000 steps: about 0.5
+#: CPU s against 9.2 for the build). The search's clock ends this much before the limit.
+WRAPUP_PER_BUILD = 0.1
 #: The naive baseline (its options and one schedule) is not started with less time left
 #: than this share of what reducing, solving and scheduling the plan took after its
 #: options were built (it schedules the same steps once, without the reductions).
@@ -63,16 +73,20 @@ def optimize(
     allow_spot: bool = True,
     progress: ProgressFn | None = None,
     stop: StopFn | None = None,
+    started: float | None = None,
 ) -> Plan:
     """The plan of DESIGN §4 for ``program`` (deterministic without a time limit).
 
-    ``time_limit_s`` bounds the whole call (building the options included); the
-    plan returned is the best found, with its proven gap. ``progress`` receives
+    ``time_limit_s`` bounds the whole call (building the options included), or,
+    with ``started`` (a ``time.perf_counter()`` value: ``exoc plan`` passes its
+    process's start), everything since then (compiling included); the plan
+    returned is the best found, with its proven gap. ``progress`` receives
     the incumbent and the bound as they improve; ``stop()`` returning true ends
     the search early (Ctrl-C) with the best plan so far.
     """
     t0 = time.perf_counter()
-    clock = Clock(time_limit_s, stop=stop, progress=progress)  # the limit counts the imports
+    # the limit counts the imports (and, from ``started``, whatever ran before)
+    clock = Clock(time_limit_s, stop=stop, progress=progress, started=started)
     # spot options only for the steps the limit leaves time for (all, without a limit)
     gate = SpotGate(clock, len(program.steps))
     enum, problem, raw, sol, after = _search(program, catalog, allow_spot, clock, gate)
@@ -111,8 +125,12 @@ def _search(
     built, cpu = time.perf_counter(), time.process_time()
     enum = enumerate_program(program, catalog, allow_spot=allow_spot, spot=gate)
     enumerated = time.perf_counter()
-    # the reductions (exact, optional) stop when the time is up; the options cannot
-    problem = problem_from(program, enum, clock.expired)
+    # the plan's figures and explanation at the end cannot look at the clock: kept back
+    clock.keep(WRAPUP_PER_BUILD * (enumerated - built))
+    # pruning (exact, optional) stops while the time left still holds what cannot stop
+    # after it: the bound reductions and the first schedule (the options cannot stop)
+    tail = TAIL_PER_BUILD * (enumerated - built)
+    problem = problem_from(program, enum, lambda: not clock.affords(tail))
     clock.model_s = _model_estimate(time.perf_counter() - built, time.process_time() - cpu)
     separate = allow_spot and (bool(enum.unbuilt) or _any_spot(enum))
     left = clock.remaining()

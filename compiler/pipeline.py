@@ -71,15 +71,22 @@ def plan_compiled(
     notes: Sequence[str] = (),
     progress: ProgressFn | None = None,
     stop: StopFn | None = None,
+    started: float | None = None,
 ) -> Plan:
     """The plan of ``compiled`` (DESIGN §4), its explanation naming the calibration
     ``notes``. ``time_limit_s=None`` searches to the end (deterministic); ``progress``
-    and ``stop`` are the optimizer's anytime hooks (:mod:`exo.compiler.anytime`)."""
+    and ``stop`` are the optimizer's anytime hooks (:mod:`exo.compiler.anytime`);
+    ``started``: when the limit's time began (``time.perf_counter()``; default: now)."""
     from exo.compiler.calibration import annotate
     from exo.compiler.optimizer import optimize
 
     plan = optimize(
-        compiled.program, compiled.catalog, time_limit_s=time_limit_s, progress=progress, stop=stop
+        compiled.program,
+        compiled.catalog,
+        time_limit_s=time_limit_s,
+        progress=progress,
+        stop=stop,
+        started=started,
     )
     return annotate(plan, list(notes))
 

@@ -334,26 +334,45 @@ def reduce_by_bounds(problem: Problem, deadline: float | None = None) -> Problem
     An option of step ``s`` needs ``head(s) + P + tail(s) <= deadline`` with the
     fastest options elsewhere, and ``cost + sum of the other steps' cheapest costs
     <= budget``. Repeats until nothing changes. A step may end with no option: the
-    problem is then infeasible.
+    problem is then infeasible. Each step's least and largest ``P`` and cost are
+    kept between rounds (recomputed for the steps that lost options), and a step
+    whose slowest (dearest) option passes keeps them all without a look at each.
     """
     limit = problem.deadline if deadline is None else deadline
-    options = [list(o) for o in problem.options]
+    budget = problem.budget
+    options: list[Sequence[Option]] = list(problem.options)  # a step's tuple until it changes
+    stats = [_extremes(opts, limit is not None, budget is not None) for opts in options]
     changed = True
     while changed and all(options):
         changed = False
         if limit is not None:
-            fastest = [min(o.P for o in opts) for opts in options]
-            head, tail = longest_paths(problem, fastest)
+            head, tail = longest_paths(problem, [st[0] for st in stats])
             for s, opts in enumerate(options):
+                if head[s] + stats[s][1] + tail[s] <= limit + TOL_H:
+                    continue  # (the same sum as below: rounding is monotone)
                 keep = [o for o in opts if head[s] + o.P + tail[s] <= limit + TOL_H]
                 if len(keep) != len(opts):
                     options[s], changed = keep, True
-        if problem.budget is not None and all(options):
-            cheapest = [min(o.cost for o in opts) for opts in options]
-            total = sum(cheapest)
+                    stats[s] = _extremes(keep, limit is not None, budget is not None)
+        if budget is not None and all(options):
+            total = sum(st[2] for st in stats)
             for s, opts in enumerate(options):
-                rest = total - cheapest[s]
-                keep = [o for o in opts if rest + o.cost <= problem.budget + TOL_USD]
+                rest = total - stats[s][2]
+                if rest + stats[s][3] <= budget + TOL_USD:
+                    continue
+                keep = [o for o in opts if rest + o.cost <= budget + TOL_USD]
                 if len(keep) != len(opts):
                     options[s], changed = keep, True
+                    stats[s] = _extremes(keep, limit is not None, budget is not None)
     return replace(problem, options=tuple(tuple(o) for o in options))
+
+
+def _extremes(
+    options: Sequence[Option], times: bool, costs: bool
+) -> tuple[float, float, float, float]:
+    """The least and largest ``P`` (``times``), the least and largest cost (``costs``);
+    ``inf`` for those not asked for and for a step without options."""
+    inf = math.inf
+    ps = [o.P for o in options] if times and options else [inf]
+    cs = [o.cost for o in options] if costs and options else [inf]
+    return min(ps), max(ps), min(cs), max(cs)

@@ -8,6 +8,7 @@ never a false ``optimal``, and a lower bound that is a real bound.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from exo.compiler.catalog import load_catalog
 from exo.compiler.ir import Program, Quota, Workflow
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan
-from exo.compiler.problem import build_problem
+from exo.compiler.problem import Problem, build_problem
 from exo.compiler.solve import solve_problem
 from tests.optimizer_oracle import check_plan
 from tests.test_optimizer import CAT2, _dur
@@ -207,3 +208,81 @@ def test_the_plan_resumes_after_the_baselines_only_while_time_is_left(
     got = _resumed(problem, enum, quick, quick, Clock(600.0))
     assert got.status == "optimal" and got.cost is not None and got.cost <= quick.cost + 1e-9
     assert _resumed(problem, enum, got, got, Clock(600.0)) is got
+
+
+def test_the_clock_keeps_back_the_time_the_work_after_the_search_needs() -> None:
+    """``Clock.keep``: the search, and every clock made from it afterwards, sees a limit
+    that much shorter, so that what follows it (which cannot look at the clock) ends
+    within the real one; the whole limit is still counted from ``started``."""
+    clock = Clock(100.0)
+    clock.keep(30.0)
+    left = clock.remaining()
+    assert left is not None and 69.0 < left <= 70.0
+    child = clock.child(None)
+    assert child.seconds is not None and child.seconds <= 70.0
+    clock.keep(200.0)
+    assert clock.remaining() == 0.0 and clock.expired()
+    assert Clock(None).remaining() is None  # no limit: nothing to keep back
+    earlier = Clock(100.0, started=time.perf_counter() - 40.0)
+    got = earlier.remaining()
+    assert got is not None and 59.0 < got <= 60.0
+
+
+def test_pruning_stops_while_the_time_left_holds_the_reductions_and_first_schedule(
+    quota_workflow: tuple[Program, Plan], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pruning is exact but optional: it stops while the time left still holds what
+    cannot look at the clock after it (``TAIL_PER_BUILD`` times the build); with that
+    reserve larger than the whole limit nothing is pruned, and the plan is still valid."""
+    import exo.compiler.optimizer as optimizer
+    from exo.compiler.problem import enumerate_program, problem_from
+
+    program, reference = quota_workflow
+    seen: list[Problem] = []
+    real = optimizer.problem_from
+
+    def spy(*args: object, **kwargs: object) -> Problem:
+        got = real(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append(got)
+        return got
+
+    monkeypatch.setattr(optimizer, "problem_from", spy)
+    monkeypatch.setattr(optimizer, "TAIL_PER_BUILD", 1e12)  # no time is ever enough
+    plan = optimize(program, CATALOG, time_limit_s=3600.0)
+    enum = enumerate_program(program, CATALOG)
+    assert seen[0] == problem_from(program, enum, lambda: True)  # not pruned at all
+    assert seen[0] != problem_from(program, enum)
+    check_plan(program, CATALOG, plan)
+    _honest(plan, reference)
+    seen.clear()
+    monkeypatch.setattr(optimizer, "TAIL_PER_BUILD", 0.0)  # all the time it needs
+    optimize(program, CATALOG, time_limit_s=3600.0)
+    assert seen[0] == problem_from(program, enum)
+
+
+def test_exoc_plan_counts_the_time_limit_from_the_start_of_the_command(tmp_path: Path) -> None:
+    """``exoc plan --time-limit`` is the time the user waits: counted from the process's
+    start (start-up and compiling included), which ``main`` hands the command."""
+    import subprocess
+
+    code = (
+        "import time; time.sleep(0.3)\n"
+        "from exo.compiler.cli import process_started\n"
+        "print(time.perf_counter() - process_started())\n"
+    )
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert 0.3 <= float(got) < 30.0
+    from typer.testing import CliRunner
+
+    from exo.compiler.cli import app
+
+    wf = ROOT / "examples" / "quickstart.exo"
+    args = ["plan", str(wf), "--format", "json", "--time-limit", "30"]
+    # a command that started an hour ago has no time left: the plan says so
+    late = CliRunner().invoke(app, args, obj=time.perf_counter() - 3600.0)
+    assert late.exit_code == 0, late.output
+    assert "used the whole time limit" in late.stdout
+    fresh = CliRunner().invoke(app, args, obj=time.perf_counter())
+    assert fresh.exit_code == 0 and "used the whole time limit" not in fresh.stdout

@@ -19,6 +19,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 import typer
@@ -158,11 +159,32 @@ def leave(code: int) -> None:
     os._exit(code)
 
 
+def process_started() -> float:
+    """When this process started, as a ``time.perf_counter()`` value (now, if unknown).
+
+    Linux: ``/proc/self/stat``'s start time (clock ticks after boot) against
+    ``/proc/uptime``; the interpreter's start-up and the imports count.
+    """
+    from pathlib import Path  # (already loaded by the CLI's imports)
+
+    now = time.perf_counter()
+    try:
+        stat = Path("/proc/self/stat").read_text(encoding="ascii")
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        uptime = float(Path("/proc/uptime").read_text(encoding="ascii").split()[0])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - age if 0.0 < age < 3600.0 else now
+
+
 def main(quick_exit: bool = True) -> None:
     """``exoc``: run the command of ``sys.argv``, then exit (``quick_exit``: without the
     interpreter's teardown where :data:`QUICK_EXIT` allows it)."""
     try:
-        app(standalone_mode=True)
+        # the context's object: when this process started (``exoc plan --time-limit``
+        # counts from there: start-up and compiling are time the user waits too)
+        app(standalone_mode=True, obj=process_started())
     except SystemExit as e:
         code = e.code
         quick = quick_exit and command_of(sys.argv[1:]) in QUICK_EXIT

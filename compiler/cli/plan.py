@@ -47,6 +47,7 @@ def plan_json(plan: Plan) -> str:
 
 
 def plan(
+    ctx: typer.Context,
     file: FILE,
     fmt: Annotated[str, format_option("text|json|html|markdown", "The report format.")] = "text",
     output: Annotated[Path | None, output_option("PATH", "Write the report to this file.")] = None,
@@ -73,7 +74,12 @@ def plan(
     compiled, notes = calibrate_or_exit(compile_or_exit(file, params, catalog), calibration)
     with planning() as ui:
         result = plan_compiled(
-            compiled, time_limit_s=limit, notes=notes, progress=ui.progress, stop=ui.stop
+            compiled,
+            time_limit_s=limit,
+            notes=notes,
+            progress=ui.progress,
+            stop=ui.stop,
+            started=ctx.obj if isinstance(ctx.obj, float) else None,  # see cli.main
         )
     code = Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK
     if fmt != "json" or sweeps or earlier is not None:
