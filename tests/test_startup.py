@@ -152,6 +152,15 @@ def test_run_loads_no_graph_library_and_scipy_only_for_spot(tmp_path: Path, spot
     assert bool(_loaded(modules, ("scipy",))) == (spot == "allowed")
 
 
+def test_slurm_compile_orders_jobs_without_the_graph_library(tmp_path: Path) -> None:
+    """The Slurm backend orders its submissions as ``exoc run`` orders steps
+    (``compiler/toposort.py``), so compiling for it loads no networkx."""
+    code, modules = imported_by("compile", "-t", "slurm", "-o", str(tmp_path), str(QUICKSTART))
+    assert code == 0
+    assert _loaded(modules, ("networkx",)) == []
+    assert (tmp_path / "submit.sh").is_file()
+
+
 _LEAVE = """
 import atexit, sys, threading, time
 from pathlib import Path

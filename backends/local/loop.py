@@ -34,6 +34,7 @@ from ..runtime import checkpoints
 from ..runtime.launch import shard_env
 from ..runtime.ledger import Recorder
 from ..runtime.progress import Reporter, step_state
+from ..runtime.shards import Shard
 from . import procs, wakeup
 from .spot import Placement, SpotEmulation
 from .state import ShardRow, Store
@@ -84,6 +85,8 @@ class Attempt:
     staging: str
     log: str
     deadline: float | None
+    #: The shard's items ``(start, end)`` (computed once per attempt, for the ledger).
+    items: tuple[int, int]
     #: Why the runner signalled it: ``timeout`` or ``stop`` (``None``: not signalled).
     signalled: str | None = None
     kill_at: float | None = None
@@ -248,12 +251,13 @@ class Loop:
         return f"{self.s.checkpoints}/{st.name}/{checkpoints.shard_folder_name(idx)}"
 
     def _command(
-        self, st: LocalStep, idx: int, attempt: int, staging: str
+        self, st: LocalStep, sh: Shard, attempt: int, staging: str
     ) -> tuple[list[str], dict[str, str]]:
         """The argument vector and environment of one attempt (placeholders filled in)."""
+        idx = sh.index
         values = runtime_values(
             step=st.name,
-            shard=st.shard(idx),
+            shard=sh,
             shard_count=st.shard_count,
             batch_size=st.batch_size,
             run_id=self.s.run_id,
@@ -307,7 +311,9 @@ class Loop:
         attempt = row.attempts + 1
         staging, log = self._paths(st, idx, attempt)
         self._make_staging(staging)
-        argv, env = self._command(st, idx, attempt, staging)
+        sh = st.shard(idx)
+        items = (sh.start, sh.end)
+        argv, env = self._command(st, sh, attempt, staging)
         now = self.clock()
         launched_at = time.time()
         try:
@@ -318,14 +324,13 @@ class Loop:
             return
         pidfd = os.pidfd_open(pid)
         deadline = now + st.timeout_s if st.timeout_s is not None else None
-        self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline)
+        self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline, items)
         if place is not None:
             self.running[pidfd].preempt_at = place.preempt_at
         selector.register(pidfd, selectors.EVENT_READ)
         self.running_per_step[st.name] += 1
         if self.s.ledger is not None:
-            sh = st.shard(idx)
-            self.s.ledger.started(st.name, idx, attempt, (sh.start, sh.end), launched_at, why)
+            self.s.ledger.started(st.name, idx, attempt, items, launched_at, why)
         self._set(
             row.with_(
                 state="running",
@@ -478,8 +483,7 @@ class Loop:
             outcome = "preempted"
         else:
             outcome = "failed"
-        sh = att.step.shard(att.idx)
-        self.s.ledger.ended(att.step.name, att.idx, att.attempt, (sh.start, sh.end), rc, outcome)
+        self.s.ledger.ended(att.step.name, att.idx, att.attempt, att.items, rc, outcome)
 
     # --- signals and timers --------------------------------------------------------------
 

@@ -326,6 +326,7 @@ def _execute_locked(
     try:
         run_id = _choose_run(store, config, messages)
         ready = _prepare(store, graph, config, run_id, trash, held, messages)
+        trash.flush()  # everything cleared so far goes while the shards run
         store.set_run(
             run_id,
             time.time(),

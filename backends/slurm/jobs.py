@@ -18,11 +18,10 @@ import math
 import re
 from dataclasses import dataclass
 
-import networkx as nx
-
 from exo.compiler.diagnostics import Diagnostic, Severity
-from exo.compiler.ir import Step, step_dag
+from exo.compiler.ir import Step
 from exo.compiler.plan import StepPlan
+from exo.compiler.toposort import order_by_needs
 
 from ..api import (
     PlannedWorkflow,
@@ -100,9 +99,9 @@ def job_name(workflow: str, step: str) -> str:
 
 
 def submission_order(planned: PlannedWorkflow) -> list[str]:
-    program = planned.program
-    declared = {s.name: i for i, s in enumerate(program.steps)}
-    return list(nx.lexicographical_topological_sort(step_dag(program), key=declared.__getitem__))
+    """Steps in dependency order, ties by declaration (as ``exoc run`` orders them), without
+    loading networkx."""
+    return order_by_needs([(s.name, s.predecessors()) for s in planned.program.steps])
 
 
 def tier(step: Step, sp: StepPlan, options: SlurmOptions) -> Tier:
