@@ -111,7 +111,8 @@ def pydantic_plugins_off() -> Iterator[None]:
 def load_front_end() -> None:
     """Import :mod:`exo.compiler.pipeline` (the front end: IR and catalog models) with
     pydantic's plugins off: ``exoc`` uses none, and the search for them is start-up
-    time. Every command imports the pipeline after calling this."""
+    time. The compiling commands call this before they import the pipeline (``profile``
+    and ``calibrate`` import it with their module, with pydantic's default)."""
     with pydantic_plugins_off():
         import exo.compiler.pipeline  # noqa: F401
 
