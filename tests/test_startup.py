@@ -10,6 +10,7 @@ jinja2, the Kubernetes client or the backends; the lazy command table of
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import typer
 
 from exo.compiler.cli import COMMANDS, QUICK_EXIT, app, command_of
 from exo.compiler.cli.help import load_commands
+from exo.compiler.cli.support import pydantic_plugins_off
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.exo"
@@ -209,3 +211,53 @@ def test_the_command_is_the_first_argument_that_is_not_an_option() -> None:
     assert command_of(["check", "--help"]) == "check"
     assert command_of(["-h", "run", "x.exo"]) == "run"
     assert {"", "check", "run"} <= QUICK_EXIT and "status" not in QUICK_EXIT
+
+
+#: Runs ``exoc ARGS`` and prints, from an ``atexit`` callback, whether pydantic looked
+#: for plugins and what ``PYDANTIC_DISABLE_PLUGINS`` is when the command has finished.
+_PLUGIN_PROBE = """
+import atexit, json, os, sys
+from exo.compiler.cli import main
+def show():
+    loader = sys.modules.get("pydantic.plugin._loader")
+    scanned = loader is not None and loader._plugins is not None
+    print("\\nPLUGINS " + json.dumps([scanned, os.environ.get("PYDANTIC_DISABLE_PLUGINS")]))
+atexit.register(show)
+sys.argv = ["exoc", *json.loads(sys.argv[1])]
+main()
+"""
+
+
+@pytest.mark.parametrize("user_value", [None, "logfire"], ids=["unset", "user-set"])
+def test_check_builds_its_models_without_pydantics_plugin_search(user_value: str | None) -> None:
+    """``exoc check`` never reads every distribution's entry points for pydantic plugins,
+    and leaves ``PYDANTIC_DISABLE_PLUGINS`` as it found it (a child process of ``exoc run``
+    inherits nothing new)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if user_value is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = user_value
+    out = subprocess.run(
+        [sys.executable, "-c", _PLUGIN_PROBE, json.dumps(["check", str(QUICKSTART)])],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("PLUGINS "))
+    assert json.loads(line.removeprefix("PLUGINS ")) == [False, user_value]
+
+
+def test_plugins_off_restores_the_environment_after_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "one,two")
+    with pytest.raises(RuntimeError), pydantic_plugins_off():
+        assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+        raise RuntimeError
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "one,two"
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
+    with pydantic_plugins_off():
+        pass
+    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ

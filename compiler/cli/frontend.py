@@ -24,6 +24,7 @@ from exo.compiler.cli.support import (
     Line,
     compile_or_exit,
     infeasible_exit,
+    load_front_end,
     parse_params,
     print_line,
     report,
@@ -44,6 +45,7 @@ def check(
     diagnostics_format: str = DIAG_FORMAT_OPTION,
 ) -> None:
     """Validate workflows: exit 0, or 1 with every problem reported."""
+    load_front_end()
     from exo.compiler.pipeline import compile_file
 
     every: list[Diagnostic] = []
