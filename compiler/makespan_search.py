@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from exo.compiler.anytime import Clock
 from exo.compiler.costmodel import usage
 from exo.compiler.heuristics import Found
+from exo.compiler.neighbourhoods import as_found, shorter_by_neighbourhoods
 from exo.compiler.problem import TOL_H, Problem
 from exo.compiler.schedule import (
     Jobs,
@@ -451,20 +452,22 @@ def shorter_modes(
     """
     if not problem.limits or all(len(opts) <= 1 for opts in problem.options):
         return None
-    choice, starts, span = tuple(plan[0]), tuple(plan[1]), plan[2]
-    found = Found(choice, starts, span, problem.cost(choice))
+    found = as_found(problem, plan)
     whole = clock.remaining() if seconds is None else seconds
+    share = clock.child(None if whole is None else whole * MODE_SHARE)
+    bound = lower_bound(problem)
     got = evolve(
         problem,
         found,
-        clock.child(None if whole is None else whole * MODE_SHARE),
-        bound=lower_bound(problem),
+        share,
+        bound=bound,
         seed=2,
         max_children=children_for(problem) if whole is None else None,
         patience=MODE_PATIENCE * POPULATION,
         modes=True,
     )
-    if got is found or got.makespan >= span - TOL_H:
+    got = shorter_by_neighbourhoods(problem, got, share, bound=bound, seed=3)
+    if got.makespan >= found.makespan - TOL_H:
         return None
     return got.choice, got.starts, got.makespan
 
