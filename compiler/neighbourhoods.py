@@ -133,7 +133,9 @@ def _ask(
     for i, s in enumerate(order):
         choice[s] = kept[i][got.choice[i]]
         starts[s] = got.starts[i]
-    span = max(t + problem.options[s][k].P for s, (k, t) in enumerate(zip(choice, starts)))
+    span = max(
+        t + problem.options[s][k].P for s, (k, t) in enumerate(zip(choice, starts, strict=True))
+    )
     if span >= best.makespan - TOL_H:
         return None, got.run.status
     return Found(tuple(choice), tuple(starts), span, problem.cost(choice)), got.run.status
