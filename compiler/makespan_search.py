@@ -444,8 +444,10 @@ def shorter_modes(
     modes: a genetic algorithm", Annals of OR 102: activity list and mode list,
     modes drawn for the first generation and inherited with the list's head in
     crossover), each new best through a descent over single mode changes.
-    The descent then asks for a plan shorter than the search's, in a model with
-    fewer periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
+    The neighbourhood search (:func:`exo.compiler.neighbourhoods.shorter_by_neighbourhoods`:
+    the time-indexed model with most steps held to the best plan's options and
+    order) then goes on from the search's best within the same share. The
+    descent then asks for a plan shorter than theirs, in a model with fewer periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
     after :data:`MODE_PATIENCE` children per member without a new best, at the
     lower bound, or, without a time limit, after :func:`children_for`
     children (a deterministic amount of work).
