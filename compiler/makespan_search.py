@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from exo.compiler.anytime import Clock
 from exo.compiler.costmodel import usage
 from exo.compiler.heuristics import Found
+from exo.compiler.neighbourhoods import as_found, shorter_by_neighbourhoods
 from exo.compiler.problem import TOL_H, Problem
 from exo.compiler.schedule import (
     Jobs,
@@ -443,28 +444,32 @@ def shorter_modes(
     modes: a genetic algorithm", Annals of OR 102: activity list and mode list,
     modes drawn for the first generation and inherited with the list's head in
     crossover), each new best through a descent over single mode changes.
-    The descent then asks for a plan shorter than the search's, in a model with
-    fewer periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
+    The neighbourhood search (:func:`exo.compiler.neighbourhoods.shorter_by_neighbourhoods`:
+    the time-indexed model with most steps held to the best plan's options and
+    order) then goes on from the search's best within the same share. The
+    descent then asks for a plan shorter than theirs, in a model with fewer periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
     after :data:`MODE_PATIENCE` children per member without a new best, at the
     lower bound, or, without a time limit, after :func:`children_for`
     children (a deterministic amount of work).
     """
     if not problem.limits or all(len(opts) <= 1 for opts in problem.options):
         return None
-    choice, starts, span = tuple(plan[0]), tuple(plan[1]), plan[2]
-    found = Found(choice, starts, span, problem.cost(choice))
+    found = as_found(problem, plan)
     whole = clock.remaining() if seconds is None else seconds
+    share = clock.child(None if whole is None else whole * MODE_SHARE)
+    bound = lower_bound(problem)
     got = evolve(
         problem,
         found,
-        clock.child(None if whole is None else whole * MODE_SHARE),
-        bound=lower_bound(problem),
+        share,
+        bound=bound,
         seed=2,
         max_children=children_for(problem) if whole is None else None,
         patience=MODE_PATIENCE * POPULATION,
         modes=True,
     )
-    if got is found or got.makespan >= span - TOL_H:
+    got = shorter_by_neighbourhoods(problem, got, share, bound=bound, seed=3)
+    if got.makespan >= found.makespan - TOL_H:
         return None
     return got.choice, got.starts, got.makespan
 
