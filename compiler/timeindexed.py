@@ -87,7 +87,16 @@ PROVING_OPTIONS: dict[str, bool] = {
 #: HiGHS' depth-first dives find one where it exists; on PSPLIB ``j1036_5`` and
 #: ``j1040_7`` this halved the CPU time of the proofs that none exists and
 #: found the plans that do in about the same time (docs/benchmarks.md).
-FEASIBILITY_OPTIONS: dict[str, bool | float] = {**PROVING_OPTIONS, "mip_heuristic_effort": 0.0}
+#: And no restart after the root: HiGHS restarts the search when presolve can
+#: fix enough columns, which on these questions (windows already narrowed)
+#: mostly repeats the root; without it the proofs of PSPLIB ``j1829_9`` at 35,
+#: ``j1261_6`` at 26 and ``j1829_6`` at 28 took 1.1-2.2 CPU s instead of
+#: 1.6-2.9, the others the same (docs/benchmarks.md).
+FEASIBILITY_OPTIONS: dict[str, bool | float] = {
+    **PROVING_OPTIONS,
+    "mip_heuristic_effort": 0.0,
+    "mip_allow_restart": False,
+}
 #: The questions whose windows are narrowed first (:mod:`exo.compiler.windows`): "any
 #: plan by the horizon?" and the cheapest plan by it (the cost stage of
 #: ``objective = time`` asks it at the best makespan, where the windows are
