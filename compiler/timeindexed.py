@@ -441,7 +441,7 @@ def _narrowed(
     limit (the windows narrowed by then hold); ``None``: no plan fits. What an
     earlier question of the same problem narrowed is the start (:func:`_known`).
     """
-    known = _known(problem, grid)
+    known = _known(problem, grid) if problem.size <= KNOWN_STEPS else Known()
     answer = known.answer(horizon)
     if answer is not None:
         return answer.windows
@@ -472,6 +472,9 @@ def _narrowed(
 _KNOWN: OrderedDict[int, tuple[Problem, float, Known]] = OrderedDict()
 #: How many problems' narrowings are kept (a plan solves one problem at a time).
 KNOWN_PROBLEMS = 4
+#: Largest problem whose narrowings are kept: the descent's (:data:`exact.SMALL_STEPS`,
+#: where questions are asked again); a larger one would be kept alive past its solve.
+KNOWN_STEPS = 30
 
 
 def _known(problem: Problem, grid: Grid) -> Known:
