@@ -35,14 +35,19 @@ so the grid optimum *is* the optimum, and every grid schedule is a schedule.
 Windows: a step starts no earlier than its predecessors' shortest chain allows
 and ends no later than the horizon minus its successors' shortest chain; for
 the questions in :data:`NARROWED` they are narrowed further by energetic
-reasoning and shaving (:mod:`exo.compiler.windows`), which keeps every plan
-within the horizon and may prove that there is none without building a model.
+reasoning, detectable precedences and shaving (:mod:`exo.compiler.windows`),
+which keeps every plan within the horizon and may prove that there is none
+without building a model. What one question of a problem narrowed is kept for
+the next (:func:`_known`): the descent's next, shorter horizon starts from it,
+and a question asked again (a resume round, its time cut short before) goes on
+from where its narrowing stopped instead of shaving afresh.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -56,7 +61,7 @@ from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
-from exo.compiler.windows import Windows, narrow, precedence_windows
+from exo.compiler.windows import Known, Windows, narrowing, precedence_windows
 
 if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
     import cvxpy as cp
@@ -82,7 +87,16 @@ PROVING_OPTIONS: dict[str, bool] = {
 #: HiGHS' depth-first dives find one where it exists; on PSPLIB ``j1036_5`` and
 #: ``j1040_7`` this halved the CPU time of the proofs that none exists and
 #: found the plans that do in about the same time (docs/benchmarks.md).
-FEASIBILITY_OPTIONS: dict[str, bool | float] = {**PROVING_OPTIONS, "mip_heuristic_effort": 0.0}
+#: And no restart after the root: HiGHS restarts the search when presolve can
+#: fix enough columns, which on these questions (windows already narrowed)
+#: mostly repeats the root; without it the proofs of PSPLIB ``j1829_9`` at 35,
+#: ``j1261_6`` at 26 and ``j1829_6`` at 28 took 1.1-2.2 CPU s instead of
+#: 1.6-2.9, the others the same (docs/benchmarks.md).
+FEASIBILITY_OPTIONS: dict[str, bool | float] = {
+    **PROVING_OPTIONS,
+    "mip_heuristic_effort": 0.0,
+    "mip_allow_restart": False,
+}
 #: The questions whose windows are narrowed first (:mod:`exo.compiler.windows`): "any
 #: plan by the horizon?" and the cheapest plan by it (the cost stage of
 #: ``objective = time`` asks it at the best makespan, where the windows are
@@ -424,8 +438,13 @@ def _narrowed(
     """The windows of every plan within the horizon (:mod:`exo.compiler.windows`).
 
     Shaving stops when the watch says so or at :data:`SHAVE_SHARE` of the time
-    limit (the windows narrowed by then hold); ``None``: no plan fits.
+    limit (the windows narrowed by then hold); ``None``: no plan fits. What an
+    earlier question of the same problem narrowed is the start (:func:`_known`).
     """
+    known = _known(problem, grid) if problem.size <= KNOWN_STEPS else Known()
+    answer = known.answer(horizon)
+    if answer is not None:
+        return answer.windows
     end = None if time_limit_s is None else time.perf_counter() + SHAVE_SHARE * time_limit_s
 
     def stopped() -> bool:
@@ -435,7 +454,47 @@ def _narrowed(
 
     use, limits = scaled_quotas(problem)
     succ = problem.successors()
-    return narrow(grid.periods, problem.preds, succ, use, limits, horizon, stopped=stopped)
+    got = narrowing(
+        grid.periods,
+        problem.preds,
+        succ,
+        use,
+        limits,
+        horizon,
+        stopped=stopped,
+        start=known.start(horizon),
+    )
+    known.put(horizon, got)
+    return got.windows
+
+
+#: The problems whose narrowings are kept (:func:`_known`), most recent last.
+_KNOWN: OrderedDict[int, tuple[Problem, float, Known]] = OrderedDict()
+#: How many problems' narrowings are kept (a plan solves one problem at a time).
+KNOWN_PROBLEMS = 4
+#: Largest problem whose narrowings are kept: the descent's (:data:`exact.SMALL_STEPS`,
+#: where questions are asked again); a larger one would be kept alive past its solve.
+KNOWN_STEPS = 30
+
+
+def _known(problem: Problem, grid: Grid) -> Known:
+    """The narrowings of this problem object's questions so far (:class:`windows.Known`).
+
+    Kept by the object's identity (with a reference, so the identity is not
+    reused while kept): the stages and resume rounds of one solve share the
+    problem object, and another solve, even of an equal problem, starts afresh,
+    so a plan never depends on what the process planned before.
+    """
+    got = _KNOWN.get(id(problem))
+    if got is not None and got[0] is problem and got[1] == grid.delta:
+        _KNOWN.move_to_end(id(problem))
+        return got[2]
+    known = Known()
+    _KNOWN[id(problem)] = (problem, grid.delta, known)
+    _KNOWN.move_to_end(id(problem))
+    while len(_KNOWN) > KNOWN_PROBLEMS:
+        _KNOWN.popitem(last=False)
+    return known
 
 
 def _none_fits() -> GridResult:

@@ -8,7 +8,7 @@ each window, so the narrower the windows, the smaller the model and the tighter
 its relaxation; and when a window closes for every option of a step, no plan
 ends by ``H`` and no model is needed.
 
-Two rules narrow the windows, applied in turn until neither changes anything:
+Three rules narrow the windows, applied in turn until none changes anything:
 
 - **precedence**: a step starts after each predecessor's earliest end (its
   shortest live option), and ends before each successor's latest start;
@@ -22,6 +22,16 @@ Two rules narrow the windows, applied in turn until neither changes anything:
   ``s`` cannot start at ``t`` when ``u_k * overlap(t)`` plus what the other
   steps need exceeds ``Q (b - a)`` for some interval. Starts are removed only
   from the ends of a window (the windows stay intervals).
+- **detectable precedences** (Vilim 2004) between two steps that can never
+  run at once (every option of one with every option of the other exceeds a
+  quota): one must end before the other starts, so when ``a`` cannot end by
+  ``b``'s latest start, ``b`` comes first (``a`` starts after ``b``'s earliest
+  end, ``b`` ends by ``a``'s latest start); when neither can come first, no
+  plan fits.
+
+The questions of one problem share what was narrowed (:class:`Known`): a
+narrowing stopped by the clock goes on from where it stopped when the question
+is asked again, and one horizon's windows start the next shorter one's.
 
 Every removed start is one no plan ending by ``H`` can use, so the model on
 the narrowed windows has exactly the same plans: the reasoning is a proof step,
@@ -91,18 +101,106 @@ def narrow(
     their fixpoint, then each window end is *shaved* (:func:`_shave`) until
     ``stopped()`` says the time is up (what was narrowed by then holds).
     """
+    return narrowing(periods, preds, succ, use, limits, horizon, stopped=stopped).windows
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowed:
+    """What :func:`narrowing` found: the windows (``None``: no plan) and whether they
+    are the fixpoint (shaving ran until it changed nothing, not stopped by the clock)."""
+
+    windows: Windows | None
+    complete: bool
+
+
+def narrowing(
+    periods: Sequence[Sequence[int]],
+    preds: Sequence[Sequence[int]],
+    succ: Sequence[Sequence[int]],
+    use: Sequence[Sequence[Sequence[int]]],
+    limits: Sequence[int],
+    horizon: int,
+    *,
+    stopped: Callable[[], bool] | None = None,
+    start: Windows | None = None,
+) -> Narrowed:
+    """:func:`narrow`, from ``start`` (windows known to hold every plan by ``horizon``,
+    e.g. an earlier, unfinished narrowing: :class:`Known`), saying whether it finished."""
     rules = _Rules(periods, preds, succ, use, limits, horizon)
     base = precedence_windows(periods, preds, succ, horizon)
-    got = rules.propagate(list(base.es), [list(x) for x in base.ls])
+    es, ls = list(base.es), [list(x) for x in base.ls]
+    if start is not None:
+        es = [max(a, b) for a, b in zip(es, start.es, strict=True)]
+        ls = [
+            [min(a, b) for a, b in zip(x, y, strict=True)]
+            for x, y in zip(ls, start.ls, strict=True)
+        ]
+    got = rules.propagate(es, ls)
     if got is None:
-        return None
+        return Narrowed(None, True)
     es, ls = got
-    if rules.energy:
-        shaved = _shave(rules, es, ls, stopped or (lambda: False))
-        if shaved is None:
+    if not rules.energy:
+        return Narrowed(Windows(tuple(es), tuple(tuple(x) for x in ls)), True)
+    latch = _Latch(stopped or (lambda: False))
+    shaved = _shave(rules, es, ls, latch)
+    if shaved is None:
+        return Narrowed(None, True)
+    es, ls = shaved
+    return Narrowed(Windows(tuple(es), tuple(tuple(x) for x in ls)), not latch.fired)
+
+
+class _Latch:
+    """A stop signal that remembers having fired (a shaving pass cut short is not a fixpoint)."""
+
+    def __init__(self, stopped: Callable[[], bool]) -> None:
+        self.stopped = stopped
+        self.fired = False
+
+    def __call__(self) -> bool:
+        self.fired = self.fired or self.stopped()
+        return self.fired
+
+
+class Known:
+    """The narrowings of one problem's questions by horizon, kept between them.
+
+    The descent asks "a plan by ``H``?" for ``H``, ``H - 1``, ..., and an
+    unanswered question is asked again in each resume round and by the cost
+    stage; narrowing each from scratch repeats the same shaving, and a round
+    given less time narrowed less. What is known carries over soundly:
+
+    - a finished narrowing at ``H`` is the answer at ``H``; "no plan by ``H``"
+      answers every horizon below ``H`` too;
+    - any plan ending by ``h < H``, shifted ``H - h`` periods later, ends by
+      ``H``: so windows at ``H`` with every latest start ``H - h`` earlier (and the
+      same earliest starts) hold every plan by ``h``, a start for its narrowing.
+    """
+
+    def __init__(self) -> None:
+        self.by_horizon: dict[int, Narrowed] = {}
+
+    def answer(self, horizon: int) -> Narrowed | None:
+        """The finished narrowing at ``horizon``, or "no plan" from a longer horizon."""
+        got = self.by_horizon.get(horizon)
+        if got is not None and got.complete:
+            return got
+        if any(h >= horizon and n.windows is None for h, n in self.by_horizon.items()):
+            return Narrowed(None, True)
+        return None
+
+    def start(self, horizon: int) -> Windows | None:
+        """The narrowest windows known to hold every plan by ``horizon`` (``None``: none known)."""
+        longer = [h for h, n in self.by_horizon.items() if h >= horizon and n.windows is not None]
+        if not longer:
             return None
-        es, ls = shaved
-    return Windows(tuple(es), tuple(tuple(x) for x in ls))
+        h = min(longer)
+        w = self.by_horizon[h].windows
+        assert w is not None
+        d = h - horizon
+        return Windows(w.es, tuple(tuple(x - d for x in ls) for ls in w.ls))
+
+    def put(self, horizon: int, got: Narrowed) -> None:
+        self.by_horizon[horizon] = got
 
 
 class _Rules:
@@ -121,6 +219,7 @@ class _Rules:
         self.use, self.limits, self.horizon = use, limits, horizon
         self.energy = horizon <= MAX_ENERGY_PERIODS and any(limits)
         self.overlaps = _Overlaps(horizon)
+        self.apart = _apart(periods, use, limits)
 
     def propagate(
         self, es: list[int], ls: list[list[int]]
@@ -129,12 +228,17 @@ class _Rules:
         for _ in range(MAX_PASSES):
             if not _precedence(self.periods, self.preds, self.succ, es, ls):
                 return None
+            ordered = _disjunctive(self.periods, self.apart, es, ls)
+            if ordered is None:
+                return None
             if not self.energy:
+                if ordered:
+                    continue
                 break
             changed = _energetic(self.periods, self.use, self.limits, self.overlaps, es, ls)
             if changed is None:
                 return None
-            if not changed:
+            if not changed and not ordered:
                 break
         return es, ls
 
@@ -198,6 +302,75 @@ def _shave_step(
 
 def _live(es: int, ls: Sequence[int]) -> list[int]:
     return [k for k, last in enumerate(ls) if last >= es]
+
+
+def _apart(
+    periods: Sequence[Sequence[int]],
+    use: Sequence[Sequence[Sequence[int]]],
+    limits: Sequence[int],
+) -> list[tuple[int, int]]:
+    """Pairs of steps that can never run at the same time: every option of one and
+    every option of the other together exceed some quota (and none takes no time)."""
+    n = len(periods)
+
+    def clash(a: int, b: int) -> bool:
+        return all(
+            any(x + y > q for x, y, q in zip(ua, ub, limits, strict=True))
+            for ua in use[a]
+            for ub in use[b]
+        )
+
+    steps = [s for s in range(n) if periods[s] and min(periods[s]) > 0 and use[s]]
+    return [(a, b) for i, a in enumerate(steps) for b in steps[i + 1 :] if clash(a, b)]
+
+
+def _disjunctive(
+    periods: Sequence[Sequence[int]],
+    apart: Sequence[tuple[int, int]],
+    es: list[int],
+    ls: list[list[int]],
+) -> bool | None:
+    """Detectable precedences (Vilim 2004) of steps that never run together: when ``a``
+    cannot end before ``b``'s latest start, ``b`` runs first (``None``: neither can)."""
+    changed = False
+    for a, b in apart:
+        live_a, live_b = _live(es[a], ls[a]), _live(es[b], ls[b])
+        if not live_a or not live_b:
+            return None
+        last_a = max(ls[a][k] for k in live_a)
+        last_b = max(ls[b][k] for k in live_b)
+        a_first = es[a] + min(periods[a][k] for k in live_a) <= last_b
+        b_first = es[b] + min(periods[b][k] for k in live_b) <= last_a
+        if not (a_first or b_first):
+            return None
+        if not a_first:
+            changed = _after(periods, es, ls, b, a, live_b, last_a) or changed
+        elif not b_first:
+            changed = _after(periods, es, ls, a, b, live_a, last_b) or changed
+    return changed
+
+
+def _after(
+    periods: Sequence[Sequence[int]],
+    es: list[int],
+    ls: list[list[int]],
+    first: int,
+    then: int,
+    live_first: Sequence[int],
+    last_then: int,
+) -> bool:
+    """``first`` ends before ``then`` starts: narrow both windows (whether either moved)."""
+    changed = False
+    start = es[first] + min(periods[first][k] for k in live_first)
+    if start > es[then]:
+        es[then] = start
+        changed = True
+    for k in range(len(ls[first])):
+        latest = last_then - periods[first][k]
+        if latest < ls[first][k]:
+            ls[first][k] = latest
+            changed = True
+    return changed
 
 
 def _precedence(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exo.compiler.windows import Windows, narrow
+from exo.compiler.windows import Known, Windows, narrow, narrowing
 
 Instance = tuple[
     list[list[int]],  # periods[s][k]
@@ -127,6 +127,21 @@ def test_shaving_sees_what_the_rules_alone_do_not() -> None:
     assert w is not None and _within(w, [(0, 0), (0, 0), (1, 3), (0, 5)])
 
 
+def test_steps_that_never_run_together_are_ordered() -> None:
+    # quota 3, two steps of 2 units (3 and 2 periods): they never overlap, so
+    # they need 5 periods. In 4 the energy fits (6 + 4 <= 12, and 6 in the 2
+    # periods of step 0's compulsory part): only ordering the pair shows that
+    # neither can come first, with no shaving.
+    periods = [[3], [2]]
+    preds: list[list[int]] = [[], []]
+    succ: list[list[int]] = [[], []]
+    use = [[[2]], [[2]]]
+    assert narrow(periods, preds, succ, use, [3], 4, stopped=lambda: True) is None
+    # in 6, step 1 may go first or second: the windows keep both
+    w = narrow(periods, preds, succ, use, [3], 6, stopped=lambda: True)
+    assert w is not None and _within(w, [(0, 0), (0, 3)]) and _within(w, [(0, 2), (0, 0)])
+
+
 def test_a_stop_before_shaving_keeps_every_plan() -> None:
     for seed in range(10):
         periods, preds, succ, use, limits = inst = _instance(seed)
@@ -134,6 +149,52 @@ def test_a_stop_before_shaving_keeps_every_plan() -> None:
         w = narrow(periods, preds, succ, use, limits, horizon, stopped=lambda: True)
         assert w is not None
         assert all(_within(w, plan) for plan in _plans(inst, horizon))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_what_a_longer_question_narrowed_holds_every_shorter_plan(seed: int) -> None:
+    # the descent asks H + 1, then H, H - 1: each narrowing starts from the one
+    # before, its latest starts moved earlier, and stopped or not keeps every plan
+    periods, preds, succ, use, limits = inst = _instance(seed)
+    best = _shortest(inst)
+    known = Known()
+    for stop in (True, False):
+        for horizon in (best + 2, best + 1, best, best - 1):
+            answer = known.answer(horizon)
+            got = answer or narrowing(
+                periods,
+                preds,
+                succ,
+                use,
+                limits,
+                horizon,
+                stopped=lambda stop=stop: stop,  # type: ignore[misc]
+                start=known.start(horizon),
+            )
+            if answer is None:
+                known.put(horizon, got)
+            plans = _plans(inst, horizon)
+            if got.windows is None:
+                assert next(plans, None) is None, (horizon, "closed on a problem with a plan")
+                continue
+            assert all(_within(got.windows, plan) for plan in plans), horizon
+    # the second sweep (not stopped) finished every question it asked
+    assert all(known.answer(h) is not None for h in (best + 1, best, best - 1))
+
+
+def test_no_plan_by_a_horizon_answers_every_shorter_one() -> None:
+    # two steps of 2 periods, one after the other: no plan by 3, one by 4
+    chain = ([[2], [2]], [[], [0]], [[1], []], [[[1]], [[1]]], [1])
+    known = Known()
+    known.put(9, narrowing(*chain, 9))
+    known.put(3, narrowing(*chain, 3))
+    for horizon in (3, 2):
+        got = known.answer(horizon)
+        assert got is not None and got.windows is None
+    assert known.answer(7) is None
+    # the start for 7 comes from 9, every latest start two periods earlier
+    start = known.start(7)
+    assert start == Windows((0, 2), ((3,), (5,)))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -159,3 +220,39 @@ def test_the_cost_model_on_narrowed_windows_keeps_its_optimum(
     assert _fits(p, narrowed.choice, tuple(round(t) for t in narrowed.starts))
     pairs = enumerate(zip(narrowed.choice, narrowed.starts, strict=True))
     assert max(t + p.options[s][k].P for s, (k, t) in pairs) <= horizon
+
+
+def test_a_question_asked_again_goes_on_from_what_was_narrowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from exo.compiler import timeindexed
+    from exo.compiler.timeindexed import exact_grid, solve_grid
+
+    from .test_exact_rows import _optimum, _problem
+
+    p = _problem(1)
+    best = _optimum(1)
+    grid = exact_grid(p, best)
+    assert grid is not None
+    starts: list[Windows | None] = []
+    narrowing_of = timeindexed.narrowing
+
+    def spy(*args: object, **kwargs: object) -> object:
+        starts.append(kwargs["start"])  # type: ignore[arg-type]
+        return narrowing_of(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(timeindexed, "narrowing", spy)
+    for horizon, limit in ((best, 0.0), (best, None), (best, None), (best - 1, None)):
+        got = solve_grid(p, grid, objective=None, horizon_h=horizon, time_limit_s=limit)
+        assert got is not None
+        assert (got.choice is not None) == (horizon == best)
+    # the first narrowing (stopped at once) started from nothing, the second from
+    # it; the third question had its answer; the shorter one started from it too
+    assert len(starts) == 3 and starts[0] is None
+    assert starts[1] is not None and starts[2] is not None
+    # an equal problem of another solve starts afresh (a plan never depends on
+    # what the process planned before)
+    again = _problem(1)
+    assert again == p and again is not p
+    solve_grid(again, grid, objective=None, horizon_h=best, time_limit_s=None)
+    assert len(starts) == 4 and starts[3] is None
