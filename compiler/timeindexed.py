@@ -350,6 +350,7 @@ def solve_grid(
     time_limit_s: float | None,
     start: tuple[Sequence[int], Sequence[float]] | None = None,
     watch: Watch | None = None,
+    remember: bool = True,
 ) -> GridResult | None:
     """Solve the time-indexed model (``None`` when it would be too large).
 
@@ -357,12 +358,14 @@ def solve_grid(
     ``objective``: ``None`` asks only whether any plan ends by the horizon
     (HiGHS stops at the first one; ``infeasible`` proves that none does).
     ``start``: a plan (options, starts in hours) on the grid to start from.
+    ``remember``: keep this problem's narrowings for its next question (:func:`_known`);
+    off for a throw-away problem asked once, which would push the solve's own out.
     """
     horizon = horizon_periods(grid, horizon_h)
     windows = None
     if objective in NARROWED:
         t0 = time.perf_counter()
-        windows = _narrowed(problem, grid, horizon, time_limit_s, watch)
+        windows = _narrowed(problem, grid, horizon, time_limit_s, watch, remember)
         if windows is None:
             return _none_fits()
         if time_limit_s is not None:
@@ -434,6 +437,7 @@ def _narrowed(
     horizon: int,
     time_limit_s: float | None,
     watch: Watch | None,
+    remember: bool = True,
 ) -> Windows | None:
     """The windows of every plan within the horizon (:mod:`exo.compiler.windows`).
 
@@ -441,7 +445,7 @@ def _narrowed(
     limit (the windows narrowed by then hold); ``None``: no plan fits. What an
     earlier question of the same problem narrowed is the start (:func:`_known`).
     """
-    known = _known(problem, grid) if problem.size <= KNOWN_STEPS else Known()
+    known = _known(problem, grid) if remember and problem.size <= KNOWN_STEPS else Known()
     answer = known.answer(horizon)
     if answer is not None:
         return answer.windows

@@ -256,3 +256,37 @@ def test_a_question_asked_again_goes_on_from_what_was_narrowed(
     assert again == p and again is not p
     solve_grid(again, grid, objective=None, horizon_h=best, time_limit_s=None)
     assert len(starts) == 4 and starts[3] is None
+
+
+def test_a_throw_away_question_keeps_the_solves_own_narrowings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the neighbourhood search asks many one-off problems between the descent's
+    # questions: asked with remember=False they neither start from nor push out
+    # the narrowings the solve's own problem has kept
+    from exo.compiler import timeindexed
+    from exo.compiler.timeindexed import exact_grid, solve_grid
+
+    from .test_exact_rows import _optimum, _problem
+
+    p = _problem(1)
+    best = _optimum(1)
+    grid = exact_grid(p, best)
+    assert grid is not None
+    starts: list[Windows | None] = []
+    narrowing_of = timeindexed.narrowing
+
+    def spy(*args: object, **kwargs: object) -> object:
+        starts.append(kwargs["start"])  # type: ignore[arg-type]
+        return narrowing_of(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(timeindexed, "narrowing", spy)
+    solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None)
+    others = [_problem(1) for _ in range(timeindexed.KNOWN_PROBLEMS + 1)]
+    for other in others:
+        solve_grid(other, grid, objective=None, horizon_h=best, time_limit_s=None, remember=False)
+    assert all(start is None for start in starts)
+    assert all(id(other) not in timeindexed._KNOWN for other in others)
+    # the solve's next question still has its answer: no narrowing runs
+    solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None)
+    assert len(starts) == 1 + len(others)
