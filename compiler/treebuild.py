@@ -17,8 +17,9 @@ is built (``tests/test_treebuild.py`` checks it), never silently misparsed.
 The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
-reuses its decoding, and spans and the commonest nodes are stored through their
-slots rather than a frozen dataclass's ``__init__`` (``_builder``).
+reuses its decoding, a one-line compound attribute met before is rebuilt from a
+recipe (``replay.py``), and nodes and spans are stored through their slots rather
+than a frozen dataclass's ``__init__`` (``nodebuild.py``).
 
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
