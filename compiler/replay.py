@@ -47,6 +47,9 @@ Leaf = tuple[Callable[..., Any] | None, int, int, tuple[Any, ...]]
 #: a list's columns and leaves, or a map's columns and entries (columns, key, value).
 Recipe = tuple[str, int, int, int, int, Any]
 LEAF, LIST, MAP = 0, 1, 2
+#: A decoded string's parts, and where each placeholder among them sits relative to
+#: the opening quote (``None`` for text; ``None`` for the whole when there is none).
+Layout = tuple[tuple[str | Placeholder, ...], tuple[tuple[str, int, int] | None, ...] | None]
 
 _SIMPLE: dict[type[Any], tuple[Callable[..., Any], tuple[str, ...]]] = {
     Ref: (B.ref, ("name",)),
@@ -58,22 +61,31 @@ _SIMPLE: dict[type[Any], tuple[Callable[..., Any], tuple[str, ...]]] = {
 }
 
 
+def layout(node: Str) -> Layout:
+    """What of a decoded string does not depend on where it is: its parts, and each
+    placeholder's name and columns relative to the string's."""
+    if not any(isinstance(p, Placeholder) for p in node.parts):
+        return node.parts, None
+    column = node.span.column
+    holes = tuple(
+        (p.name, p.span.column - column, p.span.end_column - column)
+        if isinstance(p, Placeholder)
+        else None
+        for p in node.parts
+    )
+    return node.parts, holes
+
+
 def _leaf(node: Value, column: int) -> Leaf | None:
     """The recipe of one literal of a one-line token starting at ``column``."""
     start, end = node.span.column - column, node.span.end_column - column
     kind = type(node)
     if kind is Str:
         assert isinstance(node, Str)
-        if not any(isinstance(p, Placeholder) for p in node.parts):
-            return B.string, start, end, (node.parts,)
-        at = node.span.column
-        holes = tuple(
-            (p.name, p.span.column - at, p.span.end_column - at)
-            if isinstance(p, Placeholder)
-            else None
-            for p in node.parts
-        )
-        return None, start, end, (node.parts, holes)
+        parts, holes = layout(node)
+        if holes is None:
+            return B.string, start, end, (parts,)
+        return None, start, end, (parts, holes)
     simple = _SIMPLE.get(kind)  # not BadLiteral: a literal with an error
     if simple is None:
         return None

@@ -47,7 +47,6 @@ from exo.compiler.syntax import (
     Node,
     Num,
     Param,
-    Placeholder,
     RangeV,
     Ref,
     Str,
@@ -56,9 +55,7 @@ from exo.compiler.syntax import (
 
 T = TypeVar("T")
 Action = Callable[[list[Any]], Any]
-#: A decoded string's parts, and where each placeholder among them sits relative to
-#: the opening quote (``None`` for text; ``None`` for the whole when there is none).
-_Layout = tuple[tuple[str | Placeholder, ...], tuple[tuple[str, int, int] | None, ...] | None]
+_Layout = replay.Layout
 #: Distinct strings whose decoding a parser keeps.
 STRING_MEMO_MAX = 4096
 #: Distinct one-line compound attributes a parser remembers having met, and those
@@ -67,20 +64,6 @@ SEEN_MAX = 1 << 16
 RECIPES_MAX = 8192
 #: (rule name, names of the symbols it expands to), as Lark lists its rules.
 RuleKey = tuple[str, tuple[str, ...]]
-
-
-def _layout(node: Str) -> _Layout:
-    """What of a decoded string does not depend on where it is (see ``TreeBuilder.string``)."""
-    if not any(isinstance(p, Placeholder) for p in node.parts):
-        return node.parts, None
-    column = node.span.column
-    holes = tuple(
-        (p.name, p.span.column - column, p.span.end_column - column)
-        if isinstance(p, Placeholder)
-        else None
-        for p in node.parts
-    )
-    return node.parts, holes
 
 
 # The nodes a file makes most of (one or more a token), built through their slots
@@ -139,7 +122,7 @@ class TreeBuilder:
                 self.errors.append(e.diagnostic)
                 return Str(span, (raw[1:-1],))
             if len(self._strings) < STRING_MEMO_MAX:
-                self._strings[raw] = _layout(node)
+                self._strings[raw] = replay.layout(node)
             return node
         parts, holes = layout
         if holes is None:
