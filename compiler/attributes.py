@@ -50,7 +50,7 @@ class Attribute:
 class AttributeTable:
     """The rows of one declaration kind, in order, with what lowering looks up in them."""
 
-    __slots__ = ("_defaults", "_position", "rows", "shapes")
+    __slots__ = ("_defaults", "_known", "_position", "rows", "shapes")
 
     def __init__(self, *rows: Attribute) -> None:
         self.rows = rows
@@ -58,12 +58,21 @@ class AttributeTable:
         self.shapes: Mapping[str, Shape] = MappingProxyType({a.name: a.shape for a in rows})
         self._position = MappingProxyType({a.name: i for i, a in enumerate(rows)})
         self._defaults = frozenset(i for i, a in enumerate(rows) if a.default is not None)
+        #: ``rows_for``'s answers by the names written: a workflow's declarations write
+        #: a few sets of attributes, many times over.
+        self._known: dict[tuple[str, ...], tuple[Attribute, ...]] = {}
 
-    def rows_for(self, written: Iterable[str]) -> list[Attribute]:
+    def rows_for(self, written: Iterable[str]) -> tuple[Attribute, ...]:
         """The rows of the attributes written (names the table knows) and of those with a
         default, in the table's order."""
-        at = {self._position[n] for n in written if n in self._position} | self._defaults
-        return [self.rows[i] for i in sorted(at)]
+        names = tuple(written)
+        rows = self._known.get(names)
+        if rows is None:
+            at = {self._position[n] for n in names if n in self._position} | self._defaults
+            rows = tuple(self.rows[i] for i in sorted(at))
+            if len(self._known) < 4096:
+                self._known[names] = rows
+        return rows
 
 
 def typed(reader: Callable[..., Any], **options: Any) -> Read:

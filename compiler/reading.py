@@ -153,23 +153,32 @@ class Reading:
         """An IR string: params substituted, runtime placeholders kept, braces doubled."""
         scope = scope or self.scope
         out: list[str] = []
+        add = out.append
         for part in s.parts:
             if isinstance(part, str):
-                out.append(part.replace("{", "{{").replace("}", "}}"))
+                add(
+                    part.replace("{", "{{").replace("}", "}}")
+                    if "{" in part or "}" in part
+                    else part
+                )
                 continue
             if runtime and part.name in RUNTIME_PLACEHOLDERS:
-                out.append("{" + part.name + "}")
+                add("{" + part.name + "}")
                 continue
             r = resolve(self.names.scopes, scope, part.name)
             if r is not None and isinstance(r.target, Param):
                 if r.key in self.names.params.poisoned:
                     continue  # a cycle: reported once, at the param (E503/E504)
-                value = self.deref(Ref(part.span, part.name), scope)
-                text = self._as_text(r.scope, value)
-                out.append(text.replace("{", "{{").replace("}", "}}"))
+                # What ``deref`` of the placeholder as a name does, without making the
+                # name: the param's value (followed), used at the placeholder.
+                value = self.deref(self.names.params.values.get(r.key, r.target.value), r.scope, 1)
+                if isinstance(value, BadLiteral):
+                    self.bad_literal_uses.append(part.span)
+                text = self._as_text(r.scope, value, part.span)
+                add(text.replace("{", "{{").replace("}", "}}"))
                 continue
             self._unknown_placeholder(part.name, part.span, runtime, scope)
-            out.append("{{" + part.name + "}}")
+            add("{{" + part.name + "}}")
         return "".join(out)
 
     def _unknown_placeholder(self, name: str, span: Span, runtime: bool, scope: Scope) -> None:
@@ -189,7 +198,8 @@ class Reading:
             ],
         )
 
-    def _as_text(self, scope: Scope, v: Value) -> str:
+    def _as_text(self, scope: Scope, v: Value, at: Span) -> str:
+        """``v`` (a param's value, used at ``at``) as text in a string."""
         match v:
             case Str():
                 return (
@@ -207,7 +217,7 @@ class Reading:
                 return v.name
             case ListV() | MapV():
                 self.sink.error(
-                    "E201", "type error: a list or map cannot be placed in a string", v.span
+                    "E201", "type error: a list or map cannot be placed in a string", at
                 )
                 return ""
             case _:

@@ -17,8 +17,9 @@ is built (``tests/test_treebuild.py`` checks it), never silently misparsed.
 The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
-reuses its decoding, and spans and the commonest nodes are stored through their
-slots rather than a frozen dataclass's ``__init__`` (``_builder``).
+reuses its decoding, a one-line compound attribute met before is rebuilt from a
+recipe (``replay.py``), and nodes and spans are stored through their slots rather
+than a frozen dataclass's ``__init__`` (``nodebuild.py``).
 
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
@@ -27,19 +28,17 @@ its own token class (not a ``str``): the actions read only ``.value``,
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from exo.compiler import compound
+from exo.compiler import compound, nodebuild, replay
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.literals import LiteralError, classify_money, classify_number, decode_string
 from exo.compiler.syntax import (
     Attr,
     BadLiteral,
     Block,
-    Bool,
     Decl,
     Import,
     ListV,
@@ -48,7 +47,6 @@ from exo.compiler.syntax import (
     Node,
     Num,
     Param,
-    Placeholder,
     RangeV,
     Ref,
     Str,
@@ -57,87 +55,29 @@ from exo.compiler.syntax import (
 
 T = TypeVar("T")
 Action = Callable[[list[Any]], Any]
-#: A decoded string's parts, and where each placeholder among them sits relative to
-#: the opening quote (``None`` for text; ``None`` for the whole when there is none).
-_Layout = tuple[tuple[str | Placeholder, ...], tuple[tuple[str, int, int] | None, ...] | None]
+_Layout = replay.Layout
 #: Distinct strings whose decoding a parser keeps.
 STRING_MEMO_MAX = 4096
+#: Distinct one-line compound attributes a parser remembers having met, and those
+#: (met twice) it keeps a recipe of.
+SEEN_MAX = 1 << 16
+RECIPES_MAX = 8192
 #: (rule name, names of the symbols it expands to), as Lark lists its rules.
 RuleKey = tuple[str, tuple[str, ...]]
 
 
-def _layout(node: Str) -> _Layout:
-    """What of a decoded string does not depend on where it is (see ``TreeBuilder.string``)."""
-    if not any(isinstance(p, Placeholder) for p in node.parts):
-        return node.parts, None
-    column = node.span.column
-    holes = tuple(
-        (p.name, p.span.column - column, p.span.end_column - column)
-        if isinstance(p, Placeholder)
-        else None
-        for p in node.parts
-    )
-    return node.parts, holes
-
-
-def _builder(cls: type[T], fields: tuple[str, ...]) -> Callable[..., T]:
-    """``cls(*values)`` for a frozen, slotted dataclass, built in ~60% of the time.
-
-    A frozen dataclass's ``__init__`` stores each field through ``object.__setattr__``,
-    and a file makes several nodes and spans a token; this stores them through the
-    slots themselves. Only for classes whose ``__init__`` does nothing else (no
-    defaults, no ``__post_init__``): ``fields`` must be the class's fields, in order,
-    which is checked here, so a field added to a node is never left unset."""
-    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-    if names != fields or hasattr(cls, "__post_init__"):
-        raise RuntimeError(f"{cls.__name__} is not built from {fields}")
-    sets = [getattr(cls, name).__set__ for name in fields]
-    new = object.__new__
-    if len(sets) == 2:
-        s0, s1 = sets
-
-        def build2(a: Any, b: Any) -> T:
-            obj = new(cls)
-            s0(obj, a)
-            s1(obj, b)
-            return obj
-
-        return build2
-    if len(sets) == 4:
-        s0, s1, s2, s3 = sets
-
-        def build4(a: Any, b: Any, c: Any, d: Any) -> T:
-            obj = new(cls)
-            s0(obj, a)
-            s1(obj, b)
-            s2(obj, c)
-            s3(obj, d)
-            return obj
-
-        return build4
-    if len(sets) == 5:
-        s0, s1, s2, s3, s4 = sets
-
-        def build5(a: Any, b: Any, c: Any, d: Any, e: Any) -> T:
-            obj = new(cls)
-            s0(obj, a)
-            s1(obj, b)
-            s2(obj, c)
-            s3(obj, d)
-            s4(obj, e)
-            return obj
-
-        return build5
-    raise RuntimeError(f"no builder for {len(sets)} fields")
-
-
-# The nodes a file makes most of (one or more a token): strings, names, attributes,
-# placeholders, and the spans of all of them.
-_span = _builder(Span, ("file", "line", "column", "end_line", "end_column"))
-_str = _builder(Str, ("span", "parts"))
-_ref = _builder(Ref, ("span", "name"))
-_attr = _builder(Attr, ("span", "key", "key_span", "value"))
-_placeholder = _builder(Placeholder, ("name", "span"))
+# The nodes a file makes most of (one or more a token), built through their slots
+# (``nodebuild``): strings, names, attributes, placeholders, and the spans of all of them.
+_builder = nodebuild.builder
+_span = nodebuild.span
+_str = nodebuild.string
+_ref = nodebuild.ref
+_attr = nodebuild.attr
+_placeholder = nodebuild.placeholder
+_bool = nodebuild.boolean
+_list = nodebuild.list_value
+_map = nodebuild.map_value
+_entry = nodebuild.map_entry
 
 
 def span_of(file: str, tok: Any) -> Span:
@@ -158,6 +98,9 @@ class TreeBuilder:
         #: Strings already decoded, by their raw text: a workflow repeats most of its
         #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
         self._strings: dict[str, _Layout] = {}
+        #: Compound attributes met once, and recipes of those met twice (``replay.py``).
+        self._seen: set[str] = set()
+        self._recipes: dict[str, replay.Recipe] = {}
         #: Read the items of a compound token (``compound.scanner``) and the key of a
         #: compound attribute (``compound.attr_splitter``); set by ``install``.
         self._scan: Callable[..., Any] = _no_compounds
@@ -179,7 +122,7 @@ class TreeBuilder:
                 self.errors.append(e.diagnostic)
                 return Str(span, (raw[1:-1],))
             if len(self._strings) < STRING_MEMO_MAX:
-                self._strings[raw] = _layout(node)
+                self._strings[raw] = replay.layout(node)
             return node
         parts, holes = layout
         if holes is None:
@@ -239,22 +182,22 @@ class TreeBuilder:
     def _ref(self, name: str, line: int, column: int, end_column: int) -> Value:
         span = _span(self.file, line, column, line, end_column)
         if name == "true" or name == "false":
-            return Bool(span, name == "true")
+            return _bool(span, name == "true")
         return _ref(span, name)
 
     def list_of(self, items: Sequence[Value]) -> ListV:
         span = _join(items[0].span, items[-1].span) if items else _span(self.file, 0, 0, 0, 0)
-        return ListV(span, tuple(items))
+        return _list(span, tuple(items))
 
     def map_of(self, entries: Sequence[MapEntry]) -> MapV:
         span = _join(entries[0].span, entries[-1].span) if entries else _span(self.file, 0, 0, 0, 0)
-        return MapV(span, tuple(entries))
+        return _map(span, tuple(entries))
 
     def map_entry(self, c: list[Any]) -> MapEntry:
         key, value = c[0], c[2]
         if not isinstance(key, Node):  # a name token; numbers and strings are nodes already
-            key = Ref(span_of(self.file, key), key.value)
-        return MapEntry(_join(key.span, value.span), key, value)
+            key = _ref(span_of(self.file, key), key.value)
+        return _entry(_join(key.span, value.span), key, value)
 
     # --- compound tokens (``compound.py``): a flat list or map as one token -------------
 
@@ -305,15 +248,32 @@ class TreeBuilder:
             if text[0] == '"' or text[0] == "-" or text[0].isdigit():
                 key: Value = self._value(text, line, column)
             else:  # a name as a key is a name, even ``true`` (``map_entry``)
-                key = Ref(_span(self.file, line, column, line, column + len(text)), text)
+                key = _ref(_span(self.file, line, column, line, column + len(text)), text)
             value = self._value(*items[i + 1])
-            entries.append(MapEntry(_join(key.span, value.span), key, value))  # type: ignore[arg-type]
+            entries.append(_entry(_join(key.span, value.span), key, value))
         return self.map_of(entries)
 
     def flat_attr(self, tok: Any) -> Attr:
-        """``key = value`` as one token: the ``Attr`` that ``attr`` builds."""
+        """``key = value`` as one token: the ``Attr`` that ``attr`` builds; a text met
+        before on one line is rebuilt from its recipe (``replay.py``)."""
         text: str = tok.value
-        line, column = tok.line, tok.column
+        made = self._recipes.get(text)
+        if made is not None:
+            return replay.replay(made, self.file, tok.line, tok.column)
+        errors = len(self.errors)
+        node = self._flat_attr(text, tok.line, tok.column)
+        if "\n" in text or len(self.errors) != errors:
+            return node
+        if text not in self._seen:
+            if len(self._seen) < SEEN_MAX:
+                self._seen.add(text)
+        elif len(self._recipes) < RECIPES_MAX:
+            made = replay.recipe(node, tok.column)
+            if made is not None:
+                self._recipes[text] = made
+        return node
+
+    def _flat_attr(self, text: str, line: int, column: int) -> Attr:
         m = self._split(text)
         raw, at = m[1], m.end()
         if raw[0] == '"':
@@ -366,7 +326,7 @@ class TreeBuilder:
 
     def block(self, c: list[Any]) -> Block:
         key, key_span = self._key(c[0])
-        return Block(key_span, key, key_span, c[2])
+        return nodebuild.block(key_span, key, key_span, c[2])
 
     # --- declarations --------------------------------------------------------------------
 
@@ -384,7 +344,7 @@ class TreeBuilder:
     def decl(self, c: list[Any]) -> Decl:
         kind_span = span_of(self.file, c[0])
         name_span = span_of(self.file, c[1])
-        return Decl(kind_span, c[0].value, kind_span, c[1].value, name_span, c[3])
+        return nodebuild.decl(kind_span, c[0].value, kind_span, c[1].value, name_span, c[3])
 
     # --- the table ---------------------------------------------------------------------------
 

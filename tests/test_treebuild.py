@@ -389,3 +389,61 @@ def _utf8(path: Path) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+_ONE_LINE_SEPS = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@st.composite
+def _one_line_attr(draw: Any) -> str:
+    """``key = value`` on one line: a literal, or a flat list or map of literals."""
+    key = draw(st.sampled_from(["a", "gpus", "x-y", '"k"', '"{p}"', "A100"]))
+    atoms = st.lists(_ATOMS.filter(lambda a: a not in ("1..2", "[1]", "{}")), max_size=4)
+    items = draw(atoms)
+    sep = draw(_ONE_LINE_SEPS)
+    kind = draw(st.integers(0, 2))
+    if kind == 0:
+        value = items[0] if items else '"x"'
+    elif kind == 1:
+        value = "[" + f",{sep}".join(items) + "]"
+    else:
+        keys = draw(st.lists(_ATOMS, min_size=len(items), max_size=len(items)))
+        value = (
+            "{" + f",{sep}".join(f"{k}:{sep}{v}" for k, v in zip(keys, items, strict=True)) + "}"
+        )
+    return f"{key}{sep}={sep}{value}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_one_line_attr(), min_size=1, max_size=3), st.lists(st.integers(0, 9), min_size=4))
+def test_repeated_attributes_replayed_give_the_same_nodes(
+    attrs: list[str], indents: list[int]
+) -> None:
+    """An attribute met again is rebuilt from its recipe (``replay.py``): the same nodes,
+    spans and errors as reading it afresh, at any line and column and in another file."""
+    lines = [" " * (1 + n) + a for n in indents for a in attrs]
+    text = "workflow w {\n" + "\n".join(lines) + "\n}\n"
+    fast = ExoParser(compound_from=0)
+    for file in ("f.exo", "g.exo", "f.exo"):  # the third parse replays every attribute
+        a, b = _PLAIN.parse_recovering(text, file), fast.parse_recovering(text, file)
+        assert shape(a.module) == shape(b.module)
+        assert a.errors == b.errors
+
+
+def test_replay_is_taken_for_a_clean_one_line_attribute_only() -> None:
+    fast = ExoParser(compound_from=0)
+    text = (
+        'workflow w {\n  cmd = ["run", "{model}", "--n", 4, 2h, 16GiB, $5, true, x]\n'
+        '  m = {"a": 1, b: "{c}", 3: 4}\n  n = 8\n  bad = 1__0\n'
+        "  multi = [1,\n  2]\n  e = []\n}\n"
+    )
+    body = text.split("\n", 1)[1].rsplit("}", 1)[0]
+    again = "workflow w {\n" + body + body + "  " + body.replace("\n  ", "\n     ") + "}\n"
+    for _ in range(2):
+        got = fast.parse_recovering(again, "f.exo")
+        assert shape(got.module) == shape(_PLAIN.parse_recovering(again, "f.exo").module)
+    recipes = set(fast._builder._recipes)
+    assert {"n = 8", 'm = {"a": 1, b: "{c}", 3: 4}'} <= recipes
+    assert any(r.startswith("cmd = [") for r in recipes)
+    assert not any(r.startswith(("bad", "multi", "e =")) for r in recipes)  # error, lines, empty
+    assert [d.code for d in got.errors] == ["E009"] * 3  # reported at every place
