@@ -364,12 +364,9 @@ def solve_grid(
     horizon = horizon_periods(grid, horizon_h)
     windows = None
     if objective in NARROWED:
-        t0 = time.perf_counter()
-        windows = _narrowed(problem, grid, horizon, time_limit_s, watch, remember)
+        windows, time_limit_s = _narrowed(problem, grid, horizon, time_limit_s, watch, remember)
         if windows is None:
             return _none_fits()
-        if time_limit_s is not None:
-            time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
     cols = columns(problem, grid, horizon, windows)
     if cols is None:
         return None
@@ -438,6 +435,25 @@ def _narrowed(
     time_limit_s: float | None,
     watch: Watch | None,
     remember: bool = True,
+) -> tuple[Windows | None, float | None]:
+    """The windows of every plan within the horizon, and the time limit left after them.
+
+    ``None`` windows: no plan fits. See :func:`_narrow` (:mod:`exo.compiler.windows`).
+    """
+    t0 = time.perf_counter()
+    windows = _narrow(problem, grid, horizon, time_limit_s, watch, remember)
+    if time_limit_s is not None:
+        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
+    return windows, time_limit_s
+
+
+def _narrow(
+    problem: Problem,
+    grid: Grid,
+    horizon: int,
+    time_limit_s: float | None,
+    watch: Watch | None,
+    remember: bool,
 ) -> Windows | None:
     """The windows of every plan within the horizon (:mod:`exo.compiler.windows`).
 
