@@ -222,18 +222,10 @@ def test_the_cost_model_on_narrowed_windows_keeps_its_optimum(
     assert max(t + p.options[s][k].P for s, (k, t) in pairs) <= horizon
 
 
-def test_a_question_asked_again_goes_on_from_what_was_narrowed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _starts_of_narrowings(monkeypatch: pytest.MonkeyPatch) -> list[Windows | None]:
+    """Each narrowing the time-indexed model runs from now on, by where it started."""
     from exo.compiler import timeindexed
-    from exo.compiler.timeindexed import exact_grid, solve_grid
 
-    from .test_exact_rows import _optimum, _problem
-
-    p = _problem(1)
-    best = _optimum(1)
-    grid = exact_grid(p, best)
-    assert grid is not None
     starts: list[Windows | None] = []
     narrowing_of = timeindexed.narrowing
 
@@ -242,6 +234,21 @@ def test_a_question_asked_again_goes_on_from_what_was_narrowed(
         return narrowing_of(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(timeindexed, "narrowing", spy)
+    return starts
+
+
+def test_a_question_asked_again_goes_on_from_what_was_narrowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from exo.compiler.timeindexed import exact_grid, solve_grid
+
+    from .test_exact_rows import _optimum, _problem
+
+    p = _problem(1)
+    best = _optimum(1)
+    grid = exact_grid(p, best)
+    assert grid is not None
+    starts = _starts_of_narrowings(monkeypatch)
     for horizon, limit in ((best, 0.0), (best, None), (best, None), (best - 1, None)):
         got = solve_grid(p, grid, objective=None, horizon_h=horizon, time_limit_s=limit)
         assert got is not None
@@ -273,14 +280,7 @@ def test_a_throw_away_question_keeps_the_solves_own_narrowings(
     best = _optimum(1)
     grid = exact_grid(p, best)
     assert grid is not None
-    starts: list[Windows | None] = []
-    narrowing_of = timeindexed.narrowing
-
-    def spy(*args: object, **kwargs: object) -> object:
-        starts.append(kwargs["start"])  # type: ignore[arg-type]
-        return narrowing_of(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(timeindexed, "narrowing", spy)
+    starts = _starts_of_narrowings(monkeypatch)
     solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None)
     others = [_problem(1) for _ in range(timeindexed.KNOWN_PROBLEMS + 1)]
     for other in others:
