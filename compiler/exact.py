@@ -154,6 +154,7 @@ def _time_indexed(
         time_limit_s=seconds,
         start=None if plan is None else (plan[0], plan[1]),
         watch=watch(clock, objective, "exact model (time-indexed)", scale, offset),
+        remember=True,
     )
     if got is None:
         return None
@@ -231,6 +232,7 @@ def _descend(
             horizon_h=periods * grid.delta,
             time_limit_s=left,
             watch=stop,
+            remember=True,
         )
         if got is None:
             return None

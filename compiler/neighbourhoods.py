@@ -123,7 +123,6 @@ def _ask(
         horizon_h=periods * grid.delta,
         time_limit_s=None if left is None else min(left, QUESTION_S),
         watch=Watch(stopped=clock.expired),
-        remember=False,  # a neighbourhood is asked once: keep the solve's own narrowings
     )
     if got is None:
         return None, "too large"

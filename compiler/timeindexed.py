@@ -350,7 +350,7 @@ def solve_grid(
     time_limit_s: float | None,
     start: tuple[Sequence[int], Sequence[float]] | None = None,
     watch: Watch | None = None,
-    remember: bool = True,
+    remember: bool = False,
 ) -> GridResult | None:
     """Solve the time-indexed model (``None`` when it would be too large).
 
@@ -358,8 +358,9 @@ def solve_grid(
     ``objective``: ``None`` asks only whether any plan ends by the horizon
     (HiGHS stops at the first one; ``infeasible`` proves that none does).
     ``start``: a plan (options, starts in hours) on the grid to start from.
-    ``remember``: keep this problem's narrowings for its next question (:func:`_known`);
-    off for a throw-away problem asked once, which would push the solve's own out.
+    ``remember``: start from this problem object's earlier narrowings and keep these
+    for its next question (:func:`_known`): the exact stage's own problem, asked again
+    by the descent and the resume rounds; not a problem asked once.
     """
     horizon = horizon_periods(grid, horizon_h)
     windows = None
@@ -434,7 +435,7 @@ def _narrowed(
     horizon: int,
     time_limit_s: float | None,
     watch: Watch | None,
-    remember: bool = True,
+    remember: bool,
 ) -> tuple[Windows | None, float | None]:
     """The windows of every plan within the horizon, and the time limit left after them.
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from exo.compiler.windows import Known, Windows, narrow, narrowing
+
+if TYPE_CHECKING:
+    from exo.compiler.problem import Problem
+    from exo.compiler.timeindexed import Grid
 
 Instance = tuple[
     list[list[int]],  # periods[s][k]
@@ -222,6 +227,19 @@ def test_the_cost_model_on_narrowed_windows_keeps_its_optimum(
     assert max(t + p.options[s][k].P for s, (k, t) in pairs) <= horizon
 
 
+def _small_problem() -> tuple[Problem, int, Grid]:
+    """A small problem of the exact stage's tests, its optimum and its grid."""
+    from exo.compiler.timeindexed import exact_grid
+
+    from .test_exact_rows import _optimum, _problem
+
+    p = _problem(1)
+    best = _optimum(1)
+    grid = exact_grid(p, best)
+    assert grid is not None
+    return p, best, grid
+
+
 def _starts_of_narrowings(monkeypatch: pytest.MonkeyPatch) -> list[Windows | None]:
     """Each narrowing the time-indexed model runs from now on, by where it started."""
     from exo.compiler import timeindexed
@@ -240,17 +258,16 @@ def _starts_of_narrowings(monkeypatch: pytest.MonkeyPatch) -> list[Windows | Non
 def test_a_question_asked_again_goes_on_from_what_was_narrowed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from exo.compiler.timeindexed import exact_grid, solve_grid
+    from exo.compiler.timeindexed import solve_grid
 
-    from .test_exact_rows import _optimum, _problem
+    from .test_exact_rows import _problem
 
-    p = _problem(1)
-    best = _optimum(1)
-    grid = exact_grid(p, best)
-    assert grid is not None
+    p, best, grid = _small_problem()
     starts = _starts_of_narrowings(monkeypatch)
     for horizon, limit in ((best, 0.0), (best, None), (best, None), (best - 1, None)):
-        got = solve_grid(p, grid, objective=None, horizon_h=horizon, time_limit_s=limit)
+        got = solve_grid(
+            p, grid, objective=None, horizon_h=horizon, time_limit_s=limit, remember=True
+        )
         assert got is not None
         assert (got.choice is not None) == (horizon == best)
     # the first narrowing (stopped at once) started from nothing, the second from
@@ -261,7 +278,7 @@ def test_a_question_asked_again_goes_on_from_what_was_narrowed(
     # what the process planned before)
     again = _problem(1)
     assert again == p and again is not p
-    solve_grid(again, grid, objective=None, horizon_h=best, time_limit_s=None)
+    solve_grid(again, grid, objective=None, horizon_h=best, time_limit_s=None, remember=True)
     assert len(starts) == 4 and starts[3] is None
 
 
@@ -269,24 +286,21 @@ def test_a_throw_away_question_keeps_the_solves_own_narrowings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # the neighbourhood search asks many one-off problems between the descent's
-    # questions: asked with remember=False they neither start from nor push out
+    # questions: asked without remember=True they neither start from nor push out
     # the narrowings the solve's own problem has kept
     from exo.compiler import timeindexed
-    from exo.compiler.timeindexed import exact_grid, solve_grid
+    from exo.compiler.timeindexed import solve_grid
 
-    from .test_exact_rows import _optimum, _problem
+    from .test_exact_rows import _problem
 
-    p = _problem(1)
-    best = _optimum(1)
-    grid = exact_grid(p, best)
-    assert grid is not None
+    p, best, grid = _small_problem()
     starts = _starts_of_narrowings(monkeypatch)
-    solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None)
+    solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None, remember=True)
     others = [_problem(1) for _ in range(timeindexed.KNOWN_PROBLEMS + 1)]
     for other in others:
-        solve_grid(other, grid, objective=None, horizon_h=best, time_limit_s=None, remember=False)
+        solve_grid(other, grid, objective=None, horizon_h=best, time_limit_s=None)
     assert all(start is None for start in starts)
     assert all(id(other) not in timeindexed._KNOWN for other in others)
     # the solve's next question still has its answer: no narrowing runs
-    solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None)
+    solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None, remember=True)
     assert len(starts) == 1 + len(others)
