@@ -447,7 +447,8 @@ def shorter_modes(
     The neighbourhood search (:func:`exo.compiler.neighbourhoods.shorter_by_neighbourhoods`:
     the time-indexed model with most steps held to the best plan's options and
     order) then goes on from the search's best within the same share. The
-    descent then asks for a plan shorter than theirs, in a model with fewer periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
+    descent then asks for a plan shorter than theirs, in a model with fewer
+    periods. It takes at most :data:`MODE_SHARE` of ``seconds`` and stops
     after :data:`MODE_PATIENCE` children per member without a new best, at the
     lower bound, or, without a time limit, after :func:`children_for`
     children (a deterministic amount of work).

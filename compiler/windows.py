@@ -84,26 +84,6 @@ def precedence_windows(
     )
 
 
-def narrow(
-    periods: Sequence[Sequence[int]],
-    preds: Sequence[Sequence[int]],
-    succ: Sequence[Sequence[int]],
-    use: Sequence[Sequence[Sequence[int]]],
-    limits: Sequence[int],
-    horizon: int,
-    *,
-    stopped: Callable[[], bool] | None = None,
-) -> Windows | None:
-    """The windows of every plan that ends by ``horizon``; ``None``: no such plan.
-
-    ``periods[s][k]``: option ``k`` of step ``s`` in periods; ``use[s][k][r]`` its
-    (rounded) usage of quota ``r``, whose limit is ``limits[r]``. The rules run to
-    their fixpoint, then each window end is *shaved* (:func:`_shave`) until
-    ``stopped()`` says the time is up (what was narrowed by then holds).
-    """
-    return narrowing(periods, preds, succ, use, limits, horizon, stopped=stopped).windows
-
-
 @dataclass(frozen=True, slots=True)
 class Narrowed:
     """What :func:`narrowing` found: the windows (``None``: no plan) and whether they
@@ -124,8 +104,15 @@ def narrowing(
     stopped: Callable[[], bool] | None = None,
     start: Windows | None = None,
 ) -> Narrowed:
-    """:func:`narrow`, from ``start`` (windows known to hold every plan by ``horizon``,
-    e.g. an earlier, unfinished narrowing: :class:`Known`), saying whether it finished."""
+    """The windows of every plan that ends by ``horizon`` (``None``: no such plan), and
+    whether they are the fixpoint.
+
+    ``periods[s][k]``: option ``k`` of step ``s`` in periods; ``use[s][k][r]`` its
+    (rounded) usage of quota ``r``, whose limit is ``limits[r]``. The rules run to
+    their fixpoint, then each window end is *shaved* (:func:`_shave`) until
+    ``stopped()`` says the time is up (what was narrowed by then holds). ``start``:
+    windows known to hold every plan by ``horizon`` (e.g. an earlier, unfinished
+    narrowing: :class:`Known`)."""
     rules = _Rules(periods, preds, succ, use, limits, horizon)
     base = precedence_windows(periods, preds, succ, horizon)
     es, ls = list(base.es), [list(x) for x in base.ls]
