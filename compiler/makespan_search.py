@@ -1,20 +1,20 @@
 """Makespan search: a genetic algorithm on activity lists (and mode lists).
 
 For ``objective = time`` on workflows too large for the exact disjunctive model
-(more than :data:`~exo.compiler.exact.SMALL_STEPS` steps), the time left after
-the relaxation is spent here. Up to that size, when steps have several options
+(more than :data:`~exo.compiler.exact.SMALL_STEPS` steps), the time left after the
+relaxation is spent here. Up to that size, when steps have several options
 (multi-mode project scheduling), the same search with the options searched too
-(:func:`shorter_modes`) hands the exact stage's descent a shorter plan. The representation is the standard one of the
-resource-constrained project scheduling literature (Hartmann 1998, "A
-competitive genetic algorithm for resource-constrained project scheduling",
-Naval Research Logistics 45): an individual is a precedence-feasible *activity
-list* (and, for steps with several options, an option per step); its schedule
-is the serial schedule generation scheme over the list
-(:func:`~exo.compiler.schedule.serial_sgs`), improved by forward-backward
-passes (double justification, :func:`~exo.compiler.schedule.improve`; Valls,
-Ballestín and Quintanilla 2005, "Justification and RCPSP: a technique that
-pays", EJOR 165), and the list is then rewritten in the order of the improved
-start times, so that children inherit the improvement.
+(:func:`shorter_modes`) hands the exact stage's descent a shorter plan. The
+representation is the standard one of the resource-constrained project scheduling
+literature (Hartmann 1998, "A competitive genetic algorithm for resource-constrained
+project scheduling", Naval Research Logistics 45): an individual is a
+precedence-feasible *activity list* (and, for steps with several options, an option
+per step); its schedule is the serial schedule generation scheme over the list
+(:func:`~exo.compiler.schedule.serial_sgs`), improved by forward-backward passes
+(double justification, :func:`~exo.compiler.schedule.improve`; Valls, Ballestín and
+Quintanilla 2005, "Justification and RCPSP: a technique that pays", EJOR 165), and
+the list is then rewritten in the order of the improved start times, so that
+children inherit the improvement.
 
 - Crossover: Hartmann's two-point crossover (the head of the mother, then the
   father's order of what is missing, then the mother's), which keeps every

@@ -506,10 +506,10 @@ def account_for_sampled(problem: Problem, enum: Enumeration, sol: Solution) -> S
 
     The spot options not built in time (``enum.unbuilt``) count as skipped ranges
     (each has the same bounds). A plan that uses a skipped option of step ``s``
-    costs at least that range's ``cost_lb`` plus every other step's cheapest option, and takes at least its
-    ``p_lb`` (with the fastest options elsewhere). Ranges that cannot meet the
-    deadline or the budget do not count; the others lower the proven bound, and
-    the plan is optimal only if none could beat it.
+    costs at least that range's ``cost_lb`` plus every other step's cheapest
+    option, and takes at least its ``p_lb`` (with the fastest options elsewhere).
+    Ranges that cannot meet the deadline or the budget do not count; the others
+    lower the proven bound, and the plan is optimal only if none could beat it.
     """
     names = dict.fromkeys([*enum.sampled, *enum.unbuilt])
     gaps = {n: g for n in names if (g := (*enum.sampled.get(n, ()), *enum.unbuilt.get(n, ())))}
