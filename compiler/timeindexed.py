@@ -437,36 +437,19 @@ def _narrowed(
     watch: Watch | None,
     remember: bool,
 ) -> tuple[Windows | None, float | None]:
-    """The windows of every plan within the horizon, and the time limit left after them.
-
-    ``None`` windows: no plan fits. See :func:`_narrow` (:mod:`exo.compiler.windows`).
-    """
-    t0 = time.perf_counter()
-    windows = _narrow(problem, grid, horizon, time_limit_s, watch, remember)
-    if time_limit_s is not None:
-        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
-    return windows, time_limit_s
-
-
-def _narrow(
-    problem: Problem,
-    grid: Grid,
-    horizon: int,
-    time_limit_s: float | None,
-    watch: Watch | None,
-    remember: bool,
-) -> Windows | None:
-    """The windows of every plan within the horizon (:mod:`exo.compiler.windows`).
+    """The windows of every plan within the horizon (:mod:`exo.compiler.windows`;
+    ``None``: no plan fits), and the time limit left after narrowing them.
 
     Shaving stops when the watch says so or at :data:`SHAVE_SHARE` of the time
-    limit (the windows narrowed by then hold); ``None``: no plan fits. What an
-    earlier question of the same problem narrowed is the start (:func:`_known`).
+    limit (the windows narrowed by then hold). With ``remember``, what an earlier
+    question of the same problem narrowed is the start (:func:`_known`).
     """
     known = _known(problem, grid) if remember and problem.size <= KNOWN_STEPS else Known()
     answer = known.answer(horizon)
     if answer is not None:
-        return answer.windows
-    end = None if time_limit_s is None else time.perf_counter() + SHAVE_SHARE * time_limit_s
+        return answer.windows, time_limit_s
+    t0 = time.perf_counter()
+    end = None if time_limit_s is None else t0 + SHAVE_SHARE * time_limit_s
 
     def stopped() -> bool:
         if watch is not None and watch.stopped():
@@ -474,11 +457,10 @@ def _narrow(
         return end is not None and time.perf_counter() >= end
 
     use, limits = scaled_quotas(problem)
-    succ = problem.successors()
     got = narrowing(
         grid.periods,
         problem.preds,
-        succ,
+        problem.successors(),
         use,
         limits,
         horizon,
@@ -486,7 +468,9 @@ def _narrow(
         start=known.start(horizon),
     )
     known.put(horizon, got)
-    return got.windows
+    if time_limit_s is not None:
+        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
+    return got.windows, time_limit_s
 
 
 #: The problems whose narrowings are kept (:func:`_known`), most recent last.
