@@ -35,7 +35,7 @@ from ..runtime.launch import shard_env
 from ..runtime.ledger import Recorder
 from ..runtime.progress import Reporter, step_state
 from ..runtime.shards import Shard
-from . import procs, wakeup
+from . import procs, spawner, wakeup
 from .spot import Placement, SpotEmulation
 from .state import ShardRow, Store
 from .tasks import LocalStep, TaskGraph
@@ -43,6 +43,8 @@ from .tasks import LocalStep, TaskGraph
 _PREEMPTION_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)
 #: Longest time a state change waits before it is committed (see Loop._flush).
 COMMIT_INTERVAL_S = 0.2
+#: Most threads starting shard processes at once (see spawner.py).
+SPAWN_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,23 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Launching:
+    """An attempt whose process a spawner thread is starting (see ``spawner.py``)."""
+
+    step: LocalStep
+    idx: int
+    #: Attempt number, ``time.time()`` before the start, the fallback's reason (the ledger's).
+    when: tuple[int, float, str | None]
+    staging: str
+    log: str
+    argv: list[str]
+    items: tuple[int, int]
+    #: The loop's clock before the start (the timeout counts from it).
+    now: float
+    place: Placement | None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     state: str  # "done" | "failed" | "interrupted"
     failures: list[ShardFailure]
@@ -141,6 +160,10 @@ class Loop:
         self.hard_stop = False
         self.step_dirs: dict[str, tuple[str, str]] = {}
         self.launcher = procs.Launcher(settings.marker)
+        #: Starts in flight, by token; counted with ``running`` against ``jobs``.
+        self.launching: dict[int, Launching] = {}
+        self.tokens = 0
+        self.spawner: spawner.Spawner | None = None
         self.remover = checkpoints.Remover(settings.checkpoints)
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
@@ -306,40 +329,58 @@ class Loop:
         selector: selectors.BaseSelector,
         place: Placement | None = None,
     ) -> None:
+        """Start an attempt: its process is started by a spawner thread (see ``_started``)."""
         row = self.rows[(st.name, idx)]
         why = place.fallback if place is not None else None
         attempt = row.attempts + 1
         staging, log = self._paths(st, idx, attempt)
         self._make_staging(staging)
         sh = st.shard(idx)
-        items = (sh.start, sh.end)
         argv, env = self._command(st, sh, attempt, staging)
         now = self.clock()
         launched_at = time.time()
+        self.tokens += 1
         try:
-            pid = self.launcher.start(argv, env, log)
+            req = self.launcher.request(self.tokens, argv, env, log)
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
             self._not_started(st, idx, (attempt, launched_at, why), staging, log, argv, exc)
             return
-        pidfd = os.pidfd_open(pid)
-        deadline = now + st.timeout_s if st.timeout_s is not None else None
-        self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline, items)
-        if place is not None:
-            self.running[pidfd].preempt_at = place.preempt_at
-        selector.register(pidfd, selectors.EVENT_READ)
-        self.running_per_step[st.name] += 1
-        if self.s.ledger is not None:
-            self.s.ledger.started(st.name, idx, attempt, items, launched_at, why)
-        self._set(
-            row.with_(
-                state="running",
-                attempts=attempt,
-                pid=pid,
-                log=log,
-                reason=None,
-            )
+        when = (attempt, launched_at, why)
+        items = (sh.start, sh.end)
+        self.launching[self.tokens] = Launching(
+            st, idx, when, staging, log, argv, items, now, place
         )
+        self.running_per_step[st.name] += 1
+        assert self.spawner is not None  # made by run() before the first launch
+        self.spawner.submit(req)
+
+    def _started(self, token: int, result: int | OSError, selector: selectors.BaseSelector) -> None:
+        """A start finished: watch the process, or record why it did not start."""
+        ln = self.launching.pop(token)
+        st, idx, (attempt, launched_at, why) = ln.step, ln.idx, ln.when
+        if isinstance(result, OSError):
+            self.running_per_step[st.name] -= 1
+            procs.stop_for_the_machine(result, ln.log)
+            self._not_started(st, idx, ln.when, ln.staging, ln.log, ln.argv, result)
+            return
+        pid = result
+        pidfd = os.pidfd_open(pid)
+        deadline = ln.now + st.timeout_s if st.timeout_s is not None else None
+        att = Attempt(st, idx, attempt, pid, pidfd, ln.staging, ln.log, deadline, ln.items)
+        self.running[pidfd] = att
+        if ln.place is not None:
+            att.preempt_at = ln.place.preempt_at
+        selector.register(pidfd, selectors.EVENT_READ)
+        if self.s.ledger is not None:
+            self.s.ledger.started(st.name, idx, attempt, ln.items, launched_at, why)
+        row = self.rows[(st.name, idx)]
+        self._set(row.with_(state="running", attempts=attempt, pid=pid, log=ln.log, reason=None))
+        if self.stopping:  # started while the run was stopping: stopped with the others
+            self._stop(self.clock())
+
+    def _busy(self) -> int:
+        return len(self.running) + len(self.launching)
 
     def _launch_all(self, selector: selectors.BaseSelector) -> None:
         if self.stopping:
@@ -350,14 +391,14 @@ class Loop:
             if name not in self.failed_steps:
                 self.pending[name].appendleft(idx)
         for st in self.graph.steps:
-            if len(self.running) >= self.s.jobs:
+            if self._busy() >= self.s.jobs:
                 return
             queue = self.pending[st.name]
             if not queue or not self._ready(st):
                 continue
             while (
                 queue
-                and len(self.running) < self.s.jobs
+                and self._busy() < self.s.jobs
                 and self.running_per_step[st.name] < st.parallelism
                 and st.name not in self.failed_steps
             ):
@@ -530,7 +571,7 @@ class Loop:
         return max(0.0, min(times) - self.clock())
 
     def _idle(self) -> bool:
-        if self.running:
+        if self.running or self.launching:
             return False
         if self.stopping:
             return True
@@ -540,12 +581,29 @@ class Loop:
 
     # --- the loop ------------------------------------------------------------------------
 
+    def _settle_starts(self, selector: selectors.BaseSelector) -> None:
+        """When the loop ends: wait for the starts in flight and watch what they started
+        (so that it is stopped and recorded with the others)."""
+        if self.spawner is None:
+            return
+        spawned, self.spawner = self.spawner, None
+        selector.unregister(spawned.fileno())
+        for token, result in spawned.close():
+            try:
+                self._started(token, result, selector)
+            except OSError:  # cannot be watched or recorded: at least not left running
+                if isinstance(result, int):
+                    procs.signal_group(result, signal.SIGKILL)
+                    procs.wait_exit_code(result)
+
     def run(self) -> Outcome:
         states = self.states()
         self.reporter.begin([self.progress(n, states) for n in self.steps])
         selector = selectors.DefaultSelector()
         with wakeup.signals() as wake, procs.working_directory(self.s.cwd):
             selector.register(wake.fileno(), selectors.EVENT_READ)
+            self.spawner = spawner.Spawner(min(self.s.jobs, SPAWN_THREADS))
+            selector.register(self.spawner.fileno(), selectors.EVENT_READ)
             try:
                 while True:
                     if self.stop_check() and not self.stopping:
@@ -563,12 +621,17 @@ class Loop:
                                 self.hard_stop = self.stopping
                                 self._stop(now)
                             continue
+                        if key.fd == self.spawner.fileno():
+                            for token, result in self.spawner.results():
+                                self._started(token, result, selector)
+                            continue
                         att = self.running.pop(key.fd)
                         selector.unregister(key.fd)
                         os.close(key.fd)
                         self._finished(att)
                     self._timers(now)
             finally:
+                self._settle_starts(selector)
                 for att in self.running.values():
                     procs.signal_group(att.pid, signal.SIGKILL)
                     procs.wait_exit_code(att.pid)
