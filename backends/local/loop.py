@@ -164,6 +164,8 @@ class Loop:
         self.launching: dict[int, Launching] = {}
         self.tokens = 0
         self.spawner: spawner.Spawner | None = None
+        #: Starts the spawner has finished and the loop has not yet watched.
+        self.started: deque[tuple[int, int | OSError]] = deque()
         self.remover = checkpoints.Remover(settings.checkpoints)
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
@@ -581,6 +583,20 @@ class Loop:
 
     # --- the loop ------------------------------------------------------------------------
 
+    def _end_running(self, selector: selectors.BaseSelector) -> None:
+        """Kill what still runs, record it, and write the state (the loop's last act)."""
+        for att in self.running.values():
+            procs.signal_group(att.pid, signal.SIGKILL)
+            procs.wait_exit_code(att.pid)
+            os.close(att.pidfd)
+            self._record_end(att, None)
+        try:
+            self._flush(force=True)
+        finally:  # even when the state cannot be written (a full disk)
+            selector.close()
+            self.remover.close()
+            self.reporter.end()
+
     def _settle_starts(self, selector: selectors.BaseSelector) -> None:
         """When the loop ends: wait for the starts in flight and watch what they started
         (so that it is stopped and recorded with the others)."""
@@ -588,7 +604,9 @@ class Loop:
             return
         spawned, self.spawner = self.spawner, None
         selector.unregister(spawned.fileno())
-        for token, result in spawned.close():
+        self.started.extend(spawned.close())
+        while self.started:
+            token, result = self.started.popleft()
             try:
                 self._started(token, result, selector)
             except OSError:  # cannot be watched or recorded: at least not left running
@@ -602,8 +620,8 @@ class Loop:
         selector = selectors.DefaultSelector()
         with wakeup.signals() as wake, procs.working_directory(self.s.cwd):
             selector.register(wake.fileno(), selectors.EVENT_READ)
-            self.spawner = spawner.Spawner(min(self.s.jobs, SPAWN_THREADS))
-            selector.register(self.spawner.fileno(), selectors.EVENT_READ)
+            spawned = self.spawner = spawner.Spawner(min(self.s.jobs, SPAWN_THREADS))
+            selector.register(spawned.fileno(), selectors.EVENT_READ)
             try:
                 while True:
                     if self.stop_check() and not self.stopping:
@@ -621,9 +639,10 @@ class Loop:
                                 self.hard_stop = self.stopping
                                 self._stop(now)
                             continue
-                        if key.fd == self.spawner.fileno():
-                            for token, result in self.spawner.results():
-                                self._started(token, result, selector)
+                        if key.fd == spawned.fileno():
+                            self.started.extend(spawned.results())
+                            while self.started:  # one at a time: none lost if one raises
+                                self._started(*self.started.popleft(), selector)
                             continue
                         att = self.running.pop(key.fd)
                         selector.unregister(key.fd)
@@ -631,18 +650,10 @@ class Loop:
                         self._finished(att)
                     self._timers(now)
             finally:
-                self._settle_starts(selector)
-                for att in self.running.values():
-                    procs.signal_group(att.pid, signal.SIGKILL)
-                    procs.wait_exit_code(att.pid)
-                    os.close(att.pidfd)
-                    self._record_end(att, None)
                 try:
-                    self._flush(force=True)
-                finally:  # even when the state cannot be written (a full disk)
-                    selector.close()
-                    self.remover.close()
-                    self.reporter.end()
+                    self._settle_starts(selector)
+                finally:
+                    self._end_running(selector)
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
         states = self.states()
         return Outcome(state, list(self.failures), [self.progress(n, states) for n in self.steps])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import queue
 import threading
@@ -39,26 +40,33 @@ _OPAQUE = 1024
 _ENTRIES: dict[tuple[str, str], bytes] = {}
 
 
+_NAMES = (
+    "posix_spawn",
+    "posix_spawn_file_actions_init",
+    "posix_spawn_file_actions_addopen",
+    "posix_spawn_file_actions_adddup2",
+    "posix_spawn_file_actions_destroy",
+    "posix_spawnattr_init",
+    "posix_spawnattr_setflags",
+    "posix_spawnattr_destroy",
+)
+
+
+@functools.cache
 def _libc_spawn() -> Any | None:
     """The C library's ``posix_spawn`` family through ctypes (GIL released), or ``None``."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        funcs = (
-            libc.posix_spawn,
-            libc.posix_spawn_file_actions_init,
-            libc.posix_spawn_file_actions_addopen,
-            libc.posix_spawn_file_actions_adddup2,
-            libc.posix_spawn_file_actions_destroy,
-            libc.posix_spawnattr_init,
-            libc.posix_spawnattr_setflags,
-            libc.posix_spawnattr_destroy,
-        )
-    except (OSError, AttributeError):
-        return None
-    for fn in funcs:
-        fn.restype = ctypes.c_int
-    libc.posix_spawnattr_setflags.argtypes = [ctypes.c_void_p, ctypes.c_short]
-    return libc
+    # None: the C library the interpreter is linked with (no search for it); else look.
+    for name in (None, "c"):
+        try:
+            libc = ctypes.CDLL(name and ctypes.util.find_library(name), use_errno=True)
+            funcs = [getattr(libc, fn) for fn in _NAMES]
+        except (OSError, AttributeError):
+            continue
+        for fn in funcs:
+            fn.restype = ctypes.c_int
+        libc.posix_spawnattr_setflags.argtypes = [ctypes.c_void_p, ctypes.c_short]
+        return libc
+    return None
 
 
 def _entry(name: str, value: str) -> bytes:
