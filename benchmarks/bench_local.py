@@ -20,10 +20,19 @@ slows every tool alike), it times:
 Snakemake is not a project dependency: the script makes its own virtualenv
 (by default in the user cache folder) and installs a pinned version there.
 
+Every timed run of exo (and of Snakemake) starts in a folder of its own, made
+empty before its clock starts, and no run's files are deleted until every run
+is timed: on some file systems (ext4 here) creating a folder seconds after
+thousands were deleted scans the recently deleted inodes, so a run that
+follows a deletion measures the file system's recent history as much as the
+tool. ``--fresh`` then has no earlier run to clear. ``--reuse-dir`` keeps the
+older way: every run in the same folder, exo's ``--fresh`` clearing the run
+before it (its trash on the clock), Snakemake's outputs deleted before its clock.
+
 Usage::
 
     python benchmarks/bench_local.py [--shards 1000] [--jobs N] [--repeat 5]
-                                     [--no-snakemake]
+                                     [--no-snakemake] [--reuse-dir]
 """
 
 from __future__ import annotations
@@ -117,6 +126,28 @@ def wall(cmd: Sequence[str], cwd: Path, stdin: bytes | None = None) -> tuple[flo
     return elapsed, proc.stdout
 
 
+def run_folders(work: Path, flow: Path, *, reuse: bool) -> Callable[[str], Path]:
+    """A function giving each timed run of a tool its folder (the workflow files copied in).
+
+    A new empty folder per run (nothing deleted until the end: see the module's
+    docstring), or with ``reuse`` the work folder itself, every time.
+    """
+    count = 0
+
+    def fresh_dir(tool: str) -> Path:
+        nonlocal count
+        if reuse:
+            return work
+        count += 1
+        here = work / "runs" / f"{count:03d}-{tool}"
+        here.mkdir(parents=True)
+        for name in (flow.name, "Snakefile"):
+            shutil.copyfile(work / name, here / name)
+        return here
+
+    return fresh_dir
+
+
 def machine() -> str:
     cpu = platform.machine()
     try:
@@ -139,11 +170,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-snakemake", action="store_true")
+    ap.add_argument(
+        "--reuse-dir",
+        action="store_true",
+        help="run every repeat in the same folder (--fresh clears the previous run on the clock)",
+    )
     ap.add_argument("--snakemake-venv", type=Path, default=default_venv())
     ap.add_argument("--json", type=Path, help="also write the raw timings here")
     args = ap.parse_args(argv)
 
     exoc = Path(sys.executable).with_name("exoc")
+    host = machine()  # the load before the runs
     snakemake = None if args.no_snakemake else ensure_snakemake(args.snakemake_venv)
     work = Path(tempfile.mkdtemp(prefix="exo-bench-local-"))
     try:
@@ -163,23 +200,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return wall(["xargs", "-P", jobs, "-n", "1", "true"], work, numbers)[0]
 
         runner_cpu: list[float] = []
+        fresh_dir = run_folders(work, flow, reuse=args.reuse_dir)
 
         def runner() -> float:
-            state = work / ".exo" / "bench"
-            cmd = [sys.executable, "-c", RUNNER, str(planned_json), str(flow), str(state), jobs]
-            out = json.loads(wall(cmd, work)[1])
+            here = fresh_dir("runner")
+            state = here / ".exo" / "bench"
+            cmd = [sys.executable, "-c", RUNNER, str(planned_json), str(here / flow.name)]
+            out = json.loads(wall([*cmd, str(state), jobs], here)[1])
             runner_cpu.append(float(out["cpu"]))
             return float(out["seconds"])
 
         def exoc_run() -> float:
-            return wall([str(exoc), "run", str(flow), "--jobs", jobs, "--fresh"], work)[0]
+            here = fresh_dir("cli")
+            return wall([str(exoc), "run", flow.name, "--jobs", jobs, "--fresh"], here)[0]
 
         def snake() -> float:
             assert snakemake is not None
-            shutil.rmtree(work / "out", ignore_errors=True)
-            shutil.rmtree(work / ".snakemake", ignore_errors=True)
+            here = fresh_dir("snakemake")
+            if args.reuse_dir:
+                shutil.rmtree(here / "out", ignore_errors=True)
+                shutil.rmtree(here / ".snakemake", ignore_errors=True)
             cmd = [str(snakemake), "--cores", jobs, "--quiet", "all", "-s", "Snakefile"]
-            return wall(cmd, work)[0]
+            return wall(cmd, here)[0]
 
         tools: dict[str, Callable[[], float]] = {
             "xargs -P": xargs,
@@ -200,8 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     med = {name: statistics.median(v) for name, v in times.items()}
     base = med["xargs -P"]
-    print(f"{args.shards:,} no-op shards, --jobs {args.jobs}; {machine()}")
-    print(f"median of {args.repeat} interleaved runs after one warm-up each\n")
+    print(f"{args.shards:,} no-op shards, --jobs {args.jobs}; {host}")
+    where = (
+        "each run in the same folder, --fresh clearing the previous run"
+        if args.reuse_dir
+        else "each run in a new empty folder, nothing deleted until the end"
+    )
+    print(f"median of {args.repeat} interleaved runs after one warm-up each; {where}\n")
     print("| tool | wall median (s) | min-max (s) | per shard (ms) | vs xargs |")
     print("|---|---:|---:|---:|---:|")
     for name, values in times.items():

@@ -9,12 +9,17 @@ no process of the run is alive, and the downstream step saw the final outputs.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from exo.backends.local.procs import processes_with_env
 from exo.backends.local.state import Store
@@ -22,6 +27,7 @@ from exo.backends.local.state import Store
 from .localrun import HEADER, driver_command, plan, sh_command, state_dir_of, write
 
 SHARDS = 40
+T = TypeVar("T")
 KILLS = 20
 
 GEN = (
@@ -121,6 +127,125 @@ step merge {{
     assert sorted(p.name for p in (tmp_path / "out" / "merge").iterdir()) == ["shard-0"]
     staging = state / "staging"
     assert not staging.exists() or not any(staging.iterdir()), list(staging.rglob("*"))
+    store = Store(state / "state.sqlite")
+    run = store.latest_run(str(wf))
+    assert run is not None and run.state == "done"
+    assert {r.state for r in store.shards(run.run_id).values()} == {"done"}
+    store.close()
+    assert processes_with_env("EXO_RUN_ID", run.run_id, {os.getpid()}) == []
+
+
+WAIT_THEN_WRITE = (
+    "while [ ! -e go ]; do sleep 0.02; done; "
+    'echo "gen $EXO_BATCH_INDEX $EXO_ATTEMPT $$" >> ledger; '
+    'echo "$EXO_BATCH_INDEX" > "$1/out"'
+)
+
+
+def _wait_for(found: Callable[[], T | None], what: str) -> T:
+    deadline = time.monotonic() + 60
+    while (value := found()) is None:
+        assert time.monotonic() < deadline, f"no {what} within a minute"
+        time.sleep(0.01)
+    return value
+
+
+def _program(pid: int) -> str | None:
+    try:
+        return str(Path(f"/proc/{pid}/exe").readlink())
+    except OSError:  # gone
+        return None
+
+
+def _unexeced_child(runner: int) -> int | None:
+    """A child of ``runner`` still running the runner's program: a start before its exec."""
+    exe = _program(runner)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rfind(")") + 2 :].split()[1]) == runner and (
+                str((entry / "exe").readlink()) == exe
+            ):
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.parametrize("how", ["kill -9", "ctrl-c"])
+def test_a_runner_stopped_while_a_start_waits_recovers(tmp_path: Path, how: str) -> None:
+    """kill -9 or Ctrl-C while a shard's start is in flight (its log a FIFO nobody reads
+    yet, so the child waits in its file actions, before its exec): a killed runner leaves
+    what a runner killed inside ``posix_spawn`` left, an interrupted one stops and records
+    the shard once its start ends; the next run recovers either way."""
+    wf = write(
+        tmp_path / "wf.exo",
+        HEADER
+        + f"""
+step gen {{
+  command  = {sh_command(WAIT_THEN_WRITE, "{output}")}
+  output   = "out/gen"
+  items    = 2
+  cpu      = 1
+  throughput {{ cpu = 1 }}
+  replicas = 2
+  retries  = 0
+}}
+""",
+    )
+    planned_json = tmp_path / "planned.json"
+    planned_json.write_text(plan(wf).model_dump_json())
+    state = state_dir_of(wf)
+    cmd = driver_command(planned_json, wf, state, 1)  # one at a time: shard 1 after shard 0
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=tmp_path)
+    reader = None
+    try:
+        logs = _wait_for(
+            lambda: next((p for p in (state / "logs").glob("*/gen") if p.is_dir()), None),
+            "log folder",
+        )
+        fifo = logs / "shard-1.attempt-1.log"
+        os.mkfifo(fifo)
+        (tmp_path / "go").touch()  # shard 0 ends, shard 1's start opens the FIFO and waits
+        waiting = _wait_for(lambda: _unexeced_child(proc.pid), "start in flight")
+        runner_program = _program(proc.pid)
+        if how == "kill -9":
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            # Let the orphaned start go on: it execs the command, as a killed runner's would.
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            _wait_for(lambda: None if _program(waiting) == runner_program else True, "exec")
+        else:
+            proc.send_signal(signal.SIGINT)  # the runner waits for the start in flight
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            assert proc.wait(timeout=60) == 130
+            assert _program(waiting) is None  # stopped, and reaped
+            assert not (tmp_path / "out" / "gen" / "shard-1").exists()
+            ended = [
+                json.loads(line)
+                for line in next((state / "ledger").glob("*.jsonl")).read_text().splitlines()
+            ]
+            assert [(e["shard"], e["outcome"]) for e in ended if e["event"] == "end"] == [
+                (0, "succeeded"),
+                (1, "stopped"),
+            ]
+        final = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=False)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if reader is not None:
+            os.close(reader)
+    assert final.returncode == 0, (final.stdout, final.stderr)
+    gen = tmp_path / "out" / "gen"
+    assert sorted(p.name for p in gen.iterdir()) == ["shard-0", "shard-1"]
+    assert [(gen / f"shard-{i}" / "out").read_text() for i in (0, 1)] == ["0\n", "1\n"]
+    lines = (tmp_path / "ledger").read_text().splitlines()
+    assert len([line for line in lines if line.startswith("gen 0 ")]) == 1, lines  # not rerun
+    staging = state / "staging"
+    assert not staging.exists() or not any(staging.rglob("shard-*")), list(staging.rglob("*"))
     store = Store(state / "state.sqlite")
     run = store.latest_run(str(wf))
     assert run is not None and run.state == "done"

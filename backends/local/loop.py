@@ -19,8 +19,6 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..api import (
     ShardFailure,
@@ -32,73 +30,19 @@ from ..api import (
 )
 from ..runtime import checkpoints
 from ..runtime.launch import shard_env
-from ..runtime.ledger import Recorder
 from ..runtime.progress import Reporter, step_state
 from ..runtime.shards import Shard
-from . import procs, wakeup
-from .spot import Placement, SpotEmulation
+from . import procs, spawner, wakeup
+from .attempts import Attempt, Launching, LoopSettings, Outcome
+from .spot import Placement
 from .state import ShardRow, Store
 from .tasks import LocalStep, TaskGraph
 
 _PREEMPTION_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)
 #: Longest time a state change waits before it is committed (see Loop._flush).
 COMMIT_INTERVAL_S = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class LoopSettings:
-    run_id: str
-    #: Working directory of every shard (the workflow file's folder).
-    cwd: Path
-    #: Resolved output directory of each step.
-    outputs: Mapping[str, Path]
-    #: Where attempt directories are created, per step (same file system as the output).
-    staging: Mapping[str, Path]
-    logs: Path
-    #: The run's checkpoint root: ``<root>/<step>/shard-<i>`` survives every attempt.
-    checkpoints: Path
-    jobs: int
-    backoff_s: float
-    backoff_max_s: float
-    grace_s: float
-    #: Environment every shard starts from (before step env, secrets and EXO_*).
-    base_env: Mapping[str, str]
-    #: Secret values by name, taken from the runner's environment; never stored.
-    secrets: Mapping[str, str] = field(repr=False)
-    #: A PYTHONPATH entry holding the worker helper (``exo.worker``), put first.
-    helper_lib: str | None = None
-    #: Where every attempt's start and end are recorded (the run ledger).
-    ledger: Recorder | None = None
-    #: The run's marker file, held open by every shard (see ``runtime/escapes.py``).
-    marker: str | None = None
-    #: Emulated spot and the deadline-aware fallback (``None``: every tier runs as planned).
-    spot: SpotEmulation | None = None
-
-
-@dataclass(slots=True)
-class Attempt:
-    step: LocalStep
-    idx: int
-    attempt: int
-    pid: int
-    pidfd: int
-    staging: str
-    log: str
-    deadline: float | None
-    #: The shard's items ``(start, end)`` (computed once per attempt, for the ledger).
-    items: tuple[int, int]
-    #: Why the runner signalled it: ``timeout`` or ``stop`` (``None``: not signalled).
-    signalled: str | None = None
-    kill_at: float | None = None
-    #: When emulated spot reclaims it (SIGKILL from outside: a preemption).
-    preempt_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    state: str  # "done" | "failed" | "interrupted"
-    failures: list[ShardFailure]
-    steps: list[StepProgress]
+#: Most threads starting shard processes at once (see spawner.py).
+SPAWN_THREADS = 8
 
 
 class Loop:
@@ -141,6 +85,12 @@ class Loop:
         self.hard_stop = False
         self.step_dirs: dict[str, tuple[str, str]] = {}
         self.launcher = procs.Launcher(settings.marker)
+        #: Starts in flight, by token; counted with ``running`` against ``jobs``.
+        self.launching: dict[int, Launching] = {}
+        self.tokens = 0
+        self.spawner: spawner.Spawner | None = None
+        #: Starts the spawner has finished and the loop has not yet watched.
+        self.started: deque[tuple[int, int | OSError]] = deque()
         self.remover = checkpoints.Remover(settings.checkpoints)
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
@@ -306,40 +256,58 @@ class Loop:
         selector: selectors.BaseSelector,
         place: Placement | None = None,
     ) -> None:
+        """Start an attempt: its process is started by a spawner thread (see ``_started``)."""
         row = self.rows[(st.name, idx)]
         why = place.fallback if place is not None else None
         attempt = row.attempts + 1
         staging, log = self._paths(st, idx, attempt)
         self._make_staging(staging)
         sh = st.shard(idx)
-        items = (sh.start, sh.end)
         argv, env = self._command(st, sh, attempt, staging)
         now = self.clock()
         launched_at = time.time()
+        self.tokens += 1
         try:
-            pid = self.launcher.start(argv, env, log)
+            req = self.launcher.request(self.tokens, argv, env, log)
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
             self._not_started(st, idx, (attempt, launched_at, why), staging, log, argv, exc)
             return
-        pidfd = os.pidfd_open(pid)
-        deadline = now + st.timeout_s if st.timeout_s is not None else None
-        self.running[pidfd] = Attempt(st, idx, attempt, pid, pidfd, staging, log, deadline, items)
-        if place is not None:
-            self.running[pidfd].preempt_at = place.preempt_at
-        selector.register(pidfd, selectors.EVENT_READ)
-        self.running_per_step[st.name] += 1
-        if self.s.ledger is not None:
-            self.s.ledger.started(st.name, idx, attempt, items, launched_at, why)
-        self._set(
-            row.with_(
-                state="running",
-                attempts=attempt,
-                pid=pid,
-                log=log,
-                reason=None,
-            )
+        when = (attempt, launched_at, why)
+        items = (sh.start, sh.end)
+        self.launching[self.tokens] = Launching(
+            st, idx, when, staging, log, argv, items, now, place
         )
+        self.running_per_step[st.name] += 1
+        assert self.spawner is not None  # made by run() before the first launch
+        self.spawner.submit(req)
+
+    def _started(self, token: int, result: int | OSError, selector: selectors.BaseSelector) -> None:
+        """A start finished: watch the process, or record why it did not start."""
+        ln = self.launching.pop(token)
+        st, idx, (attempt, launched_at, why) = ln.step, ln.idx, ln.when
+        if isinstance(result, OSError):
+            self.running_per_step[st.name] -= 1
+            procs.stop_for_the_machine(result, ln.log)
+            self._not_started(st, idx, ln.when, ln.staging, ln.log, ln.argv, result)
+            return
+        pid = result
+        pidfd = os.pidfd_open(pid)
+        deadline = ln.now + st.timeout_s if st.timeout_s is not None else None
+        att = Attempt(st, idx, attempt, pid, pidfd, ln.staging, ln.log, deadline, ln.items)
+        self.running[pidfd] = att
+        if ln.place is not None:
+            att.preempt_at = ln.place.preempt_at
+        selector.register(pidfd, selectors.EVENT_READ)
+        if self.s.ledger is not None:
+            self.s.ledger.started(st.name, idx, attempt, ln.items, launched_at, why)
+        row = self.rows[(st.name, idx)]
+        self._set(row.with_(state="running", attempts=attempt, pid=pid, log=ln.log, reason=None))
+        if self.stopping:  # started while the run was stopping: stopped with the others
+            self._stop(self.clock())
+
+    def _busy(self) -> int:
+        return len(self.running) + len(self.launching)
 
     def _launch_all(self, selector: selectors.BaseSelector) -> None:
         if self.stopping:
@@ -350,14 +318,14 @@ class Loop:
             if name not in self.failed_steps:
                 self.pending[name].appendleft(idx)
         for st in self.graph.steps:
-            if len(self.running) >= self.s.jobs:
+            if self._busy() >= self.s.jobs:
                 return
             queue = self.pending[st.name]
             if not queue or not self._ready(st):
                 continue
             while (
                 queue
-                and len(self.running) < self.s.jobs
+                and self._busy() < self.s.jobs
                 and self.running_per_step[st.name] < st.parallelism
                 and st.name not in self.failed_steps
             ):
@@ -530,7 +498,7 @@ class Loop:
         return max(0.0, min(times) - self.clock())
 
     def _idle(self) -> bool:
-        if self.running:
+        if self.running or self.launching:
             return False
         if self.stopping:
             return True
@@ -540,12 +508,45 @@ class Loop:
 
     # --- the loop ------------------------------------------------------------------------
 
+    def _end_running(self, selector: selectors.BaseSelector) -> None:
+        """Kill what still runs, record it, and write the state (the loop's last act)."""
+        for att in self.running.values():
+            procs.signal_group(att.pid, signal.SIGKILL)
+            procs.wait_exit_code(att.pid)
+            os.close(att.pidfd)
+            self._record_end(att, None)
+        try:
+            self._flush(force=True)
+        finally:  # even when the state cannot be written (a full disk)
+            selector.close()
+            self.remover.close()
+            self.reporter.end()
+
+    def _settle_starts(self, selector: selectors.BaseSelector) -> None:
+        """When the loop ends: wait for the starts in flight and watch what they started
+        (so that it is stopped and recorded with the others)."""
+        if self.spawner is None:
+            return
+        spawned, self.spawner = self.spawner, None
+        selector.unregister(spawned.fileno())
+        self.started.extend(spawned.close())
+        while self.started:
+            token, result = self.started.popleft()
+            try:
+                self._started(token, result, selector)
+            except OSError:  # cannot be watched or recorded: at least not left running
+                if isinstance(result, int):
+                    procs.signal_group(result, signal.SIGKILL)
+                    procs.wait_exit_code(result)
+
     def run(self) -> Outcome:
         states = self.states()
         self.reporter.begin([self.progress(n, states) for n in self.steps])
         selector = selectors.DefaultSelector()
         with wakeup.signals() as wake, procs.working_directory(self.s.cwd):
             selector.register(wake.fileno(), selectors.EVENT_READ)
+            spawned = self.spawner = spawner.Spawner(min(self.s.jobs, SPAWN_THREADS))
+            selector.register(spawned.fileno(), selectors.EVENT_READ)
             try:
                 while True:
                     if self.stop_check() and not self.stopping:
@@ -563,23 +564,21 @@ class Loop:
                                 self.hard_stop = self.stopping
                                 self._stop(now)
                             continue
+                        if key.fd == spawned.fileno():
+                            self.started.extend(spawned.results())
+                            while self.started:  # one at a time: none lost if one raises
+                                self._started(*self.started.popleft(), selector)
+                            continue
                         att = self.running.pop(key.fd)
                         selector.unregister(key.fd)
                         os.close(key.fd)
                         self._finished(att)
                     self._timers(now)
             finally:
-                for att in self.running.values():
-                    procs.signal_group(att.pid, signal.SIGKILL)
-                    procs.wait_exit_code(att.pid)
-                    os.close(att.pidfd)
-                    self._record_end(att, None)
                 try:
-                    self._flush(force=True)
-                finally:  # even when the state cannot be written (a full disk)
-                    selector.close()
-                    self.remover.close()
-                    self.reporter.end()
+                    self._settle_starts(selector)
+                finally:
+                    self._end_running(selector)
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
         states = self.states()
         return Outcome(state, list(self.failures), [self.progress(n, states) for n in self.steps])

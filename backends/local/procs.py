@@ -15,8 +15,10 @@ import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..runtime import escapes
+from . import spawner
 
 #: Variables kept when ``clean_env`` is set (plus ``LC_*``).
 BASE_ENV = ("HOME", "LANG", "LOGNAME", "PATH", "SHELL", "TERM", "TMPDIR", "TZ", "USER")
@@ -53,23 +55,38 @@ class Launcher:
             self._found[key] = shutil.which(program, path=path)
         return self._found[key]
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str], log: str) -> int:
-        """Start one shard attempt (stdout and stderr to ``log``); its pid. Raises OSError."""
+    def _program(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
         program = self.resolve(argv[0], env)
         if program is None:
             raise FileNotFoundError(errno.ENOENT, "not found on PATH", argv[0])
+        return program
+
+    def _actions(self, log: str) -> list[tuple[Any, ...]]:
+        return [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+            *self._marker,
+        ]
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str], log: str) -> int:
+        """Start one shard attempt (stdout and stderr to ``log``); its pid. Raises OSError."""
         return os.posix_spawn(
-            program,
+            self._program(argv, env),
             list(argv),
             env,  # read once, here: the caller's mapping, not a copy
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
-                (os.POSIX_SPAWN_DUP2, 1, 2),
-                *self._marker,
-            ],
+            file_actions=self._actions(log),
             setsid=True,
         )
+
+    def request(
+        self, token: int, argv: Sequence[str], env: Mapping[str, str], log: str
+    ) -> spawner.Request:
+        """What :class:`spawner.Spawner` needs to start the attempt :meth:`start` would.
+
+        Raises OSError (a program not on the ``PATH``) or ValueError (a null byte) here.
+        """
+        return spawner.Request(token, self._program(argv, env), argv, env, self._actions(log))
 
 
 @contextlib.contextmanager

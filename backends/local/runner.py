@@ -43,7 +43,8 @@ from ..runtime.progress import Reporter, step_state
 from ..runtime.secrets import missing_secrets
 from ..runtime.trash import Trash
 from . import procs
-from .loop import Loop, LoopSettings
+from .attempts import LoopSettings
+from .loop import Loop
 from .spot import SpotConfig
 from .state import (
     ShardRow,

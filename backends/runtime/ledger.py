@@ -197,8 +197,11 @@ class Recorder:
         ``fallback``: the shard runs on on-demand after the deadline-aware fallback
         moved it (the reason); the planned tier is recorded with ``spot`` false.
         """
-        ranges = committed_ranges(self._folder(step, shard))
-        committed = sum(e - s for s, e in ranges if items[0] <= s and e <= items[1])
+        folder = self._folder(step, shard)
+        committed = 0
+        if os.path.isdir(folder):  # noqa: PTH112  (one stat: most shards keep nothing)
+            ranges = committed_ranges(folder)
+            committed = sum(e - s for s, e in ranges if items[0] <= s and e <= items[1])
         tier = self.tiers.get(step)
         if fallback is not None and tier is not None:
             tier = replace(tier, spot=False)
