@@ -54,6 +54,8 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CodeInfo:
+    """A registered diagnostic code and its title (``docs/diagnostics.md``)."""
+
     code: str
     title: str
 
@@ -151,6 +153,8 @@ CODES: dict[str, CodeInfo] = _codes(
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
+    """One problem found in the user's input: code, message, where, and help."""
+
     code: str
     message: str
     span: Span | None = None

@@ -44,6 +44,8 @@ from exo.compiler.scopes import Scopes, build_scopes
 
 @dataclass(frozen=True)
 class Compiled:
+    """A checked workflow: its IR, the catalog it is planned on, and its sources."""
+
     program: Program
     catalog: Catalog
     #: Folder of the entry file (relative paths in the workflow are resolved against it).
