@@ -228,23 +228,31 @@ main()
 """
 
 
+def run_without_plugin_setting(
+    extra: dict[str, str], code: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS`` (exit 0 asserted) in an environment without the user's
+    ``PYDANTIC_DISABLE_PLUGINS``, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**env, **extra},
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 @pytest.mark.parametrize("user_value", [None, "logfire"], ids=["unset", "user-set"])
 def test_check_builds_its_models_without_pydantics_plugin_search(user_value: str | None) -> None:
     """``exoc check`` never reads every distribution's entry points for pydantic plugins,
     and leaves ``PYDANTIC_DISABLE_PLUGINS`` as it found it (a child process of ``exoc run``
     inherits nothing new)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    if user_value is not None:
-        env["PYDANTIC_DISABLE_PLUGINS"] = user_value
-    out = subprocess.run(
-        [sys.executable, "-c", _PLUGIN_PROBE, json.dumps(["check", str(QUICKSTART)])],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr
+    env = {"PYDANTIC_DISABLE_PLUGINS": user_value} if user_value is not None else {}
+    out = run_without_plugin_setting(env, _PLUGIN_PROBE, json.dumps(["check", str(QUICKSTART)]))
     line = next(x for x in out.stdout.splitlines() if x.startswith("PLUGINS "))
     assert json.loads(line.removeprefix("PLUGINS ")) == [False, user_value]
 
@@ -313,17 +321,8 @@ def test_a_users_pydantic_plugin_still_sees_the_models_built_with_plugins_on(
     (info / "entry_points.txt").write_text(
         "[pydantic]\nprobe = exo_probe_plugin:plugin\n", encoding="utf-8"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    out = subprocess.run(
-        [sys.executable, "-c", _STAND_IN_PROBE],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    out = run_without_plugin_setting({"PYTHONPATH": path}, _STAND_IN_PROBE)
     assert out.stdout.splitlines() == [
         "METADATA False",
         "PLUGIN Later",
