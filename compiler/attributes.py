@@ -32,6 +32,8 @@ Read = Callable[[Reading, Entry, Mapping[str, Any]], Any]
 
 @dataclass(frozen=True, slots=True)
 class Attribute:
+    """One attribute a declaration kind accepts: how its value is read into the IR."""
+
     name: str
     #: The IR field that receives the value (of ``Workflow``, ``Dataset`` or ``Step``).
     field: str

@@ -52,21 +52,16 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, slots=True)
-class CodeInfo:
-    code: str
-    title: str
-
-
-def _codes(*items: tuple[str, str]) -> dict[str, CodeInfo]:
-    return {code: CodeInfo(code, title) for code, title in items}
+def _codes(*items: tuple[str, str]) -> dict[str, str]:
+    return dict(items)
 
 
 # Stable codes. Never renumber; retire a code by leaving it documented as unused.
 # E0xx: files and syntax · E1xx: names, imports, params · E2xx: types and values
 # E3xx: step semantics · E4xx: catalogs · E5xx: graph · E6xx: planning
 # E7xx: backends and execution · E9xx: internal.
-CODES: dict[str, CodeInfo] = _codes(
+#: code -> its title (the heading of its section in ``docs/diagnostics.md``).
+CODES: dict[str, str] = _codes(
     ("E001", "file cannot be read"),
     ("E002", "file is not valid UTF-8"),
     ("E003", "syntax error: unexpected token"),
@@ -151,6 +146,8 @@ CODES: dict[str, CodeInfo] = _codes(
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
+    """One problem found in the user's input: code, message, where, and help."""
+
     code: str
     message: str
     span: Span | None = None

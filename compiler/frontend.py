@@ -44,6 +44,8 @@ from exo.compiler.scopes import Scopes, build_scopes
 
 @dataclass(frozen=True)
 class Compiled:
+    """A checked workflow: its IR, the catalog it is planned on, and its sources."""
+
     program: Program
     catalog: Catalog
     #: Folder of the entry file (relative paths in the workflow are resolved against it).
@@ -78,9 +80,12 @@ def compile_file(
             gc.enable()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FrontEnd:
-    """What the front end knows so far: each pass returns a new one with its results."""
+    """What the front end knows so far: each pass returns a new one with its results.
+
+    Never compared (it holds mappings, so it could not be hashed either): ``eq=False``
+    spares generating an ``__eq__`` over 14 fields at every start-up."""
 
     loaded: LoadedProgram
     overrides: Mapping[str, str]

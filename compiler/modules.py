@@ -30,6 +30,8 @@ STD_PREFIX = "std/"
 
 @dataclass(frozen=True, slots=True)
 class LoadedModule:
+    """One file of the program, read and parsed."""
+
     #: Stable key: ``std/llm.exo`` or the path relative to the project folder (posix).
     key: str
     #: How diagnostics name the file (as the user sees it).
@@ -41,6 +43,8 @@ class LoadedModule:
 
 @dataclass
 class LoadedProgram:
+    """The entry file and every module it imports, as loaded."""
+
     entry: str
     #: How the user named the entry file; other modules are named from it.
     entry_label: str = ""

@@ -84,6 +84,8 @@ def _span(file: str, tok: Token) -> Span:
 
 @dataclass
 class _Depth:
+    """How deeply the blocks being parsed are nested."""
+
     depth: int = 0
 
     def open(self, tok: Token) -> Token:

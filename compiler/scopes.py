@@ -30,6 +30,8 @@ ParamKey = tuple[str, str]
 
 @dataclass(frozen=True, slots=True)
 class Scope:
+    """The names one module declares, and the prefix that qualifies them."""
+
     module: LoadedModule
     #: Prefix of qualified names from this module ("" for the entry file).
     prefix: str
@@ -38,6 +40,8 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Scopes:
+    """Every module's scope and the order of the declarations."""
+
     entry: str
     #: module key → its scope, the entry first, then imports breadth first.
     by_module: Mapping[str, Scope]

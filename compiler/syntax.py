@@ -14,6 +14,8 @@ from exo.compiler.diagnostics import Span
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Node:
+    """Every node of the syntax tree: where it was written."""
+
     span: Span
 
 
@@ -22,12 +24,16 @@ class Node:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Placeholder:
+    """A ``{name}`` inside a string."""
+
     name: str
     span: Span
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Str(Node):
+    """A string literal: its text and placeholders."""
+
     #: Literal text and placeholders in order; ``{{``/``}}`` already decoded to braces.
     parts: tuple[str | Placeholder, ...]
 
@@ -43,6 +49,8 @@ class Str(Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Num(Node):
+    """A number as written (``text``) and its value."""
+
     value: int | float
     text: str
 
@@ -55,24 +63,32 @@ class BadLiteral(Num):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DurationLit(Node):
+    """A duration (``90m``, ``2h``) in hours."""
+
     hours: float
     text: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SizeLit(Node):
+    """A size (``512MiB``, ``2TB``) in GiB."""
+
     gib: float
     text: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MoneyLit(Node):
+    """An amount of money (``$40``) in US dollars."""
+
     usd: float
     text: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Bool(Node):
+    """``true`` or ``false``."""
+
     value: bool
 
 
@@ -85,22 +101,30 @@ class Ref(Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ListV(Node):
+    """A list ``[a, b, ...]``."""
+
     items: tuple[Value, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MapEntry(Node):
+    """One ``key: value`` of a map."""
+
     key: Num | Ref | Str
     value: Value
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MapV(Node):
+    """A map ``{ key: value, ... }``."""
+
     entries: tuple[MapEntry, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class RangeV(Node):
+    """A range ``low..high``."""
+
     low: Num | Ref
     high: Num | Ref
 
@@ -138,6 +162,8 @@ def describe(value: Value) -> str:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Attr(Node):
+    """``key = value`` inside a block."""
+
     key: str
     key_span: Span
     value: Value
@@ -145,6 +171,8 @@ class Attr(Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Block(Node):
+    """A nested block ``key { ... }``."""
+
     key: str
     key_span: Span
     entries: tuple[Attr | Block, ...]
@@ -155,6 +183,8 @@ Entry = Attr | Block
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Import(Node):
+    """``import "path" [as alias]``."""
+
     path: Str
     alias: str | None
     alias_span: Span | None
@@ -162,6 +192,8 @@ class Import(Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Param(Node):
+    """``param NAME = value``."""
+
     name: str
     name_span: Span
     value: Value
@@ -183,5 +215,7 @@ Item = Import | Param | Decl
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Module(Node):
+    """One parsed file: its declarations in order."""
+
     file: str
     items: tuple[Item, ...]

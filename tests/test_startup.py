@@ -228,23 +228,31 @@ main()
 """
 
 
+def run_without_plugin_setting(
+    extra: dict[str, str], code: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS`` (exit 0 asserted) in an environment without the user's
+    ``PYDANTIC_DISABLE_PLUGINS``, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**env, **extra},
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 @pytest.mark.parametrize("user_value", [None, "logfire"], ids=["unset", "user-set"])
 def test_check_builds_its_models_without_pydantics_plugin_search(user_value: str | None) -> None:
     """``exoc check`` never reads every distribution's entry points for pydantic plugins,
     and leaves ``PYDANTIC_DISABLE_PLUGINS`` as it found it (a child process of ``exoc run``
     inherits nothing new)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    if user_value is not None:
-        env["PYDANTIC_DISABLE_PLUGINS"] = user_value
-    out = subprocess.run(
-        [sys.executable, "-c", _PLUGIN_PROBE, json.dumps(["check", str(QUICKSTART)])],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr
+    env = {"PYDANTIC_DISABLE_PLUGINS": user_value} if user_value is not None else {}
+    out = run_without_plugin_setting(env, _PLUGIN_PROBE, json.dumps(["check", str(QUICKSTART)]))
     line = next(x for x in out.stdout.splitlines() if x.startswith("PLUGINS "))
     assert json.loads(line.removeprefix("PLUGINS ")) == [False, user_value]
 
@@ -261,3 +269,62 @@ def test_plugins_off_restores_the_environment_after_an_error(
     with pydantic_plugins_off():
         pass
     assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ
+
+
+def test_check_does_not_import_the_package_metadata_reader() -> None:
+    """pydantic's plugin loader (and with it :mod:`importlib.metadata`, ``email``, ...)
+    is not imported by ``exoc check``: plugins are off while its models are built, and
+    the stand-in answers that itself (:mod:`exo.compiler.cli.pydantic_loader`)."""
+    code, modules = imported_by("check", str(QUICKSTART))
+    assert code == 0
+    assert "importlib.metadata" not in modules
+    assert "pydantic.plugin._loader" in modules  # the stand-in, asked by every validator
+
+
+_PLUGIN = """
+class Probe:
+    def new_schema_validator(self, schema, schema_type, path, kind, config, settings):
+        print("PLUGIN", getattr(schema_type, "__name__", "?"))
+        return None, None, None
+
+plugin = Probe()
+"""
+
+_STAND_IN_PROBE = """
+import os, sys
+from exo.compiler.cli import pydantic_loader
+assert pydantic_loader.install()
+import pydantic
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
+pydantic.TypeAdapter(int)
+print("METADATA", "importlib.metadata" in sys.modules)
+del os.environ["PYDANTIC_DISABLE_PLUGINS"]
+class Later(pydantic.BaseModel):
+    x: int
+print("REAL", sys.modules["pydantic.plugin._loader"].__name__, hasattr(
+    sys.modules["pydantic.plugin._loader"], "entry_points"))
+"""
+
+
+def test_a_users_pydantic_plugin_still_sees_the_models_built_with_plugins_on(
+    tmp_path: Path,
+) -> None:
+    """A real plugin (an installed distribution's ``pydantic`` entry point): while plugins
+    are off nothing is scanned; the first model built with them on loads pydantic's own
+    loader, which finds the plugin and shows it the model, as without the stand-in."""
+    (tmp_path / "exo_probe_plugin.py").write_text(_PLUGIN, encoding="utf-8")
+    info = tmp_path / "exo_probe_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: exo-probe-plugin\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[pydantic]\nprobe = exo_probe_plugin:plugin\n", encoding="utf-8"
+    )
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    out = run_without_plugin_setting({"PYTHONPATH": path}, _STAND_IN_PROBE)
+    assert out.stdout.splitlines() == [
+        "METADATA False",
+        "PLUGIN Later",
+        "REAL pydantic.plugin._loader True",
+    ]

@@ -181,6 +181,9 @@ def process_started() -> float:
 def main(quick_exit: bool = True) -> None:
     """``exoc``: run the command of ``sys.argv``, then exit (``quick_exit``: without the
     interpreter's teardown where :data:`QUICK_EXIT` allows it)."""
+    from exo.compiler.cli import pydantic_loader
+
+    pydantic_loader.install()  # before typer builds its first parameter's adapter
     try:
         # the context's object: when this process started (``exoc plan --time-limit``
         # counts from there: start-up and compiling are time the user waits too)
