@@ -21,7 +21,12 @@ time window).
 
 The neighbourhood grows by a step after :data:`GROW_AFTER` answers "no plan"
 in a row (the kept part is then too tight) and shrinks by one when a question
-runs out of time (too large to answer quickly). Every answer is a plan of the
+runs out of time (too large to answer quickly). A search that has not
+shortened the plan gives up after :func:`stall_after` questions (half as many
+as steps, at least eight): the plan is then likely optimal, and what is left
+of the share goes to the descent that proves it; once it has, it goes on until
+as many questions in a row as steps bring nothing (new bests come in runs).
+Every answer is a plan of the
 whole problem (the model holds every precedence, quota and the budget, plus
 the extra edges), so the result is never longer than the plan given and always
 valid. Without a time limit the search asks a fixed number of questions, each
@@ -51,7 +56,19 @@ GROW_AFTER = 3
 #: neighbourhood shrinks (PSPLIB j20-j30 multi-mode: most questions were
 #: answered in 0.1-0.9 CPU s at a load of 7).
 QUESTION_S = 2.0
-#: Questions without a shorter plan, per step, before the search stops (with a time limit).
+#: Questions without a shorter plan, per step, before a search that has not yet
+#: shortened the plan gives up (with a time limit), and never fewer than
+#: :data:`LEAST_STALL`: the time left goes to the descent's proof. On a plan
+#: already optimal every question is spent for nothing (PSPLIB ``j1861_7``: 18
+#: questions, ~8 s of a 60 s run, and its proof then missed the limit); on
+#: j16-j30 multi-mode the first shorter plan came within 8 questions in 7 of 8
+#: searches that found one (3 seeds).
+STALL_PER_STEP = 0.5
+#: Fewest questions without a shorter plan before the search gives up.
+LEAST_STALL = 8
+#: Questions in a row without a shorter plan, per step, before a search that
+#: has shortened the plan gives up: new bests come in runs (``j2029_4``: 34, 33,
+#: then 32 after up to 15 more questions at a load of 14).
 PATIENCE_PER_STEP = 1
 #: Questions without a time limit (a deterministic amount of work; each is
 #: answered fully, which on 30 steps may take seconds).
@@ -69,8 +86,11 @@ def shorter_by_neighbourhoods(
     """A plan shorter than ``best`` from the exact model over neighbourhoods (or ``best``).
 
     Stops at ``bound`` (no plan is shorter), when ``clock`` expires, after
-    :data:`PATIENCE_PER_STEP` questions per step without a shorter plan or, when
-    ``clock`` has no limit, after :data:`QUESTIONS_UNLIMITED` questions.
+    :func:`stall_after` questions without a shorter plan when none was found
+    yet (what is left of ``clock`` is then the caller's), after
+    :data:`PATIENCE_PER_STEP` questions per step in a row without one once one
+    was, or, when ``clock`` has no limit, after :data:`QUESTIONS_UNLIMITED`
+    questions.
     """
     n = problem.size
     grid = exact_grid(problem, best.makespan)
@@ -78,17 +98,19 @@ def shorter_by_neighbourhoods(
         return best
     limited = clock.remaining() is not None
     most = None if limited else QUESTIONS_UNLIMITED
+    patience = stall_after(n)
     rng = random.Random(seed)
     free = max(LEAST_FREE, min(n - 1, round(FREE_SHARE * n)))
     asked = since = refused = 0
     while best.makespan > bound + TOL_H and not clock.expired():
-        if (most is not None and asked >= most) or since >= PATIENCE_PER_STEP * n:
+        if (most is not None and asked >= most) or since >= patience:
             break
         freed = _drawn(rng, best, free, window=asked % 2 == 1)
         asked, since = asked + 1, since + 1
         got, status = _ask(problem, grid, best, freed, clock)
         if got is not None:
             best, since, refused = got, 0, 0
+            patience = max(patience, math.ceil(PATIENCE_PER_STEP * n))
             clock.report("time", "neighbourhood search", best=best.makespan)
         elif status == "infeasible" and limited:
             refused += 1
@@ -97,6 +119,11 @@ def shorter_by_neighbourhoods(
         elif limited:
             free, refused = max(LEAST_FREE, free - 1), 0
     return best
+
+
+def stall_after(steps: int) -> int:
+    """Questions without a shorter plan before a search that found none gives up."""
+    return max(LEAST_STALL, math.ceil(STALL_PER_STEP * steps))
 
 
 def _drawn(rng: random.Random, best: Found, free: int, *, window: bool) -> frozenset[int]:

@@ -9,12 +9,15 @@ the same plan comes back on every run.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+import exo.compiler.neighbourhoods as neighbourhoods
 from exo.compiler.anytime import Clock, Progress
 from exo.compiler.heuristics import Found
-from exo.compiler.makespan_search import lower_bound
-from exo.compiler.neighbourhoods import neighbourhood, shorter_by_neighbourhoods
+from exo.compiler.makespan_search import children_for, evolve, lower_bound
+from exo.compiler.neighbourhoods import neighbourhood, shorter_by_neighbourhoods, stall_after
 from exo.compiler.problem import Problem
 from exo.compiler.schedule import violations
 from exo.compiler.solution import pick
@@ -87,3 +90,37 @@ def test_it_stops_at_the_bound_and_when_the_clock_has_run_out() -> None:
     plan = _found(problem, pick(problem, "time"))
     assert shorter_by_neighbourhoods(problem, plan, Clock(None), bound=plan.makespan) is plan
     assert shorter_by_neighbourhoods(problem, plan, Clock(0.0), bound=0.0) is plan
+
+
+def test_on_an_optimal_plan_it_gives_up_after_a_stall_and_leaves_the_rest_of_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem, optimum = _psplib("j1036_2")  # 10 jobs, two resources, optimum 26
+    start = _found(problem, pick(problem, "time"))
+    bound = lower_bound(problem)
+    plan = evolve(
+        problem,
+        start,
+        Clock(None),
+        bound=bound,
+        seed=2,
+        max_children=children_for(problem),
+        modes=True,
+    )
+    assert plan.makespan == optimum  # no question can find a shorter plan
+    asked: list[float] = []
+    real = neighbourhoods.solve_grid
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["horizon_h"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(neighbourhoods, "solve_grid", counted)
+    clock = Clock(3600.0)
+    got = shorter_by_neighbourhoods(problem, plan, clock, bound=bound, seed=3)
+    assert got is plan
+    # every question asked for a plan a period shorter, and the search gave up
+    # after the stall, long before its clock (which the descent then has)
+    assert asked == [optimum - 1.0] * stall_after(problem.size)
+    assert not clock.expired()
+    assert stall_after(10) == 8 and stall_after(20) == 10 and stall_after(30) == 15
