@@ -109,6 +109,8 @@ def _report_cycles(
 def wanted_steps(entry_key: str, steps: Mapping[str, Step]) -> set[str]:
     """Steps of the entry file, and the imported steps they depend on."""
     wanted = {n for n, s in steps.items() if s.loc is not None and s.loc.file == entry_key}
+    if len(wanted) == len(steps):
+        return wanted  # a workflow without imported steps: nothing more to reach
     stack = list(wanted)
     while stack:
         for p in steps[stack.pop()].predecessors():
@@ -197,12 +199,16 @@ def check_hardware(
     types = catalog.instance_types()
     offered = sorted(accels | types)
     memo: dict[tuple[object, ...], dict[str, list[str]]] = {}
+    usable: dict[tuple[str, ...], set[str]] = {}
     for step in steps:
         for name in step.accelerators:
             if name not in accels and name not in types:
                 span = smap.step(step.name, "accelerators", name)
                 _not_offered(sink, name, offered, catalog, span)
-        _check_perf_keys(sink, step, step.name in misspelt, smap, catalog, accels, types)
+        can = usable.get(step.accelerators)
+        if can is None:
+            can = usable[step.accelerators] = _usable(step.accelerators, catalog)
+        _check_perf_keys(sink, step, step.name in misspelt, smap, catalog, can, accels, types)
         if lowered_cleanly and step.name not in misspelt:
             spans = {
                 a: s
@@ -219,21 +225,28 @@ def check_hardware(
     return tuple(sink.items)
 
 
+def _usable(accelerators: tuple[str, ...], catalog: Catalog) -> set[str]:
+    """The hardware a step listing ``accelerators`` can run on: those and the instance
+    types that carry them, or a CPU-only step's ``cpu`` and the types without any."""
+    if not accelerators:
+        return {CPU_KEY} | {i.instance_type for i in catalog.instances if i.accelerator is None}
+    return set(accelerators) | {
+        i.instance_type for i in catalog.instances if i.accelerator in accelerators
+    }
+
+
 def _check_perf_keys(
     sink: DiagnosticSink,
     step: Step,
     misspelt: bool,
     smap: SourceMap,
     catalog: Catalog,
+    usable: set[str],
     accels: set[str],
     types: set[str],
 ) -> None:
-    """Each throughput or duration key must be hardware the step can run on (E307, E403)."""
-    usable = set(step.accelerators) | {
-        i.instance_type for i in catalog.instances if i.accelerator in step.accelerators
-    }
-    if not step.accelerators:
-        usable = {CPU_KEY} | {i.instance_type for i in catalog.instances if i.accelerator is None}
+    """Each throughput or duration key must be hardware the step can run on (E307, E403);
+    ``usable``: what the step can run on (:func:`_usable`)."""
     keys: set[str] = set()
     if step.throughput is not None:
         keys |= step.throughput.keys()

@@ -6,8 +6,9 @@ A 10,000-step workflow is 874k tokens, most of them inside flat lists and maps
 and in attributes (``gpus = 4``), and each token costs the lexer a match, the LALR
 loop a shift and a reduction or two. Here a whole list or map whose items are single
 literals (strings, numbers, amounts, names; keys as ``map_key`` allows) is one token,
-``FLATLIST`` or ``FLATMAP``, and an attribute whose value is a single literal or such a
-list or map (``key = value``, the key a name or a string) is one token, ``FLATATTR``;
+``FLATLIST`` or ``FLATMAP``, and an attribute whose value is a single literal, a range
+of two bounds (``replicas = 1..4``: numbers or names) or such a list or map (``key =
+value``, the key a name or a string) is one token, ``FLATATTR``;
 their actions build the same nodes, spans included, from the items they scan
 (``TreeBuilder.flat_list``/``flat_map``/``flat_attr``).
 
@@ -18,8 +19,9 @@ comments), so a compound token matches exactly a sequence of ``exo.lark`` tokens
 that ``list``, ``map`` or ``attr`` accepts. Each item's pattern can end only where the
 plain lexer's token ends (no item can end just before white space, ``#``, ``,``, ``:``,
 ``]`` or ``}`` inside a longer token; an attribute's single literal is followed by
-neither a character that would continue it nor a range's ``..``), so the items are the
-plain lexer's tokens. Anything else (a nested list, a range, a keyword, a syntax error)
+neither a character that would continue it nor a range's ``..``; a range's bounds end
+where a number or name ends), so the items are the plain lexer's tokens. Anything else
+(a nested list, a range in a list, a keyword, a syntax error)
 does not match, and the plain tokens are lexed instead. Only the fast parser uses these
 tokens: a file it cannot parse is parsed again on ``exo.lark`` alone, whose errors make
 the diagnostics (``parser.py``).
@@ -90,6 +92,13 @@ def _items(lark: Any) -> tuple[str, str]:
     return f"(?:{value})", f"(?:{key})"
 
 
+def _bound(lark: Any) -> str:
+    """Pattern of a range's bound (``exo.lark``'s ``_bound``: a number or a name, not a
+    keyword), ending where the plain lexer's token ends."""
+    p = _patterns(lark)
+    return f"(?:(?:{p['NUMLIT']})|{_name(lark, p['IDENT'])})(?!{_IDENT_CHAR})"
+
+
 def _attr_key(lark: Any) -> str:
     """Pattern of an attribute's key (``exo.lark``'s ``key``: a name, not a keyword, or
     a string)."""
@@ -107,9 +116,13 @@ def extension(lark: Any) -> str:
     # longer name or number, backtracked) and is not the low end of a range. After an
     # attribute's value the plain lexer reads ``import`` and ``param`` as keywords (its
     # state after a value is shared with ``param_decl``): such an attribute is left to it.
-    literal = rf"{value}(?!{_IDENT_CHAR}|[.+$\"])(?!{s}\.\.)"
-    flat_attr = (
-        rf"{_attr_key(lark)}{s}={s}(?:{flat_list}|{flat_map}|{literal})(?!{s}{_keyword(lark)})"
+    end = rf"(?!{_IDENT_CHAR}|[.+$\"])"
+    literal = rf"{value}{end}(?!{s}\.\.)"
+    # A range of two bounds (``replicas = 1..4``), each ending where its token ends.
+    bound = _bound(lark)
+    bounds = rf"{bound}{s}\.\.{s}{bound}{end}"
+    flat_attr = rf"{_attr_key(lark)}{s}={s}(?:{flat_list}|{flat_map}|{literal}|{bounds})" + (
+        rf"(?!{s}{_keyword(lark)})"
     )
     return (
         f"\n%extend value: {LIST} | {MAP}\n"
@@ -131,6 +144,13 @@ def scanner(lark: Any) -> re.Pattern[str]:
     with ``match`` from each end in turn: a search could find an item in a comment."""
     value, _ = _items(lark)
     return re.compile(rf"(?:[ \t\f\r\n,:\[\]{{}}]|{_COMMENT})*({value})")
+
+
+def range_splitter(lark: Any) -> re.Pattern[str]:
+    """Matches a compound attribute's range value: its low bound (group 1), the dots
+    (group 2, with what surrounds them) and its high bound (group 3)."""
+    bound = _bound(lark)
+    return re.compile(rf"({bound})({_SEP}\.\.{_SEP})({bound})")
 
 
 def attr_splitter(lark: Any) -> re.Pattern[str]:

@@ -27,6 +27,7 @@ from exo.compiler.syntax import (
     MoneyLit,
     Num,
     Placeholder,
+    RangeV,
     Ref,
     SizeLit,
     Str,
@@ -136,6 +137,7 @@ money = builder(MoneyLit, ("span", "usd", "text"))
 list_value = builder(ListV, ("span", "items"))
 map_value = builder(MapV, ("span", "entries"))
 map_entry = builder(MapEntry, ("span", "key", "value"))
+range_value = builder(RangeV, ("span", "low", "high"))
 attr = builder(Attr, ("span", "key", "key_span", "value"))
 block = builder(Block, ("span", "key", "key_span", "entries"))
 decl = builder(Decl, ("span", "kind", "kind_span", "name", "name_span", "entries"))

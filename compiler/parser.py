@@ -104,11 +104,6 @@ class _Depth:
             raise _TooDeep(tok)
         return tok
 
-    def attr(self, tok: Token) -> Token:
-        """A compound attribute: a bracket opened and closed when its value is a list or
-        a map (the only values that end with one)."""
-        return self.inner(tok) if tok.value[-1] in "]}" else tok
-
 
 def _table_cache(grammar: str, options: str = "") -> str | bool:
     """Where Lark keeps the analysed LALR tables between runs (the user cache folder),
@@ -154,6 +149,7 @@ class ExoParser:
         grammar = resources.files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
         self._builder = treebuild.TreeBuilder()
         self._depth = _Depth()
+        self._builder.bracketed = self._depth.inner
         self._grammar = grammar
         self._strict = strict
         self._plugins = _compiled_lark() if compiled else None
@@ -197,8 +193,10 @@ class ExoParser:
             "RSQB": self._depth.close,
             compound.LIST: self._depth.inner,
             compound.MAP: self._depth.inner,
-            compound.ATTR: self._depth.attr,
         }
+        # A compound attribute is checked by its action, only when its value is a list or
+        # a map (``TreeBuilder.flat_attr``): most are not, and a lexer callback is a call
+        # per token.
         lark = Lark(
             grammar,
             parser="lalr",

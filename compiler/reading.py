@@ -50,6 +50,9 @@ from exo.compiler.syntax import (
 
 T = TypeVar("T")
 
+#: The run-time placeholders, for a membership test per placeholder read.
+_RUNTIME = frozenset(RUNTIME_PLACEHOLDERS)
+
 #: How an attribute is written: ``key = value``, ``key { ... }``, or either.
 Shape = Literal["value", "block", "either"]
 
@@ -162,7 +165,7 @@ class Reading:
                     else part
                 )
                 continue
-            if runtime and part.name in RUNTIME_PLACEHOLDERS:
+            if runtime and part.name in _RUNTIME:
                 add("{" + part.name + "}")
                 continue
             r = resolve(self.names.scopes, scope, part.name)

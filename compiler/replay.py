@@ -33,6 +33,7 @@ from exo.compiler.syntax import (
     MoneyLit,
     Num,
     Placeholder,
+    RangeV,
     Ref,
     SizeLit,
     Str,
@@ -44,9 +45,10 @@ from exo.compiler.syntax import (
 #: its parts, and each placeholder's name and columns relative to the string's).
 Leaf = tuple[Callable[..., Any] | None, int, int, tuple[Any, ...]]
 #: An attribute: its key, the key's columns, the end column, and its value: a leaf, or
-#: a list's columns and leaves, or a map's columns and entries (columns, key, value).
+#: a list's columns and leaves, or a map's columns and entries (columns, key, value),
+#: or a range's columns and its two bounds' leaves.
 Recipe = tuple[str, int, int, int, int, Any]
-LEAF, LIST, MAP = 0, 1, 2
+LEAF, LIST, MAP, RANGE = 0, 1, 2, 3
 #: A decoded string's parts, and where each placeholder among them sits relative to
 #: the opening quote (``None`` for text; ``None`` for the whole when there is none).
 Layout = tuple[tuple[str | Placeholder, ...], tuple[tuple[str, int, int] | None, ...] | None]
@@ -114,6 +116,11 @@ def recipe(attr: Attr, column: int) -> Recipe | None:
         if not entries:
             return None
         kind, made = MAP, (start, end, tuple(entries))
+    elif type(value) is RangeV:
+        low, high = _leaf(value.low, column), _leaf(value.high, column)
+        if low is None or high is None:
+            return None
+        kind, made = RANGE, (start, end, low, high)
     else:
         kind, made = LEAF, _leaf(value, column)
         if made is None:
@@ -145,8 +152,12 @@ def replay(made: Recipe, file: str, line: int, column: int) -> Attr:
     span = B.span
     key_span = span(file, line, column + key_start, line, column + key_end)
     node: Value
-    if kind == LEAF:
-        node = _made(value, file, line, column)
+    if kind == LEAF:  # ``_made``, inline where it can be: most attributes are one literal
+        build, at, to, rest = value
+        if build is not None:
+            node = build(span(file, line, column + at, line, column + to), *rest)
+        else:
+            node = _made(value, file, line, column)
     elif kind == LIST:
         start, stop, leaves = value
         items: list[Any] = []
@@ -156,6 +167,13 @@ def replay(made: Recipe, file: str, line: int, column: int) -> Attr:
             else:
                 items.append(_made((build, at, to, rest), file, line, column))
         node = B.list_value(span(file, line, column + start, line, column + stop), tuple(items))
+    elif kind == RANGE:
+        start, stop, low, high = value
+        node = B.range_value(
+            span(file, line, column + start, line, column + stop),
+            _made(low, file, line, column),
+            _made(high, file, line, column),
+        )
     else:
         start, stop, entries = value
         node = B.map_value(

@@ -105,6 +105,11 @@ class TreeBuilder:
         #: compound attribute (``compound.attr_splitter``); set by ``install``.
         self._scan: Callable[..., Any] = _no_compounds
         self._split: Callable[..., Any] = _no_compounds
+        #: Read the bounds of a compound attribute's range (``compound.range_splitter``).
+        self._bounds: Callable[..., Any] = _no_compounds
+        #: The nesting check of a compound token that opens and closes a bracket (the
+        #: parser's; it raises when the token is nested too deep).
+        self.bracketed: Callable[[Any], Any] = _no_check
 
     # --- terminals (called by the parser as it shifts each token) ------------------------
 
@@ -257,6 +262,8 @@ class TreeBuilder:
         """``key = value`` as one token: the ``Attr`` that ``attr`` builds; a text met
         before on one line is rebuilt from its recipe (``replay.py``)."""
         text: str = tok.value
+        if text[-1] in "]}":  # a list or a map: a bracket opened (no literal ends so)
+            self.bracketed(tok)
         made = self._recipes.get(text)
         if made is not None:
             return replay.replay(made, self.file, tok.line, tok.column)
@@ -291,23 +298,50 @@ class TreeBuilder:
             value: Value = self._flat_list(text[at:], line, column)
         elif first == "{":
             value = self._flat_map(text[at:], line, column)
+        elif first != '"' and text.find("..", at) >= 0:  # no other literal holds ``..``
+            value = self._flat_range(text[at:], line, column)
         else:
             value = self._value(text[at:], line, column)
         vs = value.span
         return _attr(_span(ks.file, ks.line, ks.column, vs.end_line, vs.end_column), key, ks, value)
 
+    def _flat_range(self, text: str, line: int, column: int) -> RangeV:
+        """A compound attribute's range value (``low..high``) written at ``line``,
+        ``column``: the node ``range`` builds from the plain tokens."""
+        m = self._bounds(text)
+        low = self._bound(m[1], line, column)
+        start = m.start(3)
+        newline = text.rfind("\n", 0, start)
+        if newline >= 0:
+            line, column = line + text.count("\n", 0, start), start - newline
+        else:
+            column += start
+        return self._range(low, self._bound(m[3], line, column))
+
+    def _bound(self, text: str, line: int, column: int) -> Value:
+        """A range's bound as ``range`` receives it: a number's node, or a name's (a
+        name, even ``true``)."""
+        end = column + len(text)
+        if text[0] == "-" or text[0].isdigit():
+            return self._number(text, line, column, end)
+        return _ref(_span(self.file, line, column, line, end), text)
+
     def range(self, c: list[Any]) -> RangeV:
-        ends: list[Num | Ref] = []
-        for x in (c[0], c[2]):
-            if not isinstance(x, Node):
-                ends.append(Ref(span_of(self.file, x), x.value))
-            elif isinstance(x, Num | Ref):
-                ends.append(x)
-            else:
+        low, high = c[0], c[2]
+        if not isinstance(low, Node):
+            low = Ref(span_of(self.file, low), low.value)
+        if not isinstance(high, Node):
+            high = Ref(span_of(self.file, high), high.value)
+        return self._range(low, high)
+
+    def _range(self, low: Value, high: Value) -> RangeV:
+        for x in (low, high):
+            if not isinstance(x, Num | Ref):
                 raise LiteralError(
                     Diagnostic("E201", "a range bound must be a whole number such as 1..8", x.span)
                 )
-        return RangeV(_join(ends[0].span, ends[1].span), ends[0], ends[1])
+        assert isinstance(low, Num | Ref) and isinstance(high, Num | Ref)
+        return RangeV(_join(low.span, high.span), low, high)
 
     def _key(self, k: Any) -> tuple[str, Span]:
         if isinstance(k, Str):
@@ -421,6 +455,10 @@ _new_list_of_first: Action = itemgetter(slice(0, 1))
 _new_list_of_second: Action = itemgetter(slice(1, 2))
 
 
+def _no_check(tok: Any) -> Any:
+    return tok
+
+
 def _no_compounds(text: str, pos: int = 0) -> Any:
     raise RuntimeError("a compound token from a parser without compound tokens")
 
@@ -469,6 +507,7 @@ def install(lark: Any, builder: TreeBuilder) -> None:
     if any(t.name == compound.LIST for t in lark.terminals):
         builder._scan = compound.scanner(lark).match
         builder._split = compound.attr_splitter(lark).match
+        builder._bounds = compound.range_splitter(lark).match
     reductions = {id(r): _Reduction(r) for r in rules}
     for key, rule in wanted.items():
         callbacks[reductions[id(rule)]] = actions[key]

@@ -310,8 +310,14 @@ def test_compound_tokens_are_taken_and_refused_where_they_should() -> None:
         )
     text = 'workflow w {\n  a = ["x", 1]\n  b = {1: 2}\n  c = [[1]]\n  r = 1..2\n  s = "x"\n}\n'
     fast.parse(text + "param p = [1]\nparam q = {a: b}\n", "f.exo")
-    # c's inner [1] only; not the range; the params' values are not attributes
-    assert made == ["flat_attr", "flat_attr", "flat_list", "flat_attr", "flat_list", "flat_map"]
+    # c's inner [1] only; the range as an attribute; the params' values are not attributes
+    assert made == [
+        "flat_attr", "flat_attr", "flat_list", "flat_attr", "flat_attr", "flat_list", "flat_map"
+    ]  # fmt: skip
+    ranged: list[str] = []
+    fast._fast._callbacks[compound.ATTR] = lambda tok: ranged.append(tok.value)
+    fast.parse("workflow w {\n  r = 1..n\n  s = [1..2]\n  t = x..import\n}\n", "f.exo")
+    assert ranged == ["r = 1..n"]  # not in a list, not a keyword as a bound
     deep = "workflow w {\n  a = " + "[" * 31 + '["x"]' + "]" * 31 + "\n}\n"
     errors = ExoParser(compound_from=0).parse_recovering(deep, "f.exo").syntax_errors
     assert [d.code for d in errors] == ["E008"]  # the compound's bracket is counted
@@ -401,9 +407,12 @@ def _one_line_attr(draw: Any) -> str:
     atoms = st.lists(_ATOMS.filter(lambda a: a not in ("1..2", "[1]", "{}")), max_size=4)
     items = draw(atoms)
     sep = draw(_ONE_LINE_SEPS)
-    kind = draw(st.integers(0, 2))
+    kind = draw(st.integers(0, 3))
     if kind == 0:
         value = items[0] if items else '"x"'
+    elif kind == 3:  # a range: its bounds numbers or names, good or not
+        bound = st.sampled_from(["1", "16", "-2", "n", "a.b", "true", "2h", "1__0", "1.5"])
+        value = f"{draw(bound)}{sep}..{sep}{draw(bound)}"
     elif kind == 1:
         value = "[" + f",{sep}".join(items) + "]"
     else:
