@@ -164,7 +164,7 @@ def machine() -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shards", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
@@ -177,22 +177,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--snakemake-venv", type=Path, default=default_venv())
     ap.add_argument("--json", type=Path, help="also write the raw timings here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def planned_workflow(work: Path, shards: int) -> tuple[Path, Path]:
+    """The no-op workflow and its Snakefile written in ``work``; the workflow and its plan's JSON."""
+    flow = work / "noop.exo"
+    flow.write_text(WORKFLOW.format(shards=shards))
+    (work / "Snakefile").write_text(SNAKEFILE.format(shards=shards))
+    from exo.compiler.pipeline import plan_for
+
+    planned, _ = plan_for(flow, {})
+    assert planned.plan.steps[0].replicas == shards
+    planned_json = work / "planned.json"
+    planned_json.write_text(planned.model_dump_json())
+    return flow, planned_json
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
     exoc = Path(sys.executable).with_name("exoc")
     host = machine()  # the load before the runs
     snakemake = None if args.no_snakemake else ensure_snakemake(args.snakemake_venv)
     work = Path(tempfile.mkdtemp(prefix="exo-bench-local-"))
     try:
-        flow = work / "noop.exo"
-        flow.write_text(WORKFLOW.format(shards=args.shards))
-        (work / "Snakefile").write_text(SNAKEFILE.format(shards=args.shards))
-        from exo.compiler.pipeline import plan_for
-
-        planned, _ = plan_for(flow, {})
-        assert planned.plan.steps[0].replicas == args.shards
-        planned_json = work / "planned.json"
-        planned_json.write_text(planned.model_dump_json())
+        flow, planned_json = planned_workflow(work, args.shards)
         numbers = "\n".join(str(i) for i in range(args.shards)).encode() + b"\n"
         jobs = str(args.jobs)
 
@@ -239,7 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  run {i + 1}: {name:<16} {times[name][-1]:7.3f} s", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report(args, host, times, runner_cpu)
+    if args.json:
+        args.json.write_text(json.dumps({"jobs": args.jobs, "times": times}, indent=2))
+    return 0
 
+
+def report(
+    args: argparse.Namespace, host: str, times: dict[str, list[float]], runner_cpu: list[float]
+) -> None:
+    """The table and the ratios, on stdout."""
     med = {name: statistics.median(v) for name, v in times.items()}
     base = med["xargs -P"]
     print(f"{args.shards:,} no-op shards, --jobs {args.jobs}; {host}")
@@ -272,9 +290,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"exo runner is {med['snakemake'] / med['exo runner']:.1f}x faster than Snakemake; "
             f"exoc run (CLI) is {med['snakemake'] / med['exoc run (CLI)']:.1f}x faster"
         )
-    if args.json:
-        args.json.write_text(json.dumps({"jobs": args.jobs, "times": times}, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
