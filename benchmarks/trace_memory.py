@@ -40,16 +40,25 @@ def rss_bytes() -> int:
     return int(STATM.read_text("ascii").split()[1]) * PAGE
 
 
+def exo_roots() -> tuple[str, ...]:
+    """The folders of exo's loaded packages (``exo.compiler``, ``exo.backends``, ...),
+    wherever they are installed: a path test on ``exo`` would also match a virtual
+    environment inside a checkout named ``exo`` (numpy's frames taken for exo's)."""
+    return tuple(
+        str(Path(file).parent) + os.sep
+        for name, module in list(sys.modules.items())
+        if name.startswith("exo.")
+        and name.count(".") == 1
+        and (file := getattr(module, "__file__", None))
+    )
+
+
 def own_frames(frame: FrameType | None, depth: int) -> list[str]:
     """The ``depth`` innermost frames of the exo code on ``frame``'s stack (file:line:function)."""
     if frame is None:
         return []
-    stack = traceback.extract_stack(frame)
-    own = [
-        f
-        for f in stack
-        if f"{os.sep}exo{os.sep}" in f.filename or f"{os.sep}compiler{os.sep}" in f.filename
-    ]
+    roots = exo_roots()
+    own = [f for f in traceback.extract_stack(frame) if f.filename.startswith(roots)]
     return [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in own[-depth:]]
 
 
