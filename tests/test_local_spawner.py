@@ -105,7 +105,7 @@ def test_the_child_gets_what_os_posix_spawn_gives(tmp_path: Path, libc: bool) ->
     argv = [sys.executable, "-c", PROBE, "two words", "", "x=y"]
     launcher = procs.Launcher(str(marker))
     expected_log = tmp_path / "expected"
-    pid = launcher.start(argv, env, str(expected_log))
+    pid = spawner._spawn_os(launcher.request(0, argv, env, str(expected_log)))  # on this thread
     assert _exit_code(pid) == 0
     log = tmp_path / "log"
     sp = spawner.Spawner(1)

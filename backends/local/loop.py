@@ -266,14 +266,14 @@ class Loop:
         argv, env = self._command(st, sh, attempt, staging)
         now = self.clock()
         launched_at = time.time()
+        when = (attempt, launched_at, why)
         self.tokens += 1
         try:
             req = self.launcher.request(self.tokens, argv, env, log)
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
-            self._not_started(st, idx, (attempt, launched_at, why), staging, log, argv, exc)
+            self._not_started(st, idx, when, staging, log, argv, exc)
             return
-        when = (attempt, launched_at, why)
         items = (sh.start, sh.end)
         self.launching[self.tokens] = Launching(
             st, idx, when, staging, log, argv, items, now, place

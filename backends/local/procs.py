@@ -69,20 +69,11 @@ class Launcher:
             *self._marker,
         ]
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str], log: str) -> int:
-        """Start one shard attempt (stdout and stderr to ``log``); its pid. Raises OSError."""
-        return os.posix_spawn(
-            self._program(argv, env),
-            list(argv),
-            env,  # read once, here: the caller's mapping, not a copy
-            file_actions=self._actions(log),
-            setsid=True,
-        )
-
     def request(
         self, token: int, argv: Sequence[str], env: Mapping[str, str], log: str
     ) -> spawner.Request:
-        """What :class:`spawner.Spawner` needs to start the attempt :meth:`start` would.
+        """What :class:`spawner.Spawner` needs to start one shard attempt (stdout and
+        stderr to ``log``, stdin ``/dev/null``, the marker, a session of its own).
 
         Raises OSError (a program not on the ``PATH``) or ValueError (a null byte) here.
         """
