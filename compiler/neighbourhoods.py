@@ -26,11 +26,11 @@ shortened the plan gives up after :func:`stall_after` questions (half as many
 as steps, at least eight): the plan is then likely optimal, and what is left
 of the share goes to the descent that proves it; once it has, it goes on until
 as many questions in a row as steps bring nothing (new bests come in runs).
-Every answer is a plan of the
-whole problem (the model holds every precedence, quota and the budget, plus
-the extra edges), so the result is never longer than the plan given and always
-valid. Without a time limit the search asks a fixed number of questions, each
-answered fully, with a seeded draw: the same plan on every run.
+Every answer is a plan of the whole problem (the model holds every
+precedence, quota and the budget, plus the extra edges), so the result is
+never longer than the plan given and always valid. Without a time limit the
+search asks a fixed number of questions, each answered fully, with a seeded
+draw: the same plan on every run.
 """
 
 from __future__ import annotations
