@@ -184,7 +184,7 @@ class CompileError(Exception):
         super().__init__("; ".join(d.message for d in self.diagnostics))
 
 
-@dataclass
+@dataclass(eq=False)
 class DiagnosticSink:
     """Collects diagnostics while a stage runs so that every error is reported."""
 

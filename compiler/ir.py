@@ -6,10 +6,8 @@ hours / GiB / USD, defaults applied and item counts propagated along ``input``.
 Runtime placeholders (``{batch_index}``, ``{output}``, ...) stay in strings.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -179,7 +177,7 @@ class Step(Frozen):
         return value
 
     @model_validator(mode="after")
-    def _secret_or_env(self) -> Step:
+    def _secret_or_env(self) -> Self:
         both = sorted(set(self.secrets) & set(self.env))
         if both:
             raise ValueError(f"{both[0]!r} is both a secret and an env entry")
@@ -217,7 +215,7 @@ class Program(Frozen):
         return (s.name for s in self.steps)
 
 
-def step_dag(program: Program) -> nx.DiGraph[str]:
+def step_dag(program: Program) -> "nx.DiGraph[str]":
     """The step DAG: nodes are step names, edges run producer -> consumer.
 
     Edge attribute ``kind`` is ``input`` or ``after``.
@@ -236,7 +234,7 @@ def step_dag(program: Program) -> nx.DiGraph[str]:
     return g
 
 
-def full_dag(program: Program) -> nx.DiGraph[str]:
+def full_dag(program: Program) -> "nx.DiGraph[str]":
     """Steps and datasets; node attribute ``kind`` is ``step`` or ``dataset``."""
     g = step_dag(program)
     for name in g.nodes:

@@ -47,7 +47,7 @@ from exo.compiler.syntax import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LoweredProgram:
     """What the lowering pass returns: IR values (not yet checked as a whole) and where
     each part was written."""

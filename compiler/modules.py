@@ -28,7 +28,7 @@ from exo.compiler.syntax import Import, Module
 STD_PREFIX = "std/"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LoadedModule:
     """One file of the program, read and parsed."""
 
@@ -41,7 +41,7 @@ class LoadedModule:
     imports: dict[str, str]
 
 
-@dataclass
+@dataclass(eq=False)
 class LoadedProgram:
     """The entry file and every module it imports, as loaded."""
 

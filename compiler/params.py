@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 MAX_PARAM_DEPTH = 16
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Params:
     """The params' values as lowering reads them."""
 

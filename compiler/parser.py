@@ -54,7 +54,7 @@ COMPOUND_MIN_CHARS = 96 * 1024
 MAX_SYNTAX_ERRORS = 25
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Parsed:
     """A parsed file and what was wrong in it."""
 
@@ -82,7 +82,7 @@ def _span(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Depth:
     """How deeply the blocks being parsed are nested."""
 

@@ -57,7 +57,7 @@ _RUNTIME = frozenset(RUNTIME_PLACEHOLDERS)
 Shape = Literal["value", "block", "either"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Names:
     """What every declaration is read against: the scopes and the params' values."""
 
@@ -65,7 +65,7 @@ class Names:
     params: Params
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Lowered(Generic[T]):
     """One declaration read: its value and what reading it found."""
 

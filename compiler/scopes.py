@@ -28,7 +28,7 @@ ParamKey = tuple[str, str]
 # built, and name lookups are the front end's innermost loop.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Scope:
     """The names one module declares, and the prefix that qualifies them."""
 
@@ -38,7 +38,7 @@ class Scope:
     decls: Mapping[str, Decl | Param]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Scopes:
     """Every module's scope and the order of the declarations."""
 

@@ -1,7 +1,5 @@
 """The catalog's values: one row (:class:`InstanceType`), a whole catalog, its errors."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 
 from pydantic import field_validator

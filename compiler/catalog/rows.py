@@ -68,7 +68,7 @@ _LIMITS: dict[str, limits.Limit] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Cells:
     """One record's cells by column name; each reader reports what is wrong with its cell."""
 
