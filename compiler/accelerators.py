@@ -14,11 +14,12 @@ and the optimizer cannot check the memory fit for it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
+from exo.compiler.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class AcceleratorSpec:
     """One accelerator model (one device, not an instance)."""
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from exo.compiler.diagnostics import DiagnosticSink, Span
+from exo.compiler.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Record:
     """One CSV record with the position of each of its cells."""
 

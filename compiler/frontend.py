@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from exo.compiler.catalog import Catalog, load_catalog
@@ -39,10 +39,11 @@ from exo.compiler.modules import LoadedProgram, load_program
 from exo.compiler.overrides import apply_overrides
 from exo.compiler.params import Params, check_params
 from exo.compiler.reading import Names
+from exo.compiler.records import record
 from exo.compiler.scopes import Scopes, build_scopes
 
 
-@dataclass(frozen=True)
+@record
 class Compiled:
     """A checked workflow: its IR, the catalog it is planned on, and its sources."""
 
@@ -80,12 +81,12 @@ def compile_file(
             gc.enable()
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class FrontEnd:
     """What the front end knows so far: each pass returns a new one with its results.
 
-    Never compared (it holds mappings, so it could not be hashed either): ``eq=False``
-    spares generating an ``__eq__`` over 14 fields at every start-up."""
+    A :func:`~exo.compiler.records.record`: never compared (it holds mappings, so it
+    could not be hashed by value either), and frozen for the type checker."""
 
     loaded: LoadedProgram
     overrides: Mapping[str, str]

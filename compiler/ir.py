@@ -6,6 +6,9 @@ hours / GiB / USD, defaults applied and item counts propagated along ``input``.
 Runtime placeholders (``{batch_index}``, ``{output}``, ...) stay in strings.
 """
 
+# No ``from __future__ import annotations``: pydantic would evaluate each field's
+# annotation from its text (a compile per field) when the models are built, at every
+# start of ``exoc`` (docs/benchmarks.md, issue #16, seventh round).
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal, Self
 

@@ -10,10 +10,10 @@ a diagnostic that names the limit (E203 in a workflow, E416 in a catalog).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from exo.compiler.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Limit:
     """Inclusive bounds of one kind of value and how a person writes them."""
 

@@ -10,7 +10,6 @@ decided by the graph pass (:mod:`.checks`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +24,7 @@ from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.ir import Dataset, ParamValue, Program, Step, Throughput, Workflow
 from exo.compiler.names import MAX_QUALIFIED_NAME, decl_name_problem
 from exo.compiler.reading import Lowered, Names, Reading
+from exo.compiler.records import record
 from exo.compiler.scopes import Scope, check_name
 from exo.compiler.sourcemap import SourceMap
 from exo.compiler.steps import performance_rules
@@ -47,7 +47,7 @@ from exo.compiler.syntax import (
 )
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class LoweredProgram:
     """What the lowering pass returns: IR values (not yet checked as a whole) and where
     each part was written."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from exo.compiler.diagnostics import (
@@ -22,13 +21,15 @@ from exo.compiler.diagnostics import (
     sort_diagnostics,
 )
 from exo.compiler.inputs import MAX_SOURCE_BYTES, InputRefused, read_regular_file
+from exo.compiler.packagedata import package_files
 from exo.compiler.parser import decode_source, parse_recovering
+from exo.compiler.records import record
 from exo.compiler.syntax import Import, Module
 
 STD_PREFIX = "std/"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class LoadedModule:
     """One file of the program, read and parsed."""
 
@@ -58,7 +59,7 @@ class LoadedProgram:
 
 
 def std_names() -> list[str]:
-    root = resources.files("exo.stdlib").joinpath("std")
+    root = package_files("exo.stdlib").joinpath("std")
     return sorted(
         f"std/{p.name.removesuffix('.exo')}" for p in root.iterdir() if p.name.endswith(".exo")
     )
@@ -82,7 +83,7 @@ def _read_std(name: str) -> str | None:
         rel += ".exo"
     if ".." in rel.split("/") or rel.startswith("/"):
         return None
-    node = resources.files("exo.stdlib").joinpath("std")
+    node = package_files("exo.stdlib").joinpath("std")
     for part in rel.split("/"):
         node = node.joinpath(part)
     return node.read_text("utf-8") if node.is_file() else None

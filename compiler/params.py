@@ -13,11 +13,12 @@ cycle). Linear in the number of params and references.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from exo.compiler.diagnostics import Diagnostic, DiagnosticSink, Span
+from exo.compiler.records import record
 from exo.compiler.scopes import ParamKey, Scopes, resolve
 from exo.compiler.syntax import ListV, MapV, Param, RangeV, Ref, Str, Value
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 MAX_PARAM_DEPTH = 16
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Params:
     """The params' values as lowering reads them."""
 

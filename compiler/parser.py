@@ -23,7 +23,6 @@ import os
 import sys
 from dataclasses import dataclass
 from functools import cache, cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,8 @@ from lark.exceptions import (
 from exo.compiler import compound, treebuild
 from exo.compiler.diagnostics import CompileError, Diagnostic, Span, sort_diagnostics
 from exo.compiler.literals import LiteralError
+from exo.compiler.packagedata import package_files
+from exo.compiler.records import record
 from exo.compiler.recovery import blank, declaration_around, offset_of
 from exo.compiler.syntax import Item, Module, Param, Value
 
@@ -54,7 +55,7 @@ COMPOUND_MIN_CHARS = 96 * 1024
 MAX_SYNTAX_ERRORS = 25
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Parsed:
     """A parsed file and what was wrong in it."""
 
@@ -146,7 +147,7 @@ class ExoParser:
         with a shift/reduce conflict or two terminals that can match the same text
         (it needs ``interegular``). The grammar is fixed, so the tests build it strict
         (``tests/test_treebuild.py``) and ``exoc`` does not pay for the check."""
-        grammar = resources.files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
+        grammar = package_files("exo.compiler").joinpath("exo.lark").read_text("utf-8")
         self._builder = treebuild.TreeBuilder()
         self._depth = _Depth()
         self._builder.bracketed = self._depth.inner

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
@@ -28,6 +28,7 @@ from exo.compiler.diagnostics import (
 from exo.compiler.ir import RUNTIME_PLACEHOLDERS, Loc
 from exo.compiler.names import path_problem
 from exo.compiler.params import MAX_PARAM_DEPTH, Params
+from exo.compiler.records import record
 from exo.compiler.scopes import Resolved, Scope, Scopes, resolve, visible_names
 from exo.compiler.sourcemap import Path
 from exo.compiler.syntax import (
@@ -57,7 +58,7 @@ _RUNTIME = frozenset(RUNTIME_PLACEHOLDERS)
 Shape = Literal["value", "block", "either"]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Names:
     """What every declaration is read against: the scopes and the params' values."""
 
@@ -65,7 +66,7 @@ class Names:
     params: Params
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Lowered(Generic[T]):
     """One declaration read: its value and what reading it found."""
 

@@ -9,12 +9,12 @@ diagnostics it found (unknown declaration kinds, duplicate and over-long names).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from exo.compiler.diagnostics import Diagnostic, DiagnosticSink, Span, did_you_mean, excerpt
 from exo.compiler.modules import LoadedModule, LoadedProgram
 from exo.compiler.names import decl_name_problem
+from exo.compiler.records import record
 from exo.compiler.syntax import Decl, Param
 
 DECL_KINDS = ("workflow", "dataset", "step", "backend")
@@ -28,7 +28,7 @@ ParamKey = tuple[str, str]
 # built, and name lookups are the front end's innermost loop.
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Scope:
     """The names one module declares, and the prefix that qualifies them."""
 
@@ -38,7 +38,7 @@ class Scope:
     decls: Mapping[str, Decl | Param]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Scopes:
     """Every module's scope and the order of the declarations."""
 

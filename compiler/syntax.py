@@ -1,4 +1,5 @@
-"""The syntax tree: frozen dataclasses, every node with its source span.
+"""The syntax tree: immutable records (:func:`~exo.compiler.records.record`), every
+node with its source span.
 
 Literal values are already classified (number, duration, size, money, bool)
 and strings are split into text and ``{placeholder}`` parts, each with a span,
@@ -7,12 +8,11 @@ so that later stages can point at the exact character that is wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from exo.compiler.diagnostics import Span
+from exo.compiler.records import record
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Node:
     """Every node of the syntax tree: where it was written."""
 
@@ -22,7 +22,7 @@ class Node:
 # --- values ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Placeholder:
     """A ``{name}`` inside a string."""
 
@@ -30,7 +30,7 @@ class Placeholder:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Str(Node):
     """A string literal: its text and placeholders."""
 
@@ -47,7 +47,7 @@ class Str(Node):
         return tuple(p for p in self.parts if isinstance(p, Placeholder))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Num(Node):
     """A number as written (``text``) and its value."""
 
@@ -55,13 +55,13 @@ class Num(Node):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class BadLiteral(Num):
     """Stands in for a literal that could not be read (``8hrs``), whose error is already
     reported: later stages treat it as a number but say nothing more about it."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class DurationLit(Node):
     """A duration (``90m``, ``2h``) in hours."""
 
@@ -69,7 +69,7 @@ class DurationLit(Node):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class SizeLit(Node):
     """A size (``512MiB``, ``2TB``) in GiB."""
 
@@ -77,7 +77,7 @@ class SizeLit(Node):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class MoneyLit(Node):
     """An amount of money (``$40``) in US dollars."""
 
@@ -85,28 +85,28 @@ class MoneyLit(Node):
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Bool(Node):
     """``true`` or ``false``."""
 
     value: bool
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Ref(Node):
     """A bare identifier in value position: a name, or an enum word like ``cost``."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class ListV(Node):
     """A list ``[a, b, ...]``."""
 
     items: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class MapEntry(Node):
     """One ``key: value`` of a map."""
 
@@ -114,14 +114,14 @@ class MapEntry(Node):
     value: Value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class MapV(Node):
     """A map ``{ key: value, ... }``."""
 
     entries: tuple[MapEntry, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class RangeV(Node):
     """A range ``low..high``."""
 
@@ -160,7 +160,7 @@ def describe(value: Value) -> str:
 # --- block entries and declarations -----------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Attr(Node):
     """``key = value`` inside a block."""
 
@@ -169,7 +169,7 @@ class Attr(Node):
     value: Value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Block(Node):
     """A nested block ``key { ... }``."""
 
@@ -181,7 +181,7 @@ class Block(Node):
 Entry = Attr | Block
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Import(Node):
     """``import "path" [as alias]``."""
 
@@ -190,7 +190,7 @@ class Import(Node):
     alias_span: Span | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Param(Node):
     """``param NAME = value``."""
 
@@ -199,7 +199,7 @@ class Param(Node):
     value: Value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Decl(Node):
     """``workflow`` / ``dataset`` / ``step`` / ``backend`` NAME { ... }."""
 
@@ -213,7 +213,7 @@ class Decl(Node):
 Item = Import | Param | Decl
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class Module(Node):
     """One parsed file: its declarations in order."""
 

@@ -281,6 +281,15 @@ def test_check_does_not_import_the_package_metadata_reader() -> None:
     assert "pydantic.plugin._loader" in modules  # the stand-in, asked by every validator
 
 
+def test_check_reads_the_packages_files_without_importlib_resources() -> None:
+    """The grammar, the standard library and the built-in catalogs are read from their
+    package's folder (:mod:`exo.compiler.packagedata`): ``exoc check`` imports neither
+    :mod:`importlib.resources` nor its readers (``zipfile``)."""
+    code, modules = imported_by("check", str(QUICKSTART))
+    assert code == 0
+    assert _loaded(modules, ("importlib.resources", "importlib.readers", "zipfile")) == []
+
+
 _PLUGIN = """
 class Probe:
     def new_schema_validator(self, schema, schema_type, path, kind, config, settings):

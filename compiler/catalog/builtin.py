@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from exo.compiler.packagedata import package_files
+from exo.compiler.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class BuiltinInfo:
     """One ``index.json`` entry: where the CSV is and what the catalog says of itself."""
 
@@ -22,7 +23,7 @@ class BuiltinInfo:
 
 
 def catalogs_dir() -> Any:
-    return resources.files("exo.stdlib").joinpath("catalogs")
+    return package_files("exo.stdlib").joinpath("catalogs")
 
 
 @cache

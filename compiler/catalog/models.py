@@ -1,5 +1,8 @@
 """The catalog's values: one row (:class:`InstanceType`), a whole catalog, its errors."""
 
+# No ``from __future__ import annotations``: pydantic would evaluate each field's
+# annotation from its text (a compile per field) when the models are built, at every
+# start of ``exoc`` (docs/benchmarks.md, issue #16, seventh round).
 from collections.abc import Mapping, Sequence
 
 from pydantic import field_validator

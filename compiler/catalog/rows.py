@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from exo.compiler import limits
@@ -14,6 +13,7 @@ from exo.compiler.catalog.models import InstanceType
 from exo.compiler.csvcells import Record
 from exo.compiler.diagnostics import DiagnosticSink, Span, excerpt
 from exo.compiler.names import CATALOG_NAME_RULE, catalog_name_problem, text_problem
+from exo.compiler.records import record
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "instance_type",
@@ -68,7 +68,7 @@ _LIMITS: dict[str, limits.Limit] = {
 }
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record
 class _Cells:
     """One record's cells by column name; each reader reports what is wrong with its cell."""
 
