@@ -93,7 +93,7 @@ def matrix_model(
     if problem.budget is not None:
         add(d.cost[np.newaxis, :], None, 0.0, np.array([problem.budget]))
     for w, cap, lo, hi in cuts:
-        add(w[np.newaxis, :], None, -cap, np.array([-cap * (lo + hi)]))
+        add(w[np.newaxis, :], None, -cap, np.array([0.0 - cap * (lo + hi)]))
     a = sp.csc_array(sp.vstack(blocks, format="csc"))
     a.eliminate_zeros()
     a.sort_indices()
