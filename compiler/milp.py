@@ -212,18 +212,11 @@ def solve_milp(
     cuts = [c for r in energy for c in _capacity_cuts(problem, d, r, shape.head, shape.tail)]
     warm = None if start is None or relax else _warm_start(d, start)
     if not exact_quota:
-        from exo.compiler.milpmatrix import solve_matrix
+        from exo.compiler.milpmatrix import matrix_model, solve_matrix
 
-        got = solve_matrix(
-            problem,
-            shape,
-            cuts,
-            objective,
-            relax,
-            time_limit_s=time_limit_s,
-            start=warm,
-            watch=watch,
-        )
+        model = matrix_model(problem, shape, cuts, objective, relax)
+        del cuts  # dense rows (17 MB at 10,000 steps): not held while HiGHS runs
+        got = solve_matrix(model, shape, problem.size, relax, time_limit_s, warm, watch)
     else:
         got = _solve_cvxpy(
             problem, shape, cuts, objective, exact_quota, relax, time_limit_s, warm, watch

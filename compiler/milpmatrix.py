@@ -119,21 +119,20 @@ def matrix_model(
 
 
 def solve_matrix(
-    problem: Problem,
+    built: tuple[Model, tuple[int, int, int]],
     shape: Shape,
-    cuts: Sequence[Cut],
-    objective: Literal["cost", "time"],
+    n_steps: int,
     relax: bool,
-    *,
     time_limit_s: float | None = None,
     start: Mapping[int, np.ndarray[Any, np.dtype[np.float64]]] | None = None,
     watch: Watch | None = None,
 ) -> RunResult | None:
-    """The model solved on HiGHS, ``x``'s values under key ``0``, ``t``'s under ``1``;
-    ``None`` when its figures are not finite (HiGHS would give up, as cvxpy does)."""
-    model, (x0, _, t0) = matrix_model(problem, shape, cuts, objective, relax)
+    """The model :func:`matrix_model` built, solved on HiGHS: ``x``'s values under key
+    ``0``, ``t``'s under ``1``; ``None`` when its figures are not finite (HiGHS would
+    give up, as cvxpy does)."""
+    model, (x0, _, t0) = built
     finite = [model.a.data, model.c, model.row_hi, model.col_lo[t0:], model.col_hi[t0:]]
     if not all(np.all(np.isfinite(v)) for v in finite) or not math.isfinite(shape.m_lo):
         return None
-    spans = {0: (x0, shape.data.n), 1: (t0, problem.size)}
+    spans = {0: (x0, shape.data.n), 1: (t0, n_steps)}
     return run_model(model, not relax, spans, time_limit_s=time_limit_s, start=start, watch=watch)

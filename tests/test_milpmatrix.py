@@ -125,7 +125,9 @@ def test_solved_the_same_both_ways(generated: Problem) -> None:
     ]
     prob, x, t = milp.cvxpy_model(problem, shape, cuts, "cost")
     via_cvxpy = run(prob, {0: x, 1: t})
-    direct = solve_matrix(problem, shape, cuts, "cost", False)
+    direct = solve_matrix(
+        matrix_model(problem, shape, cuts, "cost", False), shape, problem.size, False
+    )
     assert direct is not None and via_cvxpy.values is not None and direct.values is not None
     assert direct.status == via_cvxpy.status == "optimal"
     assert direct.value == via_cvxpy.value
