@@ -135,4 +135,9 @@ def solve_matrix(
     if not all(np.all(np.isfinite(v)) for v in finite) or not math.isfinite(shape.m_lo):
         return None
     spans = {0: (x0, shape.data.n), 1: (t0, n_steps)}
-    return run_model(model, not relax, spans, time_limit_s=time_limit_s, start=start, watch=watch)
+    try:
+        return run_model(
+            model, not relax, spans, time_limit_s=time_limit_s, start=start, watch=watch
+        )
+    except ValueError:  # as through cvxpy: HiGHS gave up on extreme figures
+        return None
