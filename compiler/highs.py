@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -115,10 +115,33 @@ def run(
     data, _, _ = prob.get_problem_data(cp.HIGHS)
     cols: dict[int, int] = data["param_prob"].var_id_to_col
     model, is_mip = _matrix(data)
+    spans = {key: (cols[var.id], var.size) for key, var in variables.items()}
+    got = run_model(
+        model, is_mip, spans, time_limit_s=time_limit_s, start=start, watch=watch, options=options
+    )
+    return replace(got, build_s=time.perf_counter() - t0 - got.solve_s)
+
+
+def run_model(
+    model: Model,
+    is_mip: bool,
+    spans: Mapping[int, tuple[int, int]],
+    *,
+    time_limit_s: float | None = None,
+    start: Mapping[int, np.ndarray[Any, np.dtype[np.float64]]] | None = None,
+    watch: Watch | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Solve a model in matrix form on HiGHS (what :func:`run` does once cvxpy made it).
+
+    ``spans``: the columns ``(first, size)`` of each block of variables whose
+    values come back (and whose ``start`` values are set), by key.
+    """
+    t0 = time.perf_counter()
     quiet_highs()
     h = _solver(model, options, time_limit_s)
     if start:
-        _set_start(h, variables, cols, start)
+        _set_start(h, spans, start)
     interrupted = [False]
     if watch is not None and is_mip:
         _subscribe(h, watch, interrupted)
@@ -134,11 +157,11 @@ def run(
             _subscribe(h, watch, interrupted)
         h.run()
     t2 = time.perf_counter()
-    return _result(h, variables, cols, is_mip, interrupted[0], t1 - t0, t2 - t1)
+    return _result(h, spans, is_mip, interrupted[0], t1 - t0, t2 - t1)
 
 
 @dataclass(frozen=True, slots=True)
-class _Model:
+class Model:
     """The matrix form HiGHS reads (``row_lo <= A x <= row_hi``, ``col_lo <= x <= col_hi``)."""
 
     n_cols: int
@@ -152,7 +175,7 @@ class _Model:
     integrality: np.ndarray[Any, np.dtype[np.int32]]
 
 
-def _matrix(data: Mapping[str, Any]) -> tuple[_Model, bool]:
+def _matrix(data: Mapping[str, Any]) -> tuple[Model, bool]:
     """cvxpy's HiGHS problem data in matrix form, and whether any column is integer."""
     a = data["A"].tocsc()
     n_rows, n_cols = a.shape
@@ -173,7 +196,7 @@ def _matrix(data: Mapping[str, Any]) -> tuple[_Model, bool]:
     integrality[bools] = 1
     integrality[ints] = 1
     is_mip = bool(bools.size or ints.size)
-    model = _Model(
+    model = Model(
         n_cols,
         n_rows,
         a,
@@ -187,7 +210,7 @@ def _matrix(data: Mapping[str, Any]) -> tuple[_Model, bool]:
     return model, is_mip
 
 
-def _solver(model: _Model, options: Mapping[str, Any] | None, time_limit_s: float | None) -> Any:
+def _solver(model: Model, options: Mapping[str, Any] | None, time_limit_s: float | None) -> Any:
     import highspy
 
     hs: Any = highspy
@@ -220,16 +243,14 @@ def _solver(model: _Model, options: Mapping[str, Any] | None, time_limit_s: floa
 
 def _set_start(
     h: Any,
-    variables: Mapping[int, cp.Variable],
-    cols: Mapping[int, int],
+    spans: Mapping[int, tuple[int, int]],
     start: Mapping[int, np.ndarray[Any, np.dtype[np.float64]]],
 ) -> None:
     idx: list[np.ndarray[Any, Any]] = []
     val: list[np.ndarray[Any, Any]] = []
     for which, values in start.items():
-        var = variables[which]
-        first = cols[var.id]
-        idx.append(np.arange(first, first + var.size, dtype=np.int32))
+        first, size = spans[which]
+        idx.append(np.arange(first, first + size, dtype=np.int32))
         val.append(np.asarray(values, dtype=np.float64).ravel())
     ii = np.concatenate(idx)
     h.setSolution(len(ii), ii, np.concatenate(val))
@@ -264,8 +285,7 @@ def _subscribe(h: Any, watch: Watch, interrupted: list[bool]) -> None:
 
 def _result(
     h: Any,
-    variables: Mapping[int, cp.Variable],
-    cols: Mapping[int, int],
+    spans: Mapping[int, tuple[int, int]],
     is_mip: bool,
     interrupted: bool,
     build_s: float,
@@ -298,9 +318,8 @@ def _result(
         return RunResult(status, None, None, bound, interrupted, build_s, solve_s)
     col = np.asarray(h.getSolution().col_value, dtype=np.float64)
     values = {}
-    for key, var in variables.items():
-        first = cols[var.id]
-        values[key] = col[first : first + var.size]
+    for key, (first, size) in spans.items():
+        values[key] = col[first : first + size]
     value = float(info.objective_function_value)
     if status == "optimal":
         bound = min(bound, value) if math.isfinite(bound) else value

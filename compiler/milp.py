@@ -201,63 +201,137 @@ def solve_milp(
     quota). ``exact_quota``: resource positions enforced exactly at every instant
     (disjunctive model; meant for small problems). ``start``: a plan (options and
     start times) HiGHS starts from; ``watch``: progress and stop requests.
-    """
-    import cvxpy as cp
 
+    Without ``exact_quota`` the rows go to HiGHS as a matrix
+    (:mod:`exo.compiler.milpmatrix`), the one cvxpy would make of them, without
+    cvxpy; the disjunctive model is written in cvxpy.
+    """
     t0 = time.perf_counter()
+    shape = _shape(problem, deadline, makespan_cap)
+    d = shape.data
+    cuts = [c for r in energy for c in _capacity_cuts(problem, d, r, shape.head, shape.tail)]
+    warm = None if start is None or relax else _warm_start(d, start)
+    if not exact_quota:
+        from exo.compiler.milpmatrix import matrix_model, solve_matrix
+
+        model = matrix_model(problem, shape, cuts, objective, relax)
+        del cuts  # dense rows (17 MB at 10,000 steps): not held while HiGHS runs
+        got = solve_matrix(model, shape, problem.size, relax, time_limit_s, warm, watch)
+    else:
+        got = _solve_cvxpy(
+            problem, shape, cuts, objective, exact_quota, relax, time_limit_s, warm, watch
+        )
+    if got is None:
+        return MilpResult("unknown", None, None, None, -math.inf, time.perf_counter() - t0, 0.0)
+    build = time.perf_counter() - t0 - got.solve_s
+    return _relaxed_result(got, build) if relax else _result(d, problem.size, got, build)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What every form of the model shares: the option data, the bounds on the starts
+    and the makespan, the horizon, the precedence and sink rows' matrices."""
+
+    data: _Data
+    horizon: float
+    head: list[float]
+    tail: list[float]
+    t_lo: np.ndarray[Any, np.dtype[np.float64]]
+    t_hi: np.ndarray[Any, np.dtype[np.float64]]
+    m_lo: float
+    #: ``diff @ t - durations @ x >= 0`` per edge (``None`` without edges).
+    edges: tuple[sp.csr_matrix, sp.csr_matrix] | None
+    #: ``sinks @ t + durations @ x <= M``.
+    sinks: tuple[sp.csr_matrix, sp.csr_matrix]
+
+
+def _shape(problem: Problem, deadline: float | None, cap: float | None) -> Shape:
     d = _data(problem)
     n_steps = problem.size
-    h = horizon(problem, deadline, makespan_cap)
+    h = horizon(problem, deadline, cap)
     fastest = [min(o.P for o in opts) for opts in problem.options]
     head, tail = longest_paths(problem, fastest)
     lo = np.array(head)
     hi = np.maximum(lo, np.array([h - fastest[s] - tail[s] for s in range(n_steps)]))
-    x = cp.Variable(d.n, bounds=[0.0, 1.0]) if relax else cp.Variable(d.n, boolean=True)
-    t = cp.Variable(n_steps, bounds=[lo, hi])
     m_lo = max((head[s] + fastest[s] for s in range(n_steps)), default=0.0)
-    mk = cp.Variable(bounds=[m_lo, math.inf])
+    edges = [(i, j) for j in range(n_steps) for i in problem.preds[j]]
+    diff = None
+    if edges:
+        diff = (
+            _rows(
+                [e for e in range(len(edges)) for _ in (0, 1)],
+                [v for i, j in edges for v in (j, i)],
+                [v for _ in edges for v in (1.0, -1.0)],
+                (len(edges), n_steps),
+            ),
+            _duration_rows(d, [i for i, _ in edges]),
+        )
+    succ = problem.successors()
+    sinks = [s for s in range(n_steps) if not succ[s]]
+    return Shape(
+        d, h, head, tail, lo, hi, m_lo, diff, (_select(sinks, n_steps), _duration_rows(d, sinks))
+    )
+
+
+def cvxpy_model(
+    problem: Problem,
+    shape: Shape,
+    cuts: Sequence[Cut],
+    objective: Literal["cost", "time"],
+    exact_quota: Sequence[int] = (),
+    relax: bool = False,
+) -> tuple[cp.Problem, cp.Variable, cp.Variable]:
+    """The model written in cvxpy, its ``x`` and its ``t``."""
+    import cvxpy as cp
+
+    d = shape.data
+    n_steps = problem.size
+    x = cp.Variable(d.n, bounds=[0.0, 1.0]) if relax else cp.Variable(d.n, boolean=True)
+    t = cp.Variable(n_steps, bounds=[shape.t_lo, shape.t_hi])
+    mk = cp.Variable(bounds=[shape.m_lo, math.inf])
     assign = _rows(d.step_of.tolist(), range(d.n), [1.0] * d.n, (n_steps, d.n))
-    cons: list[Any] = [assign @ x == 1, mk <= h, *_timing(problem, d, x, t, mk)]
+    cons: list[Any] = [assign @ x == 1, mk <= shape.horizon, *_timing(shape, x, t, mk)]
     if problem.budget is not None:
         cons.append(d.cost @ x <= problem.budget)
-    for r in energy:
-        cons.extend(_capacity_cuts(problem, d, x, mk, r, head, tail))
+    cons.extend(w @ x <= c * (mk - lo - hi) for w, c, lo, hi in cuts)
     if exact_quota:
-        cons.extend(_disjunctive(problem, d, x, t, h, exact_quota))
+        cons.extend(_disjunctive(problem, d, x, t, shape.horizon, exact_quota))
     goal = cp.Minimize(d.cost @ x if objective == "cost" else mk)
-    prob = cp.Problem(goal, cons)
-    t1 = time.perf_counter()
-    warm = None if start is None or relax else _warm_start(d, start)
+    return cp.Problem(goal, cons), x, t
+
+
+def _solve_cvxpy(
+    problem: Problem,
+    shape: Shape,
+    cuts: Sequence[Cut],
+    objective: Literal["cost", "time"],
+    exact_quota: Sequence[int],
+    relax: bool,
+    time_limit_s: float | None,
+    warm: dict[int, np.ndarray[Any, np.dtype[np.float64]]] | None,
+    watch: Watch | None,
+) -> RunResult | None:
+    """The disjunctive model, through cvxpy (``None``: HiGHS gave up)."""
+    import cvxpy as cp
+
+    prob, x, t = cvxpy_model(problem, shape, cuts, objective, exact_quota, relax)
     try:
-        got = run(prob, {0: x, 1: t}, time_limit_s=time_limit_s, start=warm, watch=watch)
+        return run(prob, {0: x, 1: t}, time_limit_s=time_limit_s, start=warm, watch=watch)
     except (cp.error.SolverError, ValueError):
         # HiGHS gave up (numerically extreme figures): no solution and no bound,
         # the caller falls back to simple plans and reports what it can prove
-        t2 = time.perf_counter()
-        return MilpResult("unknown", None, None, None, -math.inf, t1 - t0, t2 - t1)
-    build = t1 - t0 + got.build_s
-    return _relaxed_result(got, build) if relax else _result(d, n_steps, got, build)
+        return None
 
 
-def _timing(
-    problem: Problem, d: _Data, x: cp.Variable, t: cp.Variable, mk: cp.Variable
-) -> list[Any]:
+def _timing(shape: Shape, x: cp.Variable, t: cp.Variable, mk: cp.Variable) -> list[Any]:
     """Precedence (``t_j >= t_i + P_i(x)`` per edge) and makespan (``M >= t_s + P_s(x)``
     per sink) rows."""
-    n_steps = problem.size
     cons: list[Any] = []
-    edges = [(i, j) for j in range(n_steps) for i in problem.preds[j]]
-    if edges:
-        diff = _rows(
-            [e for e in range(len(edges)) for _ in (0, 1)],
-            [v for i, j in edges for v in (j, i)],
-            [v for _ in edges for v in (1.0, -1.0)],
-            (len(edges), n_steps),
-        )
-        cons.append(diff @ t - _duration_rows(d, [i for i, _ in edges]) @ x >= 0)
-    succ = problem.successors()
-    sinks = [s for s in range(n_steps) if not succ[s]]
-    cons.append(_select(sinks, n_steps) @ t + _duration_rows(d, sinks) @ x <= mk)
+    if shape.edges is not None:
+        diff, dur = shape.edges
+        cons.append(diff @ t - dur @ x >= 0)
+    sel, dur_s = shape.sinks
+    cons.append(sel @ t + dur_s @ x <= mk)
     return cons
 
 
@@ -302,15 +376,17 @@ def _result(d: _Data, n_steps: int, got: RunResult, build: float) -> MilpResult:
 CAPACITY_CLASSES = 3
 
 
+#: A cut ``weights @ x <= cap * (M - lo - hi)`` (see :func:`_capacity_cuts`).
+Cut = tuple[np.ndarray[Any, np.dtype[np.float64]], float, float, float]
+
+
 def _capacity_cuts(
     problem: Problem,
     d: _Data,
-    x: cp.Variable,
-    mk: cp.Variable,
     r: int,
     head: Sequence[float],
     tail: Sequence[float],
-) -> list[Any]:
+) -> list[Cut]:
     """Cuts that every schedule honouring quota ``r`` meets (so the model stays a relaxation).
 
     - energy: the usage-hours of all steps fit under the quota for the whole span
@@ -325,7 +401,7 @@ def _capacity_cuts(
     """
     q = float(d.limits[r])
     use = d.use[:, r]
-    out: list[Any] = []
+    out: list[Cut] = []
 
     users = use > 0
     if not np.any(users):
@@ -345,7 +421,7 @@ def _capacity_cuts(
         live = weight > 0
         for lo, hi in _windows(hs[live], ts[live]):
             inside = live & (hs >= lo - 1e-12) & (ts >= hi - 1e-12)
-            out.append(np.where(inside, weight, 0.0) @ x <= cap * (mk - lo - hi))
+            out.append((np.where(inside, weight, 0.0), cap, lo, hi))
     return out
 
 

@@ -81,10 +81,12 @@ def test_help_and_version_do_not_load_the_front_end() -> None:
 
 def test_plan_still_loads_what_it_needs() -> None:
     """The lazy imports move work, they do not lose it: a plan that needs a model loads
-    the solver (the cheapest option everywhere misses this workflow's deadline)."""
+    the solver (the cheapest option everywhere misses this workflow's deadline). Its
+    relaxation goes to HiGHS as a matrix: cvxpy is for the exact quota model only."""
     code, modules = imported_by("plan", "--format", "json", str(OVERNIGHT))
     assert code == 0
-    assert "cvxpy" in modules and "exo.compiler.optimizer" in modules
+    assert "highspy" in modules and "exo.compiler.optimizer" in modules
+    assert "exo.compiler.milpmatrix" in modules
 
 
 def test_a_quick_plan_with_no_time_for_a_model_does_not_load_the_solver() -> None:
