@@ -142,6 +142,51 @@ def measure(
     return Timing(label, tool, tuple(runs), tuple(cpu))
 
 
+def interleaved(
+    label: str, tools: Sequence[tuple[str, Sequence[str]]], cwd: Path, rounds: int
+) -> str:
+    """``rounds`` rounds of one run of each tool, the order turned by one every round,
+    after one untimed warm-up of each: on a shared machine whose speed drifts from
+    minute to minute, each round's ratios compare runs made within the same minutes.
+    Returns a Markdown table of each round's CPU seconds and its ratios to the first
+    tool (``snakemake -n``), and the ratio of the sums."""
+    for _, cmd in tools:
+        timed(cmd, cwd)
+    cpu: dict[str, list[float]] = {name: [] for name, _ in tools}
+    for r in range(rounds):
+        for name, cmd in [*tools[r % len(tools) :], *tools[: r % len(tools)]]:
+            dt, dc, proc = timed(cmd, cwd)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed on {label} (exit {proc.returncode})")
+            cpu[name].append(dc)
+            print(f"  round {r + 1} {name:<20} {dt:7.3f} s wall {dc:7.3f} s CPU", file=sys.stderr)
+    first = tools[0][0]
+    rows = [
+        f"| round | {' | '.join(f'{n} CPU (s)' for n, _ in tools)} | "
+        + " | ".join(f"{first} / {n}" for n, _ in tools[1:])
+        + " |",
+        "|---" * (2 * len(tools)) + "|",
+    ]
+    for r in range(rounds):
+        ratios = [cpu[first][r] / cpu[n][r] for n, _ in tools[1:]]
+        rows.append(
+            f"| {r + 1} | "
+            + " | ".join(f"{cpu[n][r]:.3f}" for n, _ in tools)
+            + " | "
+            + " | ".join(f"{x:.2f}x" for x in ratios)
+            + " |"
+        )
+    sums = [sum(cpu[n]) for n, _ in tools]
+    rows.append(
+        "| sum | "
+        + " | ".join(f"{x:.3f}" for x in sums)
+        + " | "
+        + " | ".join(f"{sums[0] / x:.2f}x" for x in sums[1:])
+        + " |"
+    )
+    return "\n".join(rows)
+
+
 def snakemake_jobs(exe: Path, cwd: Path) -> int:
     """Number of jobs in Snakemake's dry run (the 'total' row of its job stats)."""
     proc = subprocess.run(
@@ -293,6 +338,14 @@ def main(argv: list[str] | None = None) -> None:
         help="also time exoc check with EXO_PARSER=python (where lark-cython is installed)",
     )
     ap.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N interleaved rounds on the largest workflow: snakemake -n and each exoc "
+        "once a round, in turn (ratios within each round; needs snakemake)",
+    )
+    ap.add_argument(
         "--plan",
         type=float,
         default=None,
@@ -370,6 +423,17 @@ def main(argv: list[str] | None = None) -> None:
             f"{name} / exoc check on {largest:,}: {o.median / exo_big.median:.2f}x wall, "
             f"{o.median_cpu / exo_big.median_cpu:.2f}x CPU"
         )
+    if a.rounds > 0 and snakemake is not None:
+        d = work / f"steps-{largest}"
+        tools = [
+            ("snakemake -n", [str(snakemake), "-n", "-c1"]),
+            ("exoc check", [str(exoc), "check", "flow.exo"]),
+            *((n, [str(p), "check", "flow.exo"]) for n, p in others),
+        ]
+        print()
+        print(f"{a.rounds} interleaved rounds on {largest:,} steps (CPU, user + system):")
+        print()
+        print(interleaved(f"{largest:,} steps", tools, d, a.rounds))
     if a.plan is not None:
         print(plan_largest(exoc, work / f"steps-{largest}" / "flow.exo", a.plan))
 

@@ -60,10 +60,18 @@ Shape = Literal["value", "block", "either"]
 
 @record
 class Names:
-    """What every declaration is read against: the scopes and the params' values."""
+    """What every declaration is read against: the scopes and the params' values.
+
+    ``texts`` remembers, by scope and name, the text a ``{param}`` placeholder stands
+    for, where reading it reported nothing (``Reading.template``): the text depends
+    only on these two values, and a large workflow writes the same placeholders
+    (``{model}``) in thousands of steps."""
 
     scopes: Scopes
     params: Params
+    texts: dict[tuple[int, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 @record
@@ -155,10 +163,17 @@ class Reading:
 
     def template(self, s: Str, *, runtime: bool = True, scope: Scope | None = None) -> str:
         """An IR string: params substituted, runtime placeholders kept, braces doubled."""
+        parts = s.parts
+        if len(parts) == 1 and type(parts[0]) is str:  # most strings: text alone
+            text = parts[0]
+            return (
+                text.replace("{", "{{").replace("}", "}}") if "{" in text or "}" in text else text
+            )
         scope = scope or self.scope
+        texts = self.names.texts
         out: list[str] = []
         add = out.append
-        for part in s.parts:
+        for part in parts:
             if isinstance(part, str):
                 add(
                     part.replace("{", "{{").replace("}", "}}")
@@ -169,21 +184,34 @@ class Reading:
             if runtime and part.name in _RUNTIME:
                 add("{" + part.name + "}")
                 continue
+            known = texts.get((id(scope), part.name))
+            if known is not None:
+                add(known)
+                continue
             r = resolve(self.names.scopes, scope, part.name)
             if r is not None and isinstance(r.target, Param):
                 if r.key in self.names.params.poisoned:
                     continue  # a cycle: reported once, at the param (E503/E504)
-                # What ``deref`` of the placeholder as a name does, without making the
-                # name: the param's value (followed), used at the placeholder.
-                value = self.deref(self.names.params.values.get(r.key, r.target.value), r.scope, 1)
-                if isinstance(value, BadLiteral):
-                    self.bad_literal_uses.append(part.span)
-                text = self._as_text(r.scope, value, part.span)
-                add(text.replace("{", "{{").replace("}", "}}"))
+                written = self.names.params.values.get(r.key, r.target.value)
+                add(self._param_text(r.scope, written, part.span, (id(scope), part.name)))
                 continue
             self._unknown_placeholder(part.name, part.span, runtime, scope)
             add("{{" + part.name + "}}")
         return "".join(out)
+
+    def _param_text(self, scope: Scope, written: Value, at: Span, key: tuple[int, str]) -> str:
+        """The text of a param (its value ``written`` in ``scope``) placed in a string at
+        ``at``, braces doubled: what ``deref`` of the placeholder as a name does, without
+        making the name (the value, followed, used at the placeholder). Remembered under
+        ``key`` when reading it reported nothing: then it is the same at every place."""
+        before = len(self.sink.items), len(self.bad_literal_uses), len(self.poisoned_uses)
+        value = self.deref(written, scope, 1)
+        if isinstance(value, BadLiteral):
+            self.bad_literal_uses.append(at)
+        text = self._as_text(scope, value, at).replace("{", "{{").replace("}", "}}")
+        if before == (len(self.sink.items), len(self.bad_literal_uses), len(self.poisoned_uses)):
+            self.names.texts[key] = text
+        return text
 
     def _unknown_placeholder(self, name: str, span: Span, runtime: bool, scope: Scope) -> None:
         names = [

@@ -138,10 +138,12 @@ def _made(leaf: Leaf, file: str, line: int, column: int) -> Any:
     return B.string(
         span,
         tuple(
-            B.placeholder(h[0], B.span(file, line, at + h[1], line, at + h[2]))
-            if h is not None
-            else part
-            for part, h in zip(parts, holes, strict=True)
+            [  # a list, not a generator: one frame, not one resumption per part
+                B.placeholder(h[0], B.span(file, line, at + h[1], line, at + h[2]))
+                if h is not None
+                else part
+                for part, h in zip(parts, holes, strict=True)
+            ]
         ),
     )
 

@@ -75,7 +75,7 @@ def read_command(r: Reading, e: Entry, got: Got) -> tuple[str, ...] | None:
         return None
     if not lst:
         r.sink.error("E202", "'command' is empty", r.value(e).span)
-    return tuple(r.template(s) for s in lst)
+    return tuple([r.template(s) for s in lst])
 
 
 def read_secrets(r: Reading, e: Entry, got: Got) -> tuple[str, ...] | None:

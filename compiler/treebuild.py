@@ -136,10 +136,12 @@ class TreeBuilder:
         return _str(
             span,
             tuple(
-                _placeholder(h[0], _span(file, line, column + h[1], line, column + h[2]))
-                if h is not None
-                else part
-                for part, h in zip(parts, holes, strict=True)
+                [
+                    _placeholder(h[0], _span(file, line, column + h[1], line, column + h[2]))
+                    if h is not None
+                    else part
+                    for part, h in zip(parts, holes, strict=True)
+                ]
             ),
         )
 

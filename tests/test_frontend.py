@@ -377,3 +377,29 @@ def test_a_long_chain_of_string_params_does_not_exhaust_the_stack(tmp_path: Path
     chain = "".join(f'param s{i} = "{{s{i + 1}}}/x"\n' for i in range(3000)) + 'param s3000 = "r"\n'
     d = errors(tmp_path, chain + HEAD + STEP_USING.format(use="{s0}", ret="1"))
     assert codes(d) == ["E504"] and "E901" not in codes(d)
+
+
+# --- a placeholder's text, remembered per scope and name (Reading.template) ----------------
+
+
+def test_placeholder_text_is_the_same_in_every_step_and_every_error_is_reported(
+    tmp_path: Path,
+) -> None:
+    """The text of ``{model}`` is worked out once per scope and reused; a placeholder
+    whose reading reports something is read (and reported) at every place it is used."""
+    steps = "".join(
+        f'step s{i} {{ cpu = 1 duration = 1m command = ["run", "{{model}}", "{{tag}}-{{model}}"] }}\n'
+        for i in range(3)
+    )
+    c = build(tmp_path, 'param model = "m-{tag}"\nparam tag = 7\n' + HEAD + steps)
+    assert {c.program.step(f"s{i}").command for i in range(3)} == {("run", "m-7", "7-m-7")}
+    # A list placed in a string: E201 at each of the three places, not only the first.
+    d = errors(tmp_path, "param model = [1, 2]\nparam tag = 7\n" + HEAD + steps)
+    assert codes(d) == ["E201"] * 6
+    assert len({(x.span.line, x.span.column) for x in d if x.span}) == 6
+    # A bad literal: reported once, at the literal, and its uses add nothing.
+    d = errors(tmp_path, 'param model = "m-{tag}"\nparam tag = 1__0\n' + HEAD + steps)
+    assert [(x.code, x.span and x.span.line) for x in d] == [("E009", 2)]
+    # An unknown placeholder inside a param: reported at the param.
+    d = errors(tmp_path, 'param model = "{nope}"\nparam tag = 7\n' + HEAD + steps)
+    assert [(x.code, x.span and x.span.line) for x in d] == [("E106", 1)]
