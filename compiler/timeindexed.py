@@ -61,7 +61,8 @@ from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
-from exo.compiler.windows import Known, Windows, narrowing, precedence_windows
+from exo.compiler.splitting import Searched, ask
+from exo.compiler.windows import Known, Rules, Windows, narrowing, precedence_windows
 
 if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
     import cvxpy as cp
@@ -368,6 +369,16 @@ def solve_grid(
         windows, time_limit_s = _narrowed(problem, grid, horizon, time_limit_s, watch, remember)
         if windows is None:
             return _none_fits()
+    if objective is None and windows is not None:
+        searched, time_limit_s = _split(
+            problem, grid, horizon, windows, time_limit_s, watch, remember
+        )
+        if searched.outcome == "none":
+            return _none_fits()
+        if searched.plan is not None:  # a plan, checked period by period: no model
+            found = RunResult("optimal", None, 0.0, 0.0, False, 0.0, 0.0)
+            choice, starts = searched.plan
+            return GridResult(found, choice, tuple(t * grid.delta for t in starts), 0.0, 0.0)
     cols = columns(problem, grid, horizon, windows)
     if cols is None:
         return None
@@ -471,6 +482,24 @@ def _narrowed(
     if time_limit_s is not None:
         time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
     return got.windows, time_limit_s
+
+
+def _split(
+    problem: Problem,
+    grid: Grid,
+    horizon: int,
+    windows: Windows,
+    time_limit_s: float | None,
+    watch: Watch | None,
+    remember: bool,
+) -> tuple[Searched, float | None]:
+    """The split search of a question whose narrowed windows are open, and the time
+    limit it leaves the model (:func:`splitting.ask`; kept with the problem's
+    narrowings when ``remember``)."""
+    known = _known(problem, grid) if remember and problem.size <= KNOWN_STEPS else Known()
+    use, limits = scaled_quotas(problem)
+    rules = Rules(grid.periods, problem.preds, problem.successors(), use, limits, horizon)
+    return ask(rules, windows, known, time_limit_s, watch)
 
 
 #: The problems whose narrowings are kept (:func:`_known`), most recent last.
