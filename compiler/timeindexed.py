@@ -377,8 +377,8 @@ def solve_grid(
             return _none_fits()
         if searched.plan is not None:  # a plan, checked period by period: no model
             found = RunResult("optimal", None, 0.0, 0.0, False, 0.0, 0.0)
-            choice, starts = searched.plan
-            return GridResult(found, choice, tuple(t * grid.delta for t in starts), 0.0, 0.0)
+            picked, at = searched.plan
+            return GridResult(found, picked, tuple(t * grid.delta for t in at), 0.0, 0.0)
     cols = columns(problem, grid, horizon, windows)
     if cols is None:
         return None
