@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from exo.compiler.highs import Watch
+from exo.compiler.highs import Watch, share_of
 from exo.compiler.windows import Known, Narrowed, Rules, Windows, shaved_once
 
 #: Most of the time a question has left after narrowing that the split search
@@ -84,12 +84,7 @@ def ask(
     if not rules.energy:
         return Searched("leaf", Frontier((windows,))), time_limit_s
     t0 = time.perf_counter()
-    end = None if time_limit_s is None else t0 + SPLIT_SHARE * time_limit_s
-
-    def stopped() -> bool:
-        if watch is not None and watch.stopped():
-            return True
-        return end is not None and time.perf_counter() >= end
+    stopped = share_of(watch, time_limit_s, SPLIT_SHARE)
 
     was = known.splits.get(horizon)
     # resumed: each open node within what the narrowing knows now (it may have gone on)

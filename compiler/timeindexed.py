@@ -57,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from exo.compiler.conflicts import conflict_graph, quota_cliques
-from exo.compiler.highs import RunResult, Watch, run
+from exo.compiler.highs import RunResult, Watch, run, share_of
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
@@ -460,12 +460,7 @@ def _narrowed(
     if answer is not None:
         return answer.windows, time_limit_s
     t0 = time.perf_counter()
-    end = None if time_limit_s is None else t0 + SHAVE_SHARE * time_limit_s
-
-    def stopped() -> bool:
-        if watch is not None and watch.stopped():
-            return True
-        return end is not None and time.perf_counter() >= end
+    stopped = share_of(watch, time_limit_s, SHAVE_SHARE)
 
     use, limits = scaled_quotas(problem)
     got = narrowing(
