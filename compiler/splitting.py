@@ -81,7 +81,7 @@ def ask(
     :data:`windows.MAX_ENERGY_PERIODS`) shaving does nothing: the model answers.
     """
     horizon = rules.horizon
-    if not rules.energy:
+    if not rules.energy:  # shaving does nothing without it: the model's to answer
         return Searched("leaf", Frontier((windows,))), time_limit_s
     t0 = time.perf_counter()
     stopped = share_of(watch, time_limit_s, SPLIT_SHARE)
