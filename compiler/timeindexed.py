@@ -502,8 +502,7 @@ def _feasible(
 
     The model first for :data:`FIRST_SHARE` of the time (it answers most
     questions in a second or two), then the split search (:func:`splitting.ask`,
-    kept with the problem's narrowings when ``remember``), then the model with
-    what is left. A question asked again goes straight on with the search. Without
+    kept with the problem's narrowings when ``remember``) with the rest. A question asked again goes straight on with the search. Without
     a time limit the search runs to its answer; without the energetic rule (no
     quota, or a long horizon) only the model runs.
     """
@@ -525,6 +524,9 @@ def _feasible(
         found = RunResult("optimal", None, 0.0, 0.0, False, 0.0, 0.0)
         picked, at = searched.plan
         return GridResult(found, picked, tuple(t * grid.delta for t in at), 0.0, 0.0)
+    if searched.outcome == "stopped":  # the time is up: no model for what is left
+        unknown = RunResult("unknown", None, None, -math.inf, False, 0.0, 0.0)
+        return GridResult(unknown, None, None, -math.inf, None)
     return _model(problem, grid, cols, None, time_limit_s, None, watch)
 
 
