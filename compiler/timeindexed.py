@@ -57,11 +57,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from exo.compiler.conflicts import conflict_graph, quota_cliques
-from exo.compiler.highs import RunResult, Watch, run
+from exo.compiler.highs import RunResult, Watch, run, share_of
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
-from exo.compiler.windows import Known, Windows, narrowing, precedence_windows
+from exo.compiler.splitting import ask
+from exo.compiler.windows import Known, Rules, Windows, narrowing, precedence_windows
 
 if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
     import cvxpy as cp
@@ -106,6 +107,10 @@ NARROWED: tuple[Objective | None, ...] = (None, "cost")
 #: Most of a question's time limit spent narrowing its windows
 #: before the model (the model gets the rest and what shaving left unused).
 SHAVE_SHARE = 0.5
+#: Of the time a question has left after narrowing, what the model gets before the
+#: split search (:func:`_feasible`): the questions HiGHS answers in a second or two
+#: (PSPLIB ``j1829_9`` at 35: 2.4 CPU s, the search 8.7) stay as fast.
+FIRST_SHARE = 0.2
 #: ``P / delta`` within this of a whole number counts as whole (relative).
 WHOLE_TOL = 1e-9
 
@@ -373,6 +378,21 @@ def solve_grid(
         return None
     if any(not _live(cols, s) for s in range(problem.size)):
         return _none_fits()
+    if objective is None and windows is not None:
+        return _feasible(problem, grid, horizon, windows, cols, time_limit_s, watch, remember)
+    return _model(problem, grid, cols, objective, time_limit_s, start, watch)
+
+
+def _model(
+    problem: Problem,
+    grid: Grid,
+    cols: Columns,
+    objective: Objective | None,
+    time_limit_s: float | None,
+    start: tuple[Sequence[int], Sequence[float]] | None,
+    watch: Watch | None,
+) -> GridResult:
+    """The time-indexed model on the columns, solved by HiGHS."""
     import cvxpy as cp
 
     z = cp.Variable(cols.n, boolean=True)
@@ -449,12 +469,7 @@ def _narrowed(
     if answer is not None:
         return answer.windows, time_limit_s
     t0 = time.perf_counter()
-    end = None if time_limit_s is None else t0 + SHAVE_SHARE * time_limit_s
-
-    def stopped() -> bool:
-        if watch is not None and watch.stopped():
-            return True
-        return end is not None and time.perf_counter() >= end
+    stopped = share_of(watch, time_limit_s, SHAVE_SHARE)
 
     use, limits = scaled_quotas(problem)
     got = narrowing(
@@ -471,6 +486,48 @@ def _narrowed(
     if time_limit_s is not None:
         time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
     return got.windows, time_limit_s
+
+
+def _feasible(
+    problem: Problem,
+    grid: Grid,
+    horizon: int,
+    windows: Windows,
+    cols: Columns,
+    time_limit_s: float | None,
+    watch: Watch | None,
+    remember: bool,
+) -> GridResult:
+    """ "A plan by the horizon?" on narrowed windows that stay open.
+
+    The model first for :data:`FIRST_SHARE` of the time (it answers most
+    questions in a second or two), then the split search (:func:`splitting.ask`,
+    kept with the problem's narrowings when ``remember``) with the rest. A question asked again goes straight on with the search. Without
+    a time limit the search runs to its answer; without the energetic rule (no
+    quota, or a long horizon) only the model runs.
+    """
+    known = _known(problem, grid) if remember and problem.size <= KNOWN_STEPS else Known()
+    use, limits = scaled_quotas(problem)
+    rules = Rules(grid.periods, problem.preds, problem.successors(), use, limits, horizon)
+    if not rules.energy:
+        return _model(problem, grid, cols, None, time_limit_s, None, watch)
+    if time_limit_s is not None and horizon not in known.splits:
+        t0 = time.perf_counter()
+        got = _model(problem, grid, cols, None, FIRST_SHARE * time_limit_s, None, watch)
+        if got.run.status != "unknown":
+            return got
+        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
+    searched, time_limit_s = ask(rules, windows, known, time_limit_s, watch)
+    if searched.outcome == "none":
+        return _none_fits()
+    if searched.plan is not None:  # a plan, checked period by period: no model
+        found = RunResult("optimal", None, 0.0, 0.0, False, 0.0, 0.0)
+        picked, at = searched.plan
+        return GridResult(found, picked, tuple(t * grid.delta for t in at), 0.0, 0.0)
+    if searched.outcome == "stopped":  # the time is up: no model for what is left
+        unknown = RunResult("unknown", None, None, -math.inf, False, 0.0, 0.0)
+        return GridResult(unknown, None, None, -math.inf, None)
+    return _model(problem, grid, cols, None, time_limit_s, None, watch)
 
 
 #: The problems whose narrowings are kept (:func:`_known`), most recent last.
