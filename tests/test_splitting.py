@@ -103,7 +103,7 @@ def test_is_plan_checks_edges_quotas_and_the_horizon() -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_descent_question_is_answered_by_the_search_and_resumed(seed: int) -> None:
-    from exo.compiler import timeindexed
+    from exo.compiler import feasibility
     from exo.compiler.timeindexed import exact_grid, horizon_periods, solve_grid
 
     from .test_exact_rows import _fits, _optimum, _problem
@@ -123,5 +123,5 @@ def test_a_descent_question_is_answered_by_the_search_and_resumed(seed: int) -> 
             assert _fits(p, got.choice, tuple(round(t) for t in got.starts))
         else:
             assert got.choice is None and got.run.status == "infeasible"
-    known = timeindexed._known(p, grid)
+    known = feasibility.known_of(p, grid.delta)
     assert known.answer(horizon_periods(grid, best - 1)) is not None  # "none" kept
