@@ -33,7 +33,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from exo.compiler.highs import Watch, share_of
 from exo.compiler.problem import Problem
@@ -148,52 +149,51 @@ def decide(
     result says plan or no plan). A :class:`Searched` is the search's answer
     (``none``, ``plan`` or ``stopped``: the time was up); otherwise the model's.
     """
+    q = _Question(rules, windows, known, time_limit_s, watch, model, answered)
     if usable_cores() >= 2:
-        return _race(rules, windows, known, time_limit_s, watch, model, answered)
-    return _in_turn(rules, windows, known, time_limit_s, watch, model, answered)
+        return _race(q)
+    return _in_turn(q)
 
 
-def _in_turn(
-    rules: Rules,
-    windows: Windows,
-    known: Known,
-    time_limit_s: float | None,
-    watch: Watch | None,
-    model: Callable[[float | None, Watch | None], R],
-    answered: Callable[[R], bool],
-) -> R | Searched:
+@dataclass(frozen=True, slots=True)
+class _Question(Generic[R]):
+    """One question's arguments to :func:`decide`."""
+
+    rules: Rules
+    windows: Windows
+    known: Known
+    time_limit_s: float | None
+    watch: Watch | None
+    model: Callable[[float | None, Watch | None], R]
+    answered: Callable[[R], bool]
+
+
+def _in_turn(q: _Question[R]) -> R | Searched:
     """The model for :data:`FIRST_SHARE` of the time, then the search (one core)."""
-    if time_limit_s is not None and rules.horizon not in known.splits:
+    limit = q.time_limit_s
+    if limit is not None and q.rules.horizon not in q.known.splits:
         t0 = time.perf_counter()
-        got = model(FIRST_SHARE * time_limit_s, watch)
-        if answered(got):
+        got = q.model(FIRST_SHARE * limit, q.watch)
+        if q.answered(got):
             return got
-        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
-    searched, time_limit_s = ask(rules, windows, known, time_limit_s, watch)
+        limit = max(limit - (time.perf_counter() - t0), 0.0)
+    searched, limit = ask(q.rules, q.windows, q.known, limit, q.watch)
     if searched.outcome != "leaf":
         return searched
-    return model(time_limit_s, watch)
+    return q.model(limit, q.watch)
 
 
-def _race(
-    rules: Rules,
-    windows: Windows,
-    known: Known,
-    time_limit_s: float | None,
-    watch: Watch | None,
-    model: Callable[[float | None, Watch | None], R],
-    answered: Callable[[R], bool],
-) -> R | Searched:
+def _race(q: _Question[R]) -> R | Searched:
     """The search in a child process, the model here, at once (see the module's text)."""
-    end = None if time_limit_s is None else time.perf_counter() + time_limit_s
-    horizon = rules.horizon
+    end = None if q.time_limit_s is None else time.perf_counter() + q.time_limit_s
+    horizon, known = q.rules.horizon, q.known
 
     def search(stopped: Callable[[], bool]) -> _Sent:
-        got, _ = ask(rules, windows, known, time_limit_s, Watch(stopped=stopped))
+        got, _ = ask(q.rules, q.windows, known, q.time_limit_s, Watch(stopped=stopped))
         return got, known.splits.get(horizon), known.by_horizon.get(horizon)
 
     def caller_stopped() -> bool:
-        return watch is not None and watch.stopped()
+        return q.watch is not None and q.watch.stopped()
 
     rival: Rival[_Sent] = Rival(search)
     try:
@@ -204,9 +204,9 @@ def _race(
             sent = rival.answer()
             return sent is not None and sent[0][0].outcome == "none"
 
-        progress = None if watch is None else watch.progress
-        got = model(time_limit_s, Watch(stopped=model_stopped, progress=progress))
-        if answered(got):
+        progress = None if q.watch is None else q.watch.progress
+        got = q.model(q.time_limit_s, Watch(stopped=model_stopped, progress=progress))
+        if q.answered(got):
             return got  # HiGHS' plan, or its proof that none exists
         sent = rival.answer() or rival.wait(end, caller_stopped) or rival.stop(STOP_GRACE_S)
     finally:
