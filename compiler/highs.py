@@ -95,6 +95,19 @@ class Watch:
     every_s: float = 0.5
 
 
+def share_of(watch: Watch | None, time_limit_s: float | None, share: float) -> Callable[[], bool]:
+    """A stop signal for a part of a question: the watch says stop, or ``share`` of
+    ``time_limit_s`` (from now) is spent (no limit: only the watch)."""
+    end = None if time_limit_s is None else time.perf_counter() + share * time_limit_s
+
+    def stopped() -> bool:
+        if watch is not None and watch.stopped():
+            return True
+        return end is not None and time.perf_counter() >= end
+
+    return stopped
+
+
 def run(
     prob: cp.Problem,
     variables: Mapping[int, cp.Variable],

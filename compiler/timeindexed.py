@@ -38,16 +38,13 @@ the questions in :data:`NARROWED` they are narrowed further by energetic
 reasoning, detectable precedences and shaving (:mod:`exo.compiler.windows`),
 which keeps every plan within the horizon and may prove that there is none
 without building a model. What one question of a problem narrowed is kept for
-the next (:func:`_known`): the descent's next, shorter horizon starts from it,
-and a question asked again (a resume round, its time cut short before) goes on
-from where its narrowing stopped instead of shaving afresh.
+the next, and where windows stay open the model and the split search answer,
+raced on two cores (:mod:`exo.compiler.feasibility`).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -57,11 +54,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from exo.compiler.conflicts import conflict_graph, quota_cliques
+from exo.compiler.feasibility import decide, known_of, narrowed
 from exo.compiler.highs import RunResult, Watch, run
 from exo.compiler.milp import ancestors
 from exo.compiler.problem import Objective, Problem
 from exo.compiler.quotarows import scaled_quotas
-from exo.compiler.windows import Known, Windows, narrowing, precedence_windows
+from exo.compiler.splitting import Searched
+from exo.compiler.windows import Rules, Windows, precedence_windows
 
 if TYPE_CHECKING:  # imported where a model is built: a plan without one never loads it
     import cvxpy as cp
@@ -103,9 +102,6 @@ FEASIBILITY_OPTIONS: dict[str, bool | float] = {
 #: tightest). Not the makespan model: its horizon is a plan's makespan, not the
 #: one asked for, and above 30 steps (where it runs) shaving is slow.
 NARROWED: tuple[Objective | None, ...] = (None, "cost")
-#: Most of a question's time limit spent narrowing its windows
-#: before the model (the model gets the rest and what shaving left unused).
-SHAVE_SHARE = 0.5
 #: ``P / delta`` within this of a whole number counts as whole (relative).
 WHOLE_TOL = 1e-9
 
@@ -359,13 +355,15 @@ def solve_grid(
     (HiGHS stops at the first one; ``infeasible`` proves that none does).
     ``start``: a plan (options, starts in hours) on the grid to start from.
     ``remember``: start from this problem object's earlier narrowings and keep these
-    for its next question (:func:`_known`): the exact stage's own problem, asked again
+    for its next question (:func:`feasibility.known_of`): the exact stage's own problem, asked again
     by the descent and the resume rounds; not a problem asked once.
     """
     horizon = horizon_periods(grid, horizon_h)
     windows = None
     if objective in NARROWED:
-        windows, time_limit_s = _narrowed(problem, grid, horizon, time_limit_s, watch, remember)
+        windows, time_limit_s = narrowed(
+            problem, grid.periods, grid.delta, horizon, time_limit_s, watch, remember
+        )
         if windows is None:
             return _none_fits()
     cols = columns(problem, grid, horizon, windows)
@@ -373,6 +371,21 @@ def solve_grid(
         return None
     if any(not _live(cols, s) for s in range(problem.size)):
         return _none_fits()
+    if objective is None and windows is not None:
+        return _feasible(problem, grid, horizon, windows, cols, time_limit_s, watch, remember)
+    return _model(problem, grid, cols, objective, time_limit_s, start, watch)
+
+
+def _model(
+    problem: Problem,
+    grid: Grid,
+    cols: Columns,
+    objective: Objective | None,
+    time_limit_s: float | None,
+    start: tuple[Sequence[int], Sequence[float]] | None,
+    watch: Watch | None,
+) -> GridResult:
+    """The time-indexed model on the columns, solved by HiGHS."""
     import cvxpy as cp
 
     z = cp.Variable(cols.n, boolean=True)
@@ -429,77 +442,44 @@ def _goal(
     return cp.Minimize(np.zeros(cols.n) @ z), 0.0  # any plan within the horizon
 
 
-def _narrowed(
+def _feasible(
     problem: Problem,
     grid: Grid,
     horizon: int,
+    windows: Windows,
+    cols: Columns,
     time_limit_s: float | None,
     watch: Watch | None,
     remember: bool,
-) -> tuple[Windows | None, float | None]:
-    """The windows of every plan within the horizon (:mod:`exo.compiler.windows`;
-    ``None``: no plan fits), and the time limit left after narrowing them.
-
-    Shaving stops when the watch says so or at :data:`SHAVE_SHARE` of the time
-    limit (the windows narrowed by then hold). With ``remember``, what an earlier
-    question of the same problem narrowed is the start (:func:`_known`).
+) -> GridResult:
+    """ "A plan by the horizon?" on narrowed windows that stay open: the model and the
+    split search, raced on two cores or in turn on one (:func:`feasibility.decide`; the
+    search's frontier kept with the problem's narrowings when ``remember``). Without the
+    energetic rule (no quota, or a long horizon) only the model runs.
     """
-    known = _known(problem, grid) if remember and problem.size <= KNOWN_STEPS else Known()
-    answer = known.answer(horizon)
-    if answer is not None:
-        return answer.windows, time_limit_s
-    t0 = time.perf_counter()
-    end = None if time_limit_s is None else t0 + SHAVE_SHARE * time_limit_s
-
-    def stopped() -> bool:
-        if watch is not None and watch.stopped():
-            return True
-        return end is not None and time.perf_counter() >= end
-
+    known = known_of(problem, grid.delta, remember)
     use, limits = scaled_quotas(problem)
-    got = narrowing(
-        grid.periods,
-        problem.preds,
-        problem.successors(),
-        use,
-        limits,
-        horizon,
-        stopped=stopped,
-        start=known.start(horizon),
-    )
-    known.put(horizon, got)
-    if time_limit_s is not None:
-        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
-    return got.windows, time_limit_s
+    rules = Rules(grid.periods, problem.preds, problem.successors(), use, limits, horizon)
+    if not rules.energy:
+        return _model(problem, grid, cols, None, time_limit_s, None, watch)
+
+    def model(limit: float | None, stop: Watch | None) -> GridResult:
+        return _model(problem, grid, cols, None, limit, None, stop)
+
+    got = decide(rules, windows, known, time_limit_s, watch, model, _answered)
+    if not isinstance(got, Searched):
+        return got
+    if got.outcome == "none":
+        return _none_fits()
+    if got.plan is None:  # the time is up: no model for what is left
+        unknown = RunResult("unknown", None, None, -math.inf, False, 0.0, 0.0)
+        return GridResult(unknown, None, None, -math.inf, None)
+    found = RunResult("optimal", None, 0.0, 0.0, False, 0.0, 0.0)  # checked period by period
+    return GridResult(found, got.plan[0], tuple(t * grid.delta for t in got.plan[1]), 0.0, 0.0)
 
 
-#: The problems whose narrowings are kept (:func:`_known`), most recent last.
-_KNOWN: OrderedDict[int, tuple[Problem, float, Known]] = OrderedDict()
-#: How many problems' narrowings are kept (a plan solves one problem at a time).
-KNOWN_PROBLEMS = 4
-#: Largest problem whose narrowings are kept: the descent's (:data:`exact.SMALL_STEPS`,
-#: where questions are asked again); a larger one would be kept alive past its solve.
-KNOWN_STEPS = 30
-
-
-def _known(problem: Problem, grid: Grid) -> Known:
-    """The narrowings of this problem object's questions so far (:class:`windows.Known`).
-
-    Kept by the object's identity (with a reference, so the identity is not
-    reused while kept): the stages and resume rounds of one solve share the
-    problem object, and another solve, even of an equal problem, starts afresh,
-    so a plan never depends on what the process planned before.
-    """
-    got = _KNOWN.get(id(problem))
-    if got is not None and got[0] is problem and got[1] == grid.delta:
-        _KNOWN.move_to_end(id(problem))
-        return got[2]
-    known = Known()
-    _KNOWN[id(problem)] = (problem, grid.delta, known)
-    _KNOWN.move_to_end(id(problem))
-    while len(_KNOWN) > KNOWN_PROBLEMS:
-        _KNOWN.popitem(last=False)
-    return known
+def _answered(got: GridResult) -> bool:
+    return got.run.status != "unknown"
 
 
 def _none_fits() -> GridResult:

@@ -247,16 +247,16 @@ def _small_problem() -> tuple[Problem, int, Grid]:
 
 def _starts_of_narrowings(monkeypatch: pytest.MonkeyPatch) -> list[Windows | None]:
     """Each narrowing the time-indexed model runs from now on, by where it started."""
-    from exo.compiler import timeindexed
+    from exo.compiler import feasibility
 
     starts: list[Windows | None] = []
-    narrowing_of = timeindexed.narrowing
+    narrowing_of = feasibility.narrowing
 
     def spy(*args: object, **kwargs: object) -> object:
         starts.append(kwargs["start"])  # type: ignore[arg-type]
         return narrowing_of(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(timeindexed, "narrowing", spy)
+    monkeypatch.setattr(feasibility, "narrowing", spy)
     return starts
 
 
@@ -293,7 +293,7 @@ def test_a_throw_away_question_keeps_the_solves_own_narrowings(
     # the neighbourhood search asks many one-off problems between the descent's
     # questions: asked without remember=True they neither start from nor push out
     # the narrowings the solve's own problem has kept
-    from exo.compiler import timeindexed
+    from exo.compiler import feasibility
     from exo.compiler.timeindexed import solve_grid
 
     from .test_exact_rows import _problem
@@ -301,11 +301,11 @@ def test_a_throw_away_question_keeps_the_solves_own_narrowings(
     p, best, grid = _small_problem()
     starts = _starts_of_narrowings(monkeypatch)
     solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None, remember=True)
-    others = [_problem(1) for _ in range(timeindexed.KNOWN_PROBLEMS + 1)]
+    others = [_problem(1) for _ in range(feasibility.KNOWN_PROBLEMS + 1)]
     for other in others:
         solve_grid(other, grid, objective=None, horizon_h=best, time_limit_s=None)
     assert all(start is None for start in starts)
-    assert all(id(other) not in timeindexed._KNOWN for other in others)
+    assert all(id(other) not in feasibility._KNOWN for other in others)
     # the solve's next question still has its answer: no narrowing runs
     solve_grid(p, grid, objective=None, horizon_h=best, time_limit_s=None, remember=True)
     assert len(starts) == 1 + len(others)

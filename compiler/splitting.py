@@ -1,0 +1,212 @@
+"""Refuting "a plan by ``H``?" by splitting windows: a small constraint-programming search.
+
+When the narrowing of :mod:`exo.compiler.windows` leaves the windows of a
+question open, the question may still have no plan: the rules see only what
+every start of a window shares. HiGHS then has to refute the time-indexed model
+by its own branching, which on PSPLIB's 20-step multi-mode instances one period
+below the optimum took more than a 60 s run gives it (``j2029_9`` at 38:
+1,158 nodes, two thirds of the tree, in 42 s; docs/benchmarks.md).
+
+This search branches on the windows instead. A node is a set of windows; it
+is *refuted* when the rules, then one pass of shaving (each window end fixed
+in turn, the rules run again), close a window. An open node is split in two:
+the step with the widest window either starts in the first half of it or in
+the second (``ls <= mid`` or ``es > mid``), and a step whose window is one
+period wide has its options split in two. Every plan of a node lies in one of
+its two halves, and the rules and shaving remove only starts that no plan can
+use, so when every node is refuted no plan ends by ``H``: a proof, as sound as
+the narrowing it is built on.
+
+A node whose every window is one start in one option and that the rules leave
+open is a plan when the energetic rule ran (the interval of each period then
+checks that period's load exactly); it is checked once more, period by period
+(:func:`is_plan`), and handed back. Otherwise the search stops there and leaves
+the question to the model. The open nodes are kept (:class:`Frontier`): a question asked again (a resume
+round) goes on from where the search stopped. Depth first, the later half
+first pushed, so the search is deterministic; only how far it gets depends on
+the clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from exo.compiler.highs import Watch, share_of
+from exo.compiler.windows import Known, Narrowed, Rules, Windows, shaved_once
+
+#: The share of the time a question has left (after narrowing and the model's
+#: first slice) that the split search takes: all of it. A model run after a search
+#: stopped by the clock starts afresh with seconds left and never answered on PSPLIB
+#: j20 (``j2029_9``: 2.9 of a 60 s run's CPU s spent so; docs/benchmarks.md).
+SPLIT_SHARE = 1.0
+
+#: What a search found: every node refuted (no plan), a plan, a node that is one
+#: start per step and not a plan (the rules without energy: the model's to answer),
+#: or stopped by the clock.
+Outcome = Literal["none", "plan", "leaf", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frontier:
+    """The nodes a split search has still to refute (the next one last), and how many
+    nodes it has looked at so far."""
+
+    open: tuple[Windows, ...]
+    nodes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Searched:
+    outcome: Outcome
+    frontier: Frontier
+    #: The plan (option and start period per step) when ``outcome`` is ``"plan"``.
+    plan: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+
+def ask(
+    rules: Rules,
+    windows: Windows,
+    known: Known,
+    time_limit_s: float | None,
+    watch: Watch | None,
+) -> tuple[Searched, float | None]:
+    """The split search of a question whose narrowed ``windows`` are open, and the
+    time limit it leaves the model.
+
+    It gets :data:`SPLIT_SHARE` of ``time_limit_s``; where it stops is kept in
+    ``known`` (the problem's narrowings) and the next ask of the horizon goes on
+    from there. "No plan" is kept as the narrowing's answer, which answers every
+    shorter horizon too. Without the energetic rule (no quota, or a horizon over
+    :data:`windows.MAX_ENERGY_PERIODS`) shaving does nothing: the model answers.
+    """
+    horizon = rules.horizon
+    if not rules.energy:  # shaving does nothing without it: the model's to answer
+        return Searched("leaf", Frontier((windows,))), time_limit_s
+    t0 = time.perf_counter()
+    stopped = share_of(watch, time_limit_s, SPLIT_SHARE)
+
+    was = known.splits.get(horizon)
+    # resumed: each open node within what the narrowing knows now (it may have gone on)
+    start = Frontier((windows,)) if was is None else _within(was, windows)
+    got = split_search(rules, start, stopped)
+    known.splits[horizon] = got.frontier
+    if got.outcome == "none":
+        known.put(horizon, Narrowed(None, True))
+    if time_limit_s is not None:
+        time_limit_s = max(time_limit_s - (time.perf_counter() - t0), 0.0)
+    return got, time_limit_s
+
+
+def split_search(rules: Rules, frontier: Frontier, stopped: Callable[[], bool]) -> Searched:
+    """Refute every node of ``frontier`` (depth first) until ``stopped()`` says the time is up.
+
+    ``rules``: the question's (its steps, quotas and horizon); a node's windows must
+    hold every plan of the part of the question it stands for.
+    """
+    stack = list(frontier.open)
+    nodes = frontier.nodes
+    while stack:
+        if stopped():
+            return Searched("stopped", Frontier(tuple(stack), nodes))
+        node = stack.pop()
+        nodes += 1
+        es, ls = list(node.es), [list(x) for x in node.ls]
+        got = rules.propagate(es, ls)
+        if got is not None:
+            # shaving cut short by the clock still holds every plan: the node is
+            # split all the same, so each call makes progress however short
+            got = shaved_once(rules, *got, stopped)
+        if got is None:
+            continue  # refuted
+        halves = split(Windows(tuple(got[0]), tuple(tuple(x) for x in got[1])))
+        if halves is None:
+            stack.append(node)
+            plan = _plan(got[0], got[1])
+            if is_plan(rules, *plan):
+                return Searched("plan", Frontier(tuple(stack), nodes), plan)
+            return Searched("leaf", Frontier(tuple(stack), nodes))
+        stack.extend(reversed(halves))
+    return Searched("none", Frontier((), nodes))
+
+
+def split(w: Windows) -> tuple[Windows, Windows] | None:
+    """The two halves of ``w`` at the step with the widest window (``None``: one start
+    per step, nothing to split).
+
+    Widest first: halving it narrows the most, and the rules act on both halves
+    (measured on ``j2029_9`` at 38 against options first, in the order of the
+    earliest starts: 39 nodes against 234 to refute it; docs/benchmarks.md).
+    """
+    best: tuple[int, int] | None = None  # (-width, step)
+    for s, (first, lasts) in enumerate(zip(w.es, w.ls, strict=True)):
+        live = [k for k, last in enumerate(lasts) if last >= first]
+        width = max(lasts[k] for k in live) - first
+        if width > 0 or len(live) > 1:
+            key = (-width, s)
+            if best is None or key < best:
+                best = key
+    if best is None:
+        return None
+    s = best[1]
+    first, lasts = w.es[s], w.ls[s]
+    live = [k for k, last in enumerate(lasts) if last >= first]
+    last = max(lasts[k] for k in live)
+    if last == first:  # one start: split the options
+        some = set(live[: len(live) // 2])
+        a = tuple(x if k in some else first - 1 for k, x in enumerate(lasts))
+        b = tuple(x if k not in some else first - 1 for k, x in enumerate(lasts))
+        return _with(w, s, first, a), _with(w, s, first, b)
+    mid = (first + last) // 2
+    return _with(w, s, first, tuple(min(x, mid) for x in lasts)), _with(w, s, mid + 1, lasts)
+
+
+def _within(frontier: Frontier, w: Windows) -> Frontier:
+    """Each node of ``frontier`` cut to ``w`` (both hold every plan of the node)."""
+    nodes = tuple(
+        Windows(
+            tuple(max(a, b) for a, b in zip(n.es, w.es, strict=True)),
+            tuple(
+                tuple(min(a, b) for a, b in zip(x, y, strict=True))
+                for x, y in zip(n.ls, w.ls, strict=True)
+            ),
+        )
+        for n in frontier.open
+    )
+    return Frontier(nodes, frontier.nodes)
+
+
+def _with(w: Windows, s: int, first: int, lasts: tuple[int, ...]) -> Windows:
+    es = list(w.es)
+    es[s] = first
+    ls = list(w.ls)
+    ls[s] = lasts
+    return Windows(tuple(es), tuple(ls))
+
+
+def _plan(es: list[int], ls: list[list[int]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The option and start of each step of windows one start wide."""
+    choice = tuple(
+        next(k for k, x in enumerate(last) if x >= e) for e, last in zip(es, ls, strict=True)
+    )
+    return choice, tuple(es)
+
+
+def is_plan(rules: Rules, choice: tuple[int, ...], starts: tuple[int, ...]) -> bool:
+    """Whether options and starts keep every edge and every quota in every period, by ``H``."""
+    p = [rules.periods[s][k] for s, k in enumerate(choice)]
+    if any(t < 0 or t + d > rules.horizon for t, d in zip(starts, p, strict=True)):
+        return False
+    for j, before in enumerate(rules.preds):
+        if any(starts[i] + p[i] > starts[j] for i in before):
+            return False
+    for r, limit in enumerate(rules.limits):
+        load = [0] * rules.horizon
+        for s, k in enumerate(choice):
+            for t in range(starts[s], starts[s] + p[s]):
+                load[t] += rules.use[s][k][r]
+        if max(load, default=0) > limit:
+            return False
+    return True
