@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from exo.compiler.highs import Watch, share_of
-from exo.compiler.windows import Known, Narrowed, Rules, Windows, shaved_once
+from exo.compiler.windows import Box, Known, Narrowed, Rules, Supports, Windows, shaved_once
 
 #: The share of the time a question has left (after narrowing and the model's
 #: first slice) that the split search takes: all of it. A model run after a search
@@ -106,30 +106,37 @@ def split_search(rules: Rules, frontier: Frontier, stopped: Callable[[], bool]) 
     ``rules``: the question's (its steps, quotas and horizon); a node's windows must
     hold every plan of the part of the question it stands for.
     """
-    stack = list(frontier.open)
+    # each node with its parent's probes that fit (:class:`windows.Supports`)
+    none: dict[tuple[int, int, int], Box] = {}
+    stack = [(node, none) for node in frontier.open]
     nodes = frontier.nodes
     while stack:
         if stopped():
-            return Searched("stopped", Frontier(tuple(stack), nodes))
-        node = stack.pop()
+            return Searched("stopped", _frontier(stack, nodes))
+        node, inherited = stack.pop()
         nodes += 1
         es, ls = list(node.es), [list(x) for x in node.ls]
         got = rules.propagate(es, ls)
+        supports = Supports(inherited)
         if got is not None:
             # shaving cut short by the clock still holds every plan: the node is
             # split all the same, so each call makes progress however short
-            got = shaved_once(rules, *got, stopped)
+            got = shaved_once(rules, *got, stopped, supports)
         if got is None:
             continue  # refuted
         halves = split(Windows(tuple(got[0]), tuple(tuple(x) for x in got[1])))
         if halves is None:
-            stack.append(node)
+            stack.append((node, inherited))
             plan = _plan(got[0], got[1])
             if is_plan(rules, *plan):
-                return Searched("plan", Frontier(tuple(stack), nodes), plan)
-            return Searched("leaf", Frontier(tuple(stack), nodes))
-        stack.extend(reversed(halves))
+                return Searched("plan", _frontier(stack, nodes), plan)
+            return Searched("leaf", _frontier(stack, nodes))
+        stack.extend((half, supports.found) for half in reversed(halves))
     return Searched("none", Frontier((), nodes))
+
+
+def _frontier(stack: list[tuple[Windows, dict[tuple[int, int, int], Box]]], nodes: int) -> Frontier:
+    return Frontier(tuple(node for node, _ in stack), nodes)
 
 
 def split(w: Windows) -> tuple[Windows, Windows] | None:
