@@ -25,9 +25,9 @@ import numpy as np
 
 Array = np.ndarray[Any, np.dtype[np.int64]]
 
-#: Windows whose tables are kept per rule set before the store is emptied (each
-#: entry is two ``H x H`` tables: 2,048 at ``H = 120`` are ~470 MB, at 40 ~50 MB).
-KEPT_WINDOWS = 2048
+#: Table cells (``int64``) kept per rule set before the store is emptied: ~64 MB
+#: (a window's entry is about eight ``H x H`` tables: its ends, least and most).
+KEPT_CELLS = 8_000_000
 
 
 class Overlaps:
@@ -67,22 +67,26 @@ class Energy:
             users = [(s, us) for s, us in users if any(x > 0 for x in us)]
             if users:
                 self.quotas.append((r, limit * self.ov.width, users))
-        #: (quota, step, earliest start, latest starts) -> (least use, most beyond it)
-        self.kept: dict[tuple[int, int, int, tuple[int, ...]], tuple[Array, Array]] = {}
+        #: (quota, step, earliest start, latest starts) -> (least use, most beyond it, ends)
+        self.kept: dict[tuple[int, int, int, tuple[int, ...]], tuple[Array, Array, Array]] = {}
+        #: How many windows' tables are kept before the store is emptied.
+        self.room = max(64, KEPT_CELLS // (8 * horizon * horizon))
 
     def apply(self, es: list[int], ls: list[list[int]]) -> bool | None:
         """One pass of the rule over every quota (``None``: no plan; else: changed)."""
         changed = False
         for r, capacity, users in self.quotas:
             need = {s: self._costs(r, s, us, es[s], ls[s]) for s, us in users}
-            room = capacity - sum(least for least, _ in need.values())
+            room = capacity - sum(got[0] for got in need.values())
             if (room < 0).any():
                 return None
             for s, us in users:
-                least, most = need[s]
+                least, most, ends = need[s]
                 if (most <= room).all():
                     continue  # every end of every window of s fits: nothing to cut
-                if not _shrink(self.periods[s], us, es, ls, s, room + least, self.ov):
+                spare = room + least
+                fit = (ends <= spare).all(axis=(1, 2)).tolist()
+                if not _shrink(self.periods[s], us, es, ls, s, spare, self.ov, fit):
                     continue
                 changed = True
                 if not _live(es[s], ls[s]):
@@ -97,19 +101,24 @@ class Energy:
 
     def _costs(
         self, r: int, s: int, use: Sequence[int], es: int, ls: Sequence[int]
-    ) -> tuple[Array, Array]:
+    ) -> tuple[Array, Array, Array]:
         """The least step ``s`` uses of each interval over its window's ends and live
-        options, and the most any one of those ends uses beyond that least."""
+        options, the most any one of those ends uses beyond that least, and what each
+        end uses (live options in order, earliest then latest start)."""
         key = (r, s, es, tuple(ls))
         got = self.kept.get(key)
         if got is None:
-            if len(self.kept) >= KEPT_WINDOWS:
+            if len(self.kept) >= self.room:
                 self.kept.clear()
-            ends = [
-                use[k] * self.ov(t, self.periods[s][k]) for k in _live(es, ls) for t in (es, ls[k])
-            ]
-            least = np.minimum.reduce(ends)
-            got = (least, np.maximum.reduce(ends) - least)
+            ends = np.stack(
+                [
+                    use[k] * self.ov(t, self.periods[s][k])
+                    for k in _live(es, ls)
+                    for t in (es, ls[k])
+                ]
+            )
+            least = ends.min(axis=0)
+            got = (least, ends.max(axis=0) - least, ends)
             self.kept[key] = got
         return got
 
@@ -130,20 +139,27 @@ def _shrink(
     s: int,
     spare: Array,
     ov: Overlaps,
+    fit: Sequence[bool],
 ) -> bool:
-    """Cut the starts at the ends of step ``s``'s windows that do not fit ``spare``."""
+    """Cut the starts at the ends of step ``s``'s windows that do not fit ``spare``.
+
+    ``fit``: whether each end fits (live options in order, earliest then latest start)."""
     changed = False
     first: int | None = None
-    for k in _live(es[s], ls[s]):
+    for i, k in enumerate(_live(es[s], ls[s])):
         t = ls[s][k]
-        while t >= es[s] and not _fits(periods[k], use[k], t, spare, ov):
+        if not fit[2 * i + 1]:
             t -= 1
+            while t >= es[s] and not _fits(periods[k], use[k], t, spare, ov):
+                t -= 1
         if t != ls[s][k]:
             ls[s][k] = t
             changed = True
         lo = es[s]
-        while lo <= t and not _fits(periods[k], use[k], lo, spare, ov):
+        if lo <= t and not fit[2 * i]:
             lo += 1
+            while lo <= t and not _fits(periods[k], use[k], lo, spare, ov):
+                lo += 1
         if lo <= t:
             first = lo if first is None else min(first, lo)
     new_es = es[s] if first is None else first

@@ -455,20 +455,46 @@ def _precedence(
     es: list[int],
     ls: list[list[int]],
 ) -> bool:
-    """Push earliest starts forward and latest starts back along the edges (``False``: empty)."""
+    """Push earliest starts forward and latest starts back along the edges (``False``: empty).
+
+    Each step's shortest live option (forward) and latest live start (backward) is
+    found once, at its turn (steps in topological order; a step read before its
+    turn is looked at as it is then)."""
     n = len(periods)
+    shortest: list[int | None] = [None] * n
     for j in range(n):
         for i in preds[j]:
-            live = _live(es[i], ls[i])
-            if not live:
-                return False
-            es[j] = max(es[j], es[i] + min(periods[i][k] for k in live))
+            got = shortest[i]
+            if got is None:
+                got = _shortest(periods[i], es[i], ls[i])
+                if got is None:
+                    return False
+            if es[i] + got > es[j]:
+                es[j] = es[i] + got
+        shortest[j] = _shortest(periods[j], es[j], ls[j])
+    latest: list[int | None] = [None] * n
     for i in reversed(range(n)):
         for j in succ[i]:
-            live = _live(es[j], ls[j])
-            if not live:
-                return False
-            latest = max(ls[j][k] for k in live)
-            for k in range(len(ls[i])):
-                ls[i][k] = min(ls[i][k], latest - periods[i][k])
-    return all(_live(es[s], ls[s]) for s in range(n))
+            last = latest[j]
+            if last is None:
+                last = _latest(es[j], ls[j])
+                if last is None:
+                    return False
+            row = ls[i]
+            for k, p in enumerate(periods[i]):
+                if last - p < row[k]:
+                    row[k] = last - p
+        latest[i] = _latest(es[i], ls[i])
+    return all(x is not None for x in latest)
+
+
+def _shortest(periods: Sequence[int], es: int, ls: Sequence[int]) -> int | None:
+    """The shortest live option's periods (``None``: none is live)."""
+    got = [p for p, last in zip(periods, ls, strict=True) if last >= es]
+    return min(got) if got else None
+
+
+def _latest(es: int, ls: Sequence[int]) -> int | None:
+    """The latest live start (``None``: no option is live)."""
+    last = max(ls)
+    return last if last >= es else None
