@@ -85,7 +85,8 @@ class Energy:
                 if (most <= room).all():
                     continue  # every end of every window of s fits: nothing to cut
                 spare = room + least
-                fit = (ends <= spare).all(axis=(1, 2)).tolist()
+                fits: np.ndarray[Any, Any] = np.all(ends <= spare, axis=(1, 2))
+                fit: list[bool] = fits.tolist()
                 if not _shrink(self.periods[s], us, es, ls, s, spare, self.ov, fit):
                     continue
                 changed = True

@@ -10,9 +10,12 @@ below the optimum took more than a 60 s run gives it (``j2029_9`` at 38:
 This search branches on the windows instead. A node is a set of windows; it
 is *refuted* when the rules, then one pass of shaving (each window end fixed
 in turn, the rules run again), close a window. An open node is split in two:
-the step with the widest window either starts in the first half of it or in
-the second (``ls <= mid`` or ``es > mid``), and a step whose window is one
-period wide has its options split in two. Every plan of a node lies in one of
+the step with the widest window, weighed by how heavy the step is
+(:func:`split`), either starts in the first half of it or in the second
+(``ls <= mid`` or ``es > mid``), and a step whose window is one period wide
+has its options split in two. A node's shaving answers the probes its parent
+answered again without the rules while their fixpoints still lie in its
+windows (:class:`windows.Supports`). Every plan of a node lies in one of
 its two halves, and the rules and shaving remove only starts that no plan can
 use, so when every node is refuted no plan ends by ``H``: a proof, as sound as
 the narrowing it is built on.
