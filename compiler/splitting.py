@@ -148,12 +148,14 @@ def split(w: Windows, heavy: Sequence[float] | None = None) -> tuple[Windows, Wi
     heavy the step is (``None``: one start per step, nothing to split).
 
     The step chosen has the largest ``(width + 1) * heavy[s]`` (:func:`heaviness`:
-    the most of a quota's capacity an option of the step takes, times its
-    periods; without ``heavy``, the widest window). Halving a wide window of a
-    heavy step narrows the most where the energetic rule acts: on ``j2029_9``
-    at 38, 19 nodes to refute it against 39 for the widest window alone and 234
-    for options first in the order of the earliest starts; ``j1829_9`` at 35:
-    13 against 27 (docs/benchmarks.md, issue #18, sixth and seventh rounds).
+    an option's periods times the sum of its shares of the quotas' limits, the
+    most of the step's options; without ``heavy``, the widest window). Halving a
+    wide window of a heavy step narrows the most where the energetic rule acts:
+    ``j2061_7`` at 37, 103 nodes to refute it against 211 for the widest window
+    alone (151 with the largest share instead of the sum); ``j2029_9`` at 38: 21
+    against 39 (234 for options first in the order of the earliest starts);
+    ``j1829_9`` at 35: 13 against 27 (docs/benchmarks.md, issue #18, sixth and
+    seventh rounds).
     """
     best: tuple[float, int, int] | None = None  # (-weight, -width, step)
     for s, (first, lasts) in enumerate(zip(w.es, w.ls, strict=True)):
@@ -179,13 +181,13 @@ def split(w: Windows, heavy: Sequence[float] | None = None) -> tuple[Windows, Wi
 
 
 def heaviness(rules: Rules) -> tuple[float, ...]:
-    """Per step, the most any option takes of a quota: its periods times its largest
-    share of a quota's limit."""
+    """Per step, the most any option takes of the quotas: its periods times the sum
+    of its shares of each quota's limit."""
     limits = [max(1, q) for q in rules.limits]
 
     def most(periods: Sequence[int], uses: Sequence[Sequence[int]]) -> float:
         shares = [
-            p * max((u / q for u, q in zip(us, limits, strict=True)), default=0.0)
+            p * sum(u / q for u, q in zip(us, limits, strict=True))
             for p, us in zip(periods, uses, strict=True)
         ]
         return max(shares, default=0.0)
