@@ -43,9 +43,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
+from exo.compiler.energy import Energy
 
 if TYPE_CHECKING:
     from exo.compiler.splitting import Frontier
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
 MAX_PASSES = 50
 #: Largest horizon (periods) the energetic rule looks at: its tables are ``H x H``.
 MAX_ENERGY_PERIODS = 120
-
-Array = np.ndarray[Any, np.dtype[np.int64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +208,7 @@ class Rules:
         self.periods, self.preds, self.succ = periods, preds, succ
         self.use, self.limits, self.horizon = use, limits, horizon
         self.energy = horizon <= MAX_ENERGY_PERIODS and any(limits)
-        self.overlaps = _Overlaps(horizon)
+        self.energetic = Energy(periods, use, limits, horizon)
         self.apart = _apart(periods, use, limits)
 
     def propagate(
@@ -227,7 +225,7 @@ class Rules:
                 if ordered:
                     continue
                 break
-            changed = _energetic(self.periods, self.use, self.limits, self.overlaps, es, ls)
+            changed = self.energetic.apply(es, ls)
             if changed is None:
                 return None
             if not changed and not ordered:
@@ -236,11 +234,70 @@ class Rules:
 
     def fits(self, es: Sequence[int], ls: Sequence[Sequence[int]], s: int, k: int, t: int) -> bool:
         """Whether the rules leave every window open with step ``s`` started at ``t`` in ``k``."""
+        return self.probe(es, ls, s, k, t) is not None
+
+    def probe(
+        self, es: Sequence[int], ls: Sequence[Sequence[int]], s: int, k: int, t: int
+    ) -> tuple[list[int], list[list[int]]] | None:
+        """The rules' fixpoint with step ``s`` started at ``t`` in ``k`` (``None``: a window closed)."""
         trial_ls = [list(x) for x in ls]
         trial_ls[s] = [t if j == k else t - 1 for j in range(len(ls[s]))]
         trial_es = list(es)
         trial_es[s] = t
-        return self.propagate(trial_es, trial_ls) is not None
+        return self.propagate(trial_es, trial_ls)
+
+
+#: A probe's key (step, option, start) and the windows it led to (the rules' fixpoint).
+Box = tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]
+
+
+class Supports:
+    """Probes that left every window open, with the fixpoint each led to: a probe
+    asked again is answered without the rules while its fixpoint still lies in
+    the windows.
+
+    The rules only remove starts, and each removal is monotone (narrower windows
+    never let a start back in), so they reach the largest fixpoint within the
+    windows they start from. A probe's fixpoint ``F`` found in windows ``W``
+    holds in any ``W' within W`` that still contains ``F``: the fixpoint in
+    ``W'`` lies within ``F`` (``W'`` is narrower) and ``F`` is a fixpoint in
+    ``W'``, so the probe leaves every window open again, with the same
+    fixpoint. Shaving asks the same probes pass after pass, and the split
+    search's halves ask their node's (:mod:`exo.compiler.splitting`): most are
+    answered so (docs/benchmarks.md, issue #18, seventh round). A probe that
+    closed a window is not kept: shaving removes that start.
+    """
+
+    def __init__(self, inherited: dict[tuple[int, int, int], Box] | None = None) -> None:
+        self.inherited = inherited or {}
+        #: The probes of this node (or shaving run) that fit, kept for its halves.
+        self.found: dict[tuple[int, int, int], Box] = {}
+
+    def fits(
+        self, rules: Rules, es: Sequence[int], ls: Sequence[Sequence[int]], s: int, k: int, t: int
+    ) -> bool:
+        key = (s, k, t)
+        box = self.found.get(key) or self.inherited.get(key)
+        if box is not None and _inside(box, es, ls):
+            self.found[key] = box
+            return True
+        got = rules.probe(es, ls, s, k, t)
+        if got is None:
+            return False
+        self.found[key] = (tuple(got[0]), tuple(tuple(x) for x in got[1]))
+        return True
+
+
+def _inside(box: Box, es: Sequence[int], ls: Sequence[Sequence[int]]) -> bool:
+    """Whether every start of ``box`` (per step and option) lies in the windows."""
+    box_es, box_ls = box
+    for j, first in enumerate(box_es):
+        if first < es[j]:
+            return False
+        for last, bound in zip(box_ls[j], ls[j], strict=True):
+            if last >= first and last > bound:
+                return False
+    return True
 
 
 def _shave(
@@ -254,10 +311,11 @@ def _shave(
     window shares, a probe sees what one start forces on the others.
     """
     changed = True
+    supports = Supports()
     while changed and not stopped():
         changed = False
         for s in range(len(es)):
-            moved = _shave_step(rules, es, ls, s, stopped)
+            moved = _shave_step(rules, es, ls, s, stopped, supports)
             if moved is None:
                 return None
             changed = changed or moved
@@ -269,7 +327,11 @@ def _shave(
 
 
 def shaved_once(
-    rules: Rules, es: list[int], ls: list[list[int]], stopped: Callable[[], bool]
+    rules: Rules,
+    es: list[int],
+    ls: list[list[int]],
+    stopped: Callable[[], bool],
+    supports: Supports | None = None,
 ) -> tuple[list[int], list[list[int]]] | None:
     """One pass of shaving over every step, then the rules (``None``: a window closed).
 
@@ -277,24 +339,30 @@ def shaved_once(
     refuted ``j2029_9`` at 38 with as few nodes as shaving to the fixpoint and
     less CPU per node (docs/benchmarks.md).
     """
+    supports = supports or Supports()
     for s in range(len(es)):
-        if _shave_step(rules, es, ls, s, stopped) is None:
+        if _shave_step(rules, es, ls, s, stopped, supports) is None:
             return None
     return rules.propagate(es, ls)
 
 
 def _shave_step(
-    rules: Rules, es: list[int], ls: list[list[int]], s: int, stopped: Callable[[], bool]
+    rules: Rules,
+    es: list[int],
+    ls: list[list[int]],
+    s: int,
+    stopped: Callable[[], bool],
+    supports: Supports,
 ) -> bool | None:
     """Shave step ``s``'s windows in place (``None``: none of its starts fits; else: changed)."""
     firsts: list[int] = []
     changed = False
     for k in _live(es[s], ls[s]):
         hi = ls[s][k]
-        while hi >= es[s] and not (stopped() or rules.fits(es, ls, s, k, hi)):
+        while hi >= es[s] and not (stopped() or supports.fits(rules, es, ls, s, k, hi)):
             hi -= 1
         lo = es[s]
-        while lo <= hi and not (stopped() or rules.fits(es, ls, s, k, lo)):
+        while lo <= hi and not (stopped() or supports.fits(rules, es, ls, s, k, lo)):
             lo += 1
         changed = changed or hi != ls[s][k]
         ls[s][k] = hi
@@ -387,125 +455,46 @@ def _precedence(
     es: list[int],
     ls: list[list[int]],
 ) -> bool:
-    """Push earliest starts forward and latest starts back along the edges (``False``: empty)."""
+    """Push earliest starts forward and latest starts back along the edges (``False``: empty).
+
+    Each step's shortest live option (forward) and latest live start (backward) is
+    found once, at its turn (steps in topological order; a step read before its
+    turn is looked at as it is then)."""
     n = len(periods)
+    shortest: list[int | None] = [None] * n
     for j in range(n):
         for i in preds[j]:
-            live = _live(es[i], ls[i])
-            if not live:
-                return False
-            es[j] = max(es[j], es[i] + min(periods[i][k] for k in live))
+            got = shortest[i]
+            if got is None:
+                got = _shortest(periods[i], es[i], ls[i])
+                if got is None:
+                    return False
+            if es[i] + got > es[j]:
+                es[j] = es[i] + got
+        shortest[j] = _shortest(periods[j], es[j], ls[j])
+    latest: list[int | None] = [None] * n
     for i in reversed(range(n)):
         for j in succ[i]:
-            live = _live(es[j], ls[j])
-            if not live:
-                return False
-            latest = max(ls[j][k] for k in live)
-            for k in range(len(ls[i])):
-                ls[i][k] = min(ls[i][k], latest - periods[i][k])
-    return all(_live(es[s], ls[s]) for s in range(n))
+            last = latest[j]
+            if last is None:
+                last = _latest(es[j], ls[j])
+                if last is None:
+                    return False
+            row = ls[i]
+            for k, p in enumerate(periods[i]):
+                if last - p < row[k]:
+                    row[k] = last - p
+        latest[i] = _latest(es[i], ls[i])
+    return all(x is not None for x in latest)
 
 
-class _Overlaps:
-    """Periods of ``[start, start + p)`` inside each interval ``[a, b)`` (row ``a``, column
-    ``b - 1``), kept once computed: a shaving run asks for the same few hundred often."""
-
-    def __init__(self, horizon: int) -> None:
-        self.a = np.arange(horizon, dtype=np.int64)[:, None]
-        self.b = np.arange(1, horizon + 1, dtype=np.int64)[None, :]
-        self.width: Array = np.maximum(self.b - self.a, 0)
-        self.known: dict[tuple[int, int], Array] = {}
-
-    def __call__(self, start: int, p: int) -> Array:
-        got = self.known.get((start, p))
-        if got is None:
-            got = np.maximum(np.minimum(start + p, self.b) - np.maximum(start, self.a), 0)
-            self.known[(start, p)] = got
-        return got
+def _shortest(periods: Sequence[int], es: int, ls: Sequence[int]) -> int | None:
+    """The shortest live option's periods (``None``: none is live)."""
+    got = [p for p, last in zip(periods, ls, strict=True) if last >= es]
+    return min(got) if got else None
 
 
-def _energetic(
-    periods: Sequence[Sequence[int]],
-    use: Sequence[Sequence[Sequence[int]]],
-    limits: Sequence[int],
-    ov: _Overlaps,
-    es: list[int],
-    ls: list[list[int]],
-) -> bool | None:
-    """One pass of the energetic rule over every quota (``None``: no plan; else: changed)."""
-    width = ov.width
-    changed = False
-    for r, limit in enumerate(limits):
-        users = [s for s in range(len(periods)) if any(u[r] > 0 for u in use[s])]
-        if not users:
-            continue
-        need = {s: _least(periods[s], [u[r] for u in use[s]], es[s], ls[s], ov) for s in users}
-        total = sum(need.values())
-        room = limit * width - total
-        if (room < 0).any():
-            return None
-        for s in users:
-            spare = room + need[s]  # what step s may use of each interval
-            moved = _shrink(periods[s], [u[r] for u in use[s]], es, ls, s, spare, ov)
-            if moved:
-                changed = True
-                if not _live(es[s], ls[s]):
-                    return None
-                # the other steps' room counts this step's new, larger least need
-                fresh = _least(periods[s], [u[r] for u in use[s]], es[s], ls[s], ov)
-                room = room + need[s] - fresh
-                need[s] = fresh
-                if (room < 0).any():
-                    return None
-    return changed
-
-
-def _least(
-    periods: Sequence[int], use: Sequence[int], es: int, ls: Sequence[int], ov: _Overlaps
-) -> Array:
-    """The least a step uses of each interval, over its live options and window ends."""
-    least: Array | None = None
-    for k in _live(es, ls):
-        p = periods[k]
-        got = use[k] * np.minimum(ov(es, p), ov(ls[k], p))
-        least = got if least is None else np.minimum(least, got)
-    assert least is not None
-    return least
-
-
-def _fits(p: int, u: int, t: int, spare: Array, ov: _Overlaps) -> bool:
-    return u == 0 or bool((u * ov(t, p) <= spare).all())
-
-
-def _shrink(
-    periods: Sequence[int],
-    use: Sequence[int],
-    es: list[int],
-    ls: list[list[int]],
-    s: int,
-    spare: Array,
-    ov: _Overlaps,
-) -> bool:
-    """Cut the starts at the ends of step ``s``'s windows that do not fit ``spare``."""
-    changed = False
-    first: int | None = None
-    for k in _live(es[s], ls[s]):
-        t = ls[s][k]
-        while t >= es[s] and not _fits(periods[k], use[k], t, spare, ov):
-            t -= 1
-        if t != ls[s][k]:
-            ls[s][k] = t
-            changed = True
-        lo = es[s]
-        while lo <= t and not _fits(periods[k], use[k], lo, spare, ov):
-            lo += 1
-        if lo <= t:
-            first = lo if first is None else min(first, lo)
-    new_es = es[s] if first is None else first
-    if first is None:
-        ls[s] = [es[s] - 1] * len(ls[s])
-        return True
-    if new_es != es[s]:
-        es[s] = new_es
-        changed = True
-    return changed
+def _latest(es: int, ls: Sequence[int]) -> int | None:
+    """The latest live start (``None``: no option is live)."""
+    last = max(ls)
+    return last if last >= es else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from exo.compiler.splitting import Frontier, is_plan, split, split_search
+from exo.compiler.splitting import Frontier, heaviness, is_plan, split, split_search
 from exo.compiler.windows import Rules, Windows, narrowing, precedence_windows
 
 from .test_windows import _instance, _plans, _shortest
@@ -88,6 +88,20 @@ def test_a_split_keeps_every_start_in_one_half() -> None:
     assert a == Windows((2, 4), ((2, 1, 1), (4, 3)))
     assert b == Windows((2, 4), ((1, 1, 2), (4, 3)))
     assert split(Windows((2, 4), ((2, 1, 1), (4, 3)))) is None
+
+
+def test_a_split_weighs_each_window_by_how_heavy_its_step_is() -> None:
+    # step 0: 2 periods at 1 of a quota of 4; step 1: 3 periods at 4 of it (its whole limit)
+    rules = Rules([[2], [3]], [[], []], [[], []], [[[1]], [[4]]], [4], 10)
+    heavy = heaviness(rules)
+    assert heavy == (0.5, 3.0)
+    w = Windows((0, 0), ((8,), (3,)))
+    # step 0's window is wider (9 starts against 4) but step 1 is heavier: 4 * 3 > 9 * 0.5
+    first, second = split(w, heavy) or (None, None)
+    assert first == Windows((0, 0), ((8,), (1,))) and second == Windows((0, 2), ((8,), (3,)))
+    assert split(w) == (Windows((0, 0), ((4,), (3,))), Windows((5, 0), ((8,), (3,))))  # widest
+    # a tie of weights goes to the wider window
+    assert split(Windows((0, 0), ((5,), (5,))), (1.0, 1.0)) == split(Windows((0, 0), ((5,), (5,))))
 
 
 def test_is_plan_checks_edges_quotas_and_the_horizon() -> None:
