@@ -38,8 +38,9 @@ is then the runner's and the machine's load only. The report names the file
 system it ran on and the load average before every repeat.
 
 ``--runner NAME=PYTHON`` times another build's runner (the interpreter of its
-virtual environment, say an older commit's) in the same rounds, right after this
-one's: before/after side by side, under the same load, on the same plan.
+virtual environment, say an older commit's) in the same rounds as this one's, the
+two in turn (their order reversed every other repeat): before/after side by
+side, under the same load, on the same plan.
 
 Usage::
 
@@ -317,6 +318,14 @@ def tools(
     return out
 
 
+def in_turn(names: list[str], repeat: int) -> list[str]:
+    """The order of one repeat: the runners' order reversed every other repeat (so that no
+    build always runs right after ``xargs``), the other tools where they are."""
+    ours = [n for n in names if n.startswith("exo runner")]
+    turn = iter(ours if repeat % 2 == 0 else ours[::-1])
+    return [next(turn) if n.startswith("exo runner") else n for n in names]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     host = machine()  # the load before the runs
@@ -331,8 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings.own_cpu.clear()
         for i in range(args.repeat):
             timings.loads.append(os.getloadavg()[0])
-            for name, fn in timed.items():
-                timings.add(name, *fn())
+            for name in in_turn(list(timed), i):
+                timings.add(name, *timed[name]())
                 print(f"  run {i + 1}: {name:<24} {timings.wall[name][-1]:7.3f} s", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
