@@ -164,7 +164,7 @@ def _spawn_c(libc: Any, req: Request) -> int:
 
 
 def spawn_here(
-    program: str, argv: Sequence[str], env: Mapping[str, str], actions: Sequence[FileAction]
+    program: str, argv: list[str], env: Mapping[str, str], actions: Sequence[FileAction]
 ) -> int:
     """``os.posix_spawn`` on the calling thread (which waits for the child's ``exec``)."""
     return os.posix_spawn(program, argv, env, file_actions=actions, setsid=True)
@@ -215,7 +215,7 @@ class Spawner:
     def start_here(
         self,
         program: str,
-        argv: Sequence[str],
+        argv: list[str],
         env: Mapping[str, str],
         actions: Sequence[FileAction],
     ) -> int:
