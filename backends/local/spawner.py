@@ -46,8 +46,9 @@ _SETSID = 0x80
 #: Bigger than the C library's ``posix_spawn_file_actions_t`` / ``posix_spawnattr_t``.
 _OPAQUE = 1024
 #: A start on the loop's thread slower than this (its child queued behind other work, or
-#: a file action that waits) hands the next starts to the threads...
-SLOW_START_S = 0.002
+#: a file action that waits) hands the next starts to the threads: a quiet machine's
+#: start takes 0.1-0.3 ms, about what the hand-off costs the loop in CPU...
+SLOW_START_S = 0.001
 #: ... for this long; then the loop's thread tries again.
 THREADS_FOR_S = 1.0
 #: Encoded ``NAME=value`` entries of environments, by (name, value): runs repeat them.
