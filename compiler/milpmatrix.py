@@ -40,6 +40,9 @@ def columns(objective: Literal["cost", "time"], n_options: int) -> tuple[int, in
     return 1, 0, n_options + 1
 
 
+Rows = tuple[sp.csc_array, "np.ndarray[Any, np.dtype[np.float64]]"]
+
+
 def matrix_model(
     problem: Problem,
     shape: Shape,
@@ -49,55 +52,10 @@ def matrix_model(
 ) -> tuple[Model, tuple[int, int, int]]:
     """The model as HiGHS reads it, and its columns (:func:`columns`)."""
     d = shape.data
-    n_steps = problem.size
-    x0, m, t0 = columns(objective, d.n)
-    n_cols = t0 + n_steps
-    blocks: list[sp.coo_array] = []
-    rhs: list[np.ndarray[Any, np.dtype[np.float64]]] = []
-
-    def add(x_part: Any, t_part: Any, m_coef: float, b: np.ndarray[Any, Any]) -> None:
-        """Rows ``x_part @ x + t_part @ t + m_coef M`` (each part a matrix or ``None``)."""
-        rows = len(b)
-        parts = [(x_part, x0), (t_part, t0)]
-        r_idx: list[np.ndarray[Any, Any]] = []
-        c_idx: list[np.ndarray[Any, Any]] = []
-        vals: list[np.ndarray[Any, Any]] = []
-        for part, first in parts:
-            if part is None:
-                continue
-            coo = sp.coo_array(part)
-            r_idx.append(coo.row.astype(np.int64))
-            c_idx.append(coo.col.astype(np.int64) + first)
-            vals.append(coo.data.astype(np.float64))
-        if m_coef:
-            r_idx.append(np.arange(rows, dtype=np.int64))
-            c_idx.append(np.full(rows, m, dtype=np.int64))
-            vals.append(np.full(rows, m_coef, dtype=np.float64))
-        blocks.append(
-            sp.coo_array(
-                (np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
-                shape=(rows, n_cols),
-            )
-        )
-        rhs.append(np.asarray(b, dtype=np.float64))
-
-    assign = sp.csr_array((np.ones(d.n), (d.step_of, np.arange(d.n))), shape=(n_steps, d.n))
-    add(assign, None, 0.0, np.ones(n_steps))
-    n_eq = n_steps
-    add(None, None, 1.0, np.array([shape.horizon]))
-    if shape.edges is not None:
-        diff, dur = shape.edges
-        add(dur, -diff, 0.0, np.zeros(diff.shape[0]))
-    sel, dur_s = shape.sinks
-    add(dur_s, sel, -1.0, np.zeros(sel.shape[0]))
-    if problem.budget is not None:
-        add(d.cost[np.newaxis, :], None, 0.0, np.array([problem.budget]))
-    for w, cap, lo, hi in cuts:
-        add(w[np.newaxis, :], None, -cap, np.array([0.0 - cap * (lo + hi)]))
-    a = sp.csc_array(sp.vstack(blocks, format="csc"))
-    a.eliminate_zeros()
-    a.sort_indices()
-    b = np.concatenate(rhs)
+    cols = columns(objective, d.n)
+    x0, m, t0 = cols
+    n_cols = t0 + problem.size
+    a, b = _rows(problem, shape, cuts, cols, n_cols)
     col_lo = np.full(n_cols, -np.inf)
     col_hi = np.full(n_cols, np.inf)
     col_lo[x0 : x0 + d.n] = 0.0
@@ -113,9 +71,71 @@ def matrix_model(
         c[x0 : x0 + d.n] = d.cost
     else:
         c[m] = 1.0
+    n_eq = problem.size  # the first rows: one option per step
     row_lo = np.concatenate([b[:n_eq], np.full(len(b) - n_eq, -np.inf)])
     model = Model(n_cols, len(b), a, c, col_lo, col_hi, row_lo, b, integrality)
-    return model, (x0, m, t0)
+    return model, cols
+
+
+def _rows(
+    problem: Problem,
+    shape: Shape,
+    cuts: Sequence[Cut],
+    cols: tuple[int, int, int],
+    n_cols: int,
+) -> Rows:
+    """The rows ``A z`` and their right-hand sides, in the order cvxpy writes them
+    (the module's docstring): the equalities first."""
+    d = shape.data
+    n_steps = problem.size
+    blocks: list[sp.coo_array] = []
+    rhs: list[np.ndarray[Any, np.dtype[np.float64]]] = []
+
+    def add(x_part: Any, t_part: Any, m_coef: float, b: np.ndarray[Any, Any]) -> None:
+        blocks.append(_block(x_part, t_part, m_coef, len(b), cols, n_cols))
+        rhs.append(np.asarray(b, dtype=np.float64))
+
+    assign = sp.csr_array((np.ones(d.n), (d.step_of, np.arange(d.n))), shape=(n_steps, d.n))
+    add(assign, None, 0.0, np.ones(n_steps))
+    add(None, None, 1.0, np.array([shape.horizon]))
+    if shape.edges is not None:
+        diff, dur = shape.edges
+        add(dur, -diff, 0.0, np.zeros(diff.shape[0]))
+    sel, dur_s = shape.sinks
+    add(dur_s, sel, -1.0, np.zeros(sel.shape[0]))
+    if problem.budget is not None:
+        add(d.cost[np.newaxis, :], None, 0.0, np.array([problem.budget]))
+    for w, cap, lo, hi in cuts:
+        add(w[np.newaxis, :], None, -cap, np.array([0.0 - cap * (lo + hi)]))
+    a = sp.csc_array(sp.vstack(blocks, format="csc"))
+    a.eliminate_zeros()
+    a.sort_indices()
+    return a, np.concatenate(rhs)
+
+
+def _block(
+    x_part: Any, t_part: Any, m_coef: float, rows: int, cols: tuple[int, int, int], n_cols: int
+) -> sp.coo_array:
+    """Rows ``x_part @ x + t_part @ t + m_coef M`` (each part a matrix or ``None``)."""
+    x0, m, t0 = cols
+    r_idx: list[np.ndarray[Any, Any]] = []
+    c_idx: list[np.ndarray[Any, Any]] = []
+    vals: list[np.ndarray[Any, Any]] = []
+    for part, first in ((x_part, x0), (t_part, t0)):
+        if part is None:
+            continue
+        coo = sp.coo_array(part)
+        r_idx.append(coo.row.astype(np.int64))
+        c_idx.append(coo.col.astype(np.int64) + first)
+        vals.append(coo.data.astype(np.float64))
+    if m_coef:
+        r_idx.append(np.arange(rows, dtype=np.int64))
+        c_idx.append(np.full(rows, m, dtype=np.int64))
+        vals.append(np.full(rows, m_coef, dtype=np.float64))
+    return sp.coo_array(
+        (np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
+        shape=(rows, n_cols),
+    )
 
 
 def solve_matrix(
