@@ -314,7 +314,7 @@ def plan_largest(exoc: Path, flow: Path, time_limit: float) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="exoc check vs snakemake -n (DESIGN §8).")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
     ap.add_argument("--repeat", type=int, default=5)
@@ -352,14 +352,19 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="also plan the largest workflow with this --time-limit (same workload)",
     )
-    a = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    exoc = find_exoc(a.exoc)
-    work = a.workdir or Path(tempfile.mkdtemp(prefix="exo-bench-check-"))
-    snakemake = None if a.no_snakemake else ensure_snakemake(a.snakemake_venv or default_venv())
+
+def collect(
+    a: argparse.Namespace,
+    exoc: Path,
+    work: Path,
+    snakemake: Path | None,
+    others: list[tuple[str, Path]],
+) -> tuple[list[Timing], dict[str, int]]:
+    """Every size's workflow written and timed: exoc check (and the other builds), and
+    snakemake -n on the largest."""
     largest = max(a.sizes)
-
-    others = [(f"exoc check [{n}]", Path(p)) for n, p in (x.split("=", 1) for x in a.compare_exoc)]
     timings: list[Timing] = []
     jobs: dict[str, int] = {}
     for n in sorted(a.sizes):
@@ -385,27 +390,19 @@ def main(argv: list[str] | None = None) -> None:
             cmd = [str(snakemake), "-n", "-c1"]
             timings.append(measure(slabel, "snakemake -n", cmd, d, a.repeat))
 
-    sm_version = ""
-    if snakemake is not None:
-        out = subprocess.run([str(snakemake), "--version"], capture_output=True, text=True)
-        sm_version = f", snakemake {out.stdout.strip()} ({a.snakefile} Snakefile)"
-    print(f"Machine: {machine()}{sm_version}")
-    print(f"`import exo.compiler.cli`: {import_probe()}")
-    print()
-    print(table(timings, jobs))
-    print()
-    light = startup(
-        [("exoc", exoc), *((n.removeprefix("exoc check "), p) for n, p in others)], a.repeat
-    )
-    print("Start-up (CPU of a fresh process, median of the runs):")
-    print()
-    print("| command | exoc | CPU median (s) | wall median (s) |\n|---|---|---:|---:|")
-    for t in light:
-        print(f"| `{t.label}` | {t.tool} | {t.median_cpu:.3f} | {t.median:.3f} |")
-    print()
-    print(f"Where the time of `exoc check` goes on {largest:,} steps (one run):")
-    print()
-    print(stages(work / f"steps-{largest}" / "flow.exo"))
+    return timings, jobs
+
+
+def summary(
+    a: argparse.Namespace,
+    timings: list[Timing],
+    exoc: Path,
+    work: Path,
+    snakemake: Path | None,
+    others: list[tuple[str, Path]],
+) -> None:
+    """The ratios on the largest workflow, then ``--rounds`` interleaved rounds."""
+    largest = max(a.sizes)
     exo_big = next(
         t for t in timings if t.tool == "exoc check" and t.label.startswith(f"{largest:,}")
     )
@@ -434,6 +431,40 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{a.rounds} interleaved rounds on {largest:,} steps (CPU, user + system):")
         print()
         print(interleaved(f"{largest:,} steps", tools, d, a.rounds))
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = arguments(argv)
+
+    exoc = find_exoc(a.exoc)
+    work = a.workdir or Path(tempfile.mkdtemp(prefix="exo-bench-check-"))
+    snakemake = None if a.no_snakemake else ensure_snakemake(a.snakemake_venv or default_venv())
+    largest = max(a.sizes)
+
+    others = [(f"exoc check [{n}]", Path(p)) for n, p in (x.split("=", 1) for x in a.compare_exoc)]
+    timings, jobs = collect(a, exoc, work, snakemake, others)
+    sm_version = ""
+    if snakemake is not None:
+        out = subprocess.run([str(snakemake), "--version"], capture_output=True, text=True)
+        sm_version = f", snakemake {out.stdout.strip()} ({a.snakefile} Snakefile)"
+    print(f"Machine: {machine()}{sm_version}")
+    print(f"`import exo.compiler.cli`: {import_probe()}")
+    print()
+    print(table(timings, jobs))
+    print()
+    light = startup(
+        [("exoc", exoc), *((n.removeprefix("exoc check "), p) for n, p in others)], a.repeat
+    )
+    print("Start-up (CPU of a fresh process, median of the runs):")
+    print()
+    print("| command | exoc | CPU median (s) | wall median (s) |\n|---|---|---:|---:|")
+    for t in light:
+        print(f"| `{t.label}` | {t.tool} | {t.median_cpu:.3f} | {t.median:.3f} |")
+    print()
+    print(f"Where the time of `exoc check` goes on {largest:,} steps (one run):")
+    print()
+    print(stages(work / f"steps-{largest}" / "flow.exo"))
+    summary(a, timings, exoc, work, snakemake, others)
     if a.plan is not None:
         print(plan_largest(exoc, work / f"steps-{largest}" / "flow.exo", a.plan))
 
