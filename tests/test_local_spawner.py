@@ -12,20 +12,16 @@ arguments, environment, files and session.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from exo.backends.local import procs, spawner
 from exo.backends.runtime import escapes
-
-from .localrun import HEADER, plan, run, sh_command, state_dir_of, write
 
 
 def _wait_results(sp: spawner.Spawner, count: int) -> list[tuple[int, int | OSError]]:
@@ -101,8 +97,8 @@ PROBE = (
 )
 
 
-@pytest.mark.parametrize("how", ["libc", "os.posix_spawn", "here"])
-def test_the_child_gets_what_os_posix_spawn_gives(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize("libc", [True, False], ids=["libc", "os.posix_spawn"])
+def test_the_child_gets_what_os_posix_spawn_gives(tmp_path: Path, libc: bool) -> None:
     marker = tmp_path / "marker"
     marker.write_text("")
     env = {"PATH": os.environ.get("PATH", os.defpath), "A": "é ünïcode", "EMPTY": ""}
@@ -113,15 +109,11 @@ def test_the_child_gets_what_os_posix_spawn_gives(tmp_path: Path, how: str) -> N
     assert _exit_code(pid) == 0
     log = tmp_path / "log"
     sp = spawner.Spawner(1)
-    if how == "os.posix_spawn":
+    if not libc:
         sp._libc = None  # the fallback where the C library's function cannot be loaded
     try:
-        if how == "here":  # on the loop's thread, as the loop starts shards on a quiet machine
-            program, actions = launcher.prepare(argv, env, str(log))
-            got: int | OSError = sp.start_here(program, argv, env, actions)
-        else:
-            sp.submit(launcher.request(1, argv, env, str(log)))
-            [(_, got)] = _wait_results(sp, 1)
+        sp.submit(launcher.request(1, argv, env, str(log)))
+        [(_, got)] = _wait_results(sp, 1)
         assert isinstance(got, int)
         assert _exit_code(got) == 0
     finally:
@@ -156,100 +148,3 @@ def test_close_waits_for_the_starts_in_flight(tmp_path: Path) -> None:
     for _, pid in results:
         assert isinstance(pid, int)
         assert _exit_code(pid) == 0
-
-
-def test_a_slow_start_here_sends_the_next_starts_to_the_threads_for_a_while() -> None:
-    """Real starts, the spawner's clock scripted: starts stay on the caller's thread while
-    they are quick; one slower than ``SLOW_START_S`` (a child that queued behind other
-    work) hands the next ones to the threads for ``THREADS_FOR_S``, then the caller again."""
-    slow, hold = spawner.SLOW_START_S, spawner.THREADS_FOR_S
-    ticks = [
-        0.0,  # here?
-        *(1.0, 1.0 + slow / 2),  # a quick start
-        2.0,  # here?
-        *(3.0, 3.0 + slow * 2),  # a slow start
-        3.0 + slow * 2 + hold / 2,  # here? (within the hold)
-        3.0 + slow * 2 + hold,  # here? (the hold is over)
-    ]
-    sp = spawner.Spawner(1, clock=lambda: ticks.pop(0))
-    try:
-        assert sp.here()
-        assert _exit_code(sp.start_here("/bin/true", ["true"], {}, [])) == 0
-        assert sp.here()
-        assert _exit_code(sp.start_here("/bin/true", ["true"], {}, [])) == 0
-        assert not sp.here()
-        assert sp.here()
-    finally:
-        assert sp.close() == []
-    assert ticks == []
-
-
-def test_what_cannot_start_here_raises_as_os_posix_spawn_does(tmp_path: Path) -> None:
-    sp = spawner.Spawner(1)
-    try:
-        missing = str(tmp_path / "no-such-program")
-        with pytest.raises(FileNotFoundError):
-            sp.start_here(missing, [missing], {}, [])
-        with pytest.raises(ValueError, match="null"):
-            sp.start_here("/bin/true", ["true", "a\0b"], {}, [])
-        with pytest.raises(ValueError, match="variable name"):
-            sp.start_here("/bin/true", ["true"], {"A=B": "c"}, [])
-        assert sp.here()  # a start that failed at once says nothing about the machine
-    finally:
-        assert sp.close() == []
-
-
-@pytest.mark.parametrize("where", ["here", "threads", "alternating"])
-def test_a_run_is_the_same_whichever_thread_starts_its_shards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
-) -> None:
-    """The loop starts on its own thread while starts are quick and through the threads
-    after a slow one: both ways (and a mix) run every shard once, as planned, recorded."""
-    used: list[str] = []
-    start_here, submit = spawner.Spawner.start_here, spawner.Spawner.submit
-
-    def here(self: spawner.Spawner) -> bool:
-        return where == "here" or (where == "alternating" and len(used) % 2 == 0)
-
-    def counted_here(self: spawner.Spawner, *args: Any) -> int:
-        used.append("here")
-        return start_here(self, *args)
-
-    def counted_submit(self: spawner.Spawner, req: spawner.Request | None) -> None:
-        if req is not None:
-            used.append("threads")
-        submit(self, req)
-
-    monkeypatch.setattr(spawner.Spawner, "here", here)
-    monkeypatch.setattr(spawner.Spawner, "start_here", counted_here)
-    monkeypatch.setattr(spawner.Spawner, "submit", counted_submit)
-    wf = write(
-        tmp_path / "wf.exo",
-        HEADER
-        + f"""
-step gen {{
-  command  = {sh_command('echo "$EXO_BATCH_INDEX" > "$1/out"', "{output}")}
-  output   = "out/gen"
-  items    = 8
-  cpu      = 1
-  throughput {{ cpu = 1 }}
-  replicas = 8
-}}
-""",
-    )
-    report = run(plan(wf), wf, jobs=3)
-    assert report.state == "done"
-    expected = {"here": ["here"] * 8, "threads": ["threads"] * 8}
-    assert used == expected.get(where, ["here", "threads"] * 4)
-    gen = tmp_path / "out" / "gen"
-    assert [(gen / f"shard-{i}" / "out").read_text() for i in range(8)] == [
-        f"{i}\n" for i in range(8)
-    ]
-    events = [
-        json.loads(line)
-        for line in next((state_dir_of(wf) / "ledger").glob("*.jsonl")).read_text().splitlines()
-    ]
-    starts = sorted(e["shard"] for e in events if e["event"] == "start")
-    ends = sorted((e["shard"], e["outcome"]) for e in events if e["event"] == "end")
-    assert starts == list(range(8))
-    assert ends == [(i, "succeeded") for i in range(8)]

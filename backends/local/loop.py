@@ -256,8 +256,7 @@ class Loop:
         selector: selectors.BaseSelector,
         place: Placement | None = None,
     ) -> None:
-        """Start an attempt: its process is started here or by a spawner thread (then
-        ``_started`` watches it)."""
+        """Start an attempt: its process is started by a spawner thread (see ``_started``)."""
         row = self.rows[(st.name, idx)]
         why = place.fallback if place is not None else None
         attempt = row.attempts + 1
@@ -269,16 +268,8 @@ class Loop:
         launched_at = time.time()
         when = (attempt, launched_at, why)
         self.tokens += 1
-        spawned = self.spawner
-        assert spawned is not None  # made by run() before the first launch
-        pid: int | None = None
-        req: spawner.Request | None = None
         try:
-            program, actions = self.launcher.prepare(argv, env, log)
-            if spawned.here():  # starts are quick: on this thread (see spawner.py)
-                pid = spawned.start_here(program, argv, env, actions)
-            else:
-                req = spawner.Request(self.tokens, program, argv, env, actions)
+            req = self.launcher.request(self.tokens, argv, env, log)
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
             self._not_started(st, idx, when, staging, log, argv, exc)
@@ -288,11 +279,8 @@ class Loop:
             st, idx, when, staging, log, argv, items, now, place
         )
         self.running_per_step[st.name] += 1
-        if req is not None:
-            spawned.submit(req)
-        else:
-            assert pid is not None
-            self._started(self.tokens, pid, selector)
+        assert self.spawner is not None  # made by run() before the first launch
+        self.spawner.submit(req)
 
     def _started(self, token: int, result: int | OSError, selector: selectors.BaseSelector) -> None:
         """A start finished: watch the process, or record why it did not start."""

@@ -69,13 +69,6 @@ class Launcher:
             *self._marker,
         ]
 
-    def prepare(
-        self, argv: Sequence[str], env: Mapping[str, str], log: str
-    ) -> tuple[str, list[spawner.FileAction]]:
-        """The program and file actions of one shard attempt (stdout and stderr to
-        ``log``, stdin ``/dev/null``, the marker); raises OSError (not on the ``PATH``)."""
-        return self._program(argv, env), self._actions(log)
-
     def request(
         self, token: int, argv: Sequence[str], env: Mapping[str, str], log: str
     ) -> spawner.Request:
@@ -84,8 +77,7 @@ class Launcher:
 
         Raises OSError (a program not on the ``PATH``) or ValueError (a null byte) here.
         """
-        program, actions = self.prepare(argv, env, log)
-        return spawner.Request(token, program, argv, env, actions)
+        return spawner.Request(token, self._program(argv, env), argv, env, self._actions(log))
 
 
 @contextlib.contextmanager

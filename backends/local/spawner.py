@@ -15,14 +15,6 @@ handed back through a queue and a byte on a pipe the loop watches. The child
 gets exactly what ``os.posix_spawn`` gave it (program, arguments, environment,
 file actions, a session of its own). Where the C library's function cannot be
 loaded, the threads call ``os.posix_spawn`` (correct, without the overlap).
-
-The hand-off costs the runner CPU (the request encoded in Python, the ctypes
-call, two thread switches and a byte through the pipe per start) and pays only
-while starts wait. So the loop starts a shard on its own thread, with
-``os.posix_spawn``, while starts are quick (a quiet machine: the child runs at
-once); a start that took longer than ``SLOW_START_S`` sends the next starts to
-the threads for ``THREADS_FOR_S``, after which one start on the loop's thread
-probes again (see :meth:`Spawner.here`).
 """
 
 from __future__ import annotations
@@ -34,9 +26,8 @@ import functools
 import os
 import queue
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 #: ``(os.POSIX_SPAWN_OPEN, fd, path, flags, mode)`` or ``(os.POSIX_SPAWN_DUP2, fd, fd2)``.
@@ -45,12 +36,6 @@ FileAction = tuple[Any, ...]
 _SETSID = 0x80
 #: Bigger than the C library's ``posix_spawn_file_actions_t`` / ``posix_spawnattr_t``.
 _OPAQUE = 1024
-#: A start on the loop's thread slower than this (its child queued behind other work, or
-#: a file action that waits) hands the next starts to the threads: a quiet machine's
-#: start takes 0.1-0.3 ms, about what the hand-off costs the loop in CPU...
-SLOW_START_S = 0.001
-#: ... for this long; then the loop's thread tries again.
-THREADS_FOR_S = 1.0
 #: Encoded ``NAME=value`` entries of environments, by (name, value): runs repeat them.
 _ENTRIES: dict[tuple[str, str], bytes] = {}
 
@@ -164,13 +149,6 @@ def _spawn_c(libc: Any, req: Request) -> int:
         libc.posix_spawnattr_destroy(attr)
 
 
-def spawn_here(
-    program: str, argv: list[str], env: Mapping[str, str], actions: Sequence[FileAction]
-) -> int:
-    """``os.posix_spawn`` on the calling thread (which waits for the child's ``exec``)."""
-    return os.posix_spawn(program, argv, env, file_actions=actions, setsid=True)
-
-
 def _spawn_os(req: Request) -> int:
     env = dict(e.split(b"=", 1) for e in req.env)
     actions = [
@@ -186,15 +164,10 @@ class Spawner:
     The loop waits on :meth:`fileno` (readable when a start has finished). Every
     request gets exactly one result: a pid, or the ``OSError`` that kept the
     process from starting. :meth:`close` waits for the starts in flight.
-    :meth:`here` says whether the next start had better be made by the caller
-    itself (:meth:`start_here`).
     """
 
-    def __init__(self, threads: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, threads: int) -> None:
         self._libc = _libc_spawn()
-        self._clock = clock
-        #: Until when (``clock``) starts go to the threads.
-        self._threads_until = 0.0
         self._requests: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
         self._done: deque[tuple[int, int | OSError]] = deque()
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -207,27 +180,6 @@ class Spawner:
 
     def fileno(self) -> int:
         return self._read
-
-    def here(self) -> bool:
-        """Whether the next start should be made on the caller's thread: yes unless a
-        start there was slow within the last ``THREADS_FOR_S``."""
-        return self._clock() >= self._threads_until
-
-    def start_here(
-        self,
-        program: str,
-        argv: list[str],
-        env: Mapping[str, str],
-        actions: Sequence[FileAction],
-    ) -> int:
-        """Start a process on the caller's thread (raises ``OSError`` or ``ValueError``
-        as ``os.posix_spawn`` does); a slow start sends the next ones to the threads."""
-        began = self._clock()
-        pid = spawn_here(program, argv, env, actions)
-        now = self._clock()
-        if now - began > SLOW_START_S:
-            self._threads_until = now + THREADS_FOR_S
-        return pid
 
     def submit(self, req: Request) -> None:
         self._requests.put(req)
