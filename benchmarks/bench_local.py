@@ -29,10 +29,23 @@ tool. ``--fresh`` then has no earlier run to clear. ``--reuse-dir`` keeps the
 older way: every run in the same folder, exo's ``--fresh`` clearing the run
 before it (its trash on the clock), Snakemake's outputs deleted before its clock.
 
+What a new folder cannot control is the rest of the disk: other processes
+creating and deleting files on the same ext4 file system make every folder
+and log file the runner creates cost more (up to ~350 µs of CPU each, against
+~10 µs on a quiet one). ``--dir`` puts the work folders elsewhere: on a
+``tmpfs`` (``--dir /dev/shm``) the disk's history is out of the figure, which
+is then the runner's and the machine's load only. The report names the file
+system it ran on and the load average before every repeat.
+
+``--runner NAME=PYTHON`` times another build's runner (the interpreter of its
+virtual environment, say an older commit's) in the same rounds, right after this
+one's: before/after side by side, under the same load, on the same plan.
+
 Usage::
 
     python benchmarks/bench_local.py [--shards 1000] [--jobs N] [--repeat 5]
-                                     [--no-snakemake] [--reuse-dir]
+                                     [--no-snakemake] [--reuse-dir] [--dir DIR]
+                                     [--runner NAME=PYTHON]
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,6 +62,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SNAKEMAKE_VERSION = "9.27.1"
@@ -92,11 +107,12 @@ planned_json, workflow, state, jobs = sys.argv[1:5]
 planned = PlannedWorkflow.model_validate_json(Path(planned_json).read_text())
 ctx = RunContext(workflow_file=workflow, state_dir=state, jobs=int(jobs), fresh=True,
                  progress="none", environ=dict(os.environ))
-t, c = time.perf_counter(), time.process_time()
+t, c, k = time.perf_counter(), time.process_time(), os.times()
 report = LocalBackend().run(planned, LocalOptions(), ctx)
-elapsed, cpu = time.perf_counter() - t, time.process_time() - c
+elapsed, cpu, k2 = time.perf_counter() - t, time.process_time() - c, os.times()
 assert report.state == "done", report
-print(json.dumps({"seconds": elapsed, "cpu": cpu}))
+shards = k2.children_user + k2.children_system - k.children_user - k.children_system
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "children": shards}))
 """
 
 
@@ -116,14 +132,18 @@ def ensure_snakemake(venv: Path) -> Path:
     return exe
 
 
-def wall(cmd: Sequence[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, bytes]:
+def wall(cmd: Sequence[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, float, bytes]:
+    """Wall seconds, CPU seconds (the command and every process it waited for), stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(list(cmd), cwd=cwd, input=stdin, capture_output=True, check=False)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr.decode(errors="replace")[-3000:])
         raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}")
-    return elapsed, proc.stdout
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, proc.stdout
 
 
 def run_folders(work: Path, flow: Path, *, reuse: bool) -> Callable[[str], Path]:
@@ -146,6 +166,24 @@ def run_folders(work: Path, flow: Path, *, reuse: bool) -> Callable[[str], Path]
         return here
 
     return fresh_dir
+
+
+def file_system(path: Path) -> str:
+    """The type of the file system ``path`` is on (``/proc/mounts``: the longest mount point)."""
+    best, kind = "", "unknown"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    where = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) > 2:
+            point = parts[1]
+            inside = where == point or where.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best, kind = point, parts[2]
+    return kind
 
 
 def machine() -> str:
@@ -175,6 +213,20 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run every repeat in the same folder (--fresh clears the previous run on the clock)",
     )
+    ap.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where the work folders go (default: the system's temporary folder; "
+        "/dev/shm for a tmpfs)",
+    )
+    ap.add_argument(
+        "--runner",
+        action="append",
+        default=[],
+        metavar="NAME=PYTHON",
+        help="another build's runner (its virtual environment's python) in the same rounds",
+    )
     ap.add_argument("--snakemake-venv", type=Path, default=default_venv())
     ap.add_argument("--json", type=Path, help="also write the raw timings here")
     return ap.parse_args(argv)
@@ -194,70 +246,106 @@ def planned_workflow(work: Path, shards: int) -> tuple[Path, Path]:
     return flow, planned_json
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments(argv)
+@dataclass
+class Timings:
+    """Per tool, run by run: wall seconds, CPU seconds (the tool's processes and their
+    children's); per runner, its own process's CPU; the load average before each repeat."""
+
+    wall: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    own_cpu: dict[str, list[float]] = field(default_factory=dict)
+    loads: list[float] = field(default_factory=list)
+
+    def add(self, name: str, seconds: float, cpu: float) -> None:
+        self.wall.setdefault(name, []).append(seconds)
+        self.cpu.setdefault(name, []).append(cpu)
+
+
+def runners(args: argparse.Namespace) -> dict[str, str]:
+    """The runners timed, by the table's name: this build's, then ``--runner``'s."""
+    out = {"exo runner": sys.executable}
+    for spec in args.runner:
+        name, sep, python = spec.partition("=")
+        if not sep or not name or not python:
+            raise SystemExit(f"--runner wants NAME=PYTHON, not {spec!r}")
+        out[f"exo runner ({name})"] = python
+    return out
+
+
+def tools(
+    args: argparse.Namespace, work: Path, timings: Timings, snakemake: Path | None
+) -> dict[str, Callable[[], tuple[float, float]]]:
+    """Each tool as a function that runs it once: (wall seconds, CPU seconds)."""
+    flow, planned_json = planned_workflow(work, args.shards)
+    numbers = "\n".join(str(i) for i in range(args.shards)).encode() + b"\n"
+    jobs = str(args.jobs)
+    fresh_dir = run_folders(work, flow, reuse=args.reuse_dir)
     exoc = Path(sys.executable).with_name("exoc")
-    host = machine()  # the load before the runs
-    snakemake = None if args.no_snakemake else ensure_snakemake(args.snakemake_venv)
-    work = Path(tempfile.mkdtemp(prefix="exo-bench-local-"))
-    try:
-        flow, planned_json = planned_workflow(work, args.shards)
-        numbers = "\n".join(str(i) for i in range(args.shards)).encode() + b"\n"
-        jobs = str(args.jobs)
 
-        def xargs() -> float:
-            return wall(["xargs", "-P", jobs, "-n", "1", "true"], work, numbers)[0]
+    def xargs() -> tuple[float, float]:
+        return wall(["xargs", "-P", jobs, "-n", "1", "true"], work, numbers)[:2]
 
-        runner_cpu: list[float] = []
-        fresh_dir = run_folders(work, flow, reuse=args.reuse_dir)
-
-        def runner() -> float:
+    def runner(name: str, python: str) -> Callable[[], tuple[float, float]]:
+        def run() -> tuple[float, float]:
             here = fresh_dir("runner")
             state = here / ".exo" / "bench"
-            cmd = [sys.executable, "-c", RUNNER, str(planned_json), str(here / flow.name)]
-            out = json.loads(wall([*cmd, str(state), jobs], here)[1])
-            runner_cpu.append(float(out["cpu"]))
-            return float(out["seconds"])
+            cmd = [python, "-c", RUNNER, str(planned_json), str(here / flow.name)]
+            out = json.loads(wall([*cmd, str(state), jobs], here)[2])
+            timings.own_cpu.setdefault(name, []).append(float(out["cpu"]))
+            return float(out["seconds"]), float(out["cpu"]) + float(out["children"])
 
-        def exoc_run() -> float:
-            here = fresh_dir("cli")
-            return wall([str(exoc), "run", flow.name, "--jobs", jobs, "--fresh"], here)[0]
+        return run
 
-        def snake() -> float:
-            assert snakemake is not None
-            here = fresh_dir("snakemake")
-            if args.reuse_dir:
-                shutil.rmtree(here / "out", ignore_errors=True)
-                shutil.rmtree(here / ".snakemake", ignore_errors=True)
-            cmd = [str(snakemake), "--cores", jobs, "--quiet", "all", "-s", "Snakefile"]
-            return wall(cmd, here)[0]
+    def exoc_run() -> tuple[float, float]:
+        here = fresh_dir("cli")
+        return wall([str(exoc), "run", flow.name, "--jobs", jobs, "--fresh"], here)[:2]
 
-        tools: dict[str, Callable[[], float]] = {
-            "xargs -P": xargs,
-            "exo runner": runner,
-            "exoc run (CLI)": exoc_run,
-        }
-        if snakemake is not None:
-            tools["snakemake"] = snake
-        for fn in tools.values():  # warm-up: page cache, .pyc files, Snakemake's cache
+    def snake() -> tuple[float, float]:
+        assert snakemake is not None
+        here = fresh_dir("snakemake")
+        if args.reuse_dir:
+            shutil.rmtree(here / "out", ignore_errors=True)
+            shutil.rmtree(here / ".snakemake", ignore_errors=True)
+        cmd = [str(snakemake), "--cores", jobs, "--quiet", "all", "-s", "Snakefile"]
+        return wall(cmd, here)[:2]
+
+    out: dict[str, Callable[[], tuple[float, float]]] = {"xargs -P": xargs}
+    out.update({name: runner(name, python) for name, python in runners(args).items()})
+    out["exoc run (CLI)"] = exoc_run
+    if snakemake is not None:
+        out["snakemake"] = snake
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+    host = machine()  # the load before the runs
+    snakemake = None if args.no_snakemake else ensure_snakemake(args.snakemake_venv)
+    work = Path(tempfile.mkdtemp(prefix="exo-bench-local-", dir=args.dir))
+    where = file_system(work)
+    timings = Timings()
+    try:
+        timed = tools(args, work, timings, snakemake)
+        for fn in timed.values():  # warm-up: page cache, .pyc files, Snakemake's cache
             fn()
-        times: dict[str, list[float]] = {name: [] for name in tools}
+        timings.own_cpu.clear()
         for i in range(args.repeat):
-            for name, fn in tools.items():
-                times[name].append(fn())
-                print(f"  run {i + 1}: {name:<16} {times[name][-1]:7.3f} s", file=sys.stderr)
+            timings.loads.append(os.getloadavg()[0])
+            for name, fn in timed.items():
+                timings.add(name, *fn())
+                print(f"  run {i + 1}: {name:<24} {timings.wall[name][-1]:7.3f} s", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(args, host, times, runner_cpu)
+    report(args, f"{host}; work folders on {where}", timings)
     if args.json:
-        args.json.write_text(json.dumps({"jobs": args.jobs, "times": times}, indent=2))
+        raw = {"jobs": args.jobs, "file_system": where, **asdict(timings)}
+        args.json.write_text(json.dumps(raw, indent=2))
     return 0
 
 
-def report(
-    args: argparse.Namespace, host: str, times: dict[str, list[float]], runner_cpu: list[float]
-) -> None:
+def report(args: argparse.Namespace, host: str, timings: Timings) -> None:
     """The table and the ratios, on stdout."""
+    times = timings.wall
     med = {name: statistics.median(v) for name, v in times.items()}
     base = med["xargs -P"]
     print(f"{args.shards:,} no-op shards, --jobs {args.jobs}; {host}")
@@ -266,25 +354,28 @@ def report(
         if args.reuse_dir
         else "each run in a new empty folder, nothing deleted until the end"
     )
-    print(f"median of {args.repeat} interleaved runs after one warm-up each; {where}\n")
-    print("| tool | wall median (s) | min-max (s) | per shard (ms) | vs xargs |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"median of {args.repeat} interleaved runs after one warm-up each; {where}")
+    print("load average before each repeat: " + ", ".join(f"{x:.1f}" for x in timings.loads))
+    print("\n| tool | wall median (s) | min-max (s) | per shard (ms) | vs xargs | CPU median (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, values in times.items():
         print(
             f"| {name} | {med[name]:.3f} | {min(values):.3f}-{max(values):.3f} | "
-            f"{med[name] / args.shards * 1000:.2f} | {med[name] / base:.2f}x |"
+            f"{med[name] / args.shards * 1000:.2f} | {med[name] / base:.2f}x | "
+            f"{statistics.median(timings.cpu[name]):.3f} |"
         )
-    paired = [r / x for r, x in zip(times["exo runner"], times["xargs -P"], strict=True)]
     print(
-        f"\nexo runner / xargs, run by run: median {statistics.median(paired):.2f}x "
-        f"(min {min(paired):.2f}x, max {max(paired):.2f}x)"
+        "\n(CPU: user + system of the tool's processes and of the shards they ran; the "
+        "runners' over the timed run only, exoc run's over the whole command.)"
     )
-    print(
-        f"the runner's own CPU time (its process, not the shards'): median "
-        f"{statistics.median(runner_cpu):.3f} s, {statistics.median(runner_cpu) / args.shards * 1e3:.2f} "
-        f"ms per shard (min {min(runner_cpu):.3f} s, max {max(runner_cpu):.3f} s; a busy "
-        "machine moves it less than the wall times)"
-    )
+    for name, own in timings.own_cpu.items():
+        paired = [r / x for r, x in zip(times[name], times["xargs -P"], strict=True)]
+        print(
+            f"{name} / xargs, run by run: median {statistics.median(paired):.2f}x "
+            f"({', '.join(f'{r:.2f}' for r in paired)}); its own process's CPU: median "
+            f"{statistics.median(own):.3f} s, {statistics.median(own) / args.shards * 1e3:.2f} ms "
+            f"per shard ({min(own):.3f}-{max(own):.3f} s)"
+        )
     if "snakemake" in med:
         print(
             f"exo runner is {med['snakemake'] / med['exo runner']:.1f}x faster than Snakemake; "
