@@ -196,6 +196,7 @@ def _race(q: _Question[R]) -> R | Searched:
         return q.watch is not None and q.watch.stopped()
 
     rival: Rival[_Sent] = Rival(search)
+    got: R | None = None
     try:
 
         def model_stopped() -> bool:
@@ -204,22 +205,39 @@ def _race(q: _Question[R]) -> R | Searched:
             sent = rival.answer()
             return sent is not None and sent[0][0].outcome == "none"
 
-        progress = None if q.watch is None else q.watch.progress
-        got = q.model(q.time_limit_s, Watch(stopped=model_stopped, progress=progress))
-        if q.answered(got):
-            return got  # HiGHS' plan, or its proof that none exists
+        if not _model_had(q):
+            progress = None if q.watch is None else q.watch.progress
+            t0 = time.perf_counter()
+            got = q.model(q.time_limit_s, Watch(stopped=model_stopped, progress=progress))
+            if q.answered(got):
+                return got  # HiGHS' plan, or its proof that none exists
+            if not caller_stopped():
+                ran = time.perf_counter() - t0
+                known.model_s[horizon] = max(known.model_s.get(horizon, 0.0), ran)
         sent = rival.answer() or rival.wait(end, caller_stopped) or rival.stop(STOP_GRACE_S)
     finally:
         rival.kill()
     if rival.error is not None:
         raise RivalFailed(rival.error)
-    if sent is None:
-        return got  # the child died without an answer: the model's (unknown)
-    searched, frontier, narrowed = sent[0]
-    if frontier is not None:
-        known.splits[horizon] = frontier
-    if narrowed is not None:
-        known.put(horizon, narrowed)
-    if searched.outcome == "leaf":
-        return got
-    return searched
+    if sent is not None:
+        searched, frontier, narrowed = sent[0]
+        if frontier is not None:
+            known.splits[horizon] = frontier
+        if narrowed is not None:
+            known.put(horizon, narrowed)
+        if searched.outcome != "leaf":
+            return searched
+    if got is None:  # the model was not run: it has what is left of the time
+        left = None if end is None else max(end - time.perf_counter(), 0.0)
+        return q.model(left, q.watch)
+    return got  # the child died without an answer, or left a leaf: the model's (unknown)
+
+
+def _model_had(q: _Question[R]) -> bool:
+    """Whether the model already ran at this horizon for at least the question's time
+    without an answer (a resume round): HiGHS' search is deterministic and starts
+    afresh, so with less time it would repeat a part of that run. The search in the
+    child, which goes on from its frontier, then has the whole question to itself
+    (as in turn, where a question asked again goes straight on with the search)."""
+    had = q.known.model_s.get(q.rules.horizon)
+    return had is not None and q.time_limit_s is not None and q.time_limit_s <= had
