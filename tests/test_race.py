@@ -18,6 +18,7 @@ import pytest
 from exo.compiler import feasibility
 from exo.compiler.highs import Watch
 from exo.compiler.race import Rival, usable_cores
+from exo.compiler.windows import Rules, Windows
 
 
 def _gone(pid: int) -> bool:
@@ -183,14 +184,9 @@ def test_ctrl_c_during_a_race_keeps_the_searchs_frontier_and_no_child() -> None:
     # has not answered by then, as HiGHS on a hard question), the child is asked to
     # stop and sends its frontier, kept for a resume round; no child is left
     from exo.compiler.splitting import Searched
-    from exo.compiler.windows import Known, Rules, narrowing
+    from exo.compiler.windows import Known
 
-    from .test_windows import _instance
-
-    periods, preds, succ, use, limits = _instance(3, steps=7)
-    rules = Rules(periods, preds, succ, use, limits, 7)
-    windows = narrowing(periods, preds, succ, use, limits, 7, stopped=lambda: True).windows
-    assert windows is not None
+    rules, windows = _open_question()
     known = Known()
 
     def ctrl_c() -> bool:  # pressed as the race starts
@@ -217,14 +213,9 @@ def test_a_resumed_question_leaves_the_model_out_when_it_had_longer() -> None:
     # than the model already ran unanswered goes straight on with the search (as in
     # turn), which then has both the question's time and the caller's core
     from exo.compiler.splitting import Searched
-    from exo.compiler.windows import Known, Rules, narrowing
+    from exo.compiler.windows import Known
 
-    from .test_windows import _instance
-
-    periods, preds, succ, use, limits = _instance(3, steps=7)
-    rules = Rules(periods, preds, succ, use, limits, 7)
-    windows = narrowing(periods, preds, succ, use, limits, 7, stopped=lambda: True).windows
-    assert windows is not None
+    rules, windows = _open_question()
     ran: list[float | None] = []
 
     def unanswered(limit: float | None, watch: Watch | None) -> str:
@@ -257,3 +248,16 @@ def test_a_resumed_question_leaves_the_model_out_when_it_had_longer() -> None:
     assert ran == [0.3]
     assert 0.0 < fresh.model_s[7] <= 0.3 + 0.5
     assert not multiprocessing.active_children()
+
+
+def _open_question() -> tuple[Rules, Windows]:
+    """A small question at horizon 7 whose windows, barely narrowed, stay open."""
+    from exo.compiler.windows import narrowing
+
+    from .test_windows import _instance
+
+    periods, preds, succ, use, limits = _instance(3, steps=7)
+    rules = Rules(periods, preds, succ, use, limits, 7)
+    windows = narrowing(periods, preds, succ, use, limits, 7, stopped=lambda: True).windows
+    assert windows is not None
+    return rules, windows
