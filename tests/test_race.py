@@ -245,7 +245,7 @@ def test_a_resumed_question_leaves_the_model_out_when_it_had_longer() -> None:
     # a first ask runs the model and records how long it ran unanswered
     fresh = Known()
     ask(fresh, 0.3)
-    assert ran == [0.3]
+    assert ran == [feasibility.RACE_MODEL_SHARE * 0.3]  # raced: HiGHS has its share
     assert 0.0 < fresh.model_s[7] <= 0.3 + 0.5
     assert not multiprocessing.active_children()
 
