@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from exo.compiler.anytime import Clock
+from exo.compiler.feasibility import known_of
 from exo.compiler.highs import Watch
 from exo.compiler.makespan_search import shorter_modes
 from exo.compiler.milp import MilpResult, MilpStatus, solve_milp
@@ -212,8 +213,7 @@ def _descend(
     """
     t0 = time.perf_counter()
     end = None if seconds is None else t0 + seconds
-    # steps with several options: a shorter plan from the mode search first
-    shorter = shorter_modes(problem, plan, clock, seconds)
+    shorter = shorter_first(problem, grid, clock, seconds, plan)
     best = None if shorter is None else shorter[:2]
     span = plan[2] if shorter is None else shorter[2]
     stop = Watch(stopped=clock.expired)
@@ -245,6 +245,35 @@ def _descend(
         span = max(t + problem.options[s][k].P for s, (k, t) in enumerate(zip(*best, strict=True)))
         clock.report("time", "exact model (time-indexed)", best=span)
     return _descended(best, span, grid.delta, proven=False, t0=t0)
+
+
+def shorter_first(
+    problem: Problem,
+    grid: Grid,
+    clock: Clock,
+    seconds: float | None,
+    plan: tuple[Sequence[int], Sequence[float], float],
+) -> tuple[tuple[int, ...], tuple[float, ...], float] | None:
+    """Steps with several options: a shorter plan from the mode search
+    (:func:`makespan_search.shorter_modes`) before the descent's questions.
+
+    Not again from a plan it already started from with at least as many seconds
+    and found nothing shorter: its seeds are fixed, so a resume round (the same
+    plan, less time) would only repeat a part of that work, and the question the
+    descent asks next (its split search going on from where it stopped) gets the
+    time instead (PSPLIB ``j2061_7``: 5.6 s of a 60 s run's rounds spent so;
+    docs/benchmarks.md).
+    """
+    tried = known_of(problem, grid.delta).modes_tried
+    key = (tuple(plan[0]), tuple(plan[1]))
+    if key in tried:
+        was = tried[key]
+        if was is None or (seconds is not None and seconds <= was):
+            return None
+    shorter = shorter_modes(problem, plan, clock, seconds)
+    if shorter is None and not clock.expired():
+        tried[key] = seconds
+    return shorter
 
 
 def _descended(

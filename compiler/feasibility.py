@@ -7,16 +7,20 @@ leaves the windows open, two methods can answer: the time-indexed model
 the split search of :mod:`exo.compiler.splitting` (which refutes others, such
 as PSPLIB ``j2029_9`` at 38, that HiGHS does not refute in minutes).
 
-- **Two cores or more** (:func:`race.usable_cores`): both at once, each with
-  the question's whole time limit: the split search in a forked child process
-  (:class:`race.Rival`, one core), HiGHS in this process. A refutation from
-  either is the answer (a proof either way) and the other is stopped at once:
-  HiGHS through its interrupt callback, the child killed. A plan from HiGHS is
-  the answer and the child is killed; a plan from the search is kept while
-  HiGHS goes on, and is the answer only if HiGHS ends without one (the clock,
-  Ctrl-C). So the plan handed back does not depend on which finished first:
-  given the time, it is always HiGHS' (as it was in turn, where HiGHS found the
-  plans in its first slice). When the time is up or the caller stops, the child
+- **Two cores or more** (:func:`race.usable_cores`): both at once: the split
+  search in a forked child process (:class:`race.Rival`, one core) with the
+  question's whole time limit, HiGHS in this process with
+  :data:`RACE_MODEL_SHARE` of it (then this process waits, and the search has
+  the session's CPU). A refutation from either is the answer (a proof either
+  way) and the other is stopped at once: HiGHS through its interrupt callback,
+  the child killed. A plan from HiGHS is the answer and the child is killed; a
+  plan from the search is kept while HiGHS goes on, and is the answer only if
+  HiGHS ends without one (its share, the clock, Ctrl-C). So the plan handed
+  back does not depend on which finished first: HiGHS' where it finds one in
+  its share (as in turn, where HiGHS found the plans in its first slice), else
+  the search's (depth first: deterministic). A question asked again whose
+  model already ran longer unanswered leaves the model out (:func:`_model_had`).
+  When the time is up or the caller stops, the child
   is asked to stop and its frontier kept (:attr:`windows.Known.splits`), so a
   question asked again goes on from where the search stopped, as in turn.
 - **One core** (affinity): in turn, as before: the model first for
@@ -52,6 +56,14 @@ SHAVE_SHARE = 0.5
 #: model gets before the split search: the questions HiGHS answers in a second or
 #: two (PSPLIB ``j1829_9`` at 35: 2.4 CPU s, the search 8.7) stay as fast.
 FIRST_SHARE = 0.2
+#: Raced: of a question's time, what the model (in this process) gets; the child's
+#: search has all of it. Two processes of one session share its CPU where others
+#: work too (the kernel's autogroup): on PSPLIB ``j2061_7`` at 37, HiGHS never
+#: answers and, running the whole question, left the search 9.6 CPU s of 22 s
+#: (load 2); stopped after a quarter, 18.9 CPU s, and the run was proven in 50 s
+#: (docs/benchmarks.md). The model answers the questions it refutes quickly in its
+#: first seconds (``j1829_9`` at 35: 2.4 CPU s).
+RACE_MODEL_SHARE = 0.25
 #: Seconds a stopped search gets to send its frontier back before it is killed
 #: (it looks at its stop signal between shaving probes: milliseconds).
 STOP_GRACE_S = 0.5
@@ -196,6 +208,7 @@ def _race(q: _Question[R]) -> R | Searched:
         return q.watch is not None and q.watch.stopped()
 
     rival: Rival[_Sent] = Rival(search)
+    got: R | None = None
     try:
 
         def model_stopped() -> bool:
@@ -204,22 +217,41 @@ def _race(q: _Question[R]) -> R | Searched:
             sent = rival.answer()
             return sent is not None and sent[0][0].outcome == "none"
 
-        progress = None if q.watch is None else q.watch.progress
-        got = q.model(q.time_limit_s, Watch(stopped=model_stopped, progress=progress))
-        if q.answered(got):
-            return got  # HiGHS' plan, or its proof that none exists
+        if not _model_had(q):
+            progress = None if q.watch is None else q.watch.progress
+            t0 = time.perf_counter()
+            limit = None if q.time_limit_s is None else RACE_MODEL_SHARE * q.time_limit_s
+            got = q.model(limit, Watch(stopped=model_stopped, progress=progress))
+            if q.answered(got):
+                return got  # HiGHS' plan, or its proof that none exists
+            if not caller_stopped():
+                ran = time.perf_counter() - t0
+                known.model_s[horizon] = max(known.model_s.get(horizon, 0.0), ran)
         sent = rival.answer() or rival.wait(end, caller_stopped) or rival.stop(STOP_GRACE_S)
     finally:
         rival.kill()
     if rival.error is not None:
         raise RivalFailed(rival.error)
-    if sent is None:
-        return got  # the child died without an answer: the model's (unknown)
-    searched, frontier, narrowed = sent[0]
-    if frontier is not None:
-        known.splits[horizon] = frontier
-    if narrowed is not None:
-        known.put(horizon, narrowed)
-    if searched.outcome == "leaf":
-        return got
-    return searched
+    if sent is not None:
+        searched, frontier, narrowed = sent[0]
+        if frontier is not None:
+            known.splits[horizon] = frontier
+        if narrowed is not None:
+            known.put(horizon, narrowed)
+        if searched.outcome != "leaf":
+            return searched
+    # the child died without an answer or left a leaf: the model has what is left
+    left = None if end is None else max(end - time.perf_counter(), 0.0)
+    if got is None or (left is not None and left > 0.0 and not caller_stopped()):
+        return q.model(left, q.watch)
+    return got  # the model's (unknown)
+
+
+def _model_had(q: _Question[R]) -> bool:
+    """Whether the model already ran at this horizon for at least the question's time
+    without an answer (a resume round): HiGHS' search is deterministic and starts
+    afresh, so with less time it would repeat a part of that run. The search in the
+    child, which goes on from its frontier, then has the whole question to itself
+    (as in turn, where a question asked again goes straight on with the search)."""
+    had = q.known.model_s.get(q.rules.horizon)
+    return had is not None and q.time_limit_s is not None and q.time_limit_s <= had

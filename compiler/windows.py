@@ -168,6 +168,13 @@ class Known:
         self.by_horizon: dict[int, Narrowed] = {}
         #: Where the split search of each horizon stopped (:mod:`exo.compiler.splitting`).
         self.splits: dict[int, Frontier] = {}
+        #: The plans (choice, starts) the descent's mode search started from and found
+        #: nothing shorter, with the seconds it was given (``None``: no limit):
+        #: :func:`exo.compiler.exact.shorter_first`.
+        self.modes_tried: dict[tuple[tuple[int, ...], tuple[float, ...]], float | None] = {}
+        #: The longest the model ran at each horizon without an answer (seconds of
+        #: wall time): :func:`exo.compiler.feasibility.decide` does not run it again for less.
+        self.model_s: dict[int, float] = {}
 
     def answer(self, horizon: int) -> Narrowed | None:
         """The finished narrowing at ``horizon``, or "no plan" from a longer horizon."""

@@ -240,3 +240,32 @@ def test_asking_for_any_plan_within_a_horizon_answers_exactly(seed: int) -> None
         t + p.options[s][k].P for s, (k, t) in enumerate(zip(some.choice, some.starts, strict=True))
     ]
     assert max(ends) <= optimum
+
+
+def test_the_mode_search_is_not_repeated_from_the_same_plan_with_less_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a resume round starts the descent from the same plan with less time: the mode
+    # search (fixed seeds) would repeat a part of its first run, so it is left out
+    from exo.compiler import exact
+    from exo.compiler.anytime import Clock
+    from exo.compiler.timeindexed import exact_grid
+
+    calls: list[float | None] = []
+
+    def counted(problem: Problem, plan: object, clock: Clock, seconds: float | None) -> None:
+        calls.append(seconds)
+        return None
+
+    monkeypatch.setattr(exact, "shorter_modes", counted)
+    p = _problem(2, steps=6)
+    grid = exact_grid(p, 40.0)
+    assert grid is not None
+    plan = ((0,) * p.size, (0.0,) * p.size, 40.0)
+    other = ((0,) * p.size, (1.0,) * p.size, 40.0)
+    clock = Clock(None)
+    assert exact.shorter_first(p, grid, clock, 10.0, plan) is None
+    assert exact.shorter_first(p, grid, clock, 4.0, plan) is None  # same plan, less time
+    assert exact.shorter_first(p, grid, clock, 12.0, plan) is None  # more time: again
+    assert exact.shorter_first(p, grid, clock, 4.0, other) is None  # another plan
+    assert calls == [10.0, 12.0, 4.0]

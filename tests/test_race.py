@@ -18,6 +18,7 @@ import pytest
 from exo.compiler import feasibility
 from exo.compiler.highs import Watch
 from exo.compiler.race import Rival, usable_cores
+from exo.compiler.windows import Rules, Windows
 
 
 def _gone(pid: int) -> bool:
@@ -183,14 +184,9 @@ def test_ctrl_c_during_a_race_keeps_the_searchs_frontier_and_no_child() -> None:
     # has not answered by then, as HiGHS on a hard question), the child is asked to
     # stop and sends its frontier, kept for a resume round; no child is left
     from exo.compiler.splitting import Searched
-    from exo.compiler.windows import Known, Rules, narrowing
+    from exo.compiler.windows import Known
 
-    from .test_windows import _instance
-
-    periods, preds, succ, use, limits = _instance(3, steps=7)
-    rules = Rules(periods, preds, succ, use, limits, 7)
-    windows = narrowing(periods, preds, succ, use, limits, 7, stopped=lambda: True).windows
-    assert windows is not None
+    rules, windows = _open_question()
     known = Known()
 
     def ctrl_c() -> bool:  # pressed as the race starts
@@ -209,3 +205,59 @@ def test_ctrl_c_during_a_race_keeps_the_searchs_frontier_and_no_child() -> None:
     # the search's answer, or where it stopped (a child this quick may have finished)
     assert isinstance(got, Searched)
     assert known.splits[7] == got.frontier
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="a race needs two usable cores")
+def test_a_resumed_question_leaves_the_model_out_when_it_had_longer() -> None:
+    # HiGHS starts afresh and is deterministic: a question asked again with less time
+    # than the model already ran unanswered goes straight on with the search (as in
+    # turn), which then has both the question's time and the caller's core
+    from exo.compiler.splitting import Searched
+    from exo.compiler.windows import Known
+
+    rules, windows = _open_question()
+    ran: list[float | None] = []
+
+    def unanswered(limit: float | None, watch: Watch | None) -> str:
+        ran.append(limit)
+        assert watch is not None
+        while not watch.stopped():
+            time.sleep(0.01)
+        return "unknown"
+
+    def ask(known: Known, limit: float) -> object:
+        return feasibility.decide(
+            rules,
+            windows,
+            known,
+            limit,
+            Watch(stopped=lambda: False),
+            unanswered,
+            lambda r: r != "unknown",
+        )
+
+    known = Known()
+    known.model_s[7] = 30.0  # an earlier round's model ran 30 s without an answer
+    got = ask(known, 20.0)
+    assert ran == []  # not run again for less
+    assert isinstance(got, Searched) and got.outcome in ("none", "plan")
+    assert not multiprocessing.active_children()
+    # a first ask runs the model and records how long it ran unanswered
+    fresh = Known()
+    ask(fresh, 0.3)
+    assert ran == [feasibility.RACE_MODEL_SHARE * 0.3]  # raced: HiGHS has its share
+    assert 0.0 < fresh.model_s[7] <= 0.3 + 0.5
+    assert not multiprocessing.active_children()
+
+
+def _open_question() -> tuple[Rules, Windows]:
+    """A small question at horizon 7 whose windows, barely narrowed, stay open."""
+    from exo.compiler.windows import narrowing
+
+    from .test_windows import _instance
+
+    periods, preds, succ, use, limits = _instance(3, steps=7)
+    rules = Rules(periods, preds, succ, use, limits, 7)
+    windows = narrowing(periods, preds, succ, use, limits, 7, stopped=lambda: True).windows
+    assert windows is not None
+    return rules, windows
