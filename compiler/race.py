@@ -82,11 +82,7 @@ class Rival(Generic[T]):
     def answer(self) -> tuple[T] | None:
         """The child's answer (in a 1-tuple), if it has sent it; never blocks."""
         if self._got is None and not self._gone:
-            try:
-                if self._recv.poll():
-                    self._take(self._recv.recv())
-            except (EOFError, OSError):  # the child died without an answer
-                self._gone = True
+            self._receive(0.0)
         return self._got
 
     def wait(self, until: float | None, stopped: Callable[[], bool]) -> tuple[T] | None:
@@ -99,11 +95,7 @@ class Rival(Generic[T]):
             step = POLL_S if until is None else min(POLL_S, until - time.perf_counter())
             if step <= 0.0:
                 return None
-            try:
-                if self._recv.poll(step):
-                    self._take(self._recv.recv())
-            except (EOFError, OSError):
-                self._gone = True
+            self._receive(step)
 
     def stop(self, grace_s: float) -> tuple[T] | None:
         """Ask the child to stop, take its answer if it comes within ``grace_s``, end it."""
@@ -124,6 +116,14 @@ class Rival(Generic[T]):
         self._recv.close()
         self._gone = True
         self._flag.close()
+
+    def _receive(self, timeout_s: float) -> None:
+        """Take the child's message if one comes within ``timeout_s``."""
+        try:
+            if self._recv.poll(timeout_s):
+                self._take(self._recv.recv())
+        except (EOFError, OSError):  # the child died without an answer
+            self._gone = True
 
     def _take(self, message: tuple[str, Any]) -> None:
         kind, value = message

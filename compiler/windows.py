@@ -239,10 +239,6 @@ class Rules:
                 break
         return es, ls
 
-    def fits(self, es: Sequence[int], ls: Sequence[Sequence[int]], s: int, k: int, t: int) -> bool:
-        """Whether the rules leave every window open with step ``s`` started at ``t`` in ``k``."""
-        return self.probe(es, ls, s, k, t) is not None
-
     def probe(
         self, es: Sequence[int], ls: Sequence[Sequence[int]], s: int, k: int, t: int
     ) -> tuple[list[int], list[list[int]]] | None:
