@@ -271,9 +271,12 @@ def run_pod(
     exe = shutil.which(shell)
     assert exe, f"{shell} is not installed"
     assert command[0] == "/bin/sh" and command[1] == "-c"
+    # the pod's working folder: a relative output path lands under root, not in the repo
+    root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [exe, "-c", command[2], command[3], "printf", "%s\\0", *args],
         env={"PATH": "/usr/bin:/bin", **env},
+        cwd=root,
         capture_output=True,
         check=False,
     )
@@ -284,6 +287,7 @@ def run_pod(
     exported = subprocess.run(
         [exe, "-c", command[2], command[3], "env"],
         env={"PATH": "/usr/bin:/bin", **env},
+        cwd=root,
         capture_output=True,
         text=True,
         check=True,
