@@ -474,8 +474,10 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     # an unproven makespan keeps a share of what is left for itself (below)
     second = _cheapest_within(problem, first, clock, 1.0 if first.proven else COST_SHARE)
     for rounds in range(RESUME_ROUNDS, 0, -1):
-        # the cost stage left time and the makespan is unproven: it gets the time back
-        if first.proven or clock.remaining() is None or not clock.affords(2 * clock.model_s):
+        # the cost stage left time and the makespan is unproven: it gets the time back,
+        # if it holds the one model a round may build (the round itself looks again
+        # before the model, and the cost stage after a shorter plan too)
+        if first.proven or clock.remaining() is None or not clock.affords(clock.model_s):
             break
         share = RESUME_SHARE if rounds > 1 and _another_round(clock) else 1.0
         again = _resume(problem, first, clock.child(clock.share(share)), tried)
@@ -548,7 +550,7 @@ def _another_round(clock: Clock) -> bool:
     otherwise end the rounds with that time unused (PSPLIB ``j2061_7``: 6-7 s of
     a 60 s run at load 2-5; docs/benchmarks.md).
     """
-    return clock.affords(2 * clock.model_s / (1.0 - RESUME_SHARE))
+    return clock.affords(clock.model_s / (1.0 - RESUME_SHARE))
 
 
 def _resume(problem: Problem, first: _Stage, clock: Clock, tried: Tried | None = None) -> _Stage:

@@ -206,13 +206,15 @@ def _problem(name: str) -> Any:
     return build_problem(compiled.program, compiled.catalog)[0]
 
 
-@pytest.mark.parametrize(("model_s", "shares"), [(0.01, [0.7, 0.7, 1.0]), (2.0, [1.0, 1.0, 1.0])])
+@pytest.mark.parametrize(("model_s", "shares"), [(0.01, [0.7, 0.7, 1.0]), (6.0, [1.0, 1.0, 1.0])])
 def test_a_round_that_cannot_leave_another_one_its_time_takes_all_of_it(
     monkeypatch: pytest.MonkeyPatch, model_s: float, shares: list[float]
 ) -> None:
-    """``objective = time`` unproven: each resume round gets 70 % of what is left
-    while the rest holds another round (two models), else all of it; before, the
-    loop ended with that rest unused (``j2061_7``: 6-7 s of 60)."""
+    """``objective = time`` unproven: a resume round starts while what is left holds
+    the one model it may build, and gets 70 % of it while the rest holds another
+    round, else all of it; before, the rounds needed two models' time and the
+    loop ended with the rest unused (``j2061_7``: 6-7 s of 60 at load 2, no round
+    at all at load 10)."""
     import exo.compiler.solve as solve
     from exo.compiler.anytime import Clock
 
