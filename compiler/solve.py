@@ -193,14 +193,11 @@ def _improve(
 ) -> _Stage:
     """From a plan that meets every constraint: local search, the exact model, local search.
 
-    Each uses what the ones before it left of ``stage_clock``. The moves before
-    the model are a fixed, seeded amount of work: from a plan they already left
-    unchanged (``tried``: a resume round starting from the plan of the round
-    before) they are not made again. Where the model is the descent
-    (:func:`exact.descends`), it gets the whole stage: its questions go on from
-    where they stopped in the next round, while the local search after it,
-    seeded too, would repeat itself there (PSPLIB ``j2061_7``: 5 s of a 60 s
-    run's first stage; docs/benchmarks.md); it runs on what the descent leaves.
+    Each uses what the ones before it left of ``stage_clock``; the moves before
+    the model are not made again from a plan they started from (:func:`_moved`).
+    The descent (:func:`exact.descends`) gets the whole stage: its questions go
+    on in the next round, where the seeded local search after it would repeat
+    itself (PSPLIB ``j2061_7``: 5 s of 60; docs/benchmarks.md).
     """
     limit = _limit(problem, cap)
     found = _moved(problem, objective, cap, found, stage_clock, tried or Tried())
@@ -240,8 +237,7 @@ def _improve(
 
 
 class Tried:
-    """What one solve's local search before the exact model found from each plan it
-    started from, with how many moves (:func:`_moved`)."""
+    """What one solve's moves before the exact model found from each plan (:func:`_moved`)."""
 
     def __init__(self) -> None:
         self.moves: dict[tuple[object, ...], tuple[int, _Stage]] = {}
@@ -544,12 +540,8 @@ def _cheapest_within(problem: Problem, first: _Stage, clock: Clock, fraction: fl
 
 
 def _another_round(clock: Clock) -> bool:
-    """Whether what a resume round leaves (:data:`RESUME_SHARE`) holds another one.
-
-    If not, the round takes all that is left: the check before each round would
-    otherwise end the rounds with that time unused (PSPLIB ``j2061_7``: 6-7 s of
-    a 60 s run at load 2-5; docs/benchmarks.md).
-    """
+    """Whether what a resume round leaves (:data:`RESUME_SHARE`) holds another one;
+    if not, it takes all that is left (else unused: PSPLIB ``j2061_7``, 6 s of 60)."""
     return clock.affords(clock.model_s / (1.0 - RESUME_SHARE))
 
 
