@@ -179,6 +179,13 @@ def _time_indexed(
     )
 
 
+def descends(problem: Problem, span: float) -> bool:
+    """Whether :func:`solve_exact` for ``objective = time`` from a plan of makespan
+    ``span`` is the descent (its questions kept between rounds,
+    :mod:`exo.compiler.feasibility`)."""
+    return _descends(problem) and exact_grid(problem, span) is not None
+
+
 def _descends(problem: Problem) -> bool:
     """Whether the makespan is searched by descent (up to :data:`SMALL_STEPS` steps).
 

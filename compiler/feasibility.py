@@ -248,10 +248,14 @@ def _race(q: _Question[R]) -> R | Searched:
 
 
 def _model_had(q: _Question[R]) -> bool:
-    """Whether the model already ran at this horizon for at least the question's time
-    without an answer (a resume round): HiGHS' search is deterministic and starts
-    afresh, so with less time it would repeat a part of that run. The search in the
-    child, which goes on from its frontier, then has the whole question to itself
-    (as in turn, where a question asked again goes straight on with the search)."""
+    """Whether the model already ran at this horizon without an answer (a resume round)
+    for at least the time it would get now (:data:`RACE_MODEL_SHARE` of the question):
+    HiGHS' search is deterministic and starts afresh, so with no more time it would
+    repeat that run. The search in the child, which goes on from its frontier, then
+    has the whole question to itself (as in turn, where a question asked again goes
+    straight on with the search). Before, the question's whole time was compared
+    with the model's quarter: a resume round ran HiGHS again (PSPLIB ``j2061_7``:
+    ~1 of a round's 6.4 CPU s at load 8; docs/benchmarks.md)."""
     had = q.known.model_s.get(q.rules.horizon)
-    return had is not None and q.time_limit_s is not None and q.time_limit_s <= had
+    limit = q.time_limit_s
+    return had is not None and limit is not None and RACE_MODEL_SHARE * limit <= had

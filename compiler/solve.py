@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from exo.compiler.anytime import Clock as Clock  # re-exported: part of this API
 from exo.compiler.costmodel import prune_dominated
-from exo.compiler.exact import SMALL_STEPS, solve_exact, watch, whole_periods
+from exo.compiler.exact import SMALL_STEPS, descends, solve_exact, watch, whole_periods
 from exo.compiler.heuristics import Found, cheapen, shorten
 from exo.compiler.ir import Objective
 from exo.compiler.makespan_search import children_for, evolve
@@ -86,13 +86,15 @@ def _stage(
     fraction: float,
     hint: tuple[int, ...] | None = None,
     guide: Sequence[float] | None = None,
+    tried: Tried | None = None,
 ) -> _Stage:
     """Minimise one objective within the deadline, the budget and ``cap`` on the makespan.
 
     ``fraction``: the share of the clock's remaining time this stage may use;
     ``hint``: a choice known to meet every constraint (the fastest plan, when the
     cheapest among the fastest is sought); ``guide``: its starts, the order its
-    schedule is rebuilt in (the priority rules alone may miss its makespan).
+    schedule is rebuilt in (the priority rules alone may miss its makespan);
+    ``tried``: the local searches of this solve so far (:class:`Tried`).
     """
     limit = _limit(problem, cap)
     if not clock.affords(clock.model_s):
@@ -130,7 +132,7 @@ def _stage(
         return _exact_alone(problem, objective, cap, clock, fraction, binding, relaxed.bound)
     _tell(clock, objective, found, "heuristic")
     stage_clock = clock.child(None if end is None else max(end - clock.elapsed(), 0.0))
-    return _improve(problem, objective, cap, found, stage_clock, binding)
+    return _improve(problem, objective, cap, found, stage_clock, binding, tried)
 
 
 def _without_quotas(
@@ -187,27 +189,30 @@ def _improve(
     found: _Stage,
     stage_clock: Clock,
     binding: Sequence[int],
+    tried: Tried | None = None,
 ) -> _Stage:
     """From a plan that meets every constraint: local search, the exact model, local search.
 
-    Each uses what the ones before it left of ``stage_clock``.
+    Each uses what the ones before it left of ``stage_clock``; the moves before
+    the model are not made again from a plan they started from (:func:`_moved`).
+    The descent (:func:`exact.descends`) gets the whole stage: its questions go
+    on in the next round, where the seeded local search after it would repeat
+    itself (PSPLIB ``j2061_7``: 5 s of 60; docs/benchmarks.md).
     """
     limit = _limit(problem, cap)
-    # the moves are a fixed amount of work, but under load they must leave the
-    # exact model its time (PSPLIB j108_7: 25 s of moves, then no exact model)
-    first = stage_clock.child(stage_clock.share(_pre_search_share(problem, objective)))
-    found = _search(problem, objective, cap, found, first, moves=_moves(problem))
+    found = _moved(problem, objective, cap, found, stage_clock, tried or Tried())
     if found.proven or not stage_clock.affords(stage_clock.model_s):
         return found
     assert found.choice is not None and found.starts is not None and found.value is not None
     span = makespan(problem.jobs(found.choice), found.starts)
+    whole = objective == "time" and descends(problem, span)
     got = solve_exact(
         problem,
         objective=objective,
         limit=limit,
         binding=binding,
         clock=stage_clock,
-        seconds=stage_clock.share(0.85),
+        seconds=stage_clock.share(1.0 if whole else EXACT_SHARE),
         plan=(found.choice, found.starts, span),
     )
     if got is not None:
@@ -231,6 +236,41 @@ def _improve(
     return _search(problem, objective, cap, found, stage_clock, moves=None)
 
 
+class Tried:
+    """What one solve's moves before the exact model found from each plan (:func:`_moved`)."""
+
+    def __init__(self) -> None:
+        self.moves: dict[tuple[object, ...], tuple[int, _Stage]] = {}
+
+
+def _moved(
+    problem: Problem,
+    objective: Objective,
+    cap: float | None,
+    found: _Stage,
+    stage_clock: Clock,
+    tried: Tried,
+) -> _Stage:
+    """The local search before the exact model: a fixed number of seeded moves; from a
+    plan they already started from (all made), what they found then (the same moves,
+    the same answer)."""
+    moves = _moves(problem)
+    key = (found.choice, found.starts, found.value, found.bound, objective, cap)
+    was = tried.moves.get(key)
+    if was is not None and was[0] >= moves:
+        return was[1]
+    # the moves are a fixed amount of work, but under load they must leave the
+    # exact model its time (PSPLIB j108_7: 25 s of moves, then no exact model)
+    first = stage_clock.child(stage_clock.share(_pre_search_share(problem, objective)))
+    got = _search(problem, objective, cap, found, first, moves=moves)
+    if not first.expired():
+        tried.moves[key] = (moves, got)  # all of them made (not cut short by the clock)
+    return got
+
+
+#: The share of a stage's time left after the local search that the exact model may
+#: use (the local search after it has the rest), where it is not the descent.
+EXACT_SHARE = 0.85
 #: The share of a stage's time the local search before the exact model may use.
 PRE_SEARCH_SHARE = 0.2
 #: The same for the makespan above the exact disjunctive model's size, where the
@@ -415,7 +455,10 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
             st = _fallback(problem, "cost", None, max(st.bound, trivial_cost_bound(problem))) or st
         return _solution(problem, st, st, clock)
     # the cost stage gets what the makespan stage leaves, unless no choice can change the cost
-    first = _stage(problem, "time", None, clock, 1.0 if _cost_is_fixed(problem) else 0.6)
+    tried = Tried()
+    first = _stage(
+        problem, "time", None, clock, 1.0 if _cost_is_fixed(problem) else 0.6, tried=tried
+    )
     if first.infeasible:
         return Solution("infeasible")
     if first.choice is None:
@@ -426,11 +469,14 @@ def solve_problem(problem: Problem, clock: Clock) -> Solution:
     assert first.value is not None
     # an unproven makespan keeps a share of what is left for itself (below)
     second = _cheapest_within(problem, first, clock, 1.0 if first.proven else COST_SHARE)
-    for last in [False] * (RESUME_ROUNDS - 1) + [True]:
-        # the cost stage left time and the makespan is unproven: it gets the time back
-        if first.proven or clock.remaining() is None or not clock.affords(2 * clock.model_s):
+    for rounds in range(RESUME_ROUNDS, 0, -1):
+        # the cost stage left time and the makespan is unproven: it gets the time back,
+        # if it holds the one model a round may build (the round itself looks again
+        # before the model, and the cost stage after a shorter plan too)
+        if first.proven or clock.remaining() is None or not clock.affords(clock.model_s):
             break
-        again = _resume(problem, first, clock.child(clock.share(1.0 if last else RESUME_SHARE)))
+        share = RESUME_SHARE if rounds > 1 and _another_round(clock) else 1.0
+        again = _resume(problem, first, clock.child(clock.share(share)), tried)
         if again.value is None or again.value >= first.value - _tol("time", first.value):
             first = replace(first, bound=again.bound, proven=again.proven)
             continue
@@ -493,10 +539,16 @@ def _cheapest_within(problem: Problem, first: _Stage, clock: Clock, fraction: fl
     return second
 
 
-def _resume(problem: Problem, first: _Stage, clock: Clock) -> _Stage:
+def _another_round(clock: Clock) -> bool:
+    """Whether what a resume round leaves (:data:`RESUME_SHARE`) holds another one;
+    if not, it takes all that is left (else unused: PSPLIB ``j2061_7``, 6 s of 60)."""
+    return clock.affords(clock.model_s / (1.0 - RESUME_SHARE))
+
+
+def _resume(problem: Problem, first: _Stage, clock: Clock, tried: Tried | None = None) -> _Stage:
     """The makespan stage again, from its plan and bound, within ``clock``."""
     binding = binding_resources(problem.options, problem.resources, problem.limits)
-    got = _improve(problem, "time", None, first, clock, binding)
+    got = _improve(problem, "time", None, first, clock, binding, tried)
     return replace(got, bound=max(got.bound, first.bound))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -179,9 +180,9 @@ def test_an_unproven_makespan_gets_back_the_time_the_cost_stage_leaves(
     resumed: list[float | None] = []
     real = solve._resume
 
-    def watched(problem: Any, first: Any, clock: Any) -> Any:
+    def watched(problem: Any, first: Any, clock: Any, *rest: Any) -> Any:
         resumed.append(clock.remaining())
-        return real(problem, first, clock)
+        return real(problem, first, clock, *rest)
 
     monkeypatch.setattr(solve, "_resume", watched)
     # 18 jobs, two resources: not proven within seconds (docs/benchmarks.md)
@@ -191,6 +192,91 @@ def test_an_unproven_makespan_gets_back_the_time_the_cost_stage_leaves(
     if plan.status != "optimal":
         assert resumed, "the unproven makespan never got the time back"
         assert all(left is not None and left > 0.0 for left in resumed)
+
+
+def _problem(name: str) -> Any:
+    from exo.compiler.problem import build_problem
+
+    _, inst = _instance(name)
+    exo, cat = B.to_exo(inst, "units")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
+        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
+        compiled = compile_file(Path(tmp) / "flow.exo")
+    return build_problem(compiled.program, compiled.catalog)[0]
+
+
+@pytest.mark.parametrize(("model_s", "shares"), [(0.01, [0.7, 0.7, 1.0]), (6.0, [1.0, 1.0, 1.0])])
+def test_a_round_that_cannot_leave_another_one_its_time_takes_all_of_it(
+    monkeypatch: pytest.MonkeyPatch, model_s: float, shares: list[float]
+) -> None:
+    """``objective = time`` unproven: a resume round starts while what is left holds
+    the one model it may build, and gets 70 % of it while the rest holds another
+    round, else all of it; before, the rounds needed two models' time and the
+    loop ended with the rest unused (``j2061_7``: 6-7 s of 60 at load 2, no round
+    at all at load 10)."""
+    import exo.compiler.solve as solve
+    from exo.compiler.anytime import Clock
+
+    problem = _problem("j2061_7")
+    clock = Clock(10.0)
+    clock.model_s = model_s
+    plan = solve._quick(problem, "time", None, None, Clock(None))
+    unproven = replace(plan, proven=False, bound=1.0)
+    got: list[float] = []
+
+    def resume(problem: Any, first: Any, child: Any, *rest: Any) -> Any:
+        got.append(child.remaining() / clock.remaining())
+        return first  # nothing shorter: the next round
+
+    monkeypatch.setattr(solve, "_stage", lambda *a, **k: unproven)
+    monkeypatch.setattr(solve, "_cheapest_within", lambda problem, first, *a: first)
+    monkeypatch.setattr(solve, "_resume", resume)
+    solve.solve_problem(problem, clock)
+    assert got == pytest.approx(shares, abs=0.01)
+
+
+def test_the_descent_gets_the_whole_stage_and_no_moves_are_made_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The descent's questions go on in the next round, the local search after them
+    would repeat itself: the descent gets all of the stage's time; and the seeded
+    moves before it are not made again from a plan they started from (a resume
+    round from the round before's plan), their answer is reused."""
+    import exo.compiler.solve as solve
+    from exo.compiler.anytime import Clock
+    from exo.compiler.exact import Exact
+    from exo.compiler.milp import MilpResult
+    from exo.compiler.problem import binding_resources
+
+    problem = _problem("j2061_7")
+    binding = binding_resources(problem.options, problem.resources, problem.limits)
+    plan = solve._quick(problem, "time", None, None, Clock(None))
+    found = replace(plan, proven=False, bound=1.0)
+    asked: list[tuple[float | None, float | None]] = []
+    made: list[int | None] = []
+    real_search = solve._search
+
+    def exact(problem: Any, **kw: Any) -> Any:
+        asked.append((kw["seconds"], kw["clock"].remaining()))
+        # "no plan a period shorter": the stage ends at once
+        return Exact(MilpResult("infeasible", None, None, None, 0.0, 0.0, 0.0), True, 1.0)
+
+    def search(problem: Any, objective: Any, cap: Any, st: Any, clock: Any, *, moves: Any) -> Any:
+        made.append(moves)
+        return real_search(problem, objective, cap, st, clock, moves=moves)
+
+    monkeypatch.setattr(solve, "solve_exact", exact)
+    monkeypatch.setattr(solve, "_search", search)
+    tried = solve.Tried()
+    first = solve._improve(problem, "time", None, found, Clock(None), binding, tried)
+    again = solve._improve(problem, "time", None, found, Clock(None), binding, tried)
+    assert first == again and first.proven
+    assert len(made) == 1  # the second call reused the first's moves
+    stage = Clock(30.0)
+    solve._improve(problem, "time", None, found, stage, binding, solve.Tried())
+    seconds, left = asked[-1]
+    assert seconds is not None and left is not None and seconds >= left
 
 
 def test_a_started_solve_hands_back_the_solution_it_reports() -> None:
