@@ -8,9 +8,8 @@ below the optimum took more than a 60 s run gives it (``j2029_9`` at 38:
 1,158 nodes, two thirds of the tree, in 42 s; docs/benchmarks.md).
 
 This search branches on the windows instead. A node is a set of windows; it
-is *refuted* when the rules, then shaving to its fixpoint (each window end
-fixed in turn, the rules run again, until a pass changes nothing:
-:mod:`exo.compiler.nodeshaving`), close a window. An open node is split in two:
+is *refuted* when the rules, then one pass of shaving (each window end fixed
+in turn, the rules run again), close a window. An open node is split in two:
 the step with the widest window, weighed by how heavy the step is
 (:func:`split`), either starts in the first half of it or in the second
 (``ls <= mid`` or ``es > mid``), and a step whose window is one period wide
@@ -39,8 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from exo.compiler.highs import Watch, share_of
-from exo.compiler.nodeshaving import shaved
-from exo.compiler.windows import Box, Known, Narrowed, Rules, Supports, Windows
+from exo.compiler.windows import Box, Known, Narrowed, Rules, Supports, Windows, shaved_once
 
 #: The share of the time a question has left (after narrowing and the model's
 #: first slice) that the split search takes: all of it. A model run after a search
@@ -127,7 +125,7 @@ def split_search(rules: Rules, frontier: Frontier, stopped: Callable[[], bool]) 
         if got is not None:
             # shaving cut short by the clock still holds every plan: the node is
             # split all the same, so each call makes progress however short
-            got = shaved(rules, *got, stopped, supports)
+            got = shaved_once(rules, *got, stopped, supports)
         if got is None:
             continue  # refuted
         halves = split(Windows(tuple(got[0]), tuple(tuple(x) for x in got[1])), heavy)
