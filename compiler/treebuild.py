@@ -56,6 +56,7 @@ from exo.compiler.syntax import (
 T = TypeVar("T")
 Action = Callable[[list[Any]], Any]
 _Layout = replay.Layout
+_WHITE = compound.WHITE
 #: Distinct strings whose decoding a parser keeps.
 STRING_MEMO_MAX = 4096
 #: Distinct one-line compound attributes a parser remembers having met, and those
@@ -264,6 +265,8 @@ class TreeBuilder:
         """``key = value`` as one token: the ``Attr`` that ``attr`` builds; a text met
         before on one line is rebuilt from its recipe (``replay.py``)."""
         text: str = tok.value
+        if text[-1] <= " ":  # the white space after it (``compound.TRAILING``)
+            text = text.rstrip(_WHITE)
         if text[-1] in "]}":  # a list or a map: a bracket opened (no literal ends so)
             self.bracketed(tok)
         made = self._recipes.get(text)
