@@ -25,12 +25,13 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import LarkError
 
-from exo.compiler import compound, literals, treebuild
+from exo.compiler import compound, literals, nodebuild, treebuild
 from exo.compiler import parser as parser_module
 from exo.compiler.checks import dag_order
 from exo.compiler.diagnostics import Span
 from exo.compiler.literals import LiteralError, classify_number, decode_string
 from exo.compiler.parser import ExoParser
+from exo.compiler.syntax import Attr, Str
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(
@@ -207,6 +208,17 @@ def test_fast_builders_make_the_same_values() -> None:
         span.line = 1  # type: ignore[misc]
     with pytest.raises(RuntimeError, match="is not built from"):  # a field added or moved
         treebuild._builder(Span, ("file", "line", "column", "end_column", "end_line"))
+    fields = ("file", "line", "column", "end_line", "end_column")
+    with pytest.raises(RuntimeError, match="is not a record"):  # frozen: made by ``span``
+        treebuild._builder(Span, fields)
+    assert nodebuild.span is nodebuild._span_by_class  # the draft becomes a Span here
+    for made in (nodebuild.span, nodebuild._span_by_slots()):
+        other = made("a.exo", 3, 4, 3, 9)
+        assert type(other) is Span and other == span and repr(other) == repr(span)
+        assert hash(other) == hash(span)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            other.line = 1  # type: ignore[misc]
+    assert nodebuild.string is Str and nodebuild.attr is Attr  # records: their own class
 
 
 @settings(max_examples=200, deadline=None)
