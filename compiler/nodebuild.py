@@ -12,8 +12,9 @@ A large file makes several nodes and spans a token (about a million of them for 
   Python-level call per field). :func:`span` fills a draft of the same layout (the same
   slots, not frozen) with plain stores, then makes it a ``Span`` by assigning its
   ``__class__``, which Python allows between classes of the same layout: about half the
-  time of storing each field through ``Span``'s slot descriptors (:func:`slot_builder`,
-  used if the layouts ever differ) and a third of ``Span(...)``'s. The value is
+  instructions of storing each field through ``Span``'s slot descriptors
+  (:func:`_span_by_slots`, used if the layouts ever differ) and a third of
+  ``Span(...)``'s. The value is
   ``Span``'s own: equal, hashed, printed and still frozen as if ``__init__`` had made it.
 """
 

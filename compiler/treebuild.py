@@ -18,8 +18,9 @@ The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
 reuses its decoding, a one-line compound attribute met before is rebuilt from a
-recipe (``replay.py``), and nodes and spans are stored through their slots rather
-than a frozen dataclass's ``__init__`` (``nodebuild.py``).
+recipe (``replay.py``), spans are filled as unfrozen drafts that then become spans,
+rather than through a frozen dataclass's ``__init__`` (``nodebuild.py``), and a compound
+attribute takes the white space after it in its token (``compound.TRAILING``).
 
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
