@@ -44,6 +44,11 @@ _COMMENT = r"#[^\n]*(?=\n)"
 #: White space and comments between items, without nested repetitions (no
 #: catastrophic backtracking on a list that turns out not to be flat).
 _SEP = rf"[ \t\f\r\n]*(?:{_COMMENT}[ \t\f\r\n]*)*"
+#: White space after a compound attribute, part of its token (``exo.lark``'s ``WS``, as
+#: many characters as it would take): its value never ends in white space, so the
+#: attribute's own text is the token's without it (``TreeBuilder.flat_attr``).
+TRAILING = r"[ \t\f\r\n]*"
+WHITE = " \t\f\r\n"
 #: A character that continues a name, and a name (``exo.lark``'s ``IDENT``).
 _IDENT_CHAR = r"(?:[A-Za-z0-9_\-]|\.(?!\.))"
 _IDENT = f"[A-Za-z_]{_IDENT_CHAR}*"
@@ -127,8 +132,11 @@ def extension(lark: Any) -> str:
     # A range of two bounds (``replicas = 1..4``), each ending where its token ends.
     bound = _bound(lark)
     bounds = rf"{bound}{s}\.\.{s}{bound}{end}"
+    # The white space after the attribute is taken with it (``TRAILING``): the plain lexer
+    # reads it as an ignored token of its own, a match of the whole state's alternation
+    # (every terminal tried before ``WS``) for each line of a block.
     flat_attr = rf"{_attr_key(lark)}{s}={s}(?:{flat_list}|{flat_map}|{literal}|{bounds})" + (
-        rf"(?!{s}{_keyword(lark)})"
+        rf"(?!{s}{_keyword(lark)}){TRAILING}"
     )
     return (
         f"\n%extend value: {LIST} | {MAP}\n"

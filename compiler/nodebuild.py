@@ -1,11 +1,21 @@
-"""Fast constructors for the syntax tree's frozen dataclasses and their spans.
+"""Fast constructors for the syntax tree's nodes and their spans.
 
-A frozen dataclass's ``__init__`` stores each field through ``object.__setattr__``
-(a global lookup and a Python-level call per field), and a large file makes several
-nodes and spans a token (about a million of them for a 10,000-step workflow). A
-:func:`builder` makes the same value by storing each field through the class's own
-slot descriptors, in about 60% of the time. The values are the dataclass's own:
-equal, hashed, printed and still frozen as if ``__init__`` had made them.
+A large file makes several nodes and spans a token (about a million of them for a
+10,000-step workflow), so how each is made counts:
+
+- The nodes are records (``records.py``): slotted dataclasses, not frozen at run time,
+  whose ``__init__`` only stores each field into its slot. :func:`builder` checks that a
+  class is such a record, built from the fields the parser passes in order, and returns
+  the class itself (a call of the class is as fast as any Python-level builder).
+- A :class:`Span` is truly frozen (hashed and compared by value): its dataclass
+  ``__init__`` stores each field through ``object.__setattr__`` (a global lookup and a
+  Python-level call per field). :func:`span` fills a draft of the same layout (the same
+  slots, not frozen) with plain stores, then makes it a ``Span`` by assigning its
+  ``__class__``, which Python allows between classes of the same layout: about half the
+  instructions of storing each field through ``Span``'s slot descriptors
+  (:func:`_span_by_slots`, used if the layouts ever differ) and a third of
+  ``Span(...)``'s. The value is
+  ``Span``'s own: equal, hashed, printed and still frozen as if ``__init__`` had made it.
 """
 
 from __future__ import annotations
@@ -36,97 +46,88 @@ from exo.compiler.syntax import (
 T = TypeVar("T")
 
 
-def builder(cls: type[T], fields: tuple[str, ...]) -> Callable[..., T]:
-    """``cls(*values)`` for a frozen, slotted dataclass, through its slots.
-
-    Only for classes whose ``__init__`` does nothing else (no defaults, no
-    ``__post_init__``): ``fields`` must be the class's fields, in order, which is
-    checked here, so a field added to a node is never left unset."""
-    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+def _check_fields(cls: type[Any], fields: tuple[str, ...]) -> None:
+    names = tuple(f.name for f in dataclasses.fields(cls))
     if names != fields or hasattr(cls, "__post_init__"):
         raise RuntimeError(f"{cls.__name__} is not built from {fields}")
-    sets = [getattr(cls, name).__set__ for name in fields]
-    made = _BY_WIDTH.get(len(sets))
-    if made is None:
-        raise RuntimeError(f"no builder for {len(sets)} fields")
-    build: Callable[..., T] = made(cls, *sets)
-    return build
 
 
-def _two(cls: type[T], s0: Any, s1: Any) -> Callable[..., T]:
-    new = object.__new__
+def builder(cls: type[T], fields: tuple[str, ...]) -> Callable[..., T]:
+    """``cls(*values)`` for a record (``records.py``): the class itself, once checked.
 
-    def build2(a: Any, b: Any) -> T:
-        obj = new(cls)
-        s0(obj, a)
-        s1(obj, b)
+    ``fields`` must be the class's fields, in order, without defaults, and the class
+    not frozen at run time (its ``__init__`` only stores them): checked here, so that a
+    field added to a node or a class made frozen is never missed by the parser, which
+    passes the fields by position."""
+    _check_fields(cls, fields)
+    params = getattr(cls, "__dataclass_params__", None)
+    plain = all(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    )
+    if params is None or params.frozen or not plain:
+        raise RuntimeError(f"{cls.__name__} is not a record built from {fields} alone")
+    return cls
+
+
+_SPAN_FIELDS = ("file", "line", "column", "end_line", "end_column")
+_new = object.__new__
+
+
+class _SpanDraft:
+    """A span being made: ``Span``'s slots, in order, not frozen."""
+
+    __slots__ = _SPAN_FIELDS
+
+
+def _span_by_class(file: str, line: int, column: int, end_line: int, end_column: int) -> Span:
+    """``Span(file, line, column, end_line, end_column)``: a draft filled, then made a
+    ``Span``."""
+    s: Any = _SpanDraft()  # a call of the class: cheaper than ``object.__new__(cls)``
+    s.file = file
+    s.line = line
+    s.column = column
+    s.end_line = end_line
+    s.end_column = end_column
+    s.__class__ = Span
+    return s  # type: ignore[no-any-return]
+
+
+def _span_by_slots() -> Callable[..., Span]:
+    """``Span(...)`` through ``Span``'s slot descriptors (where the draft cannot become a
+    ``Span``)."""
+    s0, s1, s2, s3, s4 = (getattr(Span, name).__set__ for name in _SPAN_FIELDS)
+
+    def span(file: str, line: int, column: int, end_line: int, end_column: int) -> Span:
+        obj = _new(Span)
+        s0(obj, file)
+        s1(obj, line)
+        s2(obj, column)
+        s3(obj, end_line)
+        s4(obj, end_column)
         return obj
 
-    return build2
+    return span
 
 
-def _three(cls: type[T], s0: Any, s1: Any, s2: Any) -> Callable[..., T]:
-    new = object.__new__
+def span_builder() -> Callable[..., Span]:
+    """The fastest way to make a ``Span`` here that makes the same value as ``Span(...)``
+    (checked once, on a sample)."""
+    _check_fields(Span, _SPAN_FIELDS)
+    if getattr(Span, "__slots__", None) == _SPAN_FIELDS:
+        try:
+            made = _span_by_class("f", 1, 2, 3, 4)
+        except TypeError:  # the layouts differ after all
+            pass
+        else:
+            sample = Span("f", 1, 2, 3, 4)
+            if type(made) is Span and made == sample and repr(made) == repr(sample):
+                return _span_by_class
+    return _span_by_slots()
 
-    def build3(a: Any, b: Any, c: Any) -> T:
-        obj = new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        return obj
-
-    return build3
-
-
-def _four(cls: type[T], s0: Any, s1: Any, s2: Any, s3: Any) -> Callable[..., T]:
-    new = object.__new__
-
-    def build4(a: Any, b: Any, c: Any, d: Any) -> T:
-        obj = new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        s3(obj, d)
-        return obj
-
-    return build4
-
-
-def _five(cls: type[T], s0: Any, s1: Any, s2: Any, s3: Any, s4: Any) -> Callable[..., T]:
-    new = object.__new__
-
-    def build5(a: Any, b: Any, c: Any, d: Any, e: Any) -> T:
-        obj = new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        s3(obj, d)
-        s4(obj, e)
-        return obj
-
-    return build5
-
-
-def _six(cls: type[T], s0: Any, s1: Any, s2: Any, s3: Any, s4: Any, s5: Any) -> Callable[..., T]:
-    new = object.__new__
-
-    def build6(a: Any, b: Any, c: Any, d: Any, e: Any, f: Any) -> T:
-        obj = new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        s3(obj, d)
-        s4(obj, e)
-        s5(obj, f)
-        return obj
-
-    return build6
-
-
-_BY_WIDTH: dict[int, Callable[..., Any]] = {2: _two, 3: _three, 4: _four, 5: _five, 6: _six}
 
 # The nodes a file makes (one or more a token) and the spans of all of them.
-span = builder(Span, ("file", "line", "column", "end_line", "end_column"))
+span = span_builder()
 string = builder(Str, ("span", "parts"))
 ref = builder(Ref, ("span", "name"))
 boolean = builder(Bool, ("span", "value"))

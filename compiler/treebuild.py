@@ -18,8 +18,9 @@ The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
 reuses its decoding, a one-line compound attribute met before is rebuilt from a
-recipe (``replay.py``), and nodes and spans are stored through their slots rather
-than a frozen dataclass's ``__init__`` (``nodebuild.py``).
+recipe (``replay.py``), spans are filled as unfrozen drafts that then become spans,
+rather than through a frozen dataclass's ``__init__`` (``nodebuild.py``), and a compound
+attribute takes the white space after it in its token (``compound.TRAILING``).
 
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
@@ -56,6 +57,7 @@ from exo.compiler.syntax import (
 T = TypeVar("T")
 Action = Callable[[list[Any]], Any]
 _Layout = replay.Layout
+_WHITE = compound.WHITE
 #: Distinct strings whose decoding a parser keeps.
 STRING_MEMO_MAX = 4096
 #: Distinct one-line compound attributes a parser remembers having met, and those
@@ -264,6 +266,8 @@ class TreeBuilder:
         """``key = value`` as one token: the ``Attr`` that ``attr`` builds; a text met
         before on one line is rebuilt from its recipe (``replay.py``)."""
         text: str = tok.value
+        if text[-1] <= " ":  # the white space after it (``compound.TRAILING``)
+            text = text.rstrip(_WHITE)
         if text[-1] in "]}":  # a list or a map: a bracket opened (no literal ends so)
             self.bracketed(tok)
         made = self._recipes.get(text)

@@ -25,12 +25,13 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import LarkError
 
-from exo.compiler import compound, literals, treebuild
+from exo.compiler import compound, literals, nodebuild, treebuild
 from exo.compiler import parser as parser_module
 from exo.compiler.checks import dag_order
 from exo.compiler.diagnostics import Span
 from exo.compiler.literals import LiteralError, classify_number, decode_string
 from exo.compiler.parser import ExoParser
+from exo.compiler.syntax import Attr, Str
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(
@@ -207,6 +208,17 @@ def test_fast_builders_make_the_same_values() -> None:
         span.line = 1  # type: ignore[misc]
     with pytest.raises(RuntimeError, match="is not built from"):  # a field added or moved
         treebuild._builder(Span, ("file", "line", "column", "end_column", "end_line"))
+    fields = ("file", "line", "column", "end_line", "end_column")
+    with pytest.raises(RuntimeError, match="is not a record"):  # frozen: made by ``span``
+        treebuild._builder(Span, fields)
+    assert nodebuild.span is nodebuild._span_by_class  # the draft becomes a Span here
+    for made in (nodebuild.span, nodebuild._span_by_slots()):
+        other = made("a.exo", 3, 4, 3, 9)
+        assert type(other) is Span and other == span and repr(other) == repr(span)
+        assert hash(other) == hash(span)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            other.line = 1  # type: ignore[misc]
+    assert nodebuild.string is Str and nodebuild.attr is Attr  # records: their own class
 
 
 @settings(max_examples=200, deadline=None)
@@ -317,7 +329,8 @@ def test_compound_tokens_are_taken_and_refused_where_they_should() -> None:
     ranged: list[str] = []
     fast._fast._callbacks[compound.ATTR] = lambda tok: ranged.append(tok.value)
     fast.parse("workflow w {\n  r = 1..n\n  s = [1..2]\n  t = x..import\n}\n", "f.exo")
-    assert ranged == ["r = 1..n"]  # not in a list, not a keyword as a bound
+    # not in a list, not a keyword as a bound; the white space after it is the token's
+    assert ranged == ["r = 1..n\n  "]
     deep = "workflow w {\n  a = " + "[" * 31 + '["x"]' + "]" * 31 + "\n}\n"
     errors = ExoParser(compound_from=0).parse_recovering(deep, "f.exo").syntax_errors
     assert [d.code for d in errors] == ["E008"]  # the compound's bracket is counted
