@@ -42,6 +42,10 @@ class Attribute:
     #: The field's value when the attribute is not written, from the fields read so far
     #: (None: the IR model's default).
     default: Callable[[Mapping[str, Any]], Any] | None = None
+    #: The reader depends only on the value written, the scope and the params (not on
+    #: the fields read before it, and marks no part in the source map), and returns an
+    #: immutable value: lowering reads each distinct value once (:mod:`.lowermemo`).
+    memo: bool = False
     #: Its part path in the source map: ``(name,)``.
     path: Path = dataclass_field(init=False)
 
@@ -161,35 +165,42 @@ STEP_ATTRIBUTES = AttributeTable(
     # data flow
     Attribute("input", "input", S.read_input),
     Attribute("after", "after", S.read_after),
-    Attribute("items", "items", typed(V.integer, limit=L.ITEMS)),
+    Attribute("items", "items", typed(V.integer, limit=L.ITEMS), memo=True),
     Attribute("output", "output", _path),
     # execution
-    Attribute("image", "image", S.read_image),
-    Attribute("command", "command", S.read_command),
+    Attribute("image", "image", S.read_image, memo=True),
+    Attribute("command", "command", S.read_command, memo=True),
     Attribute("env", "env", S.read_env, "block"),
     Attribute("secrets", "secrets", S.read_secrets),
     # hardware
     Attribute("accelerators", "accelerators", S.read_accelerators),
     Attribute("gpus", "gpus", S.read_gpus, default=S.default_gpus),
-    Attribute("cpu", "cpu", typed(V.integer, limit=L.CPUS)),
-    Attribute("memory", "memory_gib", typed(V.size_gib, limit=L.SIZE_GIB)),
+    Attribute("cpu", "cpu", typed(V.integer, limit=L.CPUS), memo=True),
+    Attribute("memory", "memory_gib", typed(V.size_gib, limit=L.SIZE_GIB), memo=True),
     # performance model
     Attribute("throughput", "throughput", S.read_throughput, "block"),
     Attribute("duration", "duration", S.read_duration, "either"),
-    Attribute("startup", "startup_h", typed(V.duration_h, positive=False, limit=L.DURATION_H)),
+    Attribute(
+        "startup", "startup_h", typed(V.duration_h, positive=False, limit=L.DURATION_H), memo=True
+    ),
     # choices
     Attribute("batch_sizes", "batch_sizes", S.read_batch_sizes),
-    Attribute("replicas", "replicas", S.read_replicas),
-    Attribute("model_memory", "model_memory_gib", typed(V.size_gib, limit=L.SIZE_GIB)),
-    Attribute("memory_per_item", "memory_per_item_gib", typed(V.size_gib, limit=L.SIZE_GIB)),
-    # preemption and failure
-    Attribute("spot", "spot", typed(V.enum, words=("allowed", "never", "only"))),
-    Attribute("checkpoint", "checkpoint", S.read_checkpoint),
-    Attribute("retries", "retries", typed(V.integer, minimum=0, limit=L.RETRIES)),
+    Attribute("replicas", "replicas", S.read_replicas, memo=True),
+    Attribute("model_memory", "model_memory_gib", typed(V.size_gib, limit=L.SIZE_GIB), memo=True),
     Attribute(
-        "preemption_retries", "preemption_retries", typed(V.integer, minimum=0, limit=L.RETRIES)
+        "memory_per_item", "memory_per_item_gib", typed(V.size_gib, limit=L.SIZE_GIB), memo=True
     ),
-    Attribute("timeout", "timeout_h", typed(V.duration_h, limit=L.DURATION_H)),
+    # preemption and failure
+    Attribute("spot", "spot", typed(V.enum, words=("allowed", "never", "only")), memo=True),
+    Attribute("checkpoint", "checkpoint", S.read_checkpoint, memo=True),
+    Attribute("retries", "retries", typed(V.integer, minimum=0, limit=L.RETRIES), memo=True),
+    Attribute(
+        "preemption_retries",
+        "preemption_retries",
+        typed(V.integer, minimum=0, limit=L.RETRIES),
+        memo=True,
+    ),
+    Attribute("timeout", "timeout_h", typed(V.duration_h, limit=L.DURATION_H), memo=True),
     # documentation
-    Attribute("description", "description", S.read_description),
+    Attribute("description", "description", S.read_description, memo=True),
 )

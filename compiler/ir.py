@@ -131,6 +131,12 @@ class InputRef(Frozen):
     name: str
 
 
+#: The defaults of every step that does not write ``replicas`` or ``checkpoint``: one
+#: frozen value each, shared (a factory would build and validate one per step).
+_ONE_REPLICA = ReplicaRange()
+_NO_CHECKPOINT = Checkpoint()
+
+
 class Step(Frozen):
     name: str
     # data flow
@@ -154,13 +160,13 @@ class Step(Frozen):
     startup_h: float = 0.0
     # choices
     batch_sizes: tuple[int, ...] = ()
-    replicas: ReplicaRange = Field(default_factory=ReplicaRange)
+    replicas: ReplicaRange = _ONE_REPLICA
     # GPU memory fit
     model_memory_gib: float | None = None
     memory_per_item_gib: float | None = None
     # preemption and failure
     spot: Literal["allowed", "never", "only"] = "allowed"
-    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    checkpoint: Checkpoint = _NO_CHECKPOINT
     retries: int = 0
     preemption_retries: int = 10
     timeout_h: float | None = None
@@ -181,9 +187,10 @@ class Step(Frozen):
 
     @model_validator(mode="after")
     def _secret_or_env(self) -> Self:
-        both = sorted(set(self.secrets) & set(self.env))
-        if both:
-            raise ValueError(f"{both[0]!r} is both a secret and an env entry")
+        if self.secrets and self.env:  # most steps have neither, or only one of them
+            both = sorted(set(self.secrets) & set(self.env))
+            if both:
+                raise ValueError(f"{both[0]!r} is both a secret and an env entry")
         return self
 
     def predecessors(self) -> tuple[str, ...]:

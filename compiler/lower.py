@@ -18,10 +18,12 @@ from exo.compiler.attributes import (
     DATASET_ATTRIBUTES,
     STEP_ATTRIBUTES,
     WORKFLOW_ATTRIBUTES,
+    Attribute,
     AttributeTable,
 )
 from exo.compiler.diagnostics import Diagnostic, Span
 from exo.compiler.ir import Dataset, ParamValue, Program, Step, Throughput, Workflow
+from exo.compiler.lowermemo import value_key
 from exo.compiler.names import MAX_QUALIFIED_NAME, decl_name_problem
 from exo.compiler.reading import Lowered, Names, Reading
 from exo.compiler.records import record
@@ -113,15 +115,37 @@ def read_attributes(
     """The IR fields of the attributes written, each read by its row of ``table``, in
     the table's order; where each was written goes to the source map."""
     got: dict[str, Any] = {}
+    spans = r.spans
     for a in table.rows_for(attrs):
         e = attrs.get(a.name)
         if e is None:
             if a.default is not None:
                 got[a.field] = a.default(got)
             continue
-        r.spans.setdefault(a.path, e.value.span if isinstance(e, Attr) else e.key_span)
-        got[a.field] = a.read(r, e, got)
+        if a.path not in spans:
+            spans[a.path] = e.value.span if isinstance(e, Attr) else e.key_span
+        if a.memo and isinstance(e, Attr):
+            got[a.field] = _read_once(r, a, e, got)
+        else:
+            got[a.field] = a.read(r, e, got)
     return got
+
+
+def _read_once(r: Reading, a: Attribute, e: Attr, got: Mapping[str, Any]) -> Any:
+    """``a.read`` of ``e``, or what it gave for the same value in the same scope, where
+    that reading reported nothing (:mod:`.lowermemo`)."""
+    value = value_key(e.value)
+    if value is None:
+        return a.read(r, e, got)
+    key = (id(a), id(r.scope), value)
+    known = r.names.read.get(key)
+    if known is not None:
+        return known
+    before = r.reported()
+    read = a.read(r, e, got)
+    if read is not None and r.reported() == before:
+        r.names.read[key] = read
+    return read
 
 
 def lower_workflow(names: Names) -> Lowered[Workflow | None]:

@@ -15,6 +15,7 @@ short reason (completes "… is not allowed: REASON").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -100,8 +101,17 @@ _ENV_CHAR = re.compile(r"[A-Za-z0-9_]")
 _IMAGE_CHAR = re.compile(r"[A-Za-z0-9._/:@+-]")
 
 
+#: The names :func:`env_name_problem` accepts, in one match: the rule's alphabet, its
+#: length, and not the reserved prefix in any case.
+_ENV_NAME_OK = re.compile(
+    rf"(?!(?i:{RESERVED_ENV_PREFIX}))[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ENV_NAME - 1}}}"
+)
+
+
 def env_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be an environment variable of a step, or None."""
+    if _ENV_NAME_OK.fullmatch(name):
+        return None  # every step names a few, checked here and again by the IR
     if not name:
         return "it is empty"
     if len(name) > MAX_ENV_NAME:
@@ -165,8 +175,11 @@ def decl_name_problem(name: str, *, limit: int = MAX_DECL_NAME) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def image_problem(text: str) -> str | None:
-    """Why ``text`` (runtime placeholders written ``{name}``) is not an image reference."""
+    """Why ``text`` (runtime placeholders written ``{name}``) is not an image reference.
+
+    Remembered: a workflow's steps name a few images, each many times."""
     if len(text) > MAX_IMAGE_REFERENCE:
         return f"it is longer than {MAX_IMAGE_REFERENCE} characters"
     plain = re.sub(r"\{[A-Za-z_][A-Za-z0-9_]*\}", "x", text)

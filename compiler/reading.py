@@ -12,7 +12,7 @@ shared between declarations, so lowering one is a pure function of its syntax.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import field
 from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
@@ -72,6 +72,11 @@ class Names:
     texts: dict[tuple[int, str], str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    #: Step attributes read once per value and scope (:mod:`.lowermemo`): what reading
+    #: each gave, where it reported nothing.
+    read: dict[tuple[int, int, Hashable], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 @record
@@ -128,6 +133,16 @@ class Reading:
             self.misspelt,
         )
 
+    def reported(self) -> tuple[int, int, int, int]:
+        """How much reading has found so far: it reported or marked something new
+        between two calls when they differ."""
+        return (
+            len(self.sink.items),
+            len(self.bad_literal_uses),
+            len(self.poisoned_uses),
+            len(self.spans),
+        )
+
     def mark(self, span: Span, *part: str) -> None:
         """Record where ``part`` of this declaration was written (the first place)."""
         self.spans.setdefault(part, span)
@@ -143,13 +158,17 @@ class Reading:
 
     def value(self, e: Entry) -> Value:
         assert isinstance(e, Attr)
-        return self.deref(e.value)
+        v = e.value
+        return self.deref(v) if isinstance(v, Ref) else v
 
     def deref(self, v: Value, scope: Scope | None = None, depth: int = 0) -> Value:
         """Follow a name that refers to a param to the param's value."""
         if not isinstance(v, Ref) or depth > MAX_PARAM_DEPTH:
             return v
-        r = resolve(self.names.scopes, scope or self.scope, v.name)
+        scope = scope or self.scope
+        if v.name not in scope.decls and "." not in v.name:
+            return v  # an enum word (``allowed``, ``batch``): no declaration, no import
+        r = resolve(self.names.scopes, scope, v.name)
         if r is None or not isinstance(r.target, Param):
             return v
         if r.key in self.names.params.poisoned:

@@ -302,6 +302,7 @@ def _rate_table(r: Reading, key: str, v: MapV) -> dict[int, float]:
     """``{ 8: 1.2, 16: 2.0 }``: items per second by batch size, sorted by batch size."""
     sink = r.sink
     table: dict[int, float] = {}
+    what = f"throughput of {key}"
     for entry in v.entries:
         b = (
             V.integer(sink, "batch size", entry.key, limit=L.BATCH_SIZE)
@@ -314,7 +315,10 @@ def _rate_table(r: Reading, key: str, v: MapV) -> dict[int, float]:
                 "type error: throughput map keys are batch sizes (whole numbers)",
                 entry.key.span,
             )
-        rate = V.number(sink, f"throughput of {key}", r.deref(entry.value), limit=L.THROUGHPUT)
+        value = entry.value
+        rate = V.number(
+            sink, what, r.deref(value) if isinstance(value, Ref) else value, limit=L.THROUGHPUT
+        )
         if b is not None and rate is not None:
             if b in table:
                 sink.error("E103", f"batch size {b} given twice for {key}", entry.key.span)

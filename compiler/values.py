@@ -43,12 +43,17 @@ def _finite(x: float) -> bool:
         return False
 
 
+_INF = math.inf
+
+
 def within(sink: DiagnosticSink, attr: str, v: Value, x: float, limit: Limit | None) -> bool:
     """Whether ``x`` (read from ``v``) is finite and within ``limit``; reports E203 if not.
 
     Every reader takes the limit of its attribute, so that a value beyond what
     the cost model and the backends can represent stops here, at its own line
     and column, with the limit in the message."""
+    if limit is not None and -_INF < limit.low <= x <= limit.high < _INF:
+        return True  # within finite bounds, so finite: most values
     if limit is None:
         if _finite(x):
             return True
