@@ -25,20 +25,23 @@ import numpy as np
 
 Array = np.ndarray[Any, np.dtype[np.int64]]
 
-#: Table cells (``int64``) kept per rule set before the store is emptied: ~64 MB
-#: (a window's entry is about eight ``H x H`` tables: its ends, least and most).
-KEPT_CELLS = 8_000_000
+#: Bytes of tables kept per rule set before the store is emptied: ~64 MB (a window's
+#: entry is about eight tables of ``H (H + 1) / 2`` intervals: its ends, least and most).
+KEPT_BYTES = 64_000_000
 
 
 class Overlaps:
-    """Periods of ``[start, start + p)`` inside each interval ``[a, b)`` (row ``a``, column
-    ``b - 1``), kept once computed: a shaving run asks for the same few hundred often."""
+    """Periods of ``[start, start + p)`` inside each interval ``[a, b)``, ``a < b <= H``,
+    one entry per interval (the ``H (H + 1) / 2`` of them in a flat row), kept once
+    computed: a shaving run asks for the same few hundred often."""
 
-    def __init__(self, horizon: int) -> None:
-        self.a = np.arange(horizon, dtype=np.int64)[:, None]
-        self.b = np.arange(1, horizon + 1, dtype=np.int64)[None, :]
-        self.width: Array = np.maximum(self.b - self.a, 0)
+    def __init__(self, horizon: int, dtype: type[np.signedinteger[Any]] = np.int64) -> None:
+        a, b = np.triu_indices(horizon + 1, 1)
+        self.a: Array = a.astype(dtype)
+        self.b: Array = b.astype(dtype)
+        self.width: Array = self.b - self.a
         self.known: dict[tuple[int, int], Array] = {}
+        self.products: dict[tuple[int, int, int], Array] = {}
 
     def __call__(self, start: int, p: int) -> Array:
         got = self.known.get((start, p))
@@ -47,9 +50,24 @@ class Overlaps:
             self.known[(start, p)] = got
         return got
 
+    def used(self, start: int, p: int, u: int) -> Array:
+        """``u`` times the overlaps of ``[start, start + p)`` (kept too)."""
+        got = self.products.get((start, p, u))
+        if got is None:
+            got = u * self(start, p)
+            self.products[(start, p, u)] = got
+        return got
+
 
 class Energy:
-    """The energetic rule of one question: its steps' options, quotas and horizon."""
+    """The energetic rule of one question: its steps' options, quotas and horizon.
+
+    What the last pass saw is kept per quota (:class:`_Quota`): each step's window,
+    its tables stacked, and the room they leave. A pass brings up to date only the
+    steps whose windows changed since (a probe or a precedence pass moves a few),
+    and finds the steps with an end that may not fit in one comparison over the
+    stack. The answer depends only on the windows given: the kept state is a cache.
+    """
 
     def __init__(
         self,
@@ -59,53 +77,73 @@ class Energy:
         horizon: int,
     ) -> None:
         self.periods = periods
-        self.ov = Overlaps(horizon)
+        self.ov = Overlaps(horizon, _dtype(use, limits, horizon))
         # per quota: its limit, and the steps that use it with their per-option use
-        self.quotas: list[tuple[int, Array, list[tuple[int, list[int]]]]] = []
+        self.quotas: list[_Quota] = []
         for r, limit in enumerate(limits):
             users = [(s, [u[r] for u in use[s]]) for s in range(len(periods))]
             users = [(s, us) for s, us in users if any(x > 0 for x in us)]
             if users:
-                self.quotas.append((r, limit * self.ov.width, users))
-        #: (quota, step, earliest start, latest starts) -> (least use, most beyond it, ends)
-        self.kept: dict[tuple[int, int, int, tuple[int, ...]], tuple[Array, Array, Array]] = {}
+                self.quotas.append(_Quota(r, limit * self.ov.width, users))
+        #: (quota, step, earliest start, latest starts) -> ((least use, most beyond it), ends)
+        self.kept: dict[tuple[int, int, int, tuple[int, ...]], tuple[Array, Array]] = {}
         #: How many windows' tables are kept before the store is emptied.
-        self.room = max(64, KEPT_CELLS // (8 * horizon * horizon))
+        self.room = max(64, KEPT_BYTES // (8 * self.ov.a.nbytes))
 
     def apply(self, es: list[int], ls: list[list[int]]) -> bool | None:
         """One pass of the rule over every quota (``None``: no plan; else: changed)."""
         changed = False
-        for r, capacity, users in self.quotas:
-            need = {s: self._costs(r, s, us, es[s], ls[s]) for s, us in users}
-            room = capacity - sum(got[0] for got in need.values())
-            if (room < 0).any():
+        for q in self.quotas:
+            if not self._sync(q, es, ls):
                 return None
-            for s, us in users:
-                least, most, ends = need[s]
-                if (most <= room).all():
-                    continue  # every end of every window of s fits: nothing to cut
-                spare = room + least
-                fits: np.ndarray[Any, Any] = np.all(ends <= spare, axis=(1, 2))
+            short = q.short(0)
+            j = 0
+            while j < len(short):
+                i = short[j]
+                s, us = q.users[i]
+                spare = q.room + q.lm[i, 0]
+                fits: np.ndarray[Any, Any] = np.all(q.ends[i] <= spare, axis=1)
                 fit: list[bool] = fits.tolist()
                 if not _shrink(self.periods[s], us, es, ls, s, spare, self.ov, fit):
+                    j += 1
                     continue
                 changed = True
                 if not _live(es[s], ls[s]):
                     return None
                 # the other steps' room counts this step's new, larger least need
-                fresh = self._costs(r, s, us, es[s], ls[s])
-                room = room + least - fresh[0]
-                need[s] = fresh
-                if (room < 0).any():
+                self._update(q, i, es[s], ls[s])
+                if (q.room < 0).any():
                     return None
+                short, j = q.short(i + 1), 0
         return changed
+
+    def _sync(self, q: _Quota, es: list[int], ls: list[list[int]]) -> bool:
+        """Bring ``q``'s rows up to the windows (``False``: a window closed, or the
+        steps' least use exceeds the quota somewhere)."""
+        for i, (s, _) in enumerate(q.users):
+            seen = q.seen[i]
+            if seen is None or seen[0] != es[s] or seen[1] != ls[s]:
+                if not _live(es[s], ls[s]):
+                    return False
+                self._update(q, i, es[s], ls[s])
+        return not (q.room < 0).any()
+
+    def _update(self, q: _Quota, i: int, es: int, ls: list[int]) -> None:
+        """Row ``i`` of ``q`` for the window ``es``, ``ls`` of its step, and the room."""
+        s, us = q.users[i]
+        lm, ends = self._costs(q.r, s, us, es, ls)
+        q.room += q.lm[i, 0]
+        q.room -= lm[0]
+        q.lm[i] = lm
+        q.ends[i] = ends
+        q.seen[i] = (es, list(ls))
 
     def _costs(
         self, r: int, s: int, use: Sequence[int], es: int, ls: Sequence[int]
-    ) -> tuple[Array, Array, Array]:
+    ) -> tuple[Array, Array]:
         """The least step ``s`` uses of each interval over its window's ends and live
-        options, the most any one of those ends uses beyond that least, and what each
-        end uses (live options in order, earliest then latest start)."""
+        options with the most any one of those ends uses beyond that least (two rows),
+        and what each end uses (live options in order, earliest then latest start)."""
         key = (r, s, es, tuple(ls))
         got = self.kept.get(key)
         if got is None:
@@ -119,9 +157,40 @@ class Energy:
                 ]
             )
             least = ends.min(axis=0)
-            got = (least, ends.max(axis=0) - least, ends)
+            got = (np.stack([least, ends.max(axis=0) - least]), ends)
             self.kept[key] = got
         return got
+
+
+class _Quota:
+    """One quota's users, with each one's window when last seen, the tables of those
+    windows stacked (one row per user) and the room they leave under the limit."""
+
+    def __init__(self, r: int, capacity: Array, users: list[tuple[int, list[int]]]) -> None:
+        self.r, self.users = r, users
+        #: per user: its least use of each interval, and the most beyond it (two rows)
+        self.lm: Array = np.zeros((len(users), 2, *capacity.shape), dtype=capacity.dtype)
+        self.ends: list[Array] = [capacity[None]] * len(users)
+        self.room: Array = capacity.copy()
+        #: each user's window when its rows were filled (``None``: not yet)
+        self.seen: list[tuple[int, list[int]] | None] = [None] * len(users)
+
+    def short(self, i: int) -> list[int]:
+        """The users from ``i`` on with a window end that may not fit the room."""
+        over = (self.lm[i:, 1] > self.room).any(axis=1)
+        got: list[int] = (np.flatnonzero(over) + i).tolist()
+        return got
+
+
+def _dtype(
+    use: Sequence[Sequence[Sequence[int]]], limits: Sequence[int], horizon: int
+) -> type[np.signedinteger[Any]]:
+    """``int32`` where no table can leave its range (half the memory to go through),
+    else ``int64``: a room is at least the limit's periods less every step's most use."""
+    most = max((limits), default=0) + sum(
+        max((max(u, default=0) for u in opts), default=0) for opts in use
+    )
+    return np.int32 if (most + 1) * (horizon + 1) < 2**31 else np.int64
 
 
 def _live(es: int, ls: Sequence[int]) -> list[int]:
@@ -129,7 +198,7 @@ def _live(es: int, ls: Sequence[int]) -> list[int]:
 
 
 def _fits(p: int, u: int, t: int, spare: Array, ov: Overlaps) -> bool:
-    return u == 0 or bool((u * ov(t, p) <= spare).all())
+    return u == 0 or bool((ov.used(t, p, u) <= spare).all())
 
 
 def _shrink(
