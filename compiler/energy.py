@@ -25,8 +25,9 @@ import numpy as np
 
 Array = np.ndarray[Any, np.dtype[np.int64]]
 
-#: Bytes of tables kept per rule set before the store is emptied: ~64 MB (a window's
-#: entry is about eight tables of ``H (H + 1) / 2`` intervals: its ends, least and most).
+#: Bytes of tables kept per rule set: ~64 MB in two generations, the older dropped when
+#: the newer is full (a window's entry is about eight tables of ``H (H + 1) / 2``
+#: intervals per quota: its ends, least and most).
 KEPT_BYTES = 64_000_000
 
 
@@ -50,6 +51,11 @@ class Overlaps:
             self.known[(start, p)] = got
         return got
 
+    def of(self, start: Array, p: Array) -> Array:
+        """:meth:`__call__` of several starts and lengths at once (one row each)."""
+        got: Array = np.maximum(np.minimum(start + p, self.b) - np.maximum(start, self.a), 0)
+        return got
+
     def used(self, start: int, p: int, u: int) -> Array:
         """``u`` times the overlaps of ``[start, start + p)`` (kept too)."""
         got = self.products.get((start, p, u))
@@ -62,11 +68,12 @@ class Overlaps:
 class Energy:
     """The energetic rule of one question: its steps' options, quotas and horizon.
 
-    What the last pass saw is kept per quota (:class:`_Quota`): each step's window,
-    its tables stacked, and the room they leave. A pass brings up to date only the
-    steps whose windows changed since (a probe or a precedence pass moves a few),
-    and finds the steps with an end that may not fit in one comparison over the
-    stack. The answer depends only on the windows given: the kept state is a cache.
+    What the last pass saw is kept (a cache: the answer depends only on the windows
+    given): each step's window and its tables for every quota, stacked one row per
+    step, and the room they leave under each quota. A pass brings up to date only
+    the steps whose windows changed since (a probe or a precedence pass moves a
+    few), all quotas at once, and finds the steps with an end that may not fit a
+    quota's room in one comparison over the stack.
     """
 
     def __init__(
@@ -78,31 +85,48 @@ class Energy:
     ) -> None:
         self.periods = periods
         self.ov = Overlaps(horizon, _dtype(use, limits, horizon))
-        # per quota: its limit, and the steps that use it with their per-option use
-        self.quotas: list[_Quota] = []
-        for r, limit in enumerate(limits):
-            users = [(s, [u[r] for u in use[s]]) for s in range(len(periods))]
-            users = [(s, us) for s, us in users if any(x > 0 for x in us)]
-            if users:
-                self.quotas.append(_Quota(r, limit * self.ov.width, users))
-        #: (quota, step, earliest start, latest starts) -> ((least use, most beyond it), ends)
-        self.kept: dict[tuple[int, int, int, tuple[int, ...]], tuple[Array, Array]] = {}
-        #: How many windows' tables are kept before the store is emptied.
-        self.room = max(64, KEPT_BYTES // (8 * self.ov.a.nbytes))
+        #: the quotas some step uses, and the steps that use one of them
+        self.quotas = [r for r in range(len(limits)) if any(u[r] > 0 for o in use for u in o)]
+        self.steps = [
+            s for s, opts in enumerate(use) if any(u[r] > 0 for u in opts for r in self.quotas)
+        ]
+        #: per quota, per step (of :attr:`steps`), its use in each option
+        self.use = [[[u[r] for u in use[s]] for s in self.steps] for r in self.quotas]
+        #: per step (of :attr:`steps`), per quota, its use in each option
+        self.use_of = [
+            [self.use[q][i] for q in range(len(self.quotas))] for i in range(len(self.steps))
+        ]
+        n, width = len(self.steps), self.ov.width
+        #: per step: its least use of each interval and the most beyond it, per quota
+        self.lm: Array = np.zeros((n, len(self.quotas), 2, width.size), dtype=width.dtype)
+        #: per step: what each end of its window uses, per quota
+        self.ends: list[Array] = [width[None, None]] * n
+        self.room: Array = np.array([limits[r] * width for r in self.quotas], dtype=width.dtype)
+        self.room.shape = (len(self.quotas), width.size)
+        #: each step's window when its rows were filled (``None``: not yet)
+        self.seen: list[tuple[int, list[int]] | None] = [None] * n
+        #: (step, earliest start, latest starts) -> (its rows of :attr:`lm`, its ends)
+        self.kept: dict[tuple[int, int, tuple[int, ...]], tuple[Array, Array]] = {}
+        #: the generation before :attr:`kept`: what it holds moves back when asked for
+        self.older: dict[tuple[int, int, tuple[int, ...]], tuple[Array, Array]] = {}
+        #: How many windows' tables a generation holds before the older one is dropped.
+        self.room_kept = max(32, KEPT_BYTES // (16 * len(self.quotas) * self.ov.a.nbytes + 1))
 
     def apply(self, es: list[int], ls: list[list[int]]) -> bool | None:
         """One pass of the rule over every quota (``None``: no plan; else: changed)."""
+        if not self.quotas:
+            return False
+        if not self._sync(es, ls):
+            return None
         changed = False
-        for q in self.quotas:
-            if not self._sync(q, es, ls):
-                return None
-            short = q.short(0)
+        for q in range(len(self.quotas)):
+            short = self._short(q, 0)
             j = 0
             while j < len(short):
                 i = short[j]
-                s, us = q.users[i]
-                spare = q.room + q.lm[i, 0]
-                fits: np.ndarray[Any, Any] = np.all(q.ends[i] <= spare, axis=1)
+                s, us = self.steps[i], self.use[q][i]
+                spare = self.room[q] + self.lm[i, q, 0]
+                fits: np.ndarray[Any, Any] = np.all(self.ends[i][q] <= spare, axis=1)
                 fit: list[bool] = fits.tolist()
                 if not _shrink(self.periods[s], us, es, ls, s, spare, self.ov, fit):
                     j += 1
@@ -111,75 +135,70 @@ class Energy:
                 if not _live(es[s], ls[s]):
                     return None
                 # the other steps' room counts this step's new, larger least need
-                self._update(q, i, es[s], ls[s])
-                if (q.room < 0).any():
+                self._update(i, es[s], ls[s])
+                if (self.room[q] < 0).any():
                     return None
-                short, j = q.short(i + 1), 0
+                short, j = self._short(q, i + 1), 0
         return changed
 
-    def _sync(self, q: _Quota, es: list[int], ls: list[list[int]]) -> bool:
-        """Bring ``q``'s rows up to the windows (``False``: a window closed, or the
-        steps' least use exceeds the quota somewhere)."""
-        for i, (s, _) in enumerate(q.users):
-            seen = q.seen[i]
+    def _short(self, q: int, i: int) -> list[int]:
+        """The steps from ``i`` on with a window end that may not fit quota ``q``'s room."""
+        over = (self.lm[i:, q, 1] > self.room[q]).any(axis=1)
+        got: list[int] = (np.flatnonzero(over) + i).tolist()
+        return got
+
+    def _sync(self, es: list[int], ls: list[list[int]]) -> bool:
+        """Bring the rows up to the windows (``False``: a window closed, or the steps'
+        least use exceeds a quota somewhere)."""
+        for i, s in enumerate(self.steps):
+            seen = self.seen[i]
             if seen is None or seen[0] != es[s] or seen[1] != ls[s]:
                 if not _live(es[s], ls[s]):
                     return False
-                self._update(q, i, es[s], ls[s])
-        return not (q.room < 0).any()
+                self._update(i, es[s], ls[s])
+        return not (self.room < 0).any()
 
-    def _update(self, q: _Quota, i: int, es: int, ls: list[int]) -> None:
-        """Row ``i`` of ``q`` for the window ``es``, ``ls`` of its step, and the room."""
-        s, us = q.users[i]
-        lm, ends = self._costs(q.r, s, us, es, ls)
-        q.room += q.lm[i, 0]
-        q.room -= lm[0]
-        q.lm[i] = lm
-        q.ends[i] = ends
-        q.seen[i] = (es, list(ls))
+    def _update(self, i: int, es: int, ls: list[int]) -> None:
+        """Row ``i`` for the window ``es``, ``ls`` of its step, and the rooms."""
+        lm, ends = self._costs(i, es, ls)
+        self.room += self.lm[i, :, 0]
+        self.room -= lm[:, 0]
+        self.lm[i] = lm
+        self.ends[i] = ends
+        self.seen[i] = (es, list(ls))
 
-    def _costs(
-        self, r: int, s: int, use: Sequence[int], es: int, ls: Sequence[int]
-    ) -> tuple[Array, Array]:
-        """The least step ``s`` uses of each interval over its window's ends and live
-        options with the most any one of those ends uses beyond that least (two rows),
-        and what each end uses (live options in order, earliest then latest start)."""
-        key = (r, s, es, tuple(ls))
+    def _costs(self, i: int, es: int, ls: Sequence[int]) -> tuple[Array, Array]:
+        """Per quota, the least step ``i`` uses of each interval over its window's
+        ends and live options with the most any one of those ends uses beyond that
+        least (two rows), and what each end uses (live options in order, earliest
+        then latest start)."""
+        s = self.steps[i]
+        key = (s, es, tuple(ls))
         got = self.kept.get(key)
         if got is None:
-            if len(self.kept) >= self.room:
-                self.kept.clear()
-            ends = np.stack(
-                [
-                    use[k] * self.ov(t, self.periods[s][k])
-                    for k in _live(es, ls)
-                    for t in (es, ls[k])
-                ]
-            )
-            least = ends.min(axis=0)
-            got = (np.stack([least, ends.max(axis=0) - least]), ends)
+            got = self.older.pop(key, None)
+            if got is None:
+                got = self._tables(i, es, ls)
+            if len(self.kept) >= self.room_kept:
+                self.older, self.kept = self.kept, {}
             self.kept[key] = got
         return got
 
-
-class _Quota:
-    """One quota's users, with each one's window when last seen, the tables of those
-    windows stacked (one row per user) and the room they leave under the limit."""
-
-    def __init__(self, r: int, capacity: Array, users: list[tuple[int, list[int]]]) -> None:
-        self.r, self.users = r, users
-        #: per user: its least use of each interval, and the most beyond it (two rows)
-        self.lm: Array = np.zeros((len(users), 2, *capacity.shape), dtype=capacity.dtype)
-        self.ends: list[Array] = [capacity[None]] * len(users)
-        self.room: Array = capacity.copy()
-        #: each user's window when its rows were filled (``None``: not yet)
-        self.seen: list[tuple[int, list[int]] | None] = [None] * len(users)
-
-    def short(self, i: int) -> list[int]:
-        """The users from ``i`` on with a window end that may not fit the room."""
-        over = (self.lm[i:, 1] > self.room).any(axis=1)
-        got: list[int] = (np.flatnonzero(over) + i).tolist()
-        return got
+    def _tables(self, i: int, es: int, ls: Sequence[int]) -> tuple[Array, Array]:
+        """What :meth:`_costs` keeps, computed: every end of every live option at once."""
+        p = self.periods[self.steps[i]]
+        live = _live(es, ls)
+        dtype = self.ov.a.dtype
+        starts = np.array([t for k in live for t in (es, ls[k])], dtype=dtype)
+        lasting = np.array([p[k] for k in live for _ in (0, 1)], dtype=dtype)
+        uses = np.array([[us[k] for k in live for _ in (0, 1)] for us in self.use_of[i]], dtype)
+        ov = self.ov.of(starts[:, None], lasting[:, None])
+        ends = uses[:, :, None] * ov[None]
+        lm = np.empty((len(self.quotas), 2, ov.shape[1]), dtype=dtype)
+        np.min(ends, axis=1, out=lm[:, 0])
+        np.max(ends, axis=1, out=lm[:, 1])
+        lm[:, 1] -= lm[:, 0]
+        return lm, ends
 
 
 def _dtype(
