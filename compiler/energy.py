@@ -9,11 +9,14 @@ when what it uses of every interval, on top of the others' least, stays within
 
 The rule runs inside every probe of shaving, and there most steps' windows are
 the same from one pass to the next: what a window costs (its least use and the
-most any end of it uses beyond that, both ``H x H`` tables) is kept per step and
-window (:class:`Energy`), and a step whose every window end fits (checked
-against that most, one comparison) is passed over without looking at each end.
+most any end of it uses beyond that, per interval ``[a, b)``, ``a < b``: a flat row
+of ``H (H + 1) / 2``, ``int32`` where the values fit) is kept per step and window
+(:class:`Energy`); the rows of the windows last seen, every quota's together, are
+kept stacked with the room they leave, and a pass brings up to date only the steps
+whose windows changed. A step whose every window end fits (checked against its
+most, one comparison over the stack) is passed over without looking at each end.
 The fixpoint is the same as checking every end each time (docs/benchmarks.md,
-issue #18, seventh round).
+issue #18, seventh and eighth rounds).
 """
 
 from __future__ import annotations

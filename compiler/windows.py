@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 #: Passes of precedence + energy before giving up on a fixpoint (each pass is cheap).
 MAX_PASSES = 50
-#: Largest horizon (periods) the energetic rule looks at: its tables are ``H x H``.
+#: Largest horizon (periods) the energetic rule looks at: a table has ``H (H + 1) / 2`` cells.
 MAX_ENERGY_PERIODS = 120
 
 
