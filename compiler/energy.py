@@ -9,11 +9,14 @@ when what it uses of every interval, on top of the others' least, stays within
 
 The rule runs inside every probe of shaving, and there most steps' windows are
 the same from one pass to the next: what a window costs (its least use and the
-most any end of it uses beyond that, both ``H x H`` tables) is kept per step and
-window (:class:`Energy`), and a step whose every window end fits (checked
-against that most, one comparison) is passed over without looking at each end.
+most any end of it uses beyond that, per interval ``[a, b)``, ``a < b``: a flat row
+of ``H (H + 1) / 2``, ``int32`` where the values fit) is kept per step and window
+(:class:`Energy`); the rows of the windows last seen, every quota's together, are
+kept stacked with the room they leave, and a pass brings up to date only the steps
+whose windows changed. A step whose every window end fits (checked against its
+most, one comparison over the stack) is passed over without looking at each end.
 The fixpoint is the same as checking every end each time (docs/benchmarks.md,
-issue #18, seventh round).
+issue #18, seventh and eighth rounds).
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ import numpy as np
 
 Array = np.ndarray[Any, np.dtype[np.int64]]
 
-#: Table cells (``int64``) kept per rule set before the store is emptied: ~64 MB
-#: (a window's entry is about eight ``H x H`` tables: its ends, least and most).
-KEPT_CELLS = 8_000_000
+#: Bytes of tables kept per rule set: ~64 MB in two generations, the older dropped when
+#: the newer is full (a window's entry is about eight tables of ``H (H + 1) / 2``
+#: intervals per quota: its ends, least and most).
+KEPT_BYTES = 64_000_000
 
 
 class Overlaps:
-    """Periods of ``[start, start + p)`` inside each interval ``[a, b)`` (row ``a``, column
-    ``b - 1``), kept once computed: a shaving run asks for the same few hundred often."""
+    """Periods of ``[start, start + p)`` inside each interval ``[a, b)``, ``a < b <= H``,
+    one entry per interval (the ``H (H + 1) / 2`` of them in a flat row), kept once
+    computed: a shaving run asks for the same few hundred often."""
 
-    def __init__(self, horizon: int) -> None:
-        self.a = np.arange(horizon, dtype=np.int64)[:, None]
-        self.b = np.arange(1, horizon + 1, dtype=np.int64)[None, :]
-        self.width: Array = np.maximum(self.b - self.a, 0)
+    def __init__(self, horizon: int, dtype: type[np.signedinteger[Any]] = np.int64) -> None:
+        a, b = np.triu_indices(horizon + 1, 1)
+        self.a: Array = a.astype(dtype)
+        self.b: Array = b.astype(dtype)
+        self.width: Array = self.b - self.a
         self.known: dict[tuple[int, int], Array] = {}
+        self.products: dict[tuple[int, int, int], Array] = {}
 
     def __call__(self, start: int, p: int) -> Array:
         got = self.known.get((start, p))
@@ -47,9 +54,30 @@ class Overlaps:
             self.known[(start, p)] = got
         return got
 
+    def of(self, start: Array, p: Array) -> Array:
+        """:meth:`__call__` of several starts and lengths at once (one row each)."""
+        got: Array = np.maximum(np.minimum(start + p, self.b) - np.maximum(start, self.a), 0)
+        return got
+
+    def used(self, start: int, p: int, u: int) -> Array:
+        """``u`` times the overlaps of ``[start, start + p)`` (kept too)."""
+        got = self.products.get((start, p, u))
+        if got is None:
+            got = u * self(start, p)
+            self.products[(start, p, u)] = got
+        return got
+
 
 class Energy:
-    """The energetic rule of one question: its steps' options, quotas and horizon."""
+    """The energetic rule of one question: its steps' options, quotas and horizon.
+
+    What the last pass saw is kept (a cache: the answer depends only on the windows
+    given): each step's window and its tables for every quota, stacked one row per
+    step, and the room they leave under each quota. A pass brings up to date only
+    the steps whose windows changed since (a probe or a precedence pass moves a
+    few), all quotas at once, and finds the steps with an end that may not fit a
+    quota's room in one comparison over the stack.
+    """
 
     def __init__(
         self,
@@ -59,69 +87,132 @@ class Energy:
         horizon: int,
     ) -> None:
         self.periods = periods
-        self.ov = Overlaps(horizon)
-        # per quota: its limit, and the steps that use it with their per-option use
-        self.quotas: list[tuple[int, Array, list[tuple[int, list[int]]]]] = []
-        for r, limit in enumerate(limits):
-            users = [(s, [u[r] for u in use[s]]) for s in range(len(periods))]
-            users = [(s, us) for s, us in users if any(x > 0 for x in us)]
-            if users:
-                self.quotas.append((r, limit * self.ov.width, users))
-        #: (quota, step, earliest start, latest starts) -> (least use, most beyond it, ends)
-        self.kept: dict[tuple[int, int, int, tuple[int, ...]], tuple[Array, Array, Array]] = {}
-        #: How many windows' tables are kept before the store is emptied.
-        self.room = max(64, KEPT_CELLS // (8 * horizon * horizon))
+        self.ov = Overlaps(horizon, _dtype(use, limits, horizon))
+        #: the quotas some step uses, and the steps that use one of them
+        self.quotas = [r for r in range(len(limits)) if any(u[r] > 0 for o in use for u in o)]
+        self.steps = [
+            s for s, opts in enumerate(use) if any(u[r] > 0 for u in opts for r in self.quotas)
+        ]
+        #: per quota, per step (of :attr:`steps`), its use in each option
+        self.use = [[[u[r] for u in use[s]] for s in self.steps] for r in self.quotas]
+        #: per step (of :attr:`steps`), per quota, its use in each option
+        self.use_of = [
+            [self.use[q][i] for q in range(len(self.quotas))] for i in range(len(self.steps))
+        ]
+        n, width = len(self.steps), self.ov.width
+        #: per step: its least use of each interval and the most beyond it, per quota
+        self.lm: Array = np.zeros((n, len(self.quotas), 2, width.size), dtype=width.dtype)
+        #: per step: what each end of its window uses, per quota
+        self.ends: list[Array] = [width[None, None]] * n
+        self.room: Array = np.array([limits[r] * width for r in self.quotas], dtype=width.dtype)
+        self.room.shape = (len(self.quotas), width.size)
+        #: each step's window when its rows were filled (``None``: not yet)
+        self.seen: list[tuple[int, list[int]] | None] = [None] * n
+        #: (step, earliest start, latest starts) -> (its rows of :attr:`lm`, its ends)
+        self.kept: dict[tuple[int, int, tuple[int, ...]], tuple[Array, Array]] = {}
+        #: the generation before :attr:`kept`: what it holds moves back when asked for
+        self.older: dict[tuple[int, int, tuple[int, ...]], tuple[Array, Array]] = {}
+        #: How many windows' tables a generation holds before the older one is dropped.
+        self.room_kept = max(32, KEPT_BYTES // (16 * len(self.quotas) * self.ov.a.nbytes + 1))
 
     def apply(self, es: list[int], ls: list[list[int]]) -> bool | None:
         """One pass of the rule over every quota (``None``: no plan; else: changed)."""
+        if not self.quotas:
+            return False
+        if not self._sync(es, ls):
+            return None
         changed = False
-        for r, capacity, users in self.quotas:
-            need = {s: self._costs(r, s, us, es[s], ls[s]) for s, us in users}
-            room = capacity - sum(got[0] for got in need.values())
-            if (room < 0).any():
-                return None
-            for s, us in users:
-                least, most, ends = need[s]
-                if (most <= room).all():
-                    continue  # every end of every window of s fits: nothing to cut
-                spare = room + least
-                fits: np.ndarray[Any, Any] = np.all(ends <= spare, axis=(1, 2))
+        for q in range(len(self.quotas)):
+            short = self._short(q, 0)
+            j = 0
+            while j < len(short):
+                i = short[j]
+                s, us = self.steps[i], self.use[q][i]
+                spare = self.room[q] + self.lm[i, q, 0]
+                fits: np.ndarray[Any, Any] = np.all(self.ends[i][q] <= spare, axis=1)
                 fit: list[bool] = fits.tolist()
                 if not _shrink(self.periods[s], us, es, ls, s, spare, self.ov, fit):
+                    j += 1
                     continue
                 changed = True
                 if not _live(es[s], ls[s]):
                     return None
                 # the other steps' room counts this step's new, larger least need
-                fresh = self._costs(r, s, us, es[s], ls[s])
-                room = room + least - fresh[0]
-                need[s] = fresh
-                if (room < 0).any():
+                self._update(i, es[s], ls[s])
+                if (self.room[q] < 0).any():
                     return None
+                short, j = self._short(q, i + 1), 0
         return changed
 
-    def _costs(
-        self, r: int, s: int, use: Sequence[int], es: int, ls: Sequence[int]
-    ) -> tuple[Array, Array, Array]:
-        """The least step ``s`` uses of each interval over its window's ends and live
-        options, the most any one of those ends uses beyond that least, and what each
-        end uses (live options in order, earliest then latest start)."""
-        key = (r, s, es, tuple(ls))
+    def _short(self, q: int, i: int) -> list[int]:
+        """The steps from ``i`` on with a window end that may not fit quota ``q``'s room."""
+        over = (self.lm[i:, q, 1] > self.room[q]).any(axis=1)
+        got: list[int] = (np.flatnonzero(over) + i).tolist()
+        return got
+
+    def _sync(self, es: list[int], ls: list[list[int]]) -> bool:
+        """Bring the rows up to the windows (``False``: a window closed, or the steps'
+        least use exceeds a quota somewhere)."""
+        for i, s in enumerate(self.steps):
+            seen = self.seen[i]
+            if seen is None or seen[0] != es[s] or seen[1] != ls[s]:
+                if not _live(es[s], ls[s]):
+                    return False
+                self._update(i, es[s], ls[s])
+        return not (self.room < 0).any()
+
+    def _update(self, i: int, es: int, ls: list[int]) -> None:
+        """Row ``i`` for the window ``es``, ``ls`` of its step, and the rooms."""
+        lm, ends = self._costs(i, es, ls)
+        self.room += self.lm[i, :, 0]
+        self.room -= lm[:, 0]
+        self.lm[i] = lm
+        self.ends[i] = ends
+        self.seen[i] = (es, list(ls))
+
+    def _costs(self, i: int, es: int, ls: Sequence[int]) -> tuple[Array, Array]:
+        """Per quota, the least step ``i`` uses of each interval over its window's
+        ends and live options with the most any one of those ends uses beyond that
+        least (two rows), and what each end uses (live options in order, earliest
+        then latest start)."""
+        s = self.steps[i]
+        key = (s, es, tuple(ls))
         got = self.kept.get(key)
         if got is None:
-            if len(self.kept) >= self.room:
-                self.kept.clear()
-            ends = np.stack(
-                [
-                    use[k] * self.ov(t, self.periods[s][k])
-                    for k in _live(es, ls)
-                    for t in (es, ls[k])
-                ]
-            )
-            least = ends.min(axis=0)
-            got = (least, ends.max(axis=0) - least, ends)
+            got = self.older.pop(key, None)
+            if got is None:
+                got = self._tables(i, es, ls)
+            if len(self.kept) >= self.room_kept:
+                self.older, self.kept = self.kept, {}
             self.kept[key] = got
         return got
+
+    def _tables(self, i: int, es: int, ls: Sequence[int]) -> tuple[Array, Array]:
+        """What :meth:`_costs` keeps, computed: every end of every live option at once."""
+        p = self.periods[self.steps[i]]
+        live = _live(es, ls)
+        dtype = self.ov.a.dtype
+        starts = np.array([t for k in live for t in (es, ls[k])], dtype=dtype)
+        lasting = np.array([p[k] for k in live for _ in (0, 1)], dtype=dtype)
+        uses = np.array([[us[k] for k in live for _ in (0, 1)] for us in self.use_of[i]], dtype)
+        ov = self.ov.of(starts[:, None], lasting[:, None])
+        ends = uses[:, :, None] * ov[None]
+        lm = np.empty((len(self.quotas), 2, ov.shape[1]), dtype=dtype)
+        np.min(ends, axis=1, out=lm[:, 0])
+        np.max(ends, axis=1, out=lm[:, 1])
+        lm[:, 1] -= lm[:, 0]
+        return lm, ends
+
+
+def _dtype(
+    use: Sequence[Sequence[Sequence[int]]], limits: Sequence[int], horizon: int
+) -> type[np.signedinteger[Any]]:
+    """``int32`` where no table can leave its range (half the memory to go through),
+    else ``int64``: a room is at least the limit's periods less every step's most use."""
+    most = max((limits), default=0) + sum(
+        max((max(u, default=0) for u in opts), default=0) for opts in use
+    )
+    return np.int32 if (most + 1) * (horizon + 1) < 2**31 else np.int64
 
 
 def _live(es: int, ls: Sequence[int]) -> list[int]:
@@ -129,7 +220,7 @@ def _live(es: int, ls: Sequence[int]) -> list[int]:
 
 
 def _fits(p: int, u: int, t: int, spare: Array, ov: Overlaps) -> bool:
-    return u == 0 or bool((u * ov(t, p) <= spare).all())
+    return u == 0 or bool((ov.used(t, p, u) <= spare).all())
 
 
 def _shrink(

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 #: Passes of precedence + energy before giving up on a fixpoint (each pass is cheap).
 MAX_PASSES = 50
-#: Largest horizon (periods) the energetic rule looks at: its tables are ``H x H``.
+#: Largest horizon (periods) the energetic rule looks at: a table has ``H (H + 1) / 2`` cells.
 MAX_ENERGY_PERIODS = 120
 
 
@@ -409,23 +409,40 @@ def _disjunctive(
     ls: list[list[int]],
 ) -> bool | None:
     """Detectable precedences (Vilim 2004) of steps that never run together: when ``a``
-    cannot end before ``b``'s latest start, ``b`` runs first (``None``: neither can)."""
+    cannot end before ``b``'s latest start, ``b`` runs first (``None``: neither can).
+
+    Each step's latest live start and shortest live option are found once and again
+    only after a pair moved its window."""
     changed = False
+    spans: dict[int, tuple[int, int] | None] = {}
     for a, b in apart:
-        live_a, live_b = _live(es[a], ls[a]), _live(es[b], ls[b])
-        if not live_a or not live_b:
+        got_a = spans[a] if a in spans else spans.setdefault(a, _span(periods[a], es[a], ls[a]))
+        got_b = spans[b] if b in spans else spans.setdefault(b, _span(periods[b], es[b], ls[b]))
+        if got_a is None or got_b is None:
             return None
-        last_a = max(ls[a][k] for k in live_a)
-        last_b = max(ls[b][k] for k in live_b)
-        a_first = es[a] + min(periods[a][k] for k in live_a) <= last_b
-        b_first = es[b] + min(periods[b][k] for k in live_b) <= last_a
+        (last_a, short_a), (last_b, short_b) = got_a, got_b
+        a_first = es[a] + short_a <= last_b
+        b_first = es[b] + short_b <= last_a
         if not (a_first or b_first):
             return None
         if not a_first:
-            changed = _after(periods, es, ls, b, a, live_b, last_a) or changed
+            moved = _after(periods, es, ls, b, a, short_b, last_a)
         elif not b_first:
-            changed = _after(periods, es, ls, a, b, live_a, last_b) or changed
+            moved = _after(periods, es, ls, a, b, short_a, last_b)
+        else:
+            continue
+        if moved:
+            changed = True
+            del spans[a], spans[b]
     return changed
+
+
+def _span(periods: Sequence[int], es: int, ls: Sequence[int]) -> tuple[int, int] | None:
+    """A window's latest live start and shortest live option (``None``: none is live)."""
+    live = [k for k, last in enumerate(ls) if last >= es]
+    if not live:
+        return None
+    return max(ls[k] for k in live), min(periods[k] for k in live)
 
 
 def _after(
@@ -434,12 +451,12 @@ def _after(
     ls: list[list[int]],
     first: int,
     then: int,
-    live_first: Sequence[int],
+    shortest_first: int,
     last_then: int,
 ) -> bool:
     """``first`` ends before ``then`` starts: narrow both windows (whether either moved)."""
     changed = False
-    start = es[first] + min(periods[first][k] for k in live_first)
+    start = es[first] + shortest_first
     if start > es[then]:
         es[then] = start
         changed = True
