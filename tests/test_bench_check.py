@@ -87,10 +87,8 @@ def test_the_counts_table_gives_each_command_its_ratio_to_the_reference() -> Non
 @needs_valgrind
 def test_count_mode_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A 10-step workflow written, its IR checked, ``exoc check`` counted, one plain run."""
-    bench_check.main(
-        ["--count", "--no-snakemake", "--sizes", "10", "--calibrate", "1"]
-        + ["--workdir", str(tmp_path)]
-    )
+    args = ["--count", "--no-snakemake", "--sizes", "10", "--calibrate", "1"]
+    bench_check.main([*args, "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| 10 steps | exoc check"))
     instructions = int(row.split("|")[3].strip().removesuffix("M").replace(",", ""))
