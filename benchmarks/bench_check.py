@@ -164,7 +164,7 @@ def interleaved(
         timed(cmd, cwd)
     cpu: dict[str, list[float]] = {name: [] for name, _ in tools}
     for r in range(rounds):
-        for name, cmd in [*tools[r % len(tools) :], *tools[: r % len(tools)]]:
+        for name, cmd in count_instructions.turned(tools, r):
             dt, dc, proc = timed(cmd, cwd)
             if proc.returncode != 0:
                 raise SystemExit(f"{name} failed on {label} (exit {proc.returncode})")

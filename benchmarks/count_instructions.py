@@ -28,7 +28,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+_T = TypeVar("_T")
 _SUMMARY = re.compile(r"^summary:\s+(\d+)", re.MULTILINE)
 
 
@@ -120,6 +122,13 @@ def plain_cpu(cmd: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[fl
     return after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
 
 
+def turned(tools: Sequence[_T], r: int) -> list[_T]:
+    """``tools`` in the order of round ``r``: turned by one every round, so that each
+    takes each place in turn (a shared host's speed drifts within a round)."""
+    k = r % len(tools)
+    return [*tools[k:], *tools[:k]]
+
+
 def rates(
     tools: Sequence[tuple[str, Sequence[str]]],
     counts: Mapping[str, int],
@@ -132,7 +141,7 @@ def rates(
     user: dict[str, list[float]] = {name: [] for name, _ in tools}
     system: dict[str, list[float]] = {name: [] for name, _ in tools}
     for r in range(rounds):
-        for name, cmd in [*tools[r % len(tools) :], *tools[: r % len(tools)]]:
+        for name, cmd in turned(tools, r):
             u, s = plain_cpu(cmd, cwd, env)
             user[name].append(u)
             system[name].append(s)

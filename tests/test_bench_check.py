@@ -95,3 +95,11 @@ def test_count_mode_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert 100 < instructions < 20_000  # millions: start-up and a tiny check
     assert "CPU per instruction, 1 interleaved plain runs each on 10 steps" in out
     assert (tmp_path / "steps-10" / "flow.exo").exists()
+
+
+def test_each_command_takes_each_place_in_turn() -> None:
+    tools = ["snakemake -n", "exoc check", "exoc check [base]"]
+    orders = [ci.turned(tools, r) for r in range(4)]
+    assert orders[1] == ["exoc check", "exoc check [base]", "snakemake -n"]
+    assert orders[3] == orders[0] == tools
+    assert {o[0] for o in orders[:3]} == set(tools)
