@@ -15,13 +15,22 @@ the table shows the median, min and max.
 Usage::
 
     python benchmarks/bench_check.py [--repeat 5] [--sizes 1000 10000]
-        [--pure-python] [--compare-exoc NAME=PATH] [--plan SECONDS]
+        [--pure-python] [--compare-exoc NAME=PATH] [--plan SECONDS] [--count]
 
 ``--pure-python`` adds rows with Lark's pure-Python parser (``EXO_PARSER=python``)
 where the optional ``lark-cython`` is installed; ``--compare-exoc`` times another
 build on the same files in the same run (before/after on a loaded machine);
 ``--plan`` plans the largest workflow, the one just checked, with that time limit.
 The start-up table gives the CPU of ``exoc --version``, ``--help`` and a small check.
+
+``--count`` times nothing: it counts the instructions of ``exoc check`` and
+``snakemake -n`` on every size (valgrind's cachegrind, children traced,
+``PYTHONHASHSEED=0``; ``count_instructions.py``), which the host's load does not
+change, and gives their ratio; then ``--calibrate N`` interleaved plain runs of each on
+the largest size say whether both run their instructions at the same CPU rate here
+(if not, the ratio of instructions is only an estimate of the ratio of CPU seconds)::
+
+    python benchmarks/bench_check.py --count --sizes 2000 5000 10000 [--calibrate 3]
 """
 
 from __future__ import annotations
@@ -43,7 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gen_workflows  # a sibling script, not a package
+import count_instructions  # sibling scripts, not a package
+import gen_workflows
 
 SNAKEMAKE_VERSION = "9.27.1"
 
@@ -154,7 +164,7 @@ def interleaved(
         timed(cmd, cwd)
     cpu: dict[str, list[float]] = {name: [] for name, _ in tools}
     for r in range(rounds):
-        for name, cmd in [*tools[r % len(tools) :], *tools[: r % len(tools)]]:
+        for name, cmd in count_instructions.turned(tools, r):
             dt, dc, proc = timed(cmd, cwd)
             if proc.returncode != 0:
                 raise SystemExit(f"{name} failed on {label} (exit {proc.returncode})")
@@ -346,6 +356,21 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "once a round, in turn (ratios within each round; needs snakemake)",
     )
     ap.add_argument(
+        "--count",
+        action="store_true",
+        help="count instructions instead of timing: every size's exoc check (and each "
+        "--compare-exoc) and snakemake -n once under cachegrind, children traced, "
+        "PYTHONHASHSEED=0; then --calibrate rounds of plain runs on the largest size",
+    )
+    ap.add_argument(
+        "--calibrate",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --count: N interleaved plain runs of each command on the largest size, "
+        "to see whether both run their instructions at the same CPU rate (0: none)",
+    )
+    ap.add_argument(
         "--plan",
         type=float,
         default=None,
@@ -353,6 +378,17 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         help="also plan the largest workflow with this --time-limit (same workload)",
     )
     return ap.parse_args(argv)
+
+
+def workflow(a: argparse.Namespace, work: Path, n: int) -> Path:
+    """The folder of the generated ``n``-step workflow (flow.exo and its Snakefile),
+    its IR checked against the generated steps and edges unless ``--no-verify``."""
+    spec = gen_workflows.generate(n, a.seed)
+    d = work / f"steps-{n}"
+    gen_workflows.write(spec, d, a.snakefile)
+    if not a.no_verify:
+        verify_exo(d / "flow.exo", spec)
+    return d
 
 
 def collect(
@@ -368,12 +404,8 @@ def collect(
     timings: list[Timing] = []
     jobs: dict[str, int] = {}
     for n in sorted(a.sizes):
-        spec = gen_workflows.generate(n, a.seed)
-        d = work / f"steps-{n}"
-        gen_workflows.write(spec, d, a.snakefile)
+        d = workflow(a, work, n)
         label = f"{n:,} steps"
-        if not a.no_verify:
-            verify_exo(d / "flow.exo", spec)
         jobs[label] = n
         timings.append(measure(label, "exoc check", [str(exoc), "check", "flow.exo"], d, a.repeat))
         if a.pure_python:
@@ -433,6 +465,54 @@ def summary(
         print(interleaved(f"{largest:,} steps", tools, d, a.rounds))
 
 
+def count_mode(
+    a: argparse.Namespace,
+    exoc: Path,
+    work: Path,
+    snakemake: Path | None,
+    others: list[tuple[str, Path]],
+) -> None:
+    """``--count``: instructions of each command on each size, their ratios, and how
+    well instructions predict CPU seconds here for each command."""
+    env = count_instructions.counting_env()
+    rows: list[tuple[str, count_instructions.Count]] = []
+    tools: list[tuple[str, list[str]]] = []
+    for n in sorted(a.sizes):
+        d = workflow(a, work, n)
+        if snakemake is not None and not a.no_verify and snakemake_jobs(snakemake, d) != n + 1:
+            raise SystemExit(f"snakemake does not plan {n + 1} jobs on {d}")
+        tools = [
+            *([("snakemake -n", [str(snakemake), "-n", "-c1"])] if snakemake else []),
+            ("exoc check", [str(exoc), "check", "flow.exo"]),
+            *((name, [str(p), "check", "flow.exo"]) for name, p in others),
+        ]
+        for name, cmd in tools:
+            count_instructions.plain_cpu(cmd, d, env)  # warm-up: bytecode, .snakemake/
+            c = count_instructions.cachegrind(name, cmd, d, env)
+            rows.append((f"{n:,} steps", c))
+            print(
+                f"  {name:<20} {n:>7,} steps {c.instructions / 1e6:>10,.0f}M instructions "
+                f"({c.processes} processes, {c.seconds:.0f} s under cachegrind)",
+                file=sys.stderr,
+            )
+    reference = tools[0][0]
+    print("Instructions (cachegrind --cache-sim=no --trace-children=yes, PYTHONHASHSEED=0):")
+    print()
+    print(count_instructions.counts_table(rows, reference))
+    if a.calibrate <= 0:
+        return
+    largest = max(a.sizes)
+    counts = {c.tool: c.instructions for label, c in rows if label == f"{largest:,} steps"}
+    rs = count_instructions.rates(tools, counts, work / f"steps-{largest}", env, a.calibrate)
+    print()
+    print(f"CPU per instruction, {a.calibrate} interleaved plain runs each on {largest:,} steps:")
+    print()
+    print(count_instructions.rates_table(rs))
+    print()
+    for r in rs[1:]:
+        print("- " + count_instructions.prediction(rs[0], r))
+
+
 def main(argv: list[str] | None = None) -> None:
     a = arguments(argv)
 
@@ -442,6 +522,11 @@ def main(argv: list[str] | None = None) -> None:
     largest = max(a.sizes)
 
     others = [(f"exoc check [{n}]", Path(p)) for n, p in (x.split("=", 1) for x in a.compare_exoc)]
+    if a.count:
+        print(f"Machine: {machine()}, load {os.getloadavg()[0]:.1f}")
+        count_mode(a, exoc, work, snakemake, others)
+        print(f"load at the end {os.getloadavg()[0]:.1f}")
+        return
     timings, jobs = collect(a, exoc, work, snakemake, others)
     sm_version = ""
     if snakemake is not None:
