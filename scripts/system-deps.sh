@@ -3,11 +3,12 @@
 #   slurm-wlm + munge   a real single-node Slurm cluster for the Slurm backend tests
 #   shellcheck          lints every generated sbatch/submit script
 #   chromium            renders the HTML plan report in the browser test
+#   valgrind            counts instructions in the benchmark tests (bench_check --count)
 # Not root, or no apt: print what is missing and go on; the tests that need a
 # package then skip with a reason (CI sets EXO_REQUIRE_* to make that a failure).
 set -euo pipefail
 
-want=(slurm-wlm slurmctld slurmd munge shellcheck chromium)
+want=(slurm-wlm slurmctld slurmd munge shellcheck chromium valgrind)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
