@@ -51,15 +51,20 @@ def _instance(name: str) -> tuple[Any, Any]:
     return row, B.parse(DATA / "instances" / B._file(row))
 
 
-def _plan(name: str, **kw: Any) -> tuple[Any, Any, Plan]:
-    row, inst = _instance(name)
-    assert B.inexpressible(inst) is None
+def _compiled(inst: Any) -> Any:
+    """The instance written as an exo workflow and catalog, compiled."""
     exo, cat = B.to_exo(inst, "units")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
         (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
-        compiled = compile_file(Path(tmp) / "flow.exo")
-        plan = optimize(compiled.program, compiled.catalog, **kw)
+        return compile_file(Path(tmp) / "flow.exo")
+
+
+def _plan(name: str, **kw: Any) -> tuple[Any, Any, Plan]:
+    row, inst = _instance(name)
+    assert B.inexpressible(inst) is None
+    compiled = _compiled(inst)
+    plan = optimize(compiled.program, compiled.catalog, **kw)
     return row, inst, plan
 
 
@@ -137,11 +142,7 @@ def test_the_quota_holds_exactly_when_the_original_capacities_hold(name: str) ->
     from exo.compiler.problem import enumerate_program
 
     _, inst = _instance(name)
-    exo, cat = B.to_exo(inst, "units")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
-        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
-        compiled = compile_file(Path(tmp) / "flow.exo")
+    compiled = _compiled(inst)
     quota = compiled.program.workflow.quota
     resources, limits = quota_resources(quota), quota_limits(quota)
     enum = enumerate_program(compiled.program, compiled.catalog)
@@ -198,11 +199,7 @@ def _problem(name: str) -> Any:
     from exo.compiler.problem import build_problem
 
     _, inst = _instance(name)
-    exo, cat = B.to_exo(inst, "units")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
-        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
-        compiled = compile_file(Path(tmp) / "flow.exo")
+    compiled = _compiled(inst)
     return build_problem(compiled.program, compiled.catalog)[0]
 
 
@@ -287,11 +284,7 @@ def test_a_started_solve_hands_back_the_solution_it_reports() -> None:
     from exo.compiler.timeindexed import exact_grid, solve_grid
 
     _, inst = _instance("j108_7")
-    exo, cat = B.to_exo(inst, "units")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "flow.exo").write_text(exo, encoding="utf-8")
-        (Path(tmp) / "catalog.csv").write_text(cat, encoding="utf-8")
-        compiled = compile_file(Path(tmp) / "flow.exo")
+    compiled = _compiled(inst)
     problem = build_problem(compiled.program, compiled.catalog)[0]
     grid = exact_grid(problem, 20.0)
     assert grid is not None
