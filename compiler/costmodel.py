@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from exo.compiler.candidates import (
     Family,
@@ -278,24 +279,7 @@ def _assemble(
     options hold a million fewer floats each time.
     """
     new = tuple.__new__
-    per_fam = [
-        (
-            owner[i],
-            steps[owner[i]].name,
-            f.inst.instance_type,
-            f.inst.accelerator,
-            f.inst.accelerator_count,
-            f.inst.vcpus,
-            f.batch_size,
-            f.throughput,
-            f.perf_key,
-            f.per_instance,
-            f.inst.ondemand_usd_per_hour,
-            f.inst.spot_usd_per_hour,
-            f.inst.spot_preemptions_per_hour,
-        )
-        for i, f in enumerate(fams)
-    ]
+    per_fam = _family_fields(steps, fams, owner)
     out: list[list[Option]] = [[] for _ in steps]
     good = fig.good
     columns = zip(
@@ -325,6 +309,30 @@ def _assemble(
         row = (name, it, acc, count, vcpus, spot[i], batch, replicas[i], sp, theta, key, lam)
         out[s].append(new(Option, (*row, c, ks[i], t, e, p, cost, instances[i], per)))
     return out
+
+
+def _family_fields(
+    steps: Sequence[Step], fams: Sequence[Family], owner: Sequence[int]
+) -> list[tuple[Any, ...]]:
+    """Per family: its step's index, then the fields its options take from it."""
+    return [
+        (
+            owner[i],
+            steps[owner[i]].name,
+            f.inst.instance_type,
+            f.inst.accelerator,
+            f.inst.accelerator_count,
+            f.inst.vcpus,
+            f.batch_size,
+            f.throughput,
+            f.perf_key,
+            f.per_instance,
+            f.inst.ondemand_usd_per_hour,
+            f.inst.spot_usd_per_hour,
+            f.inst.spot_preemptions_per_hour,
+        )
+        for i, f in enumerate(fams)
+    ]
 
 
 def _as_confidence(confidence: Confidence | float) -> Confidence:

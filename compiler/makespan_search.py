@@ -321,11 +321,7 @@ def evolve(
     children = len(pop)
     stale = since = 0
     while best.makespan > bound + TOL_H:
-        if max_children is not None and children >= max_children:
-            break
-        if patience is not None and since >= patience:
-            break
-        if children % CHECK_EVERY == 0 and clock.expired():
+        if _stops(children, since, max_children, patience, clock):
             break
         children += 1
         since += 1
@@ -347,6 +343,17 @@ def evolve(
     if best.makespan >= plan.makespan - TOL_H:
         return plan
     return Found(best.choice, best.starts, best.makespan, problem.cost(best.choice))
+
+
+def _stops(
+    children: int, since: int, max_children: int | None, patience: int | None, clock: Clock
+) -> bool:
+    """Whether :func:`evolve` stops before its next child: its work, its patience or the clock."""
+    if max_children is not None and children >= max_children:
+        return True
+    if patience is not None and since >= patience:
+        return True
+    return children % CHECK_EVERY == 0 and clock.expired()
 
 
 def _start_order(plan: Found) -> list[int]:
