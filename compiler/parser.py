@@ -231,20 +231,25 @@ class ExoParser:
 
     def parse_recovering(self, text: str, file: str) -> Parsed:
         """Parse one file, reporting every syntax error: after each, the declaration it
-        is in is blanked out and the file parsed again (``recovery.py``)."""
+        is in is blanked out and the file parsed again (``recovery.py``). The tree
+        builder's memos serve the attempts of this parse only: emptied at its end,
+        however it ends (``TreeBuilder.forget``)."""
         syntax: list[Diagnostic] = []
         literal: list[Diagnostic] = []
         current = text
-        while True:
-            items, failure = self._attempt(current, file)
-            literal.extend(self._builder.errors)
-            if failure is None:
-                break
-            diagnostic, (start, end) = failure
-            syntax.append(diagnostic)
-            if len(syntax) >= MAX_SYNTAX_ERRORS:
-                break
-            current = blank(current, start, end)
+        try:
+            while True:
+                items, failure = self._attempt(current, file)
+                literal.extend(self._builder.errors)
+                if failure is None:
+                    break
+                diagnostic, (start, end) = failure
+                syntax.append(diagnostic)
+                if len(syntax) >= MAX_SYNTAX_ERRORS:
+                    break
+                current = blank(current, start, end)
+        finally:
+            self._builder.forget()
         return Parsed(
             Module(Span(file, 1, 1, 1, 1), file, items),
             tuple(syntax),
@@ -456,7 +461,8 @@ def _char_help(ch: str) -> tuple[str, ...]:
 
 @cache
 def default_parser() -> ExoParser:
-    """A shared parser instance (the grammar is immutable; only tables are cached)."""
+    """A shared parser instance (the grammar is immutable; it keeps its tables, and
+    nothing of the files it parsed: its tree builder's memos last one parse)."""
     return ExoParser()
 
 

@@ -91,7 +91,8 @@ def _join(a: Span, b: Span) -> Span:
 
 
 class TreeBuilder:
-    """The actions for one parser; ``file`` and ``errors`` are reset for every parse."""
+    """The actions for one parser; ``file`` and ``errors`` are reset for every attempt,
+    the memos are emptied after every parse (:meth:`forget`)."""
 
     def __init__(self) -> None:
         self.file = "<input>"
@@ -112,6 +113,17 @@ class TreeBuilder:
         #: The nesting check of a compound token that opens and closes a bracket (the
         #: parser's; it raises when the token is nested too deep).
         self.bracketed: Callable[[Any], Any] = _no_check
+
+    def forget(self) -> None:
+        """Drop what the last parse left: its memos and its errors. The memos pay within
+        a parse (a file repeats its strings and attributes); kept on the shared parser
+        they would grow with every file a process parses, and, allocated among a syntax
+        tree's nodes, they would keep its memory pools from emptying once it is freed."""
+        self.file = "<input>"
+        self.errors = []
+        self._strings = {}
+        self._seen = set()
+        self._recipes = {}
 
     # --- terminals (called by the parser as it shifts each token) ------------------------
 
@@ -201,6 +213,10 @@ class TreeBuilder:
     def map_of(self, entries: Sequence[MapEntry]) -> MapV:
         span = _join(entries[0].span, entries[-1].span) if entries else _span(self.file, 0, 0, 0, 0)
         return _map(span, tuple(entries))
+
+    def list_items(self, c: list[Any]) -> ListV:
+        """``[value, more..., ]``: the first value and the repetition of the others."""
+        return self.list_of([c[1], *c[2]])
 
     def map_entry(self, c: list[Any]) -> MapEntry:
         key, value = c[0], c[2]
@@ -422,10 +438,8 @@ class TreeBuilder:
             ("range", ("_bound", "__ANON_0", "_bound")): self.range,
             ("_bound", ("NUMLIT",)): _first,
             ("_bound", ("IDENT",)): _first,
-            ("list", ("LSQB", "value", "__list_star_2", "_COMMA", "RSQB")): (
-                lambda c: lst([c[1], *c[2]])
-            ),
-            ("list", ("LSQB", "value", "__list_star_2", "RSQB")): lambda c: lst([c[1], *c[2]]),
+            ("list", ("LSQB", "value", "__list_star_2", "_COMMA", "RSQB")): self.list_items,
+            ("list", ("LSQB", "value", "__list_star_2", "RSQB")): self.list_items,
             ("list", ("LSQB", "value", "_COMMA", "RSQB")): lambda c: lst([c[1]]),
             ("list", ("LSQB", "value", "RSQB")): lambda c: lst([c[1]]),
             ("list", ("LSQB", "RSQB")): lambda c: lst([]),
