@@ -229,14 +229,18 @@ class ExoParser:
             raise CompileError(sort_diagnostics(parsed.errors))
         return parsed.module
 
-    def parse_recovering(self, text: str, file: str) -> Parsed:
+    def parse_recovering(
+        self, text: str, file: str, memos: treebuild.Memos | None = None
+    ) -> Parsed:
         """Parse one file, reporting every syntax error: after each, the declaration it
-        is in is blanked out and the file parsed again (``recovery.py``). The tree
-        builder's memos serve the attempts of this parse only: emptied at its end,
-        however it ends (``TreeBuilder.forget``)."""
+        is in is blanked out and the file parsed again (``recovery.py``). ``memos``:
+        what the tree builder remembers while it reads (``treebuild.Memos``), kept by
+        the caller with the trees; by default the parse's own. The parser holds them
+        only while it parses, however the parse ends."""
         syntax: list[Diagnostic] = []
         literal: list[Diagnostic] = []
         current = text
+        self._builder.remember(memos if memos is not None else treebuild.Memos())
         try:
             while True:
                 items, failure = self._attempt(current, file)
@@ -470,8 +474,8 @@ def parse_text(text: str, file: str) -> Module:
     return default_parser().parse(text, file)
 
 
-def parse_recovering(text: str, file: str) -> Parsed:
-    return default_parser().parse_recovering(text, file)
+def parse_recovering(text: str, file: str, memos: treebuild.Memos | None = None) -> Parsed:
+    return default_parser().parse_recovering(text, file, memos)
 
 
 def parse_value(text: str) -> Value:

@@ -17,10 +17,11 @@ is built (``tests/test_treebuild.py`` checks it), never silently misparsed.
 The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
-reuses its decoding, a one-line compound attribute met before is rebuilt from a
-recipe (``replay.py``), spans are filled as unfrozen drafts that then become spans,
-rather than through a frozen dataclass's ``__init__`` (``nodebuild.py``), and a compound
-attribute takes the white space after it in its token (``compound.TRAILING``).
+in the file reuses its decoding, a one-line compound attribute met before in it is
+rebuilt from a recipe (``replay.py``; both memos last one parse), spans are filled
+as unfrozen drafts that then become spans, rather than through a frozen dataclass's
+``__init__`` (``nodebuild.py``), and a compound attribute takes the white space after
+it in its token (``compound.TRAILING``).
 
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
@@ -30,6 +31,7 @@ its own token class (not a ``str``): the actions read only ``.value``,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -90,18 +92,35 @@ def _join(a: Span, b: Span) -> Span:
     return _span(a.file, a.line, a.column, b.end_line, b.end_column)
 
 
+@dataclass(eq=False)
+class Memos:
+    """What a tree builder remembers of the text it read, to read it again faster.
+
+    Its entries are allocated among the syntax tree's nodes, so they should be freed
+    with the tree, not before it: freed first, they leave holes in the tree's memory
+    pools that longer-lived objects (the IR) fill, and the pools cannot empty once
+    the tree is freed. The caller that keeps the trees keeps their memos (a loaded
+    program, ``modules.LoadedProgram``, for all of its files); a parse given none
+    gets its own, dropped when it ends."""
+
+    #: Strings already decoded, by their raw text: a workflow repeats most of its
+    #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
+    strings: dict[str, _Layout] = field(default_factory=dict)
+    #: Compound attributes met once, and recipes of those met twice (``replay.py``).
+    seen: set[str] = field(default_factory=set)
+    recipes: dict[str, replay.Recipe] = field(default_factory=dict)
+
+
 class TreeBuilder:
     """The actions for one parser; ``file`` and ``errors`` are reset for every attempt,
-    the memos are emptied after every parse (:meth:`forget`)."""
+    the memos are the parse's own (:meth:`remember`, :meth:`forget`)."""
 
     def __init__(self) -> None:
         self.file = "<input>"
         #: Bad literals: collected, so that every one in a file is reported.
         self.errors: list[Diagnostic] = []
-        #: Strings already decoded, by their raw text: a workflow repeats most of its
-        #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
+        #: The current parse's :class:`Memos`, read on the hot paths without a lookup.
         self._strings: dict[str, _Layout] = {}
-        #: Compound attributes met once, and recipes of those met twice (``replay.py``).
         self._seen: set[str] = set()
         self._recipes: dict[str, replay.Recipe] = {}
         #: Read the items of a compound token (``compound.scanner``) and the key of a
@@ -114,11 +133,15 @@ class TreeBuilder:
         #: parser's; it raises when the token is nested too deep).
         self.bracketed: Callable[[Any], Any] = _no_check
 
+    def remember(self, memos: Memos) -> None:
+        """Read the next parse with ``memos`` (and add to them)."""
+        self._strings, self._seen, self._recipes = memos.strings, memos.seen, memos.recipes
+
     def forget(self) -> None:
-        """Drop what the last parse left: its memos and its errors. The memos pay within
-        a parse (a file repeats its strings and attributes); kept on the shared parser
-        they would grow with every file a process parses, and, allocated among a syntax
-        tree's nodes, they would keep its memory pools from emptying once it is freed."""
+        """Let go of the last parse: its memos and its errors. The memos pay within a
+        parse (a file repeats its strings and attributes); kept on the shared parser
+        they would grow with every file a process parses, and outlive the trees they
+        were allocated among (:class:`Memos`)."""
         self.file = "<input>"
         self.errors = []
         self._strings = {}

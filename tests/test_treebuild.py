@@ -452,9 +452,7 @@ def test_repeated_attributes_replayed_give_the_same_nodes(
         assert a.errors == b.errors
 
 
-def test_replay_is_taken_for_a_clean_one_line_attribute_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_replay_is_taken_for_a_clean_one_line_attribute_only() -> None:
     fast = ExoParser(compound_from=0)
     text = (
         'workflow w {\n  cmd = ["run", "{model}", "--n", 4, 2h, 16GiB, $5, true, x]\n'
@@ -463,18 +461,10 @@ def test_replay_is_taken_for_a_clean_one_line_attribute_only(
     )
     body = text.split("\n", 1)[1].rsplit("}", 1)[0]
     again = "workflow w {\n" + body + body + "  " + body.replace("\n  ", "\n     ") + "}\n"
-    kept: list[set[str]] = []  # the recipes of each parse, as its end drops them
-    forget = fast._builder.forget
-
-    def keep_then_forget() -> None:
-        kept.append(set(fast._builder._recipes))
-        forget()
-
-    monkeypatch.setattr(fast._builder, "forget", keep_then_forget)
-    got = fast.parse_recovering(again, "f.exo")  # the third body replays the second's recipes
+    memos = treebuild.Memos()
+    got = fast.parse_recovering(again, "f.exo", memos)  # the third body replays the recipes
     assert shape(got.module) == shape(_PLAIN.parse_recovering(again, "f.exo").module)
-    assert fast._builder._recipes == {}
-    [recipes] = kept
+    recipes = set(memos.recipes)
     assert {"n = 8", 'm = {"a": 1, b: "{c}", 3: 4}'} <= recipes
     assert any(r.startswith("cmd = [") for r in recipes)
     assert not any(r.startswith(("bad", "multi", "e =")) for r in recipes)  # error, lines, empty
