@@ -31,7 +31,6 @@ its own token class (not a ``str``): the actions read only ``.value``,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -92,7 +91,6 @@ def _join(a: Span, b: Span) -> Span:
     return _span(a.file, a.line, a.column, b.end_line, b.end_column)
 
 
-@dataclass(eq=False)
 class Memos:
     """What a tree builder remembers of the text it read, to read it again faster.
 
@@ -101,14 +99,18 @@ class Memos:
     pools that longer-lived objects (the IR) fill, and the pools cannot empty once
     the tree is freed. The caller that keeps the trees keeps their memos (a loaded
     program, ``modules.LoadedProgram``, for all of its files); a parse given none
-    gets its own, dropped when it ends."""
+    gets its own, dropped when it ends. (A plain class: a dataclass costs every
+    ``exoc`` start a few million instructions to build.)"""
 
-    #: Strings already decoded, by their raw text: a workflow repeats most of its
-    #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
-    strings: dict[str, _Layout] = field(default_factory=dict)
-    #: Compound attributes met once, and recipes of those met twice (``replay.py``).
-    seen: set[str] = field(default_factory=set)
-    recipes: dict[str, replay.Recipe] = field(default_factory=dict)
+    __slots__ = ("__weakref__", "recipes", "seen", "strings")
+
+    def __init__(self) -> None:
+        #: Strings already decoded, by their raw text: a workflow repeats most of its
+        #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
+        self.strings: dict[str, _Layout] = {}
+        #: Compound attributes met once, and recipes of those met twice (``replay.py``).
+        self.seen: set[str] = set()
+        self.recipes: dict[str, replay.Recipe] = {}
 
 
 class TreeBuilder:
