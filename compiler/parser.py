@@ -466,7 +466,8 @@ def _char_help(ch: str) -> tuple[str, ...]:
 @cache
 def default_parser() -> ExoParser:
     """A shared parser instance (the grammar is immutable; it keeps its tables, and
-    nothing of the files it parsed: its tree builder's memos last one parse)."""
+    nothing of the files it parsed: the tree builder's memos are the caller's,
+    ``treebuild.Memos``)."""
     return ExoParser()
 
 

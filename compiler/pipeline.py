@@ -104,11 +104,11 @@ def plan_compiled(
 def release_front_end(*, collect: bool = False) -> None:
     """Let go of what the front end left, before the optimizer allocates.
 
-    The syntax trees are freed when :func:`compile_file` returns, and the parser keeps
-    nothing of them: its memos of decoded strings and compound attributes last one
-    parse (``TreeBuilder.forget``), so the memory pools the tree was allocated in
-    (48-80-byte blocks) are free for the optimizer's options to reuse. The shared
-    parser (:func:`~exo.compiler.parser.default_parser`) and its tables are kept.
+    The syntax trees are freed when :func:`compile_file` returns, with the memos the
+    parser made while reading them (``treebuild.Memos``, kept by the loaded program):
+    the memory pools they were allocated in (48-80-byte blocks) are then free for the
+    optimizer's options to reuse. The shared parser
+    (:func:`~exo.compiler.parser.default_parser`) keeps its tables and nothing else.
 
     ``collect``: a full garbage collection, which also empties CPython's free lists
     (scattered tuples that pin a pool each; about 15 MB at 10,000 steps).

@@ -17,8 +17,8 @@ is built (``tests/test_treebuild.py`` checks it), never silently misparsed.
 The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
-in the file reuses its decoding, a one-line compound attribute met before in it is
-rebuilt from a recipe (``replay.py``; both memos last one parse), spans are filled
+reuses its decoding, a one-line compound attribute met before is rebuilt from a
+recipe (``replay.py``; both memos are the caller's, :class:`Memos`), spans are filled
 as unfrozen drafts that then become spans, rather than through a frozen dataclass's
 ``__init__`` (``nodebuild.py``), and a compound attribute takes the white space after
 it in its token (``compound.TRAILING``).
