@@ -25,6 +25,7 @@ from exo.compiler.packagedata import package_files
 from exo.compiler.parser import decode_source, parse_recovering
 from exo.compiler.records import record
 from exo.compiler.syntax import Import, Module
+from exo.compiler.treebuild import Memos
 
 STD_PREFIX = "std/"
 
@@ -56,6 +57,9 @@ class LoadedProgram:
     #: holds a stand-in for each, so the program is still lowered and checked; the
     #: front end reports these with what else it finds.
     literal_errors: list[Diagnostic] = field(default_factory=list)
+    #: What the parser remembered reading these files (decoded strings, compound
+    #: attributes), shared by them and freed with their syntax trees (``Memos``).
+    memos: Memos = field(default_factory=Memos)
 
 
 def std_names() -> list[str]:
@@ -120,7 +124,7 @@ def load_program(entry: Path, *, label: str | None = None) -> LoadedProgram:
 
 def _parse(prog: LoadedProgram, sink: DiagnosticSink, text: str, label: str) -> Module:
     """Parse with recovery: syntax errors to the sink, bad literals to the program."""
-    parsed = parse_recovering(text, label)
+    parsed = parse_recovering(text, label, prog.memos)
     sink.add(parsed.syntax_errors)
     prog.literal_errors.extend(parsed.literal_errors)
     return parsed.module

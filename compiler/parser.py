@@ -229,22 +229,31 @@ class ExoParser:
             raise CompileError(sort_diagnostics(parsed.errors))
         return parsed.module
 
-    def parse_recovering(self, text: str, file: str) -> Parsed:
+    def parse_recovering(
+        self, text: str, file: str, memos: treebuild.Memos | None = None
+    ) -> Parsed:
         """Parse one file, reporting every syntax error: after each, the declaration it
-        is in is blanked out and the file parsed again (``recovery.py``)."""
+        is in is blanked out and the file parsed again (``recovery.py``). ``memos``:
+        what the tree builder remembers while it reads (``treebuild.Memos``), kept by
+        the caller with the trees; by default the parse's own. The parser holds them
+        only while it parses, however the parse ends."""
         syntax: list[Diagnostic] = []
         literal: list[Diagnostic] = []
         current = text
-        while True:
-            items, failure = self._attempt(current, file)
-            literal.extend(self._builder.errors)
-            if failure is None:
-                break
-            diagnostic, (start, end) = failure
-            syntax.append(diagnostic)
-            if len(syntax) >= MAX_SYNTAX_ERRORS:
-                break
-            current = blank(current, start, end)
+        self._builder.remember(memos if memos is not None else treebuild.Memos())
+        try:
+            while True:
+                items, failure = self._attempt(current, file)
+                literal.extend(self._builder.errors)
+                if failure is None:
+                    break
+                diagnostic, (start, end) = failure
+                syntax.append(diagnostic)
+                if len(syntax) >= MAX_SYNTAX_ERRORS:
+                    break
+                current = blank(current, start, end)
+        finally:
+            self._builder.forget()
         return Parsed(
             Module(Span(file, 1, 1, 1, 1), file, items),
             tuple(syntax),
@@ -456,7 +465,9 @@ def _char_help(ch: str) -> tuple[str, ...]:
 
 @cache
 def default_parser() -> ExoParser:
-    """A shared parser instance (the grammar is immutable; only tables are cached)."""
+    """A shared parser instance (the grammar is immutable; it keeps its tables, and
+    nothing of the files it parsed: the tree builder's memos are the caller's,
+    ``treebuild.Memos``)."""
     return ExoParser()
 
 
@@ -464,8 +475,8 @@ def parse_text(text: str, file: str) -> Module:
     return default_parser().parse(text, file)
 
 
-def parse_recovering(text: str, file: str) -> Parsed:
-    return default_parser().parse_recovering(text, file)
+def parse_recovering(text: str, file: str, memos: treebuild.Memos | None = None) -> Parsed:
+    return default_parser().parse_recovering(text, file, memos)
 
 
 def parse_value(text: str) -> Value:

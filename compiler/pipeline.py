@@ -14,7 +14,7 @@ the source texts to render them), a workflow with no feasible plan is
   plans are returned, not raised, for the reports that explain them).
 - :func:`plan_for`: all of the above in one call → :class:`PlannedWorkflow`, what
   every backend receives (``emit`` for artifacts; ``run``, ``status``, ``cancel``).
-- :func:`release_front_end`: the parser's memos let go before the optimizer
+- :func:`release_front_end`: the front end's garbage collected before the optimizer
   allocates (:func:`plan_compiled` calls it).
 
 :class:`PlannedWorkflow` is defined in :mod:`exo.compiler.planned` (and re-exported
@@ -102,23 +102,17 @@ def plan_compiled(
 
 
 def release_front_end(*, collect: bool = False) -> None:
-    """Let go of what the front end keeps between files, before the optimizer allocates.
+    """Let go of what the front end left, before the optimizer allocates.
 
-    The shared parser (:func:`~exo.compiler.parser.default_parser`) memoizes the
-    strings it decoded and the compound attributes it met, by their text: a
-    10,000-step file leaves about 50,000 of them, allocated among the syntax
-    tree's nodes. Held, they pin most of the memory pools the tree was freed from
-    (about 65 MB of free 48-80-byte blocks there), which only Python objects of
-    those sizes can reuse, never the solver's own allocations; dropped, the pools
-    empty and the optimizer's options fill them. The next file parsed builds a
-    parser again (a few milliseconds; the grammar's tables are cached on disk).
+    The syntax trees are freed when :func:`compile_file` returns, with the memos the
+    parser made while reading them (``treebuild.Memos``, kept by the loaded program):
+    the memory pools they were allocated in (48-80-byte blocks) are then free for the
+    optimizer's options to reuse. The shared parser
+    (:func:`~exo.compiler.parser.default_parser`) keeps its tables and nothing else.
 
-    ``collect``: a full garbage collection too, which also empties CPython's free
-    lists (scattered tuples that pin a pool each; about 15 MB at 10,000 steps).
+    ``collect``: a full garbage collection, which also empties CPython's free lists
+    (scattered tuples that pin a pool each; about 15 MB at 10,000 steps).
     """
-    from exo.compiler.parser import default_parser
-
-    default_parser.cache_clear()
     if collect:
         gc.collect()
 

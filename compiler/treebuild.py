@@ -18,9 +18,10 @@ The parse makes one or more syntax nodes and spans a token (874k tokens for a
 10,000-step workflow), so the hot paths avoid Python work per token where the value
 is the same: pass-through rules reduce through C callables, a string already seen
 reuses its decoding, a one-line compound attribute met before is rebuilt from a
-recipe (``replay.py``), spans are filled as unfrozen drafts that then become spans,
-rather than through a frozen dataclass's ``__init__`` (``nodebuild.py``), and a compound
-attribute takes the white space after it in its token (``compound.TRAILING``).
+recipe (``replay.py``; both memos are the caller's, :class:`Memos`), spans are filled
+as unfrozen drafts that then become spans, rather than through a frozen dataclass's
+``__init__`` (``nodebuild.py``), and a compound attribute takes the white space after
+it in its token (``compound.TRAILING``).
 
 Tokens are Lark's (a ``str`` subclass) or, with the optional ``lark-cython``,
 its own token class (not a ``str``): the actions read only ``.value``,
@@ -90,17 +91,38 @@ def _join(a: Span, b: Span) -> Span:
     return _span(a.file, a.line, a.column, b.end_line, b.end_column)
 
 
+class Memos:
+    """What a tree builder remembers of the text it read, to read it again faster.
+
+    Its entries are allocated among the syntax tree's nodes, so they should be freed
+    with the tree, not before it: freed first, they leave holes in the tree's memory
+    pools that longer-lived objects (the IR) fill, and the pools cannot empty once
+    the tree is freed. The caller that keeps the trees keeps their memos (a loaded
+    program, ``modules.LoadedProgram``, for all of its files); a parse given none
+    gets its own, dropped when it ends. (A plain class: a dataclass costs every
+    ``exoc`` start a few million instructions to build.)"""
+
+    __slots__ = ("__weakref__", "recipes", "seen", "strings")
+
+    def __init__(self) -> None:
+        #: Strings already decoded, by their raw text: a workflow repeats most of its
+        #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
+        self.strings: dict[str, _Layout] = {}
+        #: Compound attributes met once, and recipes of those met twice (``replay.py``).
+        self.seen: set[str] = set()
+        self.recipes: dict[str, replay.Recipe] = {}
+
+
 class TreeBuilder:
-    """The actions for one parser; ``file`` and ``errors`` are reset for every parse."""
+    """The actions for one parser; ``file`` and ``errors`` are reset for every attempt,
+    the memos are the parse's own (:meth:`remember`, :meth:`forget`)."""
 
     def __init__(self) -> None:
         self.file = "<input>"
         #: Bad literals: collected, so that every one in a file is reported.
         self.errors: list[Diagnostic] = []
-        #: Strings already decoded, by their raw text: a workflow repeats most of its
-        #: strings (``"python"``, ``"{model}"``, ``"--in"``) many times.
+        #: The current parse's :class:`Memos`, read on the hot paths without a lookup.
         self._strings: dict[str, _Layout] = {}
-        #: Compound attributes met once, and recipes of those met twice (``replay.py``).
         self._seen: set[str] = set()
         self._recipes: dict[str, replay.Recipe] = {}
         #: Read the items of a compound token (``compound.scanner``) and the key of a
@@ -112,6 +134,21 @@ class TreeBuilder:
         #: The nesting check of a compound token that opens and closes a bracket (the
         #: parser's; it raises when the token is nested too deep).
         self.bracketed: Callable[[Any], Any] = _no_check
+
+    def remember(self, memos: Memos) -> None:
+        """Read the next parse with ``memos`` (and add to them)."""
+        self._strings, self._seen, self._recipes = memos.strings, memos.seen, memos.recipes
+
+    def forget(self) -> None:
+        """Let go of the last parse: its memos and its errors. The memos pay within a
+        parse (a file repeats its strings and attributes); kept on the shared parser
+        they would grow with every file a process parses, and outlive the trees they
+        were allocated among (:class:`Memos`)."""
+        self.file = "<input>"
+        self.errors = []
+        self._strings = {}
+        self._seen = set()
+        self._recipes = {}
 
     # --- terminals (called by the parser as it shifts each token) ------------------------
 
@@ -201,6 +238,10 @@ class TreeBuilder:
     def map_of(self, entries: Sequence[MapEntry]) -> MapV:
         span = _join(entries[0].span, entries[-1].span) if entries else _span(self.file, 0, 0, 0, 0)
         return _map(span, tuple(entries))
+
+    def list_items(self, c: list[Any]) -> ListV:
+        """``[value, more..., ]``: the first value and the repetition of the others."""
+        return self.list_of([c[1], *c[2]])
 
     def map_entry(self, c: list[Any]) -> MapEntry:
         key, value = c[0], c[2]
@@ -422,10 +463,8 @@ class TreeBuilder:
             ("range", ("_bound", "__ANON_0", "_bound")): self.range,
             ("_bound", ("NUMLIT",)): _first,
             ("_bound", ("IDENT",)): _first,
-            ("list", ("LSQB", "value", "__list_star_2", "_COMMA", "RSQB")): (
-                lambda c: lst([c[1], *c[2]])
-            ),
-            ("list", ("LSQB", "value", "__list_star_2", "RSQB")): lambda c: lst([c[1], *c[2]]),
+            ("list", ("LSQB", "value", "__list_star_2", "_COMMA", "RSQB")): self.list_items,
+            ("list", ("LSQB", "value", "__list_star_2", "RSQB")): self.list_items,
             ("list", ("LSQB", "value", "_COMMA", "RSQB")): lambda c: lst([c[1]]),
             ("list", ("LSQB", "value", "RSQB")): lambda c: lst([c[1]]),
             ("list", ("LSQB", "RSQB")): lambda c: lst([]),
