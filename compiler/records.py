@@ -19,7 +19,8 @@ annotations and stores as the one ``dataclass`` writes, so the same signature, e
 and values. Its ``__repr__`` is one function for every record (:func:`_repr`) that
 writes what the generated one writes. A class that needs more of ``dataclass``'s
 ``__init__`` (a ``default_factory``, ``__post_init__``, a field kept out of
-``__init__`` or keyword-only, no docstring of its own) gets the generated one.
+``__init__`` or keyword-only, no docstring of its own) gets the generated one, and the
+shared ``__repr__`` all the same.
 
 Values that are compared or hashed by value (``Span``, ``Diagnostic``, the IR's
 pydantic models) stay truly frozen: their hash must not change under them.
@@ -43,11 +44,12 @@ _TEMPLATES: dict[int, CodeType] = {}
 @dataclass_transform(frozen_default=True, eq_default=False, field_specifiers=(field, Field))
 def record(cls: type[T]) -> type[T]:
     """``cls`` as a slotted dataclass compared by identity, frozen for the type checker."""
-    if not _stores_only(cls):
-        return dataclass(slots=True, eq=False)(cls)
-    made = dataclass(slots=True, eq=False, init=False, repr=False)(cls)
-    if "__init__" not in cls.__dict__:
-        made.__init__ = _init(made)  # type: ignore[method-assign]
+    if not _stores_only(cls):  # dataclass's __init__; the shared __repr__ all the same
+        made = dataclass(slots=True, eq=False, repr=False)(cls)
+    else:
+        made = dataclass(slots=True, eq=False, init=False, repr=False)(cls)
+        if "__init__" not in cls.__dict__:
+            made.__init__ = _init(made)  # type: ignore[method-assign]
     if "__repr__" not in cls.__dict__:
         made.__repr__ = _repr  # type: ignore[method-assign]
     return made
