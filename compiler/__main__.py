@@ -1,5 +1,5 @@
 """``python -m exo.compiler`` is ``exoc``."""
 
-from exo.compiler.cli import main
+from exo.compiler.launch import main
 
 main()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from exo.compiler.catalog import Catalog, InstanceType
-from exo.compiler.ir import CPU_KEY, Step
+from exo.compiler.hardware import candidate_instances, gib, hardware_misfit, perf_keys
+from exo.compiler.ir import Step
 
 #: Why a candidate does not become an option.
 RejectionKind = Literal[
@@ -81,28 +82,6 @@ def replicas_per_instance(step: Step, inst: InstanceType) -> int:
     return max(k, 1)
 
 
-def candidate_instances(step: Step, catalog: Catalog) -> list[InstanceType]:
-    """Instance types offering one of the step's accelerators (or named by it), or CPU ones.
-
-    Hardware sizes are not checked here (see :func:`explain_rejections`).
-    """
-    if not step.accelerators:
-        return [i for i in catalog.instances if i.accelerator is None]
-    wanted = set(step.accelerators)
-    return [
-        i
-        for i in catalog.instances
-        if i.instance_type in wanted or (i.accelerator is not None and i.accelerator in wanted)
-    ]
-
-
-def perf_keys(inst: InstanceType) -> tuple[str, ...]:
-    """Lookup order: the instance type, then its accelerator, then ``cpu`` (CPU instances)."""
-    if inst.accelerator is None:
-        return (inst.instance_type, CPU_KEY)
-    return (inst.instance_type, inst.accelerator)
-
-
 def spot_flags(step: Step, inst: InstanceType) -> tuple[bool, ...]:
     if step.spot == "never":
         return (False,)
@@ -110,10 +89,6 @@ def spot_flags(step: Step, inst: InstanceType) -> tuple[bool, ...]:
     if step.spot == "only":
         return (True,) if has_spot else ()
     return (False, True) if has_spot else (False,)
-
-
-def _gib(x: float) -> str:
-    return f"{x:g} GiB"
 
 
 def _fit_rejection(step: Step, inst: InstanceType, batch: int | None) -> Rejection | None:
@@ -131,7 +106,7 @@ def _fit_rejection(step: Step, inst: InstanceType, batch: int | None) -> Rejecti
             inst.instance_type,
             "accelerator_memory_unknown",
             f"the memory of {inst.accelerator} is unknown, so the fit of "
-            f"{_gib(need)} cannot be checked (add accelerator_memory_gib to the catalog row)",
+            f"{gib(need)} cannot be checked (add accelerator_memory_gib to the catalog row)",
             batch_size=batch,
         )
     gpus = step.gpus
@@ -139,42 +114,23 @@ def _fit_rejection(step: Step, inst: InstanceType, batch: int | None) -> Rejecti
     if need <= have:
         return None
     what = f"batch {batch} needs " if batch is not None else "the model needs "
-    detail = f"{_gib(model)} + {batch} x {_gib(per_item)} = " if batch is not None else ""
+    detail = f"{gib(model)} + {batch} x {gib(per_item)} = " if batch is not None else ""
     return Rejection(
         step.name,
         inst.instance_type,
         "accelerator_memory",
-        f"{what}{detail}{_gib(round(need, 6))} of accelerator memory, more than "
-        f"{gpus} x {inst.accelerator} = {_gib(round(have, 6))}",
+        f"{what}{detail}{gib(round(need, 6))} of accelerator memory, more than "
+        f"{gpus} x {inst.accelerator} = {gib(round(have, 6))}",
         batch_size=batch,
     )
 
 
 def hardware_rejection(step: Step, inst: InstanceType) -> Rejection | None:
-    if inst.accelerator is not None and inst.accelerator_count < step.gpus:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "accelerator_count",
-            f"{inst.instance_type} has {inst.accelerator_count} {inst.accelerator}, "
-            f"the step needs gpus = {step.gpus}",
-        )
-    if step.cpu is not None and inst.vcpus < step.cpu:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "vcpus",
-            f"{inst.instance_type} has {inst.vcpus} vCPUs, the step needs cpu = {step.cpu}",
-        )
-    if step.memory_gib is not None and inst.memory_gib < step.memory_gib:
-        return Rejection(
-            step.name,
-            inst.instance_type,
-            "host_memory",
-            f"{inst.instance_type} has {_gib(inst.memory_gib)} of memory, "
-            f"the step needs memory = {_gib(step.memory_gib)}",
-        )
-    return None
+    misfit = hardware_misfit(step, inst)
+    if misfit is None:
+        return None
+    kind, message = misfit
+    return Rejection(step.name, inst.instance_type, kind, message)
 
 
 def families(step: Step, catalog: Catalog) -> Iterator[Family | Rejection]:

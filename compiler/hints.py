@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from exo.compiler.candidates import candidate_instances, hardware_rejection, perf_keys
 from exo.compiler.catalog import Catalog
 from exo.compiler.diagnostics import Diagnostic, Severity, Span, suggest
+from exo.compiler.hardware import candidate_instances, hardware_misfit, perf_keys
 from exo.compiler.ir import CPU_KEY, Step
 
 
@@ -35,7 +35,7 @@ def _unmeasured(step: Step, catalog: Catalog) -> dict[str, list[str]]:
         keys = set(step.duration.per_key)
     dropped: dict[str, list[str]] = {}
     for inst in candidate_instances(step, catalog):
-        if hardware_rejection(step, inst) is not None:
+        if hardware_misfit(step, inst) is not None:
             continue
         if any(k in keys for k in perf_keys(inst)):
             continue

@@ -30,7 +30,12 @@ OVERNIGHT = ROOT / "examples" / "overnight_classify.exo"
 #: reported and stderr is not a terminal, as here).
 HEAVY = ("numpy", "scipy", "cvxpy", "networkx", "jinja2", "kubernetes", "yaml", "rich")
 #: Only needed once a command runs a stage.
-STAGES = ("exo.compiler.optimizer", "exo.compiler.report.html", "exo.backends.api")
+STAGES = (
+    "exo.compiler.optimizer",
+    "exo.compiler.candidates",
+    "exo.compiler.report.html",
+    "exo.backends.api",
+)
 
 #: Runs ``exoc ARGS`` as the ``exoc`` script does (the quick exit included) and prints the
 #: modules loaded from an ``atexit`` callback, which the quick exit runs too.

@@ -127,6 +127,15 @@ QUICK_EXIT = frozenset(
 )
 
 
+#: Commands that load the front end (:func:`~exo.compiler.cli.support.load_front_end`)
+#: before anything else that takes long: the cyclic garbage collector, paused while
+#: ``exoc`` starts (:mod:`exo.compiler.launch`), resumes there. Any other resumes it as
+#: soon as :func:`main` runs.
+FRONT_END_FIRST = frozenset(
+    {"check", "graph", "ir", "plan", "simulate", "compile", "run", "status", "cancel"}
+)
+
+
 def command_of(argv: Sequence[str]) -> str:
     """The command an argument list runs (``""``: none). ``exoc``'s own options
     (``--help``, ``--version``) take no value, so the command is the first argument that
@@ -182,7 +191,10 @@ def main(quick_exit: bool = True) -> None:
     """``exoc``: run the command of ``sys.argv``, then exit (``quick_exit``: without the
     interpreter's teardown where :data:`QUICK_EXIT` allows it)."""
     from exo.compiler.cli import pydantic_loader
+    from exo.compiler.launch import resume
 
+    if command_of(sys.argv[1:]) not in FRONT_END_FIRST:
+        resume()
     pydantic_loader.install()  # before typer builds its first parameter's adapter
     try:
         # the context's object: when this process started (``exoc plan --time-limit``

@@ -112,9 +112,17 @@ def load_front_end() -> None:
     """Import :mod:`exo.compiler.pipeline` (the front end: IR and catalog models) with
     pydantic's plugins off: ``exoc`` uses none, and the search for them is start-up
     time. The compiling commands call this before they import the pipeline (``profile``
-    and ``calibrate`` import it with their module, with pydantic's default)."""
-    with pydantic_plugins_off():
-        import exo.compiler.pipeline  # noqa: F401
+    and ``calibrate`` import it with their module, with pydantic's default).
+
+    The start-up is over then: the cyclic garbage collector, paused by the ``exoc``
+    script (:mod:`exo.compiler.launch`), resumes."""
+    from exo.compiler.launch import resume
+
+    try:
+        with pydantic_plugins_off():
+            import exo.compiler.pipeline  # noqa: F401
+    finally:
+        resume()
 
 
 def parse_params(items: Sequence[str]) -> dict[str, str]:
