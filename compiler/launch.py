@@ -1,5 +1,5 @@
 """The ``exoc`` script and ``python -m exo.compiler``: :func:`exo.compiler.cli.main`,
-started with the cyclic garbage collector paused and without ``interegular``.
+started with the cyclic garbage collector paused.
 
 Starting ``exoc`` (typer, pydantic with the IR's and the catalog's models, Lark, the
 front end's modules) leaves ~55,000 objects the collector tracks, nearly all kept for
@@ -16,28 +16,17 @@ were already garbage stay with them). ``exoc`` resumes once the front end is loa
 not load it first (:data:`exo.compiler.cli.FRONT_END_FIRST`). Imported as a library
 (``exo.compiler.cli.main`` called from a test or a tool), nothing is paused and
 :func:`resume` does nothing.
-
-Lark imports ``interegular`` whenever it is installed (it is not a dependency of exo,
-but of other AI tooling, and of exo's test extra): 33M instructions, 4% of ``exoc
-check`` of a small file, for Lark's strict mode, which ``exoc`` never uses (its parsers
-are built from cached tables; the tests check the grammar strictly). While ``exoc``
-starts, ``import interegular`` fails as if it were not installed, so Lark goes without
-it as in a plain ``pip install exoc``; :func:`resume` makes it importable again, for
-anything after the start-up that wants it.
 """
 
 from __future__ import annotations
 
 import gc
-import sys
 
 
 class _Pause:
-    """What :func:`main` paused (the collector) or hid (``interegular``) and nothing has
-    resumed yet."""
+    """Whether :func:`main` paused the collector and nothing has resumed it yet."""
 
     on = False
-    hidden = False
 
 
 _PAUSE = _Pause()
@@ -48,9 +37,6 @@ def main() -> None:
     if gc.isenabled():
         gc.disable()
         _PAUSE.on = True
-    if "interegular" not in sys.modules:
-        sys.modules["interegular"] = None  # type: ignore[assignment]  # import fails
-        _PAUSE.hidden = True
     try:
         from exo.compiler.cli import main as cli_main
 
@@ -60,12 +46,8 @@ def main() -> None:
 
 
 def resume() -> None:
-    """The collector on again, what is alive now never walked again, and ``interegular``
-    importable again; once, and only what :func:`main` paused or hid."""
-    if _PAUSE.hidden:
-        _PAUSE.hidden = False
-        if "interegular" in sys.modules and sys.modules["interegular"] is None:
-            del sys.modules["interegular"]
+    """The collector on again, what is alive now never walked again; once, and only if
+    :func:`main` paused it."""
     if _PAUSE.on:
         _PAUSE.on = False
         gc.freeze()

@@ -1,16 +1,15 @@
 """The ``exoc`` script's start-up (:mod:`exo.compiler.launch`, issue #16): the cyclic
-garbage collector paused and ``interegular`` hidden while ``exoc`` starts, both back
-once the front end is loaded (or at once for a command that does not load it first),
-and nothing of it when the CLI is called as a library.
+garbage collector paused while ``exoc`` starts, back once the front end is loaded (or
+at once for a command that does not load it first), and nothing of it when the CLI
+is called as a library.
 
 Structural, not timed: a fresh interpreter runs the command and reports, when it ends,
-the collector's state and whether Lark loaded ``interegular``.
+the collector's state.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import subprocess
 import sys
@@ -25,18 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.exo"
 
 #: Runs ``exoc ARGS`` through ``ENTRY`` and prints, from an ``atexit`` callback (which the
-#: quick exit runs too), the collector's state and what became of ``interegular``.
+#: quick exit runs too), the collector's state.
 _PROBE = """
-import atexit, gc, importlib, json, sys
+import atexit, gc, json, sys
 def report():
-    loaded = sys.modules.get("interegular") is not None
-    try:
-        importlib.import_module("interegular")
-        importable = True
-    except ImportError:
-        importable = False
-    state = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
-             "interegular_loaded": loaded, "interegular_importable": importable}
+    state = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
     print("\\nSTATE " + json.dumps(state))
 atexit.register(report)
 entry = sys.argv[2]
@@ -47,8 +39,6 @@ else:
     from exo.compiler.cli import main
 main()
 """
-
-HAS_INTEREGULAR = importlib.util.find_spec("interegular") is not None
 
 
 def run(entry: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
@@ -70,8 +60,6 @@ def test_check_resumes_the_collector_once_the_front_end_is_loaded() -> None:
     assert out.returncode == 0
     assert state["enabled"] is True
     assert isinstance(state["frozen"], int) and state["frozen"] > 10_000  # the start-up's
-    assert state["interegular_loaded"] is False  # Lark went without it
-    assert state["interegular_importable"] is HAS_INTEREGULAR  # and it is back
 
 
 @pytest.mark.parametrize("args", [("--version",), ("backends",)], ids=["version", "backends"])
@@ -79,18 +67,12 @@ def test_a_command_without_the_front_end_resumes_at_once(args: tuple[str, ...]) 
     out, state = run("launch", *args)
     assert out.returncode == 0
     assert state["enabled"] is True and state["frozen"] > 0
-    assert state["interegular_importable"] is HAS_INTEREGULAR
 
 
 def test_the_cli_called_as_a_library_pauses_and_hides_nothing() -> None:
     out, state = run("cli", "check", str(QUICKSTART))
     assert out.returncode == 0
-    assert state == {
-        "enabled": True,
-        "frozen": 0,
-        "interegular_loaded": HAS_INTEREGULAR,  # Lark imports it whenever installed
-        "interegular_importable": HAS_INTEREGULAR,
-    }
+    assert (state["enabled"], state["frozen"]) == (True, 0)
 
 
 @pytest.mark.parametrize(
@@ -109,8 +91,7 @@ def test_the_cli_called_as_a_library_pauses_and_hides_nothing() -> None:
     ids=["ok", "diagnostics", "ir", "usage"],
 )
 def test_the_script_writes_what_the_cli_writes(args: tuple[str, ...]) -> None:
-    """The same output and exit code, with the pauses and without: diagnostics come from
-    Lark's contextual parser, whose lexer then goes without ``interegular``."""
+    """The same output and exit code, with the pause and without."""
     launched, _ = run("launch", *args)
     plain, _ = run("cli", *args)
     assert launched.returncode == plain.returncode
