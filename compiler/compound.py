@@ -44,18 +44,15 @@ _IGNORED = {"WS": "(?:[ \t\x0c\r\n])+", "COMMENT": "#[^\n]*"}
 #: into (white space and comments by an item or a bracket, an item by white space or
 #: ``,:=]}``, a string by anything, a name by a character that is not a name's), so
 #: giving back characters of a piece never lets a match succeed that the longest piece
-#: did not: the pieces are written possessive (``*+``, never backtracked into, which
-#: ``re`` runs without saving a state per character), their optional parts as an
-#: alternative with an empty one (``(?:x|)``: a literal first character is checked before
-#: any state is saved, where ``(?:x)?`` and ``(?:x)*`` enter the engine's general repeat
-#: at every separator). Every pattern matches exactly what it matched written plainly
+#: did not: the repeats are written possessive (``*+``: never backtracked into, which
+#: ``re`` runs without saving a state for each character or item it takes). Every pattern
+#: matches exactly what it matched written plainly
 #: (``tests/test_treebuild.py::test_compound_patterns_match_as_written_plainly``).
 #: White space and comments between items: white space, then any comments, each
 #: followed by white space. A comment runs to the end of its line, as the lexer reads it
 #: (never cut short, which would let an item be read inside it).
 _WS = r"[ \t\f\r\n]*+"
-_ONE_COMMENT = rf"#[^\n]*+(?=\n){_WS}"
-_SEP = rf"{_WS}(?:{_ONE_COMMENT}(?:{_ONE_COMMENT})*+|)"
+_SEP = rf"{_WS}(?:#[^\n]*+(?=\n){_WS})*+"
 #: White space after a compound attribute, part of its token (``exo.lark``'s ``WS``, as
 #: many characters as it would take): its value never ends in white space, so the
 #: attribute's own text is the token's without it (``TreeBuilder.flat_attr``).
@@ -69,16 +66,12 @@ _IDENT = f"[A-Za-z_]{_IDENT_CHAR}*"
 #: repeats an alternative character by character (the engine's slow repeat). The same
 #: strings; possessive, as above: the longest name only (a shorter one is followed by a
 #: name's character, which nothing after a name in these patterns accepts).
-_NAME_RUN = r"[A-Za-z0-9_\-]*+"
-_DOTTED = rf"\.(?!\.){_NAME_RUN}"
-_FAST_IDENT = rf"[A-Za-z_]{_NAME_RUN}(?:{_DOTTED}(?:{_DOTTED})*+|)"
+_FAST_IDENT = r"[A-Za-z_][A-Za-z0-9_\-]*+(?:\.(?!\.)[A-Za-z0-9_\-]*+)*+"
 #: ``exo.lark``'s ``STRING`` (as Lark gives it: its ``\n`` a newline), and the same
 #: strings written possessive (a string reads its characters one way only: a backslash
 #: starts an escape, a quote ends it).
 _STRING = '"[^"\\\\\n]*(?:\\\\[^\n][^"\\\\\n]*)*"'
-_STRING_RUN = r'[^"\\\n]*+'
-_ESCAPED = rf"\\[^\n]{_STRING_RUN}"
-_FAST_STRING = rf'"{_STRING_RUN}(?:{_ESCAPED}(?:{_ESCAPED})*+|)"'
+_FAST_STRING = r'"[^"\\\n]*+(?:\\[^\n][^"\\\n]*+)*+"'
 
 
 def _patterns(lark: Any) -> dict[str, str]:
@@ -148,8 +141,8 @@ def extension(lark: Any) -> str:
     s = _SEP
     # The items as many as there are (possessive: the item after the last one taken
     # would start with a character that no item, comma or bracket starts with).
-    flat_list = rf"\[{s}(?:{value}{s}(?:,{s}{value}{s})*+(?:,{s}|)|)\]"
-    flat_map = rf"\{{{s}(?:{key}{s}:{s}{value}{s}(?:,{s}|))*+\}}"
+    flat_list = rf"\[{s}(?:{value}{s}(?:,{s}{value}{s})*+(?:,{s})?)?\]"
+    flat_map = rf"\{{{s}(?:{key}{s}:{s}{value}{s}(?:,{s})?)*+\}}"
     # A single literal ends only where the plain lexer's token ends (never inside a
     # longer name or number, backtracked) and is not the low end of a range. After an
     # attribute's value the plain lexer reads ``import`` and ``param`` as keywords (its
@@ -185,8 +178,7 @@ def scanner(lark: Any) -> re.Pattern[str]:
     with ``match`` from each end in turn: a search could find an item in a comment."""
     value, _ = _items(lark)
     gap = r"[ \t\f\r\n,:\[\]{}]*+"  # written as ``_SEP`` is
-    comment = rf"#[^\n]*+(?=\n){gap}"
-    return re.compile(rf"{gap}(?:{comment}(?:{comment})*+|)({value})")
+    return re.compile(rf"{gap}(?:#[^\n]*+(?=\n){gap})*+({value})")
 
 
 def range_splitter(lark: Any) -> re.Pattern[str]:
