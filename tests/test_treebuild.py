@@ -410,6 +410,7 @@ def test_compound_tokens_refuse_a_grammar_they_do_not_cover() -> None:
         ("%ignore COMMENT", '%ignore COMMENT\n%ignore ";"'),
         ("/[A-Za-z_]", "/[a-z_]"),
         ('STRING: /"[^"', 'STRING: /"[^"\''),
+        ('(map_entry _COMMA?)* "}"', '(map_entry _COMMA?)* "}" "!"'),
     ):
         changed = grammar.replace(old, new, 1)
         assert changed != grammar
