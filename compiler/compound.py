@@ -25,6 +25,10 @@ where a number or name ends), so the items are the plain lexer's tokens. Anythin
 does not match, and the plain tokens are lexed instead. Only the fast parser uses these
 tokens: a file it cannot parse is parsed again on ``exo.lark`` alone, whose errors make
 the diagnostics (``parser.py``).
+
+The fast parser's braces take the white space after them too (``_braces``): ``exo.lark``'s
+rules with braces are written again for it (``%override``), checked to be what they
+are written from, so that a grammar change they do not follow is refused.
 """
 
 from __future__ import annotations
@@ -38,12 +42,21 @@ LIST, MAP, ATTR = "FLATLIST", "FLATMAP", "FLATATTR"
 PRIORITY = 3
 #: What ``exo.lark`` ignores between tokens, as the separator below reads it.
 _IGNORED = {"WS": "(?:[ \t\x0c\r\n])+", "COMMENT": "#[^\n]*"}
-#: A comment: to the end of its line, as the lexer reads it (never cut short by
-#: backtracking, which would let an item be read inside it).
-_COMMENT = r"#[^\n]*(?=\n)"
-#: White space and comments between items, without nested repetitions (no
-#: catastrophic backtracking on a list that turns out not to be flat).
-_SEP = rf"[ \t\f\r\n]*(?:{_COMMENT}[ \t\f\r\n]*)*"
+#: What separates two items, written for Python's regular expressions (``re``), which
+#: runs these patterns once per compound token (most of the lexer's work on a large
+#: file). Every piece of a compound token is followed by something it cannot continue
+#: into (white space and comments by an item or a bracket, an item by white space or
+#: ``,:=]}``, a string by anything, a name by a character that is not a name's), so
+#: giving back characters of a piece never lets a match succeed that the longest piece
+#: did not: the repeats are written possessive (``*+``: never backtracked into, which
+#: ``re`` runs without saving a state for each character or item it takes). Every pattern
+#: matches exactly what it matched written plainly
+#: (``tests/test_treebuild.py::test_compound_patterns_match_as_written_plainly``).
+#: White space and comments between items: white space, then any comments, each
+#: followed by white space. A comment runs to the end of its line, as the lexer reads it
+#: (never cut short, which would let an item be read inside it).
+_WS = r"[ \t\f\r\n]*+"
+_SEP = rf"{_WS}(?:#[^\n]*+(?=\n){_WS})*+"
 #: White space after a compound attribute, part of its token (``exo.lark``'s ``WS``, as
 #: many characters as it would take): its value never ends in white space, so the
 #: attribute's own text is the token's without it (``TreeBuilder.flat_attr``).
@@ -54,10 +67,15 @@ _IDENT_CHAR = r"(?:[A-Za-z0-9_\-]|\.(?!\.))"
 _IDENT = f"[A-Za-z_]{_IDENT_CHAR}*"
 #: The same names, written for Python's regular expressions: runs of name characters
 #: (one fast repeat of a character class) between single dots, where ``_IDENT``
-#: repeats an alternative character by character (the engine's slow repeat; about a
-#: third of the time of a compound attribute's match). The same strings, and the same
-#: lengths tried in the same order when a match backtracks (longest first).
-_FAST_IDENT = r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.(?!\.)[A-Za-z0-9_\-]*)*"
+#: repeats an alternative character by character (the engine's slow repeat). The same
+#: strings; possessive, as above: the longest name only (a shorter one is followed by a
+#: name's character, which nothing after a name in these patterns accepts).
+_FAST_IDENT = r"[A-Za-z_][A-Za-z0-9_\-]*+(?:\.(?!\.)[A-Za-z0-9_\-]*+)*+"
+#: ``exo.lark``'s ``STRING`` (as Lark gives it: its ``\n`` a newline), and the same
+#: strings written possessive (a string reads its characters one way only: a backslash
+#: starts an escape, a quote ends it).
+_STRING = '"[^"\\\\\n]*(?:\\\\[^\n][^"\\\\\n]*)*"'
+_FAST_STRING = r'"[^"\\\n]*+(?:\\[^\n][^"\\\n]*+)*+"'
 
 
 def _patterns(lark: Any) -> dict[str, str]:
@@ -71,7 +89,11 @@ def _patterns(lark: Any) -> dict[str, str]:
         raise RuntimeError(
             f"exo.lark's IDENT is {regexps.get('IDENT')}, compound.py expects {_IDENT}"
         )
-    for name in ("STRING", "NUMLIT", "MONEY"):
+    if regexps.get("STRING") != _STRING:
+        raise RuntimeError(
+            f"exo.lark's STRING is {regexps.get('STRING')}, compound.py expects {_STRING}"
+        )
+    for name in ("NUMLIT", "MONEY"):
         if name not in regexps:
             raise RuntimeError(f"exo.lark has no terminal {name}")
     return regexps
@@ -98,8 +120,8 @@ def _items(lark: Any) -> tuple[str, str]:
     """Patterns of a list item (a value) and of a map key."""
     p = _patterns(lark)
     name = _name(lark, _FAST_IDENT)
-    value = f"(?:{p['STRING']})|(?:{p['NUMLIT']})|(?:{p['MONEY']})|{name}"
-    key = f"(?:{p['NUMLIT']})|{name}|(?:{p['STRING']})"
+    value = f"(?:{_FAST_STRING})|(?:{p['NUMLIT']})|(?:{p['MONEY']})|{name}"
+    key = f"(?:{p['NUMLIT']})|{name}|(?:{_FAST_STRING})"
     return f"(?:{value})", f"(?:{key})"
 
 
@@ -113,16 +135,18 @@ def _bound(lark: Any) -> str:
 def _attr_key(lark: Any) -> str:
     """Pattern of an attribute's key (``exo.lark``'s ``key``: a name, not a keyword, or
     a string)."""
-    p = _patterns(lark)
-    return f"(?:{_name(lark, _FAST_IDENT)}|(?:{p['STRING']}))"
+    _patterns(lark)
+    return f"(?:{_name(lark, _FAST_IDENT)}|(?:{_FAST_STRING}))"
 
 
 def extension(lark: Any) -> str:
     """The grammar text added to ``exo.lark`` for the fast parser."""
     value, key = _items(lark)
     s = _SEP
-    flat_list = rf"\[{s}(?:{value}{s}(?:,{s}{value}{s})*(?:,{s})?)?\]"
-    flat_map = rf"\{{{s}(?:{key}{s}:{s}{value}{s}(?:,{s})?)*\}}"
+    # The items as many as there are (possessive: the item after the last one taken
+    # would start with a character that no item, comma or bracket starts with).
+    flat_list = rf"\[{s}(?:{value}{s}(?:,{s}{value}{s})*+(?:,{s})?)?\]"
+    flat_map = rf"\{{{s}(?:{key}{s}:{s}{value}{s}(?:,{s})?)*+\}}"
     # A single literal ends only where the plain lexer's token ends (never inside a
     # longer name or number, backtracked) and is not the low end of a range. After an
     # attribute's value the plain lexer reads ``import`` and ``param`` as keywords (its
@@ -144,7 +168,43 @@ def extension(lark: Any) -> str:
         f"{MAP}.{PRIORITY}: /{_slashed(flat_map)}/\n"
         f"%extend _entry: {ATTR}\n"
         f"{ATTR}.{PRIORITY}: /{_slashed(flat_attr)}/\n"
-    )
+    ) + _braces(lark)
+
+
+#: ``exo.lark``'s rules that hold braces, as Lark expands them (``LBRACE`` and ``RBRACE``
+#: are its names for ``"{"`` and ``"}"``), and the same rules written again for the fast
+#: parser, with braces that take the white space after them, as ``TRAILING`` does for an
+#: attribute (the white space after a brace was a sixth of the tokens the lexer matched
+#: in the generated 2,000-step workflow: 8,084 of 50,522). The rules keep their names and
+#: expansions, so the tree builder's actions are the same.
+_BRACED = {
+    ("decl", ("IDENT", "IDENT", "LBRACE", "body", "RBRACE")),
+    ("block", ("key", "LBRACE", "body", "RBRACE")),
+    ("map", ("LBRACE", "__map_star_3", "RBRACE")),
+    ("map", ("LBRACE", "RBRACE")),
+}
+_REBRACED = (
+    "%override decl: IDENT IDENT LBRACE body RBRACE\n"
+    "%override block: key LBRACE body RBRACE\n"
+    "%override map: LBRACE (map_entry _COMMA?)* RBRACE\n"
+)
+
+
+def _braces(lark: Any) -> str:
+    """The braces of the fast grammar; a change to ``exo.lark``'s rules with braces or to
+    the braces themselves is refused, never misparsed."""
+    rules = {(r.origin.name, tuple(s.name for s in r.expansion)) for r in lark.rules}
+    braced = {r for r in rules if {"LBRACE", "RBRACE"} & set(r[1])}
+    if braced != _BRACED:
+        raise RuntimeError(
+            f"exo.lark's rules with braces are {braced}, compound.py expects {_BRACED}"
+        )
+    braces = {
+        t.name: t.pattern.to_regexp() for t in lark.terminals if t.name in ("LBRACE", "RBRACE")
+    }
+    if braces != {"LBRACE": r"\{", "RBRACE": r"\}"}:
+        raise RuntimeError(f"exo.lark's braces are {braces}, compound.py expects {{ and }}")
+    return f"{_REBRACED}LBRACE: /\\{{{_slashed(TRAILING)}/\nRBRACE: /\\}}{_slashed(TRAILING)}/\n"
 
 
 def _slashed(pattern: str) -> str:
@@ -157,7 +217,8 @@ def scanner(lark: Any) -> re.Pattern[str]:
     the next and that item (group 1); it does not match after the last item. Use it
     with ``match`` from each end in turn: a search could find an item in a comment."""
     value, _ = _items(lark)
-    return re.compile(rf"(?:[ \t\f\r\n,:\[\]{{}}]|{_COMMENT})*({value})")
+    gap = r"[ \t\f\r\n,:\[\]{}]*+"  # written as ``_SEP`` is
+    return re.compile(rf"{gap}(?:#[^\n]*+(?=\n){gap})*+({value})")
 
 
 def range_splitter(lark: Any) -> re.Pattern[str]:

@@ -52,3 +52,10 @@ def resume() -> None:
         _PAUSE.on = False
         gc.freeze()
         gc.enable()
+
+
+def stay_off() -> None:
+    """The collector off for the rest of the process (a command of
+    :data:`exo.compiler.cli.UNCOLLECTED`): :func:`resume` does nothing after this."""
+    gc.disable()
+    _PAUSE.on = False

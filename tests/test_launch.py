@@ -55,11 +55,19 @@ def run(entry: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[
     return out, json.loads(line.removeprefix("STATE "))
 
 
-def test_check_resumes_the_collector_once_the_front_end_is_loaded() -> None:
-    out, state = run("launch", "check", str(QUICKSTART))
+def test_a_front_end_command_resumes_the_collector_once_the_front_end_is_loaded() -> None:
+    out, state = run("launch", "ir", str(QUICKSTART))
     assert out.returncode == 0
     assert state["enabled"] is True
     assert isinstance(state["frozen"], int) and state["frozen"] > 10_000  # the start-up's
+
+
+def test_check_keeps_the_collector_paused_to_the_end() -> None:
+    """``check`` is ``UNCOLLECTED``: the launch's pause lasts the whole process, and
+    loading the front end neither resumes nor freezes."""
+    out, state = run("launch", "check", str(QUICKSTART))
+    assert out.returncode == 0
+    assert (state["enabled"], state["frozen"]) == (False, 0)
 
 
 @pytest.mark.parametrize("args", [("--version",), ("backends",)], ids=["version", "backends"])
@@ -69,8 +77,8 @@ def test_a_command_without_the_front_end_resumes_at_once(args: tuple[str, ...]) 
     assert state["enabled"] is True and state["frozen"] > 0
 
 
-def test_the_cli_called_as_a_library_pauses_and_hides_nothing() -> None:
-    out, state = run("cli", "check", str(QUICKSTART))
+def test_the_cli_called_as_a_library_pauses_nothing() -> None:
+    out, state = run("cli", "ir", str(QUICKSTART))
     assert out.returncode == 0
     assert (state["enabled"], state["frozen"]) == (True, 0)
 

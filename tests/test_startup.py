@@ -213,6 +213,43 @@ def test_quick_exit_writes_all_of_a_large_output() -> None:
     assert json.loads(out.stdout)["workflow"]
 
 
+_HOLDING = """
+import atexit, gc, json, sys
+from exo.compiler.cli import main
+def probe():
+    held = getattr(sys.modules.get("exo.compiler.cli.frontend"), "_HELD", [])
+    kinds = [type(x).__name__ for x in held]
+    files = [sorted(x.loaded.sources) for x in held]
+    print("\\nPROBE " + json.dumps([gc.isenabled(), kinds, files]))
+atexit.register(probe)
+sys.argv = ["exoc", *json.loads(sys.argv[1])]
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "ir"])
+def test_check_keeps_its_front_end_to_the_end_without_the_collector(command: str) -> None:
+    """``exoc check`` ends without freeing the syntax trees of the last file it compiled
+    (``compile_file``'s ``hold``) and without the cyclic collector, which would walk them
+    (``UNCOLLECTED``); the other commands keep the collector and hold nothing."""
+    files = [OVERNIGHT, QUICKSTART] if command == "check" else [OVERNIGHT]
+    out = subprocess.run(
+        [sys.executable, "-c", _HOLDING, json.dumps([command, *map(str, files)])],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("PROBE "))
+    enabled, kinds, held = json.loads(line.removeprefix("PROBE "))
+    if command == "check":
+        assert (enabled, kinds) == (False, ["FrontEnd"])
+        assert held == [[str(QUICKSTART)]]  # the last file's: the first one's let go
+    else:
+        assert (enabled, kinds, held) == (True, [], [])
+
+
 def test_the_command_is_the_first_argument_that_is_not_an_option() -> None:
     assert command_of(["--version"]) == ""
     assert command_of(["check", "--help"]) == "check"

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -371,11 +372,45 @@ def test_compound_attributes_agree_on_random_attributes(attrs: str, depth: int) 
     _same_parse("workflow w {\n" + "b {\n" * depth + attrs + "\n" + "}\n" * (depth + 1))
 
 
+def _compound_patterns(lark: Any) -> dict[str, re.Pattern[str]]:
+    """The compound terminals' patterns (as Lark reads them) and the actions' scanners."""
+    found: dict[str, re.Pattern[str]] = {}
+    for line in compound.extension(lark).splitlines():
+        name, _, rest = line.partition(f".{compound.PRIORITY}: ")
+        if rest:
+            raw = rest[1:-1].replace("\\/", "/").replace("\\n", "\n").replace("\\t", "\t")
+            found[name] = re.compile(raw)
+    found["scanner"] = compound.scanner(lark)
+    found["range"] = compound.range_splitter(lark)
+    found["key"] = compound.attr_splitter(lark)
+    return found
+
+
+_WRITTEN = _compound_patterns(_PLAIN._lark)
+#: The same patterns written plainly: every repeat may give characters back.
+_PLAINLY = {k: re.compile(p.pattern.replace("*+", "*")) for k, p in _WRITTEN.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_attrs(), _flat(), st.lists(_ATOMS | _SEPS | _AFTER | _KEYS).map("".join)))
+def test_compound_patterns_match_as_written_plainly(text: str) -> None:
+    """The compound patterns are written possessive (``compound._SEP``): each matches,
+    from every offset, exactly what it matches with every repeat free to backtrack
+    (groups included), on well-formed and broken attributes, lists and maps."""
+    assert set(_WRITTEN) == {compound.LIST, compound.MAP, compound.ATTR, "scanner", "range", "key"}
+    for pos in range(len(text) + 1):
+        for name, pattern in _WRITTEN.items():
+            fast, plain = pattern.match(text, pos), _PLAINLY[name].match(text, pos)
+            assert (fast and fast.regs) == (plain and plain.regs), (name, pos)
+
+
 def test_compound_tokens_refuse_a_grammar_they_do_not_cover() -> None:
     grammar = (ROOT / "compiler" / "exo.lark").read_text("utf-8")
     for old, new in (
         ("%ignore COMMENT", '%ignore COMMENT\n%ignore ";"'),
         ("/[A-Za-z_]", "/[a-z_]"),
+        ('STRING: /"[^"', 'STRING: /"[^"\''),
+        ('(map_entry _COMMA?)* "}"', '(map_entry _COMMA?)* "}" "!"'),
     ):
         changed = grammar.replace(old, new, 1)
         assert changed != grammar

@@ -34,6 +34,10 @@ from exo.compiler.diagnostics import CompileError, Diagnostic, Severity
 if TYPE_CHECKING:
     from exo.compiler.plan import Plan
 
+#: The front end of the last file ``exoc check`` compiled (``compile_file``'s ``hold``):
+#: kept until the process ends, which it does without freeing anything (``cli.leave``).
+_HELD: list[object] = []
+
 # Each command imports the stages it runs when it runs: `exoc check` never loads the
 # optimizer (numpy, scipy, cvxpy) nor the report writers.
 
@@ -53,7 +57,9 @@ def check(
     warned = 0
     for f in files:
         try:
-            compiled = compile_file(f, parse_params(params), catalog=catalog, label=str(f))
+            compiled = compile_file(
+                f, parse_params(params), catalog=catalog, label=str(f), hold=_HELD
+            )
         except CompileError as e:
             failed.append((f, sum(1 for d in e.diagnostics if d.severity is Severity.ERROR)))
             if diagnostics_format == "json":
