@@ -300,6 +300,16 @@ def _on_demand_share(enum: Enumeration) -> float:
     return kept / total if total else 1.0
 
 
+_WHOLE_LIMIT = (
+    "all_on_demand baseline: not computed, the plan used the whole time limit "
+    "(a longer --time-limit leaves it its share)"
+)
+_NO_QUICK_PLAN = (
+    "all_on_demand baseline: not computed, the time the plan left cannot hold a plan "
+    "without a solver model on demand (a longer --time-limit leaves it its share)"
+)
+
+
 def _all_on_demand(
     program: Program,
     enum: Enumeration,
@@ -315,8 +325,10 @@ def _all_on_demand(
     baseline's options are a subset of the plan's, so the plan is optimal among
     them too). When the plan used the whole time limit, or the time left cannot
     hold ``expected_s`` (what its reductions and schedule are expected to take,
-    work that cannot all look at the clock), the baseline is not solved past
-    it: it is ``null``, and the line says why.
+    work that cannot all look at the clock), or, once reduced, its cheapest
+    option everywhere is late and the time left cannot hold a plan without a
+    model (:data:`~exo.compiler.baselines.QUICK_PER_SCHEDULE`), the baseline is
+    not solved past it: it is ``null``, and the line says why.
     """
     from exo.compiler.baselines import all_on_demand
 
@@ -329,10 +341,7 @@ def _all_on_demand(
             "or the plan is proven optimal without spot)",
         )
     if clock.expired():
-        return None, (
-            "all_on_demand baseline: not computed, the plan used the whole time limit "
-            "(a longer --time-limit leaves it its share)"
-        )
+        return None, _WHOLE_LIMIT
     if not clock.affords(expected_s):
         return None, (
             f"all_on_demand baseline: not computed, the {clock.remaining() or 0.0:.1f} s "
@@ -340,6 +349,8 @@ def _all_on_demand(
             "plan took; a longer --time-limit leaves it its share)"
         )
     base = all_on_demand(program, enum, clock.child(None))
+    if base == "late":  # its reductions done, no time for a plan without a model
+        return None, _WHOLE_LIMIT if clock.expired() else _NO_QUICK_PLAN
     return base, (
         "all_on_demand baseline: solved on its own in the time the plan left "
         f"(at least {BASELINE_SHARE:.0%} of the time limit)"
