@@ -141,26 +141,21 @@ def repair(
     model: Problem,
     lift: Callable[[MilpResult], MilpResult],
 ) -> Stage | None:
-    """Large problems with quotas: plans whose quota-respecting schedule meets the limit.
+    """Large problems with quotas: plans whose quota-respecting schedule meets the limit,
+    for a relaxation whose own choice does not (the caller scheduled it: ``solve._stage``).
 
-    1. The relaxation's choice, if its schedule fits.
-    2. Crashing: upgrade the steps on the critical chain of the schedule to faster
+    1. Crashing: upgrade the steps on the critical chain of the schedule to faster
        options until it fits (cheap: one schedule per round).
-    3. Tightening: solve the energy-cut relaxation again with its deadline lowered
+    2. Tightening: solve the energy-cut relaxation again with its deadline lowered
        by how much the last schedule overshot, until the schedule fits.
-    4. The fastest option everywhere.
+    3. The fastest option everywhere (its schedules cut short once the clock is spent).
 
     The bound stays the first relaxation's (a bound for the real problem); the
-    cheapest plan found wins.
+    cheapest plan found wins. (The relaxation's choice is not scheduled again: the
+    same schedules, the same answer; at 10,000 steps, 1.7 CPU s.)
     """
     limit = limit_of(problem, cap)
     bound = relaxed.bound
-    if relaxed.choice is not None:
-        first = accept(
-            problem, objective, relaxed.choice, relaxed.starts, cap, bound, clock.expired
-        )
-        if first is not None or limit is None:
-            return first
     if limit is None:
         return None
     found: list[Stage] = []
@@ -172,7 +167,7 @@ def repair(
     if tightened is not None:
         found.append(tightened)
     if not found:
-        fastest = accept(problem, objective, _pick(problem, "P"), None, cap, bound)
+        fastest = accept(problem, objective, _pick(problem, "P"), None, cap, bound, clock.expired)
         if fastest is not None:
             found.append(fastest)
     if not found:

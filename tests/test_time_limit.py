@@ -160,6 +160,31 @@ def test_a_baseline_the_time_left_cannot_hold_is_not_started() -> None:
     assert base is not None and "solved on its own" in line
 
 
+def test_a_baseline_whose_plan_without_a_model_does_not_fit_is_not_solved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once reduced, an all-on-demand baseline whose cheapest option everywhere is late
+    needs a plan without a model (schedules that cannot look at the clock): under a
+    limit that cannot hold them it is ``null``, and the line says why; without a
+    limit it is solved as before."""
+    import exo.compiler.baselines as baselines
+    from exo.compiler.optimizer import _all_on_demand
+    from exo.compiler.problem import enumerate_program, problem_from, without_spot
+    from exo.compiler.solution import Solution, proven_by_bound
+
+    program, catalog = generate(8, seed=1, deadline="tight", quota=True, catalog=CATALOG)
+    enum = enumerate_program(program, catalog)
+    assert proven_by_bound(problem_from(program, without_spot(enum))) is None
+    monkeypatch.setattr(baselines, "QUICK_PER_SCHEDULE", 1e12)  # no limit holds it
+    assert baselines.all_on_demand(program, enum, Clock(3600.0)) == "late"
+    sol = Solution("feasible", (), (), 1.0, 1.0, 0.5, 0.5)
+    base, line = _all_on_demand(program, enum, sol, True, Clock(3600.0), 0.0)
+    assert base is None
+    assert "all_on_demand baseline: not computed" in line and "without a solver model" in line
+    unlimited = baselines.all_on_demand(program, enum, Clock(None))
+    assert unlimited is not None and unlimited != "late"
+
+
 def test_the_time_the_baselines_leave_goes_back_to_the_plan(
     quota_workflow: tuple[Program, Plan],
 ) -> None:
