@@ -431,7 +431,7 @@ def children_for(problem: Problem) -> int:
     """Schedules of a search without a time limit: a deterministic amount of work.
 
     Each schedules every step about five times, so they shrink as steps grow:
-    twice the local search's moves (:func:`exo.compiler.solve._moves`), which
+    twice the local search's moves (:func:`exo.compiler.refine._moves`), which
     cost as much each.
     """
     return max(20, min(2_000, 20_000 // max(problem.size, 1)))

@@ -240,6 +240,7 @@ def test_the_descent_gets_the_whole_stage_and_no_moves_are_made_twice(
     would repeat itself: the descent gets all of the stage's time; and the seeded
     moves before it are not made again from a plan they started from (a resume
     round from the round before's plan), their answer is reused."""
+    import exo.compiler.refine as refine
     import exo.compiler.solve as solve
     from exo.compiler.anytime import Clock
     from exo.compiler.exact import Exact
@@ -252,7 +253,7 @@ def test_the_descent_gets_the_whole_stage_and_no_moves_are_made_twice(
     found = replace(plan, proven=False, bound=1.0)
     asked: list[tuple[float | None, float | None]] = []
     made: list[int | None] = []
-    real_search = solve._search
+    real_search = refine._search
 
     def exact(problem: Any, **kw: Any) -> Any:
         asked.append((kw["seconds"], kw["clock"].remaining()))
@@ -263,15 +264,15 @@ def test_the_descent_gets_the_whole_stage_and_no_moves_are_made_twice(
         made.append(moves)
         return real_search(problem, objective, cap, st, clock, moves=moves)
 
-    monkeypatch.setattr(solve, "solve_exact", exact)
-    monkeypatch.setattr(solve, "_search", search)
-    tried = solve.Tried()
-    first = solve._improve(problem, "time", None, found, Clock(None), binding, tried)
-    again = solve._improve(problem, "time", None, found, Clock(None), binding, tried)
+    monkeypatch.setattr(refine, "solve_exact", exact)
+    monkeypatch.setattr(refine, "_search", search)
+    tried = refine.Tried()
+    first = refine.improve(problem, "time", None, found, Clock(None), binding, tried)
+    again = refine.improve(problem, "time", None, found, Clock(None), binding, tried)
     assert first == again and first.proven
     assert len(made) == 1  # the second call reused the first's moves
     stage = Clock(30.0)
-    solve._improve(problem, "time", None, found, stage, binding, solve.Tried())
+    refine.improve(problem, "time", None, found, stage, binding, refine.Tried())
     seconds, left = asked[-1]
     assert seconds is not None and left is not None and seconds >= left
 
