@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exo.backends.runtime.checkpoints import helper_files, install_helper, progress
-from exo.worker import WorkerError, read_progress, shard
+from exo.worker import WorkerError, process_start_time, read_progress, shard
 from exo.worker.shard import gaps, split
 
 HEAVY = ("pydantic", "numpy", "scipy", "cvxpy", "networkx", "lark", "jinja2", "rich", "typer")
@@ -229,3 +229,24 @@ def test_pending_and_committed_partition_the_shard(
     assert covered == list(range(start, end))
     assert all(0 < e - s <= batch for s, e in pending)
     assert set(pending).isdisjoint(committed)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc only")
+def test_process_start_time_is_the_launch_not_a_second_off() -> None:
+    """A process's start from the kernel's ticks since boot, against the boot clock: not
+    ``btime``, whole seconds that put every start up to a second early (the synthetic
+    step then cut its declared startup short and ``exoc profile`` measured 0.62 s of 1)."""
+    before = time.time()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    after = time.time()
+    try:
+        started = process_start_time(child.pid)
+        assert started is not None
+        # the kernel's tick is 1/CLK_TCK (10 ms at 100 Hz): that much either side
+        tick = 1.0 / os.sysconf("SC_CLK_TCK")
+        assert before - tick - 0.02 <= started <= after + tick + 0.02
+        mine = process_start_time()
+        assert mine is not None and mine <= before
+    finally:
+        child.kill()
+        child.wait()

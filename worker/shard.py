@@ -35,17 +35,19 @@ class WorkerError(Exception):
 
 
 def process_start_time(pid: int | None = None) -> float | None:
-    """When process ``pid`` (default: this one) started, in seconds since the epoch (Linux)."""
+    """When process ``pid`` (default: this one) started, in seconds since the epoch (Linux).
+
+    The kernel gives a process's start in clock ticks since boot; its age is the time
+    since boot now (``CLOCK_BOOTTIME``, which counts the same way) less that, and its
+    start is the wall clock less its age. (``/proc/stat``'s ``btime`` is whole seconds:
+    added to the ticks, it put starts up to a second early.)
+    """
     try:
         stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
-        uptime_ticks = int(stat[stat.rfind(")") + 2 :].split()[19])
-        btime = next(
-            int(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-        return btime + uptime_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        ticks = int(stat[stat.rfind(")") + 2 :].split()[19])
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - max(age, 0.0)
+    except (OSError, ValueError, IndexError, AttributeError):  # AttributeError: no BOOTTIME
         return None
 
 
