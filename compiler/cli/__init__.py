@@ -200,10 +200,11 @@ def main(quick_exit: bool = True) -> None:
     from exo.compiler.cli import pydantic_loader
     from exo.compiler.launch import resume, stay_off
 
-    if command_of(sys.argv[1:]) not in FRONT_END_FIRST:
+    command = command_of(sys.argv[1:])
+    if command not in FRONT_END_FIRST:
         resume()
     pydantic_loader.install()  # before typer builds its first parameter's adapter
-    if quick_exit and command_of(sys.argv[1:]) in UNCOLLECTED:
+    if quick_exit and command in UNCOLLECTED:
         stay_off()
     try:
         # the context's object: when this process started (``exoc plan --time-limit``
@@ -211,7 +212,7 @@ def main(quick_exit: bool = True) -> None:
         app(standalone_mode=True, obj=process_started())
     except SystemExit as e:
         code = e.code
-        quick = quick_exit and command_of(sys.argv[1:]) in QUICK_EXIT
+        quick = quick_exit and command in QUICK_EXIT
         if quick and (code is None or isinstance(code, int)):
             leave(code or 0)
         raise
