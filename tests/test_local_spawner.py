@@ -1,8 +1,9 @@
-"""The local runner's spawner: processes started off the loop's thread, as ``os.posix_spawn`` would.
+"""The local runner's slots: processes started and waited for off the loop's thread.
 
-The point of the spawner (``backends/local/spawner.py``) is that a start which
-waits (for the scheduler, for a file action) does not stop the runner's loop:
-the C library's ``posix_spawn`` is called without the interpreter lock. These
+The point of the slots (``backends/local/spawner.py``) is that a start which
+waits (for the scheduler, for a file action) does not stop the runner's loop
+(the C library's ``posix_spawn`` is called without the interpreter lock), and
+that a slot starts its next request the moment its process ends. These
 tests start real processes: one whose file action blocks on a FIFO until the
 test itself (on the main thread) opens the FIFO's other end, which can only
 happen if the start left the interpreter free; and the same requests through
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,17 +27,19 @@ from exo.backends.local import procs, spawner
 from exo.backends.runtime import escapes
 
 
-def _wait_results(sp: spawner.Spawner, count: int) -> list[tuple[int, int | OSError]]:
-    out: list[tuple[int, int | OSError]] = []
+def _wait_events(sp: spawner.Slots, count: int) -> list[spawner.Event]:
+    """The next ``count`` events (each request ends in Exited, NotStarted or Skipped)."""
+    out: list[spawner.Event] = []
     while len(out) < count:
         ready, _, _ = select.select([sp.fileno()], [], [], 60)
-        assert ready, "no start finished within a minute"
-        out.extend(sp.results())
+        assert ready, "nothing happened within a minute"
+        out.extend(sp.events())
     return out
 
 
-def _exit_code(pid: int) -> int:
-    return procs.wait_exit_code(pid)
+def _request(token: int, *argv: str, log: str | None = None) -> spawner.Request:
+    actions = [(os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
+    return spawner.Request(token, argv[0], list(argv), {}, actions if log else [])
 
 
 def _children() -> list[int]:
@@ -59,7 +64,7 @@ def test_a_start_that_waits_leaves_the_loop_free(tmp_path: Path) -> None:
     # run until the start ended: a watchdog then feeds the FIFO, and the log says so.
     watchdog = subprocess.Popen(["sh", "-c", f"sleep 60; echo watchdog > '{fifo}'"])
     before = set(_children())
-    sp = spawner.Spawner(2)
+    sp = spawner.Slots(2)
     try:
         req = spawner.Request(
             1,
@@ -76,13 +81,13 @@ def test_a_start_that_waits_leaves_the_loop_free(tmp_path: Path) -> None:
         # exec: its start has not finished, and this thread runs Python meanwhile.
         while not set(_children()) - before:
             select.select([], [], [], 0.01)
-        assert sp.results() == []
+        assert sp.events() == []
         fd = os.open(fifo, os.O_WRONLY)  # lets the child's open (and so its start) finish
         os.write(fd, b"from the loop's thread\n")
         os.close(fd)
-        [(token, pid)] = _wait_results(sp, 1)
-        assert token == 1 and isinstance(pid, int)
-        assert _exit_code(pid) == 0
+        started, exited = _wait_events(sp, 2)
+        assert isinstance(started, spawner.Started) and started.token == 1
+        assert exited == spawner.Exited(1, 0)  # the slot waited for it and reaped it
         assert log.read_text() == "from the loop's thread\n\n"
     finally:
         watchdog.kill()
@@ -106,16 +111,16 @@ def test_the_child_gets_what_os_posix_spawn_gives(tmp_path: Path, libc: bool) ->
     launcher = procs.Launcher(str(marker))
     expected_log = tmp_path / "expected"
     pid = spawner._spawn_os(launcher.request(0, argv, env, str(expected_log)))  # on this thread
-    assert _exit_code(pid) == 0
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     log = tmp_path / "log"
-    sp = spawner.Spawner(1)
+    sp = spawner.Slots(1)
     if not libc:
         sp._libc = None  # the fallback where the C library's function cannot be loaded
     try:
         sp.submit(launcher.request(1, argv, env, str(log)))
-        [(_, got)] = _wait_results(sp, 1)
-        assert isinstance(got, int)
-        assert _exit_code(got) == 0
+        started, exited = _wait_events(sp, 2)
+        assert isinstance(started, spawner.Started)
+        assert exited == spawner.Exited(1, 0)
     finally:
         sp.close()
     assert log.read_text() == expected_log.read_text()
@@ -123,12 +128,13 @@ def test_the_child_gets_what_os_posix_spawn_gives(tmp_path: Path, libc: bool) ->
 
 
 def test_what_cannot_start_is_a_result_or_fails_at_once(tmp_path: Path) -> None:
-    sp = spawner.Spawner(1)
+    sp = spawner.Slots(1)
     try:
         missing = str(tmp_path / "no-such-program")
         sp.submit(spawner.Request(7, missing, [missing], {}, []))
-        [(token, err)] = _wait_results(sp, 1)
-        assert token == 7 and isinstance(err, FileNotFoundError)
+        [ev] = _wait_events(sp, 1)
+        assert isinstance(ev, spawner.NotStarted) and ev.token == 7 and not ev.fatal
+        assert isinstance(ev.error, FileNotFoundError)
     finally:
         sp.close()
     with pytest.raises(ValueError, match="null"):
@@ -139,12 +145,105 @@ def test_what_cannot_start_is_a_result_or_fails_at_once(tmp_path: Path) -> None:
         procs.Launcher().request(1, ["no-such-program-anywhere"], {"PATH": str(tmp_path)}, "log")
 
 
-def test_close_waits_for_the_starts_in_flight(tmp_path: Path) -> None:
-    sp = spawner.Spawner(3)
+def test_a_slot_starts_the_next_request_without_the_loop(tmp_path: Path) -> None:
+    """Nobody reads the events: one slot still runs every request, in order (xargs -P 1)."""
+    sp = spawner.Slots(1)
+    try:
+        out = tmp_path / "order"
+        for i in range(5):
+            sp.submit(_request(i, "/bin/sh", "-c", f"echo {i} >> '{out}'"))
+        events = _wait_events(sp, 10)
+    finally:
+        sp.close()
+    assert out.read_text().split() == ["0", "1", "2", "3", "4"]
+    assert [(type(e).__name__, e.token) for e in events] == [
+        (kind, i) for i in range(5) for kind in ("Started", "Exited")
+    ]
+
+
+def test_the_gate_decides_in_submission_order(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def gate(token: int) -> tuple[bool, object]:
+        seen.append(token)
+        if token == 3:
+            raise RuntimeError("the loop's own error")
+        return token != 1, f"placed {token}"
+
+    sp = spawner.Slots(2, gate)
+    try:
+        for i in range(4):
+            sp.submit(_request(i, "/bin/true"))
+        events = _wait_events(sp, 6)  # 0 and 2: Started, Exited; 1: Skipped; 3: NotStarted
+    finally:
+        sp.close()
+    assert seen == [0, 1, 2, 3]
+    by_token = {t: [e for e in events if e.token == t] for t in range(4)}
+    assert by_token[1] == [spawner.Skipped(1, "placed 1")]
+    [failed] = by_token[3]
+    assert isinstance(failed, spawner.NotStarted) and failed.fatal
+    assert isinstance(failed.error, RuntimeError)
+    for t in (0, 2):
+        started, exited = by_token[t]
+        assert isinstance(started, spawner.Started) and started.admitted == f"placed {t}"
+        assert exited == spawner.Exited(t, 0)
+
+
+def test_the_output_folder_is_made_empty_before_the_start(tmp_path: Path) -> None:
+    left = tmp_path / "left"  # left by an attempt that never started (a crash)
+    left.mkdir()
+    (left / "partial").write_text("x")
+    sp = spawner.Slots(1)
+    try:
+        req = _request(1, "/bin/sh", "-c", "ls -A .", log=str(tmp_path / "log"))
+        req.folder = str(left)
+        sp.submit(req)
+        bad = _request(2, "/bin/true")
+        bad.folder = str(tmp_path / "no" / "such" / "parent")
+        sp.submit(bad)
+        events = _wait_events(sp, 3)
+    finally:
+        sp.close()
+    assert left.is_dir() and list(left.iterdir()) == []
+    assert events[1] == spawner.Exited(1, 0)
+    assert isinstance(events[2], spawner.NotStarted) and events[2].fatal
+    assert isinstance(events[2].error, FileNotFoundError)
+
+
+def test_an_exit_takes_its_process_group_and_no_signal_follows(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    sp = spawner.Slots(1)
+    try:
+        sp.submit(_request(1, "/bin/sh", "-c", f"sleep 600 & echo $! > '{pidfile}'"))
+        _, exited = _wait_events(sp, 2)
+        assert exited == spawner.Exited(1, 0)
+        orphan = int(pidfile.read_text())
+        deadline = time.monotonic() + 30  # killed with the group; reaped by init
+        while Path(f"/proc/{orphan}").exists() and _state(orphan) != "Z":
+            assert time.monotonic() < deadline, "the shard's background process survived"
+            time.sleep(0.01)
+        sp.signal(1, signal.SIGKILL)  # reaped: the slot forgot it; nothing is signalled
+        assert sp._pids == {}
+    finally:
+        sp.close()
+
+
+def _state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "gone"
+    return stat[stat.rfind(")") + 2]
+
+
+def test_close_cancels_what_waits_and_kills_what_runs(tmp_path: Path) -> None:
+    sp = spawner.Slots(3)
     for i in range(10):
-        sp.submit(spawner.Request(i, "/bin/true", ["true"], {}, []))
-    results = sp.close()  # every request has exactly one result, even if none was read
-    assert sorted(str(t) for t, _ in results) == sorted(str(i) for i in range(10))
-    for _, pid in results:
-        assert isinstance(pid, int)
-        assert _exit_code(pid) == 0
+        sp.submit(_request(i, "/bin/sleep", "600"))
+    first = _wait_events(sp, 3)  # three slots: three started, the rest wait
+    assert sorted(e.token for e in first) == [0, 1, 2]
+    rest = sp.close()  # every request ends, even if nobody reads its events
+    ends = {e.token: e for e in first + rest if not isinstance(e, spawner.Started)}
+    assert sorted(ends) == list(range(10))
+    assert {ends[t] for t in (0, 1, 2)} == {spawner.Exited(t, -9) for t in (0, 1, 2)}
+    assert {ends[t] for t in range(3, 10)} == {spawner.Skipped(t, None) for t in range(3, 10)}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..api import ShardFailure, StepProgress
 from ..runtime.ledger import Recorder
-from .spot import Placement, SpotEmulation
+from .spot import SpotEmulation
 from .tasks import LocalStep
 
 
@@ -48,7 +48,8 @@ class Attempt:
     idx: int
     attempt: int
     pid: int
-    pidfd: int
+    #: The token of the request it was started by (signals go through its slot).
+    token: int
     staging: str
     log: str
     deadline: float | None
@@ -63,19 +64,15 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Launching:
-    """An attempt whose process a spawner thread is starting (see ``spawner.py``)."""
+    """An attempt requested from the slots and not started yet (see ``spawner.py``)."""
 
     step: LocalStep
     idx: int
-    #: Attempt number, ``time.time()`` before the start, the fallback's reason (the ledger's).
-    when: tuple[int, float, str | None]
+    attempt: int
     staging: str
     log: str
     argv: list[str]
     items: tuple[int, int]
-    #: The loop's clock before the start (the timeout counts from it).
-    now: float
-    place: Placement | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,18 @@
 """The event loop that runs shards: dependency order, bounded concurrency, retries.
 
-One thread. Each running shard is watched through a pidfd, signals through a
-wake-up socket, and timers (timeouts, retry backoff, kill escalation) through
-the select timeout, so the loop sleeps until something happens. State changes
-of an iteration are written to SQLite in one transaction, after the renames
-that publish finished shards.
+The loop decides what runs and records what happened; the slot threads of
+``spawner.py`` start the processes and wait for them (one slot per job, the
+loop's requests a few ahead of them, so a slot starts the next shard the moment
+one ends, without waiting for the loop). The loop learns of starts and ends
+through a pipe, of signals through a wake-up socket, and of timers (timeouts,
+retry backoff, kill escalation) through the select timeout, so it sleeps until
+something happens. State changes of an iteration are written to SQLite in one
+transaction, after the renames that publish finished shards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import heapq
 import os
@@ -16,6 +20,7 @@ import random
 import selectors
 import shutil
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -41,8 +46,6 @@ from .tasks import LocalStep, TaskGraph
 _PREEMPTION_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)
 #: Longest time a state change waits before it is committed (see Loop._flush).
 COMMIT_INTERVAL_S = 0.2
-#: Most threads starting shard processes at once (see spawner.py).
-SPAWN_THREADS = 8
 
 
 class Loop:
@@ -70,10 +73,14 @@ class Loop:
         self.pending: dict[str, deque[int]] = {st.name: deque() for st in graph.steps}
         self.done: dict[str, int] = {st.name: 0 for st in graph.steps}
         self.running_per_step: dict[str, int] = {st.name: 0 for st in graph.steps}
+        #: Requested and not started yet (counted with ``running_per_step`` against a
+        #: step's parallelism).
+        self.waiting_per_step: dict[str, int] = {st.name: 0 for st in graph.steps}
         self.retries_seen: dict[str, int] = {st.name: 0 for st in graph.steps}
         self.preemptions_seen: dict[str, int] = {st.name: 0 for st in graph.steps}
         self.failed_steps: set[str] = set()
         self.failures: list[ShardFailure] = []
+        #: Started attempts, by their request's token.
         self.running: dict[int, Attempt] = {}
         self.timers: list[tuple[float, int, str, int]] = []
         self.timer_seq = 0
@@ -85,12 +92,12 @@ class Loop:
         self.hard_stop = False
         self.step_dirs: dict[str, tuple[str, str]] = {}
         self.launcher = procs.Launcher(settings.marker)
-        #: Starts in flight, by token; counted with ``running`` against ``jobs``.
+        #: Requests not started yet (at most ``jobs`` of them), by token.
         self.launching: dict[int, Launching] = {}
         self.tokens = 0
-        self.spawner: spawner.Spawner | None = None
-        #: Starts the spawner has finished and the loop has not yet watched.
-        self.started: deque[tuple[int, int | OSError]] = deque()
+        self.slots: spawner.Slots | None = None
+        #: What the slots reported and the loop has not handled yet.
+        self.events: deque[spawner.Event] = deque()
         self.remover = checkpoints.Remover(settings.checkpoints)
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
@@ -180,16 +187,6 @@ class Loop:
         name = f"shard-{idx}.attempt-{attempt}"
         return f"{staging}/{name}", f"{logdir}/{name}.log"
 
-    @staticmethod
-    def _make_staging(staging: str) -> None:
-        """The attempt's private output folder, empty (its log is created by the spawn)."""
-        # Plain strings and os calls: this runs once per shard (see docs/benchmarks.md).
-        try:
-            os.mkdir(staging)  # noqa: PTH102
-        except FileExistsError:  # left by an attempt that never started (a crash)
-            shutil.rmtree(staging)
-            os.mkdir(staging)  # noqa: PTH102
-
     def _checkpoint(self, st: LocalStep, idx: int) -> str:
         """The shard's checkpoint folder, kept over every attempt.
 
@@ -249,67 +246,89 @@ class Loop:
         self._set(row.with_(attempts=attempt, log=log, state="running"))
         self._error(st, idx, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
 
-    def _launch(
-        self,
-        st: LocalStep,
-        idx: int,
-        selector: selectors.BaseSelector,
-        place: Placement | None = None,
-    ) -> None:
-        """Start an attempt: its process is started by a spawner thread (see ``_started``)."""
-        row = self.rows[(st.name, idx)]
-        why = place.fallback if place is not None else None
-        attempt = row.attempts + 1
+    def _launch(self, st: LocalStep, idx: int) -> None:
+        """Request an attempt: a slot starts it when one is free (see ``_started``)."""
+        attempt = self.rows[(st.name, idx)].attempts + 1
         staging, log = self._paths(st, idx, attempt)
-        self._make_staging(staging)
         sh = st.shard(idx)
         argv, env = self._command(st, sh, attempt, staging)
-        now = self.clock()
-        launched_at = time.time()
-        when = (attempt, launched_at, why)
         self.tokens += 1
         try:
-            req = self.launcher.request(self.tokens, argv, env, log)
+            req = self.launcher.request(self.tokens, argv, env, log, staging)
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
-            self._not_started(st, idx, when, staging, log, argv, exc)
+            self._not_started(st, idx, (attempt, time.time(), None), staging, log, argv, exc)
             return
-        items = (sh.start, sh.end)
         self.launching[self.tokens] = Launching(
-            st, idx, when, staging, log, argv, items, now, place
+            st, idx, attempt, staging, log, argv, (sh.start, sh.end)
         )
-        self.running_per_step[st.name] += 1
-        assert self.spawner is not None  # made by run() before the first launch
-        self.spawner.submit(req)
+        self.waiting_per_step[st.name] += 1
+        assert self.slots is not None  # made by run() before the first launch
+        self.slots.submit(req)
 
-    def _started(self, token: int, result: int | OSError, selector: selectors.BaseSelector) -> None:
-        """A start finished: watch the process, or record why it did not start."""
-        ln = self.launching.pop(token)
-        st, idx, (attempt, launched_at, why) = ln.step, ln.idx, ln.when
-        if isinstance(result, OSError):
-            self.running_per_step[st.name] -= 1
-            procs.stop_for_the_machine(result, ln.log)
-            self._not_started(st, idx, ln.when, ln.staging, ln.log, ln.argv, result)
-            return
-        pid = result
-        pidfd = os.pidfd_open(pid)
-        deadline = ln.now + st.timeout_s if st.timeout_s is not None else None
-        att = Attempt(st, idx, attempt, pid, pidfd, ln.staging, ln.log, deadline, ln.items)
-        self.running[pidfd] = att
-        if ln.place is not None:
-            att.preempt_at = ln.place.preempt_at
-        selector.register(pidfd, selectors.EVENT_READ)
+    def _gate(self, token: int) -> tuple[bool, Placement | None]:
+        """In a slot's thread, just before the start: the tier emulated spot and the
+        fallback give the attempt now, and whether it may start now (spot capacity)."""
+        if self.s.spot is None:
+            return True, None
+        ln = self.launching[token]
+        place = self.s.spot.place(ln.step.name, ln.idx, self.clock())
+        return place is None or place.wait_until is None, place
+
+    def _started(self, ev: spawner.Started) -> None:
+        """A slot started an attempt: record it (and stop it if the run is stopping)."""
+        ln = self.launching.pop(ev.token)
+        st, idx, place = ln.step, ln.idx, ev.admitted
+        assert place is None or isinstance(place, Placement)
+        self.waiting_per_step[st.name] -= 1
+        self.running_per_step[st.name] += 1
+        if place is not None and place.moved:
+            self.reporter.message(f"{st.name}: shard {idx} moved to on-demand ({place.fallback})")
+        deadline = ev.clock + st.timeout_s if st.timeout_s is not None else None
+        att = Attempt(st, idx, ln.attempt, ev.pid, ev.token, ln.staging, ln.log, deadline, ln.items)
+        self.running[ev.token] = att
+        if place is not None:
+            att.preempt_at = place.preempt_at
         if self.s.ledger is not None:
-            self.s.ledger.started(st.name, idx, attempt, ln.items, launched_at, why)
+            why = place.fallback if place is not None else None
+            self.s.ledger.started(st.name, idx, ln.attempt, ln.items, ev.wall, why)
         row = self.rows[(st.name, idx)]
-        self._set(row.with_(state="running", attempts=attempt, pid=pid, log=ln.log, reason=None))
+        self._set(
+            row.with_(state="running", attempts=ln.attempt, pid=ev.pid, log=ln.log, reason=None)
+        )
         if self.stopping:  # started while the run was stopping: stopped with the others
             self._stop(self.clock())
 
-    def _busy(self) -> int:
-        return len(self.running) + len(self.launching)
+    def _unstarted(self, ev: spawner.NotStarted | spawner.Skipped) -> None:
+        """A request that no process came of: why, recorded (or raised, or waited out)."""
+        ln = self.launching.pop(ev.token)
+        st, idx = ln.step, ln.idx
+        self.waiting_per_step[st.name] -= 1
+        place = ev.admitted
+        assert place is None or isinstance(place, Placement)
+        if isinstance(ev, spawner.Skipped):
+            if place is not None and place.wait_until is not None:  # no spot capacity yet
+                self.timer_seq += 1
+                heapq.heappush(self.timers, (place.wait_until, self.timer_seq, st.name, idx))
+            elif st.name not in self.failed_steps:  # cancelled: the run is stopping
+                self.pending[st.name].appendleft(idx)
+            return
+        if ev.fatal or not isinstance(ev.error, OSError):
+            raise ev.error
+        procs.stop_for_the_machine(ev.error, ln.log)
+        why = place.fallback if place is not None else None
+        when = (ln.attempt, time.time(), why)
+        self._not_started(st, idx, when, ln.staging, ln.log, ln.argv, ev.error)
 
-    def _launch_all(self, selector: selectors.BaseSelector) -> None:
+    def _handle(self, ev: spawner.Event) -> None:
+        if isinstance(ev, spawner.Started):
+            self._started(ev)
+        elif isinstance(ev, spawner.Exited):
+            self._finished(self.running.pop(ev.token), ev.code)
+        else:
+            self._unstarted(ev)
+
+    def _launch_all(self) -> None:
         if self.stopping:
             return
         now = self.clock()
@@ -318,29 +337,18 @@ class Loop:
             if name not in self.failed_steps:
                 self.pending[name].appendleft(idx)
         for st in self.graph.steps:
-            if self._busy() >= self.s.jobs:
+            if len(self.launching) >= self.s.jobs:  # the slots' queue: ``jobs`` ahead
                 return
             queue = self.pending[st.name]
             if not queue or not self._ready(st):
                 continue
             while (
                 queue
-                and self._busy() < self.s.jobs
-                and self.running_per_step[st.name] < st.parallelism
+                and len(self.launching) < self.s.jobs
+                and self.running_per_step[st.name] + self.waiting_per_step[st.name] < st.parallelism
                 and st.name not in self.failed_steps
             ):
-                self._place_and_launch(st, queue.popleft(), selector)
-
-    def _place_and_launch(self, st: LocalStep, idx: int, selector: selectors.BaseSelector) -> None:
-        """Launch a shard, on the tier emulated spot and the fallback give it (or wait)."""
-        place = self.s.spot.place(st.name, idx, self.clock()) if self.s.spot else None
-        if place is not None and place.moved:
-            self.reporter.message(f"{st.name}: shard {idx} moved to on-demand ({place.fallback})")
-        if place is not None and place.wait_until is not None:  # no spot capacity yet
-            self.timer_seq += 1
-            heapq.heappush(self.timers, (place.wait_until, self.timer_seq, st.name, idx))
-            return
-        self._launch(st, idx, selector, place)
+                self._launch(st, queue.popleft())
 
     # --- outcomes ------------------------------------------------------------------------
 
@@ -350,6 +358,8 @@ class Loop:
         if st.name not in self.failed_steps:
             self.failed_steps.add(st.name)
             self.pending[st.name].clear()
+            if self.slots is not None:  # requested, not started: not started at all
+                self.slots.cancel(t for t, ln in self.launching.items() if ln.step is st)
             self.failures.append(
                 ShardFailure(
                     step=st.name, shard=idx, attempts=row.attempts, reason=reason, log=row.log
@@ -399,11 +409,9 @@ class Loop:
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1
 
-    def _finished(self, att: Attempt) -> None:
-        # Anything the shard left running in its process group goes with it; the
-        # group id stays reserved until the leader (an unreaped zombie now) is waited for.
-        procs.signal_group(att.pid, signal.SIGKILL)
-        rc = procs.wait_exit_code(att.pid)
+    def _finished(self, att: Attempt, rc: int | None) -> None:
+        """An attempt's process ended (its slot killed what it left in its group, and
+        reaped it): publish it, or retry, or fail it."""
         self.running_per_step[att.step.name] -= 1
         st, idx = att.step, att.idx
         self._record_end(att, rc)
@@ -418,6 +426,8 @@ class Loop:
         shutil.rmtree(att.staging, ignore_errors=True)
         if att.signalled == "timeout":
             self._error(st, idx, f"timed out after {st.timeout_s:g}s")
+        elif rc is None:
+            self._error(st, idx, "its exit status was lost (reaped outside the runner's slot)")
         elif rc in _PREEMPTION_SIGNALS:
             preemptions = row.preemptions + 1
             self.preemptions_seen[st.name] += 1
@@ -437,6 +447,11 @@ class Loop:
                 self.pending[st.name].appendleft(idx)
         else:
             self._error(st, idx, procs.describe_exit(rc))
+
+    def _signal(self, att: Attempt, sig: signal.Signals) -> None:
+        """Signal an attempt's process group (never once its slot has reaped it)."""
+        if self.slots is not None:
+            self.slots.signal(att.token, sig)
 
     def _record_end(self, att: Attempt, rc: int | None) -> None:
         if self.s.ledger is None:
@@ -461,25 +476,27 @@ class Loop:
             for name in self.steps:
                 self.changed.add(name)
             self.reporter.message("stopping: terminating running shards")
+        if self.slots is not None:  # requested, not started: not started at all
+            self.slots.cancel(self.launching)
         for att in self.running.values():
             if att.signalled != "stop":
                 att.signalled = "stop"
-                procs.signal_group(att.pid, signal.SIGTERM)
+                self._signal(att, signal.SIGTERM)
                 att.kill_at = now + self.s.grace_s
             if self.hard_stop:
-                procs.signal_group(att.pid, signal.SIGKILL)
+                self._signal(att, signal.SIGKILL)
 
     def _timers(self, now: float) -> None:
         for att in self.running.values():
             if att.deadline is not None and att.signalled is None and now >= att.deadline:
                 att.signalled = "timeout"
-                procs.signal_group(att.pid, signal.SIGTERM)
+                self._signal(att, signal.SIGTERM)
                 att.kill_at = now + self.s.grace_s
             if att.kill_at is not None and now >= att.kill_at:
-                procs.signal_group(att.pid, signal.SIGKILL)
+                self._signal(att, signal.SIGKILL)
                 att.kill_at = None
             if att.preempt_at is not None and att.signalled is None and now >= att.preempt_at:
-                procs.signal_group(att.pid, signal.SIGKILL)  # emulated spot reclaim
+                self._signal(att, signal.SIGKILL)  # emulated spot reclaim
                 att.preempt_at = None
 
     def _next_wakeup(self) -> float | None:
@@ -508,36 +525,50 @@ class Loop:
 
     # --- the loop ------------------------------------------------------------------------
 
-    def _end_running(self, selector: selectors.BaseSelector) -> None:
-        """Kill what still runs, record it, and write the state (the loop's last act)."""
-        for att in self.running.values():
-            procs.signal_group(att.pid, signal.SIGKILL)
-            procs.wait_exit_code(att.pid)
-            os.close(att.pidfd)
-            self._record_end(att, None)
+    def _wind_down(self, selector: selectors.BaseSelector) -> None:
+        """The loop's last act: close the slots (what was not started is not started,
+        what still runs is killed), record what they report, and write the state."""
         try:
+            if self.slots is not None:
+                slots, self.slots = self.slots, None
+                selector.unregister(slots.fileno())
+                self.events.extend(slots.close())
+            while self.events:
+                with contextlib.suppress(OSError):  # not recorded: at least not left running
+                    self._settle(self.events.popleft())
             self._flush(force=True)
         finally:  # even when the state cannot be written (a full disk)
             selector.close()
             self.remover.close()
             self.reporter.end()
 
-    def _settle_starts(self, selector: selectors.BaseSelector) -> None:
-        """When the loop ends: wait for the starts in flight and watch what they started
-        (so that it is stopped and recorded with the others)."""
-        if self.spawner is None:
-            return
-        spawned, self.spawner = self.spawner, None
-        selector.unregister(spawned.fileno())
-        self.started.extend(spawned.close())
-        while self.started:
-            token, result = self.started.popleft()
-            try:
-                self._started(token, result, selector)
-            except OSError:  # cannot be watched or recorded: at least not left running
-                if isinstance(result, int):
-                    procs.signal_group(result, signal.SIGKILL)
-                    procs.wait_exit_code(result)
+    def _settle(self, ev: spawner.Event) -> None:
+        """An event after the loop: starts are recorded, ends are recorded as stopped."""
+        if isinstance(ev, spawner.Started):
+            self._started(ev)
+        elif isinstance(ev, spawner.Exited):
+            att = self.running.pop(ev.token)
+            self.running_per_step[att.step.name] -= 1
+            self._record_end(att, None)
+        elif isinstance(ev, spawner.NotStarted) and ev.fatal:
+            self.waiting_per_step[self.launching.pop(ev.token).step.name] -= 1
+        else:
+            self._unstarted(ev)
+
+    def _turn(self, selector: selectors.BaseSelector, wake: socket.socket) -> None:
+        """Wait for something to happen, and handle it."""
+        events = selector.select(self._next_wakeup())
+        now = self.clock()
+        for key, _ in events:
+            if key.fd == wake.fileno():
+                if wakeup.drain(wake):
+                    self.hard_stop = self.stopping
+                    self._stop(now)
+            elif self.slots is not None:
+                self.events.extend(self.slots.events())
+        while self.events:  # one at a time: none lost if one raises
+            self._handle(self.events.popleft())
+        self._timers(now)
 
     def run(self) -> Outcome:
         states = self.states()
@@ -545,40 +576,19 @@ class Loop:
         selector = selectors.DefaultSelector()
         with wakeup.signals() as wake, procs.working_directory(self.s.cwd):
             selector.register(wake.fileno(), selectors.EVENT_READ)
-            spawned = self.spawner = spawner.Spawner(min(self.s.jobs, SPAWN_THREADS))
-            selector.register(spawned.fileno(), selectors.EVENT_READ)
+            self.slots = spawner.Slots(self.s.jobs, self._gate, self.clock)
+            selector.register(self.slots.fileno(), selectors.EVENT_READ)
             try:
                 while True:
                     if self.stop_check() and not self.stopping:
                         self._stop(self.clock())
-                    self._launch_all(selector)
+                    self._launch_all()
                     self._flush()
                     if self._idle():
                         break
-                    events = selector.select(self._next_wakeup())
-                    now = self.clock()
-                    for key, _ in events:
-                        if key.fd == wake.fileno():
-                            got = wakeup.drain(wake)
-                            if got:
-                                self.hard_stop = self.stopping
-                                self._stop(now)
-                            continue
-                        if key.fd == spawned.fileno():
-                            self.started.extend(spawned.results())
-                            while self.started:  # one at a time: none lost if one raises
-                                self._started(*self.started.popleft(), selector)
-                            continue
-                        att = self.running.pop(key.fd)
-                        selector.unregister(key.fd)
-                        os.close(key.fd)
-                        self._finished(att)
-                    self._timers(now)
+                    self._turn(selector, wake)
             finally:
-                try:
-                    self._settle_starts(selector)
-                finally:
-                    self._end_running(selector)
+                self._wind_down(selector)
         state = "interrupted" if self.stopping else "failed" if self.failed_steps else "done"
         states = self.states()
         return Outcome(state, list(self.failures), [self.progress(n, states) for n in self.steps])

@@ -70,14 +70,21 @@ class Launcher:
         ]
 
     def request(
-        self, token: int, argv: Sequence[str], env: Mapping[str, str], log: str
+        self,
+        token: int,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log: str,
+        folder: str | None = None,
     ) -> spawner.Request:
-        """What :class:`spawner.Spawner` needs to start one shard attempt (stdout and
-        stderr to ``log``, stdin ``/dev/null``, the marker, a session of its own).
+        """What :class:`spawner.Slots` needs to start one shard attempt (stdout and
+        stderr to ``log``, stdin ``/dev/null``, the marker, a session of its own;
+        ``folder`` made empty first).
 
         Raises OSError (a program not on the ``PATH``) or ValueError (a null byte) here.
         """
-        return spawner.Request(token, self._program(argv, env), argv, env, self._actions(log))
+        program = self._program(argv, env)
+        return spawner.Request(token, program, argv, env, self._actions(log), folder)
 
 
 @contextlib.contextmanager
@@ -92,12 +99,6 @@ def working_directory(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
-
-
-def wait_exit_code(pid: int) -> int:
-    """Reap ``pid``: its exit code, or minus the signal that killed it."""
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:

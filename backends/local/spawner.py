@@ -1,20 +1,28 @@
-"""Starting shard processes off the event loop's thread, so that the loop never waits for one.
+"""Shard processes started and waited for off the event loop's thread: one slot per job.
 
 ``posix_spawn`` clones the runner without copying it (``vfork``-style) and the
 caller waits until the child has run its file actions and ``exec``'d. On a busy
-machine that wait is the scheduler's: the new child queues behind other work
-for a slice (milliseconds), and ``os.posix_spawn`` holds the interpreter lock
-through it, so the whole runner stood still at every start: no shard reaped,
-no other slot refilled (measured: 85% of a 1,000-shard run's wall time inside
+machine that wait is the scheduler's, and ``os.posix_spawn`` holds the
+interpreter lock through it, so a runner that started shards on its loop's
+thread stood still at every start (85% of a 1,000-shard run's wall time inside
 ``os.posix_spawn`` at load 5; see docs/benchmarks.md, local runner, sixth round).
 
-Here helper threads call the C library's ``posix_spawn`` through ``ctypes``,
-which releases the interpreter lock for the call: the loop goes on reaping,
-publishing and starting other shards while a start waits. A finished start is
-handed back through a queue and a byte on a pipe the loop watches. The child
-gets exactly what ``os.posix_spawn`` gave it (program, arguments, environment,
-file actions, a session of its own). Where the C library's function cannot be
-loaded, the threads call ``os.posix_spawn`` (correct, without the overlap).
+Here each of up to ``jobs`` slot threads takes the next request, asks the loop's
+gate whether it may start now (the emulated spot capacity and the
+deadline-aware fallback decide at the moment of the start, as before), makes
+the attempt's private output folder, calls the C library's ``posix_spawn``
+through ``ctypes`` (the interpreter lock released for that call only), and then
+waits for the process itself (``waitid``, the lock released): when it exits,
+the slot kills what is left of its process group (the leader, an unreaped
+zombie, still holds the group id), reaps it, and takes the next request at
+once, as ``xargs -P`` does. The loop only decides what runs (the requests, a
+few ahead of the slots) and records what happened (:class:`Started`,
+:class:`Exited`, ...), from a queue and a byte on a pipe it watches; it sends
+signals through :meth:`Slots.signal`, which never reaches a process once its
+slot has reaped it (so never a recycled pid). The child gets exactly what
+``os.posix_spawn`` gave it (program, arguments, environment, file actions, a
+session of its own). Where the C library's function cannot be loaded, the
+slots call ``os.posix_spawn`` (correct, without the overlap).
 """
 
 from __future__ import annotations
@@ -25,9 +33,13 @@ import ctypes.util
 import functools
 import os
 import queue
+import shutil
+import signal
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 #: ``(os.POSIX_SPAWN_OPEN, fd, path, flags, mode)`` or ``(os.POSIX_SPAWN_DUP2, fd, fd2)``.
@@ -52,19 +64,34 @@ _NAMES = (
 )
 
 
+class _Libc:
+    """The C library's ``posix_spawn`` family: :data:`_NAMES` as attributes."""
+
+
 @functools.cache
 def _libc_spawn() -> Any | None:
-    """The C library's ``posix_spawn`` family through ctypes (GIL released), or ``None``."""
+    """The C library's ``posix_spawn`` family through ctypes, or ``None``.
+
+    ``posix_spawn`` itself is called without the interpreter lock (``CDLL``): it
+    waits for the child's ``exec``. The calls that fill in its arguments take
+    nanoseconds and keep the lock (``PyDLL``): handing the lock over around each
+    of them cost more than the call, and made the slot wait for the loop's
+    thread to give it back before every one.
+    """
     # None: the C library the interpreter is linked with (no search for it); else look.
     for name in (None, "c"):
+        path = name and ctypes.util.find_library(name)
         try:
-            libc = ctypes.CDLL(name and ctypes.util.find_library(name), use_errno=True)
-            funcs = [getattr(libc, fn) for fn in _NAMES]
+            unlocked, locked = ctypes.CDLL(path, use_errno=True), ctypes.PyDLL(path)
+            funcs = {fn: getattr(locked, fn) for fn in _NAMES[1:]}
+            funcs[_NAMES[0]] = getattr(unlocked, _NAMES[0])
         except (OSError, AttributeError):
             continue
-        for fn in funcs:
+        libc = _Libc()
+        for fn_name, fn in funcs.items():
             fn.restype = ctypes.c_int
-        libc.posix_spawnattr_setflags.argtypes = [ctypes.c_void_p, ctypes.c_short]
+            setattr(libc, fn_name, fn)
+        funcs["posix_spawnattr_setflags"].argtypes = [ctypes.c_void_p, ctypes.c_short]
         return libc
     return None
 
@@ -100,7 +127,7 @@ def _encode(value: str) -> bytes:
 class Request:
     """One start, encoded on the loop's thread (so that bad input fails there, at once)."""
 
-    __slots__ = ("actions", "argv", "env", "program", "token")
+    __slots__ = ("actions", "argv", "env", "folder", "program", "token")
 
     def __init__(
         self,
@@ -109,8 +136,11 @@ class Request:
         argv: Sequence[str],
         env: Mapping[str, str],
         actions: Sequence[FileAction],
+        folder: str | None = None,
     ) -> None:
         self.token = token
+        #: Made empty by the slot just before the start (the attempt's private output).
+        self.folder = folder
         self.program = _encode(program)
         self.argv = [_encode(a) for a in argv]
         self.env = [_entry(k, v) for k, v in env.items()]
@@ -158,60 +188,212 @@ def _spawn_os(req: Request) -> int:
     return os.posix_spawn(req.program, req.argv, env, file_actions=actions, setsid=True)
 
 
-class Spawner:
-    """Threads that start processes; results come back through :meth:`results`.
+def make_folder(path: str) -> None:
+    """An attempt's private output folder, empty (its log is created by the spawn)."""
+    # Plain strings and os calls: this runs once per shard (see docs/benchmarks.md).
+    try:
+        os.mkdir(path)  # noqa: PTH102
+    except FileExistsError:  # left by an attempt that never started (a crash)
+        shutil.rmtree(path)
+        os.mkdir(path)  # noqa: PTH102
 
-    The loop waits on :meth:`fileno` (readable when a start has finished). Every
-    request gets exactly one result: a pid, or the ``OSError`` that kept the
-    process from starting. :meth:`close` waits for the starts in flight.
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The request's process started: ``wall`` is ``time.time()`` just before the start,
+    ``clock`` the loop's clock then; ``admitted`` what the gate said."""
+
+    token: int
+    pid: int
+    wall: float
+    clock: float
+    admitted: object
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """The process of a :class:`Started` ended and was reaped: its exit code, or minus
+    the signal that killed it. What it left in its process group was killed first."""
+
+    token: int
+    #: ``None``: something else in the runner's process reaped it (its end is unknown).
+    code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotStarted:
+    """The start failed: ``error``. ``fatal``: not the command's fault (the gate raised,
+    or the output folder could not be made): the loop raises it, as it would have."""
+
+    token: int
+    error: BaseException
+    fatal: bool = False
+    admitted: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Not started: cancelled (``admitted`` is ``None``), or the gate said not now."""
+
+    token: int
+    admitted: object
+
+
+Event = Started | Exited | NotStarted | Skipped
+#: The loop's say, in the slot's thread, just before a start: (start now?, what it decided).
+Gate = Callable[[int], tuple[bool, object]]
+
+
+class Slots:
+    """Up to ``slots`` threads, each starting one process and waiting for it to end.
+
+    Requests are taken in the order they were submitted, one thread at a time
+    (the gate is called in that order too). Every request ends in exactly one of
+    :class:`Exited` (after its :class:`Started`), :class:`NotStarted` or
+    :class:`Skipped`; :meth:`events` gives them in the order they happened for
+    each request. The loop waits on :meth:`fileno` (readable when one is ready).
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(
+        self, slots: int, gate: Gate | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._libc = _libc_spawn()
+        self._gate = gate
+        self._clock = clock
+        self._most = max(1, slots)
         self._requests: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
-        self._done: deque[tuple[int, int | OSError]] = deque()
+        self._events: deque[Event] = deque()
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._threads = [
-            threading.Thread(target=self._work, name=f"exo-spawn-{i}", daemon=True)
-            for i in range(max(1, threads))
-        ]
-        for th in self._threads:
-            th.start()
+        self._threads: list[threading.Thread] = []
+        #: One thread takes (and gates) a request at a time: submission order.
+        self._take = threading.Lock()
+        #: Guards ``_pids``, ``_cancelled`` and ``_closing``; held around every signal
+        #: and every reap, so that no signal reaches a process after it was reaped.
+        self._lock = threading.Lock()
+        self._pids: dict[int, int] = {}
+        self._cancelled: set[int] = set()
+        self._closing = False
 
     def fileno(self) -> int:
         return self._read
 
     def submit(self, req: Request) -> None:
+        if len(self._threads) < self._most:  # one more thread, until there are ``slots``
+            th = threading.Thread(target=self._work, name=f"exo-slot-{len(self._threads)}")
+            th.daemon = True
+            self._threads.append(th)
+            th.start()
         self._requests.put(req)
 
-    def _work(self) -> None:
-        while (req := self._requests.get()) is not None:
-            result: int | OSError
-            try:
-                result = _spawn_c(self._libc, req) if self._libc else _spawn_os(req)
-            except OSError as exc:
-                result = exc
-            self._done.append((req.token, result))
-            with contextlib.suppress(BlockingIOError):  # a byte already waits: enough
-                os.write(self._write, b"\0")
+    def cancel(self, tokens: Iterable[int]) -> None:
+        """Requests no thread has taken yet end :class:`Skipped` (the others go on)."""
+        with self._lock:
+            self._cancelled.update(tokens)
 
-    def results(self) -> list[tuple[int, int | OSError]]:
-        """The starts finished since the last call (drains the pipe first: none is missed)."""
+    def signal(self, token: int, sig: signal.Signals) -> None:
+        """Signal the process group of a started request, unless its slot reaped it."""
+        with self._lock:
+            pid = self._pids.get(token)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+        with contextlib.suppress(BlockingIOError):  # a byte already waits: enough
+            os.write(self._write, b"\0")
+
+    def _next(self) -> tuple[Request, bool, object] | None:
+        """The next request, and the gate's say on it (``None``: the slot closes)."""
+        with self._take:
+            req = self._requests.get()
+            if req is None:
+                return None
+            with self._lock:
+                skip = self._closing or req.token in self._cancelled
+                self._cancelled.discard(req.token)
+            if skip:
+                return req, False, None
+            try:
+                go, admitted = self._gate(req.token) if self._gate else (True, None)
+            except Exception as exc:  # the loop raises it
+                self._emit(NotStarted(req.token, exc, fatal=True))
+                return req, False, _RAISED
+            return req, go, admitted
+
+    def _work(self) -> None:
+        while (taken := self._next()) is not None:
+            req, go, admitted = taken
+            if not go:
+                if admitted is not _RAISED:
+                    self._emit(Skipped(req.token, admitted))
+                continue
+            pid = self._start(req, admitted)
+            if pid is not None:
+                self._emit(Exited(req.token, self._reap(req.token, pid)))
+
+    def _start(self, req: Request, admitted: object) -> int | None:
+        try:
+            if req.folder is not None:
+                make_folder(req.folder)
+        except OSError as exc:
+            self._emit(NotStarted(req.token, exc, fatal=True))
+            return None
+        wall, clock = time.time(), self._clock()
+        try:
+            pid = _spawn_c(self._libc, req) if self._libc else _spawn_os(req)
+        except OSError as exc:
+            self._emit(NotStarted(req.token, exc, admitted=admitted))
+            return None
+        with self._lock:
+            self._pids[req.token] = pid
+            closing = self._closing
+        self._emit(Started(req.token, pid, wall, clock, admitted))
+        if closing:  # started as the slots close: nobody will stop it but this
+            self.signal(req.token, signal.SIGKILL)
+        return pid
+
+    def _reap(self, token: int, pid: int) -> int | None:
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended; not reaped yet
+            with self._lock:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)  # what it left in its group goes with it
+                del self._pids[token]
+                _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped by something else in this process
+            with self._lock:
+                self._pids.pop(token, None)
+            return None
+        return os.waitstatus_to_exitcode(status)
+
+    def events(self) -> list[Event]:
+        """What happened since the last call (drains the pipe first: none is missed)."""
         with contextlib.suppress(BlockingIOError):
             while os.read(self._read, 4096):
                 pass
         out = []
-        while self._done:
-            out.append(self._done.popleft())
+        while self._events:
+            out.append(self._events.popleft())
         return out
 
-    def close(self) -> list[tuple[int, int | OSError]]:
-        """Stop the threads once the starts in flight are done; their results."""
+    def close(self) -> list[Event]:
+        """Cancel what no thread has taken, kill what runs (and what starts meanwhile),
+        wait for every thread: the events not yet read."""
+        with self._lock:
+            self._closing = True
+            running = list(self._pids)
+        for token in running:
+            self.signal(token, signal.SIGKILL)
         for _ in self._threads:
             self._requests.put(None)
         for th in self._threads:
             th.join()
-        out = self.results()
+        out = self.events()
         os.close(self._read)
         os.close(self._write)
         return out
+
+
+#: The gate raised: its :class:`NotStarted` is already out.
+_RAISED = object()
