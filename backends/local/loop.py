@@ -144,7 +144,8 @@ class Loop:
                 done=self.done[st.name] == st.shard_count,
                 failed=st.name in self.failed_steps,
                 needs=(out[n] for n in st.needs),
-                running=bool(self.running_per_step[st.name]),
+                # Requested shards count: the step is under way (no "pending" in between).
+                running=bool(self.running_per_step[st.name] or self.waiting_per_step[st.name]),
             )
         return out
 
