@@ -247,3 +247,17 @@ def test_close_cancels_what_waits_and_kills_what_runs(tmp_path: Path) -> None:
     assert sorted(ends) == list(range(10))
     assert {ends[t] for t in (0, 1, 2)} == {spawner.Exited(t, -9) for t in (0, 1, 2)}
     assert {ends[t] for t in range(3, 10)} == {spawner.Skipped(t, None) for t in range(3, 10)}
+
+
+def test_a_process_reaped_elsewhere_ends_with_no_exit_status(tmp_path: Path) -> None:
+    sp = spawner.Slots(1)
+    try:
+        sp.submit(_request(1, "/bin/sleep", "600"))
+        [started] = _wait_events(sp, 1)
+        assert isinstance(started, spawner.Started)
+        with sp._lock:  # the slot cannot reap it meanwhile: something else does
+            os.kill(started.pid, signal.SIGKILL)
+            os.waitpid(started.pid, 0)
+        assert _wait_events(sp, 1) == [spawner.Exited(1, None)]
+    finally:
+        sp.close()

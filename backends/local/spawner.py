@@ -328,7 +328,11 @@ class Slots:
                 if admitted is not _RAISED:
                     self._emit(Skipped(req.token, admitted))
                 continue
-            pid = self._start(req, admitted)
+            try:
+                pid = self._start(req, admitted)
+            except Exception as exc:  # not the command's doing: the loop raises it
+                self._emit(NotStarted(req.token, exc, fatal=True))
+                continue
             if pid is not None:
                 self._emit(Exited(req.token, self._reap(req.token, pid)))
 
@@ -361,7 +365,8 @@ class Slots:
                     os.killpg(pid, signal.SIGKILL)  # what it left in its group goes with it
                 del self._pids[token]
                 _, status = os.waitpid(pid, 0)
-        except ChildProcessError:  # reaped by something else in this process
+        except OSError:  # reaped by something else in this process: the end is unknown
+            self.signal(token, signal.SIGKILL)  # (and if it was not, it does not run on)
             with self._lock:
                 self._pids.pop(token, None)
             return None
