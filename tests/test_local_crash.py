@@ -209,6 +209,9 @@ step gen {{
         fifo = logs / "shard-1.attempt-1.log"
         os.mkfifo(fifo)
         (tmp_path / "go").touch()  # shard 0 ends, shard 1's start opens the FIFO and waits
+        shard_0 = tmp_path / "out" / "gen" / "shard-0"
+        _wait_for(lambda: shard_0 if shard_0.exists() else None, "shard 0 published")
+        # Only now is a start before its exec shard 1's (shard 0's own start is one too).
         waiting = _wait_for(lambda: _unexeced_child(proc.pid), "start in flight")
         runner_program = _program(proc.pid)
         if how == "kill -9":

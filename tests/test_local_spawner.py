@@ -261,3 +261,30 @@ def test_a_process_reaped_elsewhere_ends_with_no_exit_status(tmp_path: Path) -> 
         assert _wait_events(sp, 1) == [spawner.Exited(1, None)]
     finally:
         sp.close()
+
+
+def test_stop_skips_what_waits_and_terminates_a_start_under_way(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    before = set(_children())
+    sp = spawner.Slots(1)
+    try:
+        # The start waits in its file actions (a FIFO nobody reads yet) when the run stops.
+        sp.submit(_request(1, "/bin/sleep", "600", log=str(fifo)))
+        sp.submit(_request(2, "/bin/true"))
+        deadline = time.monotonic() + 60
+        while not set(_children()) - before:  # request 1's child, before its exec
+            assert time.monotonic() < deadline, "the start never began"
+            time.sleep(0.01)
+        sp.stop()
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the start finish
+        try:
+            events = _wait_events(sp, 3)
+        finally:
+            os.close(reader)
+    finally:
+        sp.close()
+    started, exited, skipped = sorted(events, key=lambda e: (e.token, type(e) is spawner.Exited))
+    assert isinstance(started, spawner.Started) and started.token == 1
+    assert exited == spawner.Exited(1, -signal.SIGTERM)  # terminated the moment it started
+    assert skipped == spawner.Skipped(2, None)

@@ -297,8 +297,11 @@ class Loop:
         self._set(
             row.with_(state="running", attempts=ln.attempt, pid=ev.pid, log=ln.log, reason=None)
         )
-        if self.stopping:  # started while the run was stopping: stopped with the others
-            self._stop(self.clock())
+        if self.stopping:  # its slot sent it SIGTERM as it started (Slots.stop)
+            att.signalled = "stop"
+            att.kill_at = self.clock() + self.s.grace_s
+            if self.hard_stop:
+                self._signal(att, signal.SIGKILL)
 
     def _unstarted(self, ev: spawner.NotStarted | spawner.Skipped) -> None:
         """A request that no process came of: why, recorded (or raised, or waited out)."""
@@ -449,10 +452,10 @@ class Loop:
         else:
             self._error(st, idx, procs.describe_exit(rc))
 
-    def _signal(self, att: Attempt, sig: signal.Signals) -> None:
-        """Signal an attempt's process group (never once its slot has reaped it)."""
-        if self.slots is not None:
-            self.slots.signal(att.token, sig)
+    def _signal(self, att: Attempt, sig: signal.Signals) -> bool:
+        """Signal an attempt's process group; ``False`` once its slot has reaped it
+        (it ended by itself: its end, on its way, is its own, not the signal's)."""
+        return self.slots is not None and self.slots.signal(att.token, sig)
 
     def _record_end(self, att: Attempt, rc: int | None) -> None:
         if self.s.ledger is None:
@@ -478,20 +481,20 @@ class Loop:
                 self.changed.add(name)
             self.reporter.message("stopping: terminating running shards")
         if self.slots is not None:  # requested, not started: not started at all
-            self.slots.cancel(self.launching)
+            self.slots.stop()
         for att in self.running.values():
-            if att.signalled != "stop":
+            # Not signalled: it has just ended by itself, and its end is its own.
+            if att.signalled != "stop" and self._signal(att, signal.SIGTERM):
                 att.signalled = "stop"
-                self._signal(att, signal.SIGTERM)
                 att.kill_at = now + self.s.grace_s
             if self.hard_stop:
                 self._signal(att, signal.SIGKILL)
 
     def _timers(self, now: float) -> None:
         for att in self.running.values():
-            if att.deadline is not None and att.signalled is None and now >= att.deadline:
+            late = att.deadline is not None and now >= att.deadline
+            if late and att.signalled is None and self._signal(att, signal.SIGTERM):
                 att.signalled = "timeout"
-                self._signal(att, signal.SIGTERM)
                 att.kill_at = now + self.s.grace_s
             if att.kill_at is not None and now >= att.kill_at:
                 self._signal(att, signal.SIGKILL)

@@ -267,11 +267,12 @@ class Slots:
         self._threads: list[threading.Thread] = []
         #: One thread takes (and gates) a request at a time: submission order.
         self._take = threading.Lock()
-        #: Guards ``_pids``, ``_cancelled`` and ``_closing``; held around every signal
+        #: Guards ``_pids``, ``_cancelled`` and the flags; held around every signal
         #: and every reap, so that no signal reaches a process after it was reaped.
         self._lock = threading.Lock()
         self._pids: dict[int, int] = {}
         self._cancelled: set[int] = set()
+        self._stopping = False
         self._closing = False
 
     def fileno(self) -> int:
@@ -290,13 +291,21 @@ class Slots:
         with self._lock:
             self._cancelled.update(tokens)
 
-    def signal(self, token: int, sig: signal.Signals) -> None:
-        """Signal the process group of a started request, unless its slot reaped it."""
+    def stop(self) -> None:
+        """Nothing more starts: what no thread has taken ends :class:`Skipped`, and
+        a start already under way is sent SIGTERM the moment it has started."""
+        with self._lock:
+            self._stopping = True
+
+    def signal(self, token: int, sig: signal.Signals) -> bool:
+        """Signal the process group of a started request, unless its slot reaped it
+        (then ``False``: it ended by itself, and its :class:`Exited` is on its way)."""
         with self._lock:
             pid = self._pids.get(token)
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, sig)
+        return pid is not None
 
     def _emit(self, event: Event) -> None:
         self._events.append(event)
@@ -310,7 +319,7 @@ class Slots:
             if req is None:
                 return None
             with self._lock:
-                skip = self._closing or req.token in self._cancelled
+                skip = self._stopping or self._closing or req.token in self._cancelled
                 self._cancelled.discard(req.token)
             if skip:
                 return req, False, None
@@ -351,10 +360,12 @@ class Slots:
             return None
         with self._lock:
             self._pids[req.token] = pid
-            closing = self._closing
+            closing, stopping = self._closing, self._stopping
         self._emit(Started(req.token, pid, wall, clock, admitted))
         if closing:  # started as the slots close: nobody will stop it but this
             self.signal(req.token, signal.SIGKILL)
+        elif stopping:  # started as the run stops: stopped with the others
+            self.signal(req.token, signal.SIGTERM)
         return pid
 
     def _reap(self, token: int, pid: int) -> int | None:
