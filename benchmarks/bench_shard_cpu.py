@@ -78,8 +78,8 @@ def _values() -> list[dict[str, str]]:
             run_id="20261127-120000-abcdef",
             attempt=1,
             input="",
-            output=f"/work/.exo/staging/noop/shard-{i}.attempt-1",
-            checkpoint=f"/work/.exo/checkpoints/r/noop/shard-{i}",
+            output=f"/home/user/flow/.exo/staging/noop/shard-{i}.attempt-1",
+            checkpoint=f"/home/user/flow/.exo/checkpoints/r/noop/shard-{i}",
         )
         for i in range(SHARDS)
     ]
@@ -89,7 +89,7 @@ def _environment(repeat: int) -> dict[str, float]:
     from exo.backends.local import spawner
     from exo.backends.runtime import launch
 
-    base, values, lib = dict(os.environ), _values(), "/work/.exo/lib"
+    base, values, lib = dict(os.environ), _values(), "/home/user/flow/.exo/lib"
 
     def per_entry() -> None:
         for v in values:
