@@ -144,7 +144,6 @@ class SpotEmulation:
         key = (step, idx)
         if step not in self.marks_read:
             self._read_marks(step)
-        mark = f"{self.checkpoints}/{step}/shard-{idx}.ondemand"
         if key in self.moved:
             return Placement(spot=False, fallback=self.moved[key])
         switch_at = math.inf
@@ -153,6 +152,7 @@ class SpotEmulation:
             elapsed_h = (now - self.started) / 3600.0
             if fallback.must_fall_back(st, elapsed_h, left):
                 why = self.moved[key] = fallback.describe(st, elapsed_h, left)
+                mark = f"{self.checkpoints}/{step}/shard-{idx}.ondemand"
                 with contextlib.suppress(OSError):  # in memory for this run in any case
                     Path(mark).parent.mkdir(parents=True, exist_ok=True)
                     Path(mark).write_text(why + "\n", encoding="utf-8")

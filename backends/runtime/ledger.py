@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,80 @@ def _line(record: Mapping[str, Any]) -> bytes:
     return (_ENCODER.encode({"v": FORMAT, **record}) + "\n").encode("utf-8")
 
 
+# The two lines of every attempt are built as text, field by field in the order ``sort_keys``
+# gives, each value as ``_ENCODER`` writes it: the bytes of ``_line`` without a dict, its sort
+# and the encoder's walk (see docs/benchmarks.md; tests/test_ledger_lines.py checks the bytes).
+
+
+def _json(value: object) -> str:
+    """``_ENCODER.encode(value)``: what a record holds for ``value``, fast for the usual types."""
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    if type(value) is int:
+        return repr(value)
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _ENCODER.encode(value)  # NaN, infinities, subclasses, anything else
+
+
+def _array(values: Sequence[object]) -> str:
+    return "[" + ", ".join(map(_json, values)) + "]"
+
+
+#: The last field of every line.
+_V = f'"v": {FORMAT}}}\n'
+
+
+def start_line(
+    host: str,
+    t: float,
+    step: str,
+    shard: int,
+    attempt: int,
+    items: Sequence[int],
+    tier: Tier | None,
+    committed: int,
+    fallback: str | None,
+) -> bytes:
+    """The ``start`` event's line (:meth:`LedgerWriter.attempt_started`); ``host`` as JSON."""
+    why = "" if fallback is None else f'"fallback": {_json(fallback)}, '
+    batch = kind = spot = ""
+    if tier is not None:
+        batch = f'"batch_size": {_json(tier.batch_size)}, '
+        kind = f'"instance_type": {_json(tier.instance_type)}, '
+        spot = f'"spot": {_json(tier.spot)}, '
+    return (
+        f'{{"attempt": {_json(attempt)}, {batch}"committed": {_json(committed)}, '
+        f'"event": "start", {why}"host": {host}, {kind}"items": {_array(items)}, '
+        f'"shard": {_json(shard)}, {spot}"step": {_json(step)}, "t": {_json(t)}, {_V}'
+    ).encode()
+
+
+def end_line(
+    t: float,
+    step: str,
+    shard: int,
+    attempt: int,
+    exit_code: int | None,
+    outcome: str,
+    committed: int,
+    first_batch_at: float | None,
+) -> bytes:
+    """The ``end`` event's line (:meth:`LedgerWriter.attempt_ended`)."""
+    return (
+        f'{{"attempt": {_json(attempt)}, "committed": {_json(committed)}, "event": "end", '
+        f'"exit": {_json(exit_code)}, "first_batch_at": {_json(first_batch_at)}, '
+        f'"outcome": {_json(outcome)}, "shard": {_json(shard)}, "step": {_json(step)}, '
+        f'"t": {_json(t)}, {_V}'
+    ).encode()
+
+
 class LedgerWriter:
     """Appends events to one ledger file (created ``0600``); every method is one write."""
 
@@ -79,13 +155,19 @@ class LedgerWriter:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.host = socket.gethostname()
+        self._host = _json(self.host)
 
     def append(self, record: Mapping[str, Any]) -> None:
-        data = _line(record)
+        self._write(_line(record))
+
+    def _write(self, data: bytes) -> None:
         # One write: O_APPEND places it whole at the end (a regular file's write is not
         # split by a signal once it has started). A failure must not stop the run.
-        with contextlib.suppress(OSError):
+        # (try/except, not contextlib.suppress: no context manager made per line.)
+        try:  # noqa: SIM105
             os.write(self.fd, data)
+        except OSError:
+            pass
 
     def run_started(self, t: float, run_id: str, backend: str, plan_json: str | None) -> None:
         plan = json.loads(plan_json) if plan_json else None
@@ -102,21 +184,9 @@ class LedgerWriter:
         committed: int,
         fallback: str | None = None,
     ) -> None:
-        rec: dict[str, Any] = {
-            "event": "start",
-            "t": t,
-            "step": step,
-            "shard": shard,
-            "attempt": attempt,
-            "items": list(items),
-            "host": self.host,
-            "committed": committed,
-        }
-        if tier is not None:
-            rec.update(instance_type=tier.instance_type, spot=tier.spot, batch_size=tier.batch_size)
-        if fallback is not None:
-            rec["fallback"] = fallback
-        self.append(rec)
+        self._write(
+            start_line(self._host, t, step, shard, attempt, items, tier, committed, fallback)
+        )
 
     def attempt_ended(
         self,
@@ -130,18 +200,8 @@ class LedgerWriter:
         committed: int,
         first_batch_at: float | None,
     ) -> None:
-        self.append(
-            {
-                "event": "end",
-                "t": t,
-                "step": step,
-                "shard": shard,
-                "attempt": attempt,
-                "exit": exit_code,
-                "outcome": outcome,
-                "committed": committed,
-                "first_batch_at": first_batch_at,
-            }
+        self._write(
+            end_line(t, step, shard, attempt, exit_code, outcome, committed, first_batch_at)
         )
 
     def close(self) -> None:
@@ -178,10 +238,11 @@ class Recorder:
         self.writer = writer
         self.tiers = tiers
         self.checkpoints = checkpoints
+        self._root = str(checkpoints)
 
     def _folder(self, step: str, shard: int) -> str:
         # A string, not a Path: this runs twice per attempt (see docs/benchmarks.md).
-        return f"{self.checkpoints}/{step}/shard-{shard}"
+        return f"{self._root}/{step}/shard-{shard}"
 
     def started(
         self,
@@ -217,8 +278,11 @@ class Recorder:
         outcome: str,
     ) -> None:
         now = time.time()
-        prog = read_progress(self._folder(step, shard)).within(*items)
-        committed, first = observed(prog, attempt)
+        folder = self._folder(step, shard)
+        if os.path.isdir(folder):  # noqa: PTH112  (what read_progress looks at first)
+            committed, first = observed(read_progress(folder).within(*items), attempt)
+        else:  # read_progress's answer without the folder: nothing committed, no batch asked
+            committed, first = 0, None
         self.writer.attempt_ended(
             now,
             step,

@@ -63,10 +63,11 @@ def runtime_values(
     checkpoint: str,
 ) -> dict[str, str]:
     """Values of every runtime placeholder for one shard attempt."""
+    index, start, end = str(shard.index), str(shard.start), str(shard.end)
     values = {
-        "batch_index": str(shard.index),
-        "batch_start": str(shard.start),
-        "batch_end": str(shard.end),
+        "batch_index": index,
+        "batch_start": start,
+        "batch_end": end,
         "batch_size": str(batch_size if batch_size is not None else shard.size),
         "shard_count": str(shard_count),
         "checkpoint": checkpoint,
@@ -76,9 +77,27 @@ def runtime_values(
         "attempt": str(attempt),
         "step": step,
     }
-    values.update({alias: values[name] for alias, name in ALIASES.items()})
-    assert set(values) == set(RUNTIME_PLACEHOLDERS)
+    for alias, name in _ALIASED:
+        values[alias] = values[name]
     return values
+
+
+#: ``ALIASES``' pairs, for the loop above (it runs once per shard attempt).
+_ALIASED = tuple(ALIASES.items())
+# Every placeholder has a value (checked once here, not at every attempt).
+assert set(
+    runtime_values(
+        step="",
+        shard=Shard(0, 0, 1),
+        shard_count=1,
+        batch_size=None,
+        run_id="",
+        attempt=1,
+        input="",
+        output="",
+        checkpoint="",
+    )
+) == set(RUNTIME_PLACEHOLDERS)
 
 
 #: Runtime placeholder -> the ``EXO_*`` variable that holds its value in a shard's
