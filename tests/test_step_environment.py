@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +68,7 @@ def reference(
         return shard_env(base, step_env, values, secrets=secrets, helper_lib=helper_lib)
 
     def entries() -> list[bytes]:
-        return [spawner._entry(k, v) for k, v in env().items()]
+        return spawner.Request(0, "/bin/true", ["true"], env(), []).env
 
     return outcome(lambda: list(env().items())), outcome(entries)
 
@@ -149,12 +150,30 @@ def test_one_step_environment_serves_every_shard_of_a_step() -> None:
         )
         env = shard_env(base, step_env, values, secrets=secrets, helper_lib="/lib")
         assert list(made.env(values).items()) == list(env.items())
-        assert made.entries(values) == [spawner._entry(k, v) for k, v in env.items()]
+        assert made.entries(values) == spawner.Request(0, "/bin/true", ["true"], env, []).env
         assert env["OUT"] == f"/out/shard-{i}/part-{i}" and env["TOKEN"] == "s3cret"
 
 
+@settings(max_examples=60, deadline=None)
 @given(name=NAMES | st.text(max_size=4), value=VALUES)
-def test_environment_entry_is_the_spawners(name: str, value: str) -> None:
-    assert outcome(lambda: environment_entry(name, value)) == outcome(
-        lambda: spawner._entry(name, value)
-    )
+def test_environment_entry_is_what_os_posix_spawn_gives(name: str, value: str) -> None:
+    """Refused exactly where ``os.posix_spawn`` refuses the variable; else the very entry
+    the started process gets (``env -0`` prints it)."""
+    read, write = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            "/usr/bin/env",
+            ["env", "-0"],
+            {name: value},
+            file_actions=[(os.POSIX_SPAWN_DUP2, write, 1)],
+        )
+    except ValueError:
+        with pytest.raises(ValueError):
+            environment_entry(name, value)
+        return
+    finally:
+        os.close(write)
+        with os.fdopen(read, "rb") as f:
+            seen = f.read()
+    os.waitpid(pid, 0)
+    assert seen == environment_entry(name, value) + b"\0"

@@ -34,7 +34,7 @@ from ..api import (
     runtime_values,
 )
 from ..runtime import checkpoints
-from ..runtime.launch import shard_env
+from ..runtime.launch import StepEnvironment
 from ..runtime.progress import Reporter, step_state
 from ..runtime.shards import Shard
 from . import procs, spawner, wakeup
@@ -91,6 +91,7 @@ class Loop:
         self.stopping = False
         self.hard_stop = False
         self.step_dirs: dict[str, tuple[str, str]] = {}
+        self.step_envs: dict[str, StepEnvironment] = {}
         self.launcher = procs.Launcher(settings.marker)
         #: Requests not started yet (at most ``jobs`` of them), by token.
         self.launching: dict[int, Launching] = {}
@@ -198,10 +199,22 @@ class Loop:
         # The same path as checkpoints.shard_checkpoint, without making Path objects per shard.
         return f"{self.s.checkpoints}/{st.name}/{checkpoints.shard_folder_name(idx)}"
 
+    def _environment(self, st: LocalStep) -> StepEnvironment:
+        """The environment of the step's shards, less what varies (made once per step)."""
+        env = self.step_envs.get(st.name)
+        if env is None:
+            env = self.step_envs[st.name] = StepEnvironment(
+                self.s.base_env,
+                st.env,
+                secrets={name: self.s.secrets[name] for name in st.secrets},
+                helper_lib=self.s.helper_lib,
+            )
+        return env
+
     def _command(
         self, st: LocalStep, sh: Shard, attempt: int, staging: str
     ) -> tuple[list[str], dict[str, str]]:
-        """The argument vector and environment of one attempt (placeholders filled in)."""
+        """The argument vector and the placeholders' values of one attempt."""
         idx = sh.index
         values = runtime_values(
             step=st.name,
@@ -215,14 +228,7 @@ class Loop:
             checkpoint=self._checkpoint(st, idx),
         )
         values["input"] = self._input_for(st, values)
-        env = shard_env(
-            self.s.base_env,
-            st.env,
-            values,
-            secrets={name: self.s.secrets[name] for name in st.secrets},
-            helper_lib=self.s.helper_lib,
-        )
-        return expand_command(st.command, values), env
+        return expand_command(st.command, values), values
 
     def _not_started(
         self,
@@ -252,10 +258,14 @@ class Loop:
         attempt = self.rows[(st.name, idx)].attempts + 1
         staging, log = self._paths(st, idx, attempt)
         sh = st.shard(idx)
-        argv, env = self._command(st, sh, attempt, staging)
+        argv, values = self._command(st, sh, attempt, staging)
+        env = self._environment(st)
         self.tokens += 1
         try:
-            req = self.launcher.request(self.tokens, argv, env, log, staging)
+            path = env.get("PATH", values)
+            req = self.launcher.request(
+                self.tokens, argv, env.entries(values), log, staging, path=path
+            )
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
             self._not_started(st, idx, (attempt, time.time(), None), staging, log, argv, exc)

@@ -46,17 +46,17 @@ class Launcher:
             [(os.POSIX_SPAWN_OPEN, escapes.MARKER_FD, marker, os.O_RDONLY, 0)] if marker else []
         )
 
-    def resolve(self, program: str, env: Mapping[str, str]) -> str | None:
+    def resolve(self, program: str, path: str) -> str | None:
+        """``program`` as ``execvpe`` finds it on ``path`` (the shard's ``PATH``)."""
         if "/" in program:
             return program
-        path = env.get("PATH", os.defpath)
         key = (program, path)
         if key not in self._found:
             self._found[key] = shutil.which(program, path=path)
         return self._found[key]
 
-    def _program(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
-        program = self.resolve(argv[0], env)
+    def _program(self, argv: Sequence[str], path: str) -> str:
+        program = self.resolve(argv[0], path)
         if program is None:
             raise FileNotFoundError(errno.ENOENT, "not found on PATH", argv[0])
         return program
@@ -73,17 +73,22 @@ class Launcher:
         self,
         token: int,
         argv: Sequence[str],
-        env: Mapping[str, str],
+        env: Mapping[str, str] | Sequence[bytes],
         log: str,
         folder: str | None = None,
+        *,
+        path: str | None = None,
     ) -> spawner.Request:
         """What :class:`spawner.Slots` needs to start one shard attempt (stdout and
         stderr to ``log``, stdin ``/dev/null``, the marker, a session of its own;
-        ``folder`` made empty first).
+        ``folder`` made empty first). ``env``: a mapping, or its entries already
+        encoded, and then ``path``, its ``PATH`` (``None``: none, ``os.defpath``).
 
         Raises OSError (a program not on the ``PATH``) or ValueError (a null byte) here.
         """
-        program = self._program(argv, env)
+        if isinstance(env, Mapping):
+            path = env.get("PATH")
+        program = self._program(argv, os.defpath if path is None else path)
         return spawner.Request(token, program, argv, env, self._actions(log), folder)
 
 

@@ -42,14 +42,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..runtime.launch import environment_entry
+
 #: ``(os.POSIX_SPAWN_OPEN, fd, path, flags, mode)`` or ``(os.POSIX_SPAWN_DUP2, fd, fd2)``.
 FileAction = tuple[Any, ...]
 #: glibc's and musl's ``POSIX_SPAWN_SETSID``.
 _SETSID = 0x80
 #: Bigger than the C library's ``posix_spawn_file_actions_t`` / ``posix_spawnattr_t``.
 _OPAQUE = 1024
-#: Encoded ``NAME=value`` entries of environments, by (name, value): runs repeat them.
-_ENTRIES: dict[tuple[str, str], bytes] = {}
 
 
 _NAMES = (
@@ -96,22 +96,6 @@ def _libc_spawn() -> Any | None:
     return None
 
 
-def _entry(name: str, value: str) -> bytes:
-    """``NAME=value`` as ``os.posix_spawn`` encodes it (the same checks)."""
-    key = (name, value)
-    data = _ENTRIES.get(key)
-    if data is None:
-        raw_name, raw_value = os.fsencode(name), os.fsencode(value)
-        if not raw_name or b"=" in raw_name:
-            raise ValueError("illegal environment variable name")
-        data = raw_name + b"=" + raw_value
-        if b"\0" in data:
-            raise ValueError("embedded null byte")
-        if len(_ENTRIES) < 4096:  # the base environment first; per-shard values fill the rest
-            _ENTRIES[key] = data
-    return data
-
-
 def _strings(items: Sequence[bytes]) -> Any:
     """A NULL-terminated ``char *[]``."""
     return (ctypes.c_char_p * (len(items) + 1))(*items, None)
@@ -134,7 +118,7 @@ class Request:
         token: int,
         program: str,
         argv: Sequence[str],
-        env: Mapping[str, str],
+        env: Mapping[str, str] | Sequence[bytes],
         actions: Sequence[FileAction],
         folder: str | None = None,
     ) -> None:
@@ -143,7 +127,12 @@ class Request:
         self.folder = folder
         self.program = _encode(program)
         self.argv = [_encode(a) for a in argv]
-        self.env = [_entry(k, v) for k, v in env.items()]
+        #: ``NAME=value`` entries: encoded here, or already (``StepEnvironment.entries``).
+        self.env = (
+            [environment_entry(k, v) for k, v in env.items()]
+            if isinstance(env, Mapping)
+            else list(env)
+        )
         self.actions = [
             (a[0], a[1], _encode(a[2]), a[3], a[4]) if a[0] == os.POSIX_SPAWN_OPEN else a
             for a in actions
