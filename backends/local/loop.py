@@ -29,15 +29,10 @@ from ..api import (
     ShardFailure,
     StepProgress,
     TaskState,
-    expand,
-    expand_command,
-    runtime_values,
 )
 from ..runtime import checkpoints
-from ..runtime.launch import StepEnvironment
 from ..runtime.progress import Reporter, step_state
-from ..runtime.shards import Shard
-from . import procs, spawner, wakeup
+from . import commands, procs, spawner, wakeup
 from .attempts import Attempt, Launching, LoopSettings, Outcome
 from .spot import Placement
 from .state import ShardRow, Store
@@ -90,8 +85,7 @@ class Loop:
         self.changed: set[str] = set()
         self.stopping = False
         self.hard_stop = False
-        self.step_dirs: dict[str, tuple[str, str]] = {}
-        self.step_envs: dict[str, StepEnvironment] = {}
+        self.commands = commands.Commands(settings)
         self.launcher = procs.Launcher(settings.marker)
         #: Requests not started yet (at most ``jobs`` of them), by token.
         self.launching: dict[int, Launching] = {}
@@ -168,68 +162,6 @@ class Loop:
 
     # --- launching -----------------------------------------------------------------------
 
-    def _input_for(self, st: LocalStep, values: Mapping[str, str]) -> str:
-        if st.input_kind == "step":
-            return str(self.s.outputs[st.input_ref])
-        # A dataset URI is an IR string: ``{{`` stands for a brace.
-        return expand(st.input_ref, {k: v for k, v in values.items() if k != "input"})
-
-    def _dirs(self, st: LocalStep) -> tuple[str, str]:
-        """The step's staging and log folders (created once)."""
-        dirs = self.step_dirs.get(st.name)
-        if dirs is None:
-            staging, logdir = self.s.staging[st.name], self.s.logs / st.name
-            staging.mkdir(parents=True, exist_ok=True)
-            logdir.mkdir(parents=True, exist_ok=True)
-            dirs = self.step_dirs[st.name] = (str(staging), str(logdir))
-        return dirs
-
-    def _paths(self, st: LocalStep, idx: int, attempt: int) -> tuple[str, str]:
-        staging, logdir = self._dirs(st)
-        name = f"shard-{idx}.attempt-{attempt}"
-        return f"{staging}/{name}", f"{logdir}/{name}.log"
-
-    def _checkpoint(self, st: LocalStep, idx: int) -> str:
-        """The shard's checkpoint folder, kept over every attempt.
-
-        The command creates it when it first writes there (the worker helper
-        does): a run of many short shards that keep nothing pays no file-system
-        operation for it (see docs/benchmarks.md, local runner).
-        """
-        # The same path as checkpoints.shard_checkpoint, without making Path objects per shard.
-        return f"{self.s.checkpoints}/{st.name}/{checkpoints.shard_folder_name(idx)}"
-
-    def _environment(self, st: LocalStep) -> StepEnvironment:
-        """The environment of the step's shards, less what varies (made once per step)."""
-        env = self.step_envs.get(st.name)
-        if env is None:
-            env = self.step_envs[st.name] = StepEnvironment(
-                self.s.base_env,
-                st.env,
-                secrets={name: self.s.secrets[name] for name in st.secrets},
-                helper_lib=self.s.helper_lib,
-            )
-        return env
-
-    def _command(
-        self, st: LocalStep, sh: Shard, attempt: int, staging: str
-    ) -> tuple[list[str], dict[str, str]]:
-        """The argument vector and the placeholders' values of one attempt."""
-        idx = sh.index
-        values = runtime_values(
-            step=st.name,
-            shard=sh,
-            shard_count=st.shard_count,
-            batch_size=st.batch_size,
-            run_id=self.s.run_id,
-            attempt=attempt,
-            input="",
-            output=str(staging),
-            checkpoint=self._checkpoint(st, idx),
-        )
-        values["input"] = self._input_for(st, values)
-        return expand_command(st.command, values), values
-
     def _not_started(
         self,
         st: LocalStep,
@@ -256,10 +188,10 @@ class Loop:
     def _launch(self, st: LocalStep, idx: int) -> None:
         """Request an attempt: a slot starts it when one is free (see ``_started``)."""
         attempt = self.rows[(st.name, idx)].attempts + 1
-        staging, log = self._paths(st, idx, attempt)
+        staging, log = self.commands.paths(st, idx, attempt)
         sh = st.shard(idx)
-        argv, values = self._command(st, sh, attempt, staging)
-        env = self._environment(st)
+        argv, values = self.commands.command(st, sh, attempt, staging)
+        env = self.commands.environment(st)
         self.tokens += 1
         try:
             path = env.get("PATH", values)
@@ -418,7 +350,7 @@ class Loop:
             os.rename(att.staging, target)  # noqa: PTH104
         # Published: the shard's progress is no longer needed (a crash before this
         # line leaves it for runner._reconcile to remove).
-        self.remover.discard(self._checkpoint(att.step, att.idx))
+        self.remover.discard(self.commands.checkpoint(att.step, att.idx))
         row = self.rows[(att.step.name, att.idx)]
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1
