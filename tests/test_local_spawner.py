@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from exo.backends.local import procs, spawner
+from exo.backends.local import commands, procs, spawner
 from exo.backends.runtime import escapes
 
 
@@ -189,25 +189,26 @@ def test_the_gate_decides_in_submission_order(tmp_path: Path) -> None:
         assert exited == spawner.Exited(t, 0)
 
 
-def test_the_output_folder_is_made_empty_before_the_start(tmp_path: Path) -> None:
+def test_an_attempts_output_folder_is_made_empty(tmp_path: Path) -> None:
     left = tmp_path / "left"  # left by an attempt that never started (a crash)
     left.mkdir()
     (left / "partial").write_text("x")
-    sp = spawner.Slots(1)
+    commands.make_folder(str(left))
+    assert left.is_dir() and list(left.iterdir()) == []
+    with pytest.raises(FileNotFoundError):  # the loop's: it stops the run (E751)
+        commands.make_folder(str(tmp_path / "no" / "such" / "parent"))
+
+
+def test_one_byte_wakes_the_loop_for_every_event_up_to_its_read(tmp_path: Path) -> None:
+    sp = spawner.Slots(2)
     try:
-        req = _request(1, "/bin/sh", "-c", "ls -A .", log=str(tmp_path / "log"))
-        req.folder = str(left)
-        sp.submit(req)
-        bad = _request(2, "/bin/true")
-        bad.folder = str(tmp_path / "no" / "such" / "parent")
-        sp.submit(bad)
-        events = _wait_events(sp, 3)
+        for i in range(20):
+            sp.submit(_request(i, "/bin/true"))
+        events = _wait_events(sp, 40)  # every request's start and end, none missed
+        assert sorted(e.token for e in events) == sorted(list(range(20)) * 2)
+        assert sp.events() == []
     finally:
         sp.close()
-    assert left.is_dir() and list(left.iterdir()) == []
-    assert events[1] == spawner.Exited(1, 0)
-    assert isinstance(events[2], spawner.NotStarted) and events[2].fatal
-    assert isinstance(events[2].error, FileNotFoundError)
 
 
 def test_an_exit_takes_its_process_group_and_no_signal_follows(tmp_path: Path) -> None:

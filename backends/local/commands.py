@@ -7,6 +7,8 @@ the fixed part of its environment) is made once per step.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 
 from ..api import expand, expand_command, runtime_values
@@ -15,6 +17,15 @@ from ..runtime.launch import StepEnvironment
 from ..runtime.shards import Shard
 from .attempts import LoopSettings
 from .tasks import LocalStep
+
+
+def make_folder(path: str) -> None:
+    """An attempt's private output folder, empty (its log is created by the spawn)."""
+    try:
+        os.mkdir(path)  # noqa: PTH102
+    except FileExistsError:  # left by an attempt that never started (a crash)
+        shutil.rmtree(path)
+        os.mkdir(path)  # noqa: PTH102
 
 
 class Commands:

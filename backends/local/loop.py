@@ -192,12 +192,11 @@ class Loop:
         sh = st.shard(idx)
         argv, values = self.commands.command(st, sh, attempt, staging)
         env = self.commands.environment(st)
+        commands.make_folder(staging)  # the loop's thread has time for it; a slot has none
         self.tokens += 1
         try:
             path = env.get("PATH", values)
-            req = self.launcher.request(
-                self.tokens, argv, env.entries(values), log, staging, path=path
-            )
+            req = self.launcher.request(self.tokens, argv, env.entries(values), log, path=path)
         except OSError as exc:
             procs.stop_for_the_machine(exc, log)
             self._not_started(st, idx, (attempt, time.time(), None), staging, log, argv, exc)
@@ -253,6 +252,7 @@ class Loop:
         place = ev.admitted
         assert place is None or isinstance(place, Placement)
         if isinstance(ev, spawner.Skipped):
+            shutil.rmtree(ln.staging, ignore_errors=True)
             if place is not None and place.wait_until is not None:  # no spot capacity yet
                 self.timer_seq += 1
                 heapq.heappush(self.timers, (place.wait_until, self.timer_seq, st.name, idx))

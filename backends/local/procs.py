@@ -75,21 +75,20 @@ class Launcher:
         argv: Sequence[str],
         env: Mapping[str, str] | Sequence[bytes],
         log: str,
-        folder: str | None = None,
         *,
         path: str | None = None,
     ) -> spawner.Request:
         """What :class:`spawner.Slots` needs to start one shard attempt (stdout and
-        stderr to ``log``, stdin ``/dev/null``, the marker, a session of its own;
-        ``folder`` made empty first). ``env``: a mapping, or its entries already
-        encoded, and then ``path``, its ``PATH`` (``None``: none, ``os.defpath``).
+        stderr to ``log``, stdin ``/dev/null``, the marker, a session of its own).
+        ``env``: a mapping, or its entries already encoded, and then ``path``, its
+        ``PATH`` (``None``: none, ``os.defpath``).
 
         Raises OSError (a program not on the ``PATH``) or ValueError (a null byte) here.
         """
         if isinstance(env, Mapping):
             path = env.get("PATH")
         program = self._program(argv, os.defpath if path is None else path)
-        return spawner.Request(token, program, argv, env, self._actions(log), folder)
+        return spawner.Request(token, program, argv, env, self._actions(log))
 
 
 @contextlib.contextmanager

@@ -9,8 +9,8 @@ thread stood still at every start (85% of a 1,000-shard run's wall time inside
 
 Here each of up to ``jobs`` slot threads takes the next request, asks the loop's
 gate whether it may start now (the emulated spot capacity and the
-deadline-aware fallback decide at the moment of the start, as before), makes
-the attempt's private output folder, calls the C library's ``posix_spawn``
+deadline-aware fallback decide at the moment of the start, as before), calls
+the C library's ``posix_spawn``
 through ``ctypes`` (the interpreter lock released for that call only), and then
 waits for the process itself (``waitid``, the lock released): when it exits,
 the slot kills what is left of its process group (the leader, an unreaped
@@ -33,7 +33,6 @@ import ctypes.util
 import functools
 import os
 import queue
-import shutil
 import signal
 import threading
 import time
@@ -111,7 +110,7 @@ def _encode(value: str) -> bytes:
 class Request:
     """One start, encoded on the loop's thread (so that bad input fails there, at once)."""
 
-    __slots__ = ("actions", "argv", "env", "folder", "program", "token")
+    __slots__ = ("actions", "argv", "env", "program", "token")
 
     def __init__(
         self,
@@ -120,11 +119,8 @@ class Request:
         argv: Sequence[str],
         env: Mapping[str, str] | Sequence[bytes],
         actions: Sequence[FileAction],
-        folder: str | None = None,
     ) -> None:
         self.token = token
-        #: Made empty by the slot just before the start (the attempt's private output).
-        self.folder = folder
         self.program = _encode(program)
         self.argv = [_encode(a) for a in argv]
         #: ``NAME=value`` entries: encoded here, or already (``StepEnvironment.entries``).
@@ -177,16 +173,6 @@ def _spawn_os(req: Request) -> int:
     return os.posix_spawn(req.program, req.argv, env, file_actions=actions, setsid=True)
 
 
-def make_folder(path: str) -> None:
-    """An attempt's private output folder, empty (its log is created by the spawn)."""
-    # Plain strings and os calls: this runs once per shard (see docs/benchmarks.md).
-    try:
-        os.mkdir(path)  # noqa: PTH102
-    except FileExistsError:  # left by an attempt that never started (a crash)
-        shutil.rmtree(path)
-        os.mkdir(path)  # noqa: PTH102
-
-
 @dataclass(frozen=True, slots=True)
 class Started:
     """The request's process started: ``wall`` is ``time.time()`` just before the start,
@@ -212,7 +198,7 @@ class Exited:
 @dataclass(frozen=True, slots=True)
 class NotStarted:
     """The start failed: ``error``. ``fatal``: not the command's fault (the gate raised,
-    or the output folder could not be made): the loop raises it, as it would have."""
+    or the slot met an unexpected error): the loop raises it, as it would have."""
 
     token: int
     error: BaseException
@@ -252,6 +238,8 @@ class Slots:
         self._most = max(1, slots)
         self._requests: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
         self._events: deque[Event] = deque()
+        #: A byte is on the pipe that :meth:`events` has not read: no need for another.
+        self._woken = False
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._threads: list[threading.Thread] = []
         #: One thread takes (and gates) a request at a time: submission order.
@@ -298,8 +286,13 @@ class Slots:
 
     def _emit(self, event: Event) -> None:
         self._events.append(event)
-        with contextlib.suppress(BlockingIOError):  # a byte already waits: enough
-            os.write(self._write, b"\0")
+        # One byte wakes the loop for every event up to its next read; the flag is set
+        # before the write, and cleared by the loop after it drains the pipe and before
+        # it takes the events: an event is taken, or has a byte of its own on the way.
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._write, b"\0")
 
     def _next(self) -> tuple[Request, bool, object] | None:
         """The next request, and the gate's say on it (``None``: the slot closes)."""
@@ -335,12 +328,6 @@ class Slots:
                 self._emit(Exited(req.token, self._reap(req.token, pid)))
 
     def _start(self, req: Request, admitted: object) -> int | None:
-        try:
-            if req.folder is not None:
-                make_folder(req.folder)
-        except OSError as exc:
-            self._emit(NotStarted(req.token, exc, fatal=True))
-            return None
         wall, clock = time.time(), self._clock()
         try:
             pid = _spawn_c(self._libc, req) if self._libc else _spawn_os(req)
@@ -377,6 +364,7 @@ class Slots:
         with contextlib.suppress(BlockingIOError):
             while os.read(self._read, 4096):
                 pass
+        self._woken = False
         out = []
         while self._events:
             out.append(self._events.popleft())
