@@ -180,21 +180,31 @@ def test_the_writer_writes_each_line_once_and_survives_a_closed_file(
     assert path.read_bytes() == b"".join(writes[:2])
 
 
-def test_the_recorder_reads_the_checkpoint_folder_only_when_it_exists(tmp_path: Path) -> None:
-    """Without a folder: nothing committed, no first batch; with one: what it records."""
-    path = tmp_path / "l.jsonl"
-    rec = Recorder(LedgerWriter(path), {"a": Tier("m", True, None)}, tmp_path / "ck")
-    rec.started("a", 0, 1, (0, 4), 10.0)
-    rec.ended("a", 0, 1, (0, 4), 0, "succeeded")
-    folder = tmp_path / "ck" / "a" / "shard-1"
+def _checkpoint(folder: Path, first_batch_at: float) -> None:
+    """A shard's checkpoint folder with items 0-2 committed by attempt 1."""
     batch = folder / contract.BATCHES / "0-2"
     batch.mkdir(parents=True)
     (batch / contract.RECORD).write_text(json.dumps({"format": 1, "attempt": 1}))
     (folder / contract.ATTEMPTS).mkdir()
-    record = {"format": 1, "attempt": 1, "first_batch_at": 11.25}
+    record = {"format": 1, "attempt": 1, "first_batch_at": first_batch_at}
     (folder / contract.ATTEMPTS / "x.json").write_text(json.dumps(record))
+
+
+def test_the_recorder_reads_the_checkpoint_folder_only_when_it_exists(tmp_path: Path) -> None:
+    """Without a folder: nothing committed, no first batch; with one: what it records.
+    A folder is looked for where an earlier run left one, or where an attempt started
+    here may have made one (nothing else writes there while the runner holds the run)."""
+    path = tmp_path / "l.jsonl"
+    rec = Recorder(LedgerWriter(path), {"a": Tier("m", True, None)}, tmp_path / "ck")
+    _checkpoint(tmp_path / "ck" / "a" / "shard-1", 11.25)  # an earlier run's
+    rec.started("a", 0, 1, (0, 4), 10.0)
+    assert rec.ended("a", 0, 1, (0, 4), 0, "succeeded") is False  # kept nothing
     rec.started("a", 1, 1, (0, 4), 11.0, fallback="late")
-    rec.ended("a", 1, 1, (0, 4), 1, "failed")
+    assert rec.ended("a", 1, 1, (0, 4), 1, "failed") is True
+    rec.started("a", 2, 1, (0, 4), 12.0)
+    _checkpoint(tmp_path / "ck" / "a" / "shard-2", 12.5)  # made by the attempt
+    assert rec.ended("a", 2, 1, (0, 4), 1, "failed") is True
+    rec.started("a", 2, 2, (0, 4), 13.0)  # the next attempt sees what it committed
     rec.close()
     lines = [json.loads(x) for x in path.read_bytes().splitlines()]
     assert [(x["event"], x["committed"]) for x in lines] == [
@@ -202,6 +212,9 @@ def test_the_recorder_reads_the_checkpoint_folder_only_when_it_exists(tmp_path: 
         ("end", 0),
         ("start", 2),
         ("end", 2),
+        ("start", 0),
+        ("end", 2),
+        ("start", 2),
     ]
     assert (lines[1]["first_batch_at"], lines[3]["first_batch_at"]) == (None, 11.25)
     assert (lines[2]["spot"], lines[2]["fallback"]) == (False, "late")

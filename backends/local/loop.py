@@ -87,8 +87,12 @@ class Loop:
         self.hard_stop = False
         self.commands = commands.Commands(settings)
         self.launcher = procs.Launcher(settings.marker)
-        #: Requests not started yet (at most ``jobs`` of them), by token.
+        #: Requests not started yet (at most ``ahead`` of them), by token.
         self.launching: dict[int, Launching] = {}
+        #: How many requests the slots' queue holds at most: two per slot, so that a
+        #: slot finds its next one there while the loop is busy (measured: one per slot
+        #: left the slots waiting for requests).
+        self.ahead = 2 * settings.jobs
         self.tokens = 0
         self.slots: spawner.Slots | None = None
         #: What the slots reported and the loop has not handled yet.
@@ -283,14 +287,14 @@ class Loop:
             if name not in self.failed_steps:
                 self.pending[name].appendleft(idx)
         for st in self.graph.steps:
-            if len(self.launching) >= self.s.jobs:  # the slots' queue: ``jobs`` ahead
+            if len(self.launching) >= self.ahead:  # the slots' queue
                 return
             queue = self.pending[st.name]
             if not queue or not self._ready(st):
                 continue
             while (
                 queue
-                and len(self.launching) < self.s.jobs
+                and len(self.launching) < self.ahead
                 and self.running_per_step[st.name] + self.waiting_per_step[st.name] < st.parallelism
                 and st.name not in self.failed_steps
             ):
@@ -332,7 +336,8 @@ class Loop:
         self.timer_seq += 1
         heapq.heappush(self.timers, (self.clock() + delay, self.timer_seq, st.name, idx))
 
-    def _publish(self, att: Attempt) -> None:
+    def _publish(self, att: Attempt, kept: bool) -> None:
+        """Publish a succeeded attempt's output; ``kept``: its checkpoint folder may be there."""
         # Plain strings and os calls on this path: it runs once per shard (see benchmarks).
         folder = self.s.outputs[att.step.name]
         target = f"{folder}/shard-{att.idx}"
@@ -350,7 +355,8 @@ class Loop:
             os.rename(att.staging, target)  # noqa: PTH104
         # Published: the shard's progress is no longer needed (a crash before this
         # line leaves it for runner._reconcile to remove).
-        self.remover.discard(self.commands.checkpoint(att.step, att.idx))
+        if kept:
+            self.remover.discard(self.commands.checkpoint(att.step, att.idx))
         row = self.rows[(att.step.name, att.idx)]
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1
@@ -360,14 +366,14 @@ class Loop:
         reaped it): publish it, or retry, or fail it."""
         self.running_per_step[att.step.name] -= 1
         st, idx = att.step, att.idx
-        self._record_end(att, rc)
+        kept = self._record_end(att, rc)
         row = self.rows[(st.name, idx)]
         if att.signalled == "stop":
             shutil.rmtree(att.staging, ignore_errors=True)
             self._set(row.with_(state="pending", pid=None, pid_start=None, reason="interrupted"))
             return
         if rc == 0 and att.signalled is None:
-            self._publish(att)
+            self._publish(att, kept)
             return
         shutil.rmtree(att.staging, ignore_errors=True)
         if att.signalled == "timeout":
@@ -399,9 +405,11 @@ class Loop:
         (it ended by itself: its end, on its way, is its own, not the signal's)."""
         return self.slots is not None and self.slots.signal(att.token, sig)
 
-    def _record_end(self, att: Attempt, rc: int | None) -> None:
+    def _record_end(self, att: Attempt, rc: int | None) -> bool:
+        """Record an attempt's end in the ledger; whether its checkpoint folder may be
+        there (known from the ledger's look at it; without a ledger, assumed)."""
         if self.s.ledger is None:
-            return
+            return True
         if att.signalled == "stop" or rc is None:
             outcome = "stopped"
         elif att.signalled == "timeout":
@@ -412,7 +420,7 @@ class Loop:
             outcome = "preempted"
         else:
             outcome = "failed"
-        self.s.ledger.ended(att.step.name, att.idx, att.attempt, att.items, rc, outcome)
+        return self.s.ledger.ended(att.step.name, att.idx, att.attempt, att.items, rc, outcome)
 
     # --- signals and timers --------------------------------------------------------------
 

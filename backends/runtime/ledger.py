@@ -239,6 +239,26 @@ class Recorder:
         self.tiers = tiers
         self.checkpoints = checkpoints
         self._root = str(checkpoints)
+        #: Per step, the shard folders there were when its first attempt here started.
+        self._kept: dict[str, frozenset[str]] = {}
+        #: Shards with an attempt started here (their folder may exist since).
+        self._tried: set[tuple[str, int]] = set()
+
+    def _may_hold(self, step: str, shard: int) -> bool:
+        """Whether the shard's folder can exist: it did when the step's first attempt
+        here started (an earlier run's), or an attempt of the shard started here since.
+        Nothing else writes there while this runner holds the run (one listing per
+        step instead of a ``stat`` per attempt, for the many shards that keep nothing)."""
+        kept = self._kept.get(step)
+        if kept is None:
+            try:
+                kept = frozenset(os.listdir(f"{self._root}/{step}"))  # noqa: PTH208
+            except OSError:
+                kept = frozenset()
+            self._kept[step] = kept
+        tried = (step, shard) in self._tried
+        self._tried.add((step, shard))
+        return tried or f"shard-{shard}" in kept
 
     def _folder(self, step: str, shard: int) -> str:
         # A string, not a Path: this runs twice per attempt (see docs/benchmarks.md).
@@ -260,7 +280,7 @@ class Recorder:
         """
         folder = self._folder(step, shard)
         committed = 0
-        if os.path.isdir(folder):  # noqa: PTH112  (one stat: most shards keep nothing)
+        if self._may_hold(step, shard) and os.path.isdir(folder):  # noqa: PTH112
             ranges = committed_ranges(folder)
             committed = sum(e - s for s, e in ranges if items[0] <= s and e <= items[1])
         tier = self.tiers.get(step)
@@ -276,10 +296,13 @@ class Recorder:
         items: tuple[int, int],
         rc: int | None,
         outcome: str,
-    ) -> None:
+    ) -> bool:
+        """Record an attempt's end; whether the shard's checkpoint folder is there (a
+        shard that kept nothing needs no removal: its attempt has ended for good)."""
         now = time.time()
         folder = self._folder(step, shard)
-        if os.path.isdir(folder):  # noqa: PTH112  (what read_progress looks at first)
+        kept = os.path.isdir(folder)  # noqa: PTH112  (what read_progress looks at first)
+        if kept:
             committed, first = observed(read_progress(folder).within(*items), attempt)
         else:  # read_progress's answer without the folder: nothing committed, no batch asked
             committed, first = 0, None
@@ -293,6 +316,7 @@ class Recorder:
             committed=committed,
             first_batch_at=first,
         )
+        return kept
 
     def close(self) -> None:
         self.writer.close()
