@@ -286,6 +286,6 @@ def test_stop_skips_what_waits_and_terminates_a_start_under_way(tmp_path: Path) 
     finally:
         sp.close()
     started, exited, skipped = sorted(events, key=lambda e: (e.token, type(e) is spawner.Exited))
-    assert isinstance(started, spawner.Started) and started.token == 1
+    assert isinstance(started, spawner.Started) and started.token == 1 and started.stopped
     assert exited == spawner.Exited(1, -signal.SIGTERM)  # terminated the moment it started
     assert skipped == spawner.Skipped(2, None)

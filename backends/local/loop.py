@@ -242,9 +242,10 @@ class Loop:
         self._set(
             row.with_(state="running", attempts=ln.attempt, pid=ev.pid, log=ln.log, reason=None)
         )
-        if self.stopping:  # its slot sent it SIGTERM as it started (Slots.stop)
-            att.signalled = "stop"
-            att.kill_at = self.clock() + self.s.grace_s
+        if self.stopping:  # stopped with the others (its slot may have sent SIGTERM already)
+            if ev.stopped or self._signal(att, signal.SIGTERM):
+                att.signalled = "stop"
+                att.kill_at = self.clock() + self.s.grace_s
             if self.hard_stop:
                 self._signal(att, signal.SIGKILL)
 

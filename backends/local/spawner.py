@@ -176,13 +176,15 @@ def _spawn_os(req: Request) -> int:
 @dataclass(frozen=True, slots=True)
 class Started:
     """The request's process started: ``wall`` is ``time.time()`` just before the start,
-    ``clock`` the loop's clock then; ``admitted`` what the gate said."""
+    ``clock`` the loop's clock then; ``admitted`` what the gate said; ``stopped``: the
+    slots were stopping, and the slot sent it SIGTERM at once (:meth:`Slots.stop`)."""
 
     token: int
     pid: int
     wall: float
     clock: float
     admitted: object
+    stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,11 +339,11 @@ class Slots:
         with self._lock:
             self._pids[req.token] = pid
             closing, stopping = self._closing, self._stopping
-        self._emit(Started(req.token, pid, wall, clock, admitted))
         if closing:  # started as the slots close: nobody will stop it but this
             self.signal(req.token, signal.SIGKILL)
         elif stopping:  # started as the run stops: stopped with the others
             self.signal(req.token, signal.SIGTERM)
+        self._emit(Started(req.token, pid, wall, clock, admitted, stopped=stopping))
         return pid
 
     def _reap(self, token: int, pid: int) -> int | None:
