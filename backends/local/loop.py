@@ -209,6 +209,7 @@ class Loop:
             st, idx, attempt, staging, log, argv, (sh.start, sh.end)
         )
         self.waiting_per_step[st.name] += 1
+        self.changed.add(st.name)  # under way from its first request (see states())
         assert self.slots is not None  # made by run() before the first launch
         self.slots.submit(req)
 
@@ -458,6 +459,8 @@ class Loop:
         times = [t for t, *_ in self.timers[:1]] if not self.stopping else []
         if self.dirty:
             times.append(self.committed + COMMIT_INTERVAL_S)
+        if self.launching:  # their starts do not wake the loop
+            times.append(self.clock() + spawner.STARTED_LAG)
         for att in self.running.values():
             if att.deadline is not None and att.signalled is None:
                 times.append(att.deadline)
@@ -515,12 +518,11 @@ class Loop:
         events = selector.select(self._next_wakeup())
         now = self.clock()
         for key, _ in events:
-            if key.fd == wake.fileno():
-                if wakeup.drain(wake):
-                    self.hard_stop = self.stopping
-                    self._stop(now)
-            elif self.slots is not None:
-                self.events.extend(self.slots.events())
+            if key.fd == wake.fileno() and wakeup.drain(wake):
+                self.hard_stop = self.stopping
+                self._stop(now)
+        if self.slots is not None:  # whatever woke the loop (starts do not)
+            self.events.extend(self.slots.events())
         while self.events:  # one at a time: none lost if one raises
             self._handle(self.events.popleft())
         self._timers(now)

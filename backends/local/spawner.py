@@ -217,6 +217,9 @@ class Skipped:
 
 
 Event = Started | Exited | NotStarted | Skipped
+#: Longest time a :class:`Started` waits for the loop (it does not wake it: most
+#: starts are followed by their end, or by another event, within it).
+STARTED_LAG = 0.05
 #: The loop's say, in the slot's thread, just before a start: (start now?, what it decided).
 Gate = Callable[[int], tuple[bool, object]]
 
@@ -288,6 +291,10 @@ class Slots:
 
     def _emit(self, event: Event) -> None:
         self._events.append(event)
+        # A start does not wake the loop: it looks at least every STARTED_LAG seconds
+        # while it has requests out, and takes every event whenever it wakes.
+        if type(event) is Started:
+            return
         # One byte wakes the loop for every event up to its next read; the flag is set
         # before the write, and cleared by the loop after it drains the pipe and before
         # it takes the events: an event is taken, or has a byte of its own on the way.
