@@ -291,3 +291,20 @@ def test_stop_skips_what_waits_and_terminates_a_start_under_way(tmp_path: Path) 
     assert isinstance(started, spawner.Started) and started.token == 1 and started.stopped
     assert exited == spawner.Exited(1, -signal.SIGTERM)  # terminated the moment it started
     assert skipped == spawner.Skipped(2, None)
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["libc", "os"])
+def test_reaping_and_waking_with_or_without_the_c_librarys_calls(
+    locked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not locked:  # where the C library cannot be loaded: os.waitpid, os.write
+        monkeypatch.setattr(spawner, "_locked", lambda: None)
+    sp = spawner.Slots(2)
+    try:
+        for i, code in enumerate([0, 3, 0, 7]):
+            sp.submit(_request(i, "/bin/sh", "-c", f"exit {code}"))
+        events = _wait_events(sp, 8)
+    finally:
+        sp.close()
+    ends = {e.token: e for e in events if isinstance(e, spawner.Exited)}
+    assert ends == {i: spawner.Exited(i, c) for i, c in enumerate([0, 3, 0, 7])}

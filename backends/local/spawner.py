@@ -300,8 +300,7 @@ class Slots:
         # it takes the events: an event is taken, or has a byte of its own on the way.
         if not self._woken:
             self._woken = True
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._write, b"\0")
+            _poke(self._write)
 
     def _next(self) -> tuple[Request, bool, object] | None:
         """The next request, and the gate's say on it (``None``: the slot closes)."""
@@ -360,7 +359,7 @@ class Slots:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)  # what it left in its group goes with it
                 del self._pids[token]
-                _, status = os.waitpid(pid, 0)
+                status = _reap_now(pid)
         except OSError:  # reaped by something else in this process: the end is unknown
             self.signal(token, signal.SIGKILL)  # (and if it was not, it does not run on)
             with self._lock:
@@ -395,6 +394,43 @@ class Slots:
         os.close(self._read)
         os.close(self._write)
         return out
+
+
+@functools.cache
+def _locked() -> Any | None:
+    """The C library's ``waitpid`` and ``write``, called with the interpreter lock held
+    (``PyDLL``), or ``None``. A slot calls them where they return at once (a child that
+    has ended; a byte on a non-blocking pipe): ``os.waitpid`` and ``os.write`` hand the
+    lock over around the call, and the slot then waited for the loop's thread to give
+    it back before it could start its next shard (measured: docs/benchmarks.md)."""
+    try:
+        libc = ctypes.PyDLL(None, use_errno=True)
+        libc.waitpid.restype = libc.write.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def _reap_now(pid: int) -> int:
+    """``waitpid`` of a child that has ended: its wait status (OSError as os.waitpid)."""
+    libc = _locked()
+    if libc is None:
+        return os.waitpid(pid, 0)[1]
+    status = ctypes.c_int()
+    if libc.waitpid(pid, ctypes.byref(status), 0) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return status.value
+
+
+def _poke(fd: int) -> None:
+    """One byte on the loop's non-blocking pipe (full: a byte already waits, enough)."""
+    libc = _locked()
+    if libc is not None:
+        libc.write(fd, b"\0", 1)
+        return
+    with contextlib.suppress(BlockingIOError):
+        os.write(fd, b"\0")
 
 
 #: The gate raised: its :class:`NotStarted` is already out.
