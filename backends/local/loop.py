@@ -98,6 +98,10 @@ class Loop:
         #: What the slots reported and the loop has not handled yet.
         self.events: deque[spawner.Event] = deque()
         self.remover = checkpoints.Remover(settings.checkpoints)
+        self._tally(rows)
+
+    def _tally(self, rows: Mapping[tuple[str, int], ShardRow]) -> None:
+        """What the state says at the start: shards done, shards to run, counts so far."""
         for (name, idx), row in sorted(rows.items()):
             if row.state == "done":
                 self.done[name] += 1
