@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -308,3 +309,27 @@ def test_reaping_and_waking_with_or_without_the_c_librarys_calls(
         sp.close()
     ends = {e.token: e for e in events if isinstance(e, spawner.Exited)}
     assert ends == {i: spawner.Exited(i, c) for i, c in enumerate([0, 3, 0, 7])}
+
+
+def test_fewer_slots_when_the_system_gives_no_more_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[int] = []
+    start = threading.Thread.start
+
+    def limited(self: threading.Thread) -> None:
+        if self.name.startswith("exo-slot-") and started:
+            raise RuntimeError("can't start new thread")
+        started.append(1)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", limited)
+    sp = spawner.Slots(4)
+    try:
+        for i in range(6):
+            sp.submit(_request(i, "/bin/true"))
+        events = _wait_events(sp, 12)  # one slot runs them all, one after another
+    finally:
+        sp.close()
+    assert len(sp._threads) == 1
+    assert sorted(e.token for e in events if isinstance(e, spawner.Exited)) == list(range(6))

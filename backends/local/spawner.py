@@ -264,8 +264,14 @@ class Slots:
         if len(self._threads) < self._most:  # one more thread, until there are ``slots``
             th = threading.Thread(target=self._work, name=f"exo-slot-{len(self._threads)}")
             th.daemon = True
-            self._threads.append(th)
-            th.start()
+            try:
+                th.start()
+            except RuntimeError:  # no more threads for this user (ulimit -u): fewer slots
+                if not self._threads:
+                    raise
+                self._most = len(self._threads)
+            else:
+                self._threads.append(th)
         self._requests.put(req)
 
     def cancel(self, tokens: Iterable[int]) -> None:
