@@ -27,6 +27,7 @@ slots call ``os.posix_spawn`` (correct, without the overlap).
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import ctypes.util
@@ -246,7 +247,11 @@ class Slots:
         #: A byte is on the pipe that :meth:`events` has not read: no need for another.
         self._woken = False
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._threads: list[threading.Thread] = []
+        #: Slot threads started, and those not yet ended (``_ended`` is set at none).
+        self._started = 0
+        self._alive = 0
+        self._ended = threading.Event()
+        self._ended.set()
         #: One thread takes (and gates) a request at a time: submission order.
         self._take = threading.Lock()
         #: Guards ``_pids``, ``_cancelled`` and the flags; held around every signal
@@ -261,18 +266,38 @@ class Slots:
         return self._read
 
     def submit(self, req: Request) -> None:
-        if len(self._threads) < self._most:  # one more thread, until there are ``slots``
-            th = threading.Thread(target=self._work, name=f"exo-slot-{len(self._threads)}")
-            th.daemon = True
-            try:
-                th.start()
-            except RuntimeError:  # no more threads for this user (ulimit -u): fewer slots
-                if not self._threads:
-                    raise
-                self._most = len(self._threads)
-            else:
-                self._threads.append(th)
+        if self._started < self._most:  # one more thread, until there are ``slots``
+            self._grow()
         self._requests.put(req)
+
+    def _grow(self) -> None:
+        """One more slot thread. ``_thread``, not ``threading.Thread``: its ``start``
+        waits for the new thread to run, and a run of 1,000 shards at once (the default
+        ``--jobs``) spent 0.15 s of the loop's thread there against 0.04 s."""
+        with self._lock:
+            self._alive += 1
+            self._ended.clear()
+        try:
+            _thread.start_new_thread(self._slot, ())
+        except RuntimeError:  # no more threads for this user (ulimit -u): fewer slots
+            self._slot_ended()
+            if not self._started:
+                raise
+            self._most = self._started
+        else:
+            self._started += 1
+
+    def _slot(self) -> None:
+        try:
+            self._work()
+        finally:
+            self._slot_ended()
+
+    def _slot_ended(self) -> None:
+        with self._lock:
+            self._alive -= 1
+            if not self._alive:
+                self._ended.set()
 
     def cancel(self, tokens: Iterable[int]) -> None:
         """Requests no thread has taken yet end :class:`Skipped` (the others go on)."""
@@ -392,10 +417,9 @@ class Slots:
             running = list(self._pids)
         for token in running:
             self.signal(token, signal.SIGKILL)
-        for _ in self._threads:
+        for _ in range(self._started):
             self._requests.put(None)
-        for th in self._threads:
-            th.join()
+        self._ended.wait()
         out = self.events()
         os.close(self._read)
         os.close(self._write)
