@@ -10,14 +10,15 @@ thread stood still at every start (85% of a 1,000-shard run's wall time inside
 Here each of up to ``jobs`` slot threads takes the next request, asks the loop's
 gate whether it may start now (the emulated spot capacity and the
 deadline-aware fallback decide at the moment of the start, as before), calls
-the C library's ``posix_spawn``
-through ``ctypes`` (the interpreter lock released for that call only), and then
-waits for the process itself (``waitid``, the lock released): when it exits,
-the slot kills what is left of its process group (the leader, an unreaped
-zombie, still holds the group id), reaps it, and takes the next request at
-once, as ``xargs -P`` does. The loop only decides what runs (the requests, a
-few ahead of the slots) and records what happened (:class:`Started`,
-:class:`Exited`, ...), from a queue and a byte on a pipe it watches; it sends
+the C library's ``posix_spawn`` through ``ctypes`` (the interpreter lock
+released for that call only), and then waits for the process itself
+(``waitid``, the lock released): when it exits, the slot kills what is left
+of its process group (the leader, an unreaped zombie, still holds the group
+id), reaps it, and takes the next request at once, as ``xargs -P`` does. The
+loop only decides what runs (the requests, two per slot ahead of them) and
+records what happened (:class:`Started`, :class:`Exited`, ...), from a queue
+and a byte on a pipe it watches (a start writes none: see
+:data:`STARTED_LAG`); it sends
 signals through :meth:`Slots.signal`, which never reaches a process once its
 slot has reaped it (so never a recycled pid). The child gets exactly what
 ``os.posix_spawn`` gave it (program, arguments, environment, file actions, a
@@ -232,7 +233,9 @@ class Slots:
     (the gate is called in that order too). Every request ends in exactly one of
     :class:`Exited` (after its :class:`Started`), :class:`NotStarted` or
     :class:`Skipped`; :meth:`events` gives them in the order they happened for
-    each request. The loop waits on :meth:`fileno` (readable when one is ready).
+    each request. The loop waits on :meth:`fileno`, readable when an event other
+    than a start is ready, and looks at least every :data:`STARTED_LAG` seconds
+    while it has requests out.
     """
 
     def __init__(
