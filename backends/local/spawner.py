@@ -62,28 +62,35 @@ _NAMES = (
     "posix_spawnattr_init",
     "posix_spawnattr_setflags",
     "posix_spawnattr_destroy",
+    "waitpid",
+    "write",
 )
 
 
 class _Libc:
-    """The C library's ``posix_spawn`` family: :data:`_NAMES` as attributes."""
+    """The C library's functions the slots call: :data:`_NAMES` as attributes."""
 
 
 @functools.cache
 def _libc_spawn() -> Any | None:
-    """The C library's ``posix_spawn`` family through ctypes, or ``None``.
+    """The C library's ``posix_spawn`` family, ``waitpid`` and ``write`` through ctypes,
+    or ``None`` (then the slots call ``os``'s).
 
     ``posix_spawn`` itself is called without the interpreter lock (``CDLL``): it
-    waits for the child's ``exec``. The calls that fill in its arguments take
-    nanoseconds and keep the lock (``PyDLL``): handing the lock over around each
-    of them cost more than the call, and made the slot wait for the loop's
-    thread to give it back before every one.
+    waits for the child's ``exec``. The others keep the lock (``PyDLL``): the calls
+    that fill in its arguments take nanoseconds, and a slot calls ``waitpid`` and
+    ``write`` where they return at once (a child that has ended; a byte on a
+    non-blocking pipe). Handing the lock over around each of them (as ``os.waitpid``
+    and ``os.write`` do) cost more than the call, and made the slot wait for the
+    loop's thread to give it back before it could start its next shard (measured:
+    docs/benchmarks.md).
     """
     # None: the C library the interpreter is linked with (no search for it); else look.
     for name in (None, "c"):
         path = name and ctypes.util.find_library(name)
         try:
-            unlocked, locked = ctypes.CDLL(path, use_errno=True), ctypes.PyDLL(path)
+            unlocked = ctypes.CDLL(path, use_errno=True)
+            locked = ctypes.PyDLL(path, use_errno=True)
             funcs = {fn: getattr(locked, fn) for fn in _NAMES[1:]}
             funcs[_NAMES[0]] = getattr(unlocked, _NAMES[0])
         except (OSError, AttributeError):
@@ -334,33 +341,36 @@ class Slots:
         # it takes the events: an event is taken, or has a byte of its own on the way.
         if not self._woken:
             self._woken = True
-            _poke(self._write)
+            _poke(self._libc, self._write)
 
-    def _next(self) -> tuple[Request, bool, object] | None:
-        """The next request, and the gate's say on it (``None``: the slot closes)."""
-        with self._take:
-            req = self._requests.get()
-            if req is None:
-                return None
-            with self._lock:
-                skip = self._stopping or self._closing or req.token in self._cancelled
-                self._cancelled.discard(req.token)
-            if skip:
-                return req, False, None
-            try:
-                go, admitted = self._gate(req.token) if self._gate else (True, None)
-            except Exception as exc:  # the loop raises it
-                self._emit(NotStarted(req.token, exc, fatal=True))
-                return req, False, _RAISED
-            return req, go, admitted
+    def _next(self) -> tuple[Request, object] | None:
+        """The next request to start, and what the gate said (``None``: the slot closes).
+
+        A request not to start ends here: :class:`Skipped`, or :class:`NotStarted`
+        when the gate raised (the loop raises it)."""
+        while True:
+            with self._take:
+                req = self._requests.get()
+                if req is None:
+                    return None
+                with self._lock:
+                    skip = self._stopping or self._closing or req.token in self._cancelled
+                    self._cancelled.discard(req.token)
+                if skip:
+                    self._emit(Skipped(req.token, None))
+                    continue
+                try:
+                    go, admitted = self._gate(req.token) if self._gate else (True, None)
+                except Exception as exc:
+                    self._emit(NotStarted(req.token, exc, fatal=True))
+                    continue
+            if go:
+                return req, admitted
+            self._emit(Skipped(req.token, admitted))
 
     def _work(self) -> None:
         while (taken := self._next()) is not None:
-            req, go, admitted = taken
-            if not go:
-                if admitted is not _RAISED:
-                    self._emit(Skipped(req.token, admitted))
-                continue
+            req, admitted = taken
             try:
                 pid = self._start(req, admitted)
             except Exception as exc:  # not the command's doing: the loop raises it
@@ -393,7 +403,7 @@ class Slots:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)  # what it left in its group goes with it
                 del self._pids[token]
-                status = _reap_now(pid)
+                status = _reap_now(self._libc, pid)
         except OSError:  # reaped by something else in this process: the end is unknown
             self.signal(token, signal.SIGKILL)  # (and if it was not, it does not run on)
             with self._lock:
@@ -429,24 +439,8 @@ class Slots:
         return out
 
 
-@functools.cache
-def _locked() -> Any | None:
-    """The C library's ``waitpid`` and ``write``, called with the interpreter lock held
-    (``PyDLL``), or ``None``. A slot calls them where they return at once (a child that
-    has ended; a byte on a non-blocking pipe): ``os.waitpid`` and ``os.write`` hand the
-    lock over around the call, and the slot then waited for the loop's thread to give
-    it back before it could start its next shard (measured: docs/benchmarks.md)."""
-    try:
-        libc = ctypes.PyDLL(None, use_errno=True)
-        libc.waitpid.restype = libc.write.restype = ctypes.c_int
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-def _reap_now(pid: int) -> int:
+def _reap_now(libc: Any | None, pid: int) -> int:
     """``waitpid`` of a child that has ended: its wait status (OSError as os.waitpid)."""
-    libc = _locked()
     if libc is None:
         return os.waitpid(pid, 0)[1]
     status = ctypes.c_int()
@@ -456,15 +450,10 @@ def _reap_now(pid: int) -> int:
     return status.value
 
 
-def _poke(fd: int) -> None:
+def _poke(libc: Any | None, fd: int) -> None:
     """One byte on the loop's non-blocking pipe (full: a byte already waits, enough)."""
-    libc = _locked()
     if libc is not None:
         libc.write(fd, b"\0", 1)
         return
     with contextlib.suppress(BlockingIOError):
         os.write(fd, b"\0")
-
-
-#: The gate raised: its :class:`NotStarted` is already out.
-_RAISED = object()
