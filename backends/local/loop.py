@@ -228,10 +228,9 @@ class Loop:
 
     def _started(self, ev: spawner.Started) -> None:
         """A slot started an attempt: record it (and stop it if the run is stopping)."""
-        ln = self.launching.pop(ev.token)
+        ln = self._forget(ev.token)
         st, idx, place = ln.step, ln.idx, ev.admitted
         assert place is None or isinstance(place, Placement)
-        self.waiting_per_step[st.name] -= 1
         self.running_per_step[st.name] += 1
         if place is not None and place.moved:
             self.reporter.message(f"{st.name}: shard {idx} moved to on-demand ({place.fallback})")
@@ -248,17 +247,18 @@ class Loop:
             row.with_(state="running", attempts=ln.attempt, pid=ev.pid, log=ln.log, reason=None)
         )
         if self.stopping:  # stopped with the others (its slot may have sent SIGTERM already)
-            if ev.stopped or self._signal(att, signal.SIGTERM):
-                att.signalled = "stop"
-                att.kill_at = self.clock() + self.s.grace_s
-            if self.hard_stop:
-                self._signal(att, signal.SIGKILL)
+            self._stop_attempt(att, self.clock(), sent=ev.stopped)
+
+    def _forget(self, token: int) -> Launching:
+        """A request the slots are done with, no longer counted as waiting."""
+        ln = self.launching.pop(token)
+        self.waiting_per_step[ln.step.name] -= 1
+        return ln
 
     def _unstarted(self, ev: spawner.NotStarted | spawner.Skipped) -> None:
         """A request that no process came of: why, recorded (or raised, or waited out)."""
-        ln = self.launching.pop(ev.token)
+        ln = self._forget(ev.token)
         st, idx = ln.step, ln.idx
-        self.waiting_per_step[st.name] -= 1
         place = ev.admitted
         assert place is None or isinstance(place, Placement)
         if isinstance(ev, spawner.Skipped):
@@ -439,12 +439,17 @@ class Loop:
         if self.slots is not None:  # requested, not started: not started at all
             self.slots.stop()
         for att in self.running.values():
-            # Not signalled: it has just ended by itself, and its end is its own.
-            if att.signalled != "stop" and self._signal(att, signal.SIGTERM):
-                att.signalled = "stop"
-                att.kill_at = now + self.s.grace_s
-            if self.hard_stop:
-                self._signal(att, signal.SIGKILL)
+            self._stop_attempt(att, now)
+
+    def _stop_attempt(self, att: Attempt, now: float, *, sent: bool = False) -> None:
+        """SIGTERM (unless ``sent`` already), SIGKILL after the grace period, or at once
+        on a hard stop. An attempt the signal did not reach has just ended by itself,
+        and its end is its own."""
+        if att.signalled != "stop" and (sent or self._signal(att, signal.SIGTERM)):
+            att.signalled = "stop"
+            att.kill_at = now + self.s.grace_s
+        if self.hard_stop:
+            self._signal(att, signal.SIGKILL)
 
     def _timers(self, now: float) -> None:
         for att in self.running.values():
@@ -513,7 +518,7 @@ class Loop:
             self.running_per_step[att.step.name] -= 1
             self._record_end(att, None)
         elif isinstance(ev, spawner.NotStarted) and ev.fatal:
-            self.waiting_per_step[self.launching.pop(ev.token).step.name] -= 1
+            self._forget(ev.token)
         else:
             self._unstarted(ev)
 
