@@ -61,7 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,11 +132,18 @@ def ensure_snakemake(venv: Path) -> Path:
     return exe
 
 
-def wall(cmd: Sequence[str], cwd: Path, stdin: bytes | None = None) -> tuple[float, float, bytes]:
+def wall(
+    cmd: Sequence[str],
+    cwd: Path,
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[float, float, bytes]:
     """Wall seconds, CPU seconds (the command and every process it waited for), stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(list(cmd), cwd=cwd, input=stdin, capture_output=True, check=False)
+    proc = subprocess.run(
+        list(cmd), cwd=cwd, input=stdin, env=env, capture_output=True, check=False
+    )
     elapsed = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:

@@ -23,7 +23,6 @@ import os
 import sys
 from dataclasses import dataclass
 from functools import cache, cached_property
-from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token
@@ -39,6 +38,7 @@ from exo.compiler import compound, treebuild
 from exo.compiler.diagnostics import CompileError, Diagnostic, Span, sort_diagnostics
 from exo.compiler.literals import LiteralError
 from exo.compiler.packagedata import package_files
+from exo.compiler.plancache import user_cache_folder
 from exo.compiler.records import record
 from exo.compiler.recovery import blank, declaration_around, offset_of
 from exo.compiler.syntax import Item, Module, Param, Value
@@ -113,9 +113,8 @@ def _table_cache(grammar: str, options: str = "") -> str | bool:
     ``options`` (the Lark options that differ between the parsers built, such as the
     lexer or strict mode) is part of the name, so that no two parsers share a file and
     rebuild it in turn."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    folder = Path(base) / "exo"
     try:
+        folder = user_cache_folder()
         folder.mkdir(parents=True, exist_ok=True)
     except (OSError, RuntimeError):  # RuntimeError: no home folder
         return False

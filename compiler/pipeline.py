@@ -36,6 +36,7 @@ from exo.compiler.frontend import Compiled, compile_file
 if TYPE_CHECKING:
     from exo.compiler.anytime import ProgressFn, StopFn
     from exo.compiler.plan import Plan
+    from exo.compiler.plancache import PlanCache
     from exo.compiler.planned import PlannedWorkflow
 
 __all__ = [
@@ -135,15 +136,25 @@ def plan_for(
     catalog: str | None = None,
     time_limit: float | None = None,
     calibration: Path | None = None,
+    cache: PlanCache | None = None,
 ) -> tuple[PlannedWorkflow, dict[str, str]]:
     """Compile, calibrate and optimize ``path``: the one way every backend verb gets its plan.
+
+    ``cache``: where plans are kept (:mod:`exo.compiler.plancache`): a kept plan of the
+    same IR, catalog and calibration (optimal, or searched under ``time_limit``) is
+    used without a search, and a searched one is kept.
 
     Returns the planned workflow and the source texts (for rendering later
     diagnostics). Raises :class:`CompileError` or :class:`Infeasible`.
     """
     compiled = compile_file(path, params, catalog=catalog, label=str(path))
     compiled, notes = calibrated(compiled, calibration)
-    plan = plan_compiled(compiled, time_limit_s=time_limit, notes=notes)
+    key = cache.key(compiled.program, compiled.catalog, notes) if cache is not None else ""
+    plan = cache.load(key, time_limit) if cache is not None else None
+    if plan is None:
+        plan = plan_compiled(compiled, time_limit_s=time_limit, notes=notes)
+        if cache is not None:
+            cache.store(key, time_limit, plan)
     if plan.status == "infeasible":
         raise Infeasible(plan)
     return planned_workflow(compiled, plan), dict(compiled.sources)

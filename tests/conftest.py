@@ -44,3 +44,14 @@ def spec_dir() -> Path:
     if not SPEC.is_dir():
         pytest.fail(f"the shared spec inputs are missing: expected {SPEC} beside the checkout")
     return SPEC
+
+
+@pytest.fixture(autouse=True)
+def _own_plan_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test keeps its plans in a folder of its own (``EXO_PLAN_CACHE``): a plan one
+    test made is never reused by another, and the user's cache is never touched."""
+    folder = tmp_path_factory.mktemp("plans")
+    monkeypatch.setenv("EXO_PLAN_CACHE", str(folder))
+    return folder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
+from exo.compiler.plancache import program_digest
 
 from ..api import (
     Artifact,
@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 
 def program_fingerprint(planned: PlannedWorkflow) -> str:
     """Hash of the IR and catalog a plan was made from."""
-    payload = planned.program.model_dump_json() + "\n" + planned.catalog.model_dump_json()
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return program_digest(planned.program, planned.catalog)
 
 
 class LocalOptions(BaseModel):

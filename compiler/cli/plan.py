@@ -35,6 +35,7 @@ from exo.compiler.cli.support import (
 )
 
 if TYPE_CHECKING:
+    from exo.compiler.frontend import Compiled
     from exo.compiler.plan import Plan
 
 #: text, json, html, markdown (md); every format but plain JSON is rendered by exo.compiler.report.
@@ -44,6 +45,15 @@ FORMATS = report_commands.FORMATS
 def plan_json(plan: Plan) -> str:
     """The DESIGN §4 object: sorted keys, one trailing newline."""
     return json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def keep(compiled: Compiled, notes: list[str], limit: float | None, result: Plan) -> None:
+    """Keep the plan shown, for the verbs that run it (:mod:`exo.compiler.plancache`)."""
+    from exo.compiler.plancache import PlanCache
+
+    cache = PlanCache.from_environ()
+    if cache is not None:
+        cache.store(cache.key(compiled.program, compiled.catalog, notes), limit, result)
 
 
 def plan(
@@ -81,6 +91,8 @@ def plan(
             stop=ui.stop,
             started=ctx.obj if isinstance(ctx.obj, float) else None,  # see cli.main
         )
+    if not ui.interrupted[0]:
+        keep(compiled, notes, limit, result)
     code = Exit.INFEASIBLE if result.status == "infeasible" else Exit.OK
     if fmt != "json" or sweeps or earlier is not None:
         report_commands.emit(

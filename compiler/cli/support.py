@@ -225,10 +225,12 @@ def plan_or_exit(
     plan exists (exit 3)."""
     load_front_end()
     from exo.compiler.pipeline import Infeasible, plan_for
+    from exo.compiler.plancache import PlanCache
 
     limit = resolve_time_limit(time_limit, unlimited=True)
+    cache = PlanCache.from_environ()
     try:
-        return plan_for(file, parse_params(params), catalog, limit, calibration)
+        return plan_for(file, parse_params(params), catalog, limit, calibration, cache)
     except CompileError as e:
         fail(e.diagnostics, e.sources)
     except Infeasible as e:
