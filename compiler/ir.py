@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from exo.compiler.frozen import Frozen
+from exo.compiler.frozen import Frozen, find_by
 from exo.compiler.names import require_env_names
 
 if TYPE_CHECKING:  # the graph library loads when a DAG is built, not with the IR
@@ -216,10 +216,10 @@ class Program(Frozen):
     source: str = ""
 
     def step(self, name: str) -> Step:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        found = find_by(self.steps, "name", name)
+        if found is None:
+            raise KeyError(name)
+        return found
 
     def step_names(self) -> Iterator[str]:
         return (s.name for s in self.steps)

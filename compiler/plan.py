@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from exo.compiler.frozen import Frozen
+from exo.compiler.frozen import Frozen, find_by
 
 
 def _no_baselines() -> dict[str, Baseline | None]:
@@ -71,7 +71,4 @@ class Plan(Frozen):
     gap: float | None = None
 
     def step(self, name: str) -> StepPlan | None:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        return None
+        return find_by(self.steps, "name", name)

@@ -16,7 +16,7 @@ import json
 from typing import Literal
 
 from exo.compiler.diagnostics import Diagnostic
-from exo.compiler.frozen import Frozen
+from exo.compiler.frozen import Frozen, find_by
 from exo.compiler.names import require_env_names
 from exo.compiler.toposort import order_by_needs
 
@@ -77,10 +77,10 @@ class TaskGraph(Frozen):
     steps: tuple[LocalStep, ...]
 
     def step(self, name: str) -> LocalStep:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        found = find_by(self.steps, "name", name)
+        if found is None:
+            raise KeyError(name)
+        return found
 
     def fingerprints(self) -> dict[str, str]:
         """Per-step fingerprints that change when the step or anything upstream changes."""

@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from exo.compiler.csvcells import redact
 from exo.compiler.diagnostics import CompileError, Diagnostic, excerpt, sort_diagnostics
-from exo.compiler.frozen import Frozen
+from exo.compiler.frozen import Frozen, find_by
 from exo.compiler.names import catalog_name_problem
 
 
@@ -66,10 +66,7 @@ class Catalog(Frozen):
         return {i.instance_type for i in self.instances}
 
     def get(self, instance_type: str) -> InstanceType | None:
-        for i in self.instances:
-            if i.instance_type == instance_type:
-                return i
-        return None
+        return find_by(self.instances, "instance_type", instance_type)
 
 
 class CatalogError(CompileError):
