@@ -14,7 +14,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -357,18 +357,23 @@ class Store:
         )
         return {(r[0], r[1]): ShardRow(*r) for r in rows}
 
-    def replace_step(self, run_id: str, row: StepRow) -> None:
-        """(Re)register a step with all its shards pending."""
+    def replace_steps(self, run_id: str, rows: Sequence[StepRow]) -> None:
+        """(Re)register steps with all their shards pending, in one transaction."""
+        if not rows:
+            return
         with self.transaction() as db:
-            db.execute("DELETE FROM shards WHERE run_id = ? AND step = ?", (run_id, row.step))
-            db.execute(
+            db.executemany(
+                "DELETE FROM shards WHERE run_id = ? AND step = ?",
+                ((run_id, row.step) for row in rows),
+            )
+            db.executemany(
                 "INSERT OR REPLACE INTO steps(run_id, step, fingerprint, output_dir, shards)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (run_id, row.step, row.fingerprint, row.output_dir, row.shards),
+                ((run_id, r.step, r.fingerprint, r.output_dir, r.shards) for r in rows),
             )
             db.executemany(
                 "INSERT INTO shards(run_id, step, idx, state) VALUES (?, ?, ?, 'pending')",
-                ((run_id, row.step, i) for i in range(row.shards)),
+                ((run_id, row.step, i) for row in rows for i in range(row.shards)),
             )
 
     def drop_step(self, run_id: str, step: str) -> None:
