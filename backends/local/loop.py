@@ -34,6 +34,7 @@ from ..runtime import checkpoints
 from ..runtime.progress import Reporter, step_state
 from . import commands, procs, spawner, wakeup
 from .attempts import Attempt, Launching, LoopSettings, Outcome
+from .candidates import Candidates
 from .spot import Placement
 from .state import ShardRow, Store
 from .tasks import LocalStep, TaskGraph
@@ -83,6 +84,10 @@ class Loop:
         self.urgent = False
         self.committed = self.clock()
         self.changed: set[str] = set()
+        #: Steps that may have shards to launch (not every step on every turn).
+        self.candidates = Candidates(self.steps)
+        #: The steps that need each step (candidates from when it is done).
+        self.successors = graph.successors()
         self.stopping = False
         self.hard_stop = False
         self.commands = commands.Commands(settings)
@@ -99,6 +104,7 @@ class Loop:
         self.events: deque[spawner.Event] = deque()
         self.remover = checkpoints.Remover(settings.checkpoints)
         self._tally(rows)
+        self.candidates.keep(name for name, queue in self.pending.items() if queue)
 
     def _tally(self, rows: Mapping[tuple[str, int], ShardRow]) -> None:
         """What the state says at the start: shards done, shards to run, counts so far."""
@@ -134,10 +140,11 @@ class Loop:
             self.urgent = False
             self.committed = now
         if self.changed:
-            states = self.states()
-            for name in self.steps:
-                if name in self.changed:
-                    self.reporter.update(self.progress(name, states))
+            # Every step's state only when one failed (its dependents are blocked): a
+            # walk over all steps per flush was quadratic in a run of many steps.
+            states = self.states() if self.failed_steps else None
+            for name in sorted(self.changed, key=self.candidates.order.__getitem__):
+                self.reporter.update(self.progress(name, states))
             self.changed.clear()
 
     def states(self) -> dict[str, TaskState]:
@@ -152,10 +159,22 @@ class Loop:
             )
         return out
 
+    def state(self, name: str) -> TaskState:
+        """One step's state; as :meth:`states` says, but without a walk over every step
+        while none has failed (then none is blocked)."""
+        if self.failed_steps:
+            return self.states()[name]
+        return step_state(
+            done=self.done[name] == self.steps[name].shard_count,
+            failed=False,
+            needs=(),
+            running=bool(self.running_per_step[name] or self.waiting_per_step[name]),
+        )
+
     def progress(self, name: str, states: Mapping[str, TaskState] | None = None) -> StepProgress:
         return StepProgress(
             name=name,
-            state=(states or self.states())[name],
+            state=self.state(name) if states is None else states[name],
             shards_total=self.steps[name].shard_count,
             shards_done=self.done[name],
             shards_running=self.running_per_step[name],
@@ -268,6 +287,7 @@ class Loop:
                 heapq.heappush(self.timers, (place.wait_until, self.timer_seq, st.name, idx))
             elif st.name not in self.failed_steps:  # cancelled: the run is stopping
                 self.pending[st.name].appendleft(idx)
+                self.candidates.add(st.name)
             return
         if ev.fatal or not isinstance(ev.error, OSError):
             raise ev.error
@@ -292,19 +312,24 @@ class Loop:
             _, _, name, idx = heapq.heappop(self.timers)
             if name not in self.failed_steps:
                 self.pending[name].appendleft(idx)
-        for st in self.graph.steps:
-            if len(self.launching) >= self.ahead:  # the slots' queue
-                return
-            queue = self.pending[st.name]
-            if not queue or not self._ready(st):
-                continue
-            while (
-                queue
-                and len(self.launching) < self.ahead
-                and self.running_per_step[st.name] + self.waiting_per_step[st.name] < st.parallelism
-                and st.name not in self.failed_steps
-            ):
-                self._launch(st, queue.popleft())
+                self.candidates.add(name)
+        held: list[str] = []  # at their parallelism: candidates again next turn
+        while self.candidates and len(self.launching) < self.ahead:  # the slots' queue
+            taken = self.candidates.take()
+            assert taken is not None
+            st, queue = self.steps[taken], self.pending[taken]
+            if queue and self._ready(st):
+                while (
+                    queue
+                    and len(self.launching) < self.ahead
+                    and self.running_per_step[st.name] + self.waiting_per_step[st.name]
+                    < st.parallelism
+                    and st.name not in self.failed_steps
+                ):
+                    self._launch(st, queue.popleft())
+                if queue and st.name not in self.failed_steps:
+                    held.append(taken)
+        self.candidates.keep(held)
 
     # --- outcomes ------------------------------------------------------------------------
 
@@ -366,6 +391,9 @@ class Loop:
         row = self.rows[(att.step.name, att.idx)]
         self._set(row.with_(state="done", pid=None, pid_start=None, reason=None))
         self.done[att.step.name] += 1
+        if self.done[att.step.name] == att.step.shard_count:
+            for name in self.successors[att.step.name]:
+                self.candidates.add(name)
 
     def _finished(self, att: Attempt, rc: int | None) -> None:
         """An attempt's process ended (its slot killed what it left in its group, and
@@ -403,6 +431,7 @@ class Loop:
                     urgent=True,
                 )
                 self.pending[st.name].appendleft(idx)
+                self.candidates.add(st.name)
         else:
             self._error(st, idx, procs.describe_exit(rc))
 
@@ -488,7 +517,8 @@ class Loop:
             return True
         if self.timers:
             return False
-        return not any(self.pending[st.name] and self._ready(st) for st in self.graph.steps)
+        # Every step with a shard queued and its needs done is a candidate.
+        return not any(self.pending[n] and self._ready(self.steps[n]) for n in self.candidates)
 
     # --- the loop ------------------------------------------------------------------------
 

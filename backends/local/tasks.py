@@ -89,6 +89,14 @@ class TaskGraph(Frozen):
             out[s.name] = s.fingerprint(tuple(out[n] for n in s.needs))
         return out
 
+    def successors(self) -> dict[str, list[str]]:
+        """For each step, the steps that need it directly, in dependency order."""
+        out: dict[str, list[str]] = {s.name: [] for s in self.steps}
+        for s in self.steps:
+            for need in s.needs:
+                out[need].append(s.name)
+        return out
+
     def dependents(self) -> dict[str, set[str]]:
         """For each step, every step downstream of it (transitively)."""
         return downstream((s.name, s.needs) for s in self.steps)
