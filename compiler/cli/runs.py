@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,7 +21,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exo.backends.api import PlannedWorkflow, RunContext, RunnableBackend, RunReport
+from exo.backends.api import (
+    PlannedWorkflow,
+    RunContext,
+    RunnableBackend,
+    RunReport,
+    StepProgress,
+)
 from exo.compiler.cli.backend_flags import BackendFlagsCommand
 from exo.compiler.cli.options import (
     CALIBRATION_OPTION,
@@ -101,16 +108,35 @@ def _styled(state: str) -> str:
     return f"[{style}]{state}[/{style}]" if style else state
 
 
+#: A run report of more steps than this lists only those neither done nor pending, and
+#: counts the others: 5,000 rows took 4 s to lay out and scrolled everything else away.
+TABLE_STEPS = 30
+
+
+def _listed(steps: list[StepProgress]) -> tuple[list[StepProgress], str]:
+    """The steps the report's table lists, and a line counting those it leaves out."""
+    if len(steps) <= TABLE_STEPS:
+        return steps, ""
+    listed = [s for s in steps if s.state not in ("done", "pending")][:TABLE_STEPS]
+    left = Counter(s.state for s in steps) - Counter(s.state for s in listed)
+    counts = ", ".join(f"{n:,} {state}" for state, n in sorted(left.items()))
+    return listed, (
+        f"{sum(left.values()):,} more steps: {counts} "
+        "(`exoc status FILE --format json` lists every step)"
+    )
+
+
 def print_report(rep: RunReport, console: Console) -> None:
     head = f"{rep.workflow}: {_styled(rep.state)}" if rep.state in _STATE_STYLE else rep.state
     if rep.run_id:
         head += f" (run {rep.run_id})"
     console.print(head, highlight=False)
-    if rep.steps:
+    listed, left = _listed(rep.steps)
+    if listed:
         table = Table(box=None, pad_edge=False, show_edge=False)
         for col in ("step", "state", "shards", "running", "retries", "preempted"):
             table.add_column(col, justify="left" if col in ("step", "state") else "right")
-        for s in rep.steps:
+        for s in listed:
             table.add_row(
                 s.name,
                 _styled(s.state),
@@ -120,6 +146,8 @@ def print_report(rep: RunReport, console: Console) -> None:
                 str(s.preemptions),
             )
         console.print(table)
+    if left:
+        console.print(left, highlight=False, markup=False)
     for f in rep.failures:
         console.print(
             f"[red]failed[/red]: step {f.step} shard {f.shard} after {f.attempts} attempt(s): "

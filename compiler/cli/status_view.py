@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -107,6 +108,21 @@ def _counts(s: StepActuals) -> list[tuple[str, str, str]]:
     ]
 
 
+#: Above this many steps, the text shows the steps furthest from their planned duration
+#: (5,000 steps' blocks took 23 s to lay out, and no one reads them).
+STEP_BLOCKS = 20
+
+
+def _blocks(steps: Sequence[StepActuals]) -> Sequence[StepActuals]:
+    """The steps whose block the text shows, in the run's order."""
+    if len(steps) <= STEP_BLOCKS:
+        return steps
+    far = sorted(
+        range(len(steps)), key=lambda i: -abs(steps[i].deviation_pct.get("duration_s") or 0.0)
+    )
+    return [steps[i] for i in sorted(far[:STEP_BLOCKS])]
+
+
 def render(act: RunActuals, console: Console) -> None:
     """The section as text: the run's totals, then per step its figures and verdict."""
     makespan = _dev(act.makespan_deviation_pct)
@@ -126,9 +142,17 @@ def render(act: RunActuals, console: Console) -> None:
             highlight=False,
             markup=False,
         )
-    for s in act.steps:
+    shown = _blocks(act.steps)
+    for s in shown:
         console.print(_title(s), highlight=False, markup=False)
         console.print(_table(s))
+    if len(shown) < len(act.steps):
+        console.print(
+            f"({len(act.steps) - len(shown):,} more steps, closer to their plan; "
+            "`--format json` or `--format html` shows every step)",
+            highlight=False,
+            markup=False,
+        )
     if act.skipped_lines:
         console.print(f"({act.skipped_lines} unreadable ledger line(s) skipped)", highlight=False)
 
