@@ -33,6 +33,12 @@ def dependency_words(jobs: list[SlurmJob]) -> dict[str, Shell]:
     return out
 
 
+def needed_positions(jobs: list[SlurmJob]) -> set[int]:
+    """The positions of the jobs another job needs (submit.sh records their ids)."""
+    needed = {n for j in jobs for n in j.needs}
+    return {j.position for j in jobs if j.step in needed}
+
+
 def ledger_tier(planned: PlannedWorkflow, step: str) -> str:
     """The planned tier as JSON members for the job's ledger lines (``spot`` is added at run time)."""
     sp = planned.step_plan(step)
@@ -70,9 +76,7 @@ def render(planned: PlannedWorkflow, options: SlurmOptions) -> list[Artifact]:
                 workflow=workflow,
                 jobs=jobs,
                 deps=dependency_words(jobs),
-                referenced={
-                    p for j in jobs for p in (x.position for x in jobs if x.step in j.needs)
-                },
+                referenced=needed_positions(jobs),
                 secrets=sorted({s for j in jobs for s in j.secrets}),
             ),
             executable=True,
