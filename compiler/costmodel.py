@@ -476,10 +476,15 @@ def option_for(
     spot: bool,
     batch_size: int | None,
     replicas: int,
+    planned_p: float | None = None,
 ) -> Option | Rejection | None:
     """The one candidate of ``step`` with these choices (any replica count in range).
 
     ``None`` when it is not a candidate at all (wrong hardware, batch or tier).
+    ``planned_p``: the plan's ``P`` of this choice (``p_duration_h``): a spot
+    option's ``k`` is then read from it (``P = T + k (c + r)``) instead of searched
+    for, which spares the Poisson tail (and scipy's import) to the run-time readers
+    of a plan.
     """
     conf = _as_confidence(confidence)
     for fam in families(step, catalog):
@@ -495,6 +500,7 @@ def option_for(
             t = step.startup_h + fam.duration_h
         else:
             t = work_hours(step, replicas, fam.throughput)
+        k = -1 if planned_p is None or not spot else _planned_k(step, fam, t, planned_p)
         return make_option(
             step,
             fam.inst,
@@ -506,5 +512,13 @@ def option_for(
             perf_key=fam.perf_key,
             confidence=conf,
             per_instance=fam.per_instance,
+            preemptions=k,
         )
     return None
+
+
+def _planned_k(step: Step, fam: Family, t: float, planned_p: float) -> int:
+    """``k`` of a spot option from its planned ``P = T + k (c + r)`` (0 when ``c + r``
+    is 0, where ``k`` changes nothing)."""
+    unit = checkpoint_hours(step, fam.batch_size, fam.throughput, t) + step.startup_h
+    return max(0, round((planned_p - t) / unit)) if unit > 0.0 else 0

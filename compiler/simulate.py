@@ -445,6 +445,7 @@ def plan_steps(program: Program, catalog: Catalog, plan: Plan) -> list[SimStep]:
             spot=sp.spot,
             batch_size=sp.batch_size,
             replicas=sp.replicas,
+            planned_p=sp.p_duration_h,
         )
         if not isinstance(o, Option):
             raise ValueError(f"step {sp.name!r}: the planned option is not an option of the model")

@@ -137,7 +137,8 @@ def test_plan_for_uses_a_kept_plan_and_keeps_what_it_searched(tmp_path: Path) ->
     assert plan_for(QUICKSTART, {}, cache=None)[0].plan.solve_time_s != 1234.5  # searched
 
 
-def _imports_the_optimizer(argv: list[str], cwd: Path, env: dict[str, str]) -> bool:
+def _imported(argv: list[str], cwd: Path, env: dict[str, str]) -> set[str]:
+    """The modules ``exoc ARGV`` imported (``python -X importtime``)."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", str(Path(sys.executable).with_name("exoc")), *argv],
         cwd=cwd,
@@ -147,17 +148,36 @@ def _imports_the_optimizer(argv: list[str], cwd: Path, env: dict[str, str]) -> b
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return any(line.endswith("| exo.compiler.optimizer") for line in done.stderr.splitlines())
+    lines = (line.rpartition("|")[2].strip() for line in done.stderr.splitlines())
+    return {name for name in lines if name}
 
 
 def test_the_verbs_after_exoc_plan_do_not_search_again(tmp_path: Path) -> None:
     flow = tmp_path / "quickstart.exo"
     flow.write_text(QUICKSTART.read_text())
     env = dict(os.environ, EXO_PLAN_CACHE=str(tmp_path / "plans"))
-    assert _imports_the_optimizer(
-        ["plan", flow.name, "--format", "json", "-o", "p.json"], tmp_path, env
-    )
+    optimizer = "exo.compiler.optimizer"
+    assert optimizer in _imported(["plan", flow.name, "--format", "json", "-o", "p"], tmp_path, env)
     for verb in (["status", flow.name], ["compile", flow.name, "--target", "slurm", "-o", "out"]):
-        assert not _imports_the_optimizer(verb, tmp_path, env), verb
+        assert optimizer not in _imported(verb, tmp_path, env), verb
     env["EXO_PLAN_CACHE"] = "off"
-    assert _imports_the_optimizer(["status", flow.name], tmp_path, env)
+    assert optimizer in _imported(["status", flow.name], tmp_path, env)
+
+
+def test_a_run_of_a_kept_plan_neither_searches_nor_loads_the_poisson_tail(tmp_path: Path) -> None:
+    """The run-time fallback reads each spot step's figures from the plan's ``P``."""
+    flow = tmp_path / "spot.exo"
+    flow.write_text(
+        "workflow spot {\n  deadline = 1h\n  budget = $100\n}\n\n"
+        'step work {\n  command = ["true"]\n  items = 40\n  cpu = 1\n'
+        "  throughput { cpu = 10 }\n  replicas = 4\n}\n"
+    )
+    env = dict(os.environ, EXO_PLAN_CACHE=str(tmp_path / "plans"))
+    first = _imported(["run", flow.name], tmp_path, env)
+    assert "exo.compiler.optimizer" in first and "scipy.special._ufuncs" in first
+    plan = json.loads(next((tmp_path / "plans").iterdir()).read_text().split("\n", 1)[1])
+    assert [s["spot"] for s in plan["steps"]] == [True]  # the fallback has a step to watch
+    again = _imported(["run", flow.name, "--fresh"], tmp_path, env)
+    assert "exo.backends.local.runner" in again
+    assert "exo.compiler.optimizer" not in again
+    assert not [name for name in again if name.startswith("scipy.special")]

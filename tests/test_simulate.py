@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from exo.compiler.catalog import Catalog
-from exo.compiler.costmodel import workflow_confidence
+from exo.compiler.costmodel import Confidence, Option, option_for, workflow_confidence
 from exo.compiler.frontend import compile_file
-from exo.compiler.ir import Program
+from exo.compiler.ir import Program, Step
 from exo.compiler.optimizer import optimize
 from exo.compiler.preemption import expected_hours
 from exo.compiler.simulate import SimStep, instance_hours, plan_steps, simulate
@@ -104,3 +104,39 @@ def test_a_step_ends_with_its_last_instance() -> None:
     r8 = simulate([eight], runs=RUNS, seed=3).steps[0].hit_rate
     assert r8 < r1
     assert r8 == pytest.approx(r1**8, abs=0.03)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_plans_options_are_read_back_from_its_p_without_the_poisson_tail(seed: int) -> None:
+    """``option_for(planned_p=P)`` (what ``plan_steps`` and the run-time fallback ask)
+    is the option the optimizer planned: ``k`` read back from ``P = T + k (c + r)``."""
+    program, catalog = random_case(seed, n_steps=4, quota=seed % 3 == 0)
+    plan = optimize(program, catalog)
+    conf = workflow_confidence(program, catalog)
+    for sp in plan.steps:
+        step = program.step(sp.name)
+        choice = (sp.instance_type, sp.spot, sp.batch_size, sp.replicas)
+        searched = _option(step, catalog, conf, choice, None)
+        read = _option(step, catalog, conf, choice, sp.p_duration_h)
+        assert read == searched
+        assert isinstance(read, Option) and sp.p_duration_h == read.P
+
+
+def _option(
+    step: Step,
+    catalog: Catalog,
+    conf: Confidence,
+    choice: tuple[str, bool, int | None, int],
+    planned_p: float | None,
+) -> object:
+    it, spot, batch, replicas = choice
+    return option_for(
+        step,
+        catalog,
+        conf,
+        instance_type=it,
+        spot=spot,
+        batch_size=batch,
+        replicas=replicas,
+        planned_p=planned_p,
+    )
