@@ -371,14 +371,42 @@ def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> Text:
     return out
 
 
+#: Warnings with one code and one advice shown in full; the others are counted (a plan of
+#: 1,513 spot steps and no spot partition gave as many Slurm warnings: 7,500 lines).
+#: Errors are all shown.
+SHOWN_ALIKE = 3
+
+
+def _alike(diagnostics: Sequence[Diagnostic]) -> list[tuple[Diagnostic, int]]:
+    """The diagnostics shown in full, each with how many more of its kind are left out
+    after it (counted on the last warning of a kind shown)."""
+    shown: list[tuple[Diagnostic, int]] = []
+    last: dict[tuple[str, tuple[str, ...]], tuple[int, int]] = {}  # kind: (where shown, seen)
+    for d in diagnostics:
+        if d.severity is Severity.ERROR:
+            shown.append((d, 0))
+            continue
+        kind = (d.code, tuple(d.help))
+        where, seen = last.get(kind, (-1, 0))
+        if seen < SHOWN_ALIKE:
+            where = len(shown)
+            shown.append((d, 0))
+        else:
+            shown[where] = (shown[where][0], seen + 1 - SHOWN_ALIKE)
+        last[kind] = (where, seen + 1)
+    return shown
+
+
 def render_all_text(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str]) -> Text:
     from rich.text import Text
 
     out = Text()
-    for i, d in enumerate(diagnostics):
+    for i, (d, more) in enumerate(_alike(diagnostics)):
         if i:
             out.append("\n")
         out.append_text(render_text(d, sources))
+        if more:
+            out.append(f"  ... and {more:,} more {d.severity}s [{d.code}] like this one\n")
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     if errors:
         out.append(f"\n{errors} error{'s' if errors != 1 else ''} found\n", style="bold red")
