@@ -1,10 +1,10 @@
 """The steps the local runner's loop looks at for shards to launch.
 
 Scanning every step on every turn of the loop was quadratic in a run of many
-steps (5,000 one-shard steps: 13 s of 26, with the walk for their states). A step is a candidate from when it
-may have a shard to launch (a shard queued, or a step it needs done) until the
-loop finds it has none it can launch yet; candidates come out in the graph's
-order, so that the loop launches in the order it always has.
+steps (5,000 one-shard steps: 13 s of 26, with the walk for their states). A step
+is a candidate from when it may have a shard to launch (a shard queued, or a step
+it needs done) until the loop finds it has none it can launch yet; candidates come
+out in the graph's order, so that the loop launches in the order it always has.
 """
 
 from __future__ import annotations
