@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exo.compiler.candidates import (
     Family,
@@ -39,7 +39,6 @@ from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.ir import Program, Step
 from exo.compiler.option import Option as Option  # re-exported: part of this API
 from exo.compiler.option import option_label as option_label
-from exo.compiler.optionrows import CandidateRows, Figures, row_figures
 from exo.compiler.preemption import (
     MAX_PREEMPTIONS,
     Confidence,
@@ -86,6 +85,9 @@ from exo.compiler.replicacounts import (
 from exo.compiler.replicacounts import (
     work_hours as work_hours,
 )
+
+if TYPE_CHECKING:  # numpy, under the arrays, loads when options are enumerated (not to read a plan)
+    from exo.compiler.optionrows import CandidateRows, Figures
 
 #: Steps whose candidates are computed in one pass of arrays (bounds their memory).
 STEPS_AT_ONCE = 500
@@ -390,6 +392,8 @@ def _enumerate_some(
     with_spot: bool = True,
 ) -> list[Enumerated]:
     """:func:`enumerate_steps` of a few hundred steps (one pass of arrays)."""
+    from exo.compiler.optionrows import CandidateRows, row_figures
+
     rejected: list[list[Rejection]] = [[] for _ in steps]
     sampled: list[list[Sampled]] = [[] for _ in steps]
     unbuilt: list[list[Sampled]] = [[] for _ in steps]

@@ -27,9 +27,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads on the first array (see _pdtrc's note): readers of a plan need none
+    import numpy as np
 
 #: The largest preemption count the confidence rule looks at (DESIGN §3).
 MAX_PREEMPTIONS = 10_000
@@ -137,6 +138,8 @@ def monotone_from(a: float, b: float) -> float:
     ``k + 1 <= (1 + c_s)(a + b k)``, i.e. every ``k >= (1 - (1 + c_s) a)/((1 + c_s) b - 1)``
     (``(1 + c_s) b > 1``).
     """
+    import numpy as np
+
     with np.errstate(all="ignore"):
         return float(_monotone_from_array(np.array([a]), np.array([b]))[0])
 
@@ -171,6 +174,8 @@ def _bisect(lo: float, a: float, b: float, miss: float) -> int | None:
 def _exprel_array(
     x: np.ndarray[Any, np.dtype[np.float64]],
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
+    import numpy as np
+
     with np.errstate(all="ignore"):
         big = np.where(x > _EXP_MAX, np.inf, np.expm1(np.minimum(x, _EXP_MAX)) / x)
         return np.where(np.abs(x) < _SERIES, 1.0 + x / 2.0 + x * x / 6.0, big)
@@ -186,6 +191,8 @@ def expected_hours_array(
 
     ``startup_h``: one startup for all, or one per option.
     """
+    import numpy as np
+
     tt = np.asarray(t, dtype=np.float64)
     c = np.asarray(checkpoint_h, dtype=np.float64)
     lam = np.asarray(rate, dtype=np.float64)
@@ -216,6 +223,8 @@ def preemption_quantile(t: float, loss_h: float, rate: float, miss: float) -> in
     :func:`monotone_from`, then bisects (the CDF no longer decreases): at most
     a few dozen Poisson tails, or one scan of 10,001 in a corner case.
     """
+    import numpy as np
+
     if not rate > 0.0:
         return 0
     a = rate * t
@@ -255,6 +264,8 @@ def preemption_quantiles(
     wider one; the rest finish alone (:func:`preemption_quantile`). The first
     ``k`` of a window that qualifies is the answer, as in the scalar search.
     """
+    import numpy as np
+
     n = len(t)
     lam = np.broadcast_to(np.asarray(rate, dtype=np.float64), (n,))
     out: list[int | None] = [0 if not x > 0.0 else None for x in lam]
@@ -295,6 +306,8 @@ def _monotone_from_array(
     a: np.ndarray[Any, np.dtype[np.float64]], b: np.ndarray[Any, np.dtype[np.float64]]
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """:func:`monotone_from` element by element (the formula lives here)."""
+    import numpy as np
+
     cs = np.minimum((1.0 - b) / (b * b), 1.0 / b)
     beta = (1.0 + cs) * b
     out = np.maximum(0.0, np.ceil((1.0 - (1.0 + cs) * a) / (beta - 1.0)))
@@ -308,6 +321,8 @@ def _bisect_all(
     eps: np.ndarray[Any, np.dtype[np.float64]],
 ) -> list[int | None]:
     """:func:`_bisect` for many options at once (the CDF is monotone from every ``lo``)."""
+    import numpy as np
+
     if lo.size == 0:
         return []
     hi = np.full(lo.shape, float(MAX_PREEMPTIONS))

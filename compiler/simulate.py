@@ -21,8 +21,9 @@ nor before its predecessors have ended (``release="planned"``), or as soon as
 its predecessors have ended (``release="asap"``: what the runners do).
 
 This module is pure (a seeded numpy generator, no I/O). :func:`plan_steps`
-turns a plan (and the program and catalog it came from) into :class:`SimStep`
-values; ``exoc simulate`` (``compiler/commands_simulate.py``) prints the result.
+(``compiler/simsteps.py``) turns a plan (and the program and catalog it came
+from) into :class:`SimStep` values; ``exoc simulate`` (``compiler/cli/simulate.py``)
+prints the result.
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from typing import Any, Literal
 import numpy as np
 
 from exo.compiler.attempts import Instance, TraceClock, run_attempts
-from exo.compiler.catalog import Catalog
-from exo.compiler.fallback import latest_finish
-from exo.compiler.ir import Program
-from exo.compiler.plan import Plan
+from exo.compiler.simsteps import SimStep as SimStep  # re-exported: part of this API
+from exo.compiler.simsteps import due_times as due_times
+from exo.compiler.simsteps import plan_steps as plan_steps
 from exo.compiler.spot_traces import SpotTrace, spells
 
 Release = Literal["planned", "asap"]
@@ -51,40 +51,6 @@ TOL = 1e-9
 HIST_BINS = 40
 #: A run still going after this many times the target (deadline or makespan) is unfinished.
 HORIZON_FACTOR = 100.0
-
-
-@dataclass(frozen=True, slots=True)
-class SimStep:
-    """One planned step, as the simulation needs it (hours and USD)."""
-
-    name: str
-    #: Positions of the predecessors in the list of steps (a topological order).
-    preds: tuple[int, ...]
-    start_h: float
-    #: The planned duration at confidence (``P``).
-    p_h: float
-    #: Instances rented (each holds one or more replicas, preempted together).
-    instances: int
-    #: Startup per (re)start: ``S`` (= the restart cost ``r``).
-    startup_h: float
-    #: Work per instance after the startup: ``T - S``.
-    work_h: float
-    #: Hours of work between checkpoints (``>= work_h``: nothing is saved).
-    checkpoint_h: float
-    #: Preemptions per running hour (0 on demand).
-    preemptions_per_hour: float
-    #: Price per instance-hour of the planned tier.
-    price_usd_per_hour: float
-    #: The planned expected cost.
-    expected_cost_usd: float
-    #: Whether the step is planned on spot (traces preempt spot steps only).
-    spot: bool | None = None
-    #: On-demand price per instance-hour of the same instance type (the fallback's tier).
-    ondemand_usd_per_hour: float | None = None
-
-    @property
-    def on_spot(self) -> bool:
-        return self.preemptions_per_hour > 0.0 if self.spot is None else self.spot
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,19 +190,6 @@ class _Zones:
         sets = [spells(t, j * t.peak / m) for t in self.traces for j in range(m)]
         item = self.pick[:, None] * m + np.arange(m)[None, :]
         return TraceClock.of(sets), item.ravel()
-
-
-def due_times(steps: Sequence[SimStep], target_h: float) -> list[float]:
-    """Each step's due time (``fallback.latest_finish`` over the steps' DAG and their ``P``)."""
-    names = [f"{i}" for i in range(len(steps))]
-    succ: dict[str, list[str]] = {n: [] for n in names}
-    for i, s in enumerate(steps):
-        for p in s.preds:
-            succ[names[p]].append(names[i])
-    due = latest_finish(
-        names, {n: s.p_h for n, s in zip(names, steps, strict=True)}, succ, target_h
-    )
-    return [due[n] for n in names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,51 +379,3 @@ def _step_stats(s: SimStep, due: float, duration: Array, r: _StepRun, hit: Bools
         ondemand_h=float(r.ondemand_h.mean()),
         fallback_rate=float(r.fell_back.mean()),
     )
-
-
-def plan_steps(program: Program, catalog: Catalog, plan: Plan) -> list[SimStep]:
-    """The plan's steps for :func:`simulate`, with ``T``, ``c`` and λ from the cost model."""
-    from exo.compiler.costmodel import Option, option_for, workflow_confidence
-
-    conf = workflow_confidence(program, catalog)
-    order = {s.name: i for i, s in enumerate(plan.steps)}
-    out: list[SimStep] = []
-    for sp in plan.steps:
-        step = program.step(sp.name)
-        o = option_for(
-            step,
-            catalog,
-            conf,
-            instance_type=sp.instance_type,
-            spot=sp.spot,
-            batch_size=sp.batch_size,
-            replicas=sp.replicas,
-            planned_p=sp.p_duration_h,
-        )
-        if not isinstance(o, Option):
-            raise ValueError(f"step {sp.name!r}: the planned option is not an option of the model")
-        work = o.T - step.startup_h
-        out.append(
-            SimStep(
-                name=sp.name,
-                preds=tuple(sorted(order[p] for p in step.predecessors() if p in order)),
-                start_h=sp.start_h,
-                p_h=sp.p_duration_h,
-                instances=o.instances,
-                startup_h=step.startup_h,
-                work_h=work,
-                checkpoint_h=o.checkpoint_h if o.spot else work,
-                preemptions_per_hour=o.preemptions_per_hour if o.spot else 0.0,
-                price_usd_per_hour=o.price_usd_per_hour,
-                expected_cost_usd=sp.expected_cost_usd,
-                spot=o.spot,
-                ondemand_usd_per_hour=_ondemand_price(catalog, sp.instance_type, o),
-            )
-        )
-    return out
-
-
-def _ondemand_price(catalog: Catalog, instance_type: str, o: Any) -> float:
-    """The on-demand price per instance-hour of the planned instance type (the fallback's tier)."""
-    inst = catalog.get(instance_type)
-    return float(o.price_usd_per_hour) if inst is None else inst.ondemand_usd_per_hour

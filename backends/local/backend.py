@@ -95,8 +95,6 @@ def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig |
         return None
     if not any(sp.spot for sp in planned.plan.steps):
         return None  # checked first: the cost model (scipy, networkx) loads only for spot
-    from exo.compiler import spot_traces
-
     from ..runtime import fallback
     from .spot import SpotConfig
 
@@ -104,7 +102,9 @@ def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig |
     if not steps:
         return None
     trace = None
-    if options.spot_trace is not None:
+    if options.spot_trace is not None:  # numpy loads only here, for a trace
+        from exo.compiler import spot_traces
+
         (trace,) = spot_traces.load_traces([Path(options.spot_trace)])
     return SpotConfig(
         steps,

@@ -35,15 +35,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from exo.compiler.attempts import TraceClock
 from exo.compiler.fallback import switch_time_h
-from exo.compiler.spot_traces import SpotTrace, spells
 
 from ..runtime import fallback
 from ..runtime.fallback import SpotStep
+
+if TYPE_CHECKING:  # numpy, which the trace's clock needs, loads only for a run with a trace
+    from exo.compiler.attempts import TraceClock
+    from exo.compiler.spot_traces import SpotTrace
 
 #: In the run's checkpoint root: when the fallback's clock started (a resumed run keeps it).
 STARTED = ".fallback-started"
@@ -105,12 +106,19 @@ class SpotEmulation:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.config.seed)
         trace = self.config.trace
-        self.clock = TraceClock.of([spells(trace, 0.0)]) if trace is not None else None
+        self.clock = None
+        if trace is not None:
+            from exo.compiler.attempts import TraceClock
+            from exo.compiler.spot_traces import spells
+
+            self.clock = TraceClock.of([spells(trace, 0.0)])
 
     def _capacity(self, now: float) -> tuple[float, float]:
         """Real seconds until spot capacity is there (0: now), and how long it then lasts."""
         if self.clock is None:
             return 0.0, math.inf
+        import numpy as np  # loaded with the clock, in __post_init__
+
         scale = self.config.time_scale
         x = (now - self.started) * scale / 3600.0
         wait, until = self.clock.next_up(np.zeros(1, dtype=np.int64), np.array([x]))

@@ -51,7 +51,7 @@ def spot_steps(planned: PlannedWorkflow) -> dict[str, SpotStep]:
     Empty for a plan the cost model cannot reproduce (written by hand, or for
     another catalog): without its figures there is no due time to keep.
     """
-    from exo.compiler.simulate import due_times, plan_steps  # numpy: only when running
+    from exo.compiler.simsteps import due_times, plan_steps
 
     plan = planned.plan
     try:
