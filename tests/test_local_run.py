@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from exo.backends.api import RunContext
 from exo.backends.local import LocalBackend, LocalOptions
-from exo.backends.local.state import exclusive_lock
+from exo.backends.local.state import Store, exclusive_lock
 from exo.compiler.cli import app
 from exo.compiler.diagnostics import CompileError
 
@@ -131,6 +131,33 @@ def test_fresh_starts_a_new_run_and_replaces_published_shards(pipeline: Path) ->
     # Outputs with {run_id} in their path are kept per run.
     assert (pipeline.parent / "out/join" / str(first.run_id) / "shard-0").is_dir()
     assert (pipeline.parent / "out/join" / str(second.run_id) / "shard-0").is_dir()
+
+
+def test_a_new_run_drops_the_earlier_runs_rows_not_their_ledgers(pipeline: Path) -> None:
+    """Only a workflow's latest run is read back: the state holds no other (it grew by
+    the plan, graph and shards of every run before, and every open checks all of it)."""
+    planned = plan(pipeline)
+    first = run(planned, pipeline)
+    second = run(planned, pipeline, fresh=True)
+    state = state_dir_of(pipeline)
+    other = Store(state / "state.sqlite")
+    try:
+        other.create_run("other-1", "/elsewhere/other.exo", 1.0)
+    finally:
+        other.close()
+    db = sqlite3.connect(state / "state.sqlite")
+    try:
+        runs = sorted(r[0] for r in db.execute("SELECT run_id FROM runs"))
+        shard_runs = {r[0] for r in db.execute("SELECT run_id FROM shards")}
+        step_runs = {r[0] for r in db.execute("SELECT run_id FROM steps")}
+    finally:
+        db.close()
+    assert runs == sorted([str(second.run_id), "other-1"])  # another workflow's run stays
+    assert shard_runs == step_runs == {second.run_id}
+    ledgers = {p.stem for p in (state / "ledger").iterdir()}
+    assert {first.run_id, second.run_id} <= ledgers
+    third = run(planned, pipeline)  # and the latest run still resumes
+    assert third.run_id == second.run_id and third.state == "done"
 
 
 def test_changed_step_is_redone_with_its_dependents_only(tmp_path: Path) -> None:

@@ -315,7 +315,20 @@ class Store:
         )
 
     def create_run(self, run_id: str, workflow: str, now: float) -> None:
+        """A new run of ``workflow``; its earlier runs' rows go in the same transaction.
+
+        Only a workflow's latest run is read back (resume, ``status``, ``cancel``,
+        ``calibrate``): an older run's rows (its plan, task graph and shards, a
+        megabyte or more per 1,000 steps) were dead weight that every open's
+        integrity check read again. Each run's history stays in its ledger file.
+        Callers stop what an earlier run left running before they start a new one."""
         with self.transaction() as db:
+            for table in ("shards", "steps"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM runs WHERE workflow = ?)",
+                    (workflow,),
+                )
+            db.execute("DELETE FROM runs WHERE workflow = ?", (workflow,))
             db.execute(
                 "INSERT INTO runs(run_id, workflow, state, started_at, updated_at)"
                 " VALUES (?, ?, 'running', ?, ?)",
