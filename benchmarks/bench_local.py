@@ -93,16 +93,19 @@ rule noop:
 
 # Runs in a fresh interpreter: times LocalBackend.run only, imports excluded. The backend
 # loads its runner and the cost model (for the spot fallback's due times) inside ``run``;
-# in ``exoc run`` the planner has loaded them by then, so they are imported here first
-# and the clock measures the per-shard work. scipy.special too: the cost model loads it
-# on the first Poisson tail, which planning this spot step has computed in ``exoc run``.
+# ``exoc run`` has loaded them by then, so they are imported here first and the clock
+# measures the per-shard work. With the plan kept by the warm-up run, ``exoc run`` loads
+# neither the optimizer nor numpy: nor does this (an older build's, what its run loaded).
 RUNNER = """
 import json, os, sys, time
 from pathlib import Path
 from exo.backends.api import PlannedWorkflow, RunContext
 from exo.backends.local import LocalBackend, LocalOptions
-import exo.backends.local.runner, exo.backends.local.spot, exo.compiler.costmodel, exo.compiler.simulate
-import scipy.special
+import exo.backends.local.runner, exo.backends.local.spot, exo.compiler.costmodel
+try:
+    import exo.compiler.simsteps
+except ImportError:  # an older build (--runner): its run reads the plan through simulate
+    import exo.compiler.simulate, scipy.special
 planned_json, workflow, state, jobs = sys.argv[1:5]
 planned = PlannedWorkflow.model_validate_json(Path(planned_json).read_text())
 ctx = RunContext(workflow_file=workflow, state_dir=state, jobs=int(jobs), fresh=True,
