@@ -68,7 +68,8 @@ def due_times(steps: Sequence[SimStep], target_h: float) -> list[float]:
 
 
 def plan_steps(program: Program, catalog: Catalog, plan: Plan) -> list[SimStep]:
-    """The plan's steps for :func:`simulate`, with ``T``, ``c`` and λ from the cost model."""
+    """The plan's steps for :func:`exo.compiler.simulate.simulate` and the runners' fallback,
+    with ``T``, ``c`` and λ from the cost model (each spot option's ``k`` from the plan's ``P``)."""
     from exo.compiler.costmodel import Option, option_for, workflow_confidence
 
     conf = workflow_confidence(program, catalog)
