@@ -20,7 +20,6 @@ from exo.compiler.ir import (
     Step,
     Throughput,
     Workflow,
-    step_dag,
 )
 from exo.compiler.optimizer import optimize
 from exo.compiler.plan import Plan, StepPlan
@@ -157,7 +156,7 @@ def test_floats_on_a_diamond() -> None:
         lower_bound_usd=4.0,
         steps=[sp("a", 0, 1), sp("b", 1, 2), sp("c", 1, 0.5), sp("d", 3, 1)],
     )
-    floats = step_floats(plan, step_dag(prog))
+    floats = step_floats(plan, prog)
     assert floats == {"a": 0.0, "b": 0.0, "c": 1.5, "d": 0.0}
 
 
@@ -372,3 +371,25 @@ def test_svg_escapes_names() -> None:
         assert "x&lt;y&amp;z" in chart
         assert "x<y" not in chart
         assert "<rect" in chart
+
+
+@pytest.mark.parametrize("name", ["quickstart", "synthetic_finetune", "gcp_evals"])
+def test_the_reports_step_graph_is_networkxs_without_loading_it(name: str) -> None:
+    """The report orders steps with exo's own topological sort; networkx is the reference."""
+    import networkx as nx
+
+    from exo.compiler.ir import step_dag
+    from exo.compiler.report.facts import _order
+
+    compiled = compile_file(REPO / "examples" / f"{name}.exo")
+    prog = compiled.program
+    plan = optimize(prog, compiled.catalog)
+    dag = step_dag(prog)
+    rep = build_report(plan, prog, compiled.catalog)
+    assert rep.edges == tuple(sorted(dag.edges))
+    names = [s.name for s in reversed(plan.steps)]  # not already in an order of the graph
+    index = {n: i for i, n in enumerate(names)}
+    order, preds = _order(prog, names)
+    assert order == list(nx.lexicographical_topological_sort(dag, key=lambda n: index[n]))
+    pos = {n: i for i, n in enumerate(order)}
+    assert preds == tuple(tuple(sorted(pos[p] for p in dag.predecessors(n))) for n in order)

@@ -161,6 +161,16 @@ def test_run_loads_no_graph_library_and_scipy_only_for_spot(tmp_path: Path, spot
     assert bool(_loaded(modules, ("scipy",))) == (spot == "allowed")
 
 
+@pytest.mark.parametrize("verb", ["plan", "status", "simulate"])
+def test_reports_order_steps_without_the_graph_library(verb: str) -> None:
+    """The plan report's step graph (floats, edges, the greedy schedules' order) comes
+    from ``compiler/toposort.py``: ``plan``, ``status`` and ``simulate`` load no networkx
+    (a tenth of a second each)."""
+    code, modules = imported_by(verb, str(QUICKSTART))
+    assert code == 0
+    assert _loaded(modules, ("networkx",)) == []
+
+
 def test_slurm_compile_orders_jobs_without_the_graph_library(tmp_path: Path) -> None:
     """The Slurm backend orders its submissions as ``exoc run`` orders steps
     (``compiler/toposort.py``), so compiling for it loads no networkx."""

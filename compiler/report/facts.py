@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-import networkx as nx
-
 from exo.compiler import figures
 from exo.compiler.catalog import Catalog
 from exo.compiler.costmodel import (
@@ -23,7 +21,7 @@ from exo.compiler.costmodel import (
     resource_label,
     usage,
 )
-from exo.compiler.ir import Program, step_dag
+from exo.compiler.ir import Program
 from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.quota import CPU_RESOURCE, ResourceKey, accelerator_of
 from exo.compiler.report.why import (
@@ -36,6 +34,7 @@ from exo.compiler.report.why import (
     step_options,
 )
 from exo.compiler.schedule import Jobs, asap, makespan, priority_order, serial_sgs, tails
+from exo.compiler.toposort import order_by_needs
 
 BASELINES: tuple[tuple[str, str], ...] = (
     ("all_on_demand", "all on-demand"),
@@ -152,12 +151,18 @@ def savings(plan: Plan) -> tuple[Saving, ...]:
 
 
 def _order(program: Program, names: Sequence[str]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
-    """Step names in a topological order, with predecessor positions."""
-    dag = step_dag(program).subgraph(names)
+    """Step names in a topological order (ties by position in ``names``), with
+    predecessor positions; only the edges among ``names`` count."""
     index = {n: i for i, n in enumerate(names)}
-    order = list(nx.lexicographical_topological_sort(dag, key=lambda n: index[n]))
+    needs: list[tuple[str, tuple[str, ...]]] = []
+    for n in names:
+        step = program.step(n)
+        before = step.predecessors() if step is not None else ()
+        needs.append((n, tuple(p for p in before if p in index)))
+    order = order_by_needs(needs)
     pos = {n: i for i, n in enumerate(order)}
-    preds = tuple(tuple(sorted(pos[p] for p in dag.predecessors(n))) for n in order)
+    before_of = dict(needs)
+    preds = tuple(tuple(sorted(pos[p] for p in before_of[n])) for n in order)
     return order, preds
 
 
@@ -451,11 +456,18 @@ def build_report(
     floats: Mapping[str, float] = {}
     edges: tuple[tuple[str, str], ...] = ()
     if program is not None:
-        dag = step_dag(program)
         planned = {s.name for s in plan.steps}
-        edges = tuple(sorted((a, b) for a, b in dag.edges if a in planned and b in planned))
+        edges = tuple(
+            sorted(
+                (p, s.name)
+                for s in program.steps
+                if s.name in planned
+                for p in s.predecessors()
+                if p in planned
+            )
+        )
         if plan.steps:
-            floats = step_floats(plan, dag)
+            floats = step_floats(plan, program)
         if catalog is not None:
             options = step_options(program, catalog, plan.confidence)
             whys = explain(program, catalog, plan, options)
