@@ -171,6 +171,17 @@ def test_reports_order_steps_without_the_graph_library(verb: str) -> None:
     assert _loaded(modules, ("networkx",)) == []
 
 
+def test_status_of_a_kept_plan_loads_no_numerical_stack() -> None:
+    """``exoc status`` after ``exoc plan``: the planned-vs-actual view draws with the SVG
+    helpers, which no longer load the report's facts (the cost model, the greedy
+    schedules' numpy) for a type annotation."""
+    assert imported_by("plan", str(QUICKSTART))[0] == 0
+    for args in ((), ("--format", "json")):
+        code, modules = imported_by("status", str(QUICKSTART), *args)
+        assert code == 0
+        assert _loaded(modules, ("numpy", "scipy", "networkx", "exo.compiler.optimizer")) == []
+
+
 def test_slurm_compile_orders_jobs_without_the_graph_library(tmp_path: Path) -> None:
     """The Slurm backend orders its submissions as ``exoc run`` orders steps
     (``compiler/toposort.py``), so compiling for it loads no networkx."""

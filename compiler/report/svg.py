@@ -12,11 +12,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import TYPE_CHECKING
 
 from exo.compiler import figures
 from exo.compiler.plan import Plan, StepPlan
-from exo.compiler.report.facts import Report
-from exo.compiler.report.whatif import Scenario, SweepResult
+
+if TYPE_CHECKING:  # the facts' module loads the cost model and numpy: `exoc status`'s
+    # planned-vs-actual view draws with this module's helpers and needs neither
+    from exo.compiler.report.facts import Report
+    from exo.compiler.report.whatif import Scenario, SweepResult
 
 PALETTE: tuple[str, ...] = (
     "#4e79a7",
