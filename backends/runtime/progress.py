@@ -8,20 +8,13 @@ a :class:`Reporter` shows the steps as they change: rich bars on a terminal
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import IO, Protocol
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import IO, TYPE_CHECKING, Protocol
 
 from ..api import StepProgress, TaskState
+
+if TYPE_CHECKING:  # rich's bars load only on a terminal: logs and CI get plain lines
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 def step_state(
@@ -104,6 +97,15 @@ class Bars:
     """A rich progress bar per step: shards done/total, retries, elapsed, ETA."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -156,6 +158,8 @@ class Bars:
 
 def make_reporter(kind: str, stream: IO[str]) -> Reporter:
     if kind == "rich":
+        from rich.console import Console
+
         return Bars(Console(file=stream))
     if kind == "plain":
         return Lines(stream)
