@@ -24,7 +24,7 @@ from exo.backends.conformance import BackendConformance
 from exo.backends.runtime.checkpoints import helper_files
 from exo.backends.slurm import SlurmBackend, SlurmOptions
 from exo.backends.slurm import jobs as slurm_jobs
-from exo.backends.slurm.shell import PLACEHOLDER_VARS, literal, quote, word
+from exo.backends.slurm.shell import PLACEHOLDER_VARS, comment, literal, quote, word
 from exo.compiler.catalog import Catalog, InstanceType
 from exo.compiler.diagnostics import CompileError, Severity
 from exo.compiler.ir import Program, Step, Throughput, Workflow
@@ -472,3 +472,11 @@ def test_words_give_exactly_what_expand_gives(templates: list[str], own: dict[st
 @given(value=_TEXT)
 def test_quote_and_literal_are_one_literal_word(value: str) -> None:
     assert _bash_words([quote(value), literal(value)], {}) == [value, value]
+
+
+@given(st.text(alphabet=st.characters(codec=None), max_size=40))
+def test_a_comment_is_one_printable_line_whatever_the_text(text: str) -> None:
+    """``shell.comment``'s fast path (the whole text printable) agrees with its rule."""
+    out = comment(text)
+    assert out == "".join(c if c.isprintable() else "?" for c in text)
+    assert out.isprintable() and len(out) == len(text)

@@ -116,6 +116,8 @@ def env_name(name: str) -> Shell:
 
 def comment(text: str) -> Shell:
     """Text safe inside a ``#`` comment: one line, printable characters only."""
+    if text.isprintable():  # the usual case, in one C loop (a whole command per job)
+        return Shell(text)
     return Shell("".join(c if c.isprintable() else "?" for c in text))
 
 
