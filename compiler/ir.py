@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from exo.compiler.frozen import Frozen, find_by
 from exo.compiler.names import require_env_names
+from exo.compiler.toposort import order_by_needs
 
 if TYPE_CHECKING:  # the graph library loads when a DAG is built, not with the IR
     import networkx as nx
@@ -242,6 +243,15 @@ def step_dag(program: Program) -> "nx.DiGraph[str]":
             if not g.has_edge(a, s.name):
                 g.add_edge(a, s.name, kind="after")
     return g
+
+
+def step_order(program: Program) -> list[str]:
+    """Step names in a topological order of the step DAG, ties by declaration order.
+
+    networkx's ``lexicographical_topological_sort`` by position, without networkx
+    (``toposort.order_by_needs``): the runners, Slurm's submissions, the optimizer
+    and the report all walk the steps in this one order."""
+    return order_by_needs([(s.name, s.predecessors()) for s in program.steps])
 
 
 def full_dag(program: Program) -> "nx.DiGraph[str]":

@@ -223,14 +223,14 @@ def preemption_quantile(t: float, loss_h: float, rate: float, miss: float) -> in
     :func:`monotone_from`, then bisects (the CDF no longer decreases): at most
     a few dozen Poisson tails, or one scan of 10,001 in a corner case.
     """
-    import numpy as np
-
     if not rate > 0.0:
         return 0
     a = rate * t
     b = rate * loss_h
     if not (math.isfinite(a) and math.isfinite(b)) or b >= 1.0 or not miss > 0.0:
         return None
+    import numpy as np  # only a search needs it
+
     lo = _start(a, b, miss)
     mono = monotone_from(a, b)
     size = 32

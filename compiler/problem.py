@@ -29,10 +29,9 @@ from exo.compiler.costmodel import (
     workflow_confidence,
 )
 from exo.compiler.ir import Objective as Objective  # re-exported: part of this API
-from exo.compiler.ir import Program, Step
+from exo.compiler.ir import Program, Step, step_order
 from exo.compiler.preemption import Confidence
 from exo.compiler.schedule import Jobs
-from exo.compiler.toposort import order_by_needs
 
 #: A plan meets the deadline when its makespan is at most ``deadline + TOL_H`` hours (3.6 ms).
 TOL_H = 1e-6
@@ -115,7 +114,7 @@ class Enumeration:
 def ordered_steps(program: Program) -> list[Step]:
     """The program's steps in a topological order, ties by declaration order."""
     by_name = {s.name: s for s in program.steps}
-    return [by_name[n] for n in order_by_needs([(s.name, s.predecessors()) for s in program.steps])]
+    return [by_name[n] for n in step_order(program)]
 
 
 def enumerate_program(

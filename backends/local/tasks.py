@@ -17,8 +17,8 @@ from typing import Literal
 
 from exo.compiler.diagnostics import Diagnostic
 from exo.compiler.frozen import Frozen, find_by
+from exo.compiler.ir import step_order
 from exo.compiler.names import require_env_names
-from exo.compiler.toposort import order_by_needs
 
 from ..api import (
     PlannedWorkflow,
@@ -132,7 +132,7 @@ def check(planned: PlannedWorkflow) -> list[Diagnostic]:
 def build(planned: PlannedWorkflow) -> TaskGraph:
     """The task graph of a plan that passed :func:`check`."""
     program = planned.program
-    order = order_by_needs([(s.name, s.predecessors()) for s in program.steps])
+    order = step_order(program)
     steps: list[LocalStep] = []
     for name in order:
         step = program.step(name)

@@ -19,9 +19,8 @@ import re
 from dataclasses import dataclass
 
 from exo.compiler.diagnostics import Diagnostic, Severity
-from exo.compiler.ir import Step
+from exo.compiler.ir import Step, step_order
 from exo.compiler.plan import StepPlan
-from exo.compiler.toposort import order_by_needs
 
 from ..api import (
     PlannedWorkflow,
@@ -101,7 +100,7 @@ def job_name(workflow: str, step: str) -> str:
 def submission_order(planned: PlannedWorkflow) -> list[str]:
     """Steps in dependency order, ties by declaration (as ``exoc run`` orders them), without
     loading networkx."""
-    return order_by_needs([(s.name, s.predecessors()) for s in planned.program.steps])
+    return step_order(planned.program)
 
 
 def tier(step: Step, sp: StepPlan, options: SlurmOptions) -> Tier:

@@ -153,16 +153,15 @@ def savings(plan: Plan) -> tuple[Saving, ...]:
 def _order(program: Program, names: Sequence[str]) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
     """Step names in a topological order (ties by position in ``names``), with
     predecessor positions; only the edges among ``names`` count."""
-    index = {n: i for i, n in enumerate(names)}
-    needs: list[tuple[str, tuple[str, ...]]] = []
+    wanted = set(names)
+    needs: dict[str, tuple[str, ...]] = {}
     for n in names:
         step = program.step(n)
         before = step.predecessors() if step is not None else ()
-        needs.append((n, tuple(p for p in before if p in index)))
-    order = order_by_needs(needs)
+        needs[n] = tuple(p for p in before if p in wanted)
+    order = order_by_needs(list(needs.items()))
     pos = {n: i for i, n in enumerate(order)}
-    before_of = dict(needs)
-    preds = tuple(tuple(sorted(pos[p] for p in before_of[n])) for n in order)
+    preds = tuple(tuple(sorted(pos[p] for p in needs[n])) for n in order)
     return order, preds
 
 

@@ -29,10 +29,9 @@ from exo.compiler.costmodel import (
     workflow_confidence,
 )
 from exo.compiler.figures import money
-from exo.compiler.ir import Program
+from exo.compiler.ir import Program, step_order
 from exo.compiler.plan import Plan, StepPlan
 from exo.compiler.preemption import Confidence
-from exo.compiler.toposort import order_by_needs
 
 #: Money and time closer than these are equal when comparing options.
 EPS_USD = 1e-6
@@ -73,18 +72,17 @@ def step_floats(plan: Plan, program: Program) -> dict[str, float]:
     """Hours each step can grow without moving the plan's end (total float).
 
     Over the step DAG (edges from each step's predecessors) in reverse topological
-    order, through :mod:`exo.compiler.toposort`: the report loads no networkx (a tenth
+    order (``ir.step_order``): the report loads no networkx (a tenth
     of a second of ``exoc plan`` and ``exoc status`` for a topological sort)."""
     by_name = {s.name: s for s in plan.steps}
     finish = {s.name: s.start_h + s.p_duration_h for s in plan.steps}
     end = plan.makespan_h if plan.makespan_h is not None else max(finish.values(), default=0.0)
-    needs = [(s.name, s.predecessors()) for s in program.steps]
-    successors: dict[str, list[str]] = {name: [] for name, _ in needs}
-    for name, before in needs:
-        for p in before:
-            successors.setdefault(p, []).append(name)
+    successors: dict[str, list[str]] = {s.name: [] for s in program.steps}
+    for s in program.steps:
+        for p in s.predecessors():
+            successors.setdefault(p, []).append(s.name)
     latest: dict[str, float] = {}
-    for name in reversed(order_by_needs(needs)):
+    for name in reversed(step_order(program)):
         if name not in by_name:
             continue
         succ = [s for s in successors[name] if s in by_name]
