@@ -10,9 +10,15 @@
 #      `exoc plan --calibration` it (JSON);
 #   4. `exoc run` that plan with the local backend (one replica: one process
 #      on this GPU), then `exoc status --format json` (planned vs actual);
-#   5. the contrast: a few micro-batches each in a process of its own (model
+#   5. injected preemptions: the same step planned on spot with a catalog whose
+#      spot offers are preempted at a set rate, and run a few times with the
+#      local backend emulating that rate (each run its own seed; no fallback to
+#      on-demand, as the cost model's expected figures assume): the mean real
+#      duration, replica-hours and cost against the plan's expected ones, and
+#      each restart's real startup against the one the model charges;
+#   6. the contrast: a few micro-batches each in a process of its own (model
 #      built again each time), projected to the whole run;
-#   6. one summary line per step: planned and real duration, real/planned,
+#   7. one summary line per step: planned and real duration, real/planned,
 #      planned cost and the cost of the real replica-time at the catalog price.
 #
 #   bash benchmarks/gpu/device.sh            # on the GPU machine, from the repository root
@@ -20,7 +26,9 @@
 #
 # Everything is written under $OUT (a temporary folder when unset): device.log
 # (every command's output), calibration.json, plan.json, status.json,
-# status.html, contrast.json, summary.txt. The summary also goes to stdout.
+# status.html, catalog-injected.csv, plan-spot.json, spot/seed-<k>/ (each
+# injected run's status.json and ledger.jsonl), spot-summary.txt,
+# contrast.json, summary.txt. The summaries also go to stdout.
 #
 # --tiny rehearses the same steps on a machine without a GPU: a 2-layer,
 # 64-wide encoder on the CPU (EXO_GPU_BENCH_TINY=1), a stand-in `nvidia-smi`
@@ -33,7 +41,11 @@
 # EXO_GPU_BENCH_SECONDS (seconds of embedding the run is sized to, default 60;
 # 15 with --tiny); EXO_GPU_BENCH_CONTRAST (processes of the contrast, default 3;
 # 0 skips it); EXO_GPU_BENCH_BUDGET_S (the contrast is skipped when the script
-# has run longer than this by then, default 200, so that it ends within ~4 min).
+# has run longer than this by then, default 200, so that it ends within ~4 min);
+# EXO_GPU_BENCH_SPOT_RUNS (injected-preemption runs, default 3; 0 skips them),
+# EXO_GPU_BENCH_SPOT_RATE (their preemptions per hour, default 60: one a minute
+# on average, the most a catalog may declare), EXO_GPU_BENCH_SPOT_SECONDS
+# (seconds of embedding each is sized to, default 40; 10 with --tiny).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +61,8 @@ wheels=${WHEELS:-.whl}
 site=${EXO_GPU_BENCH_SITE:-/tmp/site}
 contrast=${EXO_GPU_BENCH_CONTRAST:-3}
 budget=${EXO_GPU_BENCH_BUDGET_S:-200}
+spot_runs=${EXO_GPU_BENCH_SPOT_RUNS:-3}
+spot_rate=${EXO_GPU_BENCH_SPOT_RATE:-60}
 if [ -z "${OUT:-}" ]; then
     OUT=$(mktemp -d "${TMPDIR:-/tmp}/exo-gpu-out.XXXXXX")
 fi
@@ -75,6 +89,7 @@ logged() {
 if [ "$tiny" = 1 ]; then
     export EXO_GPU_BENCH_TINY=1
     seconds=${EXO_GPU_BENCH_SECONDS:-15}
+    spot_seconds=${EXO_GPU_BENCH_SPOT_SECONDS:-10}
     profile_items=2048
     limit=900 # a loaded CPU imports torch slowly
     mkdir -p "$work/bin"
@@ -84,6 +99,7 @@ if [ "$tiny" = 1 ]; then
     say "REHEARSAL on CPU (--tiny): stand-in nvidia-smi, 2-layer encoder; no GPU figures"
 else
     seconds=${EXO_GPU_BENCH_SECONDS:-60}
+    spot_seconds=${EXO_GPU_BENCH_SPOT_SECONDS:-40}
     profile_items=24576 # 24 batches of 1024, 96 of 256
     limit=150           # seconds for the profile, and for the run (which is ~80 s)
 fi
@@ -159,7 +175,32 @@ exoc status "$flow" -p "items=$items" "${quota[@]}" --state-dir "$work/state" --
     >"$OUT/status.html" 2>>"$log"
 rm -rf "$work/state" # the embeddings: ~1.5 KB an item
 
-# --- 5. the contrast: one process per micro-batch --------------------------------------------
+# --- 5. injected preemptions: the step on spot, preempted at a set rate --------------------------
+if [ "$spot_runs" -gt 0 ]; then
+    spot_items=$("$python" benchmarks/gpu/summarize.py size "$OUT/calibration.json" --seconds "$spot_seconds")
+    "$python" benchmarks/gpu/summarize.py injected benchmarks/gpu/catalog.csv --rate "$spot_rate" \
+        -o "$OUT/catalog-injected.csv"
+    spot_args=("$flow" -p "items=$spot_items" -p tier=only "${quota[@]}"
+        --catalog "$OUT/catalog-injected.csv" --calibration "$OUT/calibration.json")
+    logged exoc plan "${spot_args[@]}" --format json -o "$OUT/plan-spot.json"
+    say "injected preemptions: $spot_runs runs of $spot_items items on spot, $spot_rate preemptions/h"
+    for seed in $(seq 1 "$spot_runs"); do
+        state=$work/spot-$seed
+        mkdir -p "$OUT/spot/seed-$seed"
+        logged timeout "$limit" "$python" -m exo.compiler run "${spot_args[@]}" --state-dir "$state" \
+            --fresh --local-spot-rate "$spot_rate" --local-spot-seed "$seed" --local-fallback none ||
+            say "injected run $seed failed (its status and ledger are kept)"
+        exoc status "${spot_args[@]}" --state-dir "$state" --format json \
+            >"$OUT/spot/seed-$seed/status.json" 2>>"$log"
+        cat "$state"/ledger/*.jsonl >"$OUT/spot/seed-$seed/ledger.jsonl"
+        rm -rf "$state"
+        say "injected run $seed done"
+    done
+    "$python" benchmarks/gpu/summarize.py spot "$OUT/plan-spot.json" "$OUT"/spot/seed-* \
+        --rate "$spot_rate" | tee "$OUT/spot-summary.txt"
+fi
+
+# --- 6. the contrast: one process per micro-batch --------------------------------------------
 contrast_args=()
 if [ "$tiny" = 0 ] && awk -v e="$(elapsed "$begin")" -v b="$budget" 'BEGIN { exit !(e > b) }'; then
     say "contrast skipped: more than ${budget}s spent already (EXO_GPU_BENCH_BUDGET_S)"
@@ -172,7 +213,7 @@ if [ "$contrast" -gt 0 ]; then
     contrast_args=(--contrast "$OUT/contrast.json")
 fi
 
-# --- 6. the summary ----------------------------------------------------------------------------
+# --- 7. the summary ----------------------------------------------------------------------------
 say "summary"
 "$python" benchmarks/gpu/summarize.py report "$OUT/plan.json" "$OUT/status.json" \
     --calibration "$OUT/calibration.json" --run-wall-s "$run_wall" --gpu "$gpu" \
