@@ -5,12 +5,18 @@ The benchmark itself runs on a GPU machine (``device.sh``; docs/benchmarks.md
 needs (the quota keeps the plan on the GPU that is there), the variables its
 contrast gives a one-micro-batch shard are the ones the worker helper reads,
 and the summary's arithmetic on a plan and a status recorded from a rehearsal
-(``device.sh --tiny``).
+(``device.sh --tiny``). The injected-preemption part (``injected.py``): its
+catalog plans spot at the rate it sets, its model of a preempted run agrees with
+the cost model's expected duration (a seeded Monte Carlo check), a run is
+replayed under the model at its own preemption times, and the report on runs
+recorded from a rehearsal.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 GPU = ROOT / "benchmarks" / "gpu"
 DATA = Path(__file__).resolve().parent / "data" / "gpu"
 sys.path.insert(0, str(GPU))
-import summarize  # noqa: E402  (a benchmark script, not a package)
+import injected  # noqa: E402  (benchmark scripts, not a package)
+import summarize  # noqa: E402
 
 
-def plan_json(*params: str) -> dict[str, Any]:
-    args = [sys.executable, "-m", "exo.compiler", "plan", str(GPU / "embed.exo")]
+def plan_json(*params: str, options: tuple[str, ...] = ()) -> dict[str, Any]:
+    args = [sys.executable, "-m", "exo.compiler", "plan", str(GPU / "embed.exo"), *options]
     for p in params:
         args += ["-p", p]
     out = subprocess.run([*args, "--format", "json"], capture_output=True, text=True, check=True)
@@ -126,3 +133,91 @@ def test_report_without_a_ledger_says_so() -> None:
     lines = summarize.report(plan, {"run_id": None, "state": "none", "plan_vs_actual": None})
     assert "real - s, real/planned -" in lines[1]
     assert lines[1].endswith("exoc status: no ledger")
+
+
+# --- injected preemptions (injected.py) --------------------------------------------------------
+
+#: What `exoc profile` measured on an H200 (docs/benchmarks.md § GPU: plan vs run, 2026-11-27).
+H200_CALIBRATION = {
+    "format": 1,
+    "instance_types": {},
+    "source": "exoc profile",
+    "steps": {"embed": {"startup_s": 15.23, "throughput": {"H200": {"1024": 16_574.5}}}},
+}
+
+
+def spot_plan(tmp_path: Path, rate: float, items: int = 647 * 1024) -> dict[str, Any]:
+    catalog = tmp_path / f"catalog-{rate:g}.csv"
+    catalog.write_text(injected.injected_catalog((GPU / "catalog.csv").read_text(), rate))
+    cal = tmp_path / "calibration.json"
+    cal.write_text(json.dumps(H200_CALIBRATION))
+    options = ("--catalog", str(catalog), "--calibration", str(cal))
+    return plan_json(f"items={items}", "tier=only", "h100=0", options=options)
+
+
+def test_the_injected_catalog_sets_every_spot_rate_and_the_plan_prices_it(tmp_path: Path) -> None:
+    text = injected.injected_catalog((GPU / "catalog.csv").read_text(), 60.0)
+    rows = text.splitlines()
+    assert rows[0].endswith(",spot_preemptions_per_hour")
+    assert len(rows) == 3 and all(r.endswith(",60") for r in rows[1:])
+    calm, rough = spot_plan(tmp_path, 0.0)["steps"][0], spot_plan(tmp_path, 60.0)["steps"][0]
+    assert (calm["spot"], rough["spot"]) == (True, True)
+    assert calm["instance_type"] == rough["instance_type"] == "p5en.48xlarge-1gpu"
+    assert rough["expected_duration_h"] > calm["expected_duration_h"]
+    assert rough["p_duration_h"] > rough["expected_duration_h"]  # the bound at its confidence
+
+
+def test_the_model_of_a_preempted_run_averages_the_plans_expected_duration(tmp_path: Path) -> None:
+    """Seeded Monte Carlo: 20,000 runs preempted at 60/h against the cost model's closed form."""
+    items = 647 * 1024
+    sp = spot_plan(tmp_path, 60.0, items)["steps"][0]
+    model = injected.step_model(H200_CALIBRATION, sp, items, 60.0)
+    assert (model.startup_s, model.items_per_s, model.batch_size) == (15.23, 16_574.5, 1024)
+    mean, sd = model.spread(samples=20_000, seed=7)
+    expected = sp["expected_duration_h"] * 3600
+    # one run's sd is ~15.6 s, so the mean of 20,000 lies within ~0.11 s (1 sigma) of the truth
+    assert mean == pytest.approx(expected, abs=4 * sd / math.sqrt(20_000))
+    calm = injected.StepModel(15.23, 16_574.5, 1024, items, 0.0)
+    assert calm.spread(samples=10) == (pytest.approx(15.23 + items / 16_574.5), 0.0)
+
+
+def test_a_run_is_replayed_under_the_model_at_its_own_preemption_times() -> None:
+    model = injected.StepModel(
+        startup_s=10.0, items_per_s=100.0, batch_size=100, items=5000, preemptions_per_h=60
+    )
+    attempts = [
+        injected.Attempt(0, 1, 0.0, 5.0, "preempted", None),  # killed in its startup
+        injected.Attempt(0, 2, 5.0, 35.5, "preempted", 15.0, committed_start=0),
+        injected.Attempt(0, 3, 36.0, 80.0, "succeeded", 47.0, committed_start=2000),
+    ]
+    # 5 s lost, then 30.5 s of which 20.5 s of work: 20 whole batches (2,000 items);
+    # a 0.5 s gap; then the startup again and the other 3,000 items at 100/s
+    assert model.replay(attempts) == pytest.approx(5.0 + 30.5 + 0.5 + 10.0 + 30.0)
+    assert injected.restart_gaps(attempts) == [0.0, 0.5]
+    assert [a.startup_s for a in attempts] == [None, 10.0, 11.0]
+    assert model.replay(attempts[-1:]) == pytest.approx(10.0 + 50.0)
+
+
+def test_report_on_injected_runs_recorded_from_a_rehearsal() -> None:
+    spot = DATA / "spot"
+    plan = json.loads((spot / "plan-spot.json").read_text())
+    cal = DATA / "spot" / "calibration.json"
+    folders = sorted(spot.glob("seed-*"))
+    lines = injected.spot_command(plan, folders, 60.0, cal)
+    assert lines[0].startswith(
+        "injected preemptions at 60/h: embed on p5.48xlarge-1gpu (H100) spot"
+    )
+    statuses = [json.loads((d / "status.json").read_text()) for d in folders]
+    steps = [injected.status_step(st, "embed") for st in statuses]
+    for line, step in zip(lines[1:], steps, strict=False):
+        assert f"{step['preemptions']} preemption(s), {step['attempts']} attempt(s)" in line
+        assert f"real {step['actual']['duration_s']:.1f} s" in line
+        assert "the model gives with these preemptions" in line
+    mean = statistics.fmean(s["actual"]["duration_s"] for s in steps)
+    expected = plan["steps"][0]["expected_duration_h"] * 3600
+    assert (
+        f"mean of {len(folders)} run(s): {mean:.1f} s ({mean / expected:.3f}x expected)"
+        in lines[len(folders) + 1]
+    )
+    assert lines[-2].startswith("real / replayed under the model: mean ")
+    assert lines[-1].startswith("the model (startup ")

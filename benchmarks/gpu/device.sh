@@ -10,14 +10,14 @@
 #      `exoc plan --calibration` it (JSON);
 #   4. `exoc run` that plan with the local backend (one replica: one process
 #      on this GPU), then `exoc status --format json` (planned vs actual);
-#   5. injected preemptions: the same step planned on spot with a catalog whose
+#   5. the contrast: a few micro-batches each in a process of its own (model
+#      built again each time), projected to the whole run;
+#   6. injected preemptions: the same step planned on spot with a catalog whose
 #      spot offers are preempted at a set rate, and run a few times with the
 #      local backend emulating that rate (each run its own seed; no fallback to
 #      on-demand, as the cost model's expected figures assume): the mean real
 #      duration, replica-hours and cost against the plan's expected ones, and
 #      each restart's real startup against the one the model charges;
-#   6. the contrast: a few micro-batches each in a process of its own (model
-#      built again each time), projected to the whole run;
 #   7. one summary line per step: planned and real duration, real/planned,
 #      planned cost and the cost of the real replica-time at the catalog price.
 #
@@ -26,9 +26,9 @@
 #
 # Everything is written under $OUT (a temporary folder when unset): device.log
 # (every command's output), calibration.json, plan.json, status.json,
-# status.html, catalog-injected.csv, plan-spot.json, spot/seed-<k>/ (each
-# injected run's status.json and ledger.jsonl), spot-summary.txt,
-# contrast.json, summary.txt. The summaries also go to stdout.
+# status.html, contrast.json, spot.tar.gz (the injected-preemption runs: their
+# catalog, plan, and each run's status.json and ledger.jsonl), summary.txt
+# (also on stdout). Eight files: what a lent GPU machine sends back.
 #
 # --tiny rehearses the same steps on a machine without a GPU: a 2-layer,
 # 64-wide encoder on the CPU (EXO_GPU_BENCH_TINY=1), a stand-in `nvidia-smi`
@@ -41,7 +41,7 @@
 # EXO_GPU_BENCH_SECONDS (seconds of embedding the run is sized to, default 60;
 # 15 with --tiny); EXO_GPU_BENCH_CONTRAST (processes of the contrast, default 3;
 # 0 skips it); EXO_GPU_BENCH_BUDGET_S (the contrast is skipped when the script
-# has run longer than this by then, default 200, so that it ends within ~4 min);
+# has run longer than this by then, default 200);
 # EXO_GPU_BENCH_SPOT_RUNS (injected-preemption runs, default 3; 0 skips them),
 # EXO_GPU_BENCH_SPOT_RATE (their preemptions per hour, default 60: one a minute
 # on average, the most a catalog may declare), EXO_GPU_BENCH_SPOT_SECONDS
@@ -175,32 +175,7 @@ exoc status "$flow" -p "items=$items" "${quota[@]}" --state-dir "$work/state" --
     >"$OUT/status.html" 2>>"$log"
 rm -rf "$work/state" # the embeddings: ~1.5 KB an item
 
-# --- 5. injected preemptions: the step on spot, preempted at a set rate --------------------------
-if [ "$spot_runs" -gt 0 ]; then
-    spot_items=$("$python" benchmarks/gpu/summarize.py size "$OUT/calibration.json" --seconds "$spot_seconds")
-    "$python" benchmarks/gpu/summarize.py injected benchmarks/gpu/catalog.csv --rate "$spot_rate" \
-        -o "$OUT/catalog-injected.csv"
-    spot_args=("$flow" -p "items=$spot_items" -p tier=only "${quota[@]}"
-        --catalog "$OUT/catalog-injected.csv" --calibration "$OUT/calibration.json")
-    logged exoc plan "${spot_args[@]}" --format json -o "$OUT/plan-spot.json"
-    say "injected preemptions: $spot_runs runs of $spot_items items on spot, $spot_rate preemptions/h"
-    for seed in $(seq 1 "$spot_runs"); do
-        state=$work/spot-$seed
-        mkdir -p "$OUT/spot/seed-$seed"
-        logged timeout "$limit" "$python" -m exo.compiler run "${spot_args[@]}" --state-dir "$state" \
-            --fresh --local-spot-rate "$spot_rate" --local-spot-seed "$seed" --local-fallback none ||
-            say "injected run $seed failed (its status and ledger are kept)"
-        exoc status "${spot_args[@]}" --state-dir "$state" --format json \
-            >"$OUT/spot/seed-$seed/status.json" 2>>"$log"
-        cat "$state"/ledger/*.jsonl >"$OUT/spot/seed-$seed/ledger.jsonl"
-        rm -rf "$state"
-        say "injected run $seed done"
-    done
-    "$python" benchmarks/gpu/summarize.py spot "$OUT/plan-spot.json" "$OUT"/spot/seed-* \
-        --rate "$spot_rate" | tee "$OUT/spot-summary.txt"
-fi
-
-# --- 6. the contrast: one process per micro-batch --------------------------------------------
+# --- 5. the contrast: one process per micro-batch --------------------------------------------
 contrast_args=()
 if [ "$tiny" = 0 ] && awk -v e="$(elapsed "$begin")" -v b="$budget" 'BEGIN { exit !(e > b) }'; then
     say "contrast skipped: more than ${budget}s spent already (EXO_GPU_BENCH_BUDGET_S)"
@@ -213,10 +188,46 @@ if [ "$contrast" -gt 0 ]; then
     contrast_args=(--contrast "$OUT/contrast.json")
 fi
 
+# --- 6. injected preemptions: the step on spot, preempted at a set rate --------------------------
+# Its files go into one archive, spot.tar.gz (what comes back from a lent machine is counted
+# in files): catalog-injected.csv, plan-spot.json, seed-<k>/status.json and ledger.jsonl.
+spot_summary=""
+if [ "$spot_runs" -gt 0 ]; then
+    spot=$work/spot
+    mkdir -p "$spot"
+    spot_items=$("$python" benchmarks/gpu/summarize.py size "$OUT/calibration.json" --seconds "$spot_seconds")
+    "$python" benchmarks/gpu/injected.py catalog benchmarks/gpu/catalog.csv --rate "$spot_rate" \
+        -o "$spot/catalog-injected.csv"
+    spot_args=("$flow" -p "items=$spot_items" -p tier=only "${quota[@]}"
+        --catalog "$spot/catalog-injected.csv" --calibration "$OUT/calibration.json")
+    logged exoc plan "${spot_args[@]}" --format json -o "$spot/plan-spot.json"
+    say "injected preemptions: $spot_runs runs of $spot_items items on spot, $spot_rate preemptions/h"
+    for seed in $(seq 1 "$spot_runs"); do
+        state=$work/state-$seed
+        mkdir -p "$spot/seed-$seed"
+        logged timeout "$limit" "$python" -m exo.compiler run "${spot_args[@]}" --state-dir "$state" \
+            --fresh --local-spot-rate "$spot_rate" --local-spot-seed "$seed" --local-fallback none ||
+            say "injected run $seed failed (its status and ledger are kept)"
+        exoc status "${spot_args[@]}" --state-dir "$state" --format json \
+            >"$spot/seed-$seed/status.json" 2>>"$log"
+        cat "$state"/ledger/*.jsonl >"$spot/seed-$seed/ledger.jsonl"
+        rm -rf "$state"
+        say "injected run $seed done"
+    done
+    "$python" benchmarks/gpu/injected.py report "$spot/plan-spot.json" "$spot"/seed-* \
+        --rate "$spot_rate" --calibration "$OUT/calibration.json" >"$work/spot-summary.txt"
+    spot_summary=$work/spot-summary.txt
+    tar -czf "$OUT/spot.tar.gz" -C "$work" spot
+fi
+
 # --- 7. the summary ----------------------------------------------------------------------------
 say "summary"
 "$python" benchmarks/gpu/summarize.py report "$OUT/plan.json" "$OUT/status.json" \
     --calibration "$OUT/calibration.json" --run-wall-s "$run_wall" --gpu "$gpu" \
-    "${contrast_args[@]}" | tee "$OUT/summary.txt"
+    "${contrast_args[@]}" >"$OUT/summary.txt"
+if [ -n "$spot_summary" ]; then
+    cat "$spot_summary" >>"$OUT/summary.txt"
+fi
+cat "$OUT/summary.txt"
 say "done; files in $OUT: $(cd "$OUT" && echo *)"
 exit "$run_rc"

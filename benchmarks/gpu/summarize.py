@@ -21,19 +21,6 @@
     items/s and startup, and the verdict drawn from them, are the ``.exo``'s
     declared figures; its durations and costs are the recorded plan's.
 
-``injected CATALOG --rate R -o OUT.csv``
-    the catalog with every spot offer preempted at R per hour (the column
-    ``spot_preemptions_per_hour``), for a spot plan whose rate is the one the
-    local backend then emulates (``--local-spot-rate R``).
-
-``spot PLAN RUN_DIR... [--rate R]``
-    the injected-preemption runs of one spot plan, each RUN_DIR holding that
-    run's ``status.json`` and ``ledger.jsonl``: per run the real duration,
-    preemptions, replica-hours and cost against the plan's expected figures,
-    and each attempt's startup (a restart's against the first start: the cost
-    model charges every restart the step's startup); then the means (DESIGN
-    §8: within 15% of the plan's expected figures).
-
 PLAN is ``exoc plan --format json`` (DESIGN §4), STATUS ``exoc status --format
 json`` with its ``plan_vs_actual`` (docs/cli.md § Planned vs actual). Only the
 standard library: it runs where exoc was installed into a scratch folder.
@@ -42,9 +29,6 @@ standard library: it runs where exoc was installed into a scratch folder.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import itertools
 import json
 import math
 import os
@@ -285,147 +269,6 @@ def report(
     return lines
 
 
-# --- injected preemptions ---------------------------------------------------------------------
-
-#: The catalog column of a spot offer's preemption rate (docs/catalogs.md).
-RATE_COLUMN = "spot_preemptions_per_hour"
-
-
-def injected_catalog(text: str, rate: float) -> str:
-    """The catalog CSV with every row's spot offer preempted at ``rate`` per hour."""
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows:
-        raise SystemExit("the catalog has no rows")
-    fields = list(rows[0])
-    if RATE_COLUMN not in fields:
-        fields.append(RATE_COLUMN)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row | {RATE_COLUMN: format(rate, "g")})
-    return out.getvalue()
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    shard: int
-    attempt: int
-    started_at: float
-    ended_at: float | None
-    outcome: str
-    first_batch_at: float | None
-
-    @property
-    def startup_s(self) -> float | None:
-        return None if self.first_batch_at is None else self.first_batch_at - self.started_at
-
-
-def ledger_attempts(text: str, step: str = "embed") -> list[Attempt]:
-    """The step's attempts in a ledger (docs/backends/local.md): start and end events joined."""
-    starts: dict[tuple[int, int], Json] = {}
-    ends: dict[tuple[int, int], Json] = {}
-    for line in text.splitlines():
-        ev = json.loads(line) if line.strip() else {}
-        if ev.get("step") != step or ev.get("event") not in ("start", "end"):
-            continue
-        (starts if ev["event"] == "start" else ends)[(ev["shard"], ev["attempt"])] = ev
-    out = []
-    for key in sorted(starts):
-        end = ends.get(key, {})
-        out.append(
-            Attempt(
-                shard=key[0],
-                attempt=key[1],
-                started_at=float(starts[key]["t"]),
-                ended_at=end.get("t"),
-                outcome=str(end.get("outcome", "running")),
-                first_batch_at=end.get("first_batch_at"),
-            )
-        )
-    return out
-
-
-def restart_gaps(attempts: Sequence[Attempt]) -> list[float]:
-    """Seconds from each attempt's end to the next attempt of the same shard."""
-    gaps = []
-    for a, b in itertools.pairwise(attempts):
-        if a.shard == b.shard and a.ended_at is not None:
-            gaps.append(b.started_at - a.ended_at)
-    return gaps
-
-
-def _seconds(xs: Sequence[float | None]) -> str:
-    return "[" + ", ".join(_num(x, ".1f") for x in xs) + "]"
-
-
-def spot_run_line(label: str, sp: Mapping[str, Any], status: Json, ledger: str) -> Json:
-    """One injected-preemption run's figures against the plan's, and its summary line."""
-    step = next(
-        s for s in (status.get("plan_vs_actual") or {}).get("steps", []) if s["name"] == sp["name"]
-    )
-    real = step["actual"]
-    attempts = ledger_attempts(ledger, sp["name"])
-    startups = [a.startup_s for a in attempts]
-    expected = float(sp["expected_duration_h"]) * 3600
-    fig = {
-        "run": label,
-        "state": status.get("state"),
-        "duration_s": real.get("duration_s"),
-        "replica_hours": real.get("replica_hours"),
-        "cost_usd": real.get("cost_usd"),
-        "preemptions": step["preemptions"],
-        "attempts": step["attempts"],
-        "startups_s": startups,
-        "restart_gaps_s": restart_gaps(attempts),
-    }
-    ratio = None if fig["duration_s"] is None else fig["duration_s"] / expected
-    fig["line"] = (
-        f"{label}: {status.get('state')}, {step['preemptions']} preemption(s), "
-        f"{step['attempts']} attempt(s); real {_num(fig['duration_s'], '.1f')} s "
-        f"({_num(ratio, '.3f')}x the expected {expected:.1f} s), "
-        f"{_num(fig['replica_hours'], '.5f')} replica-h, ${_num(fig['cost_usd'], '.4f')}; "
-        f"startups {_seconds(startups)} s, restart gaps {_seconds(fig['restart_gaps_s'])} s"
-    )
-    return fig
-
-
-def spot_report(plan: Mapping[str, Any], runs: Sequence[Json], rate: float | None) -> list[str]:
-    """The runs' lines, then their means against the plan's expected figures."""
-    sp = plan["steps"][0]
-    expected = float(sp["expected_duration_h"]) * 3600
-    cost = float(sp["expected_cost_usd"])
-    replica_h = float(sp["expected_duration_h"]) * int(sp["replicas"])
-    lines = [
-        f"injected preemptions{f' at {rate:g}/h' if rate is not None else ''}: "
-        f"{sp['name']} on {sp['instance_type']} ({sp['accelerator'] or 'cpu'}) "
-        f"{'spot' if sp['spot'] else 'on-demand'}, batch {sp['batch_size']}; plan: expected "
-        f"{expected:.1f} s, {float(sp['p_duration_h']) * 3600:.1f} s at its confidence, "
-        f"{replica_h:.5f} replica-h, ${cost:.4f}"
-    ]
-    lines += ["  " + r["line"] for r in runs]
-    done = [r for r in runs if r["duration_s"] is not None]
-    if done:
-        mean = {
-            k: statistics.fmean(float(r[k]) for r in done)
-            for k in ("duration_s", "replica_hours", "cost_usd")
-        }
-        restarts = [s for r in done for s in r["startups_s"][1:] if s is not None]
-        firsts = [
-            r["startups_s"][0] for r in done if r["startups_s"] and r["startups_s"][0] is not None
-        ]
-        lines.append(
-            f"mean of {len(done)} run(s): {mean['duration_s']:.1f} s "
-            f"({mean['duration_s'] / expected:.3f}x expected), "
-            f"{mean['replica_hours']:.5f} replica-h ({mean['replica_hours'] / replica_h:.3f}x), "
-            f"${mean['cost_usd']:.4f} ({mean['cost_usd'] / cost:.3f}x); "
-            f"{statistics.fmean(r['preemptions'] for r in done):.2f} preemptions a run; "
-            f"startup first {_num(statistics.fmean(firsts) if firsts else None, '.1f')} s, "
-            f"restarts {_num(statistics.fmean(restarts) if restarts else None, '.1f')} s"
-        )
-    return lines
-
-
 # --- the command line --------------------------------------------------------------------------
 
 
@@ -449,14 +292,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--contrast", type=Path)
     r.add_argument("--run-wall-s", type=float)
     r.add_argument("--gpu")
-    i = sub.add_parser("injected", help="the catalog with its spot offers preempted at --rate")
-    i.add_argument("catalog", type=Path)
-    i.add_argument("--rate", type=float, required=True, help="preemptions per hour")
-    i.add_argument("-o", "--output", type=Path, required=True)
-    sr = sub.add_parser("spot", help="the injected-preemption runs against the plan")
-    sr.add_argument("plan", type=Path)
-    sr.add_argument("runs", type=Path, nargs="+", help="folders with status.json, ledger.jsonl")
-    sr.add_argument("--rate", type=float)
     args = ap.parse_args(argv)
 
     if args.command == "size":
@@ -468,17 +303,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = contrast_summary(walls, batch, args.items)
         args.output.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         print(json.dumps(summary, sort_keys=True))
-    elif args.command == "injected":
-        args.output.write_text(injected_catalog(args.catalog.read_text("utf-8"), args.rate))
-    elif args.command == "spot":
-        plan = load(args.plan)
-        runs = [
-            spot_run_line(
-                d.name, plan["steps"][0], load(d / "status.json"), (d / "ledger.jsonl").read_text()
-            )
-            for d in args.runs
-        ]
-        print("\n".join(spot_report(plan, runs, args.rate)))
     else:
         contrast = load(args.contrast) if args.contrast else None
         cal = load(args.calibration) if args.calibration else None
