@@ -29,7 +29,7 @@ OPTIONS: dict[str, Any] = {
     "width": 4096,
 }
 needs_libyaml = pytest.mark.skipif(
-    serialize._FastDumper is None, reason="PyYAML was built without libyaml"
+    serialize._LibyamlDumper is None, reason="PyYAML was built without libyaml"
 )
 
 
@@ -39,7 +39,7 @@ def reference(doc: object) -> str:
 
 
 def libyaml(doc: object) -> str:
-    text: str = yaml.dump(doc, Dumper=serialize._FastDumper, **OPTIONS)
+    text: str = yaml.dump(doc, Dumper=serialize._LibyamlDumper, **OPTIONS)
     return text
 
 
@@ -130,6 +130,16 @@ def test_libyaml_refuses_a_lone_surrogate_the_reference_writes() -> None:
 @pytest.mark.parametrize("doc", [{"a": b"x"}, {"a": (1, 2)}, {1: "a"}, 0, "a", [1]])
 def test_anything_but_a_json_like_mapping_takes_the_reference_emitter(doc: object) -> None:
     assert not libyaml_writes_the_same(doc)
+
+
+@needs_libyaml
+def test_the_installed_libyaml_is_one_the_guard_was_checked_against() -> None:
+    """A new libyaml is used only once the property tests above pass on it: run them
+    with its version added to ``TRUSTED_LIBYAML``, then keep it there."""
+    from yaml import _yaml
+
+    assert tuple(_yaml.get_version()) in serialize.TRUSTED_LIBYAML
+    assert serialize._FastDumper is serialize._LibyamlDumper
 
 
 def test_without_libyaml_every_document_takes_the_reference_emitter(
