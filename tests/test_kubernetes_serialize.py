@@ -133,13 +133,14 @@ def test_anything_but_a_json_like_mapping_takes_the_reference_emitter(doc: objec
 
 
 @needs_libyaml
-def test_the_installed_libyaml_is_one_the_guard_was_checked_against() -> None:
-    """A new libyaml is used only once the property tests above pass on it: run them
-    with its version added to ``TRUSTED_LIBYAML``, then keep it there."""
+def test_libyaml_is_used_only_at_a_version_the_tests_held_to_the_reference() -> None:
+    """A libyaml released later is not used until checked: add its version to
+    ``TRUSTED_LIBYAML`` once the tests above pass on it (they run on any version)."""
     from yaml import _yaml
 
-    assert tuple(_yaml.get_version()) in serialize.TRUSTED_LIBYAML
-    assert serialize._FastDumper is serialize._LibyamlDumper
+    trusted = tuple(_yaml.get_version()) in serialize.TRUSTED_LIBYAML
+    assert (serialize._FastDumper is serialize._LibyamlDumper) is trusted
+    assert (serialize._FastDumper is None) is not trusted
 
 
 def test_without_libyaml_every_document_takes_the_reference_emitter(
