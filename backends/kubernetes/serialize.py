@@ -33,8 +33,8 @@ class _Dumper(yaml.SafeDumper):
 
 
 #: The libyaml versions whose emitter the property tests have held to the
-#: pure-Python one (tests/test_kubernetes_serialize.py, which run on whatever
-#: libyaml is installed): another version is not used until it is added here.
+#: pure-Python one (tests/test_kubernetes_serialize.py): another version is not
+#: used until it is added here, which also makes those tests check it.
 TRUSTED_LIBYAML = frozenset({(0, 2, 6)})
 
 #: libyaml's emitter with the same representers, where PyYAML has libyaml.
