@@ -187,8 +187,8 @@ def test_a_run_is_replayed_under_the_model_at_its_own_preemption_times() -> None
     )
     attempts = [
         injected.Attempt(0, 1, 0.0, 5.0, "preempted", None),  # killed in its startup
-        injected.Attempt(0, 2, 5.0, 35.5, "preempted", 15.0, committed_start=0),
-        injected.Attempt(0, 3, 36.0, 80.0, "succeeded", 47.0, committed_start=2000),
+        injected.Attempt(0, 2, 5.0, 35.5, "preempted", 15.0),
+        injected.Attempt(0, 3, 36.0, 80.0, "succeeded", 47.0),
     ]
     # 5 s lost, then 30.5 s of which 20.5 s of work: 20 whole batches (2,000 items);
     # a 0.5 s gap; then the startup again and the other 3,000 items at 100/s

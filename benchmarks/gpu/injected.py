@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from summarize import Json, _num, calibrated, load
+from summarize import Json, calibrated, load, num
 
 #: The catalog column of a spot offer's preemption rate (docs/catalogs.md).
 RATE_COLUMN = "spot_preemptions_per_hour"
@@ -74,8 +74,6 @@ class Attempt:
     ended_at: float | None
     outcome: str
     first_batch_at: float | None
-    #: Items the shard's checkpoint held when the attempt started.
-    committed_start: int = 0
 
     @property
     def startup_s(self) -> float | None:
@@ -106,7 +104,6 @@ def ledger_attempts(text: str, step: str = "embed") -> list[Attempt]:
                 ended_at=end.get("t"),
                 outcome=str(end.get("outcome", "running")),
                 first_batch_at=end.get("first_batch_at"),
-                committed_start=int(starts[key].get("committed") or 0),
             )
         )
     return out
@@ -184,7 +181,7 @@ def step_model(
 
 
 def _seconds(xs: Sequence[float | None]) -> str:
-    return "[" + ", ".join(_num(x, ".1f") for x in xs) + "]"
+    return "[" + ", ".join(num(x, ".1f") for x in xs) + "]"
 
 
 def status_step(status: Mapping[str, Any], name: str) -> Json:
@@ -227,9 +224,9 @@ def spot_run_line(
         )
     fig["line"] = (
         f"{label}: {status.get('state')}, {step['preemptions']} preemption(s), "
-        f"{step['attempts']} attempt(s); real {_num(fig['duration_s'], '.1f')} s "
-        f"({_num(ratio, '.3f')}x the expected {expected:.1f} s{replayed}), "
-        f"{_num(fig['replica_hours'], '.5f')} replica-h, ${_num(fig['cost_usd'], '.4f')}; "
+        f"{step['attempts']} attempt(s); real {num(fig['duration_s'], '.1f')} s "
+        f"({num(ratio, '.3f')}x the expected {expected:.1f} s{replayed}), "
+        f"{num(fig['replica_hours'], '.5f')} replica-h, ${num(fig['cost_usd'], '.4f')}; "
         f"startups {_seconds(startups)} s, restart gaps {_seconds(fig['restart_gaps_s'])} s"
     )
     return fig
@@ -281,8 +278,8 @@ def spot_report(
             f"{mean['replica_hours']:.5f} replica-h ({mean['replica_hours'] / replica_h:.3f}x), "
             f"${mean['cost_usd']:.4f} ({mean['cost_usd'] / cost:.3f}x); "
             f"{statistics.fmean(r['preemptions'] for r in done):.2f} preemptions a run; "
-            f"startup first {_num(statistics.fmean(firsts) if firsts else None, '.1f')} s, "
-            f"restarts {_num(statistics.fmean(restarts) if restarts else None, '.1f')} s"
+            f"startup first {num(statistics.fmean(firsts) if firsts else None, '.1f')} s, "
+            f"restarts {num(statistics.fmean(restarts) if restarts else None, '.1f')} s"
         )
         replays = [r["duration_s"] / r["replayed_s"] for r in done if r.get("replayed_s")]
         if replays:

@@ -206,7 +206,7 @@ def step_figures(
     return out
 
 
-def _num(x: float | None, fmt: str) -> str:
+def num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
@@ -215,13 +215,13 @@ def step_line(f: StepFigures) -> str:
     cost_ratio = None if f.real_cost is None else f.real_cost / f.planned_cost
     return (
         f"{f.name} on {f.tier}, {f.replicas} replica(s), batch {f.batch_size}{items}: "
-        f"planned {f.planned_s:.1f} s, real {_num(f.real_s, '.1f')} s, "
-        f"real/planned {_num(f.ratio, '.3f')}; "
-        f"cost planned ${f.planned_cost:.4f}, real {_num(f.replica_h, '.5f')} replica-h x "
-        f"${f.price_per_h:g}/h = ${_num(f.real_cost, '.4f')} ({_num(cost_ratio, '.3f')}x); "
-        f"items/s planned {_num(f.planned_rate, ',.0f')}, real {_num(f.real_rate, ',.0f')}; "
-        f"startup planned {_num(f.planned_startup_s, '.1f')} s, "
-        f"real {_num(f.real_startup_s, '.1f')} s"
+        f"planned {f.planned_s:.1f} s, real {num(f.real_s, '.1f')} s, "
+        f"real/planned {num(f.ratio, '.3f')}; "
+        f"cost planned ${f.planned_cost:.4f}, real {num(f.replica_h, '.5f')} replica-h x "
+        f"${f.price_per_h:g}/h = ${num(f.real_cost, '.4f')} ({num(cost_ratio, '.3f')}x); "
+        f"items/s planned {num(f.planned_rate, ',.0f')}, real {num(f.real_rate, ',.0f')}; "
+        f"startup planned {num(f.planned_startup_s, '.1f')} s, "
+        f"real {num(f.real_startup_s, '.1f')} s"
         + ("" if f.verdict == "measured" else f"; exoc status: {f.verdict}")
     )
 
@@ -245,8 +245,8 @@ def report(
     lines += [step_line(f) for f in figures]
     real = pva.get("actual_makespan_s")
     mk = (
-        f"makespan: planned {planned:.1f} s, real {_num(real, '.1f')} s "
-        f"(real/planned {_num(None if real is None else real / planned, '.3f')})"
+        f"makespan: planned {planned:.1f} s, real {num(real, '.1f')} s "
+        f"(real/planned {num(None if real is None else real / planned, '.3f')})"
     )
     if run_wall_s is not None:
         mk += (
@@ -262,8 +262,8 @@ def report(
             f"{len(contrast['process_s'])} processes of {contrast['batch_size']} items, "
             f"mean {float(contrast['mean_process_s']):.2f} s each; x "
             f"{contrast['micro_batches']:,} micro-batches = {float(contrast['projected_s']):.0f} s "
-            f"projected, {_num(ratio, '.1f')}x the long-lived replica's "
-            f"{_num(long_lived, '.1f')} s and {float(contrast['projected_s']) / planned:.1f}x "
+            f"projected, {num(ratio, '.1f')}x the long-lived replica's "
+            f"{num(long_lived, '.1f')} s and {float(contrast['projected_s']) / planned:.1f}x "
             "the plan"
         )
     return lines
