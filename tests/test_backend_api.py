@@ -300,6 +300,7 @@ def test_flags_override_the_block() -> None:
         "spot_rate": None,
         "spot_time_scale": 1.0,
         "spot_seed": 0,
+        "gpus": "auto",
     }
 
 

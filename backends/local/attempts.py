@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..api import ShardFailure, StepProgress
 from ..runtime.ledger import Recorder
+from .devices import DevicePool
 from .spot import SpotEmulation
 from .tasks import LocalStep
 
@@ -40,6 +41,10 @@ class LoopSettings:
     marker: str | None = None
     #: Emulated spot and the deadline-aware fallback (``None``: every tier runs as planned).
     spot: SpotEmulation | None = None
+    #: This machine's GPUs, handed to GPU steps' attempts (``None``: shards are not told).
+    devices: DevicePool | None = None
+    #: GPUs per shard of each GPU step (CPU steps are absent).
+    gpus: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -60,6 +65,8 @@ class Attempt:
     kill_at: float | None = None
     #: When emulated spot reclaims it (SIGKILL from outside: a preemption).
     preempt_at: float | None = None
+    #: The GPUs it was handed (``CUDA_VISIBLE_DEVICES``), given back when it ends.
+    devices: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,7 @@ class Launching:
     log: str
     argv: list[str]
     items: tuple[int, int]
+    devices: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
 from exo.compiler.plancache import program_digest
@@ -20,6 +20,7 @@ from ..api import (
     RunnableBackend,
     RunReport,
 )
+from . import devices
 
 if TYPE_CHECKING:
     from . import tasks
@@ -86,6 +87,30 @@ class LocalOptions(BaseModel):
         description="trace seconds per real second when emulating spot",
     )
     spot_seed: int = Field(0, ge=0, description="seed of the emulated spot preemptions")
+    gpus: str = Field(
+        "auto",
+        description="the GPUs a GPU step's shards are spread over, each attempt told its own in "
+        "CUDA_VISIBLE_DEVICES: auto (exoc's CUDA_VISIBLE_DEVICES, else nvidia-smi -L), none "
+        "(shards are not told), or device indices or UUIDs, e.g. 0,1,2,3",
+    )
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, value: str) -> str:
+        devices.parse(value)  # a ValueError is the option's error
+        return value
+
+
+def gpu_config(
+    planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext
+) -> tuple[tuple[str, ...], dict[str, int], int]:
+    """The GPUs shards are spread over, each GPU step's GPUs per shard, and the most
+    GPUs the plan uses at once (``RunConfig``'s ``devices``, ``gpus``, ``gpu_demand``)."""
+    gpus = devices.plan_gpus(planned)
+    pool = devices.parse(options.gpus) if gpus else ()  # no GPU step: no nvidia-smi either
+    if pool is None:
+        pool = devices.discover(ctx.environ)
+    return pool, gpus, devices.plan_demand(planned, gpus)
 
 
 def spot_config(planned: PlannedWorkflow, options: LocalOptions) -> SpotConfig | None:
@@ -173,7 +198,9 @@ class LocalBackend(RunnableBackend[LocalOptions]):
                 planned = planned.model_copy(update={"plan": plan})
                 graph = self.graph(planned)
         provenance = runner.Provenance(program_hash, planned.plan.model_dump_json())
-        config = replace(config, spot=spot_config(planned, options))
+        pool, gpus, demand = gpu_config(planned, options, ctx)
+        spot = spot_config(planned, options)
+        config = replace(config, spot=spot, devices=pool, gpus=gpus, gpu_demand=demand)
         return runner.execute(graph, config, reporter, provenance)
 
     def status(self, planned: PlannedWorkflow, options: LocalOptions, ctx: RunContext) -> RunReport:

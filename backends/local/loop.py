@@ -32,7 +32,7 @@ from ..api import (
 )
 from ..runtime import checkpoints
 from ..runtime.progress import Reporter, step_state
-from . import commands, procs, spawner, wakeup
+from . import commands, devices, procs, spawner, wakeup
 from .attempts import Attempt, Launching, LoopSettings, Outcome
 from .candidates import Candidates
 from .spot import Placement
@@ -221,15 +221,20 @@ class Loop:
         env = self.commands.environment(st)
         commands.make_folder(staging)  # the loop's thread has time for it; a slot has none
         self.tokens += 1
+        entries, gpus = env.entries(values), None
+        if self.s.devices is not None and st.name in self.s.gpus:
+            gpus = self.s.devices.take(self.s.gpus[st.name])
+            entries = devices.with_devices(entries, gpus)
         try:
             path = env.get("PATH", values)
-            req = self.launcher.request(self.tokens, argv, env.entries(values), log, path=path)
+            req = self.launcher.request(self.tokens, argv, entries, log, path=path)
         except OSError as exc:
+            devices.give_back(self.s.devices, gpus)
             procs.stop_for_the_machine(exc, log)
             self._not_started(st, idx, (attempt, time.time(), None), staging, log, argv, exc)
             return
         self.launching[self.tokens] = Launching(
-            st, idx, attempt, staging, log, argv, (sh.start, sh.end)
+            st, idx, attempt, staging, log, argv, (sh.start, sh.end), gpus
         )
         self.waiting_per_step[st.name] += 1
         self.changed.add(st.name)  # under way from its first request (see states())
@@ -255,6 +260,7 @@ class Loop:
             self.reporter.message(f"{st.name}: shard {idx} moved to on-demand ({place.fallback})")
         deadline = ev.clock + st.timeout_s if st.timeout_s is not None else None
         att = Attempt(st, idx, ln.attempt, ev.pid, ev.token, ln.staging, ln.log, deadline, ln.items)
+        att.devices = ln.devices
         self.running[ev.token] = att
         if place is not None:
             att.preempt_at = place.preempt_at
@@ -277,6 +283,7 @@ class Loop:
     def _unstarted(self, ev: spawner.NotStarted | spawner.Skipped) -> None:
         """A request that no process came of: why, recorded (or raised, or waited out)."""
         ln = self._forget(ev.token)
+        devices.give_back(self.s.devices, ln.devices)
         st, idx = ln.step, ln.idx
         place = ev.admitted
         assert place is None or isinstance(place, Placement)
@@ -399,6 +406,7 @@ class Loop:
         """An attempt's process ended (its slot killed what it left in its group, and
         reaped it): publish it, or retry, or fail it."""
         self.running_per_step[att.step.name] -= 1
+        devices.give_back(self.s.devices, att.devices)
         st, idx = att.step, att.idx
         kept = self._record_end(att, rc)
         row = self.rows[(st.name, idx)]

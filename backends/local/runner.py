@@ -24,7 +24,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from exo.compiler.diagnostics import CompileError, Diagnostic
@@ -42,7 +42,7 @@ from ..runtime.outputs import (
 from ..runtime.progress import Reporter, step_state
 from ..runtime.secrets import missing_secrets
 from ..runtime.trash import Trash
-from . import procs
+from . import devices, procs
 from .attempts import LoopSettings
 from .loop import Loop
 from .spot import SpotConfig
@@ -81,6 +81,12 @@ class RunConfig:
     environ: Mapping[str, str]
     #: Emulated spot and the deadline-aware fallback (``spot.py``); ``None``: neither.
     spot: SpotConfig | None = None
+    #: The GPUs GPU steps' shards are spread over (``devices.py``); empty: they are not told.
+    devices: tuple[str, ...] = ()
+    #: GPUs per shard of each step the plan puts on an accelerator.
+    gpus: Mapping[str, int] = field(default_factory=dict)
+    #: The most GPUs the plan uses at once.
+    gpu_demand: int = 0
 
 
 def cpu_count() -> int:
@@ -330,6 +336,8 @@ def _execute_locked(
     try:
         run_id = _choose_run(store, config, messages)
         ready = _prepare(store, graph, config, run_id, trash, held, messages)
+        if (note := devices.shortage(config.gpu_demand, config.devices)) is not None:
+            messages.append(note)
         trash.flush()  # everything cleared so far goes while the shards run
         store.set_run(
             run_id,
@@ -445,6 +453,8 @@ def _settings(
         ledger=recorder,
         marker=str(escapes.marker_path(config.state_dir / "logs" / run_id)),
         spot=config.spot.start(ready.ckpt_root, time.monotonic()) if config.spot else None,
+        devices=devices.DevicePool(config.devices) if config.devices and config.gpus else None,
+        gpus=config.gpus,
     )
 
 
