@@ -8,7 +8,6 @@ the budget can use. Every reduction is exact: the optimum does not change.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -130,17 +129,9 @@ def enumerate_program(
     sampled: dict[str, tuple[Sampled, ...]] = {}
     unbuilt: dict[str, tuple[Sampled, ...]] = {}
     deadline = program.workflow.deadline_h
-    # close to a million acyclic tuples at 10,000 steps: the cyclic collector would
-    # traverse them again and again (half the CPU of the build). Paused meanwhile.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        every = enumerate_steps(
-            program.steps, catalog, conf, deadline_h=deadline, spot=spot if allow_spot else None
-        )
-    finally:
-        if paused:
-            gc.enable()
+    every = enumerate_steps(  # with the cyclic collector paused (see there)
+        program.steps, catalog, conf, deadline_h=deadline, spot=spot if allow_spot else None
+    )
     for step, got in zip(program.steps, every, strict=True):
         opts, why, skipped = got.options, got.rejections, got.sampled
         if not allow_spot:

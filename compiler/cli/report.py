@@ -161,7 +161,7 @@ def _text(
     console = Console(highlight=False, soft_wrap=False)
     to_terminal = not to_file and console.is_terminal
     width = console.width if to_terminal else file_width()
-    items: list[RenderableType] = [text.report_renderable(rep, width)]
+    items: list[RenderableType] = [text.report_renderable(rep, width, plain=not to_terminal)]
     if results:
         items.append(text.whatif_renderable(results, width))
     if delta is not None:

@@ -12,8 +12,9 @@ import io
 from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +22,7 @@ from exo.compiler import figures
 from exo.compiler.report import diff, whatif
 from exo.compiler.report.diff import PlanDiff
 from exo.compiler.report.facts import Report, StepFacts
+from exo.compiler.report.plaintable import Justify, plain_table
 from exo.compiler.report.whatif import SweepResult
 
 #: Below this width the step table becomes one block per step.
@@ -85,29 +87,68 @@ def _duration(row: StepFacts) -> str:
     return f"{figures.hours(s.expected_duration_h)} / {figures.hours(s.p_duration_h)}"
 
 
-def steps_table(report: Report) -> Table:
+def _step_columns(report: Report) -> list[tuple[str, Justify, str]]:
+    """The step table's columns: header, justification, footer."""
     p = report.plan
-    conf = f"{p.confidence:.0%}"
+    return [
+        ("step", "left", "total"),
+        ("tier", "left", ""),
+        ("batch", "right", ""),
+        ("repl", "right", ""),
+        ("start", "right", ""),
+        (f"time exp / {p.confidence:.0%}", "right", figures.hours(p.makespan_h)),
+        ("cost", "right", figures.money(p.expected_cost_usd)),
+    ]
+
+
+def _step_cells(row: StepFacts) -> tuple[Text, Text, str, str, str, str, str]:
+    s = row.plan
+    return (
+        _name(row),
+        _tier(row),
+        figures.batch(s),
+        figures.replicas(s),
+        figures.hours(s.start_h),
+        _duration(row),
+        figures.money(s.expected_cost_usd),
+    )
+
+
+def steps_table(report: Report) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True, footer_style="bold")
-    table.add_column("step", footer="total")
-    table.add_column("tier")
-    table.add_column("batch", justify="right")
-    table.add_column("repl", justify="right")
-    table.add_column("start", justify="right")
-    table.add_column(f"time exp / {conf}", justify="right", footer=figures.hours(p.makespan_h))
-    table.add_column("cost", justify="right", footer=figures.money(p.expected_cost_usd))
+    for header, justify, footer in _step_columns(report):
+        table.add_column(header, justify=justify, footer=footer)
     for row in report.steps:
-        s = row.plan
-        table.add_row(
-            _name(row),
-            _tier(row),
-            figures.batch(s),
-            figures.replicas(s),
-            figures.hours(s.start_h),
-            _duration(row),
-            figures.money(s.expected_cost_usd),
-        )
+        table.add_row(*_step_cells(row))
     return table
+
+
+class _Lines:
+    """Lines of plain text, written as they are (no wrapping, no styles)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        new_line = Segment.line()
+        for line in self.lines:
+            yield Segment(line)
+            yield new_line
+
+
+def steps_plain(report: Report, width: int) -> _Lines | None:
+    """:func:`steps_table` as plain text, written without rich's per-cell layout; ``None``
+    when it does not fit ``width`` (see :mod:`exo.compiler.report.plaintable`)."""
+    columns = _step_columns(report)
+    rows = [[c if isinstance(c, str) else c.plain for c in _step_cells(r)] for r in report.steps]
+    lines = plain_table(
+        [h for h, _, _ in columns],
+        rows,
+        [f for _, _, f in columns],
+        [j for _, j, _ in columns],
+        width,
+    )
+    return None if lines is None else _Lines(lines)
 
 
 def steps_blocks(report: Report) -> Text:
@@ -227,11 +268,15 @@ def explanation_section(report: Report) -> Group:
     return _section(title, [(1, Text(line, style=style)) for line in report.plan.explanation])
 
 
-def report_renderable(report: Report, width: int, *, solve_time: bool = True) -> RenderableType:
+def report_renderable(
+    report: Report, width: int, *, solve_time: bool = True, plain: bool = False
+) -> RenderableType:
+    """The report; ``plain``: only its text will be used (no colour), which lets a wide
+    step table be written line by line."""
     parts: list[RenderableType] = [header(report, solve_time=solve_time)]
     if report.feasible and report.steps:
         if width >= WIDE:
-            parts.append(steps_table(report))
+            parts.append((plain and steps_plain(report, width)) or steps_table(report))
         else:
             parts += [Text(), steps_blocks(report), Text()]
         if (about := about_section(report)) is not None:
@@ -254,7 +299,8 @@ def print_report(report: Report, console: Console, *, solve_time: bool = True) -
 
 def render_plain(report: Report, width: int = 120, *, solve_time: bool = True) -> str:
     """The report as plain text (no colour) at a fixed width."""
-    return render_plain_renderable(report_renderable(report, width, solve_time=solve_time), width)
+    renderable = report_renderable(report, width, solve_time=solve_time, plain=True)
+    return render_plain_renderable(renderable, width)
 
 
 # --------------------------------------------------------------------------- what-if and diff

@@ -25,7 +25,7 @@ from exo.compiler.costmodel import (
     Option,
     Rejection,
     apply_quota,
-    enumerate_step,
+    enumerate_steps,
     workflow_confidence,
 )
 from exo.compiler.figures import money
@@ -228,9 +228,10 @@ class StepOptions:
 def step_options(program: Program, catalog: Catalog, confidence: float) -> dict[str, StepOptions]:
     """Every step's options at ``confidence`` (shared among the workflow's spot steps)."""
     conf = Confidence(confidence, workflow_confidence(program, catalog).spot_steps)
+    # all at once: a few hundred steps per pass of arrays, as the optimizer builds them
+    every = enumerate_steps(program.steps, catalog, conf, deadline_h=program.workflow.deadline_h)
     out: dict[str, StepOptions] = {}
-    for step in program.steps:
-        got = enumerate_step(step, catalog, conf, deadline_h=program.workflow.deadline_h)
+    for step, got in zip(program.steps, every, strict=True):
         opts, why = got.options, got.rejections
         kept, over = apply_quota(opts, program.workflow.quota)
         dropped = tuple(r for r in why if r.kind == "unpromisable")
