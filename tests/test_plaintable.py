@@ -1,13 +1,17 @@
-"""The report's step table as plain text, written line by line, is rich's text exactly."""
+"""The report's text written line by line (the step table, the indented sections) is
+rich's text exactly."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich import box
+from rich.console import Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from exo.compiler.report import text
 from exo.compiler.report.plaintable import Justify, plain_table
 from exo.compiler.report.text import render_plain_renderable
 
@@ -21,8 +25,8 @@ def rich_text(
     header: list[str], rows: list[list[str]], footer: list[str], justify: list[Justify], width: int
 ) -> str:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True, footer_style="bold")
-    for h, j, f in zip(header, justify, footer, strict=True):
-        table.add_column(h, justify=j, footer=f)
+    for h, j, f in zip(header, justify, footer, strict=True):  # Text: no markup read
+        table.add_column(Text(h), justify=j, footer=Text(f))
     for r in rows:
         table.add_row(*(Text(c) for c in r))
     return render_plain_renderable(table, width)
@@ -55,3 +59,32 @@ def test_a_table_wider_than_the_page_is_left_to_rich() -> None:
     assert plain_table(["a" * 30, "b"], [], ["", ""], ["left", "left"], 30) is None
     assert plain_table(["a" * 20, "b"], [], ["", ""], ["left", "left"], 30) is not None
     assert plain_table(["a", "b"], [["x\ny", "z"]], ["", ""], ["left", "left"], 80) is None
+
+
+#: Section items: short and long (wrapped), words and runs without spaces, styled spans,
+#: a tab or a line break now and then (rich's own layout then).
+ITEM_TEXT = st.text(
+    st.sampled_from([*"abc xyz-:;()$%.,", " ", "\u4e2d", "\xe9", "\t", "\n"]), max_size=200
+)
+
+
+@st.composite
+def items(draw: st.DrawFn) -> list[tuple[int, Text]]:
+    out = []
+    for _ in range(draw(st.integers(0, 6))):
+        t = Text(draw(ITEM_TEXT), style=draw(st.sampled_from(["", "dim", "bold"])))
+        if t.plain and draw(st.booleans()):
+            t.stylize("cyan", 0, draw(st.integers(1, len(t.plain))))
+        out.append((draw(st.integers(1, 3)), t))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(items(), st.integers(20, 160))
+def test_an_indented_section_writes_what_rich_paddings_write(
+    its: list[tuple[int, Text]], width: int
+) -> None:
+    expected = Group(Text("why", style="bold"), *(Padding(t, (0, 0, 0, 2 * lv)) for lv, t in its))
+    assert render_plain_renderable(text._section("why", its), width) == render_plain_renderable(
+        expected, width
+    )

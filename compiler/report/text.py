@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.segment import Segment
@@ -115,11 +116,13 @@ def _step_cells(row: StepFacts) -> tuple[Text, Text, str, str, str, str, str]:
 
 
 def steps_table(report: Report) -> Table:
+    # Text, not str: rich reads a str cell as markup ("[b]" would vanish), and
+    # steps_plain writes every cell as it is
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True, footer_style="bold")
     for header, justify, footer in _step_columns(report):
-        table.add_column(header, justify=justify, footer=footer)
+        table.add_column(Text(header), justify=justify, footer=Text(footer))
     for row in report.steps:
-        table.add_row(*_step_cells(row))
+        table.add_row(*(c if isinstance(c, Text) else Text(c) for c in _step_cells(row)))
     return table
 
 
@@ -179,11 +182,29 @@ def steps_blocks(report: Report) -> Text:
     return out
 
 
+class _Indented:
+    """Items indented by their level, as ``Padding(item, (0, 0, 0, 2 * level))`` each: a
+    wrapped line keeps the indent. An item that fits its line is written as it is,
+    without rich's wrapping (the same text; a "why" section has a line or two a step)."""
+
+    def __init__(self, items: list[tuple[int, Text]]) -> None:
+        self.items = items
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        new_line = Segment.line()
+        for level, t in self.items:
+            indent, plain = 2 * level, t.plain
+            if plain.isprintable() and indent + cell_len(plain) <= options.max_width:
+                yield Segment(" " * indent)
+                yield from t.render(console)
+                yield new_line
+            else:
+                yield from console.render(Padding(t, (0, 0, 0, indent)), options)
+
+
 def _section(title: str, items: list[tuple[int, Text]]) -> Group:
     """A bold title, then items indented by their level (wrapped lines keep the indent)."""
-    parts: list[RenderableType] = [Text(title, style="bold")]
-    parts += [Padding(t, (0, 0, 0, 2 * level)) for level, t in items]
-    return Group(*parts)
+    return Group(Text(title, style="bold"), _Indented(items))
 
 
 def about_section(report: Report) -> Group | None:
