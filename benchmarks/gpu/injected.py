@@ -21,11 +21,12 @@
       it would have; the last pays the startup and does the rest at the
       planned rate), so real / replayed is the model's error net of luck;
     - the model's own spread: 20,000 runs simulated with preemptions drawn at
-      the rate (seeded), their mean (which should be the plan's expected
-      duration) and one run's standard deviation, so how far a mean of K runs
-      may fall from the expected figure by chance alone.
+      the rate (seeded, by ``exoc simulate``'s simulator of attempts), their
+      mean (which should be the plan's expected duration) and one run's
+      standard deviation, so how far a mean of K runs may fall from the
+      expected figure by chance alone.
 
-Only the standard library: it runs where exoc was installed into a scratch folder.
+It runs where exoc was installed (into a scratch folder, on a GPU machine).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import io
 import itertools
 import json
 import math
-import random
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
@@ -152,23 +152,22 @@ class StepModel:
         elapsed += sum(restart_gaps(attempts))
         return elapsed + self.startup_s + (self.items - done) / self.items_per_s
 
-    def simulate(self, rng: random.Random) -> float:
-        """One run's duration with preemptions drawn at the model's rate."""
-        rate = self.preemptions_per_h / 3600.0
-        done, elapsed = 0, 0.0
-        while True:
-            need = self.startup_s + (self.items - done) / self.items_per_s
-            kill = rng.expovariate(rate) if rate > 0 else math.inf
-            if kill >= need:
-                return elapsed + need
-            done += self.committed_by(kill, self.items - done)
-            elapsed += kill
-
     def spread(self, samples: int = 20_000, seed: int = 0) -> tuple[float, float]:
-        """The mean and the standard deviation of one run's duration under the model."""
-        rng = random.Random(seed)
-        runs = [self.simulate(rng) for _ in range(samples)]
-        return statistics.fmean(runs), statistics.stdev(runs)
+        """The mean and the standard deviation of one run's duration under the model,
+        drawn by ``exoc simulate``'s own simulator of attempts (``compiler/attempts.py``)."""
+        import numpy as np
+
+        from exo.compiler.attempts import Instance, run_attempts
+
+        per_h = 3600.0
+        inst = Instance(
+            startup_h=self.startup_s / per_h,
+            work_h=self.items / self.items_per_s / per_h,
+            checkpoint_h=self.batch_size / self.items_per_s / per_h,
+            rate=self.preemptions_per_h,
+        )
+        finish = run_attempts(np.random.default_rng(seed), inst, np.zeros(samples)).finish * per_h
+        return float(finish.mean()), float(finish.std(ddof=1))
 
 
 def step_model(
