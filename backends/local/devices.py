@@ -62,7 +62,7 @@ def discover(environ: Mapping[str, str]) -> tuple[str, ...]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return ()
-    return tuple(str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.strip()))
+    return tuple(str(i) for i in range(sum(1 for line in out.splitlines() if line.strip())))
 
 
 class DevicePool:
