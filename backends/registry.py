@@ -247,8 +247,16 @@ def resolve_options(
             got = f" (got {_describe(merged[key])})" if key in merged else ""
             detail = ".".join(str(p) for p in loc[1:])
             sub = f" at `{detail}`" if detail else ""
-            diagnostics.append(Diagnostic("E701", f"{where}{sub}: {e['msg']}{got}"))
+            diagnostics.append(Diagnostic("E701", f"{where}{sub}: {_message(e)}{got}"))
         return None, diagnostics
+
+
+def _message(error: Any) -> str:
+    """pydantic's message, less the "Value error, " it puts before a validator's own words."""
+    raised = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "value_error" and isinstance(raised, ValueError):
+        return str(raised)
+    return str(error["msg"])
 
 
 def unknown_blocks(registry: Registry, program_blocks: Mapping[str, object]) -> list[Diagnostic]:

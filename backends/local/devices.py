@@ -42,8 +42,7 @@ def parse(option: str) -> tuple[str, ...] | None:
     devices = tuple(d.strip() for d in text.split(","))
     if not all(devices) or len(set(devices)) != len(devices):
         raise ValueError(
-            f"--local-gpus {option!r}: give auto, none, or distinct device indices or UUIDs "
-            "separated by commas, e.g. 0,1,2,3"
+            "give auto, none, or distinct device indices or UUIDs separated by commas, e.g. 0,1,2,3"
         )
     return devices
 
